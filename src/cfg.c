@@ -1,0 +1,824 @@
+/* cfg — see cfg.h.
+ *
+ * Two key tables (top level, per tool) describe every key once: JSON type,
+ * bounds, setter, or "later feature".  The walker checks type and bounds
+ * before a setter runs, so setters only store; a key the tables do not know
+ * is an error, because a typo in a security policy must not pass silently.
+ * The first problem found is the one reported. */
+#include "config.h"
+
+#include "cfg.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A policy file is a few kilobytes; megabytes mean a wrong file. */
+#define CFG_MAX_BYTES ((size_t)4 << 20)
+#define TOOL_NAME_MAX 64
+#define ALNUM \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+/* Tool names become URL path segments and log fields: keep them plain. */
+#define TOOL_NAME_CHARS ALNUM "._-"
+/* URL hosts: DNS names and IPv4 literals; IPv6 comes in brackets. */
+#define URL_HOST_CHARS ALNUM ".-_"
+
+enum jtype { J_STRING, J_INT, J_STRINGS, J_OBJECT };
+
+#define KEY_REQUIRED 0x1u
+#define KEY_LATER 0x2u /* a later feature's key: named, but refused */
+
+/* Parse state: where we are (the key path) and where errors go. */
+struct ctx {
+	struct cfg_error *err;
+	char path[sizeof(((struct cfg_error *)0)->path)];
+	size_t path_len;
+};
+
+struct key {
+	const char *name;
+	enum jtype type;
+	long long min, max; /* J_INT only */
+	unsigned flags;
+	/* dst is the struct cfg or struct cfg_tool the table belongs to */
+	int (*set)(struct ctx *c, void *dst, struct json_object *v);
+};
+
+#define LATER(name, type) { name, type, 0, 0, KEY_LATER, NULL }
+
+static int walk(struct ctx *c, const struct key *tab, void *dst,
+		struct json_object *obj);
+static int fail(struct ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int fail(struct ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(c->err->path, sizeof(c->err->path), "%s", c->path);
+	va_start(ap, fmt);
+	vsnprintf(c->err->message, sizeof(c->err->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Paths end up on a terminal; keys are the user's bytes, so control
+ * characters are shown as '?' rather than sent. */
+static void path_put(struct ctx *c, const char *s)
+{
+	size_t room = sizeof(c->path) - 1;
+
+	for (; *s && c->path_len < room; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		c->path[c->path_len++] = (ch < 0x20 || ch == 0x7f) ? '?' : *s;
+	}
+	c->path[c->path_len] = '\0';
+}
+
+static void path_cut(struct ctx *c, size_t len)
+{
+	c->path_len = len;
+	c->path[len] = '\0';
+}
+
+/* Returns the length to give back to path_cut() when leaving the key. */
+static size_t path_key(struct ctx *c, const char *name)
+{
+	size_t old = c->path_len;
+
+	if (old)
+		path_put(c, ".");
+	path_put(c, name);
+	return old;
+}
+
+static size_t path_index(struct ctx *c, size_t i)
+{
+	char buf[32];
+	size_t old = c->path_len;
+
+	snprintf(buf, sizeof(buf), "[%zu]", i);
+	path_put(c, buf);
+	return old;
+}
+
+static void path_set(struct ctx *c, const char *path)
+{
+	path_cut(c, 0);
+	path_put(c, path);
+}
+
+/* --- addresses and URLs ------------------------------------------------ */
+
+/* Exactly the n bytes at p: decimal 1..65535, no sign, blank or junk. */
+static int parse_port(const char *p, size_t n, unsigned short *port)
+{
+	char *end;
+	long v;
+
+	if (n == 0 || p[0] < '0' || p[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtol(p, &end, 10);
+	if (errno != 0 || end != p + n || v < 1 || v > 65535)
+		return -1;
+	*port = (unsigned short)v;
+	return 0;
+}
+
+/* Numeric literal of family af in the n bytes at p, copied to host. */
+static int parse_host(int af, const char *p, size_t n, char *host,
+		      size_t size)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+
+	if (n == 0 || n >= size)
+		return -1;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	return inet_pton(af, host, bin) == 1 ? 0 : -1;
+}
+
+/* Splits "HOST:PORT" / "[V6]:PORT"; host is not NUL-terminated. */
+static int split_hostport(const char *text, const char **host,
+			  size_t *host_len, const char **port, int *is_ipv6)
+{
+	const char *sep;
+
+	*is_ipv6 = text[0] == '[';
+	if (*is_ipv6) {
+		sep = strchr(text, ']');
+		if (!sep || sep[1] != ':')
+			return -1;
+		*host = text + 1;
+		*host_len = (size_t)(sep - *host);
+		*port = sep + 2;
+		return 0;
+	}
+	sep = strrchr(text, ':');
+	if (!sep)
+		return -1;
+	*host = text;
+	*host_len = (size_t)(sep - text);
+	*port = sep + 1;
+	return 0;
+}
+
+int cfg_parse_addr(const char *text, struct cfg_addr *out, const char **why)
+{
+	struct cfg_addr a = { .port = 0 };
+	const char *host, *port, *msg;
+	size_t host_len;
+
+	msg = "expected HOST:PORT";
+	if (!text || split_hostport(text, &host, &host_len, &port,
+				    &a.is_ipv6) < 0)
+		goto fail;
+	msg = "host must be a numeric IPv4 or [IPv6] address";
+	if (parse_host(a.is_ipv6 ? AF_INET6 : AF_INET, host, host_len,
+		       a.host, sizeof(a.host)) < 0)
+		goto fail;
+	msg = "port must be 1..65535";
+	if (parse_port(port, strlen(port), &a.port) < 0)
+		goto fail;
+	*out = a;
+	return 0;
+fail:
+	if (why)
+		*why = msg;
+	return -1;
+}
+
+/* HOST[:PORT] in the n bytes at a, where HOST is a name, an IPv4 literal
+ * or a bracketed IPv6 literal. */
+static int url_authority_ok(const char *a, size_t n)
+{
+	char v6[INET6_ADDRSTRLEN + 1];
+	unsigned short port;
+	const char *close;
+	size_t host_len;
+
+	if (n > 0 && a[0] == '[') {
+		close = memchr(a, ']', n);
+		if (!close || parse_host(AF_INET6, a + 1,
+					 (size_t)(close - a - 1), v6,
+					 sizeof(v6)) < 0)
+			return 0;
+		host_len = (size_t)(close - a) + 1;
+	} else {
+		/* stops at ':' and '/', so never beyond n */
+		host_len = strspn(a, URL_HOST_CHARS);
+		if (host_len == 0)
+			return 0;
+	}
+	if (host_len == n)
+		return 1;
+	return a[host_len] == ':' &&
+	       parse_port(a + host_len + 1, n - host_len - 1, &port) == 0;
+}
+
+/* http(s)://HOST[:PORT][/PATH], with nothing another parser could read
+ * differently: no userinfo, query, fragment, blanks or control bytes. */
+static int url_ok(const char *s)
+{
+	const char *host;
+	const char *p;
+
+	if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else
+		return 0;
+	for (p = s; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f ||
+		    strchr("@?#", *p))
+			return 0;
+	return url_authority_ok(host, strcspn(host, "/"));
+}
+
+/* --- value checks, driven by the key tables ---------------------------- */
+
+static int check_string(struct ctx *c, struct json_object *v)
+{
+	if (!json_object_is_type(v, json_type_string))
+		return fail(c, "expected a string");
+	/* a \u0000 inside would make C see a shorter string than JSON */
+	if (strlen(json_object_get_string(v)) !=
+	    (size_t)json_object_get_string_len(v))
+		return fail(c, "string contains a NUL character");
+	return 0;
+}
+
+static int check_int(struct ctx *c, const struct key *k,
+		     struct json_object *v)
+{
+	int64_t n;
+
+	/* json_type_int only: 1.5, "30" and true are not integers */
+	if (!json_object_is_type(v, json_type_int))
+		return fail(c, "expected an integer");
+	n = json_object_get_int64(v); /* clamps, so huge stays huge */
+	if (n < k->min || n > k->max)
+		return fail(c, "out of range (%lld..%lld)", k->min, k->max);
+	return 0;
+}
+
+static int check_strings(struct ctx *c, struct json_object *v)
+{
+	size_t i, n, old;
+
+	if (!json_object_is_type(v, json_type_array))
+		return fail(c, "expected an array of strings");
+	n = json_object_array_length(v);
+	for (i = 0; i < n; i++) {
+		old = path_index(c, i);
+		if (check_string(c, json_object_array_get_idx(v, i)) < 0)
+			return -1;
+		path_cut(c, old);
+	}
+	return 0;
+}
+
+static int check_value(struct ctx *c, const struct key *k,
+		       struct json_object *v)
+{
+	switch (k->type) {
+	case J_STRING:
+		return check_string(c, v);
+	case J_INT:
+		return check_int(c, k, v);
+	case J_STRINGS:
+		return check_strings(c, v);
+	case J_OBJECT:
+		if (!json_object_is_type(v, json_type_object))
+			return fail(c, "expected an object");
+		return 0;
+	}
+	return fail(c, "internal error: bad key type");
+}
+
+/* --- tool keys ---------------------------------------------------------- */
+
+static int set_type(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	const char *s = json_object_get_string(v);
+
+	if (strcmp(s, "http") == 0) {
+		t->type = CFG_TOOL_HTTP;
+		return 0;
+	}
+	if (strcmp(s, "cli") == 0)
+		return fail(c, "type \"cli\" is not supported yet");
+	return fail(c, "unknown tool type");
+}
+
+static int set_upstream(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	const char *s = json_object_get_string(v);
+	size_t len = strlen(s);
+
+	if (!url_ok(s))
+		return fail(c, "not an http(s) URL");
+	/* without trailing '/', joining a request path adds exactly one;
+	 * url_ok() guarantees a host, so this stops before "//" */
+	while (s[len - 1] == '/')
+		len--;
+	t->upstream = strndup(s, len); /* owned by the tool */
+	if (!t->upstream)
+		return fail(c, "out of memory");
+	return 0;
+}
+
+static int take_addr(struct ctx *c, struct json_object *v,
+		     struct cfg_addr *out)
+{
+	const char *why;
+
+	if (cfg_parse_addr(json_object_get_string(v), out, &why) < 0)
+		return fail(c, "%s", why);
+	return 0;
+}
+
+static int set_tool_listen(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+
+	if (take_addr(c, v, &t->listen) < 0)
+		return -1;
+	t->has_listen = 1;
+	return 0;
+}
+
+/* The table checked the range; these only store. */
+static int set_timeout(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->timeout_secs =
+		(unsigned)json_object_get_int64(v);
+	return 0;
+}
+
+static int set_idle(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->stream_idle_timeout_secs =
+		(unsigned)json_object_get_int64(v);
+	return 0;
+}
+
+static const struct key tool_keys[] = {
+	{ "type", J_STRING, 0, 0, KEY_REQUIRED, set_type },
+	{ "upstream", J_STRING, 0, 0, 0, set_upstream }, /* for http */
+	{ "listen", J_STRING, 0, 0, 0, set_tool_listen },
+	{ "timeout_secs", J_INT, 1, 86400, 0, set_timeout },
+	{ "stream_idle_timeout_secs", J_INT, 0, 31536000, 0, set_idle },
+	LATER("allow_paths", J_STRINGS),
+	LATER("allow_http_methods", J_STRINGS),
+	LATER("jsonrpc_allow_methods", J_STRINGS),
+	LATER("jsonrpc_deny_methods", J_STRINGS),
+	LATER("jsonrpc_param_filters", J_OBJECT),
+	LATER("inject_headers", J_OBJECT),
+	LATER("forward_headers", J_STRINGS),
+	LATER("rate_limit", J_OBJECT),
+	LATER("audit", J_OBJECT),
+	LATER("max_body_bytes", J_INT),
+	LATER("binary", J_STRING),
+	LATER("argv_allow_patterns", J_STRINGS),
+	LATER("argv_deny_patterns", J_STRINGS),
+	LATER("env_inject", J_OBJECT),
+	LATER("cwd_allowed", J_STRINGS),
+	LATER("max_output_bytes", J_INT),
+	LATER("max_concurrent", J_INT),
+	{ NULL, J_STRING, 0, 0, 0, NULL }
+};
+
+/* --- top-level keys ----------------------------------------------------- */
+
+static int tool_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len >= 1 && len <= TOOL_NAME_MAX &&
+	       strspn(name, TOOL_NAME_CHARS) == len &&
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+static int take_tool(struct ctx *c, struct cfg *cfg, const char *name,
+		     struct json_object *v)
+{
+	struct cfg_tool *t = &cfg->tools[cfg->n_tools];
+	size_t old = path_key(c, name);
+
+	if (!tool_name_ok(name))
+		return fail(c, "invalid tool name");
+	if (!json_object_is_type(v, json_type_object))
+		return fail(c, "expected an object");
+	t->name = strdup(name);
+	if (!t->name)
+		return fail(c, "out of memory");
+	cfg->n_tools++; /* from here on cfg_free() frees what t holds */
+	t->timeout_secs = CFG_DEFAULT_TIMEOUT_SECS;
+	if (walk(c, tool_keys, t, v) < 0)
+		return -1;
+	if (t->type == CFG_TOOL_HTTP && !t->upstream) {
+		path_key(c, "upstream");
+		return fail(c, "missing required key");
+	}
+	path_cut(c, old);
+	return 0;
+}
+
+static int set_tools(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg *cfg = dst;
+	size_t n = (size_t)json_object_object_length(v);
+	struct json_object_iterator it, end;
+
+	if (n == 0)
+		return fail(c, "no tool defined");
+	cfg->tools = calloc(n, sizeof(*cfg->tools)); /* owned by cfg */
+	if (!cfg->tools)
+		return fail(c, "out of memory");
+	it = json_object_iter_begin(v);
+	end = json_object_iter_end(v);
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+		if (take_tool(c, cfg, json_object_iter_peek_name(&it),
+			      json_object_iter_peek_value(&it)) < 0)
+			return -1;
+	return 0;
+}
+
+static int set_listen(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg *cfg = dst;
+	size_t i, old, n = json_object_array_length(v);
+
+	if (n == 0)
+		return 0;
+	cfg->listen = calloc(n, sizeof(*cfg->listen)); /* owned by cfg */
+	if (!cfg->listen)
+		return fail(c, "out of memory");
+	for (i = 0; i < n; i++) {
+		old = path_index(c, i);
+		if (take_addr(c, json_object_array_get_idx(v, i),
+			      &cfg->listen[i]) < 0)
+			return -1;
+		path_cut(c, old);
+		cfg->n_listen++;
+	}
+	return 0;
+}
+
+static int set_max_body(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg *)dst)->max_body_bytes = (size_t)json_object_get_int64(v);
+	return 0;
+}
+
+static const struct key top_keys[] = {
+	{ "listen", J_STRINGS, 0, 0, 0, set_listen },
+	{ "max_body_bytes", J_INT, 1, 1073741824, 0, set_max_body },
+	{ "tools", J_OBJECT, 0, 0, KEY_REQUIRED, set_tools },
+	LATER("admin_listen", J_STRING),
+	LATER("audit_log", J_STRING),
+	LATER("clients", J_OBJECT),
+	{ NULL, J_STRING, 0, 0, 0, NULL }
+};
+
+/* --- the walker --------------------------------------------------------- */
+
+static const struct key *key_find(const struct key *tab, const char *name)
+{
+	for (; tab->name; tab++)
+		if (strcmp(tab->name, name) == 0)
+			return tab;
+	return NULL;
+}
+
+static int take_key(struct ctx *c, const struct key *tab, void *dst,
+		    const char *name, struct json_object *v)
+{
+	const struct key *k = key_find(tab, name);
+	size_t old = path_key(c, name);
+
+	if (!k)
+		return fail(c, "unknown key");
+	if (k->flags & KEY_LATER)
+		return fail(c, "not supported yet");
+	if (check_value(c, k, v) < 0 || k->set(c, dst, v) < 0)
+		return -1;
+	path_cut(c, old);
+	return 0;
+}
+
+static int check_required(struct ctx *c, const struct key *tab,
+			  struct json_object *obj)
+{
+	for (; tab->name; tab++) {
+		if (!(tab->flags & KEY_REQUIRED) ||
+		    json_object_object_get_ex(obj, tab->name, NULL))
+			continue;
+		path_key(c, tab->name);
+		return fail(c, "missing required key");
+	}
+	return 0;
+}
+
+/* Keys in file order, so the first bad one in the file is reported. */
+static int walk(struct ctx *c, const struct key *tab, void *dst,
+		struct json_object *obj)
+{
+	struct json_object_iterator it = json_object_iter_begin(obj);
+	struct json_object_iterator end = json_object_iter_end(obj);
+
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+		if (take_key(c, tab, dst, json_object_iter_peek_name(&it),
+			     json_object_iter_peek_value(&it)) < 0)
+			return -1;
+	return check_required(c, tab, obj);
+}
+
+/* --- whole-config checks ------------------------------------------------ */
+
+/* Listener number i, main ones first, named as the file names it;
+ * NULL past the last. */
+static const struct cfg_addr *listener(const struct cfg *cfg, size_t i,
+				       char *name, size_t size)
+{
+	size_t t;
+
+	if (i < cfg->n_listen) {
+		snprintf(name, size, "listen[%zu]", i);
+		return &cfg->listen[i];
+	}
+	i -= cfg->n_listen;
+	for (t = 0; t < cfg->n_tools; t++) {
+		if (!cfg->tools[t].has_listen || i-- > 0)
+			continue;
+		snprintf(name, size, "tools.%s.listen", cfg->tools[t].name);
+		return &cfg->tools[t].listen;
+	}
+	return NULL;
+}
+
+/* Compared as binary: "::1" and "0::1" are one address. */
+static int same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	unsigned char x[sizeof(struct in6_addr)] = { 0 };
+	unsigned char y[sizeof(struct in6_addr)] = { 0 };
+	int af = a->is_ipv6 ? AF_INET6 : AF_INET;
+
+	if (a->port != b->port || a->is_ipv6 != b->is_ipv6)
+		return 0;
+	if (inet_pton(af, a->host, x) != 1 || inet_pton(af, b->host, y) != 1)
+		return strcmp(a->host, b->host) == 0;
+	return memcmp(x, y, sizeof(x)) == 0;
+}
+
+static int check_listeners(struct ctx *c, const struct cfg *cfg)
+{
+	char name[sizeof(c->path)], other[sizeof(c->path)];
+	const struct cfg_addr *a;
+	size_t i, j;
+
+	if (!listener(cfg, 0, name, sizeof(name))) {
+		path_set(c, "listen");
+		return fail(c, "no listener: set listen or a tool's listen");
+	}
+	for (i = 1; (a = listener(cfg, i, name, sizeof(name))); i++) {
+		for (j = 0; j < i; j++) {
+			if (!same_addr(a, listener(cfg, j, other,
+						   sizeof(other))))
+				continue;
+			path_set(c, name);
+			return fail(c, "address already used by %s", other);
+		}
+	}
+	return 0;
+}
+
+/* --- text to config ----------------------------------------------------- */
+
+/* A whole-file error at byte off, placed as line and column (1-based). */
+static int fail_at(struct ctx *c, const char *text, size_t off,
+		   const char *what)
+{
+	size_t i, line = 1, line_start = 0;
+
+	for (i = 0; i < off; i++) {
+		if (text[i] == '\n') {
+			line++;
+			line_start = i + 1;
+		}
+	}
+	path_set(c, "");
+	return fail(c, "line %zu, column %zu: %s", line, off - line_start + 1,
+		    what);
+}
+
+/* *out is the new top-level object; caller puts it. */
+static int parse_json(struct ctx *c, const char *text, size_t len,
+		      struct json_object **out)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *root;
+	enum json_tokener_error jerr;
+	size_t end;
+
+	if (!tok)
+		return fail(c, "out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
+	/* Not with the NUL: json-c 0.16 takes a NUL inside a comment for the
+	 * end of the document and returns the innermost open value. */
+	root = json_tokener_parse_ex(tok, text, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/* a file may end in "// note" without a newline: add one */
+		root = json_tokener_parse_ex(tok, "\n", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
+	json_tokener_free(tok);
+	if (jerr == json_tokener_continue)
+		return fail_at(c, text, len, "unexpected end of input");
+	if (jerr != json_tokener_success)
+		return fail_at(c, text, end, json_tokener_error_desc(jerr));
+	if (!json_object_is_type(root, json_type_object)) {
+		/* a JSON null arrives as NULL */
+		json_object_put(root);
+		return fail(c, "top level must be an object");
+	}
+	/* json-c has eaten blanks and comments after the value; what is
+	 * left is text */
+	if (end < len) {
+		json_object_put(root);
+		return fail_at(c, text, end,
+			       "unexpected text after the top-level value");
+	}
+	*out = root;
+	return 0;
+}
+
+/* text is NUL-terminated at len. */
+static int load(struct ctx *c, const char *text, size_t len,
+		struct cfg **out)
+{
+	struct json_object *root = NULL;
+	struct cfg *cfg = NULL;
+
+	if (len > CFG_MAX_BYTES) {
+		fail(c, "file too large");
+		goto fail;
+	}
+	if (parse_json(c, text, len, &root) < 0)
+		goto fail;
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		fail(c, "out of memory");
+		goto fail;
+	}
+	cfg->max_body_bytes = CFG_DEFAULT_MAX_BODY_BYTES;
+	if (walk(c, top_keys, cfg, root) < 0 || check_listeners(c, cfg) < 0)
+		goto fail;
+	json_object_put(root);
+	*out = cfg; /* caller owns it */
+	return 0;
+fail:
+	json_object_put(root);
+	cfg_free(cfg);
+	return -1;
+}
+
+/* Appends up to the cap + 1 bytes from fd (one more tells "too large");
+ * *buf grows as needed and stays NUL-terminated. */
+static int read_all(struct ctx *c, int fd, char **buf, size_t *len)
+{
+	size_t size = 0;
+	ssize_t n;
+	char *p;
+
+	for (;;) {
+		if (*len + 1 >= size) {
+			size = size ? 2 * size : 4096;
+			if (size > CFG_MAX_BYTES + 2)
+				size = CFG_MAX_BYTES + 2;
+			p = realloc(*buf, size);
+			if (!p)
+				return fail(c, "out of memory");
+			*buf = p;
+		}
+		n = read(fd, *buf + *len, size - 1 - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail(c, "cannot read: %s", strerror(errno));
+		if (n == 0)
+			break;
+		*len += (size_t)n;
+		if (*len > CFG_MAX_BYTES)
+			return fail(c, "file too large");
+	}
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/* *text is a new NUL-terminated buffer; caller frees it. */
+static int read_file(struct ctx *c, const char *file, char **text,
+		     size_t *len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail(c, "cannot open: %s", strerror(errno));
+	if (read_all(c, fd, &buf, &n) < 0)
+		goto fail;
+	/* C strings would end there, and json-c misreads one in a comment */
+	if (memchr(buf, '\0', n)) {
+		fail(c, "file contains a NUL byte");
+		goto fail;
+	}
+	close(fd);
+	*text = buf;
+	*len = n;
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return -1;
+}
+
+int cfg_load_file(const char *file, struct cfg **out, struct cfg_error *err)
+{
+	struct cfg_error scratch;
+	struct ctx c = { .err = err ? err : &scratch };
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	c.err->path[0] = c.err->message[0] = '\0';
+	if (!file)
+		return fail(&c, "no file name");
+	if (read_file(&c, file, &text, &len) < 0)
+		return -1;
+	rc = load(&c, text, len, out);
+	free(text);
+	return rc;
+}
+
+int cfg_load_string(const char *text, struct cfg **out,
+		    struct cfg_error *err)
+{
+	struct cfg_error scratch;
+	struct ctx c = { .err = err ? err : &scratch };
+
+	c.err->path[0] = c.err->message[0] = '\0';
+	if (!text)
+		return fail(&c, "no text");
+	return load(&c, text, strnlen(text, CFG_MAX_BYTES + 1), out);
+}
+
+void cfg_free(struct cfg *cfg)
+{
+	size_t i;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < cfg->n_tools; i++) {
+		free(cfg->tools[i].name);
+		free(cfg->tools[i].upstream);
+	}
+	free(cfg->tools);
+	free(cfg->listen);
+	free(cfg);
+}
+
+const struct cfg_tool *cfg_find_tool(const struct cfg *cfg, const char *name,
+				     size_t name_len)
+{
+	size_t i;
+
+	if (!cfg || !name)
+		return NULL;
+	for (i = 0; i < cfg->n_tools; i++) {
+		const char *t = cfg->tools[i].name;
+
+		if (strlen(t) == name_len && memcmp(t, name, name_len) == 0)
+			return &cfg->tools[i];
+	}
+	return NULL;
+}

@@ -1,0 +1,63 @@
+/* cfg — the daemon's configuration: parsed from JSON, validated strictly.
+ *
+ * A config object is immutable once loaded; any thread may read it.
+ * Every key the file may hold is described once, in the key table of cfg.c;
+ * parsing and the errors of `carapaced -t` come from it. */
+#ifndef CARAPACE_CFG_H
+#define CARAPACE_CFG_H
+
+#include <stddef.h>
+
+#define CFG_DEFAULT_MAX_BODY_BYTES ((size_t)1048576)
+#define CFG_DEFAULT_TIMEOUT_SECS 30u
+
+/* A listen address as written: host is a numeric IPv4 or IPv6 literal
+ * (IPv6 written in brackets in the file, stored without them). */
+struct cfg_addr {
+	char host[64];
+	unsigned short port;
+	int is_ipv6;
+};
+
+enum cfg_tool_type { CFG_TOOL_HTTP };
+
+struct cfg_tool {
+	char *name;
+	enum cfg_tool_type type;
+	char *upstream;                    /* http(s) URL, no trailing '/' */
+	int has_listen;                    /* drop-in listener of its own */
+	struct cfg_addr listen;
+	unsigned timeout_secs;             /* connect + response head; >= 1 */
+	unsigned stream_idle_timeout_secs; /* 0 = never */
+};
+
+struct cfg {
+	struct cfg_addr *listen;
+	size_t n_listen;
+	size_t max_body_bytes;
+	struct cfg_tool *tools;
+	size_t n_tools;
+};
+
+/* What went wrong, for a human: path names the key ("tools.sig.upstream"),
+ * message says why ("not an http(s) URL"). */
+struct cfg_error {
+	char path[256];
+	char message[256];
+};
+
+/* Parse and validate; 0 and *out set (caller frees with cfg_free), or -1
+ * and err filled (nothing to free). */
+int cfg_load_file(const char *file, struct cfg **out, struct cfg_error *err);
+int cfg_load_string(const char *text, struct cfg **out, struct cfg_error *err);
+void cfg_free(struct cfg *cfg);
+
+/* Tool by name (name need not be NUL-terminated); borrowed, NULL if none. */
+const struct cfg_tool *cfg_find_tool(const struct cfg *cfg, const char *name,
+				     size_t name_len);
+
+/* Parse "HOST:PORT" / "[V6]:PORT"; 0 or -1 with a reason in why (borrowed
+ * static string). */
+int cfg_parse_addr(const char *text, struct cfg_addr *out, const char **why);
+
+#endif

@@ -1,0 +1,610 @@
+/* proxy — see proxy.h.
+ *
+ * Each worker drives its own curl multi handle rather than
+ * curl_easy_perform(), for one reason: curl_multi_wakeup() may be called from
+ * any thread, so a client that leaves a silent stream aborts the upstream
+ * transfer at once instead of at curl's next once-a-second progress call.
+ * Backpressure needs no pause API: the write callback blocks in stream_push()
+ * and the TCP window does the rest. */
+#include "config.h"
+
+#include "proxy.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+
+#define WORKER_STACK_SIZE (256 * 1024)
+#define MAX_HEAD_BYTES (64 * 1024)
+
+struct proxy_request {
+	char *method;
+	char *url;
+	char **names;
+	char **values;
+	size_t n_headers;
+	char *connection;       /* the client's Connection tokens, if any */
+	char *body;
+	size_t body_len;
+	unsigned head_timeout_secs;
+	unsigned idle_timeout_secs;
+};
+
+struct worker {
+	struct proxy_request *req;
+	struct stream *stream;
+	CURLM *multi;
+	struct stream_head *head;  /* being collected; NULL once published */
+	int published;
+	size_t head_bytes;
+	int protocol_error;
+	uint64_t last_byte_ms;
+};
+
+static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t workers_gone = PTHREAD_COND_INITIALIZER;
+static unsigned workers_active;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int proxy_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_ALL) == CURLE_OK ? 0 : -1;
+}
+
+void proxy_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+/* ---- request building ---- */
+
+struct proxy_request *proxy_request_new(const char *method, const char *url)
+{
+	struct proxy_request *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->method = strdup(method);
+	r->url = strdup(url);
+	if (r->method == NULL || r->url == NULL) {
+		proxy_request_free(r);
+		return NULL;
+	}
+	r->head_timeout_secs = 30;
+	return r;
+}
+
+void proxy_request_free(struct proxy_request *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n_headers; i++) {
+		free(r->names[i]);
+		free(r->values[i]);
+	}
+	free(r->names);
+	free(r->values);
+	free(r->method);
+	free(r->url);
+	free(r->connection);
+	free(r->body);
+	free(r);
+}
+
+/* RFC 9110 7.6.1, plus what the proxy itself decides (Host, framing). */
+static int is_hop_by_hop(const char *name)
+{
+	static const char *const names[] = {
+		"Connection", "Keep-Alive", "Proxy-Connection",
+		"Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
+		"Transfer-Encoding", "Upgrade", "Host", "Content-Length",
+		"Expect",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Connection may name more hop-by-hop headers; they are dropped when the
+ * request is built, whatever order they came in. */
+static int note_connection_tokens(struct proxy_request *r, const char *value)
+{
+	size_t old = r->connection ? strlen(r->connection) : 0;
+	char *joined = realloc(r->connection, old + strlen(value) + 2);
+
+	if (joined == NULL)
+		return -1;
+	snprintf(joined + old, strlen(value) + 2, ",%s", value);
+	r->connection = joined;
+	return 0;
+}
+
+int proxy_request_add_header(struct proxy_request *r, const char *name,
+			     const char *value)
+{
+	if (strcasecmp(name, "Connection") == 0)
+		return note_connection_tokens(r, value);
+	if (is_hop_by_hop(name))
+		return 0;
+	size_t n = r->n_headers + 1;
+	char **names = realloc(r->names, n * sizeof(*names));
+	if (names == NULL)
+		return -1;
+	r->names = names;
+	char **values = realloc(r->values, n * sizeof(*values));
+	if (values == NULL)
+		return -1;
+	r->values = values;
+	names[n - 1] = strdup(name);
+	values[n - 1] = strdup(value);
+	if (names[n - 1] == NULL || values[n - 1] == NULL) {
+		free(names[n - 1]);
+		free(values[n - 1]);
+		return -1;
+	}
+	r->n_headers = n;
+	return 0;
+}
+
+void proxy_request_set_body(struct proxy_request *r, char *body, size_t len)
+{
+	free(r->body);
+	r->body = body;
+	r->body_len = len;
+}
+
+void proxy_request_set_timeouts(struct proxy_request *r, unsigned head,
+				unsigned idle)
+{
+	r->head_timeout_secs = head;
+	r->idle_timeout_secs = idle;
+}
+
+static int has_header(const struct proxy_request *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_headers; i++)
+		if (strcasecmp(r->names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static struct curl_slist *append_line(struct curl_slist *list,
+				      const char *name, const char *value,
+				      int *failed)
+{
+	char line[8192];
+	/* curl drops "Name:" with an empty value; "Name;" sends it empty. */
+	int n = value[0] == '\0' ?
+			snprintf(line, sizeof(line), "%s;", name) :
+			snprintf(line, sizeof(line), "%s: %s", name, value);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		*failed = 1;
+		return list;
+	}
+	struct curl_slist *next = curl_slist_append(list, line);
+	if (next == NULL)
+		*failed = 1;
+	return next != NULL ? next : list;
+}
+
+static int named_by_connection(const struct proxy_request *r,
+			       const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = r->connection; p != NULL && *p != '\0';) {
+		p += strspn(p, ", \t");
+		size_t tok = strcspn(p, ", \t");
+		if (tok == len && strncasecmp(p, name, len) == 0)
+			return 1;
+		p += tok;
+	}
+	return 0;
+}
+
+/* The client's end-to-end headers, and blanks for those curl would invent. */
+static struct curl_slist *build_headers(const struct proxy_request *r)
+{
+	struct curl_slist *list = NULL;
+	int failed = 0;
+
+	for (size_t i = 0; i < r->n_headers; i++)
+		if (!named_by_connection(r, r->names[i]))
+			list = append_line(list, r->names[i], r->values[i],
+					   &failed);
+	list = curl_slist_append(list, "Expect:");
+	if (!has_header(r, "Accept"))
+		list = curl_slist_append(list, "Accept:");
+	if (!has_header(r, "Content-Type"))
+		list = curl_slist_append(list, "Content-Type:");
+	if (failed || list == NULL) {
+		curl_slist_free_all(list);
+		return NULL;
+	}
+	return list;
+}
+
+/* ---- response head ---- */
+
+static int head_add_field(struct stream_head *h, const char *name,
+			  size_t name_len, const char *value, size_t value_len)
+{
+	struct stream_field *f =
+		realloc(h->fields, (h->n_fields + 1) * sizeof(*f));
+	if (f == NULL)
+		return -1;
+	h->fields = f;
+	f[h->n_fields].name = strndup(name, name_len);
+	f[h->n_fields].value = strndup(value, value_len);
+	if (f[h->n_fields].name == NULL || f[h->n_fields].value == NULL) {
+		free(f[h->n_fields].name);
+		free(f[h->n_fields].value);
+		return -1;
+	}
+	h->n_fields++;
+	return 0;
+}
+
+/* Headers MHD writes itself, or that describe the upstream hop only. */
+static int is_response_hop_header(const char *name, size_t len)
+{
+	static const char *const names[] = {
+		"Connection", "Keep-Alive", "Proxy-Connection",
+		"Transfer-Encoding", "Trailer", "TE", "Upgrade",
+		"Proxy-Authenticate", "Content-Length",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == len &&
+		    strncasecmp(name, names[i], len) == 0)
+			return 1;
+	return 0;
+}
+
+static int head_start(struct worker *w, const char *line, size_t len)
+{
+	stream_head_free(w->head);
+	w->head = calloc(1, sizeof(*w->head));
+	if (w->head == NULL)
+		return -1;
+	w->head->content_length = -1;
+	/* "HTTP/1.1 200 OK": the code follows the first space. */
+	const char *sp = memchr(line, ' ', len);
+	if (sp == NULL || line + len - sp < 4)
+		return -1;
+	int code = 0;
+	for (int i = 1; i <= 3; i++) {
+		if (sp[i] < '0' || sp[i] > '9')
+			return -1;
+		code = code * 10 + (sp[i] - '0');
+	}
+	if (code < 100)
+		return -1;
+	w->head->status = code;
+	return 0;
+}
+
+static int head_field(struct worker *w, const char *line, size_t len)
+{
+	const char *colon = memchr(line, ':', len);
+
+	if (w->head == NULL || colon == NULL || colon == line)
+		return -1;
+	size_t name_len = (size_t)(colon - line);
+	const char *v = colon + 1;
+	const char *end = line + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (name_len == 14 && strncasecmp(line, "Content-Length", 14) == 0) {
+		char *stop;
+		errno = 0;
+		long long cl = strtoll(v, &stop, 10);
+		if (errno == 0 && stop == end && cl >= 0)
+			w->head->content_length = cl;
+		return 0;
+	}
+	if (is_response_hop_header(line, name_len))
+		return 0;
+	return head_add_field(w->head, line, name_len, v, (size_t)(end - v));
+}
+
+/* The blank line: a final head goes to the client now; 1xx ones are
+ * swallowed (MHD speaks for itself to its client). */
+static int head_end(struct worker *w)
+{
+	if (w->head == NULL)
+		return -1;
+	if (w->head->status < 200) {
+		stream_head_free(w->head);
+		w->head = NULL;
+		return 0;
+	}
+	if (strcmp(w->req->method, "HEAD") != 0 &&
+	    (w->head->status == 204 || w->head->status == 304))
+		w->head->content_length = -1;
+	struct stream_head *h = w->head;
+	w->head = NULL;
+	w->published = 1;
+	w->last_byte_ms = now_ms();
+	return stream_publish_head(w->stream, h);
+}
+
+static size_t on_header(char *data, size_t size, size_t nitems, void *arg)
+{
+	struct worker *w = arg;
+	size_t len = size * nitems;
+	size_t line_len = len;
+
+	if (w->published)
+		return len; /* trailers: not forwarded */
+	w->head_bytes += len;
+	if (w->head_bytes > MAX_HEAD_BYTES) {
+		w->protocol_error = 1;
+		return 0;
+	}
+	while (line_len > 0 && (data[line_len - 1] == '\n' ||
+				data[line_len - 1] == '\r'))
+		line_len--;
+	int rc;
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+		rc = head_start(w, data, line_len);
+	else if (line_len == 0)
+		rc = head_end(w);
+	else
+		rc = head_field(w, data, line_len);
+	if (rc < 0 && !w->published)
+		w->protocol_error = !stream_is_cancelled(w->stream);
+	return rc < 0 ? 0 : len;
+}
+
+static size_t on_body(char *data, size_t size, size_t nitems, void *arg)
+{
+	struct worker *w = arg;
+	size_t len = size * nitems;
+
+	if (!w->published || stream_push(w->stream, data, len) < 0)
+		return CURL_WRITEFUNC_ERROR;
+	w->last_byte_ms = now_ms();
+	return len;
+}
+
+/* ---- the transfer ---- */
+
+static void wake_worker(void *arg)
+{
+	curl_multi_wakeup(arg);
+}
+
+static int setup_easy(CURL *easy, struct worker *w, struct curl_slist *hdrs)
+{
+	const struct proxy_request *r = w->req;
+	int bad = 0;
+
+#define SET(opt, val) bad |= curl_easy_setopt(easy, opt, val) != CURLE_OK
+	SET(CURLOPT_URL, r->url);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_PROXY, "");          /* never an *_proxy from the env */
+	SET(CURLOPT_PATH_AS_IS, 1L);     /* forward the path that was checked */
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	SET(CURLOPT_CONNECTTIMEOUT, (long)r->head_timeout_secs);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_HTTPHEADER, hdrs);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, w);
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+	SET(CURLOPT_WRITEDATA, w);
+	if (strcmp(r->method, "GET") == 0 && r->body_len == 0) {
+		SET(CURLOPT_HTTPGET, 1L);
+	} else if (strcmp(r->method, "HEAD") == 0) {
+		SET(CURLOPT_NOBODY, 1L);
+	} else {
+		if (r->body_len > 0 || strcmp(r->method, "POST") == 0 ||
+		    strcmp(r->method, "PUT") == 0 ||
+		    strcmp(r->method, "PATCH") == 0) {
+			SET(CURLOPT_POSTFIELDSIZE_LARGE,
+			    (curl_off_t)r->body_len);
+			SET(CURLOPT_POSTFIELDS, r->body ? r->body : "");
+		}
+		if (strcmp(r->method, "POST") != 0)
+			SET(CURLOPT_CUSTOMREQUEST, r->method);
+	}
+#undef SET
+	return bad ? -1 : 0;
+}
+
+enum outcome { DONE, CANCELLED, HEAD_TIMEOUT, IDLE_TIMEOUT };
+
+/* How long curl_multi_poll may sleep; 0 when a deadline has passed. */
+static int poll_budget(const struct worker *w, uint64_t start,
+		       enum outcome *expired)
+{
+	uint64_t now = now_ms(), deadline = UINT64_MAX;
+	const struct proxy_request *r = w->req;
+
+	if (!w->published) {
+		deadline = start + r->head_timeout_secs * 1000ull;
+		*expired = HEAD_TIMEOUT;
+	} else if (r->idle_timeout_secs > 0) {
+		deadline = w->last_byte_ms + r->idle_timeout_secs * 1000ull;
+		*expired = IDLE_TIMEOUT;
+	}
+	if (deadline == UINT64_MAX)
+		return 24 * 3600 * 1000; /* woken by data or a cancel */
+	if (now >= deadline)
+		return 0;
+	return deadline - now > 3600000 ? 3600000 : (int)(deadline - now);
+}
+
+static enum outcome drive(struct worker *w, CURLcode *result)
+{
+	uint64_t start = now_ms();
+	int running = 1;
+
+	*result = CURLE_OK;
+	for (;;) {
+		curl_multi_perform(w->multi, &running);
+		if (!running)
+			break;
+		if (stream_is_cancelled(w->stream))
+			return CANCELLED;
+		enum outcome expired = DONE;
+		int budget = poll_budget(w, start, &expired);
+		if (budget == 0)
+			return expired;
+		curl_multi_poll(w->multi, NULL, 0, budget, NULL);
+	}
+	int left;
+	CURLMsg *msg = curl_multi_info_read(w->multi, &left);
+	if (msg != NULL && msg->msg == CURLMSG_DONE)
+		*result = msg->data.result;
+	return stream_is_cancelled(w->stream) ? CANCELLED : DONE;
+}
+
+static void report(struct worker *w, enum outcome how, CURLcode result)
+{
+	struct stream *s = w->stream;
+
+	if (w->published) {
+		int ok = how == DONE && result == CURLE_OK;
+		if (how == IDLE_TIMEOUT)
+			log_info("%s: no data for %us, stream closed",
+				 w->req->url, w->req->idle_timeout_secs);
+		stream_finish(s, ok);
+		return;
+	}
+	if (how == CANCELLED)
+		stream_fail(s, STREAM_FAIL_CANCELLED, "client went away");
+	else if (how == HEAD_TIMEOUT || result == CURLE_OPERATION_TIMEDOUT)
+		stream_fail(s, STREAM_FAIL_TIMEOUT,
+			    "upstream did not answer in time");
+	else if (result == CURLE_COULDNT_CONNECT ||
+		 result == CURLE_COULDNT_RESOLVE_HOST)
+		stream_fail(s, STREAM_FAIL_UNREACHABLE,
+			    "upstream unreachable");
+	else if (w->protocol_error || result != CURLE_OK)
+		stream_fail(s, STREAM_FAIL_PROTOCOL,
+			    result != CURLE_OK ? curl_easy_strerror(result) :
+						 "malformed upstream response");
+	else
+		stream_fail(s, STREAM_FAIL_PROTOCOL,
+			    "upstream sent no response head");
+}
+
+static void run_worker(struct worker *w)
+{
+	struct curl_slist *hdrs = build_headers(w->req);
+	CURL *easy = curl_easy_init();
+	CURLcode result = CURLE_FAILED_INIT;
+	enum outcome how = DONE;
+
+	w->multi = curl_multi_init();
+	if (hdrs == NULL || easy == NULL || w->multi == NULL ||
+	    setup_easy(easy, w, hdrs) < 0 ||
+	    curl_multi_add_handle(w->multi, easy) != CURLM_OK) {
+		stream_fail(w->stream, STREAM_FAIL_INTERNAL,
+			    "cannot set up the upstream transfer");
+		goto out;
+	}
+	stream_set_cancel_hook(w->stream, wake_worker, w->multi);
+	how = drive(w, &result);
+	stream_set_cancel_hook(w->stream, NULL, NULL);
+	curl_multi_remove_handle(w->multi, easy);
+	report(w, how, result);
+out:
+	curl_easy_cleanup(easy);
+	curl_multi_cleanup(w->multi);
+	curl_slist_free_all(hdrs);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	run_worker(w);
+	stream_head_free(w->head);
+	stream_release(w->stream);
+	proxy_request_free(w->req);
+	free(w);
+
+	pthread_mutex_lock(&workers_lock);
+	if (--workers_active == 0)
+		pthread_cond_broadcast(&workers_gone);
+	pthread_mutex_unlock(&workers_lock);
+	return NULL;
+}
+
+int proxy_start(struct proxy_request *r, struct stream *s)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	pthread_attr_t attr;
+	pthread_t tid;
+
+	if (w == NULL)
+		return -1;
+	w->req = r;
+	w->stream = s;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
+	pthread_mutex_lock(&workers_lock);
+	int rc = pthread_create(&tid, &attr, worker_main, w);
+	if (rc == 0)
+		workers_active++;
+	pthread_mutex_unlock(&workers_lock);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		errno = rc;
+		free(w);
+		return -1;
+	}
+	return 0;
+}
+
+unsigned proxy_active_workers(void)
+{
+	pthread_mutex_lock(&workers_lock);
+	unsigned n = workers_active;
+	pthread_mutex_unlock(&workers_lock);
+	return n;
+}
+
+unsigned proxy_wait_workers(int timeout_ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&workers_lock);
+	while (workers_active > 0 &&
+	       pthread_cond_timedwait(&workers_gone, &workers_lock, &until) !=
+		       ETIMEDOUT)
+		;
+	unsigned n = workers_active;
+	pthread_mutex_unlock(&workers_lock);
+	return n;
+}

@@ -1,0 +1,44 @@
+/* proxy — one upstream HTTP transfer per worker thread, fed into a stream.
+ *
+ * The server builds a request, then proxy_start() runs it on a dedicated,
+ * detached thread with libcurl. The worker publishes the upstream's status
+ * and end-to-end headers the moment they arrive, pushes every body byte as
+ * it is received (never timed, never re-framed) and ends the stream when the
+ * upstream does. Cancelling the stream aborts the transfer at once. */
+#ifndef CARAPACE_PROXY_H
+#define CARAPACE_PROXY_H
+
+#include <stddef.h>
+
+#include "stream.h"
+
+struct proxy_request;
+
+/* Once, before any other thread starts / after all have stopped. */
+int proxy_global_init(void);
+void proxy_global_cleanup(void);
+
+/* method and url are copied. NULL on out of memory. */
+struct proxy_request *proxy_request_new(const char *method, const char *url);
+/* A client header; hop-by-hop ones, Host and framing headers are dropped
+ * here (Host becomes the upstream's own). 0, or -1 on out of memory. */
+int proxy_request_add_header(struct proxy_request *r, const char *name,
+			     const char *value);
+/* Takes ownership of body (malloc'd; may be NULL when len is 0). */
+void proxy_request_set_body(struct proxy_request *r, char *body, size_t len);
+/* head: seconds for connect + response head; idle: seconds without a body
+ * byte before the transfer is cut (0: never). */
+void proxy_request_set_timeouts(struct proxy_request *r, unsigned head,
+				unsigned idle);
+void proxy_request_free(struct proxy_request *r);
+
+/* Starts the worker. 0: it owns r and the producer reference of s.
+ * -1: nothing was taken (no thread could be made). */
+int proxy_start(struct proxy_request *r, struct stream *s);
+
+/* Workers still running. */
+unsigned proxy_active_workers(void);
+/* Waits until no worker runs or timeout_ms passes; returns those left. */
+unsigned proxy_wait_workers(int timeout_ms);
+
+#endif

@@ -1,0 +1,530 @@
+/* server — see server.h. */
+#include "config.h"
+
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "proxy.h"
+#include "route.h"
+#include "stream.h"
+
+#define CONN_THREAD_STACK (256 * 1024)
+#define CLIENT_IDLE_TIMEOUT_SECS 60
+#define STREAM_CAPACITY (64 * 1024)
+#define READ_BLOCK_SIZE (16 * 1024)
+
+struct listener {
+	const struct cfg *cfg;
+	const struct cfg_tool *tool;    /* NULL: a main listener */
+	struct MHD_Daemon *daemon;
+};
+
+struct server {
+	size_t n_listeners;
+	struct listener listeners[];
+};
+
+/* One request on a connection; MHD's con_cls. Freed on completion. */
+struct request {
+	struct listener *listener;
+	char *target;                   /* raw, as the client sent it */
+	int started;
+	struct route route;
+	char *body;
+	size_t body_len;
+	size_t body_cap;
+	int body_too_large;
+	unsigned refusal;               /* status to answer once read, or 0 */
+	const char *refusal_reason;     /* static */
+};
+
+/* The content reader's state; owned by the MHD response. */
+struct body_reader {
+	struct stream *stream;          /* the consumer's reference */
+	int client_fd;
+};
+
+/* ---- answers ---- */
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
+				 struct json_object *obj)
+{
+	const char *text = json_object_to_json_string_ext(
+		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	json_object_put(obj);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	enum MHD_Result rc = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+/* {"error":{"code":..,"message":..,"tool":..}} — the only error shape. */
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
+				  const char *message, const char *tool)
+{
+	struct json_object *err = json_object_new_object();
+	struct json_object *top = json_object_new_object();
+
+	json_object_object_add(err, "code", json_object_new_int((int)status));
+	json_object_object_add(err, "message", json_object_new_string(message));
+	json_object_object_add(err, "tool",
+			       tool && *tool ? json_object_new_string(tool) :
+					       NULL);
+	json_object_object_add(top, "error", err);
+	return send_json(c, status, top);
+}
+
+static enum MHD_Result send_health(struct MHD_Connection *c)
+{
+	struct json_object *top = json_object_new_object();
+
+	json_object_object_add(top, "status", json_object_new_string("ok"));
+	return send_json(c, MHD_HTTP_OK, top);
+}
+
+static unsigned failure_status(enum stream_failure why)
+{
+	switch (why) {
+	case STREAM_FAIL_UNREACHABLE:
+	case STREAM_FAIL_PROTOCOL:
+		return MHD_HTTP_BAD_GATEWAY;
+	case STREAM_FAIL_TIMEOUT:
+		return MHD_HTTP_GATEWAY_TIMEOUT;
+	default:
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+/* ---- streaming the upstream's answer ---- */
+
+static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct body_reader *br = cls;
+	(void)pos;
+
+	ssize_t n = stream_read(br->stream, br->client_fd, buf, max);
+	if (n > 0)
+		return n;
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM :
+			MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* MHD dropped the response: the request is over, for whatever reason. */
+static void free_body_reader(void *cls)
+{
+	struct body_reader *br = cls;
+
+	stream_cancel(br->stream);
+	stream_release(br->stream);
+	free(br);
+}
+
+static int client_fd_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return info != NULL ? info->connect_fd : -1;
+}
+
+static struct MHD_Response *response_for(const struct stream_head *head,
+					 struct stream *s, int client_fd)
+{
+	struct body_reader *br = malloc(sizeof(*br));
+	uint64_t size = head->content_length < 0 ?
+				MHD_SIZE_UNKNOWN :
+				(uint64_t)head->content_length;
+
+	if (br == NULL)
+		return NULL;
+	br->stream = s;
+	br->client_fd = client_fd;
+	struct MHD_Response *resp = MHD_create_response_from_callback(
+		size, READ_BLOCK_SIZE, read_body, br, free_body_reader);
+	if (resp == NULL) {
+		free(br);
+		return NULL;
+	}
+	for (size_t i = 0; i < head->n_fields; i++)
+		if (MHD_add_response_header(resp, head->fields[i].name,
+					    head->fields[i].value) != MHD_YES)
+			log_warnx("upstream header %s dropped",
+				  head->fields[i].name);
+	return resp;
+}
+
+/* ---- the proxy hand-off ---- */
+
+static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
+					 const char *name, const char *value)
+{
+	(void)kind;
+	return proxy_request_add_header(cls, name, value ? value : "") == 0 ?
+		       MHD_YES :
+		       MHD_NO;
+}
+
+static struct proxy_request *build_proxy_request(struct request *rq,
+						 struct MHD_Connection *c,
+						 const char *method)
+{
+	const struct cfg_tool *tool = rq->route.tool;
+	size_t n = strlen(tool->upstream) + strlen(rq->route.upstream_rest) + 2;
+	char *url = malloc(n);
+
+	if (url == NULL)
+		return NULL;
+	snprintf(url, n, "%s%s%s", tool->upstream, rq->route.upstream_prefix,
+		 rq->route.upstream_rest);
+	struct proxy_request *pr = proxy_request_new(method, url);
+	free(url);
+	if (pr == NULL)
+		return NULL;
+	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
+				      pr) < 0) {
+		proxy_request_free(pr);
+		return NULL;
+	}
+	proxy_request_set_body(pr, rq->body, rq->body_len);
+	rq->body = NULL;
+	proxy_request_set_timeouts(pr, tool->timeout_secs,
+				   tool->stream_idle_timeout_secs);
+	return pr;
+}
+
+/* Starts the worker and waits for the upstream's head, watching the client:
+ * blocking here is what this connection's thread is for. */
+static enum MHD_Result proxy_to_tool(struct request *rq,
+				     struct MHD_Connection *c,
+				     const char *method)
+{
+	const char *tool = rq->route.tool->name;
+	struct proxy_request *pr = build_proxy_request(rq, c, method);
+	struct stream *s = pr ? stream_new(STREAM_CAPACITY) : NULL;
+
+	if (s == NULL || proxy_start(pr, s) < 0) {
+		if (s != NULL) {
+			stream_release(s);
+			stream_release(s);
+		}
+		proxy_request_free(pr);
+		log_warn("%s: cannot start a worker", tool);
+		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "gateway at capacity", tool);
+	}
+	/* A stream may be silent for days; MHD's idle timeout is for idle
+	 * keep-alive clients only and comes back on completion. */
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+
+	int fd = client_fd_of(c);
+	const struct stream_head *head;
+	enum stream_failure why = STREAM_FAIL_NONE;
+	char msg[200];
+	if (stream_wait_head(s, fd, &head, &why, msg, sizeof(msg)) < 0) {
+		stream_release(s);
+		if (why == STREAM_FAIL_CANCELLED)
+			return MHD_NO;
+		log_warnx("%s %s: %s", tool, rq->target, msg);
+		return send_error(c, failure_status(why), msg, tool);
+	}
+	struct MHD_Response *resp = response_for(head, s, fd);
+	if (resp == NULL) {
+		stream_cancel(s);
+		stream_release(s);
+		return MHD_NO;
+	}
+	enum MHD_Result rc = MHD_queue_response(c, (unsigned)head->status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+/* ---- MHD callbacks ---- */
+
+static int declares_bad_framing(struct MHD_Connection *c, size_t max,
+				unsigned *status, const char **why)
+{
+	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     "Transfer-Encoding");
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     "Content-Length");
+	if (te != NULL && cl != NULL) {
+		*status = MHD_HTTP_BAD_REQUEST;
+		*why = "both Transfer-Encoding and Content-Length";
+		return 1;
+	}
+	if (cl != NULL) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(cl, &end, 10);
+		if (errno == 0 && *end == '\0' && n > max) {
+			*status = MHD_HTTP_CONTENT_TOO_LARGE;
+			*why = "request body too large";
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void take_body(struct request *rq, size_t max, const char *data,
+		      size_t len)
+{
+	if (rq->body_too_large || rq->body_len + len > max) {
+		rq->body_too_large = 1; /* discard: never buffer past max */
+		return;
+	}
+	if (rq->body_len + len > rq->body_cap) {
+		size_t cap = rq->body_cap ? rq->body_cap : 4096;
+		while (cap < rq->body_len + len)
+			cap *= 2;
+		char *body = realloc(rq->body, cap);
+		if (body == NULL) {
+			rq->body_too_large = 1;
+			return;
+		}
+		rq->body = body;
+		rq->body_cap = cap;
+	}
+	memcpy(rq->body + rq->body_len, data, len);
+	rq->body_len += len;
+}
+
+static int has_body(struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     "Content-Length");
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+					   "Transfer-Encoding") != NULL ||
+	       (cl != NULL && strcmp(cl, "0") != 0);
+}
+
+/* A refusal is answered once the request is read, so the connection can
+ * stay open; with a body still to come, at once (MHD then closes). */
+static enum MHD_Result refuse(struct request *rq, struct MHD_Connection *c,
+			      unsigned status, const char *reason)
+{
+	if (has_body(c))
+		return send_error(c, status, reason, rq->route.tool_name);
+	rq->refusal = status;
+	rq->refusal_reason = reason;
+	return MHD_YES;
+}
+
+static enum MHD_Result on_first_call(struct request *rq,
+				     struct MHD_Connection *c)
+{
+	struct listener *l = rq->listener;
+	unsigned status;
+	const char *why;
+
+	rq->started = 1;
+	switch (route_request(l->cfg, l->tool, rq->target, &rq->route)) {
+	case ROUTE_BAD_REQUEST:
+		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, rq->route.reason);
+	case ROUTE_NOT_FOUND:
+		return refuse(rq, c, MHD_HTTP_NOT_FOUND, rq->route.reason);
+	default:
+		break;
+	}
+	if (declares_bad_framing(c, l->cfg->max_body_bytes, &status, &why))
+		return send_error(c, status, why, rq->route.tool_name);
+	return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+				  const char *url, const char *method,
+				  const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct request *rq = *con_cls;
+	(void)cls;
+	(void)url;
+	(void)version;
+
+	if (rq == NULL)
+		return MHD_NO;
+	if (!rq->started)
+		return on_first_call(rq, c);
+	if (*upload_size > 0) {
+		take_body(rq, rq->listener->cfg->max_body_bytes, upload,
+			  *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->refusal != 0)
+		return send_error(c, rq->refusal, rq->refusal_reason,
+				  rq->route.tool_name);
+	if (rq->body_too_large)
+		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+				  "request body too large",
+				  rq->route.tool_name);
+	if (rq->route.kind == ROUTE_HEALTH)
+		return send_health(c);
+	return proxy_to_tool(rq, c, method);
+}
+
+/* Called first, with the raw target: the only place it is seen undecoded. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct request *rq = calloc(1, sizeof(*rq));
+	(void)c;
+
+	if (rq == NULL)
+		return NULL;
+	rq->listener = cls;
+	rq->target = strdup(uri);
+	if (rq->target == NULL) {
+		free(rq);
+		return NULL;
+	}
+	return rq;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *con_cls;
+	(void)cls;
+	(void)toe;
+
+	if (rq != NULL) {
+		free(rq->target);
+		free(rq->body);
+		free(rq);
+		*con_cls = NULL;
+	}
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+				  (unsigned)CLIENT_IDLE_TIMEOUT_SECS);
+}
+
+/* Keep the URL as sent; route.c refuses what decoding would change. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *uri)
+{
+	(void)cls;
+	(void)c;
+	return strlen(uri);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	(void)cls;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_warnx("httpd: %s", line);
+}
+
+/* ---- listeners ---- */
+
+static int make_sockaddr(const struct cfg_addr *a,
+			 struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->is_ipv6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(a->port);
+		return inet_pton(AF_INET6, a->host, &s6->sin6_addr) == 1 ? 0 :
+									  -1;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(a->port);
+	return inet_pton(AF_INET, a->host, &s4->sin_addr) == 1 ? 0 : -1;
+}
+
+static int listener_start(struct listener *l, const struct cfg_addr *a,
+			  unsigned conn_limit)
+{
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+			 MHD_USE_ERROR_LOG;
+
+	if (make_sockaddr(a, &ss) < 0)
+		return -1;
+	if (a->is_ipv6)
+		flags |= MHD_USE_IPv6;
+	l->daemon = MHD_start_daemon(
+		flags, a->port, NULL, NULL, on_request, l,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)CLIENT_IDLE_TIMEOUT_SECS,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONN_THREAD_STACK,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+		MHD_OPTION_STRICT_FOR_CLIENT, 1,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+		MHD_OPTION_END);
+	return l->daemon != NULL ? 0 : -1;
+}
+
+static size_t count_listeners(const struct cfg *cfg)
+{
+	size_t n = cfg->n_listen;
+
+	for (size_t i = 0; i < cfg->n_tools; i++)
+		n += cfg->tools[i].has_listen;
+	return n;
+}
+
+struct server *server_start(const struct cfg *cfg, unsigned conn_limit,
+			    char *err, size_t err_len)
+{
+	size_t n = count_listeners(cfg), k = 0;
+	struct server *srv = calloc(1, sizeof(*srv) + n * sizeof(srv->listeners[0]));
+
+	if (srv == NULL) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->n_listen + cfg->n_tools; i++) {
+		const struct cfg_tool *tool = NULL;
+		const struct cfg_addr *a;
+		if (i < cfg->n_listen) {
+			a = &cfg->listen[i];
+		} else {
+			tool = &cfg->tools[i - cfg->n_listen];
+			if (!tool->has_listen)
+				continue;
+			a = &tool->listen;
+		}
+		struct listener *l = &srv->listeners[k];
+		l->cfg = cfg;
+		l->tool = tool;
+		if (listener_start(l, a, conn_limit) < 0) {
+			snprintf(err, err_len, "cannot listen on %s%s%s:%u",
+				 a->is_ipv6 ? "[" : "", a->host,
+				 a->is_ipv6 ? "]" : "", a->port);
+			srv->n_listeners = k;
+			server_stop(srv);
+			return NULL;
+		}
+		srv->n_listeners = ++k;
+	}
+	return srv;
+}
+
+void server_stop(struct server *srv)
+{
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		MHD_stop_daemon(srv->listeners[i].daemon);
+	free(srv);
+}

@@ -1,0 +1,329 @@
+/* stream — see stream.h.
+ *
+ * Body bytes live in a list of chunks, one per push, so an idle stream holds
+ * no buffer at all and a busy one holds at most `capacity` bytes (or one
+ * larger push). The consumer sleeps in poll(2) on an eventfd and the client
+ * socket; the producer writes the eventfd only when the consumer said it is
+ * about to sleep, so a busy stream costs no extra system call per chunk. */
+#include "config.h"
+
+#include "stream.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct chunk {
+	struct chunk *next;
+	size_t len;
+	size_t off;
+	char data[];
+};
+
+struct stream {
+	pthread_mutex_t lock;
+	pthread_cond_t space;   /* signalled when the consumer takes bytes */
+	int wake_fd;            /* eventfd the consumer sleeps on */
+	int refs;
+	size_t capacity;
+	size_t queued;
+	struct chunk *first;
+	struct chunk *last;
+	struct stream_head *head;
+	int finished;           /* producer is done ... */
+	int finished_ok;        /* ... and the body is complete */
+	enum stream_failure failure;
+	char fail_msg[200];
+	int cancelled;
+	int consumer_sleeping;
+	int producer_waiting;
+	void (*cancel_hook)(void *);
+	void *cancel_arg;
+};
+
+struct stream *stream_new(size_t capacity)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->wake_fd < 0) {
+		free(s);
+		return NULL;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->space, NULL);
+	s->refs = 2;
+	s->capacity = capacity;
+	return s;
+}
+
+void stream_head_free(struct stream_head *head)
+{
+	if (head == NULL)
+		return;
+	for (size_t i = 0; i < head->n_fields; i++) {
+		free(head->fields[i].name);
+		free(head->fields[i].value);
+	}
+	free(head->fields);
+	free(head);
+}
+
+static void stream_destroy(struct stream *s)
+{
+	struct chunk *c = s->first;
+
+	while (c != NULL) {
+		struct chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+	stream_head_free(s->head);
+	close(s->wake_fd);
+	pthread_cond_destroy(&s->space);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+void stream_release(struct stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int last = --s->refs == 0;
+	pthread_mutex_unlock(&s->lock);
+	if (last)
+		stream_destroy(s);
+}
+
+/* Lock held. */
+static void wake_consumer(struct stream *s)
+{
+	static const uint64_t one = 1;
+
+	if (!s->consumer_sleeping)
+		return;
+	s->consumer_sleeping = 0;
+	/* Cannot fail short of a counter overflow, which one write per sleep
+	 * never reaches. */
+	if (write(s->wake_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* Lock held. */
+static void cancel_locked(struct stream *s)
+{
+	if (s->cancelled)
+		return;
+	s->cancelled = 1;
+	pthread_cond_broadcast(&s->space);
+	wake_consumer(s);
+	if (s->cancel_hook != NULL)
+		s->cancel_hook(s->cancel_arg);
+}
+
+void stream_cancel(struct stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	cancel_locked(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int stream_is_cancelled(struct stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int cancelled = s->cancelled;
+	pthread_mutex_unlock(&s->lock);
+	return cancelled;
+}
+
+void stream_set_cancel_hook(struct stream *s, void (*hook)(void *), void *arg)
+{
+	pthread_mutex_lock(&s->lock);
+	s->cancel_hook = hook;
+	s->cancel_arg = arg;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int stream_publish_head(struct stream *s, struct stream_head *head)
+{
+	pthread_mutex_lock(&s->lock);
+	int cancelled = s->cancelled;
+	if (!cancelled && s->head == NULL) {
+		s->head = head;
+		head = NULL;
+		wake_consumer(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	stream_head_free(head);
+	return cancelled ? -1 : 0;
+}
+
+int stream_push(struct stream *s, const void *data, size_t len)
+{
+	struct chunk *c = malloc(sizeof(*c) + len);
+
+	if (c == NULL) {
+		stream_cancel(s);
+		return -1;
+	}
+	memcpy(c->data, data, len);
+	c->len = len;
+	c->off = 0;
+	c->next = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->cancelled && s->queued > 0 &&
+	       s->queued + len > s->capacity) {
+		s->producer_waiting = 1;
+		pthread_cond_wait(&s->space, &s->lock);
+	}
+	s->producer_waiting = 0;
+	if (s->cancelled) {
+		pthread_mutex_unlock(&s->lock);
+		free(c);
+		return -1;
+	}
+	if (s->last != NULL)
+		s->last->next = c;
+	else
+		s->first = c;
+	s->last = c;
+	s->queued += len;
+	wake_consumer(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void stream_finish(struct stream *s, int ok)
+{
+	pthread_mutex_lock(&s->lock);
+	s->finished = 1;
+	s->finished_ok = ok;
+	wake_consumer(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void stream_fail(struct stream *s, enum stream_failure why,
+		 const char *message)
+{
+	pthread_mutex_lock(&s->lock);
+	s->failure = why;
+	snprintf(s->fail_msg, sizeof(s->fail_msg), "%s", message);
+	s->finished = 1;
+	wake_consumer(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Lock held; released while asleep. -1 when the client has gone. */
+static int consumer_sleep(struct stream *s, int client_fd)
+{
+	struct pollfd fds[2] = {
+		{ .fd = s->wake_fd, .events = POLLIN },
+		{ .fd = client_fd, .events = POLLRDHUP },
+	};
+	uint64_t count;
+
+	s->consumer_sleeping = 1;
+	pthread_mutex_unlock(&s->lock);
+	int n = poll(fds, client_fd >= 0 ? 2 : 1, -1);
+	if (fds[0].revents & POLLIN) {
+		if (read(s->wake_fd, &count, sizeof(count)) < 0)
+			count = 0; /* EAGAIN: already drained, nothing lost */
+	}
+	pthread_mutex_lock(&s->lock);
+	s->consumer_sleeping = 0;
+	if (n < 0 && errno != EINTR)
+		return -1;
+	if (client_fd >= 0 && fds[1].revents != 0)
+		return -1; /* RDHUP, HUP, ERR: the peer closed or reset */
+	return 0;
+}
+
+int stream_wait_head(struct stream *s, int client_fd,
+		     const struct stream_head **head, enum stream_failure *why,
+		     char *msg, size_t msg_len)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		if (s->head != NULL) {
+			*head = s->head;
+			rc = 0;
+			break;
+		}
+		if (s->cancelled) {
+			*why = STREAM_FAIL_CANCELLED;
+			snprintf(msg, msg_len, "client closed the connection");
+			break;
+		}
+		if (s->finished) {
+			*why = s->failure != STREAM_FAIL_NONE ?
+				       s->failure : STREAM_FAIL_PROTOCOL;
+			snprintf(msg, msg_len, "%s", s->fail_msg);
+			break;
+		}
+		if (consumer_sleep(s, client_fd) < 0)
+			cancel_locked(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* Lock held: moves up to max queued bytes into buf. */
+static size_t take_bytes(struct stream *s, char *buf, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && s->first != NULL) {
+		struct chunk *c = s->first;
+		size_t k = c->len - c->off;
+		if (k > max - n)
+			k = max - n;
+		memcpy(buf + n, c->data + c->off, k);
+		c->off += k;
+		n += k;
+		if (c->off == c->len) {
+			s->first = c->next;
+			if (s->first == NULL)
+				s->last = NULL;
+			free(c);
+		}
+	}
+	s->queued -= n;
+	if (s->producer_waiting)
+		pthread_cond_signal(&s->space);
+	return n;
+}
+
+ssize_t stream_read(struct stream *s, int client_fd, void *buf, size_t max)
+{
+	ssize_t rc;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		if (s->cancelled) {
+			rc = -1;
+			break;
+		}
+		if (s->first != NULL) {
+			rc = (ssize_t)take_bytes(s, buf, max);
+			break;
+		}
+		if (s->finished) {
+			rc = s->finished_ok ? 0 : -1;
+			break;
+		}
+		if (consumer_sleep(s, client_fd) < 0)
+			cancel_locked(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}

@@ -1,0 +1,83 @@
+/* stream — the one-way pipe from an upstream worker to a client connection.
+ *
+ * Two threads share a stream. The producer (a proxy worker) publishes the
+ * response head once, pushes body bytes and finishes, or fails before a head.
+ * The consumer (the MHD connection thread) waits for the head, then reads.
+ *
+ * Nothing is timed: bytes are readable the moment they are pushed. Memory is
+ * bounded: a push into a stream holding `capacity` bytes waits until the
+ * consumer has read (backpressure). The consumer's waits watch the client
+ * socket too, so a client that leaves is noticed at once, even when silent;
+ * that cancels the stream, which wakes a waiting producer and calls the
+ * producer's cancel hook (to wake a transfer blocked elsewhere).
+ *
+ * Reference counted: stream_new() returns two references, one per side; each
+ * side calls stream_release() once. All functions are thread-safe. */
+#ifndef CARAPACE_STREAM_H
+#define CARAPACE_STREAM_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Why a stream failed before it had a head; the server maps it to a status. */
+enum stream_failure {
+	STREAM_FAIL_NONE,
+	STREAM_FAIL_UNREACHABLE, /* could not connect upstream */
+	STREAM_FAIL_TIMEOUT,     /* connect or response head too late */
+	STREAM_FAIL_PROTOCOL,    /* upstream answered, but not usable HTTP */
+	STREAM_FAIL_INTERNAL,    /* out of memory, thread, ... */
+	STREAM_FAIL_CANCELLED,   /* the client left */
+};
+
+struct stream_field {
+	char *name;
+	char *value;
+};
+
+/* A response head. Built by the producer, owned by the stream once
+ * published, borrowed by the consumer until it releases the stream. */
+struct stream_head {
+	int status;
+	long long content_length; /* -1: unknown (sent chunked) */
+	size_t n_fields;
+	struct stream_field *fields;
+};
+
+struct stream;
+
+/* NULL on failure (errno set). */
+struct stream *stream_new(size_t capacity);
+void stream_release(struct stream *s);
+
+/* --- producer side --- */
+
+/* Hook run (under the stream's lock, so it must not block or call back)
+ * when the stream is cancelled; NULL clears it. */
+void stream_set_cancel_hook(struct stream *s, void (*hook)(void *), void *arg);
+/* Takes ownership of head (freed with the stream). 0, or -1 if cancelled. */
+int stream_publish_head(struct stream *s, struct stream_head *head);
+/* Copies len bytes in; waits while full. 0, or -1 if cancelled. */
+int stream_push(struct stream *s, const void *data, size_t len);
+/* No more bytes: clean end (ok != 0) or a broken body (ok == 0). */
+void stream_finish(struct stream *s, int ok);
+/* Ends a stream that never got a head; message is copied. */
+void stream_fail(struct stream *s, enum stream_failure why,
+		 const char *message);
+int stream_is_cancelled(struct stream *s);
+
+/* --- consumer side; client_fd is watched for the peer's close --- */
+
+/* Waits for the head. 0 and *head set (borrowed), or -1 with *why set and
+ * the failure message copied into msg. */
+int stream_wait_head(struct stream *s, int client_fd,
+		     const struct stream_head **head, enum stream_failure *why,
+		     char *msg, size_t msg_len);
+/* Waits for bytes. >0 bytes copied; 0 at a clean end; -1 when the body
+ * broke, the stream was cancelled or the client left. */
+ssize_t stream_read(struct stream *s, int client_fd, void *buf, size_t max);
+/* The client is gone or the daemon stops: wake and abort the producer. */
+void stream_cancel(struct stream *s);
+
+void stream_head_free(struct stream_head *head);
+
+#endif

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Starts the test upstream and carapaced (etc/demo.conf), shows SSE events
+# arriving live through the gateway, a plain request and refused ones, then
+# stops both. Run from a built tree: ./configure && make && sh tests/demo.sh
+set -u
+cd "$(dirname "$0")/.."
+GW=http://127.0.0.1:8765
+
+tests/upstream -p 18080 >/dev/null &
+up=$!
+src/carapaced -f -c etc/demo.conf &
+gw=$!
+trap 'kill $gw $up 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+for _ in $(seq 50); do
+	curl -s -o /dev/null "$GW/healthz" && break
+	sleep 0.1
+done
+
+stamp() { while IFS= read -r line; do
+	printf '%s  %s\n' "$(date +%T.%3N)" "$line"; done; }
+
+echo "== SSE through the gateway: the upstream sends events 0.5, 1.5, 3 and"
+echo "== 6 s after the stream opens; each line is printed as it arrives."
+date +%T.%3N
+curl -sN "$GW/tools/signal-cli/api/v1/events?schedule=0.5,1.5,3,6&end=1" |
+	stamp
+echo
+echo "== The same stream on the tool's own drop-in listener (port 8780):"
+curl -sN "http://127.0.0.1:8780/api/v1/events?schedule=0.2&end=1" | stamp
+echo
+echo "== A JSON-RPC call:"
+curl -s -H 'Content-Type: application/json' \
+	-d '{"jsonrpc":"2.0","method":"version","id":1}' \
+	"$GW/tools/signal-cli/api/v1/rpc"
+echo
+echo
+echo "== Refused: an unknown tool, then a path with a dot segment:"
+curl -s "$GW/tools/op/item/list"; echo
+curl -s --path-as-is "$GW/tools/signal-cli/api/../v1/rpc"; echo

@@ -1,0 +1,707 @@
+/* Tests for src/cfg.c: a table of documents with the error each must give,
+ * then successful parses field by field, addresses, tool lookup and files. */
+#include "config.h"
+
+#include "cfg.h"
+
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+#define MIB4 ((size_t)4 << 20)
+
+/* Documents are built from these so each case shows only what it varies.
+ * TOP: tool "t" with a listener of its own; extra adds top-level keys. */
+#define TOOL_T \
+	"\"t\":{\"type\":\"http\",\"upstream\":\"http://h\"," \
+	"\"listen\":\"127.0.0.1:9000\"}"
+#define TOP(extra) "{\"tools\":{" TOOL_T "}" extra "}"
+/* TOOL: a top-level listener and tool "t" made of members. */
+#define TOOL(members) \
+	"{\"listen\":[\"127.0.0.1:8765\"],\"tools\":{\"t\":{" members "}}}"
+#define HTTP(more) TOOL("\"type\":\"http\",\"upstream\":\"http://h\"" more)
+#define UPSTREAM(u) TOOL("\"type\":\"http\",\"upstream\":\"" u "\"")
+#define NAMED(name) \
+	"{\"listen\":[\"127.0.0.1:1\"],\"tools\":{\"" name "\":" \
+	"{\"type\":\"http\",\"upstream\":\"http://h\"}}}"
+#define NAME64 \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
+
+struct parse_case {
+	const char *name;
+	const char *json;
+	int expect_ok;
+	const char *path;    /* exact */
+	const char *message; /* substring */
+};
+
+static const struct parse_case cases[] = {
+	/* whole file */
+	{ "syntax error", "{\"tools\" 1}", 0, "", "line 1, column 10: " },
+	{ "syntax error on line 3", "{\n  \"tools\":\n  tru}", 0, "",
+	  "line 3, column 6: " },
+	{ "empty text", "", 0, "", "line 1, column 1: " },
+	{ "only a comment", "// nothing\n", 0, "", "line 2, column 1: " },
+	{ "truncated", "{\"tools\":{", 0, "", "line 1, column 11: " },
+	{ "unterminated string", "{\"tools\":\"ab", 0, "", "line 1" },
+	{ "text after the object", TOP("") " x", 0, "",
+	  "unexpected text after the top-level value" },
+	{ "second object", TOP("") "\n{}", 0, "",
+	  "line 2, column 1: unexpected text" },
+	{ "text after a trailing comment", TOP("") " /* c */ x", 0, "",
+	  "unexpected text" },
+	{ "unterminated comment at the end", TOP("") " /* c", 0, "",
+	  "line 1, column 85: unexpected end of input" },
+	{ "unterminated comment inside",
+	  "{\"x\":" TOP("") " /* }", 0, "", "unexpected end of input" },
+	{ "line comment eats the brace", "{\"tools\":{} // }", 0, "",
+	  "unexpected end of input" },
+	{ "line comment at the very end", TOP("") "\n// end", 1, NULL, NULL },
+	{ "trailing comments and blanks",
+	  TOP("") " // end\n /* more */ \r\n\t", 1, NULL, NULL },
+	{ "comments inside",
+	  "/* head */ {\n // line comment\n \"listen\": [\"127.0.0.1:1\"],"
+	  " /* inline */\n \"tools\": {\"t\": {\"type\": \"http\", // why\n"
+	  " \"upstream\": \"http://h\"}}\n}\n// tail\n",
+	  1, NULL, NULL },
+	{ "invalid utf-8", "{\"tools\":\"\xff\"}", 0, "", "utf-8" },
+	{ "nesting too deep",
+	  "{\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]"
+	  "]]]]]]]]]]]]]]]]]]]]}",
+	  0, "", "line 1" },
+	{ "top level array", "[]", 0, "", "top level must be an object" },
+	{ "top level number", "42", 0, "", "top level must be an object" },
+	{ "top level string", "\"x\"", 0, "", "top level must be an object" },
+	{ "top level null", "null", 0, "", "top level must be an object" },
+
+	/* top-level keys */
+	{ "unknown key", TOP(",\"lisen\":[]"), 0, "lisen", "unknown key" },
+	{ "control bytes in a key are not echoed",
+	  TOP(",\"a\\u001b[1m\":1"), 0, "a?[1m", "unknown key" },
+	{ "admin_listen later", TOP(",\"admin_listen\":\"127.0.0.1:1\""), 0,
+	  "admin_listen", "not supported yet" },
+	{ "audit_log later", TOP(",\"audit_log\":\"/tmp/a\""), 0, "audit_log",
+	  "not supported yet" },
+	{ "clients later", TOP(",\"clients\":{}"), 0, "clients",
+	  "not supported yet" },
+	{ "listen not an array", TOP(",\"listen\":\"127.0.0.1:1\""), 0,
+	  "listen", "expected an array of strings" },
+	{ "listen element not a string",
+	  TOP(",\"listen\":[\"127.0.0.1:1\",5]"), 0,
+	  "listen[1]", "expected a string" },
+	{ "listen element with NUL",
+	  TOP(",\"listen\":[\"127.0.0.1:1\\u0000\"]"), 0, "listen[0]", "NUL" },
+	{ "listen host name",
+	  TOP(",\"listen\":[\"127.0.0.1:1\",\"localhost:80\"]"), 0,
+	  "listen[1]", "host must be a numeric IPv4 or [IPv6] address" },
+	{ "listen without port", TOP(",\"listen\":[\"127.0.0.1\"]"), 0,
+	  "listen[0]", "expected HOST:PORT" },
+	{ "listen port 0", TOP(",\"listen\":[\"127.0.0.1:0\"]"), 0,
+	  "listen[0]", "port must be 1..65535" },
+	{ "max_body_bytes string", TOP(",\"max_body_bytes\":\"10\""), 0,
+	  "max_body_bytes", "expected an integer" },
+	{ "max_body_bytes fraction", TOP(",\"max_body_bytes\":1.5"), 0,
+	  "max_body_bytes", "expected an integer" },
+	{ "max_body_bytes exponent", TOP(",\"max_body_bytes\":1e3"), 0,
+	  "max_body_bytes", "expected an integer" },
+	{ "max_body_bytes boolean", TOP(",\"max_body_bytes\":true"), 0,
+	  "max_body_bytes", "expected an integer" },
+	{ "max_body_bytes null", TOP(",\"max_body_bytes\":null"), 0,
+	  "max_body_bytes", "expected an integer" },
+	{ "max_body_bytes 0", TOP(",\"max_body_bytes\":0"), 0,
+	  "max_body_bytes", "out of range (1..1073741824)" },
+	{ "max_body_bytes negative", TOP(",\"max_body_bytes\":-1"), 0,
+	  "max_body_bytes", "out of range (1..1073741824)" },
+	{ "max_body_bytes above max", TOP(",\"max_body_bytes\":1073741825"), 0,
+	  "max_body_bytes", "out of range (1..1073741824)" },
+	{ "max_body_bytes beyond int64",
+	  TOP(",\"max_body_bytes\":99999999999999999999"), 0,
+	  "max_body_bytes", "out of range (1..1073741824)" },
+	{ "max_body_bytes below int64",
+	  TOP(",\"max_body_bytes\":-99999999999999999999"), 0,
+	  "max_body_bytes", "out of range (1..1073741824)" },
+	{ "tools missing", "{\"listen\":[\"127.0.0.1:1\"]}", 0, "tools",
+	  "missing required key" },
+	{ "tools not an object", "{\"tools\":[]}", 0, "tools",
+	  "expected an object" },
+	{ "no tool", "{\"listen\":[\"127.0.0.1:1\"],\"tools\":{}}", 0, "tools",
+	  "no tool defined" },
+	{ "no listener", "{\"tools\":{\"t\":{\"type\":\"http\","
+	  "\"upstream\":\"http://h\"}}}",
+	  0, "listen", "no listener: set listen or a tool's listen" },
+	{ "empty listen, no tool listener", "{\"listen\":[],\"tools\":{\"t\":"
+	  "{\"type\":\"http\",\"upstream\":\"http://h\"}}}",
+	  0, "listen", "no listener" },
+	{ "first error wins", TOP(",\"foo\":1,\"max_body_bytes\":0"), 0, "foo",
+	  "unknown key" },
+	{ "first error wins across levels",
+	  "{\"max_body_bytes\":0,\"tools\":{\"t\":{\"type\":\"ftp\"}}}", 0,
+	  "max_body_bytes", "out of range" },
+
+	/* listeners in conflict */
+	{ "same address twice in listen",
+	  TOP(",\"listen\":[\"127.0.0.1:1\",\"127.0.0.1:1\"]"), 0, "listen[1]",
+	  "address already used by listen[0]" },
+	{ "tool listener on a main one",
+	  TOP(",\"listen\":[\"127.0.0.1:9000\"]"), 0,
+	  "tools.t.listen", "address already used by listen[0]" },
+	{ "two tools on one address",
+	  "{\"tools\":{\"a\":{\"type\":\"http\",\"upstream\":\"http://h\","
+	  "\"listen\":\"10.0.0.1:5\"},\"b\":{\"type\":\"http\",\"upstream\":"
+	  "\"http://h\",\"listen\":\"10.0.0.1:5\"}}}",
+	  0, "tools.b.listen", "address already used by tools.a.listen" },
+	{ "one IPv6 address spelt twice",
+	  TOP(",\"listen\":[\"[::1]:1\",\"[0:0::1]:1\"]"), 0, "listen[1]",
+	  "address already used by listen[0]" },
+	{ "same host, other port", TOP(",\"listen\":[\"127.0.0.1:1\","
+	  "\"127.0.0.1:2\"]"), 1, NULL, NULL },
+	{ "IPv4 and IPv6 on one port", TOP(",\"listen\":[\"127.0.0.1:1\","
+	  "\"[::1]:1\"]"), 1, NULL, NULL },
+
+	/* tool names */
+	{ "empty tool name", NAMED(""), 0, "tools.", "invalid tool name" },
+	{ "tool name .", NAMED("."), 0, "tools..", "invalid tool name" },
+	{ "tool name ..", NAMED(".."), 0, "tools...", "invalid tool name" },
+	{ "tool name with /", NAMED("a/b"), 0, "tools.a/b",
+	  "invalid tool name" },
+	{ "tool name with blank", NAMED("a b"), 0, "tools.a b",
+	  "invalid tool name" },
+	{ "tool name with control byte", NAMED("x\\u0001"), 0, "tools.x?",
+	  "invalid tool name" },
+	{ "tool name of 65", NAMED(NAME64 "x"), 0, "tools." NAME64 "x",
+	  "invalid tool name" },
+	{ "tool name of 64", NAMED(NAME64), 1, NULL, NULL },
+	{ "tool name with dots", NAMED("a.b..c"), 1, NULL, NULL },
+	{ "tool not an object", "{\"listen\":[\"127.0.0.1:1\"],"
+	  "\"tools\":{\"t\":\"http\"}}", 0, "tools.t", "expected an object" },
+
+	/* tool keys */
+	{ "unknown tool key", HTTP(",\"upstrem\":\"x\""), 0, "tools.t.upstrem",
+	  "unknown key" },
+	{ "first tool error wins",
+	  HTTP(",\"binary\":\"x\",\"timeout_secs\":0"), 0,
+	  "tools.t.binary", "not supported yet" },
+	{ "type missing", TOOL("\"upstream\":\"http://h\""), 0, "tools.t.type",
+	  "missing required key" },
+	{ "type not a string", TOOL("\"type\":1"), 0, "tools.t.type",
+	  "expected a string" },
+	{ "type cli", TOOL("\"type\":\"cli\""), 0, "tools.t.type",
+	  "type \"cli\" is not supported yet" },
+	{ "type unknown", TOOL("\"type\":\"ftp\""), 0, "tools.t.type",
+	  "unknown tool type" },
+	{ "upstream missing", TOOL("\"type\":\"http\""), 0, "tools.t.upstream",
+	  "missing required key" },
+	{ "upstream not a string",
+	  TOOL("\"type\":\"http\",\"upstream\":[]"), 0,
+	  "tools.t.upstream", "expected a string" },
+	{ "upstream with NUL", UPSTREAM("http://h\\u0000@x"), 0,
+	  "tools.t.upstream", "NUL" },
+	{ "upstream not a URL", UPSTREAM("h:80"), 0, "tools.t.upstream",
+	  "not an http(s) URL" },
+	{ "tool listen not a string", HTTP(",\"listen\":8080"), 0,
+	  "tools.t.listen", "expected a string" },
+	{ "tool listen without port", HTTP(",\"listen\":\"[::1]\""), 0,
+	  "tools.t.listen", "expected HOST:PORT" },
+	{ "tool listen bad port", HTTP(",\"listen\":\"[::1]:99999\""), 0,
+	  "tools.t.listen", "port must be 1..65535" },
+	{ "timeout_secs 0", HTTP(",\"timeout_secs\":0"), 0,
+	  "tools.t.timeout_secs", "out of range (1..86400)" },
+	{ "timeout_secs above max", HTTP(",\"timeout_secs\":86401"), 0,
+	  "tools.t.timeout_secs", "out of range (1..86400)" },
+	{ "timeout_secs string", HTTP(",\"timeout_secs\":\"30\""), 0,
+	  "tools.t.timeout_secs", "expected an integer" },
+	{ "stream_idle_timeout_secs negative",
+	  HTTP(",\"stream_idle_timeout_secs\":-1"), 0,
+	  "tools.t.stream_idle_timeout_secs", "out of range (0..31536000)" },
+	{ "stream_idle_timeout_secs above max",
+	  HTTP(",\"stream_idle_timeout_secs\":31536001"), 0,
+	  "tools.t.stream_idle_timeout_secs", "out of range (0..31536000)" },
+	{ "stream_idle_timeout_secs fraction",
+	  HTTP(",\"stream_idle_timeout_secs\":1.5"), 0,
+	  "tools.t.stream_idle_timeout_secs", "expected an integer" },
+	{ "bounds are inclusive",
+	  "{\"max_body_bytes\":1073741824,\"tools\":{\"a\":{\"type\":\"http\","
+	  "\"upstream\":\"http://h\",\"listen\":\"127.0.0.1:1\","
+	  "\"timeout_secs\":86400,\"stream_idle_timeout_secs\":31536000},"
+	  "\"b\":{\"type\":\"http\",\"upstream\":\"http://h\","
+	  "\"timeout_secs\":1,\"stream_idle_timeout_secs\":0}}}",
+	  1, NULL, NULL },
+};
+
+/* 1 when the document gives what tc expects; says why on stderr if not. */
+static int run_case(const struct parse_case *tc)
+{
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+	int rc = cfg_load_string(tc->json, &cfg, &err);
+	int good;
+
+	if (tc->expect_ok)
+		good = rc == 0 && cfg != NULL;
+	else
+		good = rc == -1 && cfg == NULL &&
+		       strcmp(err.path, tc->path) == 0 &&
+		       strstr(err.message, tc->message) != NULL;
+	if (!good)
+		fprintf(stderr, "\n  case \"%s\": rc=%d path=\"%s\" "
+			"message=\"%s\"\n", tc->name, rc, err.path,
+			err.message);
+	cfg_free(cfg);
+	return good;
+}
+
+static void test_table(void)
+{
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(cases); i++)
+		CU_ASSERT(run_case(&cases[i]));
+}
+
+/* Each must be refused with exactly "not an http(s) URL" (JSON escapes). */
+static const char *const bad_urls[] = {
+	"ftp://h", "http:/h", "http//h", "HTTP://h", "http://", "https://",
+	"http:///x", "http://:80", "http://u@h", "http://u:p@h/",
+	"http://h?q=1", "http://h/x?", "http://h/#f", "http://h /x",
+	"http://h/\\t", "http://h/\\u007f", "http://h/\\n", "http://h:0",
+	"http://h:65536", "http://h:", "http://h:8a", "http://h:+80",
+	"http://h:-1", "http://h: 80", "http://h:80:81", "http://[::1",
+	"http://[zz]:80", "http://[]:80", "http://[127.0.0.1]/",
+	"http://h]", "http://[::1]x", "http://h%41", "http://h[/",
+	" http://h", "", "http://h/x@y", "http://h:80@evil/",
+};
+
+static void test_bad_urls(void)
+{
+	char json[512];
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(bad_urls); i++) {
+		struct parse_case tc = { bad_urls[i], json, 0,
+					 "tools.t.upstream",
+					 "not an http(s) URL" };
+		struct cfg *cfg = NULL;
+		struct cfg_error err;
+
+		snprintf(json, sizeof(json), UPSTREAM("%s"), bad_urls[i]);
+		CU_ASSERT(run_case(&tc));
+		cfg_load_string(json, &cfg, &err);
+		CU_ASSERT_STRING_EQUAL(err.message, "not an http(s) URL");
+	}
+}
+
+/* Accepted URLs and how they are stored. */
+static const char *const good_urls[][2] = {
+	{ "http://h", "http://h" },
+	{ "https://h", "https://h" },
+	{ "http://h/", "http://h" },
+	{ "http://h///", "http://h" },
+	{ "http://127.0.0.1:18080", "http://127.0.0.1:18080" },
+	{ "https://a-b.c_d:65535/api/v1/", "https://a-b.c_d:65535/api/v1" },
+	{ "http://[::1]:8080/x//", "http://[::1]:8080/x" },
+	{ "http://[2001:db8::1]", "http://[2001:db8::1]" },
+	{ "http://h:1/a/b.c~d", "http://h:1/a/b.c~d" },
+};
+
+static void test_good_urls(void)
+{
+	char json[512];
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(good_urls); i++) {
+		struct cfg *cfg = NULL;
+		struct cfg_error err;
+
+		snprintf(json, sizeof(json), UPSTREAM("%s"), good_urls[i][0]);
+		CU_ASSERT_EQUAL_FATAL(cfg_load_string(json, &cfg, &err), 0);
+		CU_ASSERT_STRING_EQUAL(cfg->tools[0].upstream,
+				       good_urls[i][1]);
+		cfg_free(cfg);
+	}
+}
+
+/* Keys of later features: known by name, refused as such. */
+static void test_later_tool_keys(void)
+{
+	static const char *const keys[] = {
+		"allow_paths", "allow_http_methods", "jsonrpc_allow_methods",
+		"jsonrpc_deny_methods", "jsonrpc_param_filters",
+		"inject_headers", "forward_headers", "rate_limit", "audit",
+		"max_body_bytes", "binary", "argv_allow_patterns",
+		"argv_deny_patterns", "env_inject", "cwd_allowed",
+		"max_output_bytes", "max_concurrent",
+	};
+	char json[512], path[128];
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(keys); i++) {
+		struct parse_case tc = { keys[i], json, 0, path,
+					 "not supported yet" };
+
+		snprintf(json, sizeof(json), HTTP(",\"%s\":[]"), keys[i]);
+		snprintf(path, sizeof(path), "tools.t.%s", keys[i]);
+		CU_ASSERT(run_case(&tc));
+	}
+}
+
+#define FULL_CONFIG \
+	"{\n" \
+	"  // the gateway's own port\n" \
+	"  \"listen\": [\"127.0.0.1:8765\", \"[::1]:8765\"],\n" \
+	"  \"max_body_bytes\": 2048,\n" \
+	"  \"tools\": {\n" \
+	"    \"signal-cli\": {\n" \
+	"      \"type\": \"http\",\n" \
+	"      \"upstream\": \"http://127.0.0.1:18080/\",\n" \
+	"      \"listen\": \"127.0.0.1:8080\",\n" \
+	"      \"timeout_secs\": 10,\n" \
+	"      \"stream_idle_timeout_secs\": 600\n" \
+	"    },\n" \
+	"    /* defaults only */\n" \
+	"    \"op.v2\": { \"type\": \"http\",\n" \
+	"                 \"upstream\": \"https://[::1]:8443/base\" }\n" \
+	"  }\n" \
+	"}\n"
+
+static void check_full(const struct cfg *cfg)
+{
+	const struct cfg_tool *t;
+
+	CU_ASSERT_EQUAL_FATAL(cfg->n_listen, 2);
+	CU_ASSERT_STRING_EQUAL(cfg->listen[0].host, "127.0.0.1");
+	CU_ASSERT_EQUAL(cfg->listen[0].port, 8765);
+	CU_ASSERT_EQUAL(cfg->listen[0].is_ipv6, 0);
+	CU_ASSERT_STRING_EQUAL(cfg->listen[1].host, "::1");
+	CU_ASSERT_EQUAL(cfg->listen[1].port, 8765);
+	CU_ASSERT_EQUAL(cfg->listen[1].is_ipv6, 1);
+	CU_ASSERT_EQUAL(cfg->max_body_bytes, 2048);
+	CU_ASSERT_EQUAL_FATAL(cfg->n_tools, 2);
+	t = &cfg->tools[0];
+	CU_ASSERT_STRING_EQUAL(t->name, "signal-cli");
+	CU_ASSERT_EQUAL(t->type, CFG_TOOL_HTTP);
+	CU_ASSERT_STRING_EQUAL(t->upstream, "http://127.0.0.1:18080");
+	CU_ASSERT_EQUAL(t->has_listen, 1);
+	CU_ASSERT_STRING_EQUAL(t->listen.host, "127.0.0.1");
+	CU_ASSERT_EQUAL(t->listen.port, 8080);
+	CU_ASSERT_EQUAL(t->listen.is_ipv6, 0);
+	CU_ASSERT_EQUAL(t->timeout_secs, 10);
+	CU_ASSERT_EQUAL(t->stream_idle_timeout_secs, 600);
+	t = &cfg->tools[1];
+	CU_ASSERT_STRING_EQUAL(t->name, "op.v2");
+	CU_ASSERT_EQUAL(t->type, CFG_TOOL_HTTP);
+	CU_ASSERT_STRING_EQUAL(t->upstream, "https://[::1]:8443/base");
+	CU_ASSERT_EQUAL(t->has_listen, 0);
+	CU_ASSERT_EQUAL(t->timeout_secs, CFG_DEFAULT_TIMEOUT_SECS);
+	CU_ASSERT_EQUAL(t->stream_idle_timeout_secs, 0);
+}
+
+static void test_full(void)
+{
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+
+	CU_ASSERT_EQUAL_FATAL(cfg_load_string(FULL_CONFIG, &cfg, &err), 0);
+	check_full(cfg);
+	cfg_free(cfg);
+}
+
+static void test_defaults(void)
+{
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+
+	CU_ASSERT_EQUAL_FATAL(cfg_load_string(TOP(""), &cfg, &err), 0);
+	CU_ASSERT_EQUAL(cfg->n_listen, 0);
+	CU_ASSERT_PTR_NULL(cfg->listen);
+	CU_ASSERT_EQUAL(cfg->max_body_bytes, CFG_DEFAULT_MAX_BODY_BYTES);
+	CU_ASSERT_EQUAL_FATAL(cfg->n_tools, 1);
+	CU_ASSERT_STRING_EQUAL(cfg->tools[0].name, "t");
+	CU_ASSERT_STRING_EQUAL(cfg->tools[0].upstream, "http://h");
+	CU_ASSERT_EQUAL(cfg->tools[0].has_listen, 1);
+	CU_ASSERT_STRING_EQUAL(cfg->tools[0].listen.host, "127.0.0.1");
+	CU_ASSERT_EQUAL(cfg->tools[0].listen.port, 9000);
+	CU_ASSERT_EQUAL(cfg->tools[0].timeout_secs, CFG_DEFAULT_TIMEOUT_SECS);
+	CU_ASSERT_EQUAL(cfg->tools[0].stream_idle_timeout_secs, 0);
+	cfg_free(cfg);
+}
+
+static void test_bad_arguments(void)
+{
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+
+	CU_ASSERT_EQUAL(cfg_load_string(NULL, &cfg, &err), -1);
+	CU_ASSERT_PTR_NULL(cfg);
+	CU_ASSERT_EQUAL(cfg_load_file(NULL, &cfg, &err), -1);
+	CU_ASSERT_PTR_NULL(cfg);
+	/* no error record wanted: still refused, nothing written */
+	CU_ASSERT_EQUAL(cfg_load_string("{", &cfg, NULL), -1);
+	CU_ASSERT_PTR_NULL(cfg);
+	cfg_free(NULL);
+}
+
+/* A document of exactly n bytes: TOP("") padded with blanks. */
+static char *padded(size_t n)
+{
+	static const char doc[] = TOP("");
+	char *s = malloc(n + 1);
+
+	if (!s)
+		return NULL;
+	memset(s, ' ', n);
+	memcpy(s, doc, sizeof(doc) - 1);
+	s[n] = '\0';
+	return s;
+}
+
+static void test_string_size_cap(void)
+{
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+	char *s = padded(MIB4);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(cfg_load_string(s, &cfg, &err), 0);
+	cfg_free(cfg);
+	cfg = NULL;
+	free(s);
+	s = padded(MIB4 + 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(cfg_load_string(s, &cfg, &err), -1);
+	CU_ASSERT_STRING_EQUAL(err.path, "");
+	CU_ASSERT_STRING_EQUAL(err.message, "file too large");
+	free(s);
+}
+
+struct addr_case {
+	const char *text;
+	int ok;
+	const char *host;   /* when ok */
+	unsigned short port;
+	int is_ipv6;
+	const char *why;    /* when not ok: substring */
+};
+
+#define WHY_FORM "expected HOST:PORT"
+#define WHY_HOST "host must be a numeric IPv4 or [IPv6] address"
+#define WHY_PORT "port must be 1..65535"
+
+static const struct addr_case addr_cases[] = {
+	{ "127.0.0.1:8765", 1, "127.0.0.1", 8765, 0, NULL },
+	{ "0.0.0.0:1", 1, "0.0.0.0", 1, 0, NULL },
+	{ "255.255.255.255:65535", 1, "255.255.255.255", 65535, 0, NULL },
+	{ "[::1]:80", 1, "::1", 80, 1, NULL },
+	{ "[::]:8080", 1, "::", 8080, 1, NULL },
+	{ "[2001:db8::1]:443", 1, "2001:db8::1", 443, 1, NULL },
+	{ "[::ffff:127.0.0.1]:8080", 1, "::ffff:127.0.0.1", 8080, 1, NULL },
+	{ "", 0, NULL, 0, 0, WHY_FORM },
+	{ "127.0.0.1", 0, NULL, 0, 0, WHY_FORM },
+	{ "[::1]", 0, NULL, 0, 0, WHY_FORM },
+	{ "[::1]80", 0, NULL, 0, 0, WHY_FORM },
+	{ "[::1:80", 0, NULL, 0, 0, WHY_FORM },
+	{ "localhost:80", 0, NULL, 0, 0, WHY_HOST },
+	{ ":80", 0, NULL, 0, 0, WHY_HOST },
+	{ "::1:80", 0, NULL, 0, 0, WHY_HOST },
+	{ "[127.0.0.1]:80", 0, NULL, 0, 0, WHY_HOST },
+	{ "[]:80", 0, NULL, 0, 0, WHY_HOST },
+	{ "1.2.3:80", 0, NULL, 0, 0, WHY_HOST },
+	{ "1.2.3.4.5:80", 0, NULL, 0, 0, WHY_HOST },
+	{ " 1.2.3.4:80", 0, NULL, 0, 0, WHY_HOST },
+	{ "[fe80::1%eth0]:80", 0, NULL, 0, 0, WHY_HOST },
+	{ "[" NAME64 "]:80", 0, NULL, 0, 0, WHY_HOST },
+	{ NAME64 ":80", 0, NULL, 0, 0, WHY_HOST },
+	{ "[0000:0000:0000:0000:0000:ffff:255.255.255.255]:1", 1,
+	  "0000:0000:0000:0000:0000:ffff:255.255.255.255", 1, 1, NULL },
+	{ "1.2.3.4:80:81", 0, NULL, 0, 0, WHY_HOST },
+	{ "1.2.3.4:0", 0, NULL, 0, 0, WHY_PORT },
+	{ "1.2.3.4:65536", 0, NULL, 0, 0, WHY_PORT },
+	{ "1.2.3.4:", 0, NULL, 0, 0, WHY_PORT },
+	{ "1.2.3.4:+80", 0, NULL, 0, 0, WHY_PORT },
+	{ "1.2.3.4:-1", 0, NULL, 0, 0, WHY_PORT },
+	{ "1.2.3.4: 80", 0, NULL, 0, 0, WHY_PORT },
+	{ "1.2.3.4:80x", 0, NULL, 0, 0, WHY_PORT },
+	{ "1.2.3.4:80 ", 0, NULL, 0, 0, WHY_PORT },
+	{ "1.2.3.4:0x50", 0, NULL, 0, 0, WHY_PORT },
+	{ "1.2.3.4:99999999999999999999", 0, NULL, 0, 0, WHY_PORT },
+	{ "[::1]:", 0, NULL, 0, 0, WHY_PORT },
+};
+
+static int run_addr_case(const struct addr_case *ac)
+{
+	struct cfg_addr a = { "untouched", 7, 7 };
+	const char *why = NULL;
+	int rc = cfg_parse_addr(ac->text, &a, &why);
+	int good;
+
+	if (ac->ok)
+		good = rc == 0 && strcmp(a.host, ac->host) == 0 &&
+		       a.port == ac->port && a.is_ipv6 == ac->is_ipv6;
+	else /* and the output left alone */
+		good = rc == -1 && why && strstr(why, ac->why) &&
+		       strcmp(a.host, "untouched") == 0 && a.port == 7;
+	if (!good)
+		fprintf(stderr, "\n  address \"%s\": rc=%d why=\"%s\"\n",
+			ac->text, rc, why ? why : "(null)");
+	return good;
+}
+
+static void test_parse_addr(void)
+{
+	struct cfg_addr a;
+	const char *why = NULL;
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(addr_cases); i++)
+		CU_ASSERT(run_addr_case(&addr_cases[i]));
+	CU_ASSERT_EQUAL(cfg_parse_addr(NULL, &a, &why), -1);
+	CU_ASSERT_STRING_EQUAL(why, WHY_FORM);
+	CU_ASSERT_EQUAL(cfg_parse_addr("1.2.3.4:0", &a, NULL), -1);
+}
+
+static void test_find_tool(void)
+{
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+	const struct cfg_tool *t;
+
+	CU_ASSERT_EQUAL_FATAL(cfg_load_string(FULL_CONFIG, &cfg, &err), 0);
+	t = cfg_find_tool(cfg, "signal-cli", 10);
+	CU_ASSERT_PTR_EQUAL(t, &cfg->tools[0]);
+	/* not NUL-terminated: the length decides */
+	t = cfg_find_tool(cfg, "op.v2/rest", 5);
+	CU_ASSERT_PTR_EQUAL(t, &cfg->tools[1]);
+	CU_ASSERT_PTR_NULL(cfg_find_tool(cfg, "signal-cli", 6));
+	CU_ASSERT_PTR_NULL(cfg_find_tool(cfg, "signal-cli2", 11));
+	CU_ASSERT_PTR_NULL(cfg_find_tool(cfg, "Signal-cli", 10));
+	CU_ASSERT_PTR_NULL(cfg_find_tool(cfg, "", 0));
+	CU_ASSERT_PTR_NULL(cfg_find_tool(cfg, "op.v2\0x", 7));
+	CU_ASSERT_PTR_NULL(cfg_find_tool(NULL, "op.v2", 5));
+	cfg_free(cfg);
+}
+
+/* A temp file holding len bytes of data; its name goes to path. */
+static int temp_file(char *path, size_t size, const char *data, size_t len)
+{
+	int fd;
+	ssize_t n;
+
+	snprintf(path, size, "/tmp/test_config.XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	n = write(fd, data, len);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+/* Loads a temp file of len bytes; err filled; cfg freed. */
+static int load_temp(const char *data, size_t len, struct cfg_error *err)
+{
+	char path[64];
+	struct cfg *cfg = NULL;
+	int rc = -2;
+
+	if (temp_file(path, sizeof(path), data, len) == 0)
+		rc = cfg_load_file(path, &cfg, err);
+	unlink(path);
+	cfg_free(cfg);
+	return rc;
+}
+
+static void test_load_file(void)
+{
+	char path[64];
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+
+	CU_ASSERT_EQUAL_FATAL(temp_file(path, sizeof(path), FULL_CONFIG,
+					strlen(FULL_CONFIG)), 0);
+	CU_ASSERT_EQUAL(cfg_load_file(path, &cfg, &err), 0);
+	unlink(path);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	check_full(cfg);
+	cfg_free(cfg);
+}
+
+static void test_load_file_errors(void)
+{
+	static const char nul[] = "{\"tools\":{}}\0 ";
+	static const char bad[] = "{\n  \"tools\": {,\n}";
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+
+	CU_ASSERT_EQUAL(cfg_load_file("/nonexistent/carapaced.conf", &cfg,
+				      &err), -1);
+	CU_ASSERT_PTR_NULL(cfg);
+	CU_ASSERT_STRING_EQUAL(err.path, "");
+	CU_ASSERT_STRING_EQUAL(err.message,
+			       "cannot open: No such file or directory");
+	CU_ASSERT_EQUAL(cfg_load_file("/tmp", &cfg, &err), -1);
+	CU_ASSERT_STRING_EQUAL(err.message, "cannot read: Is a directory");
+	CU_ASSERT_EQUAL(load_temp(nul, sizeof(nul) - 1, &err), -1);
+	CU_ASSERT_STRING_EQUAL(err.message, "file contains a NUL byte");
+	CU_ASSERT_EQUAL(load_temp(bad, sizeof(bad) - 1, &err), -1);
+	CU_ASSERT_STRING_EQUAL(err.path, "");
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "line 2, column 13: "));
+	CU_ASSERT_EQUAL(load_temp("", 0, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "line 1, column 1: "));
+}
+
+static void test_file_size_cap(void)
+{
+	struct cfg_error err;
+	char *s = padded(MIB4 + 1);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(load_temp(s, MIB4, &err), 0);
+	CU_ASSERT_EQUAL(load_temp(s, MIB4 + 1, &err), -1);
+	CU_ASSERT_STRING_EQUAL(err.path, "");
+	CU_ASSERT_STRING_EQUAL(err.message, "file too large");
+	free(s);
+}
+
+static const struct {
+	const char *name;
+	CU_TestFunc fn;
+} tests[] = {
+	{ "error table", test_table },
+	{ "bad upstream URLs", test_bad_urls },
+	{ "good upstream URLs", test_good_urls },
+	{ "later tool keys", test_later_tool_keys },
+	{ "full config", test_full },
+	{ "defaults", test_defaults },
+	{ "bad arguments", test_bad_arguments },
+	{ "string size cap", test_string_size_cap },
+	{ "cfg_parse_addr", test_parse_addr },
+	{ "cfg_find_tool", test_find_tool },
+	{ "cfg_load_file", test_load_file },
+	{ "cfg_load_file errors", test_load_file_errors },
+	{ "file size cap", test_file_size_cap },
+};
+
+int main(void)
+{
+	CU_pSuite suite;
+	size_t i;
+	int failed;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	suite = CU_add_suite("cfg", NULL, NULL);
+	if (!suite)
+		goto fail;
+	for (i = 0; i < N_ELEMS(tests); i++)
+		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
+			goto fail;
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() != 0;
+	CU_cleanup_registry();
+	return failed;
+fail:
+	CU_cleanup_registry();
+	return 1;
+}

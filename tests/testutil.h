@@ -1,0 +1,201 @@
+/* testutil — helpers for carapaced's integration tests: child processes,
+ * plain HTTP/1.1 client connections on loopback, SSE parsing, /proc probes.
+ *
+ * Everything talks to 127.0.0.1 only. Errors: -1 (and, for tu_read_body,
+ * -2), never a message; no function prints. All functions may be called
+ * from any thread; a struct tu_resp belongs to one thread at a time.
+ * Timeouts are in milliseconds; a negative timeout waits forever. */
+#ifndef CARAPACE_TESTUTIL_H
+#define CARAPACE_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Byte i of the pattern the test upstream serves on /bytes and /abort. */
+static inline unsigned char tu_pattern_byte(uint64_t i)
+{
+	return (unsigned char)(((i * 131 + 7) >> 3) ^ i);
+}
+
+/* The exact bytes the test upstream serves on GET /sse-exact (320 bytes).
+ * Read event by event (tu_sse_next_event) it yields five data payloads:
+ *   1. {"seq":1,"text":"hello"}           (id 1, event: receive, CRLF)
+ *   2. first line\nsecond line\nthird line (id 2, three data: lines)
+ *   3. grüße € 日本                        (id 3, UTF-8)
+ *   4. (empty)                             (id 4, a bare "data:")
+ *   5. {"seq":5,"done":true}              (event: receive)
+ * The retry: block and the ": keepalive" comments dispatch nothing. */
+#define TU_SSE_FIXTURE \
+	": carapaced test fixture\r\n" \
+	"retry: 3000\n" \
+	"\n" \
+	"id: 1\r\n" \
+	"event: receive\r\n" \
+	"data: {\"seq\":1,\"text\":\"hello\"}\r\n" \
+	"\r\n" \
+	": keepalive\n" \
+	"\n" \
+	"id: 2\n" \
+	"data: first line\n" \
+	"data: second line\r\n" \
+	"data: third line\n" \
+	"\n" \
+	"id: 3\r\n" \
+	"data: gr\xc3\xbc\xc3\x9f" "e \xe2\x82\xac " \
+	"\xe6\x97\xa5\xe6\x9c\xac\r\n" \
+	"\r\n" \
+	": keepalive\r\n" \
+	"\r\n" \
+	"id: 4\n" \
+	"data:\n" \
+	"\n" \
+	": a comment between events, then a last one\n" \
+	"event: receive\n" \
+	"data: {\"seq\":5,\"done\":true}\n" \
+	"\n"
+
+/* ---- time, ports, processes --------------------------------------------- */
+
+uint64_t tu_now_ns(void);			/* CLOCK_MONOTONIC */
+
+/* A port that was free a moment ago on 127.0.0.1, or -1. */
+int tu_free_port(void);
+
+/* Start argv[0] (searched in PATH when it has no '/') with argv, the
+ * caller's environment, default signal dispositions and an empty signal
+ * mask. stderr is inherited. If stdout_fd is non-NULL the child's stdout is
+ * a pipe whose read end (close-on-exec) is stored there: the caller owns
+ * and closes it; otherwise stdout is inherited. Returns the pid or -1. */
+pid_t tu_spawn(char *const argv[], int *stdout_fd);
+
+/* Read one line from fd, one byte at a time (nothing past the newline is
+ * consumed). Stores it without "\n" / "\r\n", NUL-terminated, truncated
+ * to len - 1 bytes. Returns the stored length, or -1 on EOF before a
+ * newline, error or timeout (the whole line must arrive in timeout_ms). */
+int tu_read_line(int fd, char *buf, size_t len, int timeout_ms);
+
+/* Start the test upstream (`upstream_path -p 0`) and wait up to 10 s for
+ * its "PORT n" line. Returns its pid and sets *port, or -1 (the child, if
+ * any, is stopped). Stop it with tu_stop(). */
+pid_t tu_spawn_upstream(const char *upstream_path, int *port);
+
+/* SIGTERM, wait up to 5 s, then SIGKILL; reaps the child. Returns its exit
+ * code, 128 + signal number if a signal ended it (137 after our SIGKILL),
+ * or -1 if pid could not be waited for. */
+int tu_stop(pid_t pid);
+
+/* Retry connecting to 127.0.0.1:port until it succeeds: 0, or -1 when
+ * timeout_ms passed. */
+int tu_wait_port(int port, int timeout_ms);
+
+/* ---- client connections ------------------------------------------------- */
+
+/* A blocking TCP socket connected to 127.0.0.1:port, TCP_NODELAY and
+ * close-on-exec set. Caller closes it. -1 on failure. */
+int tu_connect(int port);
+
+/* Write all of buf (MSG_NOSIGNAL: a closed peer gives -1, not SIGPIPE). */
+int tu_send_all(int fd, const void *buf, size_t len);
+
+/* Send "METHOD TARGET HTTP/1.1", "Host: 127.0.0.1", extra_headers as given
+ * (each line ending in "\r\n", may be NULL), "Content-Length: body_len"
+ * when body is non-NULL, the blank line and the body. For a chunked body
+ * pass body = NULL, "Transfer-Encoding: chunked\r\n" in extra_headers and
+ * send the chunks with tu_send_all. 0 or -1. */
+int tu_send_request(int fd, const char *method, const char *target,
+		    const char *extra_headers, const void *body,
+		    size_t body_len);
+
+/* ---- responses ---------------------------------------------------------- */
+
+#define TU_MAX_HEADERS 64
+
+enum tu_framing {
+	TU_BODY_NONE,		/* 204, 304; set it yourself after a HEAD */
+	TU_BODY_LENGTH,		/* Content-Length */
+	TU_BODY_CHUNKED,	/* Transfer-Encoding: chunked */
+	TU_BODY_CLOSE		/* ends when the server closes */
+};
+
+struct tu_header {
+	const char *name;	/* borrowed: valid until tu_resp_free() */
+	const char *value;	/* leading and trailing blanks removed */
+};
+
+/* One response being read from a connection. Filled by tu_read_head();
+ * the public fields are read-only except framing (see TU_BODY_NONE). */
+struct tu_resp {
+	int fd;			/* borrowed: the caller's; never closed */
+	int status;
+	size_t n_headers;
+	struct tu_header headers[TU_MAX_HEADERS];	/* in arrival order */
+	enum tu_framing framing;
+	uint64_t content_length;	/* TU_BODY_LENGTH only */
+
+	/* internal: owned buffers and de-framing state */
+	char *head;
+	char *buf;
+	size_t buf_off, buf_len, buf_cap;
+	uint64_t left;
+	int state;
+	char *sse;
+	size_t sse_len, sse_cap;
+};
+
+/* Read a response head from fd (skipping any 1xx interim response) into
+ * *r, which is (re)initialised: whatever it held is lost, so call
+ * tu_resp_free() before reusing one. 0, or -1 on error, timeout or a
+ * malformed head (then *r holds nothing to free). Body bytes that arrived
+ * with the head stay buffered for tu_read_body(). */
+int tu_read_head(struct tu_resp *r, int fd, int timeout_ms);
+
+/* Value of the first header called name (case-insensitive), borrowed
+ * until tu_resp_free(); NULL if absent. */
+const char *tu_header(const struct tu_resp *r, const char *name);
+
+/* Next de-framed body bytes, as soon as any are available (max > 0):
+ * returns > 0 bytes stored in buf; 0 at the clean end of the body (chunked
+ * terminator and trailers read, Content-Length reached, EOF for a
+ * close-delimited body) and on every later call; -1 on error, malformed
+ * framing or timeout (may be retried after a timeout); -2 when the
+ * connection ended (EOF or reset) before the body was complete. After the
+ * clean end the connection may carry the next response. */
+ssize_t tu_read_body(struct tu_resp *r, void *buf, size_t max,
+		     int timeout_ms);
+
+/* Free what r owns (not r itself; not r->fd). Safe on a zeroed struct. */
+void tu_resp_free(struct tu_resp *r);
+
+/* One request on a fresh connection, whole response read, connection
+ * closed; 10 s timeout in all. body (may be NULL) is sent with its strlen
+ * as Content-Length. On 0: *status set, and if resp_body is non-NULL
+ * *resp_body is a new NUL-terminated copy of the body (caller frees) and
+ * *resp_len (if non-NULL) its length. -1 on any failure, nothing to free.
+ * A "HEAD" request reads no body. */
+int tu_http(int port, const char *method, const char *target,
+	    const char *extra_headers, const char *body, int *status,
+	    char **resp_body, size_t *resp_len);
+
+/* Read r's body until the next complete SSE event that has at least one
+ * data: field (blank-line terminated; CRLF, LF and CR line ends; comment
+ * and data-less blocks are skipped) and store its data, the data: lines
+ * joined with "\n" as the SSE spec does, NUL-terminated and truncated to
+ * len - 1 bytes. 0, or -1 on timeout, error or the end of the body. Keeps
+ * undispatched text in r between calls; do not mix with tu_read_body(). */
+int tu_sse_next_event(struct tu_resp *r, char *data, size_t len,
+		      int timeout_ms);
+
+/* ---- another process, from /proc ---------------------------------------- */
+
+int tu_proc_threads(pid_t pid);		/* "Threads:" of status, or -1 */
+int tu_proc_fds(pid_t pid);		/* entries of /proc/PID/fd, or -1 */
+long tu_proc_rss_kb(pid_t pid);		/* "VmRSS:" in kB, or -1 */
+double tu_proc_cpu_secs(pid_t pid);	/* utime + stime in s, or -1 */
+
+/* ---- files -------------------------------------------------------------- */
+
+/* Create or truncate path and write text into it. 0 or -1. */
+int tu_write_file(const char *path, const char *text);
+
+#endif
