@@ -189,16 +189,20 @@ static struct curl_slist *append_line(struct curl_slist *list,
 				      const char *name, const char *value,
 				      int *failed)
 {
-	char line[8192];
 	/* curl drops "Name:" with an empty value; "Name;" sends it empty. */
-	int n = value[0] == '\0' ?
-			snprintf(line, sizeof(line), "%s;", name) :
-			snprintf(line, sizeof(line), "%s: %s", name, value);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
+	size_t len = strlen(name) + strlen(value) + 3;
+	char *line = malloc(len);
+
+	if (line == NULL) {
 		*failed = 1;
 		return list;
 	}
+	if (value[0] == '\0')
+		snprintf(line, len, "%s;", name);
+	else
+		snprintf(line, len, "%s: %s", name, value);
 	struct curl_slist *next = curl_slist_append(list, line);
+	free(line);
 	if (next == NULL)
 		*failed = 1;
 	return next != NULL ? next : list;

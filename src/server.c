@@ -19,9 +19,14 @@
 #include "stream.h"
 
 #define CONN_THREAD_STACK (256 * 1024)
+/* Request head plus response write buffer, per connection. 16 KiB (MHD's
+ * default is 32) admits request heads of about 8 KiB, as nginx's default
+ * large_client_header_buffers does, and saves 8 KiB per open stream. */
+#define CONN_MEMORY (16 * 1024)
 #define CLIENT_IDLE_TIMEOUT_SECS 60
 #define STREAM_CAPACITY (64 * 1024)
-#define READ_BLOCK_SIZE (16 * 1024)
+#define SMALL_BLOCK 1024
+#define LARGE_BLOCK (16 * 1024)
 
 struct listener {
 	const struct cfg *cfg;
@@ -148,13 +153,16 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 	uint64_t size = head->content_length < 0 ?
 				MHD_SIZE_UNKNOWN :
 				(uint64_t)head->content_length;
+	/* MHD gives a chunked body the connection's own write buffer; its
+	 * block buffer serves only known-length (and HTTP/1.0) bodies. */
+	size_t block = head->content_length < 0 ? SMALL_BLOCK : LARGE_BLOCK;
 
 	if (br == NULL)
 		return NULL;
 	br->stream = s;
 	br->client_fd = client_fd;
 	struct MHD_Response *resp = MHD_create_response_from_callback(
-		size, READ_BLOCK_SIZE, read_body, br, free_body_reader);
+		size, block, read_body, br, free_body_reader);
 	if (resp == NULL) {
 		free(br);
 		return NULL;
@@ -467,6 +475,7 @@ static int listener_start(struct listener *l, const struct cfg_addr *a,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)CLIENT_IDLE_TIMEOUT_SECS,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONN_THREAD_STACK,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
 		MHD_OPTION_STRICT_FOR_CLIENT, 1,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
