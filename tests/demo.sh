@@ -6,6 +6,7 @@ set -u
 cd "$(dirname "$0")/.."
 GW=http://127.0.0.1:8765
 
+make -s tests/upstream || exit 1
 tests/upstream -p 18080 >/dev/null &
 up=$!
 src/carapaced -f -c etc/demo.conf &
@@ -16,7 +17,7 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 
-stamp() { while IFS= read -r line; do
+stamp() { while IFS= read -r line || [ -n "$line" ]; do
 	printf '%s  %s\n' "$(date +%T.%3N)" "$line"; done; }
 
 echo "== SSE through the gateway: the upstream sends events 0.5, 1.5, 3 and"

@@ -893,8 +893,34 @@ static void test_idle_streams_cost_no_cpu(void)
 	CU_ASSERT(wait_upstream_open(up_port, 0, 5000) >= 0);
 }
 
+/* A crash or a hang must not leave daemons behind or stall the suite. */
+static void on_fatal(int sig)
+{
+	static const char msg[] = "test_integration: fatal signal or "
+				  "watchdog; stopping children\n";
+	pid_t pids[] = { gw_pid, up_pid, victim_pid };
+
+	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGKILL);
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		sig = 1;
+	_exit(128 + sig);
+}
+
+static void install_watchdog(unsigned secs)
+{
+	int sigs[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGALRM, SIGTERM,
+		       SIGINT };
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], on_fatal);
+	alarm(secs);
+}
+
 int main(void)
 {
+	install_watchdog(900);
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	CU_pSuite s = CU_add_suite("integration", suite_init, suite_clean);
