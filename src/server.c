@@ -426,6 +426,15 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *uri)
 	return strlen(uri);
 }
 
+/* MHD reports every body that ends with an error; for streams that is
+ * mostly a client leaving, which is routine, so it is debug noise. */
+static int is_routine_mhd_message(const char *line)
+{
+	static const char routine[] = "Closing connection (application error";
+
+	return strncmp(line, routine, sizeof(routine) - 1) == 0;
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
@@ -433,7 +442,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
-	log_warnx("httpd: %s", line);
+	if (is_routine_mhd_message(line))
+		log_debug("httpd: %s", line);
+	else
+		log_warnx("httpd: %s", line);
 }
 
 /* ---- listeners ---- */
