@@ -49,6 +49,7 @@ struct opts {
 	int events;
 	int interval_ms;
 	double idle_secs;
+	double settle_secs;
 	pid_t pids[MAX_PIDS];
 	int n_pids;
 	const char *label;
@@ -664,8 +665,16 @@ static void usage(FILE *out)
 		"usage: sse_client --port P --path PATH --upstream-port U "
 		"[--streams N]\n"
 		"                  [--events K] [--interval-ms I] "
-		"[--idle-secs S] [--pid PID[,PID...]]\n"
-		"                  [--label L]\n");
+		"[--idle-secs S] [--settle-secs T]\n"
+		"                  [--pid PID[,PID...]] [--label L]\n"
+		"\n"
+		"Opens N SSE streams on 127.0.0.1:P (GET PATH), waits until the\n"
+		"test upstream on 127.0.0.1:U counts N open streams; with\n"
+		"--idle-secs, waits T s (default 1) more and then measures the\n"
+		"CPU use (%% of one core) of the --pid processes over S idle\n"
+		"seconds and their summed VmRSS; then K rounds of one broadcast\n"
+		"event to every stream, I ms apart, each event's latency being\n"
+		"its arrival time minus the upstream's send time (sent_ns).\n");
 }
 
 static void parse_pids(const char *s)
@@ -694,6 +703,7 @@ static void parse_args(int argc, char **argv)
 		{ "events", required_argument, NULL, 'k' },
 		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "idle-secs", required_argument, NULL, 's' },
+		{ "settle-secs", required_argument, NULL, 'S' },
 		{ "pid", required_argument, NULL, 'x' },
 		{ "label", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -707,6 +717,7 @@ static void parse_args(int argc, char **argv)
 	opt.events = 100;
 	opt.interval_ms = 10;
 	opt.label = "run";
+	opt.settle_secs = 1;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'p': opt.port = (int)parse_long(optarg, "port", 1, 65535);
@@ -730,6 +741,13 @@ static void parse_args(int argc, char **argv)
 			if (errno || end == optarg || *end ||
 			    !(opt.idle_secs >= 0) || opt.idle_secs > 86400)
 				die("bad idle secs: %s", optarg);
+			break;
+		case 'S':
+			errno = 0;
+			opt.settle_secs = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !(opt.settle_secs >= 0) || opt.settle_secs > 3600)
+				die("bad settle secs: %s", optarg);
 			break;
 		case 'x': parse_pids(optarg); break;
 		case 'l': opt.label = optarg; break;
@@ -860,6 +878,8 @@ int main(int argc, char **argv)
 		int64_t w0, w1;
 
 		threads = 0;
+		/* let the start-up of the streams die down first */
+		sleep_ms((long)(opt.settle_secs * 1000));
 		for (int i = 0; i < opt.n_pids; i++)
 			t0 += cpu_ticks(opt.pids[i]);
 		w0 = now_ns();

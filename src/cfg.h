@@ -21,6 +21,25 @@ struct cfg_addr {
 
 enum cfg_tool_type { CFG_TOOL_HTTP };
 
+/* A list of strings (globs, names); n == 0 means "not set". */
+struct cfg_strings {
+	char **v;
+	size_t n;
+};
+
+/* jsonrpc_param_filters.<method>: field is a dotted path into params. */
+struct cfg_param_filter {
+	char *method;
+	char *field;
+	struct cfg_strings allow_patterns;
+	struct cfg_strings deny_patterns;
+};
+
+struct cfg_header {
+	char *name;
+	char *value;                       /* a secret: never logged */
+};
+
 struct cfg_tool {
 	char *name;
 	enum cfg_tool_type type;
@@ -29,6 +48,22 @@ struct cfg_tool {
 	struct cfg_addr listen;
 	unsigned timeout_secs;             /* connect + response head; >= 1 */
 	unsigned stream_idle_timeout_secs; /* 0 = never */
+	size_t max_body_bytes;             /* the top-level value unless set */
+
+	/* policy (issue 4); empty lists mean "no restriction" except where
+	 * policy.h says otherwise */
+	struct cfg_strings allow_paths;        /* fnmatch globs */
+	struct cfg_strings allow_http_methods; /* exact, e.g. "GET" */
+	int is_jsonrpc;                        /* any jsonrpc_* key given */
+	struct cfg_strings jsonrpc_allow_methods;
+	struct cfg_strings jsonrpc_deny_methods;
+	struct cfg_param_filter *param_filters;
+	size_t n_param_filters;
+	struct cfg_header *inject_headers;
+	size_t n_inject_headers;
+	struct cfg_strings forward_headers;    /* e.g. "Cookie" */
+	unsigned rate_max_requests;            /* 0: no rate limit */
+	unsigned rate_window_secs;
 };
 
 struct cfg {

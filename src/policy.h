@@ -1,0 +1,44 @@
+/* policy — what a tool's rules allow. Pure: no I/O, no global state, safe
+ * from any thread. Deny wins; what cannot be parsed or checked is denied.
+ *
+ * Globs are fnmatch(3) with no flags (case-sensitive, '*' matches '/').
+ * Every denial fills a verdict whose reason names the rule, e.g.
+ *   denied by policy: method "removeAccount" is in jsonrpc_deny_methods */
+#ifndef CARAPACE_POLICY_H
+#define CARAPACE_POLICY_H
+
+#include <stddef.h>
+
+#include "cfg.h"
+
+struct policy_verdict {
+	int status;        /* 0: allowed; else the HTTP status to answer */
+	char reason[256];
+};
+
+/* Method against allow_http_methods (405 when not listed) and the raw path
+ * (no query; route.c has already refused encodings and dot segments)
+ * against allow_paths (403 when no glob matches). 0 allowed, -1 denied. */
+int policy_check_request(const struct cfg_tool *tool, const char *method,
+			 const char *path, size_t path_len,
+			 struct policy_verdict *v);
+
+/* Whether a client header may be forwarded upstream: never Authorization,
+ * Proxy-Authorization, Cookie (unless in forward_headers) or a header named
+ * in inject_headers. Case-insensitive. Hop-by-hop headers are proxy.c's. */
+int policy_forward_header(const struct cfg_tool *tool, const char *name);
+
+/* The checked JSON-RPC 2.0 body of a request to a JSON-RPC tool.
+ * On 0 (allowed): *forward is the re-serialised body to send instead of
+ * the client's (caller frees) and *forward_len its length.
+ * On -1 (denied): v->status is 400 (not JSON-RPC) or 403 (a rule), and
+ * *error_body is a JSON-RPC 2.0 error response naming the rule, echoing
+ * each request's id (an array for a batch), caller frees.
+ * methods (may be NULL) receives the comma-separated method names seen,
+ * truncated to methods_len, for logs and audit. */
+int policy_check_jsonrpc(const struct cfg_tool *tool, const char *body,
+			 size_t len, char **forward, size_t *forward_len,
+			 char **error_body, struct policy_verdict *v,
+			 char *methods, size_t methods_len);
+
+#endif
