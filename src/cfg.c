@@ -1,10 +1,14 @@
 /* cfg — see cfg.h.
  *
- * Two key tables (top level, per tool) describe every key once: JSON type,
- * bounds, setter, or "later feature".  The walker checks type and bounds
- * before a setter runs, so setters only store; a key the tables do not know
- * is an error, because a typo in a security policy must not pass silently.
- * The first problem found is the one reported. */
+ * Key tables (top level, per tool, a tool's rate_limit, one of its
+ * jsonrpc_param_filters) describe every key once: JSON type, bounds, string
+ * check, setter, or "later feature".  The walker checks all that before a
+ * setter runs, so setters only store, except for objects whose member names
+ * are the user's (tools, filters, inject_headers), checked as they are
+ * stored.  A key the tables do not know is an error, because a typo in a
+ * security policy must not pass silently.  The first problem found is the
+ * one reported.  What a setter makes is counted into the config at once,
+ * so cfg_free() cleans up after an error anywhere. */
 #include "config.h"
 
 #include "cfg.h"
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* A policy file is a few kilobytes; megabytes mean a wrong file. */
@@ -29,6 +34,11 @@
 #define TOOL_NAME_CHARS ALNUM "._-"
 /* URL hosts: DNS names and IPv4 literals; IPv6 comes in brackets. */
 #define URL_HOST_CHARS ALNUM ".-_"
+/* RFC 9110 tchar: what a header name is made of. */
+#define TOKEN_CHARS ALNUM "!#$%&'*+-.^_`|~"
+#define HEADER_NAME_MAX 64
+#define HTTP_METHOD_MAX 20
+#define UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 enum jtype { J_STRING, J_INT, J_STRINGS, J_OBJECT };
 
@@ -42,16 +52,20 @@ struct ctx {
 	size_t path_len;
 };
 
+/* What a string must be beyond a string: NULL when s is good, else why. */
+typedef const char *(*str_check)(const char *s);
+
 struct key {
 	const char *name;
 	enum jtype type;
 	long long min, max; /* J_INT only */
 	unsigned flags;
-	/* dst is the struct cfg or struct cfg_tool the table belongs to */
+	/* dst is the struct the table belongs to (cfg, tool, filter) */
 	int (*set)(struct ctx *c, void *dst, struct json_object *v);
+	str_check check; /* J_STRING and each J_STRINGS element; optional */
 };
 
-#define LATER(name, type) { name, type, 0, 0, KEY_LATER, NULL }
+#define LATER(name, type) { name, type, 0, 0, KEY_LATER, NULL, NULL }
 
 static int walk(struct ctx *c, const struct key *tab, void *dst,
 		struct json_object *obj);
@@ -247,14 +261,20 @@ static int url_ok(const char *s)
 
 /* --- value checks, driven by the key tables ---------------------------- */
 
-static int check_string(struct ctx *c, struct json_object *v)
+static int check_string(struct ctx *c, const struct key *k,
+			struct json_object *v)
 {
+	const char *why;
+
 	if (!json_object_is_type(v, json_type_string))
 		return fail(c, "expected a string");
 	/* a \u0000 inside would make C see a shorter string than JSON */
 	if (strlen(json_object_get_string(v)) !=
 	    (size_t)json_object_get_string_len(v))
 		return fail(c, "string contains a NUL character");
+	why = k->check ? k->check(json_object_get_string(v)) : NULL;
+	if (why)
+		return fail(c, "%s", why);
 	return 0;
 }
 
@@ -272,7 +292,8 @@ static int check_int(struct ctx *c, const struct key *k,
 	return 0;
 }
 
-static int check_strings(struct ctx *c, struct json_object *v)
+static int check_strings(struct ctx *c, const struct key *k,
+			 struct json_object *v)
 {
 	size_t i, n, old;
 
@@ -281,7 +302,7 @@ static int check_strings(struct ctx *c, struct json_object *v)
 	n = json_object_array_length(v);
 	for (i = 0; i < n; i++) {
 		old = path_index(c, i);
-		if (check_string(c, json_object_array_get_idx(v, i)) < 0)
+		if (check_string(c, k, json_object_array_get_idx(v, i)) < 0)
 			return -1;
 		path_cut(c, old);
 	}
@@ -293,11 +314,11 @@ static int check_value(struct ctx *c, const struct key *k,
 {
 	switch (k->type) {
 	case J_STRING:
-		return check_string(c, v);
+		return check_string(c, k, v);
 	case J_INT:
 		return check_int(c, k, v);
 	case J_STRINGS:
-		return check_strings(c, v);
+		return check_strings(c, k, v);
 	case J_OBJECT:
 		if (!json_object_is_type(v, json_type_object))
 			return fail(c, "expected an object");
@@ -377,22 +398,342 @@ static int set_idle(struct ctx *c, void *dst, struct json_object *v)
 	return 0;
 }
 
+static int set_tool_max_body(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->max_body_bytes =
+		(size_t)json_object_get_int64(v);
+	return 0;
+}
+
+/* --- string lists ------------------------------------------------------- */
+
+/* The tables' check column: NULL when s is good, else why not. */
+static const char *check_path_pattern(const char *s)
+{
+	return s[0] == '/' ? NULL : "a path pattern must start with '/'";
+}
+
+static const char *check_http_method(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len >= 1 && len <= HTTP_METHOD_MAX && strspn(s, UPPER) == len)
+		return NULL;
+	return "not an upper-case HTTP method";
+}
+
+static const char *check_non_empty(const char *s)
+{
+	return s[0] ? NULL : "must not be empty";
+}
+
+static int header_name_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	return len >= 1 && len <= HEADER_NAME_MAX &&
+	       strspn(s, TOKEN_CHARS) == len;
+}
+
+static const char *check_header_name(const char *s)
+{
+	return header_name_ok(s) ? NULL : "not a header name";
+}
+
+/* "a" or "a.b.c": no empty name anywhere. */
+static const char *check_dotted_path(const char *s)
+{
+	const char *dot;
+
+	for (;; s = dot + 1) {
+		dot = strchr(s, '.');
+		if (dot == s || s[0] == '\0')
+			return "field must be a dotted path of non-empty "
+			       "names";
+		if (!dot)
+			return NULL;
+	}
+}
+
+/* Copies the array v, already checked by the walker, into out. */
+static int take_strings(struct ctx *c, struct json_object *v,
+			struct cfg_strings *out)
+{
+	size_t i, n = json_object_array_length(v);
+	const char *s;
+
+	if (n == 0)
+		return 0;
+	out->v = calloc(n, sizeof(*out->v)); /* owned by the config */
+	if (!out->v)
+		return fail(c, "out of memory");
+	for (i = 0; i < n; i++) {
+		s = json_object_get_string(json_object_array_get_idx(v, i));
+		out->v[i] = strdup(s);
+		if (!out->v[i])
+			return fail(c, "out of memory");
+		out->n++;
+	}
+	return 0;
+}
+
+static int set_allow_paths(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+
+	return take_strings(c, v, &t->allow_paths);
+}
+
+static int set_allow_methods(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+
+	return take_strings(c, v, &t->allow_http_methods);
+}
+
+static int set_forward_headers(struct ctx *c, void *dst,
+			       struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+
+	return take_strings(c, v, &t->forward_headers);
+}
+
+/* Any jsonrpc_* key, even an empty one, makes the tool a JSON-RPC tool. */
+static int set_jsonrpc_allow(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+
+	t->is_jsonrpc = 1;
+	return take_strings(c, v, &t->jsonrpc_allow_methods);
+}
+
+static int set_jsonrpc_deny(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+
+	t->is_jsonrpc = 1;
+	return take_strings(c, v, &t->jsonrpc_deny_methods);
+}
+
+/* --- rate_limit keys (dst is the tool) ---------------------------------- */
+
+static int set_rate_max(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->rate_max_requests =
+		(unsigned)json_object_get_int64(v);
+	return 0;
+}
+
+static int set_rate_win(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->rate_window_secs =
+		(unsigned)json_object_get_int64(v);
+	return 0;
+}
+
+static const struct key rate_keys[] = {
+	{ "max_requests", J_INT, 1, 100000, KEY_REQUIRED, set_rate_max, NULL },
+	{ "window_secs", J_INT, 1, 86400, KEY_REQUIRED, set_rate_win, NULL },
+	{ NULL, J_STRING, 0, 0, 0, NULL, NULL }
+};
+
+static int set_rate_limit(struct ctx *c, void *dst, struct json_object *v)
+{
+	return walk(c, rate_keys, dst, v);
+}
+
+/* --- jsonrpc_param_filters keys (dst is one filter) --------------------- */
+
+static int set_filter_field(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_param_filter *f = dst;
+
+	f->field = strdup(json_object_get_string(v)); /* owned by f */
+	if (!f->field)
+		return fail(c, "out of memory");
+	return 0;
+}
+
+static int set_filter_allow(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_param_filter *f = dst;
+
+	return take_strings(c, v, &f->allow_patterns);
+}
+
+static int set_filter_deny(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_param_filter *f = dst;
+
+	return take_strings(c, v, &f->deny_patterns);
+}
+
+static const struct key filter_keys[] = {
+	{ "field", J_STRING, 0, 0, KEY_REQUIRED, set_filter_field,
+	  check_dotted_path },
+	{ "allow_patterns", J_STRINGS, 0, 0, 0, set_filter_allow, NULL },
+	{ "deny_patterns", J_STRINGS, 0, 0, 0, set_filter_deny, NULL },
+	{ NULL, J_STRING, 0, 0, 0, NULL, NULL }
+};
+
+static int take_filter(struct ctx *c, struct cfg_tool *t, const char *method,
+		       struct json_object *v)
+{
+	struct cfg_param_filter *f = &t->param_filters[t->n_param_filters];
+	size_t old = path_key(c, method);
+
+	if (method[0] == '\0')
+		return fail(c, "method name must not be empty");
+	if (!json_object_is_type(v, json_type_object))
+		return fail(c, "expected an object");
+	f->method = strdup(method);
+	if (!f->method)
+		return fail(c, "out of memory");
+	t->n_param_filters++; /* from here on cfg_free() frees what f holds */
+	if (walk(c, filter_keys, f, v) < 0)
+		return -1;
+	if (f->allow_patterns.n == 0 && f->deny_patterns.n == 0)
+		return fail(c, "filter has no patterns");
+	path_cut(c, old);
+	return 0;
+}
+
+static int set_filters(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	size_t n = (size_t)json_object_object_length(v);
+	struct json_object_iterator it, end;
+
+	t->is_jsonrpc = 1;
+	if (n == 0)
+		return 0;
+	t->param_filters = calloc(n, sizeof(*t->param_filters));
+	if (!t->param_filters) /* owned by the tool */
+		return fail(c, "out of memory");
+	it = json_object_iter_begin(v);
+	end = json_object_iter_end(v);
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+		if (take_filter(c, t, json_object_iter_peek_name(&it),
+				json_object_iter_peek_value(&it)) < 0)
+			return -1;
+	return 0;
+}
+
+/* --- inject_headers ----------------------------------------------------- */
+
+/* Hop-by-hop and framing headers are the proxy's to write. */
+static int header_injectable(const char *name)
+{
+	static const char *const refused[] = {
+		"Connection", "Keep-Alive", "Proxy-Connection", "TE",
+		"Trailer", "Transfer-Encoding", "Upgrade", "Host",
+		"Content-Length", NULL
+	};
+	size_t i;
+
+	for (i = 0; refused[i]; i++)
+		if (strcasecmp(name, refused[i]) == 0)
+			return 0;
+	return 1;
+}
+
+/* Values are secrets: messages never show them. */
+static int header_value_ok(struct json_object *v)
+{
+	const char *s = json_object_get_string(v);
+	int len = json_object_get_string_len(v);
+	int i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
+			return 0;
+	return 1;
+}
+
+static int header_taken(const struct cfg_tool *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_inject_headers; i++)
+		if (strcasecmp(t->inject_headers[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+static int take_header(struct ctx *c, struct cfg_tool *t, const char *name,
+		       struct json_object *v)
+{
+	struct cfg_header *h = &t->inject_headers[t->n_inject_headers];
+	size_t old = path_key(c, name);
+
+	if (!header_name_ok(name))
+		return fail(c, "not a header name");
+	if (!header_injectable(name))
+		return fail(c, "header cannot be injected");
+	if (header_taken(t, name))
+		return fail(c, "header given twice (names are "
+			       "case-insensitive)");
+	if (!json_object_is_type(v, json_type_string))
+		return fail(c, "expected a string");
+	if (!header_value_ok(v))
+		return fail(c, "header value contains CR, LF or NUL");
+	h->name = strdup(name);
+	h->value = strdup(json_object_get_string(v));
+	t->n_inject_headers++; /* cfg_free() frees what h holds */
+	if (!h->name || !h->value)
+		return fail(c, "out of memory");
+	path_cut(c, old);
+	return 0;
+}
+
+static int set_inject_headers(struct ctx *c, void *dst,
+			      struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	size_t n = (size_t)json_object_object_length(v);
+	struct json_object_iterator it, end;
+
+	if (n == 0)
+		return 0;
+	t->inject_headers = calloc(n, sizeof(*t->inject_headers));
+	if (!t->inject_headers) /* owned by the tool */
+		return fail(c, "out of memory");
+	it = json_object_iter_begin(v);
+	end = json_object_iter_end(v);
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+		if (take_header(c, t, json_object_iter_peek_name(&it),
+				json_object_iter_peek_value(&it)) < 0)
+			return -1;
+	return 0;
+}
+
+/* --- the tool table ----------------------------------------------------- */
+
 static const struct key tool_keys[] = {
-	{ "type", J_STRING, 0, 0, KEY_REQUIRED, set_type },
-	{ "upstream", J_STRING, 0, 0, 0, set_upstream }, /* for http */
-	{ "listen", J_STRING, 0, 0, 0, set_tool_listen },
-	{ "timeout_secs", J_INT, 1, 86400, 0, set_timeout },
-	{ "stream_idle_timeout_secs", J_INT, 0, 31536000, 0, set_idle },
-	LATER("allow_paths", J_STRINGS),
-	LATER("allow_http_methods", J_STRINGS),
-	LATER("jsonrpc_allow_methods", J_STRINGS),
-	LATER("jsonrpc_deny_methods", J_STRINGS),
-	LATER("jsonrpc_param_filters", J_OBJECT),
-	LATER("inject_headers", J_OBJECT),
-	LATER("forward_headers", J_STRINGS),
-	LATER("rate_limit", J_OBJECT),
+	{ "type", J_STRING, 0, 0, KEY_REQUIRED, set_type, NULL },
+	{ "upstream", J_STRING, 0, 0, 0, set_upstream, NULL }, /* for http */
+	{ "listen", J_STRING, 0, 0, 0, set_tool_listen, NULL },
+	{ "timeout_secs", J_INT, 1, 86400, 0, set_timeout, NULL },
+	{ "stream_idle_timeout_secs", J_INT, 0, 31536000, 0, set_idle, NULL },
+	{ "max_body_bytes", J_INT, 1, 1073741824, 0, set_tool_max_body, NULL },
+	{ "allow_paths", J_STRINGS, 0, 0, 0, set_allow_paths,
+	  check_path_pattern },
+	{ "allow_http_methods", J_STRINGS, 0, 0, 0, set_allow_methods,
+	  check_http_method },
+	{ "jsonrpc_allow_methods", J_STRINGS, 0, 0, 0, set_jsonrpc_allow,
+	  check_non_empty },
+	{ "jsonrpc_deny_methods", J_STRINGS, 0, 0, 0, set_jsonrpc_deny,
+	  check_non_empty },
+	{ "jsonrpc_param_filters", J_OBJECT, 0, 0, 0, set_filters, NULL },
+	{ "inject_headers", J_OBJECT, 0, 0, 0, set_inject_headers, NULL },
+	{ "forward_headers", J_STRINGS, 0, 0, 0, set_forward_headers,
+	  check_header_name },
+	{ "rate_limit", J_OBJECT, 0, 0, 0, set_rate_limit, NULL },
 	LATER("audit", J_OBJECT),
-	LATER("max_body_bytes", J_INT),
 	LATER("binary", J_STRING),
 	LATER("argv_allow_patterns", J_STRINGS),
 	LATER("argv_deny_patterns", J_STRINGS),
@@ -400,7 +741,7 @@ static const struct key tool_keys[] = {
 	LATER("cwd_allowed", J_STRINGS),
 	LATER("max_output_bytes", J_INT),
 	LATER("max_concurrent", J_INT),
-	{ NULL, J_STRING, 0, 0, 0, NULL }
+	{ NULL, J_STRING, 0, 0, 0, NULL, NULL }
 };
 
 /* --- top-level keys ----------------------------------------------------- */
@@ -488,13 +829,13 @@ static int set_max_body(struct ctx *c, void *dst, struct json_object *v)
 }
 
 static const struct key top_keys[] = {
-	{ "listen", J_STRINGS, 0, 0, 0, set_listen },
-	{ "max_body_bytes", J_INT, 1, 1073741824, 0, set_max_body },
-	{ "tools", J_OBJECT, 0, 0, KEY_REQUIRED, set_tools },
+	{ "listen", J_STRINGS, 0, 0, 0, set_listen, NULL },
+	{ "max_body_bytes", J_INT, 1, 1073741824, 0, set_max_body, NULL },
+	{ "tools", J_OBJECT, 0, 0, KEY_REQUIRED, set_tools, NULL },
 	LATER("admin_listen", J_STRING),
 	LATER("audit_log", J_STRING),
 	LATER("clients", J_OBJECT),
-	{ NULL, J_STRING, 0, 0, 0, NULL }
+	{ NULL, J_STRING, 0, 0, 0, NULL, NULL }
 };
 
 /* --- the walker --------------------------------------------------------- */
@@ -672,6 +1013,17 @@ static int parse_json(struct ctx *c, const char *text, size_t len,
 	return 0;
 }
 
+/* Defaults that depend on keys anywhere in the file, applied once the whole
+ * file is read: the top-level max_body_bytes may follow "tools". */
+static void apply_defaults(struct cfg *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_tools; i++)
+		if (cfg->tools[i].max_body_bytes == 0)
+			cfg->tools[i].max_body_bytes = cfg->max_body_bytes;
+}
+
 /* text is NUL-terminated at len. */
 static int load(struct ctx *c, const char *text, size_t len,
 		struct cfg **out)
@@ -693,6 +1045,7 @@ static int load(struct ctx *c, const char *text, size_t len,
 	cfg->max_body_bytes = CFG_DEFAULT_MAX_BODY_BYTES;
 	if (walk(c, top_keys, cfg, root) < 0 || check_listeners(c, cfg) < 0)
 		goto fail;
+	apply_defaults(cfg);
 	json_object_put(root);
 	*out = cfg; /* caller owns it */
 	return 0;
@@ -792,16 +1145,52 @@ int cfg_load_string(const char *text, struct cfg **out,
 	return load(&c, text, strnlen(text, CFG_MAX_BYTES + 1), out);
 }
 
+static void free_strings(struct cfg_strings *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+static void free_filter(struct cfg_param_filter *f)
+{
+	free(f->method);
+	free(f->field);
+	free_strings(&f->allow_patterns);
+	free_strings(&f->deny_patterns);
+}
+
+static void free_tool(struct cfg_tool *t)
+{
+	size_t i;
+
+	free(t->name);
+	free(t->upstream);
+	free_strings(&t->allow_paths);
+	free_strings(&t->allow_http_methods);
+	free_strings(&t->jsonrpc_allow_methods);
+	free_strings(&t->jsonrpc_deny_methods);
+	for (i = 0; i < t->n_param_filters; i++)
+		free_filter(&t->param_filters[i]);
+	free(t->param_filters);
+	for (i = 0; i < t->n_inject_headers; i++) {
+		free(t->inject_headers[i].name);
+		free(t->inject_headers[i].value);
+	}
+	free(t->inject_headers);
+	free_strings(&t->forward_headers);
+}
+
 void cfg_free(struct cfg *cfg)
 {
 	size_t i;
 
 	if (!cfg)
 		return;
-	for (i = 0; i < cfg->n_tools; i++) {
-		free(cfg->tools[i].name);
-		free(cfg->tools[i].upstream);
-	}
+	for (i = 0; i < cfg->n_tools; i++)
+		free_tool(&cfg->tools[i]);
 	free(cfg->tools);
 	free(cfg->listen);
 	free(cfg);

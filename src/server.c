@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "log.h"
+#include "policy.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "route.h"
 #include "stream.h"
 
@@ -29,12 +32,14 @@
 #define LARGE_BLOCK (16 * 1024)
 
 struct listener {
+	struct server *server;
 	const struct cfg *cfg;
 	const struct cfg_tool *tool;    /* NULL: a main listener */
 	struct MHD_Daemon *daemon;
 };
 
 struct server {
+	struct ratelimit *ratelimit;
 	size_t n_listeners;
 	struct listener listeners[];
 };
@@ -50,7 +55,8 @@ struct request {
 	size_t body_cap;
 	int body_too_large;
 	unsigned refusal;               /* status to answer once read, or 0 */
-	const char *refusal_reason;     /* static */
+	char refusal_reason[256];
+	unsigned retry_after;           /* seconds, with a 429 */
 };
 
 /* The content reader's state; owned by the MHD response. */
@@ -61,26 +67,40 @@ struct body_reader {
 
 /* ---- answers ---- */
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
-				 struct json_object *obj)
+/* A JSON body; extra_name/extra_value add one header when not NULL. */
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status,
+				 const char *text, const char *extra_name,
+				 const char *extra_value)
 {
-	const char *text = json_object_to_json_string_ext(
-		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
 		strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-	json_object_put(obj);
+
 	if (resp == NULL)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (extra_name != NULL)
+		MHD_add_response_header(resp, extra_name, extra_value);
 	enum MHD_Result rc = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return rc;
 }
 
-/* {"error":{"code":..,"message":..,"tool":..}} — the only error shape. */
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
-				  const char *message, const char *tool)
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
+				 struct json_object *obj)
+{
+	enum MHD_Result rc = send_text(
+		c, status,
+		json_object_to_json_string_ext(
+			obj, JSON_C_TO_STRING_PLAIN |
+				     JSON_C_TO_STRING_NOSLASHESCAPE),
+		NULL, NULL);
+	json_object_put(obj);
+	return rc;
+}
+
+static char *error_text(unsigned status, const char *message,
+			const char *tool)
 {
 	struct json_object *err = json_object_new_object();
 	struct json_object *top = json_object_new_object();
@@ -91,7 +111,35 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 			       tool && *tool ? json_object_new_string(tool) :
 					       NULL);
 	json_object_object_add(top, "error", err);
-	return send_json(c, status, top);
+	char *text = strdup(json_object_to_json_string_ext(
+		top, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(top);
+	return text;
+}
+
+/* {"error":{"code":..,"message":..,"tool":..}} — the only error shape;
+ * retry_after > 0 adds Retry-After (429). */
+static enum MHD_Result send_error_ex(struct MHD_Connection *c,
+				     unsigned status, const char *message,
+				     const char *tool, unsigned retry_after)
+{
+	char *text = error_text(status, message, tool);
+	char secs[16];
+
+	if (text == NULL)
+		return MHD_NO;
+	snprintf(secs, sizeof(secs), "%u", retry_after);
+	enum MHD_Result rc = send_text(c, status, text,
+				       retry_after ? "Retry-After" : NULL,
+				       secs);
+	free(text);
+	return rc;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
+				  const char *message, const char *tool)
+{
+	return send_error_ex(c, status, message, tool, 0);
 }
 
 static enum MHD_Result send_health(struct MHD_Connection *c)
@@ -177,13 +225,39 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 
 /* ---- the proxy hand-off ---- */
 
+struct header_sink {
+	struct proxy_request *pr;
+	const struct cfg_tool *tool;
+};
+
 static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
 					 const char *name, const char *value)
 {
+	struct header_sink *sink = cls;
 	(void)kind;
-	return proxy_request_add_header(cls, name, value ? value : "") == 0 ?
+
+	if (!policy_forward_header(sink->tool, name))
+		return MHD_YES;
+	return proxy_request_add_header(sink->pr, name, value ? value : "") ==
+			       0 ?
 		       MHD_YES :
 		       MHD_NO;
+}
+
+/* The client's allowed headers, then the host-side ones. */
+static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
+		       struct MHD_Connection *c)
+{
+	struct header_sink sink = { pr, tool };
+
+	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
+				      &sink) < 0)
+		return -1;
+	for (size_t i = 0; i < tool->n_inject_headers; i++)
+		if (proxy_request_add_header(pr, tool->inject_headers[i].name,
+					     tool->inject_headers[i].value) < 0)
+			return -1;
+	return 0;
 }
 
 static struct proxy_request *build_proxy_request(struct request *rq,
@@ -202,8 +276,7 @@ static struct proxy_request *build_proxy_request(struct request *rq,
 	free(url);
 	if (pr == NULL)
 		return NULL;
-	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
-				      pr) < 0) {
+	if (add_headers(pr, tool, c) < 0) {
 		proxy_request_free(pr);
 		return NULL;
 	}
@@ -322,17 +395,69 @@ static int has_body(struct MHD_Connection *c)
 /* A refusal is answered once the request is read, so the connection can
  * stay open; with a body still to come, at once (MHD then closes). */
 static enum MHD_Result refuse(struct request *rq, struct MHD_Connection *c,
-			      unsigned status, const char *reason)
+			      unsigned status, const char *reason,
+			      unsigned retry_after)
 {
 	if (has_body(c))
-		return send_error(c, status, reason, rq->route.tool_name);
+		return send_error_ex(c, status, reason, rq->route.tool_name,
+				     retry_after);
 	rq->refusal = status;
-	rq->refusal_reason = reason;
+	snprintf(rq->refusal_reason, sizeof(rq->refusal_reason), "%s",
+		 reason);
+	rq->retry_after = retry_after;
 	return MHD_YES;
 }
 
+static size_t body_limit(const struct request *rq)
+{
+	const struct cfg_tool *tool = rq->route.tool;
+
+	if (tool != NULL && tool->max_body_bytes > 0)
+		return tool->max_body_bytes;
+	return rq->listener->cfg->max_body_bytes;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Method, path and rate: everything decidable before the body.
+ * 0: go on; -1: refused, *answer says what to return to MHD. */
+static int check_tool_request(struct request *rq, struct MHD_Connection *c,
+			      const char *method, enum MHD_Result *answer)
+{
+	const struct cfg_tool *tool = rq->route.tool;
+	struct policy_verdict v;
+	const char *path = rq->route.upstream_rest;
+	size_t path_len = strcspn(path, "?");
+
+	if (*rq->route.upstream_prefix != '\0') {
+		path = "/";
+		path_len = 1;
+	}
+	if (policy_check_request(tool, method, path, path_len, &v) < 0) {
+		*answer = refuse(rq, c, (unsigned)v.status, v.reason, 0);
+		return -1;
+	}
+	if (tool->rate_max_requests == 0)
+		return 0;
+	unsigned wait = ratelimit_take(rq->listener->server->ratelimit,
+				       tool->name, tool->rate_max_requests,
+				       tool->rate_window_secs, now_ms());
+	if (wait == 0)
+		return 0;
+	*answer = refuse(rq, c, MHD_HTTP_TOO_MANY_REQUESTS,
+			 "rate limit exceeded", wait);
+	return -1;
+}
+
 static enum MHD_Result on_first_call(struct request *rq,
-				     struct MHD_Connection *c)
+				     struct MHD_Connection *c,
+				     const char *method)
 {
 	struct listener *l = rq->listener;
 	unsigned status;
@@ -341,15 +466,50 @@ static enum MHD_Result on_first_call(struct request *rq,
 	rq->started = 1;
 	switch (route_request(l->cfg, l->tool, rq->target, &rq->route)) {
 	case ROUTE_BAD_REQUEST:
-		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, rq->route.reason);
+		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, rq->route.reason, 0);
 	case ROUTE_NOT_FOUND:
-		return refuse(rq, c, MHD_HTTP_NOT_FOUND, rq->route.reason);
-	default:
+		return refuse(rq, c, MHD_HTTP_NOT_FOUND, rq->route.reason, 0);
+	case ROUTE_HEALTH:
+		break;
+	case ROUTE_TOOL: {
+		enum MHD_Result answer;
+		if (check_tool_request(rq, c, method, &answer) < 0)
+			return answer;
 		break;
 	}
-	if (declares_bad_framing(c, l->cfg->max_body_bytes, &status, &why))
+	}
+	if (declares_bad_framing(c, body_limit(rq), &status, &why))
 		return send_error(c, status, why, rq->route.tool_name);
 	return MHD_YES;
+}
+
+/* A JSON-RPC tool's POST body must pass the policy; what is forwarded is
+ * the checked value, re-serialised. 0: go on; -1: answered (denied). */
+static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
+			      enum MHD_Result *answer)
+{
+	const struct cfg_tool *tool = rq->route.tool;
+	struct policy_verdict v;
+	char *forward = NULL, *error_body = NULL, methods[256];
+	size_t forward_len = 0;
+
+	if (policy_check_jsonrpc(tool, rq->body ? rq->body : "", rq->body_len,
+				 &forward, &forward_len, &error_body, &v,
+				 methods, sizeof(methods)) < 0) {
+		log_info("%s: denied: %s", tool->name, v.reason);
+		*answer = error_body ?
+				  send_text(c, (unsigned)v.status, error_body,
+					    NULL, NULL) :
+				  send_error(c, (unsigned)v.status, v.reason,
+					     tool->name);
+		free(error_body);
+		return -1;
+	}
+	free(rq->body);
+	rq->body = forward;
+	rq->body_len = forward_len;
+	rq->body_cap = forward_len;
+	return 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -365,22 +525,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	if (rq == NULL)
 		return MHD_NO;
 	if (!rq->started)
-		return on_first_call(rq, c);
+		return on_first_call(rq, c, method);
 	if (*upload_size > 0) {
-		take_body(rq, rq->listener->cfg->max_body_bytes, upload,
-			  *upload_size);
+		take_body(rq, body_limit(rq), upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (rq->refusal != 0)
-		return send_error(c, rq->refusal, rq->refusal_reason,
-				  rq->route.tool_name);
+		return send_error_ex(c, rq->refusal, rq->refusal_reason,
+				     rq->route.tool_name, rq->retry_after);
 	if (rq->body_too_large)
 		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
 				  "request body too large",
 				  rq->route.tool_name);
 	if (rq->route.kind == ROUTE_HEALTH)
 		return send_health(c);
+	enum MHD_Result answer;
+	if (rq->route.tool->is_jsonrpc && strcmp(method, "POST") == 0 &&
+	    check_jsonrpc_body(rq, c, &answer) < 0)
+		return answer;
 	return proxy_to_tool(rq, c, method);
 }
 
@@ -512,7 +675,8 @@ struct server *server_start(const struct cfg *cfg, unsigned conn_limit,
 	size_t n = count_listeners(cfg), k = 0;
 	struct server *srv = calloc(1, sizeof(*srv) + n * sizeof(srv->listeners[0]));
 
-	if (srv == NULL) {
+	if (srv == NULL || (srv->ratelimit = ratelimit_new()) == NULL) {
+		free(srv);
 		snprintf(err, err_len, "out of memory");
 		return NULL;
 	}
@@ -528,6 +692,7 @@ struct server *server_start(const struct cfg *cfg, unsigned conn_limit,
 			a = &tool->listen;
 		}
 		struct listener *l = &srv->listeners[k];
+		l->server = srv;
 		l->cfg = cfg;
 		l->tool = tool;
 		if (listener_start(l, a, conn_limit) < 0) {
@@ -547,5 +712,6 @@ void server_stop(struct server *srv)
 {
 	for (size_t i = 0; i < srv->n_listeners; i++)
 		MHD_stop_daemon(srv->listeners[i].daemon);
+	ratelimit_free(srv->ratelimit);
 	free(srv);
 }

@@ -27,6 +27,9 @@
 #define NAMED(name) \
 	"{\"listen\":[\"127.0.0.1:1\"],\"tools\":{\"" name "\":" \
 	"{\"type\":\"http\",\"upstream\":\"http://h\"}}}"
+#define FILTERS(members) HTTP(",\"jsonrpc_param_filters\":{" members "}")
+#define HEADERS(members) HTTP(",\"inject_headers\":{" members "}")
+#define RATE(members) HTTP(",\"rate_limit\":{" members "}")
 #define NAME64 \
 	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
 
@@ -229,6 +232,215 @@ static const struct parse_case cases[] = {
 	  "\"b\":{\"type\":\"http\",\"upstream\":\"http://h\","
 	  "\"timeout_secs\":1,\"stream_idle_timeout_secs\":0}}}",
 	  1, NULL, NULL },
+	{ "tool max_body_bytes 0", HTTP(",\"max_body_bytes\":0"), 0,
+	  "tools.t.max_body_bytes", "out of range (1..1073741824)" },
+	{ "tool max_body_bytes above max",
+	  HTTP(",\"max_body_bytes\":1073741825"), 0,
+	  "tools.t.max_body_bytes", "out of range (1..1073741824)" },
+	{ "tool max_body_bytes string", HTTP(",\"max_body_bytes\":\"1\""), 0,
+	  "tools.t.max_body_bytes", "expected an integer" },
+
+	/* allow_paths, allow_http_methods */
+	{ "allow_paths not an array", HTTP(",\"allow_paths\":\"/x\""), 0,
+	  "tools.t.allow_paths", "expected an array of strings" },
+	{ "allow_paths element not a string",
+	  HTTP(",\"allow_paths\":[\"/a\",1]"), 0, "tools.t.allow_paths[1]",
+	  "expected a string" },
+	{ "allow_paths without /",
+	  HTTP(",\"allow_paths\":[\"/a\",\"/b*\",\"api/*\"]"), 0,
+	  "tools.t.allow_paths[2]", "a path pattern must start with '/'" },
+	{ "allow_paths empty string", HTTP(",\"allow_paths\":[\"\"]"), 0,
+	  "tools.t.allow_paths[0]", "a path pattern must start with '/'" },
+	{ "allow_paths with NUL", HTTP(",\"allow_paths\":[\"/a\\u0000\"]"), 0,
+	  "tools.t.allow_paths[0]", "NUL" },
+	{ "allow_paths first bad element wins",
+	  HTTP(",\"allow_paths\":[\"x\",1]"), 0, "tools.t.allow_paths[0]",
+	  "a path pattern must start with '/'" },
+	{ "allow_http_methods not an array",
+	  HTTP(",\"allow_http_methods\":{}"), 0, "tools.t.allow_http_methods",
+	  "expected an array of strings" },
+	{ "allow_http_methods lower case",
+	  HTTP(",\"allow_http_methods\":[\"GET\",\"post\"]"), 0,
+	  "tools.t.allow_http_methods[1]", "not an upper-case HTTP method" },
+	{ "allow_http_methods empty",
+	  HTTP(",\"allow_http_methods\":[\"\"]"), 0,
+	  "tools.t.allow_http_methods[0]", "not an upper-case HTTP method" },
+	{ "allow_http_methods with blank",
+	  HTTP(",\"allow_http_methods\":[\"GET \"]"), 0,
+	  "tools.t.allow_http_methods[0]", "not an upper-case HTTP method" },
+	{ "allow_http_methods with hyphen",
+	  HTTP(",\"allow_http_methods\":[\"M-SEARCH\"]"), 0,
+	  "tools.t.allow_http_methods[0]", "not an upper-case HTTP method" },
+	{ "allow_http_methods of 21",
+	  HTTP(",\"allow_http_methods\":[\"ABCDEFGHIJKLMNOPQRSTU\"]"), 0,
+	  "tools.t.allow_http_methods[0]", "not an upper-case HTTP method" },
+	{ "allow_http_methods of 20",
+	  HTTP(",\"allow_http_methods\":[\"ABCDEFGHIJKLMNOPQRST\"]"), 1,
+	  NULL, NULL },
+
+	/* jsonrpc_* */
+	{ "jsonrpc_allow_methods not an array",
+	  HTTP(",\"jsonrpc_allow_methods\":\"send\""), 0,
+	  "tools.t.jsonrpc_allow_methods", "expected an array of strings" },
+	{ "jsonrpc_allow_methods empty name",
+	  HTTP(",\"jsonrpc_allow_methods\":[\"send\",\"\"]"), 0,
+	  "tools.t.jsonrpc_allow_methods[1]", "must not be empty" },
+	{ "jsonrpc_deny_methods not a string",
+	  HTTP(",\"jsonrpc_deny_methods\":[null]"), 0,
+	  "tools.t.jsonrpc_deny_methods[0]", "expected a string" },
+	{ "jsonrpc_deny_methods empty name",
+	  HTTP(",\"jsonrpc_deny_methods\":[\"\"]"), 0,
+	  "tools.t.jsonrpc_deny_methods[0]", "must not be empty" },
+	{ "param filters not an object",
+	  HTTP(",\"jsonrpc_param_filters\":[]"), 0,
+	  "tools.t.jsonrpc_param_filters", "expected an object" },
+	{ "param filter not an object", FILTERS("\"send\":[]"), 0,
+	  "tools.t.jsonrpc_param_filters.send", "expected an object" },
+	{ "param filter for no method",
+	  FILTERS("\"\":{\"field\":\"a\",\"allow_patterns\":[\"x\"]}"), 0,
+	  "tools.t.jsonrpc_param_filters.", "method name must not be empty" },
+	{ "param filter without field",
+	  FILTERS("\"send\":{\"allow_patterns\":[\"x\"]}"), 0,
+	  "tools.t.jsonrpc_param_filters.send.field",
+	  "missing required key" },
+	{ "param filter field not a string",
+	  FILTERS("\"send\":{\"field\":[\"a\"],\"allow_patterns\":[\"x\"]}"),
+	  0,
+	  "tools.t.jsonrpc_param_filters.send.field", "expected a string" },
+	{ "param filter field empty",
+	  FILTERS("\"send\":{\"field\":\"\",\"allow_patterns\":[\"x\"]}"), 0,
+	  "tools.t.jsonrpc_param_filters.send.field",
+	  "field must be a dotted path of non-empty names" },
+	{ "param filter field a..b",
+	  FILTERS("\"send\":{\"field\":\"a..b\",\"deny_patterns\":[\"x\"]}"),
+	  0,
+	  "tools.t.jsonrpc_param_filters.send.field",
+	  "field must be a dotted path of non-empty names" },
+	{ "param filter field .a",
+	  FILTERS("\"send\":{\"field\":\".a\",\"deny_patterns\":[\"x\"]}"), 0,
+	  "tools.t.jsonrpc_param_filters.send.field",
+	  "field must be a dotted path of non-empty names" },
+	{ "param filter field a.",
+	  FILTERS("\"send\":{\"field\":\"a.\",\"deny_patterns\":[\"x\"]}"), 0,
+	  "tools.t.jsonrpc_param_filters.send.field",
+	  "field must be a dotted path of non-empty names" },
+	{ "param filter field .",
+	  FILTERS("\"send\":{\"field\":\".\",\"deny_patterns\":[\"x\"]}"), 0,
+	  "tools.t.jsonrpc_param_filters.send.field",
+	  "field must be a dotted path of non-empty names" },
+	{ "param filter unknown key",
+	  FILTERS("\"send\":{\"field\":\"a\",\"allow\":[\"x\"]}"), 0,
+	  "tools.t.jsonrpc_param_filters.send.allow", "unknown key" },
+	{ "param filter without patterns",
+	  FILTERS("\"send\":{\"field\":\"a\"}"), 0,
+	  "tools.t.jsonrpc_param_filters.send", "filter has no patterns" },
+	{ "param filter with empty patterns",
+	  FILTERS("\"send\":{\"field\":\"a\",\"allow_patterns\":[],"
+		  "\"deny_patterns\":[]}"),
+	  0, "tools.t.jsonrpc_param_filters.send", "filter has no patterns" },
+	{ "param filter allow_patterns not an array",
+	  FILTERS("\"send\":{\"field\":\"a\",\"allow_patterns\":\"x\"}"), 0,
+	  "tools.t.jsonrpc_param_filters.send.allow_patterns",
+	  "expected an array of strings" },
+	{ "param filter deny_patterns element not a string",
+	  FILTERS("\"send\":{\"field\":\"a\",\"deny_patterns\":[\"x\",2]}"), 0,
+	  "tools.t.jsonrpc_param_filters.send.deny_patterns[1]",
+	  "expected a string" },
+	{ "second param filter bad",
+	  FILTERS("\"a\":{\"field\":\"x\",\"allow_patterns\":[\"*\"]},"
+		  "\"b\":{\"field\":\"x.\",\"allow_patterns\":[\"*\"]}"),
+	  0, "tools.t.jsonrpc_param_filters.b.field", "dotted path" },
+	{ "param filter with deny patterns only",
+	  FILTERS("\"send\":{\"field\":\"a.b\",\"deny_patterns\":[\"\"]}"), 1,
+	  NULL, NULL },
+
+	/* inject_headers, forward_headers */
+	{ "inject_headers not an object", HTTP(",\"inject_headers\":[]"), 0,
+	  "tools.t.inject_headers", "expected an object" },
+	{ "inject header name with blank", HEADERS("\"X Api\":\"v\""), 0,
+	  "tools.t.inject_headers.X Api", "not a header name" },
+	{ "inject header name with colon", HEADERS("\"X-A:\":\"v\""), 0,
+	  "tools.t.inject_headers.X-A:", "not a header name" },
+	{ "inject header name empty", HEADERS("\"\":\"v\""), 0,
+	  "tools.t.inject_headers.", "not a header name" },
+	{ "inject header name with CR", HEADERS("\"X\\r\":\"v\""), 0,
+	  "tools.t.inject_headers.X?", "not a header name" },
+	{ "inject header name of 65", HEADERS("\"" NAME64 "X\":\"v\""), 0,
+	  "tools.t.inject_headers." NAME64 "X", "not a header name" },
+	{ "inject header name of 64", HEADERS("\"" NAME64 "\":\"v\""), 1,
+	  NULL, NULL },
+	{ "inject header name with tchars",
+	  HEADERS("\"!#$%&'*+-.^_`|~09azAZ\":\"v\""), 1, NULL, NULL },
+	{ "inject header value not a string",
+	  HEADERS("\"X-Api-Key\":1"), 0, "tools.t.inject_headers.X-Api-Key",
+	  "expected a string" },
+	{ "inject header value with CR",
+	  HEADERS("\"X-Api-Key\":\"a\\rb\""), 0,
+	  "tools.t.inject_headers.X-Api-Key",
+	  "header value contains CR, LF or NUL" },
+	{ "inject header value with LF",
+	  HEADERS("\"A\":\"1\",\"X-Api-Key\":\"a\\nX-Evil: 1\""), 0,
+	  "tools.t.inject_headers.X-Api-Key",
+	  "header value contains CR, LF or NUL" },
+	{ "inject header value with NUL",
+	  HEADERS("\"X-Api-Key\":\"a\\u0000b\""), 0,
+	  "tools.t.inject_headers.X-Api-Key",
+	  "header value contains CR, LF or NUL" },
+	{ "inject header hop-by-hop", HEADERS("\"Connection\":\"close\""), 0,
+	  "tools.t.inject_headers.Connection", "header cannot be injected" },
+	{ "inject header twice",
+	  HEADERS("\"X-Api-Key\":\"1\",\"x-api-key\":\"2\""), 0,
+	  "tools.t.inject_headers.x-api-key", "header given twice" },
+	{ "inject header value empty", HEADERS("\"X-Empty\":\"\""), 1,
+	  NULL, NULL },
+	{ "inject_headers empty", HEADERS(""), 1, NULL, NULL },
+	{ "forward_headers not an array",
+	  HTTP(",\"forward_headers\":\"Cookie\""), 0,
+	  "tools.t.forward_headers", "expected an array of strings" },
+	{ "forward_headers bad name",
+	  HTTP(",\"forward_headers\":[\"Cookie\",\"Set Cookie\"]"), 0,
+	  "tools.t.forward_headers[1]", "not a header name" },
+	{ "forward_headers empty name", HTTP(",\"forward_headers\":[\"\"]"), 0,
+	  "tools.t.forward_headers[0]", "not a header name" },
+	{ "forward_headers name of 65",
+	  HTTP(",\"forward_headers\":[\"" NAME64 "X\"]"), 0,
+	  "tools.t.forward_headers[0]", "not a header name" },
+
+	/* rate_limit */
+	{ "rate_limit not an object", HTTP(",\"rate_limit\":100"), 0,
+	  "tools.t.rate_limit", "expected an object" },
+	{ "rate_limit empty", RATE(""), 0, "tools.t.rate_limit.max_requests",
+	  "missing required key" },
+	{ "rate_limit without window", RATE("\"max_requests\":1"), 0,
+	  "tools.t.rate_limit.window_secs", "missing required key" },
+	{ "rate_limit without max", RATE("\"window_secs\":1"), 0,
+	  "tools.t.rate_limit.max_requests", "missing required key" },
+	{ "rate_limit unknown key",
+	  RATE("\"max_requests\":1,\"window_secs\":1,\"burst\":2"), 0,
+	  "tools.t.rate_limit.burst", "unknown key" },
+	{ "rate_limit max 0", RATE("\"max_requests\":0,\"window_secs\":1"), 0,
+	  "tools.t.rate_limit.max_requests", "out of range (1..100000)" },
+	{ "rate_limit max above",
+	  RATE("\"max_requests\":100001,\"window_secs\":1"), 0,
+	  "tools.t.rate_limit.max_requests", "out of range (1..100000)" },
+	{ "rate_limit max string",
+	  RATE("\"max_requests\":\"5\",\"window_secs\":1"), 0,
+	  "tools.t.rate_limit.max_requests", "expected an integer" },
+	{ "rate_limit window 0", RATE("\"max_requests\":1,\"window_secs\":0"),
+	  0, "tools.t.rate_limit.window_secs", "out of range (1..86400)" },
+	{ "rate_limit window above",
+	  RATE("\"max_requests\":1,\"window_secs\":86401"), 0,
+	  "tools.t.rate_limit.window_secs", "out of range (1..86400)" },
+	{ "rate_limit window fraction",
+	  RATE("\"max_requests\":1,\"window_secs\":1.5"), 0,
+	  "tools.t.rate_limit.window_secs", "expected an integer" },
+	{ "rate_limit bounds are inclusive",
+	  "{\"listen\":[\"127.0.0.1:1\"],\"tools\":{\"a\":{\"type\":\"http\","
+	  "\"upstream\":\"http://h\",\"max_body_bytes\":1,\"rate_limit\":"
+	  "{\"max_requests\":1,\"window_secs\":1}},\"b\":{\"type\":\"http\","
+	  "\"upstream\":\"http://h\",\"max_body_bytes\":1073741824,"
+	  "\"rate_limit\":{\"max_requests\":100000,\"window_secs\":86400}}}}",
+	  1, NULL, NULL },
 };
 
 /* 1 when the document gives what tc expects; says why on stderr if not. */
@@ -327,12 +539,9 @@ static void test_good_urls(void)
 static void test_later_tool_keys(void)
 {
 	static const char *const keys[] = {
-		"allow_paths", "allow_http_methods", "jsonrpc_allow_methods",
-		"jsonrpc_deny_methods", "jsonrpc_param_filters",
-		"inject_headers", "forward_headers", "rate_limit", "audit",
-		"max_body_bytes", "binary", "argv_allow_patterns",
-		"argv_deny_patterns", "env_inject", "cwd_allowed",
-		"max_output_bytes", "max_concurrent",
+		"audit", "binary", "argv_allow_patterns", "argv_deny_patterns",
+		"env_inject", "cwd_allowed", "max_output_bytes",
+		"max_concurrent",
 	};
 	char json[512], path[128];
 	size_t i;
@@ -344,6 +553,79 @@ static void test_later_tool_keys(void)
 		snprintf(json, sizeof(json), HTTP(",\"%s\":[]"), keys[i]);
 		snprintf(path, sizeof(path), "tools.t.%s", keys[i]);
 		CU_ASSERT(run_case(&tc));
+	}
+}
+
+/* Hop-by-hop and framing headers, in any case, are the proxy's. */
+static void test_refused_inject_headers(void)
+{
+	static const char *const names[] = {
+		"Connection", "Keep-Alive", "Proxy-Connection", "TE",
+		"Trailer", "Transfer-Encoding", "Upgrade", "Host",
+		"Content-Length", "connection", "KEEP-ALIVE", "te",
+		"transfer-encoding", "hOST", "content-length",
+	};
+	char json[512], path[128];
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(names); i++) {
+		struct parse_case tc = { names[i], json, 0, path,
+					 "header cannot be injected" };
+
+		snprintf(json, sizeof(json), HEADERS("\"%s\":\"v\""),
+			 names[i]);
+		snprintf(path, sizeof(path), "tools.t.inject_headers.%s",
+			 names[i]);
+		CU_ASSERT(run_case(&tc));
+	}
+}
+
+/* Header values are secrets: no error shows one, whatever is wrong. */
+static void test_header_secrets(void)
+{
+	static const char *const docs[] = {
+		HEADERS("\"X-Key\":\"SECRET\\r\\n\""),
+		HEADERS("\"X-Key\":\"SECRET\\u0000\""),
+		HEADERS("\"Host\":\"SECRET\""),
+		HEADERS("\"X Key\":\"SECRET\""),
+		HEADERS("\"X-Key\":\"SECRET\",\"x-key\":\"SECRET\""),
+		HEADERS("\"X-Key\":[\"SECRET\"]"),
+		HEADERS("\"X-Key\":\"SECRET\",\"Bad Name\":\"SECRET\""),
+	};
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(docs); i++) {
+		struct cfg *cfg = NULL;
+		struct cfg_error err;
+
+		CU_ASSERT_EQUAL(cfg_load_string(docs[i], &cfg, &err), -1);
+		CU_ASSERT_PTR_NULL(cfg);
+		CU_ASSERT_PTR_NULL(strstr(err.path, "SECRET"));
+		CU_ASSERT_PTR_NULL(strstr(err.message, "SECRET"));
+	}
+}
+
+/* Any jsonrpc_* key, even empty, makes a JSON-RPC tool. */
+static void test_jsonrpc_flag(void)
+{
+	static const char *const docs[] = {
+		HTTP(",\"jsonrpc_allow_methods\":[]"),
+		HTTP(",\"jsonrpc_deny_methods\":[]"),
+		HTTP(",\"jsonrpc_param_filters\":{}"),
+		HTTP(",\"jsonrpc_allow_methods\":[\"send\"]"),
+	};
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(docs); i++) {
+		struct cfg *cfg = NULL;
+		struct cfg_error err;
+
+		CU_ASSERT_EQUAL_FATAL(cfg_load_string(docs[i], &cfg, &err),
+				      0);
+		CU_ASSERT_EQUAL(cfg->tools[0].is_jsonrpc, 1);
+		CU_ASSERT_EQUAL(cfg->tools[0].n_param_filters, 0);
+		CU_ASSERT_PTR_NULL(cfg->tools[0].param_filters);
+		cfg_free(cfg);
 	}
 }
 
@@ -365,6 +647,29 @@ static void test_later_tool_keys(void)
 	"                 \"upstream\": \"https://[::1]:8443/base\" }\n" \
 	"  }\n" \
 	"}\n"
+
+/* A tool with no policy keys: every list empty, no limit. */
+static void check_no_policy(const struct cfg_tool *t)
+{
+	const struct cfg_strings *lists[] = {
+		&t->allow_paths, &t->allow_http_methods,
+		&t->jsonrpc_allow_methods, &t->jsonrpc_deny_methods,
+		&t->forward_headers,
+	};
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(lists); i++) {
+		CU_ASSERT_EQUAL(lists[i]->n, 0);
+		CU_ASSERT_PTR_NULL(lists[i]->v);
+	}
+	CU_ASSERT_EQUAL(t->is_jsonrpc, 0);
+	CU_ASSERT_EQUAL(t->n_param_filters, 0);
+	CU_ASSERT_PTR_NULL(t->param_filters);
+	CU_ASSERT_EQUAL(t->n_inject_headers, 0);
+	CU_ASSERT_PTR_NULL(t->inject_headers);
+	CU_ASSERT_EQUAL(t->rate_max_requests, 0);
+	CU_ASSERT_EQUAL(t->rate_window_secs, 0);
+}
 
 static void check_full(const struct cfg *cfg)
 {
@@ -389,6 +694,8 @@ static void check_full(const struct cfg *cfg)
 	CU_ASSERT_EQUAL(t->listen.is_ipv6, 0);
 	CU_ASSERT_EQUAL(t->timeout_secs, 10);
 	CU_ASSERT_EQUAL(t->stream_idle_timeout_secs, 600);
+	CU_ASSERT_EQUAL(t->max_body_bytes, 2048);
+	check_no_policy(t);
 	t = &cfg->tools[1];
 	CU_ASSERT_STRING_EQUAL(t->name, "op.v2");
 	CU_ASSERT_EQUAL(t->type, CFG_TOOL_HTTP);
@@ -396,6 +703,8 @@ static void check_full(const struct cfg *cfg)
 	CU_ASSERT_EQUAL(t->has_listen, 0);
 	CU_ASSERT_EQUAL(t->timeout_secs, CFG_DEFAULT_TIMEOUT_SECS);
 	CU_ASSERT_EQUAL(t->stream_idle_timeout_secs, 0);
+	CU_ASSERT_EQUAL(t->max_body_bytes, 2048);
+	check_no_policy(t);
 }
 
 static void test_full(void)
@@ -425,6 +734,118 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(cfg->tools[0].listen.port, 9000);
 	CU_ASSERT_EQUAL(cfg->tools[0].timeout_secs, CFG_DEFAULT_TIMEOUT_SECS);
 	CU_ASSERT_EQUAL(cfg->tools[0].stream_idle_timeout_secs, 0);
+	CU_ASSERT_EQUAL(cfg->tools[0].max_body_bytes,
+			CFG_DEFAULT_MAX_BODY_BYTES);
+	check_no_policy(&cfg->tools[0]);
+	cfg_free(cfg);
+}
+
+/* Every policy key; the top-level max_body_bytes comes after the tools. */
+#define POLICY_CONFIG \
+	"{\n" \
+	"  \"listen\": [\"127.0.0.1:8765\"],\n" \
+	"  \"tools\": {\n" \
+	"    \"sig\": {\n" \
+	"      \"type\": \"http\",\n" \
+	"      \"upstream\": \"http://127.0.0.1:18080\",\n" \
+	"      \"allow_paths\": [\"/api/v1/rpc\", \"/api/v1/events*\"],\n" \
+	"      \"allow_http_methods\": [\"GET\", \"POST\"],\n" \
+	"      \"jsonrpc_allow_methods\": [\"send\", \"version\"],\n" \
+	"      \"jsonrpc_deny_methods\": [\"removeAccount\"],\n" \
+	"      \"jsonrpc_param_filters\": {\n" \
+	"        \"send\": { \"field\": \"recipient\",\n" \
+	"                  \"allow_patterns\": [\"+1*\", \"+44*\"],\n" \
+	"                  \"deny_patterns\": [] },\n" \
+	"        \"sendReaction\": { \"deny_patterns\": [\"+1555*\"],\n" \
+	"                          \"field\": \"target.author.number\" }\n" \
+	"      },\n" \
+	"      \"inject_headers\": { \"Authorization\": \"Bearer s3cret\",\n" \
+	"                          \"X-Api-Key\": \"k=1; v\" },\n" \
+	"      \"forward_headers\": [\"Cookie\", \"X-Trace_Id\"],\n" \
+	"      \"rate_limit\": { \"window_secs\": 60,\n" \
+	"                      \"max_requests\": 100 },\n" \
+	"      \"max_body_bytes\": 65536\n" \
+	"    },\n" \
+	"    \"rpc\": { \"type\": \"http\", \"upstream\": \"http://h\",\n" \
+	"             \"jsonrpc_deny_methods\": [] },\n" \
+	"    \"plain\": { \"type\": \"http\", \"upstream\": \"http://h\" }\n" \
+	"  },\n" \
+	"  \"max_body_bytes\": 4096\n" \
+	"}\n"
+
+/* 1 when list holds exactly the n strings of want, in order. */
+static int strings_are(const struct cfg_strings *list,
+		       const char *const *want, size_t n)
+{
+	size_t i;
+
+	if (list->n != n || (n == 0) != (list->v == NULL))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (strcmp(list->v[i], want[i]) != 0)
+			return 0;
+	return 1;
+}
+
+#define STRINGS_ARE(list, ...) \
+	strings_are((list), (const char *const[]){ __VA_ARGS__ }, \
+		    N_ELEMS(((const char *const[]){ __VA_ARGS__ })))
+
+static void check_policy_sig(const struct cfg_tool *t)
+{
+	const struct cfg_param_filter *f;
+
+	CU_ASSERT_STRING_EQUAL(t->name, "sig");
+	CU_ASSERT_EQUAL(t->max_body_bytes, 65536);
+	CU_ASSERT(STRINGS_ARE(&t->allow_paths, "/api/v1/rpc",
+			      "/api/v1/events*"));
+	CU_ASSERT(STRINGS_ARE(&t->allow_http_methods, "GET", "POST"));
+	CU_ASSERT_EQUAL(t->is_jsonrpc, 1);
+	CU_ASSERT(STRINGS_ARE(&t->jsonrpc_allow_methods, "send", "version"));
+	CU_ASSERT(STRINGS_ARE(&t->jsonrpc_deny_methods, "removeAccount"));
+	CU_ASSERT_EQUAL_FATAL(t->n_param_filters, 2);
+	f = &t->param_filters[0];
+	CU_ASSERT_STRING_EQUAL(f->method, "send");
+	CU_ASSERT_STRING_EQUAL(f->field, "recipient");
+	CU_ASSERT(STRINGS_ARE(&f->allow_patterns, "+1*", "+44*"));
+	CU_ASSERT(strings_are(&f->deny_patterns, NULL, 0));
+	f = &t->param_filters[1];
+	CU_ASSERT_STRING_EQUAL(f->method, "sendReaction");
+	CU_ASSERT_STRING_EQUAL(f->field, "target.author.number");
+	CU_ASSERT(strings_are(&f->allow_patterns, NULL, 0));
+	CU_ASSERT(STRINGS_ARE(&f->deny_patterns, "+1555*"));
+	CU_ASSERT_EQUAL_FATAL(t->n_inject_headers, 2);
+	CU_ASSERT_STRING_EQUAL(t->inject_headers[0].name, "Authorization");
+	CU_ASSERT_STRING_EQUAL(t->inject_headers[0].value, "Bearer s3cret");
+	CU_ASSERT_STRING_EQUAL(t->inject_headers[1].name, "X-Api-Key");
+	CU_ASSERT_STRING_EQUAL(t->inject_headers[1].value, "k=1; v");
+	CU_ASSERT(STRINGS_ARE(&t->forward_headers, "Cookie", "X-Trace_Id"));
+	CU_ASSERT_EQUAL(t->rate_max_requests, 100);
+	CU_ASSERT_EQUAL(t->rate_window_secs, 60);
+}
+
+static void test_policy(void)
+{
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+	const struct cfg_tool *t;
+
+	CU_ASSERT_EQUAL_FATAL(cfg_load_string(POLICY_CONFIG, &cfg, &err), 0);
+	CU_ASSERT_EQUAL(cfg->max_body_bytes, 4096);
+	CU_ASSERT_EQUAL_FATAL(cfg->n_tools, 3);
+	check_policy_sig(&cfg->tools[0]);
+	/* an empty jsonrpc_deny_methods: a JSON-RPC tool, nothing else */
+	t = &cfg->tools[1];
+	CU_ASSERT_STRING_EQUAL(t->name, "rpc");
+	CU_ASSERT_EQUAL(t->is_jsonrpc, 1);
+	CU_ASSERT(strings_are(&t->jsonrpc_deny_methods, NULL, 0));
+	CU_ASSERT(strings_are(&t->jsonrpc_allow_methods, NULL, 0));
+	CU_ASSERT_EQUAL(t->n_param_filters, 0);
+	CU_ASSERT_EQUAL(t->max_body_bytes, 4096);
+	t = &cfg->tools[2];
+	CU_ASSERT_STRING_EQUAL(t->name, "plain");
+	CU_ASSERT_EQUAL(t->max_body_bytes, 4096);
+	check_no_policy(t);
 	cfg_free(cfg);
 }
 
@@ -671,7 +1092,11 @@ static const struct {
 	{ "bad upstream URLs", test_bad_urls },
 	{ "good upstream URLs", test_good_urls },
 	{ "later tool keys", test_later_tool_keys },
+	{ "refused inject_headers", test_refused_inject_headers },
+	{ "inject_headers values not shown", test_header_secrets },
+	{ "jsonrpc_* sets is_jsonrpc", test_jsonrpc_flag },
 	{ "full config", test_full },
+	{ "policy keys", test_policy },
 	{ "defaults", test_defaults },
 	{ "bad arguments", test_bad_arguments },
 	{ "string size cap", test_string_size_cap },

@@ -1,0 +1,776 @@
+/* policy — see policy.h.
+ *
+ * A JSON-RPC body is parsed strictly into one value, checked request by
+ * request, and, when allowed, re-serialised: the upstream gets exactly the
+ * value that was checked, never the client's bytes.  A denied batch is
+ * checked twice (once to decide, once to write each request's error), so
+ * nothing per request is kept; error bodies are written by hand into one
+ * growing buffer rather than built as json-c objects, which cost a
+ * kilobyte apiece. */
+#include "config.h"
+
+#include "policy.h"
+
+#include <fnmatch.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PATH_MAX_BYTES 8192
+#define QUOTE_MAX 60 /* bytes of a client's value shown in a reason */
+
+#define RPC_PARSE_ERROR (-32700)
+#define RPC_INVALID_REQUEST (-32600)
+#define RPC_DENIED (-32000)
+
+#define TOKENER_FLAGS (JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8)
+#define FORWARD_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* The verdict on one request (or on the whole body). */
+struct check {
+	int status; /* 0 allowed, 400 malformed, 403 denied, 500 */
+	int code;   /* JSON-RPC error code when status != 0 */
+	char reason[sizeof(((struct policy_verdict *)0)->reason)];
+};
+
+/* A growing output buffer; failed sticks once an allocation fails. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+/* --- small helpers ------------------------------------------------------ */
+
+__attribute__((format(printf, 4, 5))) static void
+set_check(struct check *c, int status, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->status = status;
+	c->code = code;
+	va_start(ap, fmt);
+	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
+	va_end(ap);
+}
+
+static void to_verdict(const struct check *c, struct policy_verdict *v)
+{
+	v->status = c->status;
+	snprintf(v->reason, sizeof(v->reason), "%s", c->reason);
+}
+
+/* A client's bytes made fit for a reason: printable ASCII only (anything
+ * else becomes '?'), at most QUOTE_MAX bytes, "..." when cut. */
+static void quote(char out[QUOTE_MAX + 1], const char *s, size_t len)
+{
+	size_t n = len > QUOTE_MAX ? QUOTE_MAX - 3 : len;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		out[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	if (n < len) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+}
+
+static int glob_any(const struct cfg_strings *globs, const char *s)
+{
+	for (size_t i = 0; i < globs->n; i++)
+		if (fnmatch(globs->v[i], s, 0) == 0)
+			return 1;
+	return 0;
+}
+
+static int listed(const struct cfg_strings *list, const char *s)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (strcmp(list->v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static int listed_nocase(const struct cfg_strings *list, const char *s)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (strcasecmp(list->v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* A JSON string whose bytes hold a NUL: checks would see a prefix. */
+static int has_nul(struct json_object *s)
+{
+	const char *p = json_object_get_string(s);
+
+	return strlen(p) != (size_t)json_object_get_string_len(s);
+}
+
+/* --- plain HTTP requests ------------------------------------------------ */
+
+static int has_ctl(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
+static int check_path(const struct cfg_tool *tool, const char *path,
+		      size_t path_len, struct check *c)
+{
+	char copy[PATH_MAX_BYTES + 1], q[QUOTE_MAX + 1];
+
+	if (path_len > PATH_MAX_BYTES) {
+		set_check(c, 400, 0, "bad request: path longer than %d bytes",
+			  PATH_MAX_BYTES);
+		return -1;
+	}
+	if (has_ctl(path, path_len)) {
+		set_check(c, 400, 0, "bad request: control character in path");
+		return -1;
+	}
+	if (tool->allow_paths.n == 0)
+		return 0;
+	memcpy(copy, path, path_len);
+	copy[path_len] = '\0';
+	if (glob_any(&tool->allow_paths, copy))
+		return 0;
+	quote(q, path, path_len);
+	set_check(c, 403, 0,
+		  "denied by policy: path \"%s\" matches no allow_paths "
+		  "pattern",
+		  q);
+	return -1;
+}
+
+int policy_check_request(const struct cfg_tool *tool, const char *method,
+			 const char *path, size_t path_len,
+			 struct policy_verdict *v)
+{
+	struct check c = { 0, 0, "" };
+	char q[QUOTE_MAX + 1];
+
+	if (tool == NULL || method == NULL || path == NULL) {
+		set_check(&c, 400, 0, "bad request: no method or path");
+	} else if (tool->allow_http_methods.n > 0 &&
+		   !listed(&tool->allow_http_methods, method)) {
+		quote(q, method, strlen(method));
+		set_check(&c, 405, 0,
+			  "denied by policy: method \"%s\" is not in "
+			  "allow_http_methods",
+			  q);
+	} else {
+		check_path(tool, path, path_len, &c);
+	}
+	to_verdict(&c, v);
+	return c.status == 0 ? 0 : -1;
+}
+
+int policy_forward_header(const struct cfg_tool *tool, const char *name)
+{
+	if (tool == NULL || name == NULL)
+		return 0;
+	if (strcasecmp(name, "Authorization") == 0 ||
+	    strcasecmp(name, "Proxy-Authorization") == 0)
+		return 0;
+	for (size_t i = 0; i < tool->n_inject_headers; i++)
+		if (strcasecmp(name, tool->inject_headers[i].name) == 0)
+			return 0;
+	if (strcasecmp(name, "Cookie") == 0)
+		return listed_nocase(&tool->forward_headers, name);
+	return 1;
+}
+
+/* --- JSON-RPC: parsing -------------------------------------------------- */
+
+static int only_space(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (strchr(" \t\n\r", s[i]) == NULL || s[i] == '\0')
+			return 0;
+	return 1;
+}
+
+/* RFC 8259 number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static const char *skip_digits(const char *s, int need)
+{
+	const char *start = s;
+
+	while (*s >= '0' && *s <= '9')
+		s++;
+	return s - start >= need ? s : NULL;
+}
+
+static int json_number(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if ((s = skip_digits(s, 1)) == NULL)
+		return 0;
+	if (*s == '.' && (s = skip_digits(s + 1, 1)) == NULL)
+		return 0;
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if ((s = skip_digits(s, 1)) == NULL)
+			return 0;
+	}
+	return *s == '\0';
+}
+
+/* json-c (even strict) takes NaN, Infinity and "1.", and clamps integers
+ * beyond 64 bits: refuse those rather than forward something that is not
+ * JSON, or a number other than the client's. */
+static int numbers_ok(struct json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_double:
+		return json_number(json_object_to_json_string_ext(o, 0));
+	case json_type_int:
+		return json_object_get_int64(o) != INT64_MIN &&
+		       json_object_get_uint64(o) != UINT64_MAX;
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (!numbers_ok(json_object_array_get_idx(o, i)))
+				return 0;
+		return 1;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val)
+		{
+			(void)key;
+			if (!numbers_ok(val))
+				return 0;
+		}
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+static int parse_error(struct check *c, const char *why)
+{
+	set_check(c, 400, RPC_PARSE_ERROR, "parse error: %s", why);
+	return -1;
+}
+
+/* Exactly one JSON value (*root; NULL for null) and nothing but
+ * whitespace after it.  0, or -1 and c says why. */
+static int parse_body(const char *body, size_t len, struct json_object **root,
+		      struct check *c)
+{
+	struct json_tokener *tok;
+	enum json_tokener_error err;
+
+	*root = NULL;
+	if (body == NULL || only_space(body, len))
+		return parse_error(c, "empty body");
+	if (len > INT_MAX)
+		return parse_error(c, "body too large");
+	if ((tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH)) == NULL)
+		return parse_error(c, "out of memory");
+	json_tokener_set_flags(tok, TOKENER_FLAGS);
+	*root = json_tokener_parse_ex(tok, body, (int)len);
+	err = json_tokener_get_error(tok);
+	if (err == json_tokener_continue) {
+		/* all consumed; a bare number or literal ends at EOF */
+		*root = json_tokener_parse_ex(tok, "", 1);
+		err = json_tokener_get_error(tok);
+	} else if (err == json_tokener_success) {
+		size_t end = json_tokener_get_parse_end(tok);
+		if (end > len || !only_space(body + end, len - end))
+			err = json_tokener_error_parse_unexpected;
+	}
+	json_tokener_free(tok);
+	if (err != json_tokener_success) {
+		json_object_put(*root);
+		*root = NULL;
+		return parse_error(c, json_tokener_error_desc(err));
+	}
+	if (!numbers_ok(*root)) {
+		json_object_put(*root);
+		*root = NULL;
+		return parse_error(c, "number is not JSON or out of range");
+	}
+	return 0;
+}
+
+/* --- JSON-RPC: one request ---------------------------------------------- */
+
+static int invalid(struct check *c, const char *why)
+{
+	set_check(c, 400, RPC_INVALID_REQUEST, "invalid request: %s", why);
+	return -1;
+}
+
+/* The request's "id" when it is a valid one, else NULL (echoed as null). */
+static struct json_object *request_id(struct json_object *req)
+{
+	struct json_object *id;
+
+	if (!json_object_is_type(req, json_type_object) ||
+	    !json_object_object_get_ex(req, "id", &id))
+		return NULL;
+	switch (json_object_get_type(id)) {
+	case json_type_string:
+	case json_type_int:
+	case json_type_double:
+		return id;
+	default:
+		return NULL;
+	}
+}
+
+/* The method name of a well-formed-enough request, else NULL. */
+static struct json_object *request_method(struct json_object *req)
+{
+	struct json_object *m;
+
+	if (!json_object_is_type(req, json_type_object) ||
+	    !json_object_object_get_ex(req, "method", &m) ||
+	    !json_object_is_type(m, json_type_string))
+		return NULL;
+	return m;
+}
+
+static int check_shape(struct json_object *req, struct check *c)
+{
+	struct json_object *o;
+	json_type t;
+
+	if (!json_object_is_type(req, json_type_object))
+		return invalid(c, "not an object");
+	if (!json_object_object_get_ex(req, "jsonrpc", &o) ||
+	    !json_object_is_type(o, json_type_string) ||
+	    json_object_get_string_len(o) != 3 ||
+	    memcmp(json_object_get_string(o), "2.0", 3) != 0)
+		return invalid(c, "\"jsonrpc\" must be \"2.0\"");
+	if ((o = request_method(req)) == NULL)
+		return invalid(c, "\"method\" must be a string");
+	if (has_nul(o))
+		return invalid(c, "\"method\" contains a NUL character");
+	if (json_object_object_get_ex(req, "params", &o) &&
+	    (t = json_object_get_type(o)) != json_type_object &&
+	    t != json_type_array)
+		return invalid(c, "\"params\" must be an object or an array");
+	if (json_object_object_get_ex(req, "id", &o) &&
+	    (t = json_object_get_type(o)) != json_type_null &&
+	    request_id(req) == NULL)
+		return invalid(c, "\"id\" must be a string, number or null");
+	return 0;
+}
+
+static int check_method(const struct cfg_tool *tool, const char *name,
+			struct check *c)
+{
+	char q[QUOTE_MAX + 1];
+
+	quote(q, name, strlen(name));
+	if (glob_any(&tool->jsonrpc_deny_methods, name)) {
+		set_check(c, 403, RPC_DENIED,
+			  "denied by policy: method \"%s\" is in "
+			  "jsonrpc_deny_methods",
+			  q);
+		return -1;
+	}
+	if (tool->jsonrpc_allow_methods.n > 0 &&
+	    !glob_any(&tool->jsonrpc_allow_methods, name)) {
+		set_check(c, 403, RPC_DENIED,
+			  "denied by policy: method \"%s\" is not in "
+			  "jsonrpc_allow_methods",
+			  q);
+		return -1;
+	}
+	return 0;
+}
+
+/* Member of obj named by the first len bytes of name: 1 and *out (NULL
+ * for a JSON null) when present, else 0. */
+static int member(struct json_object *obj, const char *name, size_t len,
+		  struct json_object **out)
+{
+	json_object_object_foreach(obj, key, val)
+	{
+		if (strncmp(key, name, len) == 0 && key[len] == '\0') {
+			*out = val;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Follow a dotted field through objects only: 1 and *out when present. */
+static int lookup(struct json_object *params, const char *field,
+		  struct json_object **out)
+{
+	struct json_object *o = params;
+
+	for (;;) {
+		size_t seg = strcspn(field, ".");
+		if (!json_object_is_type(o, json_type_object) ||
+		    !member(o, field, seg, &o))
+			return 0;
+		if (field[seg] == '\0') {
+			*out = o;
+			return 1;
+		}
+		field += seg + 1;
+	}
+}
+
+static int deny_value(const struct cfg_param_filter *f, const char *s,
+		      const char *what, struct check *c)
+{
+	char q[QUOTE_MAX + 1];
+
+	quote(q, s, strlen(s));
+	set_check(c, 403, RPC_DENIED,
+		  "denied by policy: param \"%.64s\" value \"%s\" matches %s",
+		  f->field, q, what);
+	return -1;
+}
+
+static int check_value(const struct cfg_param_filter *f,
+		       struct json_object *str, struct check *c)
+{
+	const char *s = json_object_get_string(str);
+
+	if (has_nul(str)) {
+		set_check(c, 400, RPC_INVALID_REQUEST,
+			  "invalid request: param \"%.64s\" contains a NUL "
+			  "character",
+			  f->field);
+		return -1;
+	}
+	if (glob_any(&f->deny_patterns, s))
+		return deny_value(f, s, "a deny_patterns pattern", c);
+	if (f->allow_patterns.n > 0 && !glob_any(&f->allow_patterns, s))
+		return deny_value(f, s, "no allow_patterns pattern", c);
+	return 0;
+}
+
+static int deny_param(const struct cfg_param_filter *f, const char *method,
+		      const char *what, struct check *c)
+{
+	char q[QUOTE_MAX + 1];
+
+	quote(q, method, strlen(method));
+	set_check(c, 403, RPC_DENIED,
+		  "denied by policy: param \"%.64s\" of \"%s\" %s", f->field,
+		  q, what);
+	return -1;
+}
+
+/* Every element a string that passes; with allow_patterns, an empty
+ * array is refused like a missing field (it names nobody allowed). */
+static int check_elements(const struct cfg_param_filter *f,
+			  struct json_object *arr, const char *method,
+			  struct check *c)
+{
+	size_t n = json_object_array_length(arr);
+
+	if (n == 0 && f->allow_patterns.n > 0)
+		return deny_param(f, method, "is an empty array", c);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i);
+		if (!json_object_is_type(e, json_type_string)) {
+			set_check(c, 403, RPC_DENIED,
+				  "denied by policy: param \"%.64s\" has a "
+				  "non-string element",
+				  f->field);
+			return -1;
+		}
+		if (check_value(f, e, c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int check_filter(const struct cfg_param_filter *f,
+			struct json_object *params, const char *method,
+			struct check *c)
+{
+	struct json_object *val;
+
+	if (!lookup(params, f->field, &val))
+		return f->allow_patterns.n > 0 ?
+			       deny_param(f, method, "is missing", c) :
+			       0;
+	switch (json_object_get_type(val)) {
+	case json_type_string:
+		return check_value(f, val, c);
+	case json_type_array:
+		return check_elements(f, val, method, c);
+	default:
+		set_check(c, 403, RPC_DENIED,
+			  "denied by policy: param \"%.64s\" is not a string",
+			  f->field);
+		return -1;
+	}
+}
+
+/* Shape, methods, then every filter for this method; deny wins. */
+static void check_request(const struct cfg_tool *tool,
+			  struct json_object *req, struct check *c)
+{
+	struct json_object *params = NULL;
+	const char *name;
+
+	set_check(c, 0, 0, "%s", "");
+	if (check_shape(req, c) < 0)
+		return;
+	name = json_object_get_string(request_method(req));
+	if (check_method(tool, name, c) < 0)
+		return;
+	json_object_object_get_ex(req, "params", &params);
+	for (size_t i = 0; i < tool->n_param_filters; i++) {
+		const struct cfg_param_filter *f = &tool->param_filters[i];
+		if (strcmp(f->method, name) == 0 &&
+		    check_filter(f, params, name, c) < 0)
+			return;
+	}
+}
+
+/* --- JSON-RPC: output --------------------------------------------------- */
+
+/* The comma-separated method names, for logs: bounded, printable. */
+struct names {
+	char *p;
+	size_t cap, len;
+};
+
+static void note_method(struct names *nm, struct json_object *req)
+{
+	struct json_object *m = request_method(req);
+	const char *s;
+	size_t n;
+
+	if (nm->cap == 0 || m == NULL)
+		return;
+	s = json_object_get_string(m);
+	n = (size_t)json_object_get_string_len(m);
+	if (nm->len > 0 && nm->len + 1 < nm->cap)
+		nm->p[nm->len++] = ',';
+	for (size_t i = 0; i < n && nm->len + 1 < nm->cap; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		nm->p[nm->len++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	nm->p[nm->len] = '\0';
+}
+
+static void buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (n >= b->cap - b->len) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *p;
+		while (cap - b->len <= n && cap < SIZE_MAX / 2)
+			cap *= 2;
+		if (cap - b->len <= n || (p = realloc(b->p, cap)) == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void buf_str(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+/* s as a JSON string: quotes, backslashes and controls escaped. */
+static void buf_json_string(struct buf *b, const char *s)
+{
+	char esc[8];
+
+	buf_add(b, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)ch;
+			buf_add(b, esc, 2);
+		} else if (ch < 0x20) {
+			snprintf(esc, sizeof(esc), "\\u%04x", ch);
+			buf_add(b, esc, 6);
+		} else {
+			buf_add(b, s, 1);
+		}
+	}
+	buf_add(b, "\"", 1);
+}
+
+/* {"jsonrpc":"2.0","error":{"code":C,"message":M},"id":ID} */
+static void add_error(struct buf *b, int code, const char *message,
+		      struct json_object *id)
+{
+	char num[16];
+	const char *s = "null";
+	size_t n = 4;
+
+	if (id != NULL &&
+	    (s = json_object_to_json_string_length(id, FORWARD_FLAGS, &n)) ==
+		    NULL)
+		b->failed = 1;
+	snprintf(num, sizeof(num), "%d", code);
+	buf_str(b, "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":");
+	buf_str(b, num);
+	buf_str(b, ",\"message\":");
+	buf_json_string(b, message);
+	buf_str(b, "},\"id\":");
+	buf_add(b, s ? s : "", s ? n : 0);
+	buf_add(b, "}", 1);
+}
+
+/* One entry per request: its own error, or that another was denied. */
+static void add_batch_errors(const struct cfg_tool *tool,
+			     struct json_object *root, struct buf *b)
+{
+	size_t n = json_object_array_length(root);
+	struct check c;
+
+	buf_add(b, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *req = json_object_array_get_idx(root, i);
+		check_request(tool, req, &c);
+		if (i > 0)
+			buf_add(b, ",", 1);
+		if (c.status != 0)
+			add_error(b, c.code, c.reason, request_id(req));
+		else
+			add_error(b, RPC_DENIED,
+				  "denied by policy: another request in this "
+				  "batch was denied",
+				  request_id(req));
+	}
+	buf_add(b, "]", 1);
+}
+
+/* --- JSON-RPC: the whole body ------------------------------------------- */
+
+static int check_single(const struct cfg_tool *tool, struct json_object *req,
+			struct names *nm, struct check *c, struct buf *b)
+{
+	check_request(tool, req, c);
+	note_method(nm, req);
+	if (c->status == 0)
+		return 0;
+	add_error(b, c->code, c->reason, request_id(req));
+	return -1;
+}
+
+/* Allowed only if every request is; c gets the first denial, with status
+ * 400 if any request was malformed. */
+static int check_batch(const struct cfg_tool *tool, struct json_object *root,
+		       struct names *nm, struct check *c, struct buf *b)
+{
+	size_t n = json_object_array_length(root);
+	int malformed = 0;
+	struct check one;
+
+	set_check(c, 0, 0, "%s", "");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *req = json_object_array_get_idx(root, i);
+		check_request(tool, req, &one);
+		note_method(nm, req);
+		if (one.status != 0 && c->status == 0)
+			*c = one;
+		if (one.status == 400)
+			malformed = 1;
+	}
+	if (c->status == 0)
+		return 0;
+	if (malformed)
+		c->status = 400;
+	add_batch_errors(tool, root, b);
+	return -1;
+}
+
+static int check_root(const struct cfg_tool *tool, struct json_object *root,
+		      struct names *nm, struct check *c, struct buf *b)
+{
+	if (json_object_is_type(root, json_type_object))
+		return check_single(tool, root, nm, c, b);
+	if (json_object_is_type(root, json_type_array) &&
+	    json_object_array_length(root) > 0)
+		return check_batch(tool, root, nm, c, b);
+	invalid(c, json_object_is_type(root, json_type_array) ?
+			   "empty batch" :
+			   "not an object or an array");
+	add_error(b, c->code, c->reason, NULL);
+	return -1;
+}
+
+/* A copy of the checked value's plain serialisation (caller frees). */
+static char *serialise(struct json_object *root, size_t *len)
+{
+	const char *s = json_object_to_json_string_length(root, FORWARD_FLAGS,
+							  len);
+	char *copy;
+
+	if (s == NULL || (copy = malloc(*len + 1)) == NULL)
+		return NULL;
+	memcpy(copy, s, *len + 1);
+	return copy;
+}
+
+int policy_check_jsonrpc(const struct cfg_tool *tool, const char *body,
+			 size_t len, char **forward, size_t *forward_len,
+			 char **error_body, struct policy_verdict *v,
+			 char *methods, size_t methods_len)
+{
+	struct names nm = { methods, methods ? methods_len : 0, 0 };
+	struct buf b = { NULL, 0, 0, 0 };
+	struct json_object *root = NULL;
+	struct check c;
+
+	*forward = NULL;
+	*forward_len = 0;
+	*error_body = NULL;
+	if (nm.cap > 0)
+		methods[0] = '\0';
+	if (tool == NULL) {
+		set_check(&c, 500, 0, "internal error: no tool");
+		goto out;
+	}
+	if (parse_body(body, len, &root, &c) < 0) {
+		add_error(&b, c.code, c.reason, NULL);
+	} else if (check_root(tool, root, &nm, &c, &b) == 0) {
+		if ((*forward = serialise(root, forward_len)) == NULL)
+			goto fail;
+		set_check(&c, 0, 0, "%s", "");
+		goto out;
+	}
+	if (b.failed)
+		goto fail;
+	*error_body = b.p;
+	b.p = NULL;
+	goto out;
+fail:
+	*forward_len = 0;
+	set_check(&c, 500, 0, "internal error: out of memory");
+out:
+	free(b.p);
+	json_object_put(root);
+	to_verdict(&c, v);
+	return c.status == 0 ? 0 : -1;
+}

@@ -1,0 +1,204 @@
+/* ratelimit — see ratelimit.h.
+ *
+ * Per key, a ring of the last admission times (at most max of them): a
+ * request is admitted when fewer than max of them lie in the window
+ * (now - window, now].  Keys are few (tools x clients), so they live in a
+ * plain list under one mutex; walking it to find a key also drops every
+ * key whose admissions have all expired. */
+#include "config.h"
+
+#include "ratelimit.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rl_key {
+	struct rl_key *next;
+	char *name;         /* owned copy */
+	uint64_t *t;        /* ring of admission times, oldest at head */
+	unsigned cap;       /* the max it was sized for */
+	unsigned head;
+	unsigned count;
+	uint64_t window_ms; /* of the last take, to expire it lazily */
+};
+
+struct ratelimit {
+	pthread_mutex_t lock; /* guards keys and everything they hold */
+	struct rl_key *keys;
+};
+
+struct ratelimit *ratelimit_new(void)
+{
+	struct ratelimit *rl = calloc(1, sizeof(*rl));
+
+	if (rl == NULL)
+		return NULL;
+	if (pthread_mutex_init(&rl->lock, NULL) != 0) {
+		free(rl);
+		return NULL;
+	}
+	return rl;
+}
+
+static void key_free(struct rl_key *k)
+{
+	free(k->name);
+	free(k->t);
+	free(k);
+}
+
+void ratelimit_free(struct ratelimit *rl)
+{
+	struct rl_key *k, *next;
+
+	if (rl == NULL)
+		return;
+	for (k = rl->keys; k != NULL; k = next) {
+		next = k->next;
+		key_free(k);
+	}
+	pthread_mutex_destroy(&rl->lock);
+	free(rl);
+}
+
+static uint64_t newest(const struct rl_key *k)
+{
+	return k->t[(k->head + k->count - 1) % k->cap];
+}
+
+/* Times never run backwards within a key: callers read the clock before
+ * taking the lock, so a later take can carry an earlier now. */
+static uint64_t key_now(const struct rl_key *k, uint64_t now)
+{
+	if (k->count > 0 && newest(k) > now)
+		return newest(k);
+	return now;
+}
+
+/* Drop the admissions that have left (now - window, now]. */
+static void expire(struct rl_key *k, uint64_t now)
+{
+	while (k->count > 0 && now - k->t[k->head] >= k->window_ms) {
+		k->head = (k->head + 1) % k->cap;
+		k->count--;
+	}
+}
+
+/* Resize the ring for a new max, keeping the newest admissions. */
+static int resize(struct rl_key *k, unsigned max)
+{
+	uint64_t *t = malloc((size_t)max * sizeof(*t));
+	unsigned keep = k->count < max ? k->count : max;
+	unsigned skip = k->count - keep;
+
+	if (t == NULL)
+		return -1;
+	for (unsigned i = 0; i < keep; i++)
+		t[i] = k->t[(k->head + skip + i) % k->cap];
+	free(k->t);
+	k->t = t;
+	k->cap = max;
+	k->head = 0;
+	k->count = keep;
+	return 0;
+}
+
+static struct rl_key *key_new(const char *name, unsigned max)
+{
+	struct rl_key *k = calloc(1, sizeof(*k));
+
+	if (k == NULL)
+		return NULL;
+	if ((k->name = strdup(name)) == NULL ||
+	    (k->t = malloc((size_t)max * sizeof(*k->t))) == NULL)
+		goto fail;
+	k->cap = max;
+	return k;
+fail:
+	key_free(k);
+	return NULL;
+}
+
+/* Find name, unlinking and freeing on the way every other key that has
+ * nothing left in its window. */
+static struct rl_key *find(struct ratelimit *rl, const char *name,
+			   uint64_t now)
+{
+	struct rl_key **pp = &rl->keys, *found = NULL;
+
+	while (*pp != NULL) {
+		struct rl_key *k = *pp;
+		if (strcmp(k->name, name) == 0) {
+			found = k;
+		} else {
+			expire(k, key_now(k, now));
+			if (k->count == 0) {
+				*pp = k->next;
+				key_free(k);
+				continue;
+			}
+		}
+		pp = &k->next;
+	}
+	return found;
+}
+
+static struct rl_key *get_key(struct ratelimit *rl, const char *name,
+			      unsigned max, uint64_t now)
+{
+	struct rl_key *k = find(rl, name, now);
+
+	if (k == NULL) {
+		if ((k = key_new(name, max)) == NULL)
+			return NULL;
+		k->next = rl->keys;
+		rl->keys = k;
+	} else if (k->cap != max && resize(k, max) < 0) {
+		return NULL;
+	}
+	return k;
+}
+
+/* Whole seconds, rounded up and at least 1, until the oldest expires. */
+static unsigned retry_after(const struct rl_key *k, uint64_t now)
+{
+	uint64_t ms = k->t[k->head] + k->window_ms - now;
+	uint64_t secs = (ms + 999) / 1000;
+
+	if (secs == 0)
+		return 1;
+	return secs > 0xffffffffu ? 0xffffffffu : (unsigned)secs;
+}
+
+static unsigned take(struct ratelimit *rl, const char *key, unsigned max,
+		     uint64_t window_ms, uint64_t now)
+{
+	struct rl_key *k = get_key(rl, key, max, now);
+
+	if (k == NULL)
+		return 1; /* out of memory: refuse, fail closed */
+	now = key_now(k, now);
+	k->window_ms = window_ms;
+	expire(k, now);
+	if (k->count >= max)
+		return retry_after(k, now);
+	k->t[(k->head + k->count) % k->cap] = now;
+	k->count++;
+	return 0;
+}
+
+unsigned ratelimit_take(struct ratelimit *rl, const char *key, unsigned max,
+			unsigned window_secs, uint64_t now_ms)
+{
+	unsigned wait;
+
+	if (rl == NULL || key == NULL)
+		return 1;
+	if (max == 0) /* nothing may be admitted (callers skip 0 = off) */
+		return window_secs > 0 ? window_secs : 1;
+	pthread_mutex_lock(&rl->lock);
+	wait = take(rl, key, max, (uint64_t)window_secs * 1000, now_ms);
+	pthread_mutex_unlock(&rl->lock);
+	return wait;
+}

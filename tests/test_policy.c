@@ -1,0 +1,850 @@
+/* Unit tests of policy.c: a table of requests and bodies against a few
+ * tools, each with the verdict, the reason and what is sent on. */
+#include "config.h"
+
+#include <CUnit/Basic.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+#define STRS(...) \
+	{ (char *[]){ __VA_ARGS__ }, \
+	  sizeof((char *[]){ __VA_ARGS__ }) / sizeof(char *) }
+
+/* --- fixtures ----------------------------------------------------------- */
+
+static struct cfg_param_filter sig_filters[] = {
+	{ .method = "send", .field = "recipient",
+	  .allow_patterns = STRS("+1*"), .deny_patterns = STRS("+1900*") },
+};
+
+/* signal-cli-like: method lists and a recipient filter */
+static const struct cfg_tool sig = {
+	.name = "signal-cli",
+	.is_jsonrpc = 1,
+	.jsonrpc_allow_methods = STRS("send", "sendTyping", "sendReceipt",
+				      "sendReaction", "getAttachment",
+				      "version"),
+	.jsonrpc_deny_methods = STRS("deleteEverything", "removeAccount",
+				     "unregister", "*Account"),
+	.param_filters = sig_filters,
+	.n_param_filters = 1,
+};
+
+static struct cfg_param_filter mcp_filters[] = {
+	{ .method = "tools/call", .field = "name",
+	  .allow_patterns = STRS("search_*") },
+};
+
+/* MCP-like: no method lists, only which tools may be called */
+static const struct cfg_tool mcp = {
+	.name = "mcp",
+	.is_jsonrpc = 1,
+	.param_filters = mcp_filters,
+	.n_param_filters = 1,
+};
+
+static struct cfg_param_filter dot_filters[] = {
+	{ .method = "m", .field = "a.b", .allow_patterns = STRS("ok*") },
+	{ .method = "d", .field = "x.y", .deny_patterns = STRS("bad*") },
+};
+
+/* dotted fields: one allow-filter, one deny-only filter */
+static const struct cfg_tool dot = {
+	.name = "dot",
+	.is_jsonrpc = 1,
+	.param_filters = dot_filters,
+	.n_param_filters = 2,
+};
+
+static const struct cfg_tool web = {
+	.name = "web",
+	.allow_paths = STRS("/api/v1/rpc", "/api/v1/events", "/files/*"),
+	.allow_http_methods = STRS("GET", "POST"),
+};
+
+static struct cfg_header hdr_inject[] = {
+	{ .name = "X-Api-Key", .value = "secret" },
+};
+
+static const struct cfg_tool hdr = {
+	.name = "hdr",
+	.inject_headers = hdr_inject,
+	.n_inject_headers = 1,
+	.forward_headers = STRS("cookie"),
+};
+
+static struct cfg_header hdr2_inject[] = {
+	{ .name = "Cookie", .value = "session=host-side" },
+};
+
+/* forward_headers lists Cookie, but the host injects its own */
+static const struct cfg_tool hdr2 = {
+	.name = "hdr2",
+	.inject_headers = hdr2_inject,
+	.n_inject_headers = 1,
+	.forward_headers = STRS("Cookie"),
+};
+
+/* --- generated inputs --------------------------------------------------- */
+
+/* A growing string for the generators; aborts the test on no memory. */
+struct gbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void gadd(struct gbuf *g, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (g->len + n + 1 > g->cap) {
+		g->cap = (g->len + n + 1) * 2;
+		g->p = realloc(g->p, g->cap);
+		if (g->p == NULL)
+			abort();
+	}
+	memcpy(g->p + g->len, s, n + 1);
+	g->len += n;
+}
+
+#define VERSION_WITH_PARAMS "{\"jsonrpc\":\"2.0\",\"method\":\"version\"," \
+			    "\"id\":1,\"params\":"
+
+/* params nested so that the value's depth is exactly `depth`. */
+static char *nested(size_t *len, int depth)
+{
+	struct gbuf g = { NULL, 0, 0 };
+
+	gadd(&g, VERSION_WITH_PARAMS);
+	for (int i = 1; i < depth; i++)
+		gadd(&g, "[");
+	for (int i = 1; i < depth; i++)
+		gadd(&g, "]");
+	gadd(&g, "}");
+	*len = g.len;
+	return g.p;
+}
+
+static char *gen_depth_limit(size_t *len)
+{
+	return nested(len, 32); /* JSON_TOKENER_DEFAULT_DEPTH */
+}
+
+static char *gen_depth_over(size_t *len)
+{
+	return nested(len, 33);
+}
+
+static char *recipients(size_t *len, const char *last)
+{
+	struct gbuf g = { NULL, 0, 0 };
+	char one[32];
+
+	gadd(&g, "{\"jsonrpc\":\"2.0\",\"method\":\"send\",\"id\":9,"
+		 "\"params\":{\"message\":\"hi\",\"recipient\":[");
+	for (int i = 0; i < 9999; i++) {
+		snprintf(one, sizeof(one), "\"+1555%07d\",", i);
+		gadd(&g, one);
+	}
+	gadd(&g, last);
+	gadd(&g, "]}}");
+	*len = g.len;
+	return g.p;
+}
+
+static char *gen_10k_last_bad(size_t *len)
+{
+	return recipients(len, "\"+447700900123\"");
+}
+
+static char *gen_10k_good(size_t *len)
+{
+	return recipients(len, "\"+15559999999\"");
+}
+
+static char *path_of(size_t *len, size_t n)
+{
+	char *p = malloc(n + 1);
+
+	if (p == NULL)
+		abort();
+	memcpy(p, "/files/", 7);
+	memset(p + 7, 'a', n - 7);
+	p[n] = '\0';
+	*len = n;
+	return p;
+}
+
+static char *gen_path_8192(size_t *len)
+{
+	return path_of(len, 8192);
+}
+
+static char *gen_path_8193(size_t *len)
+{
+	return path_of(len, 8193);
+}
+
+/* --- the table ---------------------------------------------------------- */
+
+struct pcase {
+	const char *name;
+	const struct cfg_tool *tool;
+	const char *method;  /* HTTP method: a policy_check_request case */
+	const char *input;   /* JSON-RPC body, or path */
+	size_t len;          /* 0: strlen(input) */
+	char *(*gen)(size_t *len); /* makes the input instead (freed) */
+	int status;
+	const char *reason;  /* substring of the reason; "" when allowed */
+	const char *out;     /* substring of the forward or error body */
+	const char *out2;    /* another one */
+	const char *absent;  /* must not be in the forward or error body */
+	int entries;         /* error body: an array of so many; 0 object */
+	const char *methods; /* the methods string, when given */
+};
+
+#define RQ(m, rest) "{\"jsonrpc\":\"2.0\",\"method\":\"" m "\"" rest "}"
+#define SEND(r) \
+	RQ("send", ",\"params\":{\"recipient\":" r ",\"message\":\"hi\"}," \
+		   "\"id\":7")
+#define CALL(n) RQ("tools/call", ",\"params\":{\"name\":" n "},\"id\":1")
+#define ANOTHER "another request in this batch was denied"
+#define DENIED "denied by policy: "
+#define NO_ALLOW "matches no allow_patterns pattern"
+#define TEN0 "0000000000"
+
+static const struct pcase cases[] = {
+	/* --- JSON-RPC: methods --- */
+	{ "version allowed", &sig, NULL, RQ("version", ",\"id\":1"),
+	  .out = "\"method\":\"version\"", .methods = "version" },
+	{ "deny list", &sig, NULL, RQ("removeAccount", ",\"id\":1"),
+	  .status = 403,
+	  .reason = DENIED "method \"removeAccount\" is in "
+		    "jsonrpc_deny_methods",
+	  .out = "\"code\":-32000", .methods = "removeAccount" },
+	{ "deny glob *Account", &sig, NULL, RQ("deleteAccount", ",\"id\":1"),
+	  .status = 403,
+	  .reason = "method \"deleteAccount\" is in jsonrpc_deny_methods" },
+	{ "not in allow list", &sig, NULL, RQ("listContacts", ",\"id\":1"),
+	  .status = 403,
+	  .reason = DENIED "method \"listContacts\" is not in "
+		    "jsonrpc_allow_methods" },
+	{ "method names are case-sensitive", &sig, NULL,
+	  RQ("Version", ",\"id\":1"), .status = 403,
+	  .reason = "is not in jsonrpc_allow_methods" },
+	{ "empty method name", &sig, NULL, RQ("", ",\"id\":1"), .status = 403,
+	  .reason = "method \"\" is not in jsonrpc_allow_methods" },
+	{ "unicode escape in method", &sig, NULL,
+	  RQ("\\u0072emoveAccount", ",\"id\":1"), .status = 403,
+	  .reason = "method \"removeAccount\" is in jsonrpc_deny_methods" },
+	{ "NUL in method", &sig, NULL, RQ("version\\u0000removeAccount", ""),
+	  .status = 400, .reason = "\"method\" contains a NUL",
+	  .out = "\"code\":-32600" },
+	{ "method a number", &sig, NULL,
+	  "{\"jsonrpc\":\"2.0\",\"method\":42,\"id\":1}", .status = 400,
+	  .reason = "\"method\" must be a string", .out = "\"id\":1" },
+	{ "method missing", &sig, NULL, "{\"jsonrpc\":\"2.0\",\"id\":1}",
+	  .status = 400, .reason = "\"method\" must be a string",
+	  .methods = "" },
+	{ "no method lists: anything goes", &mcp, NULL,
+	  RQ("resources/list", ",\"id\":1"), .out = "resources/list" },
+	{ "deny wins over allow", &sig, NULL, RQ("unregister", ",\"id\":1"),
+	  .status = 403, .reason = "is in jsonrpc_deny_methods" },
+
+	/* --- JSON-RPC: envelope --- */
+	{ "jsonrpc 1.0", &sig, NULL,
+	  "{\"jsonrpc\":\"1.0\",\"method\":\"version\",\"id\":1}",
+	  .status = 400, .reason = "\"jsonrpc\" must be \"2.0\"",
+	  .out = "\"code\":-32600" },
+	{ "jsonrpc missing", &sig, NULL, "{\"method\":\"version\",\"id\":1}",
+	  .status = 400, .reason = "\"jsonrpc\" must be \"2.0\"" },
+	{ "jsonrpc a number", &sig, NULL,
+	  "{\"jsonrpc\":2.0,\"method\":\"version\",\"id\":1}", .status = 400,
+	  .reason = "\"jsonrpc\" must be \"2.0\"" },
+	{ "jsonrpc with NUL", &sig, NULL,
+	  "{\"jsonrpc\":\"2.0\\u0000\",\"method\":\"version\"}",
+	  .status = 400, .reason = "\"jsonrpc\" must be \"2.0\"" },
+	{ "params a string", &sig, NULL, RQ("version", ",\"params\":\"x\""),
+	  .status = 400,
+	  .reason = "\"params\" must be an object or an array" },
+	{ "params null", &sig, NULL, RQ("version", ",\"params\":null"),
+	  .status = 400, .reason = "\"params\" must be" },
+	{ "id true", &sig, NULL, RQ("version", ",\"id\":true"), .status = 400,
+	  .reason = "\"id\" must be a string, number or null",
+	  .out = "\"id\":null" },
+	{ "id an object", &sig, NULL, RQ("version", ",\"id\":{}"),
+	  .status = 400, .reason = "\"id\" must be" },
+	{ "notification allowed", &sig, NULL, RQ("version", ""),
+	  .out = "{\"jsonrpc\":\"2.0\",\"method\":\"version\"}" },
+	{ "positional params, no filter", &sig, NULL,
+	  RQ("sendTyping", ",\"params\":[\"+15551234567\"],\"id\":1"),
+	  .out = "[\"+15551234567\"]" },
+
+	/* --- ids echoed --- */
+	{ "string id echoed", &sig, NULL,
+	  RQ("removeAccount", ",\"id\":\"abc\""),
+	  .status = 403, .out = "},\"id\":\"abc\"}" },
+	{ "number id echoed", &sig, NULL, RQ("removeAccount", ",\"id\":42"),
+	  .status = 403, .out = "},\"id\":42}" },
+	{ "fraction id echoed", &sig, NULL,
+	  RQ("removeAccount", ",\"id\":1.50"),
+	  .status = 403, .out = "},\"id\":1.50}" },
+	{ "null id echoed", &sig, NULL, RQ("removeAccount", ",\"id\":null"),
+	  .status = 403, .out = "},\"id\":null}" },
+	{ "absent id (notification) denied", &sig, NULL,
+	  RQ("removeAccount", ""),
+	  .status = 403,
+	  .out = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32000,"
+		 "\"message\":\"denied by policy: method \\\"removeAccount\\\""
+		 " is in jsonrpc_deny_methods\"},\"id\":null}" },
+
+	/* --- param filters: strings --- */
+	{ "recipient allowed", &sig, NULL, SEND("\"+15551234567\""),
+	  .out = "\"recipient\":\"+15551234567\"", .methods = "send" },
+	{ "recipient not allowed", &sig, NULL, SEND("\"+447700900123\""),
+	  .status = 403,
+	  .reason = DENIED "param \"recipient\" value \"+447700900123\" "
+		    NO_ALLOW,
+	  .out = "\"id\":7" },
+	{ "recipient denied", &sig, NULL, SEND("\"+19005551234\""),
+	  .status = 403,
+	  .reason = DENIED "param \"recipient\" value \"+19005551234\" "
+		    "matches a deny_patterns pattern" },
+	{ "recipient empty string", &sig, NULL, SEND("\"\""), .status = 403,
+	  .reason = "value \"\" " NO_ALLOW },
+	{ "recipient missing", &sig, NULL,
+	  RQ("send", ",\"params\":{\"message\":\"hi\"},\"id\":1"),
+	  .status = 403,
+	  .reason = DENIED "param \"recipient\" of \"send\" is missing" },
+	{ "send without params", &sig, NULL, RQ("send", ",\"id\":1"),
+	  .status = 403,
+	  .reason = "param \"recipient\" of \"send\" is missing" },
+	{ "positional params with an allow-filter", &sig, NULL,
+	  RQ("send", ",\"params\":[\"+15551234567\",\"hi\"],\"id\":1"),
+	  .status = 403, .reason = "is missing" },
+	{ "recipient a number", &sig, NULL, SEND("15551234567"), .status = 403,
+	  .reason = DENIED "param \"recipient\" is not a string" },
+	{ "recipient null", &sig, NULL, SEND("null"), .status = 403,
+	  .reason = "param \"recipient\" is not a string" },
+	{ "recipient an object", &sig, NULL, SEND("{\"number\":\"+1555\"}"),
+	  .status = 403, .reason = "is not a string" },
+	{ "recipient with NUL", &sig, NULL,
+	  SEND("\"+15551234567\\u0000+4477\""),
+	  .status = 400, .reason = "param \"recipient\" contains a NUL",
+	  .out = "\"code\":-32600" },
+	{ "recipient unicode escapes", &sig, NULL,
+	  SEND("\"\\u002b\\u00315551234567\""),
+	  .out = "\"recipient\":\"+15551234567\"" },
+	{ "recipient with a newline", &sig, NULL, SEND("\"+44\\n1\""),
+	  .status = 403, .reason = "value \"+44?1\" " NO_ALLOW },
+	{ "long value capped in the reason", &sig, NULL,
+	  SEND("\"+44" TEN0 TEN0 TEN0 TEN0 TEN0 TEN0 TEN0 TEN0 TEN0 "\""),
+	  .status = 403,
+	  .reason = "value \"+44" TEN0 TEN0 TEN0 TEN0 TEN0 "0000...\" "
+		    NO_ALLOW },
+	{ "filter is for send only", &sig, NULL,
+	  RQ("sendReaction", ",\"params\":{\"recipient\":\"+4477\"},\"id\":1"),
+	  .out = "+4477" },
+
+	/* --- param filters: arrays --- */
+	{ "recipients all allowed", &sig, NULL,
+	  SEND("[\"+15551234567\",\"+15557654321\"]"),
+	  .out = "[\"+15551234567\",\"+15557654321\"]" },
+	{ "second recipient not allowed", &sig, NULL,
+	  SEND("[\"+15551234567\",\"+447700900123\"]"), .status = 403,
+	  .reason = "value \"+447700900123\" " NO_ALLOW },
+	{ "second recipient denied", &sig, NULL,
+	  SEND("[\"+15551234567\",\"+19005551234\"]"), .status = 403,
+	  .reason = "value \"+19005551234\" matches a deny_patterns pattern" },
+	{ "non-string element", &sig, NULL,
+	  SEND("[\"+15551234567\",15551234]"),
+	  .status = 403,
+	  .reason = DENIED "param \"recipient\" has a non-string element" },
+	{ "null element", &sig, NULL, SEND("[null]"), .status = 403,
+	  .reason = "has a non-string element" },
+	{ "nested array element", &sig, NULL, SEND("[[\"+15551234567\"]]"),
+	  .status = 403, .reason = "has a non-string element" },
+	{ "NUL in an element", &sig, NULL,
+	  SEND("[\"+15551234567\",\"+1555\\u0000x\"]"), .status = 400,
+	  .reason = "contains a NUL" },
+	{ "empty recipient array", &sig, NULL, SEND("[]"), .status = 403,
+	  .reason = "param \"recipient\" of \"send\" is an empty array" },
+	{ "10,000 recipients, last one bad", &sig, NULL,
+	  .gen = gen_10k_last_bad,
+	  .status = 403, .reason = "value \"+447700900123\" " NO_ALLOW,
+	  .out = "\"id\":9" },
+	{ "10,000 recipients, all good", &sig, NULL, .gen = gen_10k_good,
+	  .out = "\"+15559999999\"]", .out2 = "\"+15550000000\"," },
+
+	/* --- duplicate keys: the last one counts, and only it is sent --- */
+	{ "duplicate method, denied last", &sig, NULL,
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"version\","
+	  "\"method\":\"removeAccount\",\"id\":1}",
+	  .status = 403, .reason = "\"removeAccount\" is in jsonrpc_deny" },
+	{ "duplicate method, allowed last", &sig, NULL,
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"removeAccount\","
+	  "\"method\":\"version\",\"id\":1}",
+	  .out = "\"method\":\"version\"", .absent = "removeAccount",
+	  .methods = "version" },
+	{ "duplicate recipient, bad last", &sig, NULL,
+	  RQ("send", ",\"params\":{\"recipient\":\"+15551234567\","
+		     "\"recipient\":\"+447700900123\"}"),
+	  .status = 403, .reason = "+447700900123" },
+	{ "duplicate recipient, good last", &sig, NULL,
+	  RQ("send", ",\"params\":{\"recipient\":\"+447700900123\","
+		     "\"recipient\":\"+15551234567\"}"),
+	  .out = "{\"recipient\":\"+15551234567\"}", .absent = "+44" },
+	{ "duplicate params", &sig, NULL,
+	  RQ("send", ",\"params\":{\"recipient\":\"+15551234567\"},"
+		     "\"params\":{\"recipient\":\"+447700900123\"}"),
+	  .status = 403, .reason = "+447700900123" },
+
+	/* --- what is forwarded is normalised --- */
+	{ "whitespace normalised", &sig, NULL,
+	  " {\n \"jsonrpc\" : \"2.0\" ,\t\"method\" : \"version\" } \r\n",
+	  .out = "{\"jsonrpc\":\"2.0\",\"method\":\"version\"}" },
+	{ "unchecked params forwarded", &sig, NULL, SEND("\"+15551234567\""),
+	  .out = "\"recipient\":\"+15551234567\",\"message\":\"hi\"}" },
+	{ "slash escapes dropped", &mcp, NULL,
+	  RQ("x", ",\"params\":{\"u\":\"a\\/b\"}"), .out = "\"a/b\"" },
+	{ "NUL in an unchecked param is kept escaped", &mcp, NULL,
+	  RQ("x", ",\"params\":{\"m\":\"a\\u0000b\"}"),
+	  .out = "\"a\\u0000b\"" },
+
+	/* --- batches --- */
+	{ "batch all allowed", &sig, NULL,
+	  "[" RQ("version", ",\"id\":1") "," SEND("\"+15551234567\"") "]",
+	  .out = "[{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":1},{",
+	  .methods = "version,send" },
+	{ "batch with one denied", &sig, NULL,
+	  "[" RQ("version", ",\"id\":1") ","
+	  RQ("removeAccount", ",\"id\":\"b\"") ","
+	  SEND("\"+15551234567\"") "]",
+	  .status = 403, .reason = "\"removeAccount\" is in jsonrpc_deny",
+	  .out = "[{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32000,"
+		 "\"message\":\"" DENIED ANOTHER "\"},\"id\":1},",
+	  .out2 = "jsonrpc_deny_methods\"},\"id\":\"b\"},{",
+	  .entries = 3, .methods = "version,removeAccount,send" },
+	{ "batch, bad recipient in 2nd of 2", &sig, NULL,
+	  "[" SEND("\"+15551234567\"") "," SEND("[\"+1555\",\"+4477\"]") "]",
+	  .status = 403, .reason = "value \"+4477\" " NO_ALLOW,
+	  .out = ANOTHER "\"},\"id\":7},", .entries = 2 },
+	{ "batch of one denied", &sig, NULL, "[" RQ("unregister", "") "]",
+	  .status = 403, .out = "\"id\":null}]", .entries = 1 },
+	{ "batch with a non-object", &sig, NULL,
+	  "[" RQ("version", ",\"id\":1") ",42]", .status = 400,
+	  .reason = "invalid request: not an object",
+	  .out = "{\"code\":-32600,\"message\":\"invalid request: not an "
+		 "object\"},\"id\":null}]",
+	  .entries = 2 },
+	{ "batch: malformed makes it 400", &sig, NULL,
+	  "[" RQ("removeAccount", ",\"id\":1") ",{\"id\":2}]", .status = 400,
+	  .reason = "jsonrpc_deny_methods", .out = "\"code\":-32600",
+	  .out2 = "\"code\":-32000", .entries = 2 },
+	{ "batch, notifications", &sig, NULL,
+	  "[" RQ("version", "") "," RQ("sendTyping", ",\"params\":{}") "]",
+	  .out = "\"sendTyping\"", .methods = "version,sendTyping" },
+	{ "empty batch", &sig, NULL, "[]", .status = 400,
+	  .reason = "invalid request: empty batch",
+	  .out = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,"
+		 "\"message\":\"invalid request: empty batch\"},"
+		 "\"id\":null}" },
+	{ "mcp batch, one tool not allowed", &mcp, NULL,
+	  "[" CALL("\"search_web\"") "," CALL("\"delete_all\"") "]",
+	  .status = 403,
+	  .reason = DENIED "param \"name\" value \"delete_all\" " NO_ALLOW,
+	  .entries = 2 },
+
+	/* --- not JSON, or not JSON-RPC --- */
+	{ "empty body", &sig, NULL, "", .status = 400, .reason = "parse error",
+	  .out = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32700,",
+	  .out2 = "},\"id\":null}", .methods = "" },
+	{ "whitespace only", &sig, NULL, " \n\t ", .status = 400,
+	  .reason = "parse error", .out = "-32700" },
+	{ "trailing garbage", &sig, NULL, RQ("version", "") " x",
+	  .status = 400, .reason = "parse error", .out = "-32700" },
+	{ "two values", &sig, NULL, RQ("version", "") RQ("version", ""),
+	  .status = 400, .out = "-32700" },
+	{ "NUL byte after the value", &sig, NULL,
+	  RQ("version", "") "\0" RQ("removeAccount", ""),
+	  sizeof(RQ("version", "") "\0" RQ("removeAccount", "")) - 1,
+	  .status = 400, .out = "-32700" },
+	{ "raw NUL inside a string", &sig, NULL, RQ("vers\0ion", ""),
+	  sizeof(RQ("vers\0ion", "")) - 1, .status = 400, .out = "-32700" },
+	{ "block comment refused", &sig, NULL,
+	  "{\"jsonrpc\":\"2.0\",/* c */\"method\":\"version\"}",
+	  .status = 400, .out = "-32700" },
+	{ "line comment refused", &sig, NULL, RQ("version", "") " // c",
+	  .status = 400, .out = "-32700" },
+	{ "single quotes refused", &sig, NULL,
+	  "{'jsonrpc':'2.0','method':'version'}", .status = 400,
+	  .out = "-32700" },
+	{ "trailing comma refused", &sig, NULL,
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"version\",}", .status = 400,
+	  .out = "-32700" },
+	{ "unterminated", &sig, NULL, "{\"jsonrpc\":\"2.0\"", .status = 400,
+	  .out = "-32700" },
+	{ "NaN refused", &sig, NULL, RQ("version", ",\"id\":NaN"),
+	  .status = 400, .out = "-32700" },
+	{ "Infinity refused", &mcp, NULL, RQ("x", ",\"params\":[-Infinity]"),
+	  .status = 400, .out = "-32700" },
+	{ "\"1.\" refused", &mcp, NULL, RQ("x", ",\"params\":[1.]"),
+	  .status = 400, .out = "-32700" },
+	{ "integer beyond 64 bits refused", &mcp, NULL,
+	  RQ("x", ",\"params\":[123456789012345678901234567890]"),
+	  .status = 400, .reason = "out of range", .out = "-32700" },
+	{ "large integer kept", &mcp, NULL,
+	  RQ("x", ",\"params\":[-9223372036854775807,18446744073709551614]"),
+	  .out = "[-9223372036854775807,18446744073709551614]" },
+	{ "exponent kept", &mcp, NULL, RQ("x", ",\"params\":[1E+2,-0.5e-3]"),
+	  .out = "[1E+2,-0.5e-3]" },
+	{ "invalid UTF-8 refused", &sig, NULL, RQ("vers\xff", ""),
+	  .status = 400, .out = "-32700" },
+	{ "nesting at the tokener's limit", &sig, NULL, .gen = gen_depth_limit,
+	  .out = "\"params\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]"
+		 "]]]]]]]]]]]]]]]]}" },
+	{ "nesting beyond the tokener's limit", &sig, NULL,
+	  .gen = gen_depth_over, .status = 400, .reason = "nesting too deep",
+	  .out = "-32700" },
+	{ "top level a number", &sig, NULL, "42", .status = 400,
+	  .reason = "invalid request: not an object or an array",
+	  .out = "-32600" },
+	{ "top level a string", &sig, NULL, "\"version\"", .status = 400,
+	  .out = "-32600" },
+	{ "top level null", &sig, NULL, "null", .status = 400,
+	  .out = "-32600" },
+
+	/* --- MCP-like tool --- */
+	{ "mcp search allowed", &mcp, NULL, CALL("\"search_web\""),
+	  .out = "\"name\":\"search_web\"", .methods = "tools/call" },
+	{ "mcp other tool refused", &mcp, NULL, CALL("\"delete_all\""),
+	  .status = 403,
+	  .reason = DENIED "param \"name\" value \"delete_all\" " NO_ALLOW },
+	{ "mcp name missing", &mcp, NULL,
+	  RQ("tools/call", ",\"params\":{\"arguments\":{}}"), .status = 403,
+	  .reason = DENIED "param \"name\" of \"tools/call\" is missing" },
+	{ "mcp name with NUL", &mcp, NULL, CALL("\"search_\\u0000rm\""),
+	  .status = 400, .reason = "contains a NUL" },
+	{ "mcp name a number", &mcp, NULL, CALL("7"), .status = 403,
+	  .reason = "param \"name\" is not a string" },
+	{ "mcp filter matches the method exactly", &mcp, NULL,
+	  RQ("tools/callx", ",\"params\":{\"name\":\"rm\"}"), .out = "rm" },
+	{ "mcp name with a slash", &mcp, NULL, CALL("\"search_a/b\""),
+	  .out = "search_a/b" },
+
+	/* --- dotted fields --- */
+	{ "dotted field allowed", &dot, NULL,
+	  RQ("m", ",\"params\":{\"a\":{\"b\":\"okay\"}}"), .out = "okay" },
+	{ "dotted field refused", &dot, NULL,
+	  RQ("m", ",\"params\":{\"a\":{\"b\":\"nope\"}}"), .status = 403,
+	  .reason = "param \"a.b\" value \"nope\" " NO_ALLOW },
+	{ "dotted field missing", &dot, NULL,
+	  RQ("m", ",\"params\":{\"a\":{}}"),
+	  .status = 403, .reason = "param \"a.b\" of \"m\" is missing" },
+	{ "dotted: non-object on the way", &dot, NULL,
+	  RQ("m", ",\"params\":{\"a\":\"b\"}"), .status = 403,
+	  .reason = "is missing" },
+	{ "dotted: null on the way", &dot, NULL,
+	  RQ("m", ",\"params\":{\"a\":null}"), .status = 403,
+	  .reason = "is missing" },
+	{ "dotted: a key with a dot is not a path", &dot, NULL,
+	  RQ("m", ",\"params\":{\"a.b\":\"okay\"}"), .status = 403,
+	  .reason = "is missing" },
+	{ "dotted: an object at the end", &dot, NULL,
+	  RQ("m", ",\"params\":{\"a\":{\"b\":{\"c\":\"ok\"}}}"), .status = 403,
+	  .reason = "param \"a.b\" is not a string" },
+	{ "deny-only: denied value", &dot, NULL,
+	  RQ("d", ",\"params\":{\"x\":{\"y\":\"bad1\"}}"), .status = 403,
+	  .reason = "param \"x.y\" value \"bad1\" matches a deny_patterns" },
+	{ "deny-only: other value", &dot, NULL,
+	  RQ("d", ",\"params\":{\"x\":{\"y\":\"good\"}}"), .out = "good" },
+	{ "deny-only: missing is fine", &dot, NULL, RQ("d", ",\"params\":{}"),
+	  .out = "\"params\":{}" },
+	{ "deny-only: array on the way is missing", &dot, NULL,
+	  RQ("d", ",\"params\":{\"x\":[{\"y\":\"bad\"}]}"), .out = "bad" },
+	{ "deny-only: denied element", &dot, NULL,
+	  RQ("d", ",\"params\":{\"x\":{\"y\":[\"fine\",\"badly\"]}}"),
+	  .status = 403, .reason = "value \"badly\" matches a deny_patterns" },
+
+	/* --- HTTP method and path --- */
+	{ "GET an allowed path", &web, "GET", "/api/v1/rpc", .status = 0 },
+	{ "POST an allowed path", &web, "POST", "/api/v1/events",
+	  .status = 0 },
+	{ "DELETE not allowed", &web, "DELETE", "/api/v1/rpc", .status = 405,
+	  .reason = DENIED "method \"DELETE\" is not in allow_http_methods" },
+	{ "methods are case-sensitive", &web, "get", "/api/v1/rpc",
+	  .status = 405, .reason = "method \"get\" is not in" },
+	{ "path matches no pattern", &web, "GET", "/api/v1/other",
+	  .status = 403,
+	  .reason = DENIED "path \"/api/v1/other\" matches no allow_paths "
+		    "pattern" },
+	{ "'*' matches across '/'", &web, "GET", "/files/a/b/c.txt",
+	  .status = 0 },
+	{ "'*' matches nothing", &web, "GET", "/files/", .status = 0 },
+	{ "prefix is not a match", &web, "GET", "/files", .status = 403 },
+	{ "exact pattern, longer path", &web, "GET", "/api/v1/rpc/x",
+	  .status = 403 },
+	{ "paths are case-sensitive", &web, "GET", "/API/v1/rpc",
+	  .status = 403 },
+	{ "only path_len bytes count", &web, "GET", "/api/v1/rpcXYZ", 11,
+	  .status = 0 },
+	{ "only path_len bytes count, denied", &web, "GET", "/api/v1/rpXYZ",
+	  10, .status = 403, .reason = "path \"/api/v1/rp\" matches no" },
+	{ "control character in path", &web, "GET", "/files/a\nb",
+	  .status = 400, .reason = "control character" },
+	{ "DEL in path", &web, "GET", "/files/a\x7f", .status = 400 },
+	{ "NUL in path", &web, "GET", "/files/a\0b", 10, .status = 400 },
+	{ "8 KiB path", &web, "GET", .gen = gen_path_8192 },
+	{ "8 KiB + 1 path", &web, "GET", .gen = gen_path_8193, .status = 400,
+	  .reason = "longer than 8192" },
+	{ "no lists: anything goes", &sig, "DELETE", "/whatever/x",
+	  .status = 0 },
+	{ "no lists: control characters still refused", &sig, "GET",
+	  "/a\tb", .status = 400 },
+	{ "method checked before path", &web, "PUT", "/nope", .status = 405 },
+};
+
+/* --- running it --------------------------------------------------------- */
+
+static int fails(const struct pcase *c, const char *what)
+{
+	fprintf(stderr, "\n    case \"%s\": %s", c->name, what);
+	return 1;
+}
+
+static int has(const char *hay, const char *needle)
+{
+	return needle == NULL || (hay != NULL && strstr(hay, needle) != NULL);
+}
+
+static int lacks(const char *hay, const char *needle)
+{
+	return needle == NULL || hay == NULL || strstr(hay, needle) == NULL;
+}
+
+/* The shape of an error body: an object, or an array of n objects. */
+static int body_shape(const char *body, int entries)
+{
+	struct json_object *o = json_tokener_parse(body);
+	int ok;
+
+	if (entries == 0)
+		ok = json_object_is_type(o, json_type_object);
+	else
+		ok = json_object_is_type(o, json_type_array) &&
+		     json_object_array_length(o) == (size_t)entries;
+	json_object_put(o);
+	return ok;
+}
+
+static int check_out(const struct pcase *c, const char *out)
+{
+	int bad = 0;
+
+	if (!has(out, c->out))
+		bad = fails(c, "out lacks .out");
+	if (!has(out, c->out2))
+		bad = fails(c, "out lacks .out2");
+	if (!lacks(out, c->absent))
+		bad = fails(c, "out has .absent");
+	return bad;
+}
+
+static int run_request(const struct pcase *c, const char *in, size_t len)
+{
+	struct policy_verdict v;
+	int rc = policy_check_request(c->tool, c->method, in, len, &v);
+	int bad = 0;
+
+	if (v.status != c->status || rc != (c->status ? -1 : 0))
+		bad = fails(c, v.reason[0] ? v.reason : "wrong status");
+	if (!has(v.reason, c->reason ? c->reason : ""))
+		bad = fails(c, v.reason);
+	if (c->status == 0 && v.reason[0] != '\0')
+		bad = fails(c, "a reason when allowed");
+	return bad;
+}
+
+static int check_rpc_allowed(const struct pcase *c, const char *fwd,
+			     size_t fwd_len, const char *err)
+{
+	int bad = 0;
+
+	if (fwd == NULL || err != NULL)
+		return fails(c, "allowed without forward or with an error");
+	if (strlen(fwd) != fwd_len)
+		bad = fails(c, "forward_len is wrong");
+	if (!body_shape(fwd, 0) && !has(fwd, "["))
+		bad = fails(c, "forward is not JSON");
+	return bad | check_out(c, fwd);
+}
+
+static int check_rpc_denied(const struct pcase *c, const char *fwd,
+			    const char *err)
+{
+	int bad = 0;
+
+	if (fwd != NULL || err == NULL)
+		return fails(c, "denied with forward or without an error");
+	if (!body_shape(err, c->entries))
+		bad = fails(c, err);
+	return bad | check_out(c, err);
+}
+
+static int run_rpc(const struct pcase *c, const char *in, size_t len)
+{
+	struct policy_verdict v;
+	char *fwd = NULL, *err = NULL, methods[64];
+	size_t fwd_len = 0;
+	int rc, bad = 0;
+
+	rc = policy_check_jsonrpc(c->tool, in, len, &fwd, &fwd_len, &err, &v,
+				  methods, sizeof(methods));
+	if (v.status != c->status || rc != (c->status ? -1 : 0))
+		bad = fails(c, v.reason[0] ? v.reason : "wrong status");
+	if (!has(v.reason, c->reason ? c->reason : ""))
+		bad = fails(c, v.reason);
+	if (c->methods != NULL && strcmp(methods, c->methods) != 0)
+		bad = fails(c, methods);
+	if (rc == 0)
+		bad |= check_rpc_allowed(c, fwd, fwd_len, err);
+	else
+		bad |= check_rpc_denied(c, fwd, err);
+	free(fwd);
+	free(err);
+	return bad;
+}
+
+static void test_policy_table(void)
+{
+	size_t n = sizeof(cases) / sizeof(cases[0]);
+
+	CU_ASSERT(n >= 60);
+	for (size_t i = 0; i < n; i++) {
+		const struct pcase *c = &cases[i];
+		size_t len = c->len ? c->len : c->input ? strlen(c->input) : 0;
+		char *made = c->gen ? c->gen(&len) : NULL;
+		const char *in = made ? made : c->input;
+		int bad = c->method ? run_request(c, in, len) :
+				      run_rpc(c, in, len);
+		CU_ASSERT(!bad);
+		free(made);
+	}
+}
+
+/* --- headers ------------------------------------------------------------ */
+
+struct hcase {
+	const struct cfg_tool *tool;
+	const char *name;
+	int forward;
+};
+
+static const struct hcase hcases[] = {
+	{ &sig, "Authorization", 0 },
+	{ &sig, "authorization", 0 },
+	{ &sig, "AUTHORIZATION", 0 },
+	{ &sig, "Proxy-Authorization", 0 },
+	{ &sig, "proxy-AUTHORIZATION", 0 },
+	{ &sig, "Cookie", 0 },
+	{ &sig, "cookie", 0 },
+	{ &sig, "Content-Type", 1 },
+	{ &sig, "Accept", 1 },
+	{ &sig, "X-Api-Key", 1 },
+	{ &sig, "Authorization2", 1 },
+	{ &hdr, "X-Api-Key", 0 },
+	{ &hdr, "x-api-key", 0 },
+	{ &hdr, "X-API-KEY", 0 },
+	{ &hdr, "Cookie", 1 },
+	{ &hdr, "COOKIE", 1 },
+	{ &hdr, "Authorization", 0 },
+	{ &hdr, "Proxy-Authorization", 0 },
+	{ &hdr, "Set-Cookie", 1 },
+	{ &hdr, "X-Api-Key-2", 1 },
+	{ &hdr2, "Cookie", 0 },
+	{ &hdr2, "cookie", 0 },
+	{ &hdr2, "Accept", 1 },
+	{ &web, "Cookie", 0 },
+	{ &web, "Authorization", 0 },
+	{ &web, "User-Agent", 1 },
+};
+
+static void test_forward_header(void)
+{
+	for (size_t i = 0; i < sizeof(hcases) / sizeof(hcases[0]); i++) {
+		const struct hcase *h = &hcases[i];
+		int got = policy_forward_header(h->tool, h->name);
+		if (got != h->forward)
+			fprintf(stderr, "\n    header %s (%s): %d, want %d",
+				h->name, h->tool->name, got, h->forward);
+		CU_ASSERT_EQUAL(got, h->forward);
+	}
+}
+
+/* --- odds and ends ------------------------------------------------------ */
+
+static void test_methods_truncated(void)
+{
+	const char *body = "[" RQ("version", "") "," RQ("sendTyping", "")
+			   "," RQ("sendReceipt", "") "]";
+	struct policy_verdict v;
+	char *fwd = NULL, *err = NULL, methods[12];
+	size_t fwd_len;
+
+	memset(methods, 'x', sizeof(methods));
+	CU_ASSERT_EQUAL(policy_check_jsonrpc(&sig, body, strlen(body), &fwd,
+					     &fwd_len, &err, &v, methods,
+					     sizeof(methods)),
+			0);
+	CU_ASSERT_STRING_EQUAL(methods, "version,sen");
+	free(fwd);
+	/* no buffer at all is fine too */
+	CU_ASSERT_EQUAL(policy_check_jsonrpc(&sig, body, strlen(body), &fwd,
+					     &fwd_len, &err, &v, NULL, 0),
+			0);
+	free(fwd);
+}
+
+static void test_verdict_fields(void)
+{
+	struct policy_verdict v;
+	char *fwd = (char *)"stale", *err = (char *)"stale";
+	size_t fwd_len = 99;
+	const char *body = RQ("version", "");
+
+	memset(&v, 'x', sizeof(v));
+	CU_ASSERT_EQUAL(policy_check_jsonrpc(&sig, body, strlen(body), &fwd,
+					     &fwd_len, &err, &v, NULL, 0),
+			0);
+	CU_ASSERT_EQUAL(v.status, 0);
+	CU_ASSERT_STRING_EQUAL(v.reason, "");
+	CU_ASSERT_PTR_NULL(err);
+	CU_ASSERT_EQUAL(fwd_len, strlen(body));
+	free(fwd);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned failures;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("policy", NULL, NULL);
+	if (s == NULL || !CU_add_test(s, "policy table", test_policy_table) ||
+	    !CU_add_test(s, "forward headers", test_forward_header) ||
+	    !CU_add_test(s, "methods truncated", test_methods_truncated) ||
+	    !CU_add_test(s, "verdict fields", test_verdict_fields)) {
+		CU_cleanup_registry();
+		return 1;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failures != 0;
+}

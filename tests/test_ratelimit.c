@@ -1,0 +1,167 @@
+/* Unit tests of ratelimit.c: the clock is driven by hand, never slept. */
+#include "config.h"
+
+#include <CUnit/Basic.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include "ratelimit.h"
+
+#define T0 1000000u /* an arbitrary monotonic start, in ms */
+
+static void test_exact_max(void)
+{
+	struct ratelimit *rl = ratelimit_new();
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rl);
+	for (unsigned i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(ratelimit_take(rl, "sig", 5, 60, T0 + i), 0);
+	/* first admission at T0, so one is free at T0 + 60 s */
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "sig", 5, 60, T0 + 10), 60);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "sig", 5, 60, T0 + 30000), 30);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "sig", 5, 60, T0 + 59001), 1);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "sig", 5, 60, T0 + 59999), 1);
+	ratelimit_free(rl);
+}
+
+static void test_recovery(void)
+{
+	struct ratelimit *rl = ratelimit_new();
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rl);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 4000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 5000), 5);
+	/* the window is (now - 10 s, now]: T0 leaves it at T0 + 10 s */
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 10000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 10001), 4);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 14000), 0);
+	CU_ASSERT_NOT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 14000), 0);
+	/* long idle: everything expired, a full window again */
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 100000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 100000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 100000), 10);
+	ratelimit_free(rl);
+}
+
+static void test_independent_keys(void)
+{
+	struct ratelimit *rl = ratelimit_new();
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rl);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "a", 1, 60, T0), 0);
+	CU_ASSERT_NOT_EQUAL(ratelimit_take(rl, "a", 1, 60, T0), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "b", 1, 60, T0), 0);
+	CU_ASSERT_NOT_EQUAL(ratelimit_take(rl, "b", 1, 60, T0), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "c", 1, 1, T0), 0);
+	/* c expires and is dropped while a is looked up; a still limited */
+	CU_ASSERT_NOT_EQUAL(ratelimit_take(rl, "a", 1, 60, T0 + 2000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "c", 1, 1, T0 + 2000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "a", 1, 60, T0 + 60000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "b", 1, 60, T0 + 60000), 0);
+	ratelimit_free(rl);
+}
+
+static void test_max_changes(void)
+{
+	struct ratelimit *rl = ratelimit_new();
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rl);
+	for (unsigned i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 3, 60, T0 + i * 1000),
+				0);
+	CU_ASSERT_NOT_EQUAL(ratelimit_take(rl, "k", 3, 60, T0 + 3000), 0);
+	/* raised: room for two more, the three old ones still count */
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 5, 60, T0 + 4000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 5, 60, T0 + 5000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 5, 60, T0 + 6000), 54);
+	/* lowered to 2: the newest two (T0+4 s, T0+5 s) decide */
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 60, T0 + 7000), 57);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 60, T0 + 64000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 60, T0 + 64500), 1);
+	/* max 0 admits nothing */
+	CU_ASSERT_NOT_EQUAL(ratelimit_take(rl, "z", 0, 60, T0), 0);
+	ratelimit_free(rl);
+}
+
+static void test_clock_backwards(void)
+{
+	struct ratelimit *rl = ratelimit_new();
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rl);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 5000), 0);
+	/* a take that read the clock earlier but locked later */
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 4000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 5000), 10);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 10, T0 + 15000), 0);
+	ratelimit_free(rl);
+}
+
+#define THREADS 8
+#define TRIES 5000
+#define HAMMER_MAX 1000
+
+struct hammer {
+	struct ratelimit *rl;
+	unsigned admitted;
+};
+
+static void *hammer(void *arg)
+{
+	struct hammer *h = arg;
+
+	for (unsigned i = 0; i < TRIES; i++)
+		if (ratelimit_take(h->rl, "shared", HAMMER_MAX, 60, T0) == 0)
+			h->admitted++;
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct ratelimit *rl = ratelimit_new();
+	struct hammer h[THREADS];
+	pthread_t th[THREADS];
+	unsigned total = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rl);
+	for (int i = 0; i < THREADS; i++) {
+		h[i].rl = rl;
+		h[i].admitted = 0;
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, hammer,
+						     &h[i]),
+				      0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		total += h[i].admitted;
+	}
+	CU_ASSERT_EQUAL(total, HAMMER_MAX);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "shared", HAMMER_MAX, 60, T0), 60);
+	ratelimit_free(rl);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned failures;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("ratelimit", NULL, NULL);
+	if (s == NULL ||
+	    !CU_add_test(s, "exactly max per window", test_exact_max) ||
+	    !CU_add_test(s, "recovery after the window", test_recovery) ||
+	    !CU_add_test(s, "independent keys", test_independent_keys) ||
+	    !CU_add_test(s, "max changes between calls", test_max_changes) ||
+	    !CU_add_test(s, "clock read before the lock",
+			 test_clock_backwards) ||
+	    !CU_add_test(s, "8 threads on one key", test_threads)) {
+		CU_cleanup_registry();
+		return 1;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failures != 0;
+}
