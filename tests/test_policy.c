@@ -827,6 +827,31 @@ static void test_verdict_fields(void)
 	free(fwd);
 }
 
+/* 150,000 tiny values would cost json-c ~100 MiB: refused before parsing. */
+static void test_value_count_bounded(void)
+{
+	const size_t n = 150000;
+	char *body = malloc(n * 3 + 2), *fwd = NULL, *err = NULL;
+	struct policy_verdict v;
+	size_t len = 0, fwd_len = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+	body[len++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		memcpy(body + len, i ? ",{}" : "{}", i ? 3 : 2);
+		len += i ? 3 : 2;
+	}
+	body[len++] = ']';
+	CU_ASSERT_EQUAL(policy_check_jsonrpc(&sig, body, len, &fwd, &fwd_len,
+					     &err, &v, NULL, 0),
+			-1);
+	CU_ASSERT_EQUAL(v.status, 400);
+	CU_ASSERT_PTR_NOT_NULL(strstr(v.reason, "100000 JSON values"));
+	CU_ASSERT_PTR_NULL(fwd);
+	free(err);
+	free(body);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -838,7 +863,8 @@ int main(void)
 	if (s == NULL || !CU_add_test(s, "policy table", test_policy_table) ||
 	    !CU_add_test(s, "forward headers", test_forward_header) ||
 	    !CU_add_test(s, "methods truncated", test_methods_truncated) ||
-	    !CU_add_test(s, "verdict fields", test_verdict_fields)) {
+	    !CU_add_test(s, "verdict fields", test_verdict_fields) ||
+	    !CU_add_test(s, "value count bounded", test_value_count_bounded)) {
 		CU_cleanup_registry();
 		return 1;
 	}
