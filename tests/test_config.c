@@ -1123,7 +1123,7 @@ int main(void)
 			goto fail;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() != 0;
+	failed = CU_get_number_of_failure_records() != 0;
 	CU_cleanup_registry();
 	return failed;
 fail:

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -169,15 +170,27 @@ static int write_config(void)
 	return tu_write_file(conf_path, text);
 }
 
+/* Starts carapaced on conf and waits for its two ports; pid or -1. */
+static pid_t spawn_gateway(const char *conf, int port_a, int port_b)
+{
+	char *argv[] = { (char *)carapaced_path, "-f", "-c", (char *)conf,
+			 NULL };
+	pid_t pid = tu_spawn(argv, NULL);
+
+	if (pid < 0)
+		return -1;
+	if (tu_wait_port(port_a, 10000) < 0 ||
+	    tu_wait_port(port_b, 10000) < 0) {
+		tu_stop(pid);
+		return -1;
+	}
+	return pid;
+}
+
 static int start_gateway(void)
 {
-	char *argv[] = { (char *)carapaced_path, "-f", "-c", conf_path, NULL };
-
-	gw_pid = tu_spawn(argv, NULL);
-	if (gw_pid < 0 || tu_wait_port(gw_port, 10000) < 0 ||
-	    tu_wait_port(dropin_port, 10000) < 0)
-		return -1;
-	return 0;
+	gw_pid = spawn_gateway(conf_path, gw_port, dropin_port);
+	return gw_pid < 0 ? -1 : 0;
 }
 
 static int suite_init(void)
@@ -186,7 +199,7 @@ static int suite_init(void)
 	struct rlimit rl;
 
 	carapaced_path = getenv("CARAPACED");
-	if (up == NULL || carapaced_path == NULL || mkdtemp(workdir) == NULL)
+	if (up == NULL || carapaced_path == NULL)
 		return -1;
 	/* Thousands of client sockets in this process too. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -206,7 +219,6 @@ static int suite_init(void)
 
 static int suite_clean(void)
 {
-	char cmd[600];
 	int rc = 0;
 
 	if (gw_pid > 0 && tu_stop(gw_pid) != 0) {
@@ -217,10 +229,16 @@ static int suite_clean(void)
 		tu_stop(up_pid);
 	if (victim_pid > 0)
 		tu_stop(victim_pid);
+	return rc;
+}
+
+static void remove_workdir(void)
+{
+	char cmd[600];
+
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
 	if (system(cmd) != 0)
-		rc = -1;
-	return rc;
+		fprintf(stderr, "cannot remove %s\n", workdir);
 }
 
 /* ---- command line ---- */
@@ -893,12 +911,435 @@ static void test_idle_streams_cost_no_cpu(void)
 	CU_ASSERT(wait_upstream_open(up_port, 0, 5000) >= 0);
 }
 
+/* ==== policy: the shipped signal-cli example, and generic rules ==== */
+
+static pid_t pol_up_pid = -1, sig_pid = -1, pol_pid = -1;
+static int pol_up_port, sig_main_port, sig_port, pol_port, pol_port2;
+static char sig_conf[600], pol_conf[600];
+
+/* text with every `from` replaced by `to`; caller frees. */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+	size_t n = 0, fl = strlen(from), tl = strlen(to);
+
+	for (const char *p = text; (p = strstr(p, from)) != NULL; p += fl)
+		n++;
+	char *out = malloc(strlen(text) + n * (tl > fl ? tl - fl : 0) + 1);
+	char *o = out;
+	for (const char *p = text, *q; out != NULL; p = q + fl) {
+		q = strstr(p, from);
+		size_t k = q ? (size_t)(q - p) : strlen(p);
+		memcpy(o, p, k);
+		o += k;
+		if (q == NULL)
+			break;
+		memcpy(o, to, tl);
+		o += tl;
+	}
+	if (out != NULL)
+		*o = '\0';
+	return out;
+}
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = f ? calloc(1, 65536) : NULL;
+
+	if (buf != NULL && fread(buf, 1, 65535, f) == 0) {
+		free(buf);
+		buf = NULL;
+	}
+	if (f != NULL)
+		fclose(f);
+	return buf;
+}
+
+/* The example as shipped, with this test's ports. */
+static int write_signal_example(void)
+{
+	const char *srcdir = getenv("SRCDIR");
+	char path[512], addr[3][32];
+
+	snprintf(path, sizeof(path), "%s/etc/signal-cli.conf.example",
+		 srcdir ? srcdir : ".");
+	snprintf(addr[0], sizeof(addr[0]), "127.0.0.1:%d\"", pol_up_port);
+	snprintf(addr[1], sizeof(addr[1]), "\"127.0.0.1:%d\"", sig_port);
+	snprintf(addr[2], sizeof(addr[2]), "\"127.0.0.1:%d\"", sig_main_port);
+	char *a = read_text(path);
+	char *b = a ? replace_all(a, "127.0.0.1:18080\"", addr[0]) : NULL;
+	char *c = b ? replace_all(b, "\"127.0.0.1:8080\"", addr[1]) : NULL;
+	char *d = c ? replace_all(c, "\"127.0.0.1:8765\"", addr[2]) : NULL;
+	snprintf(sig_conf, sizeof(sig_conf), "%s/signal-cli.conf", workdir);
+	int rc = d && strstr(d, addr[0]) && strstr(d, addr[1]) ?
+			 tu_write_file(sig_conf, d) :
+			 -1;
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	return rc;
+}
+
+static int write_policy_config(void)
+{
+	char text[2048];
+
+	snprintf(pol_conf, sizeof(pol_conf), "%s/policy.conf", workdir);
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [\"127.0.0.1:%d\", \"127.0.0.1:%d\"],\n"
+		 "  \"tools\": {\n"
+		 "    \"mcp\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+		 "      \"jsonrpc_param_filters\": { \"tools/call\":\n"
+		 "        { \"field\": \"name\",\n"
+		 "          \"allow_patterns\": [\"search_*\"] } } },\n"
+		 "    \"limited\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+		 "      \"rate_limit\": { \"max_requests\": 5,\n"
+		 "                      \"window_secs\": 2 } },\n"
+		 "    \"creds\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+		 "      \"inject_headers\": { \"Authorization\":\n"
+		 "          \"Bearer host-secret\", \"X-Api-Key\": \"k1\" },\n"
+		 "      \"forward_headers\": [\"Cookie\"] },\n"
+		 "    \"plain\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+		 "      \"max_body_bytes\": 100 }\n"
+		 "  }\n}\n",
+		 pol_port, pol_port2, pol_up_port, pol_up_port, pol_up_port,
+		 pol_up_port);
+	return tu_write_file(pol_conf, text);
+}
+
+static int policy_suite_init(void)
+{
+	pol_up_pid = tu_spawn_upstream(getenv("UPSTREAM"), &pol_up_port);
+	sig_main_port = tu_free_port();
+	sig_port = tu_free_port();
+	pol_port = tu_free_port();
+	pol_port2 = tu_free_port();
+	if (pol_up_pid < 0 || write_signal_example() < 0 ||
+	    write_policy_config() < 0)
+		return -1;
+	sig_pid = spawn_gateway(sig_conf, sig_port, sig_main_port);
+	pol_pid = spawn_gateway(pol_conf, pol_port, pol_port2);
+	return sig_pid < 0 || pol_pid < 0 ? -1 : 0;
+}
+
+static int policy_suite_clean(void)
+{
+	int rc = 0;
+
+	if (sig_pid > 0 && tu_stop(sig_pid) != 0)
+		rc = -1;
+	if (pol_pid > 0 && tu_stop(pol_pid) != 0)
+		rc = -1;
+	if (pol_up_pid > 0)
+		tu_stop(pol_up_pid);
+	return rc;
+}
+
+/* The requests the policy upstream has received, oldest first. */
+static json_object *upstream_log(void)
+{
+	int status = 0;
+	char *body = NULL;
+
+	if (tu_http(pol_up_port, "GET", "/_upstream/requests", NULL, NULL,
+		    &status, &body, NULL) < 0)
+		return NULL;
+	json_object *o = parse_json(body);
+	free(body);
+	return o;
+}
+
+static size_t upstream_log_len(void)
+{
+	json_object *o = upstream_log();
+	size_t n = o ? json_object_array_length(o) : (size_t)-1;
+
+	json_object_put(o);
+	return n;
+}
+
+static int rpc(int port, const char *target, const char *body, int *status,
+	       char **resp)
+{
+	return tu_http(port, "POST", target,
+		       "Content-Type: application/json\r\n", body, status, resp,
+		       NULL);
+}
+
+/* What was checked is what is forwarded: re-serialised, compact. */
+static void test_example_allowed_call_reserialised(void)
+{
+	int status = 0;
+	char *resp = NULL;
+	const char *sent = "{ \"jsonrpc\" : \"2.0\", \"method\":\"send\", "
+			   "\"params\": {\"recipient\": [\"+15550001\"],"
+			   " \"message\": \"\\u0068i\", \"message\": \"hi\"},"
+			   " \"id\": \"a1\" }";
+
+	tu_http(pol_up_port, "POST", "/_upstream/reset", NULL, "", &status,
+		NULL, NULL);
+	CU_ASSERT_EQUAL_FATAL(rpc(sig_port, "/api/v1/rpc", sent, &status,
+				  &resp),
+			      0);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL(resp && strstr(resp, "\"id\":\"a1\""));
+	free(resp);
+	json_object *log = upstream_log();
+	CU_ASSERT_EQUAL_FATAL(json_object_array_length(log), 1);
+	json_object *req = json_object_array_get_idx(log, 0);
+	CU_ASSERT_STRING_EQUAL(json_str_at(req, "body"),
+			       "{\"jsonrpc\":\"2.0\",\"method\":\"send\","
+			       "\"params\":{\"recipient\":[\"+15550001\"],"
+			       "\"message\":\"hi\"},\"id\":\"a1\"}");
+	json_object_put(log);
+}
+
+static void expect_rpc_denied(const char *body, int want, const char *rule,
+			      const char *id)
+{
+	int status = 0;
+	char *resp = NULL;
+	size_t before = upstream_log_len();
+
+	CU_ASSERT_EQUAL_FATAL(rpc(sig_port, "/api/v1/rpc", body, &status,
+				  &resp),
+			      0);
+	CU_ASSERT_EQUAL(status, want);
+	CU_ASSERT_PTR_NOT_NULL(resp && strstr(resp, "\"jsonrpc\":\"2.0\""));
+	CU_ASSERT_PTR_NOT_NULL(resp && strstr(resp, rule));
+	if (id != NULL)
+		CU_ASSERT_PTR_NOT_NULL(resp && strstr(resp, id));
+	if (resp == NULL || strstr(resp, rule) == NULL)
+		fprintf(stderr, "  %s -> %d %s\n", body, status,
+			resp ? resp : "");
+	free(resp);
+	/* never reached the upstream */
+	CU_ASSERT_EQUAL(upstream_log_len(), before);
+}
+
+static void test_example_denials_never_reach_upstream(void)
+{
+	expect_rpc_denied("{\"jsonrpc\":\"2.0\",\"method\":\"removeAccount\","
+			  "\"id\":7}",
+			  403, "jsonrpc_deny_methods", "\"id\":7");
+	expect_rpc_denied("{\"jsonrpc\":\"2.0\",\"method\":"
+			  "\"\\u0072emoveAccount\",\"id\":8}",
+			  403, "jsonrpc_deny_methods", "\"id\":8");
+	expect_rpc_denied("{\"jsonrpc\":\"2.0\",\"method\":\"listContacts\","
+			  "\"id\":\"x\"}",
+			  403, "not in jsonrpc_allow_methods", "\"id\":\"x\"");
+	expect_rpc_denied("{\"jsonrpc\":\"2.0\",\"method\":\"send\",\"params\":"
+			  "{\"recipient\":[\"+15550001\",\"+447700900123\"]},"
+			  "\"id\":9}",
+			  403, "+447700900123", "\"id\":9");
+	expect_rpc_denied("[{\"jsonrpc\":\"2.0\",\"method\":\"version\","
+			  "\"id\":1},{\"jsonrpc\":\"2.0\",\"method\":"
+			  "\"unregister\",\"id\":2}]",
+			  403, "another request in this batch", "\"id\":2");
+	expect_rpc_denied("{\"jsonrpc\":\"2.0\",\"method\":", 400,
+			  "parse error", NULL);
+	expect_rpc_denied("[]", 400, "\"error\"", NULL);
+}
+
+static void test_example_paths_and_methods(void)
+{
+	size_t before = upstream_log_len();
+
+	expect_error(sig_port, "GET", "/api/v1/other", NULL, NULL, 403,
+		     "signal-cli");
+	expect_error(sig_port, "DELETE", "/api/v1/rpc", NULL, NULL, 405,
+		     "signal-cli");
+	expect_error(sig_port, "GET", "/api/v1/%2e%2e/x", NULL, NULL, 400,
+		     "signal-cli");
+	expect_error(sig_main_port, "GET", "/tools/signal-cli/admin", NULL,
+		     NULL, 403, "signal-cli");
+	CU_ASSERT_EQUAL(upstream_log_len(), before);
+}
+
+static void test_example_events_stream(void)
+{
+	struct tu_resp r = { 0 };
+	char data[256];
+	int fd = open_stream(sig_port, "/api/v1/events?schedule=0.2&end=1",
+			     &r);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(tu_sse_next_event(&r, data, sizeof(data), 5000), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(data, "\"seq\":1"));
+	tu_resp_free(&r);
+	close(fd);
+}
+
+/* An MCP server: only search_* tools, and the SSE answer streams. */
+static void test_mcp_tool_filter_and_stream(void)
+{
+	int fd = tu_connect(pol_port);
+	struct tu_resp r = { 0 };
+	char data[512];
+	const char *call = "{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\","
+			   "\"params\":{\"name\":\"search_web\"},\"id\":3}";
+
+	CU_ASSERT_FATAL(fd >= 0);
+	tu_send_request(fd, "POST", "/tools/mcp/mcp",
+			"Content-Type: application/json\r\n"
+			"Accept: application/json, text/event-stream\r\n",
+			call, strlen(call));
+	CU_ASSERT_EQUAL_FATAL(tu_read_head(&r, fd, 10000), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(tu_header(&r, "Content-Type"),
+			       "text/event-stream");
+	CU_ASSERT_EQUAL_FATAL(tu_sse_next_event(&r, data, sizeof(data), 5000),
+			      0);
+	uint64_t first_at = tu_now_ns();
+	json_object *o = parse_json(data), *params = NULL;
+	CU_ASSERT_FATAL(o && json_object_object_get_ex(o, "params", &params));
+	uint64_t sent = (uint64_t)json_int_at(params, "sent_ns");
+	CU_ASSERT(first_at - sent < 250 * MS);
+	json_object_put(o);
+	CU_ASSERT_EQUAL_FATAL(tu_sse_next_event(&r, data, sizeof(data), 5000),
+			      0);
+	o = parse_json(data);
+	json_object *result = NULL;
+	CU_ASSERT_FATAL(o && json_object_object_get_ex(o, "result", &result));
+	/* the first message arrived before the second was even sent */
+	CU_ASSERT(first_at < (uint64_t)json_int_at(result, "sent_ns"));
+	CU_ASSERT_EQUAL(json_int_at(o, "id"), 3);
+	json_object_put(o);
+	tu_resp_free(&r);
+	close(fd);
+
+	int status = 0;
+	char *resp = NULL;
+	CU_ASSERT_EQUAL(rpc(pol_port, "/tools/mcp/mcp",
+			    "{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\","
+			    "\"params\":{\"name\":\"delete_repo\"},\"id\":4}",
+			    &status, &resp),
+			0);
+	CU_ASSERT_EQUAL(status, 403);
+	CU_ASSERT_PTR_NOT_NULL(resp && strstr(resp, "allow_patterns"));
+	free(resp);
+}
+
+static void test_rate_limit(void)
+{
+	int status = 0;
+	char *resp = NULL;
+	int fd, retry = 0;
+
+	for (int i = 0; i < 5; i++) {
+		CU_ASSERT_EQUAL(tu_http(pol_port, "GET",
+					"/tools/limited/api/v1/check", NULL,
+					NULL, &status, NULL, NULL),
+				0);
+		CU_ASSERT_EQUAL(status, 200);
+	}
+	struct tu_resp r = { 0 };
+	fd = tu_connect(pol_port);
+	tu_send_request(fd, "GET", "/tools/limited/api/v1/check", NULL, NULL,
+			0);
+	CU_ASSERT_EQUAL_FATAL(tu_read_head(&r, fd, 10000), 0);
+	CU_ASSERT_EQUAL(r.status, 429);
+	const char *ra = tu_header(&r, "Retry-After");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ra);
+	retry = (int)strtol(ra, NULL, 10);
+	CU_ASSERT(retry >= 1 && retry <= 2);
+	tu_resp_free(&r);
+	close(fd);
+	sleep_ms(retry * 1000 + 50);
+	CU_ASSERT_EQUAL(tu_http(pol_port, "GET", "/tools/limited/api/v1/check",
+				NULL, NULL, &status, &resp, NULL),
+			0);
+	CU_ASSERT_EQUAL(status, 200);
+	free(resp);
+}
+
+static json_object *echo_headers(const char *tool, const char *headers)
+{
+	char target[64], *body = NULL;
+	int status = 0;
+
+	snprintf(target, sizeof(target), "/tools/%s/echo", tool);
+	if (tu_http(pol_port, "GET", target, headers, NULL, &status, &body,
+		    NULL) < 0 || status != 200) {
+		free(body);
+		return NULL;
+	}
+	json_object *o = parse_json(body), *h = NULL;
+	free(body);
+	if (o && json_object_object_get_ex(o, "headers", &h))
+		json_object_get(h);
+	json_object_put(o);
+	return h;
+}
+
+static int count_header(json_object *headers, const char *name)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < json_object_array_length(headers); i++) {
+		json_object *pair = json_object_array_get_idx(headers, i);
+		n += strcasecmp(json_object_get_string(
+					json_object_array_get_idx(pair, 0)),
+				name) == 0;
+	}
+	return n;
+}
+
+static void test_credentials_injected_not_forwarded(void)
+{
+	const char *client = "Authorization: Bearer client-token\r\n"
+			     "Proxy-Authorization: Basic eA==\r\n"
+			     "X-Api-Key: from-client\r\n"
+			     "Cookie: session=1\r\n";
+	json_object *h = echo_headers("creds", client);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	CU_ASSERT(has_header_pair(h, "Authorization", "Bearer host-secret"));
+	CU_ASSERT_EQUAL(count_header(h, "Authorization"), 1);
+	CU_ASSERT(has_header_pair(h, "X-Api-Key", "k1"));
+	CU_ASSERT_EQUAL(count_header(h, "X-Api-Key"), 1);
+	CU_ASSERT(has_header_pair(h, "Cookie", "session=1"));
+	CU_ASSERT_EQUAL(count_header(h, "Proxy-Authorization"), 0);
+	json_object_put(h);
+
+	h = echo_headers("plain", client);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	CU_ASSERT_EQUAL(count_header(h, "Authorization"), 0);
+	CU_ASSERT_EQUAL(count_header(h, "Proxy-Authorization"), 0);
+	CU_ASSERT_EQUAL(count_header(h, "Cookie"), 0);
+	CU_ASSERT(has_header_pair(h, "X-Api-Key", "from-client"));
+	json_object_put(h);
+}
+
+static void test_per_tool_body_limit(void)
+{
+	char body[201];
+
+	memset(body, 'b', 200);
+	body[200] = '\0';
+	expect_error(pol_port, "POST", "/tools/plain/echo", NULL, body, 413,
+		     "plain");
+	body[99] = '\0';
+	int status = 0;
+	CU_ASSERT_EQUAL(tu_http(pol_port, "POST", "/tools/plain/echo", NULL,
+				body, &status, NULL, NULL),
+			0);
+	CU_ASSERT_EQUAL(status, 200);
+}
+
 /* A crash or a hang must not leave daemons behind or stall the suite. */
 static void on_fatal(int sig)
 {
 	static const char msg[] = "test_integration: fatal signal or "
 				  "watchdog; stopping children\n";
-	pid_t pids[] = { gw_pid, up_pid, victim_pid };
+	pid_t pids[] = { gw_pid, up_pid, victim_pid, pol_up_pid, sig_pid,
+			 pol_pid };
 
 	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++)
 		if (pids[i] > 0)
@@ -921,7 +1362,8 @@ static void install_watchdog(unsigned secs)
 int main(void)
 {
 	install_watchdog(900);
-	if (CU_initialize_registry() != CUE_SUCCESS)
+	if (mkdtemp(workdir) == NULL ||
+	    CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	CU_pSuite s = CU_add_suite("integration", suite_init, suite_clean);
 	CU_add_test(s, "carapaced -t", test_check_config);
@@ -952,9 +1394,26 @@ int main(void)
 	CU_add_test(s, "2000 streams", test_two_thousand_streams);
 	CU_add_test(s, "upstream killed mid-stream",
 		    test_upstream_killed_mid_stream);
+	CU_pSuite p = CU_add_suite("policy", policy_suite_init,
+				   policy_suite_clean);
+	CU_add_test(p, "signal-cli example: allowed call re-serialised",
+		    test_example_allowed_call_reserialised);
+	CU_add_test(p, "signal-cli example: denials never reach upstream",
+		    test_example_denials_never_reach_upstream);
+	CU_add_test(p, "signal-cli example: paths and methods",
+		    test_example_paths_and_methods);
+	CU_add_test(p, "signal-cli example: events stream",
+		    test_example_events_stream);
+	CU_add_test(p, "MCP: tool filter, SSE answer streams",
+		    test_mcp_tool_filter_and_stream);
+	CU_add_test(p, "rate limit", test_rate_limit);
+	CU_add_test(p, "credentials injected, never forwarded",
+		    test_credentials_injected_not_forwarded);
+	CU_add_test(p, "per-tool body limit", test_per_tool_body_limit);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
-	unsigned failures = CU_get_number_of_failures();
+	unsigned failures = CU_get_number_of_failure_records();
 	CU_cleanup_registry();
+	remove_workdir();
 	return failures == 0 ? 0 : 1;
 }

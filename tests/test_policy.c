@@ -870,7 +870,7 @@ int main(void)
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
+	failures = CU_get_number_of_failure_records();
 	CU_cleanup_registry();
 	return failures != 0;
 }

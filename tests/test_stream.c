@@ -245,7 +245,7 @@ int main(void)
 		    test_publish_after_cancel_is_refused);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
-	unsigned failures = CU_get_number_of_failures();
+	unsigned failures = CU_get_number_of_failure_records();
 	CU_cleanup_registry();
 	return failures == 0 ? 0 : 1;
 }

@@ -1195,6 +1195,64 @@ static int h_rpc(struct conn *c, struct req *rq)
 	return send_json(c, rq, 200, out, NULL);
 }
 
+/* An MCP server over Streamable HTTP: "tools/call" asked with Accept:
+ * text/event-stream is answered as an SSE stream of JSON-RPC messages, a
+ * progress notification at once and the result 300 ms later, each stamped
+ * (sent_ns) just before it is sent; anything else as one JSON answer. */
+static int send_text_chunk(int fd, const char *text, int n, size_t cap)
+{
+	return n < 0 || (size_t)n >= cap ? -1 : send_chunk(fd, text, (size_t)n);
+}
+
+static int mcp_stream(struct conn *c, const struct req *rq, json_object *id)
+{
+	const char *id_text = id ? json_object_to_json_string(id) : "null";
+	char text[512];
+	int n;
+
+	if (send_head(c->fd, rq, 200, "text/event-stream",
+		      "Cache-Control: no-cache\r\n", -1) < 0)
+		return -1;
+	n = snprintf(text, sizeof(text),
+		     "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":"
+		     "\"notifications/progress\",\"params\":{\"progress\":1,"
+		     "\"sent_ns\":%llu}}\n\n",
+		     (unsigned long long)now_ns());
+	if (send_text_chunk(c->fd, text, n, sizeof(text)) < 0 ||
+	    wait_until(c->fd, now_ns() + 300000000u) != 0)
+		return -1;
+	n = snprintf(text, sizeof(text),
+		     "event: message\ndata: {\"jsonrpc\":\"2.0\",\"result\":"
+		     "{\"content\":[{\"type\":\"text\",\"text\":\"done\"}],"
+		     "\"sent_ns\":%llu},\"id\":%s}\n\n",
+		     (unsigned long long)now_ns(), id_text);
+	if (send_text_chunk(c->fd, text, n, sizeof(text)) < 0)
+		return -1;
+	return send_chunk(c->fd, "", 0);
+}
+
+static int h_mcp(struct conn *c, struct req *rq)
+{
+	json_object *in = parse_json(rq->body, rq->body_len);
+	json_object *m = NULL, *id = NULL;
+	const char *accept = req_header(rq, "Accept");
+	int rc;
+
+	if (in == NULL || !json_object_is_type(in, json_type_object)) {
+		json_object_put(in);
+		return send_error(c, rq, 400, "bad json");
+	}
+	json_object_object_get_ex(in, "method", &m);
+	json_object_object_get_ex(in, "id", &id);
+	if (accept && strstr(accept, "text/event-stream") && m &&
+	    strcmp(json_object_get_string(m), "tools/call") == 0)
+		rc = mcp_stream(c, rq, id);
+	else
+		rc = send_json(c, rq, 200, rpc_answer(in), NULL);
+	json_object_put(in);
+	return rc;
+}
+
 static int h_echo(struct conn *c, struct req *rq)
 {
 	return send_json(c, rq, 200, req_json(rq),
@@ -1377,6 +1435,7 @@ static const struct route {
 } routes[] = {
 	{ "GET", "/api/v1/check", 0, h_check },
 	{ "POST", "/api/v1/rpc", 0, h_rpc },
+	{ "POST", "/mcp", 0, h_mcp },
 	{ "GET", "/api/v1/events", 0, h_events },
 	{ NULL, "/echo", 0, h_echo },
 	{ NULL, "/echo/", 1, h_echo },
