@@ -8,7 +8,9 @@
  * The upstream stamps each event with CLOCK_MONOTONIC just before its
  * send() to that stream ("sent_ns"); the client stamps the recv() that
  * brought the event's data line, so a sample is the one-way delivery time of
- * one event to one stream, through whatever sits between.
+ * one event to one stream, through whatever sits between. Per round it
+ * also notes when the upstream answered the POST (its send loop is over)
+ * and when the last stream got the event (the whole fan-out).
  *
  * Libc only; build: cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror. */
 #include <arpa/inet.h>
@@ -27,6 +29,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,6 +86,9 @@ static int64_t *samples;                /* latency in ns */
 static size_t n_samples, cap_samples;
 static long unexpected_events;          /* seq out of order / duplicate */
 static uint64_t cur_round;
+static int64_t last_arrival;            /* newest recorded arrival */
+/* per round, from sending the POST: its answer, the last stream's event */
+static int64_t *round_reply, *round_all;
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -263,6 +269,7 @@ static int header_value(const char *head, size_t n, const char *name,
 static int ctl_fd = -1;
 static char ctl_buf[CTL_BUF];
 static size_t ctl_len;
+static int64_t ctl_stamp;               /* when ctl_buf last grew */
 
 /* A complete response in ctl_buf: its status and body (NUL-terminated copy
  * in body), consumed from the buffer; 0 if not complete yet. */
@@ -308,6 +315,7 @@ static int ctl_fill(int blocking)
 			 blocking ? 0 : MSG_DONTWAIT);
 		if (n > 0) {
 			ctl_len += (size_t)n;
+			ctl_stamp = now_ns();
 			if (blocking)
 				return 0;
 			continue;
@@ -397,6 +405,8 @@ static void record(struct conn *c, uint64_t seq, int64_t sent, int64_t got)
 	if (n_samples == cap_samples)
 		die("more samples than expected");
 	samples[n_samples++] = got - sent;
+	if (got > last_arrival)
+		last_arrival = got;
 }
 
 /* One complete SSE line (no terminator). */
@@ -635,6 +645,17 @@ static long proc_threads(pid_t pid)
 	return v;
 }
 
+/* This process's CPU time so far (user + system), in seconds. */
+static double self_cpu_secs(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -642,19 +663,24 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Nearest-rank percentile of the sorted samples, in µs. */
-static double pct_us(double p)
+/* Nearest-rank percentile of sorted v[0..n), in µs. */
+static double pct_of(const int64_t *v, size_t n, double p)
 {
 	size_t rank;
 
-	if (n_samples == 0)
+	if (n == 0)
 		return 0;
-	rank = (size_t)(p / 100.0 * (double)n_samples + 0.999999);
+	rank = (size_t)(p / 100.0 * (double)n + 0.999999);
 	if (rank < 1)
 		rank = 1;
-	if (rank > n_samples)
-		rank = n_samples;
-	return (double)samples[rank - 1] / 1000.0;
+	if (rank > n)
+		rank = n;
+	return (double)v[rank - 1] / 1000.0;
+}
+
+static double pct_us(double p)
+{
+	return pct_of(samples, n_samples, p);
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -674,7 +700,10 @@ static void usage(FILE *out)
 		"CPU use (%% of one core) of the --pid processes over S idle\n"
 		"seconds and their summed VmRSS; then K rounds of one broadcast\n"
 		"event to every stream, I ms apart, each event's latency being\n"
-		"its arrival time minus the upstream's send time (sent_ns).\n");
+		"its arrival time minus the upstream's send time (sent_ns).\n"
+		"With --pid, the CPU time those processes use during the\n"
+		"rounds is reported too. The last line of output is\n"
+		"\"RESULT key=value ...\".\n");
 }
 
 static void parse_pids(const char *s)
@@ -790,7 +819,7 @@ static void open_streams_all(int ep)
 
 /* Read until every stream has its head (and seq up to cur_round) and, if
  * want_ctl, the broadcast answer has come; returns its "sent" count. */
-static long pump(int ep, int want_ctl, const char *what)
+static long pump(int ep, int want_ctl, const char *what, int64_t *reply_at)
 {
 	static struct epoll_event evs[1024];
 	int64_t deadline = now_ns() + (int64_t)ROUND_TIMEOUT_MS * 1000000;
@@ -808,6 +837,8 @@ static long pump(int ep, int want_ctl, const char *what)
 				if (status != 200)
 					die("broadcast: status %d", status);
 				sent = json_long(body, "sent");
+				if (reply_at != NULL)
+					*reply_at = ctl_stamp;
 			} else {
 				pending++;
 			}
@@ -851,7 +882,9 @@ static long pump(int ep, int want_ctl, const char *what)
 int main(int argc, char **argv)
 {
 	int ep;
-	double idle_cpu = -1, rss_mib = -1, pss_mib = -1;
+	double idle_cpu = -1, rss_mib = -1, pss_mib = -1, busy_cpu_ms = -1;
+	unsigned long long busy_t0 = 0;
+	double self_t0 = 0, self_cpu_ms = -1;
 	long threads = -1;
 	struct epoll_event cev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
 
@@ -861,14 +894,17 @@ int main(int argc, char **argv)
 	conns = calloc((size_t)opt.streams, sizeof(*conns));
 	cap_samples = (size_t)opt.streams * (size_t)opt.events;
 	samples = malloc((cap_samples ? cap_samples : 1) * sizeof(*samples));
+	round_reply = calloc((size_t)opt.events + 1, sizeof(*round_reply));
+	round_all = calloc((size_t)opt.events + 1, sizeof(*round_all));
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (conns == NULL || samples == NULL || ep < 0)
+	if (conns == NULL || samples == NULL || round_reply == NULL ||
+	    round_all == NULL || ep < 0)
 		die("out of memory");
 
 	/* a clean start: no streams left over from an earlier run */
 	wait_open_streams(0, "before the run");
 	open_streams_all(ep);
-	pump(ep, 0, "response heads");
+	pump(ep, 0, "response heads", NULL);
 	wait_open_streams(opt.streams, "after opening the streams");
 
 	if (opt.idle_secs > 0) {
@@ -906,6 +942,11 @@ int main(int argc, char **argv)
 			conn_read(&conns[i]);
 	}
 
+	if (opt.events > 0 && opt.n_pids > 0)
+		for (int i = 0; i < opt.n_pids; i++)
+			busy_t0 += cpu_ticks(opt.pids[i]);
+	if (opt.events > 0)
+		self_t0 = self_cpu_secs();
 	if (opt.events > 0) {
 		if (ctl_fd < 0)
 			ctl_fd = tcp_connect(opt.upstream_port);
@@ -916,10 +957,15 @@ int main(int argc, char **argv)
 		char what[64];
 		long sent;
 
+		int64_t t0, reply_at = 0;
+
 		cur_round = (uint64_t)r;
+		t0 = now_ns();
 		ctl_request("POST", "/_upstream/broadcast");
 		snprintf(what, sizeof(what), "round %d", r);
-		sent = pump(ep, 1, what);
+		sent = pump(ep, 1, what, &reply_at);
+		round_reply[r - 1] = reply_at - t0;
+		round_all[r - 1] = last_arrival - t0;
 		if (sent < opt.streams)
 			die("%s: the upstream sent %ld events for %d streams",
 			    what, sent, opt.streams);
@@ -927,7 +973,19 @@ int main(int argc, char **argv)
 			sleep_ms(opt.interval_ms);
 	}
 
+	if (opt.events > 0)
+		self_cpu_ms = (self_cpu_secs() - self_t0) * 1000.0;
+	if (opt.events > 0 && opt.n_pids > 0) {
+		unsigned long long t1 = 0;
+
+		for (int i = 0; i < opt.n_pids; i++)
+			t1 += cpu_ticks(opt.pids[i]);
+		busy_cpu_ms = (double)(t1 - busy_t0) * 1000.0 /
+			      (double)sysconf(_SC_CLK_TCK);
+	}
 	qsort(samples, n_samples, sizeof(*samples), cmp_i64);
+	qsort(round_reply, (size_t)opt.events, sizeof(*round_reply), cmp_i64);
+	qsort(round_all, (size_t)opt.events, sizeof(*round_all), cmp_i64);
 	if (unexpected_events > 0)
 		fprintf(stderr, "sse_client[%s]: %ld unexpected events\n",
 			opt.label, unexpected_events);
@@ -936,22 +994,40 @@ int main(int argc, char **argv)
 	       n_samples);
 	if (n_samples > 0)
 		printf(", latency p50 %.1f µs, p90 %.1f µs, p99 %.1f µs, "
-		       "max %.1f µs", pct_us(50), pct_us(90), pct_us(99),
-		       pct_us(100));
+		       "max %.1f µs; a round (POST to the last stream's event) "
+		       "p50 %.1f µs, max %.1f µs", pct_us(50), pct_us(90),
+		       pct_us(99), pct_us(100),
+		       pct_of(round_all, (size_t)opt.events, 50),
+		       pct_of(round_all, (size_t)opt.events, 100));
 	if (idle_cpu >= 0)
 		printf(", idle CPU %.2f%% of a core, RSS %.1f MiB "
 		       "(PSS %.1f MiB, %ld threads)", idle_cpu, rss_mib,
 		       pss_mib, threads);
+	if (busy_cpu_ms >= 0 && n_samples > 0)
+		printf(", CPU during the rounds %.0f ms (%.1f µs per event)",
+		       busy_cpu_ms, busy_cpu_ms * 1000.0 / (double)n_samples);
 	printf("\n");
 
 	printf("RESULT label=%s streams=%d samples=%zu", opt.label,
 	       opt.streams, n_samples);
 	if (n_samples > 0)
-		printf(" p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f",
-		       pct_us(50), pct_us(90), pct_us(99), pct_us(100));
+		printf(" p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f"
+		       " round_p50_us=%.1f round_max_us=%.1f"
+		       " reply_p50_us=%.1f reply_max_us=%.1f",
+		       pct_us(50), pct_us(90), pct_us(99), pct_us(100),
+		       pct_of(round_all, (size_t)opt.events, 50),
+		       pct_of(round_all, (size_t)opt.events, 100),
+		       pct_of(round_reply, (size_t)opt.events, 50),
+		       pct_of(round_reply, (size_t)opt.events, 100));
 	if (idle_cpu >= 0)
 		printf(" idle_cpu_pct=%.2f rss_mib=%.1f pss_mib=%.1f "
 		       "threads=%ld", idle_cpu, rss_mib, pss_mib, threads);
+	if (busy_cpu_ms >= 0 && n_samples > 0)
+		printf(" busy_cpu_ms=%.0f cpu_us_per_event=%.1f", busy_cpu_ms,
+		       busy_cpu_ms * 1000.0 / (double)n_samples);
+	if (self_cpu_ms >= 0 && n_samples > 0)
+		printf(" client_cpu_us_per_event=%.1f",
+		       self_cpu_ms * 1000.0 / (double)n_samples);
 	printf(" unexpected=%ld\n", unexpected_events);
 
 	for (int i = 0; i < opt.streams; i++)
