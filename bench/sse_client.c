@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testutil.h" /* tu_head_end */
+
 #define MAX_PIDS 64
 #define HEAD_MAX 16384
 #define LINE_MAX_LEN 1024
@@ -203,20 +205,6 @@ static const char *memcasemem(const char *p, size_t n, const char *needle)
 	return NULL;
 }
 
-/* Offset just past "\r\n\r\n" (or "\n\n") in p[0..n), or 0. */
-static size_t find_head_end(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (i + 1 < n && p[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
-			return i + 3;
-	}
-	return 0;
-}
-
 /* "HTTP/1.x NNN ..." -> NNN, or -1. */
 static int status_of(const char *head, size_t n)
 {
@@ -275,7 +263,7 @@ static int64_t ctl_stamp;               /* when ctl_buf last grew */
  * in body), consumed from the buffer; 0 if not complete yet. */
 static int ctl_take_response(int *status, char *body, size_t bodylen)
 {
-	size_t he = find_head_end(ctl_buf, ctl_len);
+	size_t he = tu_head_end(ctl_buf, ctl_len);
 	char cl[32];
 	long long len;
 
@@ -534,7 +522,7 @@ static void head_bytes(struct conn *c, const char *p, size_t n, int64_t t)
 		die("response head too large");
 	memcpy(c->head + c->head_len, p, n);
 	c->head_len += n;
-	he = find_head_end(c->head, c->head_len);
+	he = tu_head_end(c->head, c->head_len);
 	if (he == 0)
 		return;
 	st = status_of(c->head, he);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "cu_run.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define MIB4 ((size_t)4 << 20)
@@ -1111,7 +1112,6 @@ int main(void)
 {
 	CU_pSuite suite;
 	size_t i;
-	int failed;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
@@ -1121,11 +1121,7 @@ int main(void)
 	for (i = 0; i < N_ELEMS(tests); i++)
 		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
 			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failure_records() != 0;
-	CU_cleanup_registry();
-	return failed;
+	return cu_run();
 fail:
 	CU_cleanup_registry();
 	return 1;

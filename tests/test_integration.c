@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "cu_run.h"
 
 #define MS (1000000ull)
 #define MAX_BODY 65536
@@ -1410,10 +1411,7 @@ int main(void)
 	CU_add_test(p, "credentials injected, never forwarded",
 		    test_credentials_injected_not_forwarded);
 	CU_add_test(p, "per-tool body limit", test_per_tool_body_limit);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failures = CU_get_number_of_failure_records();
-	CU_cleanup_registry();
+	int rc = cu_run();
 	remove_workdir();
-	return failures == 0 ? 0 : 1;
+	return rc;
 }

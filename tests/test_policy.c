@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "policy.h"
+#include "cu_run.h"
 
 #define STRS(...) \
 	{ (char *[]){ __VA_ARGS__ }, \
@@ -855,7 +856,6 @@ static void test_value_count_bounded(void)
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
@@ -868,9 +868,5 @@ int main(void)
 		CU_cleanup_registry();
 		return 1;
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failure_records();
-	CU_cleanup_registry();
-	return failures != 0;
+	return cu_run();
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "ratelimit.h"
+#include "cu_run.h"
 
 #define T0 1000000u /* an arbitrary monotonic start, in ms */
 
@@ -143,7 +144,6 @@ static void test_threads(void)
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
@@ -159,9 +159,5 @@ int main(void)
 		CU_cleanup_registry();
 		return 1;
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failure_records();
-	CU_cleanup_registry();
-	return failures != 0;
+	return cu_run();
 }

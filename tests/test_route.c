@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "route.h"
+#include "cu_run.h"
 
 static struct cfg_tool tools[] = {
 	{ .name = "signal-cli", .upstream = "http://127.0.0.1:18080" },
@@ -117,9 +118,5 @@ int main(void)
 	CU_add_test(suite, "route table", test_route_table);
 	CU_add_test(suite, "unknown tool name is reported",
 		    test_unknown_tool_name_is_reported);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failures = CU_get_number_of_failure_records();
-	CU_cleanup_registry();
-	return failures == 0 ? 0 : 1;
+	return cu_run();
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "stream.h"
+#include "cu_run.h"
 
 static void sleep_ms(int ms)
 {
@@ -243,9 +244,5 @@ int main(void)
 	CU_add_test(suite, "head and failure", test_head_and_failure);
 	CU_add_test(suite, "publish after cancel is refused",
 		    test_publish_after_cancel_is_refused);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failures = CU_get_number_of_failure_records();
-	CU_cleanup_registry();
-	return failures == 0 ? 0 : 1;
+	return cu_run();
 }

@@ -405,20 +405,6 @@ static ssize_t fill(struct tu_resp *r, uint64_t deadline, size_t limit)
 	}
 }
 
-/* Offset just past the blank line ending a head in p[0..n), or 0. */
-static size_t head_end(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (i + 1 < n && p[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
-			return i + 3;
-	}
-	return 0;
-}
-
 /* Next line (terminator stripped, NUL-terminated in place) or rc of
  * fill() mapped: EOF -> -2. */
 static int next_line(struct tu_resp *r, uint64_t deadline, char **line)
@@ -548,7 +534,7 @@ static int read_one_head(struct tu_resp *r, uint64_t deadline)
 {
 	size_t end;
 
-	while ((end = head_end(r->buf + r->buf_off, avail(r))) == 0) {
+	while ((end = tu_head_end(r->buf + r->buf_off, avail(r))) == 0) {
 		if (fill(r, deadline, TU_HEAD_MAX) <= 0)
 			return -1;
 	}

@@ -18,6 +18,21 @@ static inline unsigned char tu_pattern_byte(uint64_t i)
 	return (unsigned char)(((i * 131 + 7) >> 3) ^ i);
 }
 
+/* Offset just past the blank line ("\n\n" or "\n\r\n") that ends an HTTP
+ * head in p[0..n), or 0 if it has not arrived yet. */
+static inline size_t tu_head_end(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != '\n')
+			continue;
+		if (i + 1 < n && p[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
 /* The exact bytes the test upstream serves on GET /sse-exact (320 bytes).
  * Read event by event (tu_sse_next_event) it yields five data payloads:
  *   1. {"seq":1,"text":"hello"}           (id 1, event: receive, CRLF)

@@ -472,20 +472,6 @@ static int conn_line(struct conn *c, char **line)
 	}
 }
 
-/* Offset just past the blank line that ends a head, or 0. */
-static size_t head_end(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (i + 1 < n && p[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
-			return i + 3;
-	}
-	return 0;
-}
-
 static char *trim(char *s)
 {
 	size_t n;
@@ -578,7 +564,7 @@ static int read_head(struct conn *c, struct req *rq)
 {
 	size_t end;
 
-	while ((end = head_end(c->buf + c->off, c_avail(c))) == 0) {
+	while ((end = tu_head_end(c->buf + c->off, c_avail(c))) == 0) {
 		ssize_t n = conn_fill(c, UP_MAX_HEAD);
 
 		if (n == -2)
