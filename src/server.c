@@ -589,13 +589,21 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *uri)
 	return strlen(uri);
 }
 
-/* MHD reports every body that ends with an error; for streams that is
- * mostly a client leaving, which is routine, so it is debug noise. */
+/* MHD reports every request the application ends with an error; for a
+ * gateway that is mostly a client leaving (mid-stream, or while the
+ * upstream is still thinking), which is routine: debug, not a warning. */
 static int is_routine_mhd_message(const char *line)
 {
-	static const char routine[] = "Closing connection (application error";
+	static const char *const routine[] = {
+		"Closing connection (application error",
+		"Closing connection (application reported error",
+		"Application reported internal error, closing connection",
+	};
 
-	return strncmp(line, routine, sizeof(routine) - 1) == 0;
+	for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++)
+		if (strncmp(line, routine[i], strlen(routine[i])) == 0)
+			return 1;
+	return 0;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
