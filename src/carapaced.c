@@ -169,6 +169,7 @@ static int run(const struct options *o, struct cfg *cfg)
 		log_warnx("%u upstream workers still running at exit", left);
 		return 1; /* their threads still use curl: skip its cleanup */
 	}
+	proxy_pool_drain();
 	proxy_global_cleanup();
 	log_info("stopped");
 	return 0;

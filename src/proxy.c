@@ -514,29 +514,127 @@ static void report(struct worker *w, enum outcome how, CURLcode result)
 			    "upstream sent no response head");
 }
 
+/* ---- idle upstream handles ----
+ *
+ * A finished transfer's multi handle keeps its upstream connection in its
+ * connection cache. Parking the (multi, easy) pair lets the next request
+ * to the same origin skip the connect and curl's set-up. Only cleanly
+ * finished transfers are parked; a handle is used by one worker at a time
+ * (libcurl-thread(3): handles may move between threads, never be shared). */
+#define POOL_MAX_IDLE 64
+
+struct handle {
+	struct handle *next;
+	char origin[256];          /* scheme://host:port of its connection */
+	CURLM *multi;
+	CURL *easy;
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct handle *pool;
+static unsigned pool_idle;
+
+static void origin_of(const char *url, char *out, size_t len)
+{
+	const char *host = strstr(url, "://");
+	size_t n = host ? (size_t)(host + 3 - url) + strcspn(host + 3, "/?#") :
+			  strlen(url);
+
+	snprintf(out, len, "%.*s", (int)n, url);
+}
+
+static void handle_destroy(struct handle *h)
+{
+	curl_easy_cleanup(h->easy);
+	curl_multi_cleanup(h->multi);
+	free(h);
+}
+
+static struct handle *handle_take(const char *url)
+{
+	char origin[256];
+	struct handle *h = NULL;
+
+	origin_of(url, origin, sizeof(origin));
+	pthread_mutex_lock(&pool_lock);
+	for (struct handle **p = &pool; *p != NULL; p = &(*p)->next) {
+		if (strcmp((*p)->origin, origin) == 0) {
+			h = *p;
+			*p = h->next;
+			pool_idle--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (h != NULL) {
+		curl_easy_reset(h->easy); /* options go, the connection stays */
+		return h;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	snprintf(h->origin, sizeof(h->origin), "%s", origin);
+	h->multi = curl_multi_init();
+	h->easy = curl_easy_init();
+	if (h->multi == NULL || h->easy == NULL) {
+		handle_destroy(h);
+		return NULL;
+	}
+	return h;
+}
+
+static void handle_give(struct handle *h, int reusable)
+{
+	if (reusable) {
+		pthread_mutex_lock(&pool_lock);
+		if (pool_idle < POOL_MAX_IDLE) {
+			h->next = pool;
+			pool = h;
+			pool_idle++;
+			h = NULL;
+		}
+		pthread_mutex_unlock(&pool_lock);
+	}
+	if (h != NULL)
+		handle_destroy(h);
+}
+
+void proxy_pool_drain(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	struct handle *h = pool;
+	pool = NULL;
+	pool_idle = 0;
+	pthread_mutex_unlock(&pool_lock);
+	while (h != NULL) {
+		struct handle *next = h->next;
+		handle_destroy(h);
+		h = next;
+	}
+}
+
 static void run_worker(struct worker *w)
 {
 	struct curl_slist *hdrs = build_headers(w->req);
-	CURL *easy = curl_easy_init();
+	struct handle *h = hdrs ? handle_take(w->req->url) : NULL;
 	CURLcode result = CURLE_FAILED_INIT;
 	enum outcome how = DONE;
 
-	w->multi = curl_multi_init();
-	if (hdrs == NULL || easy == NULL || w->multi == NULL ||
-	    setup_easy(easy, w, hdrs) < 0 ||
-	    curl_multi_add_handle(w->multi, easy) != CURLM_OK) {
+	if (h == NULL || setup_easy(h->easy, w, hdrs) < 0 ||
+	    curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
 		stream_fail(w->stream, STREAM_FAIL_INTERNAL,
 			    "cannot set up the upstream transfer");
-		goto out;
+		if (h != NULL)
+			handle_give(h, 0);
+		curl_slist_free_all(hdrs);
+		return;
 	}
+	w->multi = h->multi;
 	stream_set_cancel_hook(w->stream, wake_worker, w->multi);
 	how = drive(w, &result);
 	stream_set_cancel_hook(w->stream, NULL, NULL);
-	curl_multi_remove_handle(w->multi, easy);
+	curl_multi_remove_handle(h->multi, h->easy);
 	report(w, how, result);
-out:
-	curl_easy_cleanup(easy);
-	curl_multi_cleanup(w->multi);
+	handle_give(h, how == DONE && result == CURLE_OK);
 	curl_slist_free_all(hdrs);
 }
 

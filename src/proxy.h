@@ -36,6 +36,10 @@ void proxy_request_free(struct proxy_request *r);
  * -1: nothing was taken (no thread could be made). */
 int proxy_start(struct proxy_request *r, struct stream *s);
 
+/* Closes the upstream connections kept for reuse. Call once no worker
+ * runs (before proxy_global_cleanup). */
+void proxy_pool_drain(void);
+
 /* Workers still running. */
 unsigned proxy_active_workers(void);
 /* Waits until no worker runs or timeout_ms passes; returns those left. */
