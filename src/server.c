@@ -598,6 +598,7 @@ static int is_routine_mhd_message(const char *line)
 		"Closing connection (application error",
 		"Closing connection (application reported error",
 		"Application reported internal error, closing connection",
+		"Failed to send the response body for the request",
 	};
 
 	for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++)
