@@ -14,6 +14,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "server.h"
+#include "workers.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -164,7 +165,7 @@ static int run(const struct options *o, struct cfg *cfg)
 		 "listener", PACKAGE_VERSION, o->config, limit);
 	wait_for_stop(&set);
 	server_stop(srv);
-	unsigned left = proxy_wait_workers(WORKER_DRAIN_MS);
+	unsigned left = workers_wait(WORKER_DRAIN_MS);
 	if (left > 0) {
 		log_warnx("%u upstream workers still running at exit", left);
 		return 1; /* their threads still use curl: skip its cleanup */

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "workers.h"
 
 #define WORKER_STACK_SIZE (256 * 1024)
 #define MAX_HEAD_BYTES (64 * 1024)
@@ -48,10 +49,6 @@ struct worker {
 	int protocol_error;
 	uint64_t last_byte_ms;
 };
-
-static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t workers_gone = PTHREAD_COND_INITIALIZER;
-static unsigned workers_active;
 
 static uint64_t now_ms(void)
 {
@@ -648,10 +645,7 @@ static void *worker_main(void *arg)
 	proxy_request_free(w->req);
 	free(w);
 
-	pthread_mutex_lock(&workers_lock);
-	if (--workers_active == 0)
-		pthread_cond_broadcast(&workers_gone);
-	pthread_mutex_unlock(&workers_lock);
+	workers_leave();
 	return NULL;
 }
 
@@ -668,45 +662,14 @@ int proxy_start(struct proxy_request *r, struct stream *s)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
-	pthread_mutex_lock(&workers_lock);
+	workers_enter();
 	int rc = pthread_create(&tid, &attr, worker_main, w);
-	if (rc == 0)
-		workers_active++;
-	pthread_mutex_unlock(&workers_lock);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
+		workers_leave();
 		errno = rc;
 		free(w);
 		return -1;
 	}
 	return 0;
-}
-
-unsigned proxy_active_workers(void)
-{
-	pthread_mutex_lock(&workers_lock);
-	unsigned n = workers_active;
-	pthread_mutex_unlock(&workers_lock);
-	return n;
-}
-
-unsigned proxy_wait_workers(int timeout_ms)
-{
-	struct timespec until;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&workers_lock);
-	while (workers_active > 0 &&
-	       pthread_cond_timedwait(&workers_gone, &workers_lock, &until) !=
-		       ETIMEDOUT)
-		;
-	unsigned n = workers_active;
-	pthread_mutex_unlock(&workers_lock);
-	return n;
 }

@@ -40,9 +40,4 @@ int proxy_start(struct proxy_request *r, struct stream *s);
  * runs (before proxy_global_cleanup). */
 void proxy_pool_drain(void);
 
-/* Workers still running. */
-unsigned proxy_active_workers(void);
-/* Waits until no worker runs or timeout_ms passes; returns those left. */
-unsigned proxy_wait_workers(int timeout_ms);
-
 #endif
