@@ -2,10 +2,13 @@
  *
  * Key tables (top level, per tool, a tool's rate_limit, one of its
  * jsonrpc_param_filters) describe every key once: JSON type, bounds, string
- * check, setter, or "later feature".  The walker checks all that before a
- * setter runs, so setters only store, except for objects whose member names
- * are the user's (tools, filters, inject_headers), checked as they are
- * stored.  A key the tables do not know is an error, because a typo in a
+ * check, setter, which type of tool it is for, or "later feature".  A
+ * tool's type is read before its other keys, so a key for the other type
+ * is refused as such.  The walker checks all that before a setter runs, so
+ * setters only store, except for objects whose member names are the
+ * user's (tools, filters, inject_headers, env_inject), checked as they are
+ * stored, and a cli tool's files (binary, cwd_allowed), looked at on disk
+ * at load time.  A key the tables do not know is an error, because a typo in a
  * security policy must not pass silently.  The first problem found is the
  * one reported.  What a setter makes is counted into the config at once,
  * so cfg_free() cleans up after an error anywhere. */
@@ -23,13 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A policy file is a few kilobytes; megabytes mean a wrong file. */
 #define CFG_MAX_BYTES ((size_t)4 << 20)
 #define TOOL_NAME_MAX 64
-#define ALNUM \
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+#define DIGITS "0123456789"
+#define ALNUM "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" DIGITS
 /* Tool names become URL path segments and log fields: keep them plain. */
 #define TOOL_NAME_CHARS ALNUM "._-"
 /* URL hosts: DNS names and IPv4 literals; IPv6 comes in brackets. */
@@ -39,17 +43,24 @@
 #define HEADER_NAME_MAX 64
 #define HTTP_METHOD_MAX 20
 #define UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+/* Environment variable names: [A-Za-z_][A-Za-z0-9_]* */
+#define ENV_NAME_CHARS ALNUM "_"
+#define ENV_NAME_MAX 128
 
 enum jtype { J_STRING, J_INT, J_STRINGS, J_OBJECT };
 
 #define KEY_REQUIRED 0x1u
 #define KEY_LATER 0x2u /* a later feature's key: named, but refused */
+#define KEY_HTTP 0x4u  /* a tool key for http tools only */
+#define KEY_CLI 0x8u   /* a tool key for cli tools only */
+#define KEY_SCOPE (KEY_HTTP | KEY_CLI)
 
 /* Parse state: where we are (the key path) and where errors go. */
 struct ctx {
 	struct cfg_error *err;
 	char path[sizeof(((struct cfg_error *)0)->path)];
 	size_t path_len;
+	unsigned scope; /* KEY_HTTP or KEY_CLI inside a tool, else 0 */
 };
 
 /* What a string must be beyond a string: NULL when s is good, else why. */
@@ -69,6 +80,8 @@ struct key {
 
 static int walk(struct ctx *c, const struct key *tab, void *dst,
 		struct json_object *obj);
+static int take_key(struct ctx *c, const struct key *tab, void *dst,
+		    const char *name, struct json_object *v);
 static int fail(struct ctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -338,8 +351,10 @@ static int set_type(struct ctx *c, void *dst, struct json_object *v)
 		t->type = CFG_TOOL_HTTP;
 		return 0;
 	}
-	if (strcmp(s, "cli") == 0)
-		return fail(c, "type \"cli\" is not supported yet");
+	if (strcmp(s, "cli") == 0) {
+		t->type = CFG_TOOL_CLI;
+		return 0;
+	}
 	return fail(c, "unknown tool type");
 }
 
@@ -711,36 +726,195 @@ static int set_inject_headers(struct ctx *c, void *dst,
 	return 0;
 }
 
+/* --- cli tools ---------------------------------------------------------- */
+
+static const char *check_absolute(const char *s)
+{
+	return s[0] == '/' ? NULL : "not an absolute path";
+}
+
+/* Checked now, so that -t tells; cli.c checks again before each exec. */
+static int set_binary(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	const char *s = json_object_get_string(v);
+	struct stat st;
+
+	if (stat(s, &st) < 0)
+		return fail(c, "not an executable file: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode) || access(s, X_OK) < 0)
+		return fail(c, "not an executable file");
+	t->binary = strdup(s); /* owned by the tool */
+	if (!t->binary)
+		return fail(c, "out of memory");
+	return 0;
+}
+
+static int set_argv_allow(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+
+	return take_strings(c, v, &t->argv_allow_patterns);
+}
+
+static int set_argv_deny(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+
+	return take_strings(c, v, &t->argv_deny_patterns);
+}
+
+/* Each directory stored as realpath(3) gives it: no symlink, "." or "..",
+ * so cli.c compares a client's directory with it byte for byte. */
+static int take_dir(struct ctx *c, struct cfg_strings *out,
+		    struct json_object *v)
+{
+	struct stat st;
+	char *real = realpath(json_object_get_string(v), NULL);
+
+	if (!real)
+		return fail(c, "not a directory: %s", strerror(errno));
+	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(real);
+		return fail(c, "not a directory");
+	}
+	out->v[out->n++] = real; /* owned by the config */
+	return 0;
+}
+
+static int set_cwd_allowed(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	size_t i, old, n = json_object_array_length(v);
+
+	if (n == 0)
+		return 0;
+	t->cwd_allowed.v = calloc(n, sizeof(*t->cwd_allowed.v));
+	if (!t->cwd_allowed.v) /* owned by the tool */
+		return fail(c, "out of memory");
+	for (i = 0; i < n; i++) {
+		old = path_index(c, i);
+		if (take_dir(c, &t->cwd_allowed,
+			     json_object_array_get_idx(v, i)) < 0)
+			return -1;
+		path_cut(c, old);
+	}
+	return 0;
+}
+
+static int set_max_output(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->max_output_bytes =
+		(size_t)json_object_get_int64(v);
+	return 0;
+}
+
+static int set_max_concurrent(struct ctx *c, void *dst,
+			      struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->max_concurrent =
+		(unsigned)json_object_get_int64(v);
+	return 0;
+}
+
+static int env_name_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	/* len >= 1 first: strchr() would find the NUL of "" */
+	return len >= 1 && len <= ENV_NAME_MAX &&
+	       strspn(s, ENV_NAME_CHARS) == len &&
+	       strchr(DIGITS, s[0]) == NULL;
+}
+
+/* Values are secrets: messages never show them.  Names are unique, as
+ * json-c keeps the last of two equal member names. */
+static int take_env(struct ctx *c, struct cfg_tool *t, const char *name,
+		    struct json_object *v)
+{
+	struct cfg_header *e = &t->env_inject[t->n_env_inject];
+	size_t old = path_key(c, name);
+
+	if (!env_name_ok(name))
+		return fail(c, "not an environment variable name");
+	if (!json_object_is_type(v, json_type_string))
+		return fail(c, "expected a string");
+	if (strlen(json_object_get_string(v)) !=
+	    (size_t)json_object_get_string_len(v))
+		return fail(c, "value contains a NUL character");
+	e->name = strdup(name);
+	e->value = strdup(json_object_get_string(v));
+	t->n_env_inject++; /* cfg_free() frees what e holds */
+	if (!e->name || !e->value)
+		return fail(c, "out of memory");
+	path_cut(c, old);
+	return 0;
+}
+
+static int set_env_inject(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	size_t n = (size_t)json_object_object_length(v);
+	struct json_object_iterator it, end;
+
+	if (n == 0)
+		return 0;
+	t->env_inject = calloc(n, sizeof(*t->env_inject));
+	if (!t->env_inject) /* owned by the tool */
+		return fail(c, "out of memory");
+	it = json_object_iter_begin(v);
+	end = json_object_iter_end(v);
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+		if (take_env(c, t, json_object_iter_peek_name(&it),
+			     json_object_iter_peek_value(&it)) < 0)
+			return -1;
+	return 0;
+}
+
 /* --- the tool table ----------------------------------------------------- */
 
+/* KEY_HTTP / KEY_CLI: for one type of tool only; a key with neither is
+ * for both.  KEY_REQUIRED with one of them: required for that type. */
 static const struct key tool_keys[] = {
 	{ "type", J_STRING, 0, 0, KEY_REQUIRED, set_type, NULL },
-	{ "upstream", J_STRING, 0, 0, 0, set_upstream, NULL }, /* for http */
-	{ "listen", J_STRING, 0, 0, 0, set_tool_listen, NULL },
+	{ "upstream", J_STRING, 0, 0, KEY_REQUIRED | KEY_HTTP, set_upstream,
+	  NULL },
+	{ "listen", J_STRING, 0, 0, KEY_HTTP, set_tool_listen, NULL },
 	{ "timeout_secs", J_INT, 1, 86400, 0, set_timeout, NULL },
-	{ "stream_idle_timeout_secs", J_INT, 0, 31536000, 0, set_idle, NULL },
+	{ "stream_idle_timeout_secs", J_INT, 0, 31536000, KEY_HTTP, set_idle,
+	  NULL },
 	{ "max_body_bytes", J_INT, 1, 1073741824, 0, set_tool_max_body, NULL },
-	{ "allow_paths", J_STRINGS, 0, 0, 0, set_allow_paths,
+	{ "allow_paths", J_STRINGS, 0, 0, KEY_HTTP, set_allow_paths,
 	  check_path_pattern },
-	{ "allow_http_methods", J_STRINGS, 0, 0, 0, set_allow_methods,
+	{ "allow_http_methods", J_STRINGS, 0, 0, KEY_HTTP, set_allow_methods,
 	  check_http_method },
-	{ "jsonrpc_allow_methods", J_STRINGS, 0, 0, 0, set_jsonrpc_allow,
+	{ "jsonrpc_allow_methods", J_STRINGS, 0, 0, KEY_HTTP,
+	  set_jsonrpc_allow, check_non_empty },
+	{ "jsonrpc_deny_methods", J_STRINGS, 0, 0, KEY_HTTP, set_jsonrpc_deny,
 	  check_non_empty },
-	{ "jsonrpc_deny_methods", J_STRINGS, 0, 0, 0, set_jsonrpc_deny,
-	  check_non_empty },
-	{ "jsonrpc_param_filters", J_OBJECT, 0, 0, 0, set_filters, NULL },
-	{ "inject_headers", J_OBJECT, 0, 0, 0, set_inject_headers, NULL },
-	{ "forward_headers", J_STRINGS, 0, 0, 0, set_forward_headers,
+	{ "jsonrpc_param_filters", J_OBJECT, 0, 0, KEY_HTTP, set_filters,
+	  NULL },
+	{ "inject_headers", J_OBJECT, 0, 0, KEY_HTTP, set_inject_headers,
+	  NULL },
+	{ "forward_headers", J_STRINGS, 0, 0, KEY_HTTP, set_forward_headers,
 	  check_header_name },
 	{ "rate_limit", J_OBJECT, 0, 0, 0, set_rate_limit, NULL },
 	LATER("audit", J_OBJECT),
-	LATER("binary", J_STRING),
-	LATER("argv_allow_patterns", J_STRINGS),
-	LATER("argv_deny_patterns", J_STRINGS),
-	LATER("env_inject", J_OBJECT),
-	LATER("cwd_allowed", J_STRINGS),
-	LATER("max_output_bytes", J_INT),
-	LATER("max_concurrent", J_INT),
+	{ "binary", J_STRING, 0, 0, KEY_REQUIRED | KEY_CLI, set_binary,
+	  check_absolute },
+	{ "argv_allow_patterns", J_STRINGS, 0, 0, KEY_CLI, set_argv_allow,
+	  NULL },
+	{ "argv_deny_patterns", J_STRINGS, 0, 0, KEY_CLI, set_argv_deny,
+	  NULL },
+	{ "env_inject", J_OBJECT, 0, 0, KEY_CLI, set_env_inject, NULL },
+	{ "cwd_allowed", J_STRINGS, 0, 0, KEY_CLI, set_cwd_allowed,
+	  check_absolute },
+	{ "max_output_bytes", J_INT, 1, 1073741824, KEY_CLI, set_max_output,
+	  NULL },
+	{ "max_concurrent", J_INT, 1, 1024, KEY_CLI, set_max_concurrent,
+	  NULL },
 	{ NULL, J_STRING, 0, 0, 0, NULL, NULL }
 };
 
@@ -760,6 +934,8 @@ static int take_tool(struct ctx *c, struct cfg *cfg, const char *name,
 {
 	struct cfg_tool *t = &cfg->tools[cfg->n_tools];
 	size_t old = path_key(c, name);
+	struct json_object *type;
+	int rc;
 
 	if (!tool_name_ok(name))
 		return fail(c, "invalid tool name");
@@ -770,12 +946,23 @@ static int take_tool(struct ctx *c, struct cfg *cfg, const char *name,
 		return fail(c, "out of memory");
 	cfg->n_tools++; /* from here on cfg_free() frees what t holds */
 	t->timeout_secs = CFG_DEFAULT_TIMEOUT_SECS;
-	if (walk(c, tool_keys, t, v) < 0)
-		return -1;
-	if (t->type == CFG_TOOL_HTTP && !t->upstream) {
-		path_key(c, "upstream");
+	/* type first: which keys the tool may have depends on it */
+	if (!json_object_object_get_ex(v, "type", &type)) {
+		path_key(c, "type");
 		return fail(c, "missing required key");
 	}
+	if (take_key(c, tool_keys, t, "type", type) < 0)
+		return -1;
+	c->scope = KEY_HTTP;
+	if (t->type == CFG_TOOL_CLI) {
+		c->scope = KEY_CLI;
+		t->max_output_bytes = CFG_DEFAULT_MAX_OUTPUT_BYTES;
+		t->max_concurrent = CFG_DEFAULT_MAX_CONCURRENT;
+	}
+	rc = walk(c, tool_keys, t, v);
+	c->scope = 0;
+	if (rc < 0)
+		return -1;
 	path_cut(c, old);
 	return 0;
 }
@@ -840,6 +1027,13 @@ static const struct key top_keys[] = {
 
 /* --- the walker --------------------------------------------------------- */
 
+/* Whether k may appear in the object being walked: a key for one type of
+ * tool only is refused in a tool of the other type. */
+static int in_scope(const struct ctx *c, const struct key *k)
+{
+	return !(k->flags & KEY_SCOPE) || (k->flags & c->scope);
+}
+
 static const struct key *key_find(const struct key *tab, const char *name)
 {
 	for (; tab->name; tab++)
@@ -858,6 +1052,9 @@ static int take_key(struct ctx *c, const struct key *tab, void *dst,
 		return fail(c, "unknown key");
 	if (k->flags & KEY_LATER)
 		return fail(c, "not supported yet");
+	if (!in_scope(c, k))
+		return fail(c, "not valid for %s tool",
+			    c->scope == KEY_CLI ? "a cli" : "an http");
 	if (check_value(c, k, v) < 0 || k->set(c, dst, v) < 0)
 		return -1;
 	path_cut(c, old);
@@ -868,7 +1065,7 @@ static int check_required(struct ctx *c, const struct key *tab,
 			  struct json_object *obj)
 {
 	for (; tab->name; tab++) {
-		if (!(tab->flags & KEY_REQUIRED) ||
+		if (!(tab->flags & KEY_REQUIRED) || !in_scope(c, tab) ||
 		    json_object_object_get_ex(obj, tab->name, NULL))
 			continue;
 		path_key(c, tab->name);
@@ -1181,6 +1378,15 @@ static void free_tool(struct cfg_tool *t)
 	}
 	free(t->inject_headers);
 	free_strings(&t->forward_headers);
+	free(t->binary);
+	free_strings(&t->argv_allow_patterns);
+	free_strings(&t->argv_deny_patterns);
+	for (i = 0; i < t->n_env_inject; i++) {
+		free(t->env_inject[i].name);
+		free(t->env_inject[i].value);
+	}
+	free(t->env_inject);
+	free_strings(&t->cwd_allowed);
 }
 
 void cfg_free(struct cfg *cfg)

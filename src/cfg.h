@@ -19,7 +19,10 @@ struct cfg_addr {
 	int is_ipv6;
 };
 
-enum cfg_tool_type { CFG_TOOL_HTTP };
+enum cfg_tool_type { CFG_TOOL_HTTP, CFG_TOOL_CLI };
+
+#define CFG_DEFAULT_MAX_OUTPUT_BYTES ((size_t)16 << 20)
+#define CFG_DEFAULT_MAX_CONCURRENT 8u
 
 /* A list of strings (globs, names); n == 0 means "not set". */
 struct cfg_strings {
@@ -64,6 +67,16 @@ struct cfg_tool {
 	struct cfg_strings forward_headers;    /* e.g. "Cookie" */
 	unsigned rate_max_requests;            /* 0: no rate limit */
 	unsigned rate_window_secs;
+
+	/* cli tools (issue 5); upstream is NULL for them */
+	char *binary;                          /* absolute, executable */
+	struct cfg_strings argv_allow_patterns;
+	struct cfg_strings argv_deny_patterns;
+	struct cfg_header *env_inject;         /* values are secrets */
+	size_t n_env_inject;
+	struct cfg_strings cwd_allowed;        /* absolute, realpath'd */
+	size_t max_output_bytes;
+	unsigned max_concurrent;
 };
 
 struct cfg {

@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #define PATH_MAX_BYTES 8192
+#define ARGV_MAX_BYTES 65536 /* a cli tool's argv, joined */
 #define QUOTE_MAX 60 /* bytes of a client's value shown in a reason */
 
 #define RPC_PARSE_ERROR (-32700)
@@ -189,6 +190,84 @@ int policy_forward_header(const struct cfg_tool *tool, const char *name)
 	if (strcasecmp(name, "Cookie") == 0)
 		return listed_nocase(&tool->forward_headers, name);
 	return 1;
+}
+
+/* --- CLI argv ----------------------------------------------------------- */
+
+/* Joins argv with single spaces into out (ARGV_MAX_BYTES + 1 bytes);
+ * -1 when the result would not fit. */
+static int join_argv(char *const *argv, size_t argc, char *out)
+{
+	size_t len = 0, n;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < argc; i++) {
+		n = strlen(argv[i]);
+		if (n + (i > 0) > ARGV_MAX_BYTES - len)
+			return -1;
+		if (i > 0)
+			out[len++] = ' ';
+		memcpy(out + len, argv[i], n);
+		len += n;
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+static const char *glob_first(const struct cfg_strings *globs,
+			      const char *s)
+{
+	for (size_t i = 0; i < globs->n; i++)
+		if (fnmatch(globs->v[i], s, 0) == 0)
+			return globs->v[i];
+	return NULL;
+}
+
+int policy_check_argv(const struct cfg_tool *tool, char *const *argv,
+		      size_t argc, struct policy_verdict *v)
+{
+	struct check c = { 0, 0, "" };
+	char q[QUOTE_MAX + 1], qp[QUOTE_MAX + 1];
+	char *joined = NULL;
+	const char *pat;
+
+	if (tool == NULL || (argv == NULL && argc > 0)) {
+		set_check(&c, 500, 0, "internal error: no tool or argv");
+		goto out;
+	}
+	for (size_t i = 0; i < argc; i++) {
+		if (argv[i] == NULL) {
+			set_check(&c, 400, 0, "bad request: argv has a null");
+			goto out;
+		}
+	}
+	joined = malloc(ARGV_MAX_BYTES + 1);
+	if (joined == NULL) {
+		set_check(&c, 500, 0, "internal error: out of memory");
+		goto out;
+	}
+	if (join_argv(argv, argc, joined) < 0) {
+		set_check(&c, 400, 0, "bad request: argv too long (more than "
+			  "%d bytes joined)", ARGV_MAX_BYTES);
+		goto out;
+	}
+	quote(q, joined, strlen(joined));
+	if ((pat = glob_first(&tool->argv_deny_patterns, joined)) != NULL) {
+		quote(qp, pat, strlen(pat));
+		set_check(&c, 403, 0,
+			  "denied by policy: argv \"%s\" matches "
+			  "argv_deny_patterns pattern \"%s\"",
+			  q, qp);
+	} else if (!glob_any(&tool->argv_allow_patterns, joined)) {
+		set_check(&c, 403, 0,
+			  "denied by policy: argv \"%s\" matches no "
+			  "argv_allow_patterns pattern",
+			  q);
+	}
+out:
+	free(joined);
+	to_verdict(&c, v);
+	return c.status == 0 ? 0 : -1;
 }
 
 /* --- JSON-RPC: parsing -------------------------------------------------- */

@@ -41,4 +41,12 @@ int policy_check_jsonrpc(const struct cfg_tool *tool, const char *body,
 			 char **error_body, struct policy_verdict *v,
 			 char *methods, size_t methods_len);
 
+/* A CLI tool's argv (without argv[0]) against its patterns: the arguments
+ * joined by single spaces are matched with fnmatch(3), flags 0, against
+ * argv_deny_patterns (a match: 403) then argv_allow_patterns (no match:
+ * 403). An argument containing a space joins like any other, so
+ * "item get *" also matches {"item", "get", "a b"}. 0 allowed, -1 denied. */
+int policy_check_argv(const struct cfg_tool *tool, char *const *argv,
+		      size_t argc, struct policy_verdict *v);
+
 #endif

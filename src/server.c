@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cli.h"
 #include "log.h"
 #include "policy.h"
 #include "proxy.h"
@@ -287,26 +288,15 @@ static struct proxy_request *build_proxy_request(struct request *rq,
 	return pr;
 }
 
-/* Starts the worker and waits for the upstream's head, watching the client:
- * blocking here is what this connection's thread is for. */
-static enum MHD_Result proxy_to_tool(struct request *rq,
-				     struct MHD_Connection *c,
-				     const char *method)
+/* A worker holds the producer side of s: wait for its head, watching the
+ * client (blocking here is what this connection's thread is for), then
+ * hand the consumer side to MHD as the response body. */
+static enum MHD_Result serve_stream(struct request *rq,
+				    struct MHD_Connection *c,
+				    struct stream *s)
 {
 	const char *tool = rq->route.tool->name;
-	struct proxy_request *pr = build_proxy_request(rq, c, method);
-	struct stream *s = pr ? stream_new(STREAM_CAPACITY) : NULL;
 
-	if (s == NULL || proxy_start(pr, s) < 0) {
-		if (s != NULL) {
-			stream_release(s);
-			stream_release(s);
-		}
-		proxy_request_free(pr);
-		log_warn("%s: cannot start a worker", tool);
-		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-				  "gateway at capacity", tool);
-	}
 	/* A stream may be silent for days; MHD's idle timeout is for idle
 	 * keep-alive clients only and comes back on completion. */
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
@@ -331,6 +321,74 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 	enum MHD_Result rc = MHD_queue_response(c, (unsigned)head->status, resp);
 	MHD_destroy_response(resp);
 	return rc;
+}
+
+/* A stream nobody started: both references are ours. */
+static void stream_drop(struct stream *s)
+{
+	if (s != NULL) {
+		stream_release(s);
+		stream_release(s);
+	}
+}
+
+static enum MHD_Result proxy_to_tool(struct request *rq,
+				     struct MHD_Connection *c,
+				     const char *method)
+{
+	const char *tool = rq->route.tool->name;
+	struct proxy_request *pr = build_proxy_request(rq, c, method);
+	struct stream *s = pr ? stream_new(STREAM_CAPACITY) : NULL;
+
+	if (s == NULL || proxy_start(pr, s) < 0) {
+		stream_drop(s);
+		proxy_request_free(pr);
+		log_warn("%s: cannot start a worker", tool);
+		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "gateway at capacity", tool);
+	}
+	return serve_stream(rq, c, s);
+}
+
+/* POST /tools/<cli-tool>: parse, check argv and cwd, run. */
+static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
+{
+	const struct cfg_tool *tool = rq->route.tool;
+	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							 "Accept");
+	int sse = accept != NULL && strstr(accept, "text/event-stream");
+	struct policy_verdict v;
+	const char *denied;
+	char why[128];
+	size_t argc;
+
+	struct cli_request *cr = cli_request_parse(tool, sse, rq->body,
+						   rq->body_len, why,
+						   sizeof(why));
+	if (cr == NULL)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, why, tool->name);
+	char *const *argv = cli_request_argv(cr, &argc);
+	if (policy_check_argv(tool, argv, argc, &v) < 0) {
+		cli_request_free(cr);
+		log_info("%s: denied: %s", tool->name, v.reason);
+		return send_error(c, (unsigned)v.status, v.reason, tool->name);
+	}
+	if (cli_request_check_cwd(cr, &denied) < 0) {
+		cli_request_free(cr);
+		log_info("%s: denied: %s", tool->name, denied);
+		return send_error(c, MHD_HTTP_FORBIDDEN, denied, tool->name);
+	}
+	struct stream *s = stream_new(STREAM_CAPACITY);
+	int rc = s ? cli_start(cr, s) : -1;
+	if (rc < 0) {
+		stream_drop(s);
+		cli_request_free(cr);
+		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  rc == -2 ? "tool is at max_concurrent" :
+					     "gateway at capacity",
+				  tool->name);
+	}
+	return serve_stream(rq, c, s);
 }
 
 /* ---- MHD callbacks ---- */
@@ -439,7 +497,18 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 		path = "/";
 		path_len = 1;
 	}
-	if (policy_check_request(tool, method, path, path_len, &v) < 0) {
+	if (tool->type == CFG_TOOL_CLI) {
+		if (*rq->route.upstream_rest != '\0') {
+			*answer = refuse(rq, c, MHD_HTTP_NOT_FOUND,
+					 "a cli tool has no paths", 0);
+			return -1;
+		}
+		if (strcmp(method, "POST") != 0) {
+			*answer = refuse(rq, c, MHD_HTTP_METHOD_NOT_ALLOWED,
+					 "a cli tool is run with POST", 0);
+			return -1;
+		}
+	} else if (policy_check_request(tool, method, path, path_len, &v) < 0) {
 		*answer = refuse(rq, c, (unsigned)v.status, v.reason, 0);
 		return -1;
 	}
@@ -540,6 +609,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 				  rq->route.tool_name);
 	if (rq->route.kind == ROUTE_HEALTH)
 		return send_health(c);
+	if (rq->route.tool->type == CFG_TOOL_CLI)
+		return run_cli(rq, c);
 	enum MHD_Result answer;
 	if (rq->route.tool->is_jsonrpc && strcmp(method, "POST") == 0 &&
 	    check_jsonrpc_body(rq, c, &answer) < 0)

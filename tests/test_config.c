@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "cu_run.h"
 
@@ -31,8 +32,16 @@
 #define FILTERS(members) HTTP(",\"jsonrpc_param_filters\":{" members "}")
 #define HEADERS(members) HTTP(",\"inject_headers\":{" members "}")
 #define RATE(members) HTTP(",\"rate_limit\":{" members "}")
+/* CLI: a cli tool "t" running /bin/true, plus members. */
+#define CLI(more) TOOL("\"type\":\"cli\",\"binary\":\"/bin/true\"" more)
+#define ENV(members) CLI(",\"env_inject\":{" members "}")
+#define ENV64 \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789_"
 #define NAME64 \
 	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
+
+static int temp_file(char *path, size_t size, const char *data,
+		     size_t len);
 
 struct parse_case {
 	const char *name;
@@ -186,14 +195,19 @@ static const struct parse_case cases[] = {
 	{ "unknown tool key", HTTP(",\"upstrem\":\"x\""), 0, "tools.t.upstrem",
 	  "unknown key" },
 	{ "first tool error wins",
-	  HTTP(",\"binary\":\"x\",\"timeout_secs\":0"), 0,
-	  "tools.t.binary", "not supported yet" },
+	  HTTP(",\"audit\":{},\"timeout_secs\":0"), 0,
+	  "tools.t.audit", "not supported yet" },
 	{ "type missing", TOOL("\"upstream\":\"http://h\""), 0, "tools.t.type",
 	  "missing required key" },
 	{ "type not a string", TOOL("\"type\":1"), 0, "tools.t.type",
 	  "expected a string" },
-	{ "type cli", TOOL("\"type\":\"cli\""), 0, "tools.t.type",
-	  "type \"cli\" is not supported yet" },
+	{ "type cli without binary", TOOL("\"type\":\"cli\""), 0,
+	  "tools.t.binary", "missing required key" },
+	{ "type missing, cli keys", TOOL("\"binary\":\"/bin/true\""), 0,
+	  "tools.t.type", "missing required key" },
+	{ "type bad after other keys",
+	  TOOL("\"binary\":\"/bin/true\",\"type\":\"CLI\""), 0,
+	  "tools.t.type", "unknown tool type" },
 	{ "type unknown", TOOL("\"type\":\"ftp\""), 0, "tools.t.type",
 	  "unknown tool type" },
 	{ "upstream missing", TOOL("\"type\":\"http\""), 0, "tools.t.upstream",
@@ -442,6 +456,129 @@ static const struct parse_case cases[] = {
 	  "\"upstream\":\"http://h\",\"max_body_bytes\":1073741824,"
 	  "\"rate_limit\":{\"max_requests\":100000,\"window_secs\":86400}}}}",
 	  1, NULL, NULL },
+
+	/* cli tools */
+	{ "cli minimal", CLI(""), 1, NULL, NULL },
+	{ "cli type last",
+	  TOOL("\"binary\":\"/bin/true\",\"argv_allow_patterns\":[],"
+	       "\"type\":\"cli\""), 1, NULL, NULL },
+	{ "cli http key before type",
+	  TOOL("\"upstream\":\"http://h\",\"type\":\"cli\","
+	       "\"binary\":\"/bin/true\""), 0,
+	  "tools.t.upstream", "not valid for a cli tool" },
+	{ "http cli key before type",
+	  TOOL("\"binary\":\"/bin/true\",\"upstream\":\"http://h\","
+	       "\"type\":\"http\""), 0,
+	  "tools.t.binary", "not valid for an http tool" },
+	{ "cli with shared keys",
+	  CLI(",\"timeout_secs\":1,\"max_body_bytes\":1,\"rate_limit\":"
+	      "{\"max_requests\":1,\"window_secs\":1}"), 1, NULL, NULL },
+	{ "cli audit later", CLI(",\"audit\":{}"), 0, "tools.t.audit",
+	  "not supported yet" },
+	{ "cli unknown key", CLI(",\"argv\":[]"), 0, "tools.t.argv",
+	  "unknown key" },
+	{ "cli without listener",
+	  "{\"tools\":{\"t\":{\"type\":\"cli\",\"binary\":\"/bin/true\"}}}",
+	  0, "listen", "no listener" },
+	{ "binary not a string", TOOL("\"type\":\"cli\",\"binary\":1"), 0,
+	  "tools.t.binary", "expected a string" },
+	{ "binary with NUL",
+	  TOOL("\"type\":\"cli\",\"binary\":\"/bin/true\\u0000x\""), 0,
+	  "tools.t.binary", "string contains a NUL character" },
+	{ "binary relative", TOOL("\"type\":\"cli\",\"binary\":\"true\""),
+	  0, "tools.t.binary", "not an absolute path" },
+	{ "binary dot-relative",
+	  TOOL("\"type\":\"cli\",\"binary\":\"./bin/true\""), 0,
+	  "tools.t.binary", "not an absolute path" },
+	{ "binary empty", TOOL("\"type\":\"cli\",\"binary\":\"\""), 0,
+	  "tools.t.binary", "not an absolute path" },
+	{ "binary missing file",
+	  TOOL("\"type\":\"cli\",\"binary\":\"/nonexistent/op\""), 0,
+	  "tools.t.binary",
+	  "not an executable file: No such file or directory" },
+	{ "binary a directory",
+	  TOOL("\"type\":\"cli\",\"binary\":\"/tmp\""), 0,
+	  "tools.t.binary", "not an executable file" },
+	{ "binary a device",
+	  TOOL("\"type\":\"cli\",\"binary\":\"/dev/null\""), 0,
+	  "tools.t.binary", "not an executable file" },
+	{ "argv_allow_patterns not an array",
+	  CLI(",\"argv_allow_patterns\":\"item get *\""), 0,
+	  "tools.t.argv_allow_patterns", "expected an array of strings" },
+	{ "argv_allow_patterns element not a string",
+	  CLI(",\"argv_allow_patterns\":[\"a\",1]"), 0,
+	  "tools.t.argv_allow_patterns[1]", "expected a string" },
+	{ "argv_deny_patterns element with NUL",
+	  CLI(",\"argv_deny_patterns\":[\"a\\u0000\"]"), 0,
+	  "tools.t.argv_deny_patterns[0]", "NUL" },
+	{ "argv_deny_patterns not an array",
+	  CLI(",\"argv_deny_patterns\":{}"), 0,
+	  "tools.t.argv_deny_patterns", "expected an array of strings" },
+	{ "env_inject not an object", CLI(",\"env_inject\":[]"), 0,
+	  "tools.t.env_inject", "expected an object" },
+	{ "env name empty", ENV("\"\":\"v\""), 0, "tools.t.env_inject.",
+	  "not an environment variable name" },
+	{ "env name starts with a digit", ENV("\"1A\":\"v\""), 0,
+	  "tools.t.env_inject.1A", "not an environment variable name" },
+	{ "env name with -", ENV("\"A-B\":\"v\""), 0,
+	  "tools.t.env_inject.A-B", "not an environment variable name" },
+	{ "env name with =", ENV("\"A=B\":\"v\""), 0,
+	  "tools.t.env_inject.A=B", "not an environment variable name" },
+	{ "env name with blank", ENV("\"A B\":\"v\""), 0,
+	  "tools.t.env_inject.A B", "not an environment variable name" },
+	{ "env name with control byte", ENV("\"A\\u0001\":\"v\""), 0,
+	  "tools.t.env_inject.A?", "not an environment variable name" },
+	{ "env name of 129", ENV("\"" ENV64 ENV64 "x\":\"v\""), 0,
+	  "tools.t.env_inject." ENV64 ENV64 "x",
+	  "not an environment variable name" },
+	{ "env name of 128", ENV("\"" ENV64 ENV64 "\":\"v\""), 1, NULL,
+	  NULL },
+	{ "env names _ and _1", ENV("\"_\":\"\",\"_1\":\"v\""), 1, NULL,
+	  NULL },
+	{ "env value not a string", ENV("\"A\":1"), 0, "tools.t.env_inject.A",
+	  "expected a string" },
+	{ "env value null", ENV("\"A\":null"), 0, "tools.t.env_inject.A",
+	  "expected a string" },
+	{ "env value with NUL", ENV("\"A\":\"x\\u0000y\""), 0,
+	  "tools.t.env_inject.A", "value contains a NUL character" },
+	{ "env value with newline", ENV("\"A\":\"x\\ny\""), 1, NULL, NULL },
+	{ "cwd_allowed not an array", CLI(",\"cwd_allowed\":\"/tmp\""), 0,
+	  "tools.t.cwd_allowed", "expected an array of strings" },
+	{ "cwd_allowed relative", CLI(",\"cwd_allowed\":[\"/tmp\",\"tmp\"]"),
+	  0, "tools.t.cwd_allowed[1]", "not an absolute path" },
+	{ "cwd_allowed missing",
+	  CLI(",\"cwd_allowed\":[\"/nonexistent/dir\"]"), 0,
+	  "tools.t.cwd_allowed[0]",
+	  "not a directory: No such file or directory" },
+	{ "cwd_allowed a file", CLI(",\"cwd_allowed\":[\"/bin/true\"]"), 0,
+	  "tools.t.cwd_allowed[0]", "not a directory" },
+	{ "cwd_allowed below a file",
+	  CLI(",\"cwd_allowed\":[\"/bin/true/x\"]"), 0,
+	  "tools.t.cwd_allowed[0]", "not a directory" },
+	{ "cwd_allowed element not a string",
+	  CLI(",\"cwd_allowed\":[[]]"), 0, "tools.t.cwd_allowed[0]",
+	  "expected a string" },
+	{ "max_output_bytes 0", CLI(",\"max_output_bytes\":0"), 0,
+	  "tools.t.max_output_bytes", "out of range (1..1073741824)" },
+	{ "max_output_bytes above max",
+	  CLI(",\"max_output_bytes\":1073741825"), 0,
+	  "tools.t.max_output_bytes", "out of range (1..1073741824)" },
+	{ "max_output_bytes string", CLI(",\"max_output_bytes\":\"1\""), 0,
+	  "tools.t.max_output_bytes", "expected an integer" },
+	{ "max_concurrent 0", CLI(",\"max_concurrent\":0"), 0,
+	  "tools.t.max_concurrent", "out of range (1..1024)" },
+	{ "max_concurrent above max", CLI(",\"max_concurrent\":1025"), 0,
+	  "tools.t.max_concurrent", "out of range (1..1024)" },
+	{ "max_concurrent fraction", CLI(",\"max_concurrent\":1.5"), 0,
+	  "tools.t.max_concurrent", "expected an integer" },
+	{ "cli bounds",
+	  CLI(",\"max_output_bytes\":1,\"max_concurrent\":1024"), 1, NULL,
+	  NULL },
+	{ "cli bounds other end",
+	  CLI(",\"max_output_bytes\":1073741824,\"max_concurrent\":1"), 1,
+	  NULL, NULL },
+	{ "cli timeout_secs 0", CLI(",\"timeout_secs\":0"), 0,
+	  "tools.t.timeout_secs", "out of range (1..86400)" },
 };
 
 /* 1 when the document gives what tc expects; says why on stderr if not. */
@@ -536,25 +673,108 @@ static void test_good_urls(void)
 	}
 }
 
-/* Keys of later features: known by name, refused as such. */
+/* Keys of a later feature: known by name, refused as such, in either
+ * type of tool. */
 static void test_later_tool_keys(void)
 {
-	static const char *const keys[] = {
-		"audit", "binary", "argv_allow_patterns", "argv_deny_patterns",
+	static const char *const docs[] = {
+		HTTP(",\"audit\":[]"), CLI(",\"audit\":[]"),
+	};
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(docs); i++) {
+		struct parse_case tc = { "audit", docs[i], 0, "tools.t.audit",
+					 "not supported yet" };
+
+		CU_ASSERT(run_case(&tc));
+	}
+}
+
+/* Keys of one type of tool are refused in the other, whatever the value
+ * and wherever "type" is. */
+static void test_scoped_tool_keys(void)
+{
+	static const char *const http_only[] = {
+		"upstream", "listen", "stream_idle_timeout_secs",
+		"allow_paths", "allow_http_methods", "jsonrpc_allow_methods",
+		"jsonrpc_deny_methods", "jsonrpc_param_filters",
+		"inject_headers", "forward_headers",
+	};
+	static const char *const cli_only[] = {
+		"binary", "argv_allow_patterns", "argv_deny_patterns",
 		"env_inject", "cwd_allowed", "max_output_bytes",
 		"max_concurrent",
 	};
 	char json[512], path[128];
 	size_t i;
 
-	for (i = 0; i < N_ELEMS(keys); i++) {
-		struct parse_case tc = { keys[i], json, 0, path,
-					 "not supported yet" };
+	for (i = 0; i < N_ELEMS(http_only); i++) {
+		struct parse_case tc = { http_only[i], json, 0, path,
+					 "not valid for a cli tool" };
 
-		snprintf(json, sizeof(json), HTTP(",\"%s\":[]"), keys[i]);
-		snprintf(path, sizeof(path), "tools.t.%s", keys[i]);
+		snprintf(path, sizeof(path), "tools.t.%s", http_only[i]);
+		snprintf(json, sizeof(json), CLI(",\"%s\":[]"), http_only[i]);
+		CU_ASSERT(run_case(&tc));
+		snprintf(json, sizeof(json),
+			 TOOL("\"%s\":1,\"binary\":\"/bin/true\","
+			      "\"type\":\"cli\""), http_only[i]);
 		CU_ASSERT(run_case(&tc));
 	}
+	for (i = 0; i < N_ELEMS(cli_only); i++) {
+		struct parse_case tc = { cli_only[i], json, 0, path,
+					 "not valid for an http tool" };
+
+		snprintf(path, sizeof(path), "tools.t.%s", cli_only[i]);
+		snprintf(json, sizeof(json), HTTP(",\"%s\":[]"), cli_only[i]);
+		CU_ASSERT(run_case(&tc));
+		snprintf(json, sizeof(json),
+			 TOOL("\"%s\":1,\"upstream\":\"http://h\","
+			      "\"type\":\"http\""), cli_only[i]);
+		CU_ASSERT(run_case(&tc));
+	}
+}
+
+/* env_inject values are secrets: no error shows one. */
+static void test_env_secrets(void)
+{
+	static const char *const docs[] = {
+		ENV("\"A\":\"SECRET\\u0000\""),
+		ENV("\"A\":[\"SECRET\"]"),
+		ENV("\"A\":{\"x\":\"SECRET\"}"),
+		ENV("\"A\":\"SECRET\",\"1B\":\"SECRET\""),
+		ENV("\"A\":\"SECRET\",\"B\":1"),
+		ENV("\"A\":\"SECRET\"},\"max_concurrent\":0,\"x\":{"),
+	};
+	size_t i;
+
+	for (i = 0; i < N_ELEMS(docs); i++) {
+		struct cfg *cfg = NULL;
+		struct cfg_error err;
+
+		CU_ASSERT_EQUAL(cfg_load_string(docs[i], &cfg, &err), -1);
+		CU_ASSERT_PTR_NULL(cfg);
+		CU_ASSERT_PTR_NULL(strstr(err.path, "SECRET"));
+		CU_ASSERT_PTR_NULL(strstr(err.message, "SECRET"));
+	}
+}
+
+/* A binary that is a regular file without execute permission. */
+static void test_binary_not_executable(void)
+{
+	char path[64], json[512];
+	struct parse_case tc = { "mode 0644", json, 0, "tools.t.binary",
+				 "not an executable file" };
+
+	CU_ASSERT_EQUAL_FATAL(temp_file(path, sizeof(path), "#!/bin/sh\n",
+					10), 0);
+	CU_ASSERT_EQUAL(chmod(path, 0644), 0);
+	snprintf(json, sizeof(json),
+		 TOOL("\"type\":\"cli\",\"binary\":\"%s\""), path);
+	CU_ASSERT(run_case(&tc));
+	CU_ASSERT_EQUAL(chmod(path, 0755), 0);
+	tc.expect_ok = 1;
+	CU_ASSERT(run_case(&tc));
+	unlink(path);
 }
 
 /* Hop-by-hop and framing headers, in any case, are the proxy's. */
@@ -850,6 +1070,142 @@ static void test_policy(void)
 	cfg_free(cfg);
 }
 
+/* Every cli key ("type" last), a cli tool with defaults only and an http
+ * tool beside them; %s: a symlink to a directory, then its parent. */
+#define CLI_CONFIG \
+	"{\n" \
+	"  \"listen\": [\"127.0.0.1:8765\"],\n" \
+	"  \"tools\": {\n" \
+	"    \"op\": {\n" \
+	"      \"binary\": \"/usr/bin/env\",\n" \
+	"      \"argv_allow_patterns\": [\"item get *\", \"vault list*\"],\n" \
+	"      \"argv_deny_patterns\": [\"* --session *\"],\n" \
+	"      \"env_inject\": { \"OP_TOKEN\": \"ops_s3cret\",\n" \
+	"                      \"PATH\": \"/opt/op/bin\" },\n" \
+	"      \"cwd_allowed\": [\"/tmp\", \"%s\", \"%s/./real/\"],\n" \
+	"      \"timeout_secs\": 5,\n" \
+	"      \"max_output_bytes\": 65536,\n" \
+	"      \"max_concurrent\": 2,\n" \
+	"      \"max_body_bytes\": 1024,\n" \
+	"      \"rate_limit\": { \"max_requests\": 10,\n" \
+	"                      \"window_secs\": 60 },\n" \
+	"      \"type\": \"cli\"\n" \
+	"    },\n" \
+	"    \"bare\": { \"type\": \"cli\", \"binary\": \"/bin/true\" },\n" \
+	"    \"web\": { \"type\": \"http\", \"upstream\": \"http://h\" }\n" \
+	"  },\n" \
+	"  \"max_body_bytes\": 4096\n" \
+	"}\n"
+
+/* No cli key set: what an http tool has. */
+static void check_no_cli(const struct cfg_tool *t)
+{
+	CU_ASSERT_PTR_NULL(t->binary);
+	CU_ASSERT(strings_are(&t->argv_allow_patterns, NULL, 0));
+	CU_ASSERT(strings_are(&t->argv_deny_patterns, NULL, 0));
+	CU_ASSERT_EQUAL(t->n_env_inject, 0);
+	CU_ASSERT_PTR_NULL(t->env_inject);
+	CU_ASSERT(strings_are(&t->cwd_allowed, NULL, 0));
+}
+
+static void check_cli_op(const struct cfg_tool *t, const char *tmp_real,
+			 const char *dir_real)
+{
+	CU_ASSERT_STRING_EQUAL(t->name, "op");
+	CU_ASSERT_EQUAL(t->type, CFG_TOOL_CLI);
+	CU_ASSERT_STRING_EQUAL(t->binary, "/usr/bin/env");
+	CU_ASSERT_PTR_NULL(t->upstream);
+	CU_ASSERT_EQUAL(t->has_listen, 0);
+	CU_ASSERT(STRINGS_ARE(&t->argv_allow_patterns, "item get *",
+			      "vault list*"));
+	CU_ASSERT(STRINGS_ARE(&t->argv_deny_patterns, "* --session *"));
+	CU_ASSERT_EQUAL_FATAL(t->n_env_inject, 2);
+	CU_ASSERT_STRING_EQUAL(t->env_inject[0].name, "OP_TOKEN");
+	CU_ASSERT_STRING_EQUAL(t->env_inject[0].value, "ops_s3cret");
+	CU_ASSERT_STRING_EQUAL(t->env_inject[1].name, "PATH");
+	CU_ASSERT_STRING_EQUAL(t->env_inject[1].value, "/opt/op/bin");
+	/* the symlink and the "." spelling both stored as the real path */
+	CU_ASSERT(STRINGS_ARE(&t->cwd_allowed, tmp_real, dir_real, dir_real));
+	CU_ASSERT_EQUAL(t->timeout_secs, 5);
+	CU_ASSERT_EQUAL(t->max_output_bytes, 65536);
+	CU_ASSERT_EQUAL(t->max_concurrent, 2);
+	CU_ASSERT_EQUAL(t->max_body_bytes, 1024);
+	CU_ASSERT_EQUAL(t->rate_max_requests, 10);
+	CU_ASSERT_EQUAL(t->rate_window_secs, 60);
+}
+
+static void check_cli(const struct cfg *cfg, const char *tmp_real,
+		      const char *dir_real)
+{
+	const struct cfg_tool *t;
+
+	CU_ASSERT_EQUAL_FATAL(cfg->n_tools, 3);
+	check_cli_op(&cfg->tools[0], tmp_real, dir_real);
+	t = &cfg->tools[1];
+	CU_ASSERT_STRING_EQUAL(t->name, "bare");
+	CU_ASSERT_EQUAL(t->type, CFG_TOOL_CLI);
+	CU_ASSERT_STRING_EQUAL(t->binary, "/bin/true");
+	CU_ASSERT_PTR_NULL(t->upstream);
+	CU_ASSERT(strings_are(&t->argv_allow_patterns, NULL, 0));
+	CU_ASSERT(strings_are(&t->argv_deny_patterns, NULL, 0));
+	CU_ASSERT_EQUAL(t->n_env_inject, 0);
+	CU_ASSERT_PTR_NULL(t->env_inject);
+	CU_ASSERT(strings_are(&t->cwd_allowed, NULL, 0));
+	CU_ASSERT_EQUAL(t->timeout_secs, CFG_DEFAULT_TIMEOUT_SECS);
+	CU_ASSERT_EQUAL(t->max_output_bytes, CFG_DEFAULT_MAX_OUTPUT_BYTES);
+	CU_ASSERT_EQUAL(t->max_concurrent, CFG_DEFAULT_MAX_CONCURRENT);
+	CU_ASSERT_EQUAL(t->max_body_bytes, 4096);
+	check_no_policy(t);
+	/* an http tool: no cli field set, cli limits left at 0 */
+	t = &cfg->tools[2];
+	CU_ASSERT_STRING_EQUAL(t->name, "web");
+	CU_ASSERT_EQUAL(t->type, CFG_TOOL_HTTP);
+	check_no_cli(t);
+	CU_ASSERT_EQUAL(t->max_output_bytes, 0);
+	CU_ASSERT_EQUAL(t->max_concurrent, 0);
+}
+
+static void test_cli(void)
+{
+	char dir[] = "/tmp/test_config.XXXXXX";
+	char link[64], real[64], json[sizeof(CLI_CONFIG) + 128];
+	char *tmp_real = realpath("/tmp", NULL), *dir_real = NULL;
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(tmp_real);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(link, sizeof(link), "%s/link", dir);
+	snprintf(real, sizeof(real), "%s/real", dir);
+	CU_ASSERT_EQUAL(mkdir(real, 0700), 0);
+	CU_ASSERT_EQUAL(symlink("real", link), 0);
+	dir_real = realpath(real, NULL);
+	CU_ASSERT_PTR_NOT_NULL(dir_real);
+	snprintf(json, sizeof(json), CLI_CONFIG, link, dir);
+	CU_ASSERT_EQUAL(cfg_load_string(json, &cfg, &err), 0);
+	if (cfg && dir_real)
+		check_cli(cfg, tmp_real, dir_real);
+	cfg_free(cfg);
+	unlink(link);
+	rmdir(real);
+	rmdir(dir);
+	free(dir_real);
+	free(tmp_real);
+}
+
+/* http tools have none of the cli fields. */
+static void test_http_no_cli(void)
+{
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+	size_t i;
+
+	CU_ASSERT_EQUAL_FATAL(cfg_load_string(POLICY_CONFIG, &cfg, &err), 0);
+	for (i = 0; i < cfg->n_tools; i++)
+		check_no_cli(&cfg->tools[i]);
+	cfg_free(cfg);
+}
+
 static void test_bad_arguments(void)
 {
 	struct cfg *cfg = NULL;
@@ -1093,12 +1449,17 @@ static const struct {
 	{ "bad upstream URLs", test_bad_urls },
 	{ "good upstream URLs", test_good_urls },
 	{ "later tool keys", test_later_tool_keys },
+	{ "keys for the other tool type", test_scoped_tool_keys },
+	{ "env_inject values not shown", test_env_secrets },
+	{ "binary not executable", test_binary_not_executable },
 	{ "refused inject_headers", test_refused_inject_headers },
 	{ "inject_headers values not shown", test_header_secrets },
 	{ "jsonrpc_* sets is_jsonrpc", test_jsonrpc_flag },
 	{ "full config", test_full },
 	{ "policy keys", test_policy },
 	{ "defaults", test_defaults },
+	{ "cli tools", test_cli },
+	{ "http tools have no cli fields", test_http_no_cli },
 	{ "bad arguments", test_bad_arguments },
 	{ "string size cap", test_string_size_cap },
 	{ "cfg_parse_addr", test_parse_addr },

@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
+#include <limits.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1345,13 +1348,326 @@ static void test_per_tool_body_limit(void)
 	CU_ASSERT_EQUAL(status, 200);
 }
 
+/* ==== CLI tools: tests/clitool run by the real daemon ==== */
+
+static pid_t cli_pid = -1;
+static int cli_port, cli_port2;
+static char cli_conf[600], jail[600];
+
+static int cli_suite_init(void)
+{
+	const char *tool = getenv("CLITOOL");
+	char text[4096], path[700];
+
+	cli_port = tu_free_port();
+	cli_port2 = tu_free_port();
+	snprintf(jail, sizeof(jail), "%s/jail", workdir);
+	snprintf(path, sizeof(path), "%s/out", jail);
+	if (tool == NULL || mkdir(jail, 0700) < 0 ||
+	    symlink("/etc", path) < 0)
+		return -1;
+	snprintf(cli_conf, sizeof(cli_conf), "%s/cli.conf", workdir);
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [\"127.0.0.1:%d\", \"127.0.0.1:%d\"],\n"
+		 "  \"tools\": { \"ct\": { \"type\": \"cli\",\n"
+		 "    \"binary\": \"%s\",\n"
+		 "    \"argv_allow_patterns\": [\"println *\", \"eprint *\",\n"
+		 "      \"args *\", \"env\", \"cwd\", \"cat\", \"sleep *\",\n"
+		 "      \"lines *\", \"flood *\", \"exit *\", \"kill *\",\n"
+		 "      \"ignore-term *\"],\n"
+		 "    \"argv_deny_patterns\": [\"* secret*\"],\n"
+		 "    \"env_inject\": { \"TOOL_TOKEN\": \"s3cr3t-token\" },\n"
+		 "    \"cwd_allowed\": [\"%s\"],\n"
+		 "    \"timeout_secs\": 2, \"max_output_bytes\": 1048576,\n"
+		 "    \"max_concurrent\": 2 } } }\n",
+		 cli_port, cli_port2, tool, jail);
+	/* Something carapaced has in its environment that no tool may see. */
+	setenv("CARAPACE_TEST_LEAK", "leaked", 1);
+	int rc = tu_write_file(cli_conf, text);
+	cli_pid = rc < 0 ? -1 : spawn_gateway(cli_conf, cli_port, cli_port2);
+	unsetenv("CARAPACE_TEST_LEAK");
+	return cli_pid < 0 ? -1 : 0;
+}
+
+static int cli_suite_clean(void)
+{
+	return cli_pid > 0 && tu_stop(cli_pid) != 0 ? -1 : 0;
+}
+
+/* Runs argv (a JSON array text) with optional extra JSON members; the
+ * parsed answer (caller puts) and the status. */
+static json_object *run_tool(const char *argv_json, const char *extra,
+			     int *status)
+{
+	char body[8192];
+	char *resp = NULL;
+
+	snprintf(body, sizeof(body), "{\"argv\":%s%s%s}", argv_json,
+		 extra ? "," : "", extra ? extra : "");
+	*status = 0;
+	if (tu_http(cli_port, "POST", "/tools/ct",
+		    "Content-Type: application/json\r\n", body, status, &resp,
+		    NULL) < 0)
+		return NULL;
+	json_object *o = parse_json(resp);
+	free(resp);
+	return o;
+}
+
+static void test_cli_allow_deny(void)
+{
+	int status;
+	json_object *o = run_tool("[\"println\",\"hello\"]", NULL, &status);
+
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT_EQUAL(json_int_at(o, "exit_code"), 0);
+	CU_ASSERT_STRING_EQUAL(json_str_at(o, "stdout"), "hello\n");
+	CU_ASSERT_STRING_EQUAL(json_str_at(o, "stderr"), "");
+	json_object_put(o);
+
+	o = run_tool("[\"println\",\"my secret\"]", NULL, &status);
+	CU_ASSERT_EQUAL(status, 403); /* deny wins over "println *" */
+	CU_ASSERT_PTR_NOT_NULL(o && strstr(json_object_to_json_string(o),
+					   "argv_deny_patterns"));
+	json_object_put(o);
+	o = run_tool("[\"rm\",\"-rf\",\"/\"]", NULL, &status);
+	CU_ASSERT_EQUAL(status, 403);
+	json_object_put(o);
+	expect_error(cli_port, "POST", "/tools/ct", NULL, "{\"argv\":[1]}",
+		     400, "ct");
+	expect_error(cli_port, "POST", "/tools/ct", NULL,
+		     "{\"argv\":[],\"shell\":true}", 400, "ct");
+	expect_error(cli_port, "GET", "/tools/ct", NULL, NULL, 405, "ct");
+	expect_error(cli_port, "POST", "/tools/ct/x", NULL, "{}", 404, "ct");
+}
+
+/* Arguments reach the child literally: no shell, ever. */
+static void test_cli_argv_literal(void)
+{
+	int status;
+	json_object *o = run_tool(
+		"[\"args\",\"a b\",\"$(id)\",\";\",\"`x`\",\"x\\ny\",\"\"]",
+		NULL, &status);
+
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	const char *out = json_str_at(o, "stdout");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "[a b]\n[$(id)]\n[;]\n[`x`]\n"
+					   "[x\ny]\n[]\n"));
+	json_object_put(o);
+}
+
+static void test_cli_environment_isolated(void)
+{
+	int status;
+	json_object *o = run_tool("[\"env\"]", NULL, &status);
+
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	const char *out = json_str_at(o, "stdout");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "TOOL_TOKEN=s3cr3t-token\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "PATH="));
+	CU_ASSERT_PTR_NULL(strstr(out, "CARAPACE_TEST_LEAK"));
+	CU_ASSERT_PTR_NULL(strstr(out, "LD_PRELOAD"));
+	json_object_put(o);
+}
+
+static void test_cli_cwd(void)
+{
+	char extra[800], real[PATH_MAX];
+	int status;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(jail, real));
+	snprintf(extra, sizeof(extra), "\"cwd\":\"%s\"", jail);
+	json_object *o = run_tool("[\"cwd\"]", extra, &status);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT_PTR_NOT_NULL(strstr(json_str_at(o, "stdout"), real));
+	json_object_put(o);
+	/* escapes: through .. and through a symlink */
+	snprintf(extra, sizeof(extra), "\"cwd\":\"%s/..\"", jail);
+	o = run_tool("[\"cwd\"]", extra, &status);
+	CU_ASSERT_EQUAL(status, 403);
+	json_object_put(o);
+	snprintf(extra, sizeof(extra), "\"cwd\":\"%s/out\"", jail);
+	o = run_tool("[\"cwd\"]", extra, &status);
+	CU_ASSERT_EQUAL(status, 403);
+	json_object_put(o);
+}
+
+static void test_cli_stdin_exit_signal(void)
+{
+	int status;
+	json_object *o = run_tool("[\"cat\"]", "\"stdin\":\"one\\ntwo\"",
+				  &status);
+
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT_STRING_EQUAL(json_str_at(o, "stdout"), "one\ntwo");
+	json_object_put(o);
+	o = run_tool("[\"exit\",\"3\"]", NULL, &status);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT_EQUAL(json_int_at(o, "exit_code"), 3);
+	json_object_put(o);
+	o = run_tool("[\"kill\",\"9\"]", NULL, &status);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT_EQUAL(json_int_at(o, "signal"), 9);
+	json_object *v = NULL;
+	CU_ASSERT(json_object_object_get_ex(o, "exit_code", &v) && v == NULL);
+	json_object_put(o);
+}
+
+static void test_cli_timeout_kills_stubborn_child(void)
+{
+	int status;
+	uint64_t t0 = tu_now_ns();
+	json_object *o = run_tool("[\"ignore-term\",\"sleep\",\"60000\"]",
+				  NULL, &status);
+	uint64_t ms = (tu_now_ns() - t0) / MS;
+
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	json_object *t = NULL;
+	CU_ASSERT(json_object_object_get_ex(o, "timed_out", &t) &&
+		  json_object_get_boolean(t));
+	CU_ASSERT_EQUAL(json_int_at(o, "signal"), 9);
+	CU_ASSERT(ms >= 1900 && ms < 9000);
+	json_object_put(o);
+}
+
+static void test_cli_output_cap(void)
+{
+	int status;
+	json_object *o = run_tool("[\"flood\",\"100000000\"]", NULL, &status);
+
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	json_object *t = NULL;
+	CU_ASSERT(json_object_object_get_ex(o, "truncated", &t) &&
+		  json_object_get_boolean(t));
+	CU_ASSERT_EQUAL(strlen(json_str_at(o, "stdout")), 1048576);
+	CU_ASSERT(tu_proc_rss_kb(cli_pid) < 64 * 1024);
+	json_object_put(o);
+}
+
+/* Children of pid: the union of its threads' children lists. */
+static int count_children(pid_t pid)
+{
+	char path[400], buf[64];
+	struct dirent *e;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", pid,
+			 e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		while (fscanf(f, "%63s", buf) == 1)
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* SSE: output as it is produced; the client leaving kills the child. */
+static void test_cli_live_output_and_disconnect(void)
+{
+	const char *body = "{\"argv\":[\"lines\",\"3\",\"400\"]}";
+	struct tu_resp r = { 0 };
+	char data[256];
+	int fd = tu_connect(cli_port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	tu_send_request(fd, "POST", "/tools/ct",
+			"Content-Type: application/json\r\n"
+			"Accept: text/event-stream\r\n",
+			body, strlen(body));
+	CU_ASSERT_EQUAL_FATAL(tu_read_head(&r, fd, 10000), 0);
+	uint64_t t0 = tu_now_ns();
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL_FATAL(tu_sse_next_event(&r, data, sizeof(data), 5000),
+			      0);
+	uint64_t first = (tu_now_ns() - t0) / MS;
+	CU_ASSERT_PTR_NOT_NULL(strstr(data, "line 1"));
+	int events = 1;
+	while (tu_sse_next_event(&r, data, sizeof(data), 5000) == 0)
+		if (events++ && strstr(data, "exit_code"))
+			break;
+	uint64_t last = (tu_now_ns() - t0) / MS;
+	fprintf(stderr, "  first line after %llu ms, exit after %llu ms\n",
+		(unsigned long long)first, (unsigned long long)last);
+	CU_ASSERT(first < 400 && last >= 700);
+	CU_ASSERT_PTR_NOT_NULL(strstr(data, "\"exit_code\":0"));
+	tu_resp_free(&r);
+	close(fd);
+
+	/* a long run, then the client goes away */
+	body = "{\"argv\":[\"sleep\",\"60000\"]}";
+	fd = tu_connect(cli_port);
+	memset(&r, 0, sizeof(r));
+	tu_send_request(fd, "POST", "/tools/ct",
+			"Content-Type: application/json\r\n"
+			"Accept: text/event-stream\r\n",
+			body, strlen(body));
+	CU_ASSERT_EQUAL_FATAL(tu_read_head(&r, fd, 10000), 0);
+	CU_ASSERT_EQUAL(count_children(cli_pid), 1);
+	tu_resp_free(&r);
+	close(fd);
+	uint64_t gone = tu_now_ns();
+	while (count_children(cli_pid) > 0 &&
+	       tu_now_ns() - gone < 5000 * MS)
+		sleep_ms(20);
+	CU_ASSERT_EQUAL(count_children(cli_pid), 0);
+	fprintf(stderr, "  child gone %llu ms after the client\n",
+		(unsigned long long)((tu_now_ns() - gone) / MS));
+}
+
+static void test_cli_max_concurrent(void)
+{
+	const char *body = "{\"argv\":[\"sleep\",\"60000\"]}";
+	int fds[2];
+	struct tu_resp r[2];
+
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 2; i++) {
+		fds[i] = tu_connect(cli_port);
+		tu_send_request(fds[i], "POST", "/tools/ct",
+				"Accept: text/event-stream\r\n", body,
+				strlen(body));
+		CU_ASSERT_EQUAL(tu_read_head(&r[i], fds[i], 10000), 0);
+	}
+	expect_error(cli_port, "POST", "/tools/ct", NULL, body, 503, "ct");
+	for (int i = 0; i < 2; i++) {
+		tu_resp_free(&r[i]);
+		close(fds[i]);
+	}
+	uint64_t t0 = tu_now_ns();
+	while (count_children(cli_pid) > 0 && tu_now_ns() - t0 < 5000 * MS)
+		sleep_ms(20);
+	int status;
+	json_object *o = run_tool("[\"println\",\"again\"]", NULL, &status);
+	CU_ASSERT_EQUAL(status, 200);
+	json_object_put(o);
+}
+
 /* A crash or a hang must not leave daemons behind or stall the suite. */
 static void on_fatal(int sig)
 {
 	static const char msg[] = "test_integration: fatal signal or "
 				  "watchdog; stopping children\n";
 	pid_t pids[] = { gw_pid, up_pid, victim_pid, pol_up_pid, sig_pid,
-			 pol_pid };
+			 pol_pid, cli_pid };
 
 	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++)
 		if (pids[i] > 0)
@@ -1422,6 +1738,20 @@ int main(void)
 	CU_add_test(p, "credentials injected, never forwarded",
 		    test_credentials_injected_not_forwarded);
 	CU_add_test(p, "per-tool body limit", test_per_tool_body_limit);
+	CU_pSuite t = CU_add_suite("cli", cli_suite_init, cli_suite_clean);
+	CU_add_test(t, "allow, deny, bad requests", test_cli_allow_deny);
+	CU_add_test(t, "argv literal, no shell", test_cli_argv_literal);
+	CU_add_test(t, "environment isolated",
+		    test_cli_environment_isolated);
+	CU_add_test(t, "cwd inside cwd_allowed only", test_cli_cwd);
+	CU_add_test(t, "stdin, exit code, signal",
+		    test_cli_stdin_exit_signal);
+	CU_add_test(t, "timeout kills a stubborn child",
+		    test_cli_timeout_kills_stubborn_child);
+	CU_add_test(t, "output cap", test_cli_output_cap);
+	CU_add_test(t, "live output; disconnect kills",
+		    test_cli_live_output_and_disconnect);
+	CU_add_test(t, "max_concurrent", test_cli_max_concurrent);
 	int rc = cu_run();
 	remove_workdir();
 	return rc;

@@ -90,6 +90,30 @@ static const struct cfg_tool hdr2 = {
 	.forward_headers = STRS("Cookie"),
 };
 
+/* 1Password-CLI-like: reads allowed, writes and --session denied */
+static const struct cfg_tool op = {
+	.name = "op",
+	.type = CFG_TOOL_CLI,
+	.binary = "/usr/bin/op",
+	.argv_allow_patterns = STRS("item get *", "item list*", "vault list*",
+				    "--version"),
+	.argv_deny_patterns = STRS("item delete *", "item create *",
+				   "* --session *"),
+};
+
+/* deny patterns only: nothing is allowed */
+static const struct cfg_tool op_deny_only = {
+	.name = "op-deny-only",
+	.type = CFG_TOOL_CLI,
+	.argv_deny_patterns = STRS("item delete *"),
+};
+
+/* no patterns at all: nothing is allowed either */
+static const struct cfg_tool op_bare = {
+	.name = "op-bare",
+	.type = CFG_TOOL_CLI,
+};
+
 /* --- generated inputs --------------------------------------------------- */
 
 /* A growing string for the generators; aborts the test on no memory. */
@@ -737,6 +761,190 @@ static void test_policy_table(void)
 	}
 }
 
+/* --- cli argv ----------------------------------------------------------- */
+
+struct acase {
+	const char *name;
+	const struct cfg_tool *tool;
+	char *const *argv;
+	size_t argc;
+	int status;
+	const char *reason; /* exact; "" when allowed */
+};
+
+#define ARGV(...) \
+	(char *const[]){ __VA_ARGS__ }, \
+	sizeof((char *const[]){ __VA_ARGS__ }) / sizeof(char *)
+#define ARGV_DENY(argv, pat) \
+	DENIED "argv \"" argv "\" matches argv_deny_patterns pattern \"" \
+	pat "\""
+#define ARGV_NO_ALLOW(argv) \
+	DENIED "argv \"" argv "\" matches no argv_allow_patterns pattern"
+#define A47 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define A50 A47 "aaa"
+
+static const struct acase acases[] = {
+	/* allowed */
+	{ "--version", &op, ARGV("--version"), 0, "" },
+	{ "item get", &op, ARGV("item", "get", "x"), 0, "" },
+	{ "item list, prefix glob", &op, ARGV("item", "list"), 0, "" },
+	{ "item list with options", &op,
+	  ARGV("item", "list", "--vault", "Private"), 0, "" },
+	{ "vault list", &op, ARGV("vault", "list"), 0, "" },
+	/* An argument holding a space joins like any other (policy.h): the
+	 * check sees "item get a b", which "item get *" matches.  Fine, as
+	 * the binary then gets "a b" as one argument of "item get". */
+	{ "argument with a space", &op, ARGV("item", "get", "a b"), 0, "" },
+	/* ...and so does one argument that is the whole command line; the
+	 * binary sees a single odd argument, not "item get x". */
+	{ "one argument, whole line", &op, ARGV("item get x"), 0, "" },
+	/* '*' matches the empty string: "item get " */
+	{ "empty last argument", &op, ARGV("item", "get", ""), 0, "" },
+	/* no FNM_PATHNAME / FNM_PERIOD: '*' matches '/', '.', '\n' */
+	{ "newline matched literally", &op, ARGV("item", "get", "a\nb"), 0,
+	  "" },
+	{ "slash and dot", &op, ARGV("item", "get", "../../etc/passwd"), 0,
+	  "" },
+	/* no shell runs the argv: metacharacters are plain bytes */
+	{ "$(id) is a plain argument", &op, ARGV("item", "get", "$(id)"), 0,
+	  "" },
+	{ "backquotes are plain", &op, ARGV("item", "get", "`x`"), 0, "" },
+	{ "glob characters in argv", &op, ARGV("item", "get", "*", "[a-z]"),
+	  0, "" },
+	/* one command with ";" among its arguments: patterns are anchored,
+	 * so "item delete *" does not match in the middle */
+	{ "; does not start a command", &op,
+	  ARGV("vault", "list", ";", "item", "delete", "x"), 0, "" },
+
+	/* deny patterns */
+	{ "item delete", &op, ARGV("item", "delete", "x"), 403,
+	  ARGV_DENY("item delete x", "item delete *") },
+	{ "item create", &op, ARGV("item", "create", "--title", "t"), 403,
+	  ARGV_DENY("item create --title t", "item create *") },
+	{ "deny wins over allow", &op,
+	  ARGV("item", "get", "x", "--session", "tok"), 403,
+	  ARGV_DENY("item get x --session tok", "* --session *") },
+	{ "a space cannot dodge a deny pattern", &op,
+	  ARGV("item", "delete x"), 403,
+	  ARGV_DENY("item delete x", "item delete *") },
+	{ "newline in a denied argv quoted as ?", &op,
+	  ARGV("item", "delete", "a\nb"), 403,
+	  ARGV_DENY("item delete a?b", "item delete *") },
+	{ "escape bytes quoted as ?", &op,
+	  ARGV("item", "delete", "\x1b[2J\x7f"), 403,
+	  ARGV_DENY("item delete ?[2J?", "item delete *") },
+	{ "deny glob * matches *", &op, ARGV("item", "delete", "*"), 403,
+	  ARGV_DENY("item delete *", "item delete *") },
+
+	/* no allow pattern matches */
+	{ "item get without an item", &op, ARGV("item", "get"), 403,
+	  ARGV_NO_ALLOW("item get") },
+	{ "item edit", &op, ARGV("item", "edit", "x"), 403,
+	  ARGV_NO_ALLOW("item edit x") },
+	{ "--version with more", &op, ARGV("--version", "x"), 403,
+	  ARGV_NO_ALLOW("--version x") },
+	{ "case-sensitive", &op, ARGV("Item", "get", "x"), 403,
+	  ARGV_NO_ALLOW("Item get x") },
+	{ "$(id) alone", &op, ARGV("$(id)"), 403, ARGV_NO_ALLOW("$(id)") },
+	{ "; alone", &op, ARGV(";"), 403, ARGV_NO_ALLOW(";") },
+	{ "leading empty argument", &op, ARGV("", "item", "get", "x"), 403,
+	  ARGV_NO_ALLOW(" item get x") },
+	{ "empty argument in the middle", &op,
+	  ARGV("item", "", "get", "x"), 403, ARGV_NO_ALLOW("item  get x") },
+	{ "one empty argument", &op, ARGV(""), 403, ARGV_NO_ALLOW("") },
+	{ "no arguments", &op, NULL, 0, 403, ARGV_NO_ALLOW("") },
+	{ "long argv quoted short", &op, ARGV("item", "edit", A50 A50), 403,
+	  ARGV_NO_ALLOW("item edit " A47 "...") }, /* 60 bytes in all */
+	{ "deny patterns only", &op_deny_only, ARGV("--version"), 403,
+	  ARGV_NO_ALLOW("--version") },
+	{ "deny only, deny matches", &op_deny_only,
+	  ARGV("item", "delete", "x"), 403,
+	  ARGV_DENY("item delete x", "item delete *") },
+	{ "no patterns", &op_bare, ARGV("--version"), 403,
+	  ARGV_NO_ALLOW("--version") },
+	{ "no patterns, no arguments", &op_bare, NULL, 0, 403,
+	  ARGV_NO_ALLOW("") },
+};
+
+static int afails(const struct acase *c, const char *what)
+{
+	fprintf(stderr, "\n    argv case \"%s\": %s", c->name, what);
+	return 1;
+}
+
+static int run_argv(const struct acase *c)
+{
+	struct policy_verdict v;
+	int rc, bad = 0;
+
+	memset(&v, 'x', sizeof(v));
+	rc = policy_check_argv(c->tool, c->argv, c->argc, &v);
+	if (v.status != c->status || rc != (c->status ? -1 : 0))
+		bad = afails(c, "wrong status");
+	if (strcmp(v.reason, c->reason) != 0)
+		bad = afails(c, v.reason);
+	return bad;
+}
+
+static void test_argv_table(void)
+{
+	size_t n = sizeof(acases) / sizeof(acases[0]);
+
+	CU_ASSERT(n >= 20);
+	for (size_t i = 0; i < n; i++)
+		CU_ASSERT(!run_argv(&acases[i]));
+}
+
+/* argv joined: at most 65536 bytes; the limit counts the spaces. */
+static void test_argv_long(void)
+{
+	const size_t max = 65536;
+	char *big = malloc(max + 2), *small[40000];
+	char *argv[3] = { "item", "get", big };
+	struct policy_verdict v;
+	size_t i;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	/* "item get " + 65527 bytes = 65536 */
+	memset(big, 'a', max - 9);
+	big[max - 9] = '\0';
+	CU_ASSERT_EQUAL(policy_check_argv(&op, argv, 3, &v), 0);
+	CU_ASSERT_EQUAL(v.status, 0);
+	big[max - 9] = 'a';
+	big[max - 8] = '\0';
+	CU_ASSERT_EQUAL(policy_check_argv(&op, argv, 3, &v), -1);
+	CU_ASSERT_EQUAL(v.status, 400);
+	CU_ASSERT_PTR_NOT_NULL(strstr(v.reason, "argv too long"));
+	/* many short arguments: the spaces push it over */
+	for (i = 0; i < 40000; i++)
+		small[i] = "ab";
+	CU_ASSERT_EQUAL(policy_check_argv(&op, small, 40000, &v), -1);
+	CU_ASSERT_EQUAL(v.status, 400);
+	CU_ASSERT_PTR_NOT_NULL(strstr(v.reason, "argv too long"));
+	/* 21845 x "ab" + 21844 spaces = 65534: fits, and "item..." no */
+	CU_ASSERT_EQUAL(policy_check_argv(&op, small, 21845, &v), -1);
+	CU_ASSERT_EQUAL(v.status, 403);
+	free(big);
+}
+
+/* What cannot be checked is denied. */
+static void test_argv_bad_arguments(void)
+{
+	char *const with_null[] = { "item", NULL, "x" };
+	char *const version[] = { "--version" };
+	struct policy_verdict v;
+
+	CU_ASSERT_EQUAL(policy_check_argv(NULL, version, 1, &v), -1);
+	CU_ASSERT_EQUAL(v.status, 500);
+	CU_ASSERT_EQUAL(policy_check_argv(&op, NULL, 1, &v), -1);
+	CU_ASSERT_EQUAL(v.status, 500);
+	CU_ASSERT_EQUAL(policy_check_argv(&op, with_null, 3, &v), -1);
+	CU_ASSERT_EQUAL(v.status, 400);
+	CU_ASSERT_EQUAL(policy_check_argv(&op, version, 1, &v), 0);
+	CU_ASSERT_EQUAL(v.status, 0);
+	CU_ASSERT_STRING_EQUAL(v.reason, "");
+}
+
 /* --- headers ------------------------------------------------------------ */
 
 struct hcase {
@@ -864,7 +1072,10 @@ int main(void)
 	    !CU_add_test(s, "forward headers", test_forward_header) ||
 	    !CU_add_test(s, "methods truncated", test_methods_truncated) ||
 	    !CU_add_test(s, "verdict fields", test_verdict_fields) ||
-	    !CU_add_test(s, "value count bounded", test_value_count_bounded)) {
+	    !CU_add_test(s, "value count bounded", test_value_count_bounded) ||
+	    !CU_add_test(s, "argv table", test_argv_table) ||
+	    !CU_add_test(s, "argv too long", test_argv_long) ||
+	    !CU_add_test(s, "argv bad arguments", test_argv_bad_arguments)) {
 		CU_cleanup_registry();
 		return 1;
 	}

@@ -1,0 +1,629 @@
+/* cli — see cli.h. */
+#include "config.h"
+
+#include "cli.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "exec.h"
+#include "log.h"
+#include "workers.h"
+
+#define WORKER_STACK_SIZE (256 * 1024)
+#define KILL_GRACE_MS 2000
+#define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+
+struct cli_request {
+	const struct cfg_tool *tool;
+	int sse;
+	char **argv;        /* [0] is a slot for exec; NULL-terminated */
+	size_t argc;        /* arguments after argv[0] */
+	char *stdin_data;
+	size_t stdin_len;
+	char *cwd;
+};
+
+/* Output kept for the JSON answer (bounded by max_output_bytes, which
+ * exec enforces on stdout + stderr together). */
+struct capture {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+struct job {
+	struct cli_request *req;
+	struct stream *stream;
+	int cancel_fd;
+	struct capture out[2];   /* stdout, stderr */
+	int failed;              /* out of memory while capturing */
+};
+
+/* ---- max_concurrent: children running per tool ---- */
+
+struct running {
+	struct running *next;
+	const struct cfg_tool *tool;
+	unsigned n;
+};
+
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct running *running;
+
+static int running_take(const struct cfg_tool *tool)
+{
+	struct running *r;
+	int ok = 0;
+
+	pthread_mutex_lock(&running_lock);
+	for (r = running; r != NULL && r->tool != tool; r = r->next)
+		;
+	if (r == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
+		r->tool = tool;
+		r->next = running;
+		running = r;
+	}
+	if (r != NULL && r->n < tool->max_concurrent) {
+		r->n++;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&running_lock);
+	return ok;
+}
+
+static void running_give(const struct cfg_tool *tool)
+{
+	pthread_mutex_lock(&running_lock);
+	for (struct running *r = running; r != NULL; r = r->next)
+		if (r->tool == tool && r->n > 0)
+			r->n--;
+	pthread_mutex_unlock(&running_lock);
+}
+
+/* ---- the request ---- */
+
+struct cli_request *cli_request_new(const struct cfg_tool *tool, int sse)
+{
+	struct cli_request *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->tool = tool;
+	r->sse = sse;
+	r->argv = calloc(2, sizeof(*r->argv));
+	if (r->argv == NULL) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+int cli_request_add_arg(struct cli_request *r, const char *arg)
+{
+	char **argv = realloc(r->argv, (r->argc + 3) * sizeof(*argv));
+
+	if (argv == NULL)
+		return -1;
+	r->argv = argv;
+	if ((argv[r->argc + 1] = strdup(arg)) == NULL)
+		return -1;
+	r->argc++;
+	argv[r->argc + 1] = NULL;
+	return 0;
+}
+
+void cli_request_set_stdin(struct cli_request *r, char *data, size_t len)
+{
+	free(r->stdin_data);
+	r->stdin_data = data;
+	r->stdin_len = len;
+}
+
+int cli_request_set_cwd(struct cli_request *r, const char *cwd)
+{
+	free(r->cwd);
+	r->cwd = cwd ? strdup(cwd) : NULL;
+	return cwd && r->cwd == NULL ? -1 : 0;
+}
+
+char *const *cli_request_argv(const struct cli_request *r, size_t *argc)
+{
+	*argc = r->argc;
+	return r->argv + 1;
+}
+
+void cli_request_free(struct cli_request *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 1; i <= r->argc; i++)
+		free(r->argv[i]);
+	free(r->argv);
+	free(r->stdin_data);
+	free(r->cwd);
+	free(r);
+}
+
+/* ---- parsing and checking a request ---- */
+
+static int take_argv(struct cli_request *r, json_object *argv, char *why,
+		     size_t why_len)
+{
+	if (!json_object_is_type(argv, json_type_array)) {
+		snprintf(why, why_len, "argv must be an array of strings");
+		return -1;
+	}
+	for (size_t i = 0; i < json_object_array_length(argv); i++) {
+		json_object *a = json_object_array_get_idx(argv, i);
+		if (!json_object_is_type(a, json_type_string) ||
+		    strlen(json_object_get_string(a)) !=
+			    (size_t)json_object_get_string_len(a)) {
+			snprintf(why, why_len,
+				 "argv[%zu] must be a string without NUL", i);
+			return -1;
+		}
+		if (cli_request_add_arg(r, json_object_get_string(a)) < 0) {
+			snprintf(why, why_len, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int take_member(struct cli_request *r, const char *key,
+		       json_object *v, char *why, size_t why_len)
+{
+	if (strcmp(key, "argv") == 0)
+		return take_argv(r, v, why, why_len);
+	int is_string = json_object_is_type(v, json_type_string);
+	size_t len = is_string ? (size_t)json_object_get_string_len(v) : 0;
+	if (strcmp(key, "stdin") == 0 && is_string) {
+		char *data = malloc(len + 1);
+		if (data == NULL)
+			return -1;
+		memcpy(data, json_object_get_string(v), len + 1);
+		cli_request_set_stdin(r, data, len);
+		return 0;
+	}
+	if (strcmp(key, "cwd") == 0 && is_string &&
+	    strlen(json_object_get_string(v)) == len)
+		return cli_request_set_cwd(r, json_object_get_string(v));
+	snprintf(why, why_len, strcmp(key, "stdin") == 0 ||
+					       strcmp(key, "cwd") == 0 ?
+				       "%s must be a string" :
+				       "unknown key %s",
+		 key);
+	return -1;
+}
+
+static json_object *parse_strict(const char *body, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	json_object *o = NULL;
+
+	if (tok == NULL || len > (size_t)INT32_MAX)
+		goto out;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+					    JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	size_t end = json_tokener_get_parse_end(tok);
+	while (o != NULL && end < len && strchr(" \t\r\n", body[end]))
+		end++;
+	if (json_tokener_get_error(tok) != json_tokener_success ||
+	    end != len) {
+		json_object_put(o);
+		o = NULL;
+	}
+out:
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return o;
+}
+
+struct cli_request *cli_request_parse(const struct cfg_tool *tool, int sse,
+				      const char *body, size_t len,
+				      char *why, size_t why_len)
+{
+	json_object *o = body ? parse_strict(body, len) : NULL;
+	struct cli_request *r = NULL;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		snprintf(why, why_len, "body must be a JSON object");
+		goto fail;
+	}
+	if ((r = cli_request_new(tool, sse)) == NULL) {
+		snprintf(why, why_len, "out of memory");
+		goto fail;
+	}
+	json_object_object_foreach(o, key, v) {
+		if (take_member(r, key, v, why, why_len) < 0)
+			goto fail;
+	}
+	if (!json_object_object_get_ex(o, "argv", NULL)) {
+		snprintf(why, why_len, "argv is required");
+		goto fail;
+	}
+	json_object_put(o);
+	return r;
+fail:
+	json_object_put(o);
+	cli_request_free(r);
+	return NULL;
+}
+
+/* dir and what lies below it; both already resolved. */
+static int inside(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+
+	if (strcmp(dir, "/") == 0)
+		return 1;
+	return strncmp(dir, path, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+int cli_request_check_cwd(struct cli_request *r, const char **why)
+{
+	const struct cfg_strings *allowed = &r->tool->cwd_allowed;
+
+	if (r->cwd == NULL)
+		return 0;
+	if (allowed->n == 0) {
+		*why = "denied by policy: this tool takes no cwd";
+		return -1;
+	}
+	char *real = realpath(r->cwd, NULL);
+	if (real == NULL) {
+		*why = "denied by policy: cwd does not resolve";
+		return -1;
+	}
+	for (size_t i = 0; i < allowed->n; i++) {
+		if (inside(allowed->v[i], real)) {
+			free(r->cwd);
+			r->cwd = real;
+			return 0;
+		}
+	}
+	free(real);
+	*why = "denied by policy: cwd is outside cwd_allowed";
+	return -1;
+}
+
+/* ---- text: UTF-8 or base64 ---- */
+
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		size_t k = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 :
+			   (c >> 3) == 30 ? 3 : 4;
+		if (k == 4 || (k > 0 && i + k >= n))
+			return 0; /* not a lead byte, or cut short */
+		uint32_t cp = k == 0 ? c : c & (0x3f >> k);
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		/* overlong forms, surrogates, beyond U+10FFFF */
+		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) ||
+		    (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += k + 1;
+	}
+	return 1;
+}
+
+static json_object *base64_of(const unsigned char *s, size_t n)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		"0123456789+/";
+	size_t len = (n + 2) / 3 * 4;
+	char *out = malloc(len + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		*o++ = alphabet[v >> 18 & 63];
+		*o++ = alphabet[v >> 12 & 63];
+		*o++ = i + 1 < n ? alphabet[v >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? alphabet[v & 63] : '=';
+	}
+	json_object *js = json_object_new_string_len(out, (int)len);
+	free(out);
+	return js;
+}
+
+/* Adds name (text or base64) and name_base64 to obj. */
+static void add_text(json_object *obj, const char *name, const char *data,
+		     size_t len)
+{
+	char flag[32];
+	int text = utf8_valid((const unsigned char *)data, len);
+
+	snprintf(flag, sizeof(flag), "%s_base64", name);
+	json_object_object_add(
+		obj, name,
+		text ? json_object_new_string_len(data ? data : "", (int)len) :
+		       base64_of((const unsigned char *)data, len));
+	json_object_object_add(obj, flag, json_object_new_boolean(!text));
+}
+
+/* ---- answers ---- */
+
+static int publish_head(struct stream *s, const char *content_type,
+			long long length)
+{
+	struct stream_head *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return -1;
+	h->status = 200;
+	h->content_length = length;
+	h->fields = calloc(2, sizeof(*h->fields));
+	if (h->fields == NULL) {
+		free(h);
+		return -1;
+	}
+	h->fields[0].name = strdup("Content-Type");
+	h->fields[0].value = strdup(content_type);
+	h->fields[1].name = strdup("Cache-Control");
+	h->fields[1].value = strdup("no-store");
+	h->n_fields = 2;
+	if (h->fields[0].name == NULL || h->fields[0].value == NULL ||
+	    h->fields[1].name == NULL || h->fields[1].value == NULL) {
+		stream_head_free(h);
+		return -1;
+	}
+	return stream_publish_head(s, h);
+}
+
+/* One SSE event whose data is a single line of JSON. */
+static int push_event(struct stream *s, const char *event, json_object *obj)
+{
+	const char *json = json_object_to_json_string_ext(
+		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	int n = snprintf(NULL, 0, "event: %s\ndata: %s\n\n", event, json);
+	char *text = n > 0 ? malloc((size_t)n + 1) : NULL;
+
+	if (text == NULL)
+		return -1;
+	snprintf(text, (size_t)n + 1, "event: %s\ndata: %s\n\n", event, json);
+	int rc = stream_push(s, text, (size_t)n);
+	free(text);
+	return rc;
+}
+
+static json_object *result_json(const struct exec_result *res)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "exit_code",
+			       res->signal ? NULL :
+					     json_object_new_int(res->exit_code));
+	json_object_object_add(o, "signal",
+			       res->signal ? json_object_new_int(res->signal) :
+					     NULL);
+	json_object_object_add(o, "timed_out",
+			       json_object_new_boolean(res->timed_out));
+	json_object_object_add(o, "truncated",
+			       json_object_new_boolean(res->truncated));
+	return o;
+}
+
+static int capture(struct capture *c, const char *data, size_t len)
+{
+	if (c->len + len > c->cap) {
+		size_t cap = c->cap ? c->cap : 4096;
+		while (cap < c->len + len)
+			cap *= 2;
+		char *p = realloc(c->data, cap);
+		if (p == NULL)
+			return -1;
+		c->data = p;
+		c->cap = cap;
+	}
+	memcpy(c->data + c->len, data, len);
+	c->len += len;
+	return 0;
+}
+
+static int on_output(void *arg, enum exec_channel channel, const char *data,
+		     size_t len)
+{
+	struct job *j = arg;
+	const char *name = channel == EXEC_STDOUT ? "stdout" : "stderr";
+
+	if (!j->req->sse) {
+		if (capture(&j->out[channel == EXEC_STDERR], data, len) < 0)
+			j->failed = 1;
+		return j->failed ? -1 : 0;
+	}
+	json_object *o = json_object_new_object();
+	if (utf8_valid((const unsigned char *)data, len))
+		json_object_object_add(o, "data",
+				       json_object_new_string_len(data,
+								  (int)len));
+	else
+		json_object_object_add(
+			o, "base64",
+			base64_of((const unsigned char *)data, len));
+	int rc = push_event(j->stream, name, o);
+	json_object_put(o);
+	return rc;
+}
+
+/* The JSON answer, whole: head with its length, body, end. */
+static void answer_json(struct job *j, const struct exec_result *res)
+{
+	json_object *o = result_json(res);
+
+	add_text(o, "stdout", j->out[0].data, j->out[0].len);
+	add_text(o, "stderr", j->out[1].data, j->out[1].len);
+	const char *text = json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t len = strlen(text);
+	if (publish_head(j->stream, "application/json", (long long)len) < 0 ||
+	    stream_push(j->stream, text, len) < 0)
+		stream_finish(j->stream, 0);
+	else
+		stream_finish(j->stream, 1);
+	json_object_put(o);
+}
+
+/* ---- the worker ---- */
+
+static void wake_cancel(void *arg)
+{
+	static const uint64_t one = 1;
+	struct job *j = arg;
+
+	if (write(j->cancel_fd, &one, sizeof(one)) < 0)
+		return; /* the counter is already set: the child is stopping */
+}
+
+/* env_inject plus a fixed PATH (unless env_inject sets one): nothing from
+ * the client, nothing from carapaced's own environment. */
+static char **build_env(const struct cfg_tool *tool)
+{
+	char **env = calloc(tool->n_env_inject + 2, sizeof(*env));
+	size_t n = 0;
+	int has_path = 0;
+
+	if (env == NULL)
+		return NULL;
+	for (size_t i = 0; i < tool->n_env_inject; i++) {
+		const struct cfg_header *e = &tool->env_inject[i];
+		size_t len = strlen(e->name) + strlen(e->value) + 2;
+		if ((env[n] = malloc(len)) == NULL)
+			goto fail;
+		snprintf(env[n++], len, "%s=%s", e->name, e->value);
+		has_path |= strcmp(e->name, "PATH") == 0;
+	}
+	if (!has_path && (env[n++] = strdup(DEFAULT_PATH)) == NULL)
+		goto fail;
+	return env;
+fail:
+	for (size_t i = 0; i < n; i++)
+		free(env[i]);
+	free(env);
+	return NULL;
+}
+
+static void free_env(char **env)
+{
+	for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+		free(env[i]);
+	free(env);
+}
+
+static void run_job(struct job *j)
+{
+	const struct cfg_tool *tool = j->req->tool;
+	char **env = build_env(tool);
+	struct exec_result res;
+	struct exec_spec spec = {
+		.binary = tool->binary,
+		.argv = j->req->argv,
+		.envp = env,
+		.cwd = j->req->cwd,
+		.stdin_data = j->req->stdin_data,
+		.stdin_len = j->req->stdin_len,
+		.timeout_ms = tool->timeout_secs * 1000u,
+		.grace_ms = KILL_GRACE_MS,
+		.max_output = tool->max_output_bytes,
+		.cancel_fd = j->cancel_fd,
+	};
+
+	j->req->argv[0] = (char *)tool->binary;
+	if (env == NULL || (j->req->sse &&
+			    publish_head(j->stream, "text/event-stream", -1) < 0)) {
+		stream_fail(j->stream, STREAM_FAIL_INTERNAL, "out of memory");
+		free_env(env);
+		return;
+	}
+	stream_set_cancel_hook(j->stream, wake_cancel, j);
+	int rc = exec_run(&spec, on_output, j, &res);
+	stream_set_cancel_hook(j->stream, NULL, NULL);
+	j->req->argv[0] = NULL;
+	free_env(env);
+	if (rc < 0 && res.spawn_errno != 0) {
+		log_warnx("%s: cannot run %s: %s", tool->name, tool->binary,
+			  strerror(res.spawn_errno));
+		if (j->req->sse)
+			stream_finish(j->stream, 0);
+		else
+			stream_fail(j->stream, STREAM_FAIL_INTERNAL,
+				    "cannot run the tool");
+		return;
+	}
+	if (!j->req->sse) {
+		answer_json(j, &res);
+		return;
+	}
+	json_object *o = result_json(&res);
+	stream_finish(j->stream, rc == 0 && push_event(j->stream, "exit", o) == 0);
+	json_object_put(o);
+}
+
+static void *cli_main(void *arg)
+{
+	struct job *j = arg;
+	const struct cfg_tool *tool = j->req->tool;
+
+	run_job(j);
+	close(j->cancel_fd);
+	free(j->out[0].data);
+	free(j->out[1].data);
+	stream_release(j->stream);
+	cli_request_free(j->req);
+	free(j);
+	running_give(tool);
+	workers_leave();
+	return NULL;
+}
+
+int cli_start(struct cli_request *r, struct stream *s)
+{
+	struct job *j;
+	pthread_attr_t attr;
+	pthread_t tid;
+
+	if (!running_take(r->tool))
+		return -2;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		goto fail;
+	j->req = r;
+	j->stream = s;
+	j->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (j->cancel_fd < 0)
+		goto fail;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
+	workers_enter();
+	int rc = pthread_create(&tid, &attr, cli_main, j);
+	pthread_attr_destroy(&attr);
+	if (rc == 0)
+		return 0;
+	workers_leave();
+	close(j->cancel_fd);
+fail:
+	free(j);
+	running_give(r->tool);
+	return -1;
+}
