@@ -15,6 +15,7 @@
 
 #include "exec.h"
 #include "log.h"
+#include "text.h"
 #include "workers.h"
 
 #define WORKER_STACK_SIZE (256 * 1024)
@@ -298,53 +299,14 @@ int cli_request_check_cwd(struct cli_request *r, const char **why)
 
 /* ---- text: UTF-8 or base64 ---- */
 
-static int utf8_valid(const unsigned char *s, size_t n)
+static json_object *base64_of(const void *s, size_t n)
 {
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t k = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 :
-			   (c >> 3) == 30 ? 3 : 4;
-		if (k == 4 || (k > 0 && i + k >= n))
-			return 0; /* not a lead byte, or cut short */
-		uint32_t cp = k == 0 ? c : c & (0x3f >> k);
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		/* overlong forms, surrogates, beyond U+10FFFF */
-		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) ||
-		    (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
-}
+	size_t len;
+	char *b64 = text_base64_encode(s, n, &len);
+	json_object *js = b64 ? json_object_new_string_len(b64, (int)len) :
+				NULL;
 
-static json_object *base64_of(const unsigned char *s, size_t n)
-{
-	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		"0123456789+/";
-	size_t len = (n + 2) / 3 * 4;
-	char *out = malloc(len + 1), *o = out;
-
-	if (out == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= s[i + 2];
-		*o++ = alphabet[v >> 18 & 63];
-		*o++ = alphabet[v >> 12 & 63];
-		*o++ = i + 1 < n ? alphabet[v >> 6 & 63] : '=';
-		*o++ = i + 2 < n ? alphabet[v & 63] : '=';
-	}
-	json_object *js = json_object_new_string_len(out, (int)len);
-	free(out);
+	free(b64);
 	return js;
 }
 
@@ -353,13 +315,13 @@ static void add_text(json_object *obj, const char *name, const char *data,
 		     size_t len)
 {
 	char flag[32];
-	int text = utf8_valid((const unsigned char *)data, len);
+	int text = text_utf8_valid(data, len);
 
 	snprintf(flag, sizeof(flag), "%s_base64", name);
 	json_object_object_add(
 		obj, name,
 		text ? json_object_new_string_len(data ? data : "", (int)len) :
-		       base64_of((const unsigned char *)data, len));
+		       base64_of(data, len));
 	json_object_object_add(obj, flag, json_object_new_boolean(!text));
 }
 
@@ -454,14 +416,14 @@ static int on_output(void *arg, enum exec_channel channel, const char *data,
 		return j->failed ? -1 : 0;
 	}
 	json_object *o = json_object_new_object();
-	if (utf8_valid((const unsigned char *)data, len))
+	if (text_utf8_valid(data, len))
 		json_object_object_add(o, "data",
 				       json_object_new_string_len(data,
 								  (int)len));
 	else
 		json_object_object_add(
 			o, "base64",
-			base64_of((const unsigned char *)data, len));
+			base64_of(data, len));
 	int rc = push_event(j->stream, name, o);
 	json_object_put(o);
 	return rc;

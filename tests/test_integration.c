@@ -1661,6 +1661,76 @@ static void test_cli_max_concurrent(void)
 	json_object_put(o);
 }
 
+/* Runs a shell command line with the shim reachable as "ct" (a symlink)
+ * and CARAPACE_URL set; returns its exit status, stdout in out, stderr in
+ * err. */
+static int shim_run(const char *cmdline, int port, char *out, size_t out_len,
+		    char *err, size_t err_len)
+{
+	char link[700], cmd[2400], errfile[700];
+
+	snprintf(link, sizeof(link), "%s/ct", workdir);
+	snprintf(errfile, sizeof(errfile), "%s/shim.err", workdir);
+	if (access(link, F_OK) != 0 && symlink(getenv("SHIM"), link) != 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && export CARAPACE_URL=http://127.0.0.1:%d "
+		 "PATH='%s':\"$PATH\" && { %s; } 2>'%s'",
+		 workdir, port, workdir, cmdline, errfile);
+	FILE *p = popen(cmd, "r");
+	if (p == NULL)
+		return -1;
+	size_t n = fread(out, 1, out_len - 1, p);
+	out[n] = '\0';
+	int status = pclose(p);
+	FILE *e = fopen(errfile, "r");
+	n = e ? fread(err, 1, err_len - 1, e) : 0;
+	err[n] = '\0';
+	if (e)
+		fclose(e);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_shim(void)
+{
+	char out[4096], err[4096];
+
+	CU_ASSERT_EQUAL(shim_run("ct println hello </dev/null", cli_port, out,
+				 sizeof(out), err, sizeof(err)),
+			0);
+	CU_ASSERT_STRING_EQUAL(out, "hello\n");
+	CU_ASSERT_EQUAL(shim_run("ct eprint oops </dev/null", cli_port, out,
+				 sizeof(out), err, sizeof(err)),
+			0);
+	CU_ASSERT_STRING_EQUAL(out, "");
+	CU_ASSERT_STRING_EQUAL(err, "oops");
+	CU_ASSERT_EQUAL(shim_run("printf 'one\\ntwo' | ct cat", cli_port, out,
+				 sizeof(out), err, sizeof(err)),
+			0);
+	CU_ASSERT_STRING_EQUAL(out, "one\ntwo");
+	CU_ASSERT_EQUAL(shim_run("ct exit 3 </dev/null", cli_port, out,
+				 sizeof(out), err, sizeof(err)),
+			3);
+	CU_ASSERT_EQUAL(shim_run("ct kill 9 </dev/null", cli_port, out,
+				 sizeof(out), err, sizeof(err)),
+			137);
+	CU_ASSERT_EQUAL(shim_run("ct rm -rf / </dev/null", cli_port, out,
+				 sizeof(out), err, sizeof(err)),
+			126);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "denied by policy"));
+	char direct[700];
+	snprintf(direct, sizeof(direct), "'%s' ct println direct </dev/null",
+		 getenv("SHIM"));
+	CU_ASSERT_EQUAL(shim_run(direct, cli_port, out, sizeof(out), err,
+				 sizeof(err)),
+			0);
+	CU_ASSERT_STRING_EQUAL(out, "direct\n");
+	CU_ASSERT_EQUAL(shim_run("ct println x </dev/null", tu_free_port(),
+				 out, sizeof(out), err, sizeof(err)),
+			69);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "unreachable"));
+}
+
 /* A crash or a hang must not leave daemons behind or stall the suite. */
 static void on_fatal(int sig)
 {
@@ -1752,6 +1822,7 @@ int main(void)
 	CU_add_test(t, "live output; disconnect kills",
 		    test_cli_live_output_and_disconnect);
 	CU_add_test(t, "max_concurrent", test_cli_max_concurrent);
+	CU_add_test(t, "carapace-shim", test_shim);
 	int rc = cu_run();
 	remove_workdir();
 	return rc;

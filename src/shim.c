@@ -1,0 +1,352 @@
+/* carapace-shim — run a CLI tool through carapaced as if it were local.
+ *
+ * Invoked as `carapace-shim TOOL ARGS...` or through a symlink named after
+ * the tool (`ln -s carapace-shim /usr/local/bin/op; op item list`). Sends
+ * its arguments (and its stdin when that is not a terminal, and its cwd
+ * when CARAPACE_SEND_CWD=1) to POST /tools/TOOL, prints the remote stdout
+ * and stderr as they arrive, and exits with the remote exit code (128+N
+ * for a signal). A denial prints the policy's reason and exits 126; an
+ * unreachable gateway prints why and exits 69 (EX_UNAVAILABLE). */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "text.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define SHIM_CONF SYSCONFDIR "/carapace/shim.conf"
+#define EXIT_USAGE 64
+#define EXIT_UNAVAILABLE 69
+#define EXIT_DENIED 126
+#define EXIT_NOT_FOUND 127
+#define MAX_STDIN (16u << 20)
+#define MAX_LINE (64u << 20)
+
+struct settings {
+	char url[1024];
+	char token[1024];
+};
+
+/* The SSE parse state of the answer. */
+struct answer {
+	long status;
+	char *line;          /* the current, unfinished line */
+	size_t line_len;
+	char event[32];
+	char *data;          /* data: of the current event */
+	size_t data_len;
+	int exit_code;       /* -1 until an exit event */
+	char *error_body;    /* a non-200 answer, kept for its message */
+	size_t error_len;
+};
+
+static void die(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+/* The shim is a command: a failure it cannot recover from ends it with
+ * the exit code a calling script expects. */
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("carapace-shim: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+/* ---- settings: environment first, then shim.conf ---- */
+
+static void from_file(struct settings *st)
+{
+	json_object *o = json_object_from_file(SHIM_CONF), *v;
+
+	if (o == NULL)
+		return;
+	if (!st->url[0] && json_object_object_get_ex(o, "url", &v))
+		snprintf(st->url, sizeof(st->url), "%s",
+			 json_object_get_string(v));
+	if (!st->token[0] && json_object_object_get_ex(o, "token", &v))
+		snprintf(st->token, sizeof(st->token), "%s",
+			 json_object_get_string(v));
+	json_object_put(o);
+}
+
+static void load_settings(struct settings *st)
+{
+	const char *url = getenv("CARAPACE_URL");
+	const char *token = getenv("CARAPACE_TOKEN");
+
+	snprintf(st->url, sizeof(st->url), "%s", url ? url : "");
+	snprintf(st->token, sizeof(st->token), "%s", token ? token : "");
+	from_file(st);
+	if (!st->url[0])
+		die(EXIT_UNAVAILABLE, "no gateway: set CARAPACE_URL or %s",
+		    SHIM_CONF);
+	size_t n = strlen(st->url);
+	if (n > 0 && st->url[n - 1] == '/')
+		st->url[n - 1] = '\0';
+}
+
+/* ---- the request ---- */
+
+static char *read_stdin(size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap);
+	ssize_t r;
+
+	while (buf != NULL && (r = read(0, buf + n, cap - n)) > 0) {
+		n += (size_t)r;
+		if (n > MAX_STDIN)
+			die(EXIT_USAGE, "stdin is larger than %s", "16 MiB");
+		if (n == cap && (buf = realloc(buf, cap *= 2)) == NULL)
+			break;
+	}
+	if (buf == NULL)
+		die(EXIT_UNAVAILABLE, "%s", "out of memory");
+	*len = n;
+	return buf;
+}
+
+static char *request_body(int argc, char **argv)
+{
+	json_object *o = json_object_new_object();
+	json_object *args = json_object_new_array();
+
+	for (int i = 0; i < argc; i++)
+		json_object_array_add(args, json_object_new_string(argv[i]));
+	json_object_object_add(o, "argv", args);
+	if (!isatty(0)) {
+		size_t len;
+		char *in = read_stdin(&len);
+		if (!text_utf8_valid(in, len))
+			die(EXIT_USAGE, "%s", "stdin is not UTF-8 text");
+		json_object_object_add(o, "stdin",
+				       json_object_new_string_len(in, (int)len));
+		free(in);
+	}
+	const char *send_cwd = getenv("CARAPACE_SEND_CWD");
+	char cwd[PATH_MAX];
+	if (send_cwd && strcmp(send_cwd, "1") == 0 && getcwd(cwd, sizeof(cwd)))
+		json_object_object_add(o, "cwd", json_object_new_string(cwd));
+	char *body = strdup(json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return body;
+}
+
+/* ---- the answer: SSE events ---- */
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w <= 0)
+			return; /* our reader left: nothing more to do */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void emit_output(int fd, json_object *o)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(o, "data", &v)) {
+		write_all(fd, json_object_get_string(v),
+			  (size_t)json_object_get_string_len(v));
+	} else if (json_object_object_get_ex(o, "base64", &v)) {
+		size_t n;
+		char *bytes = text_base64_decode(
+			json_object_get_string(v),
+			(size_t)json_object_get_string_len(v), &n);
+		if (bytes != NULL)
+			write_all(fd, bytes, n);
+		free(bytes);
+	}
+}
+
+static void dispatch(struct answer *a)
+{
+	json_object *o = a->data ? json_tokener_parse(a->data) : NULL, *v;
+
+	if (strcmp(a->event, "stdout") == 0)
+		emit_output(1, o);
+	else if (strcmp(a->event, "stderr") == 0)
+		emit_output(2, o);
+	else if (strcmp(a->event, "exit") == 0 && o != NULL) {
+		if (json_object_object_get_ex(o, "signal", &v) && v != NULL)
+			a->exit_code = 128 + json_object_get_int(v);
+		else if (json_object_object_get_ex(o, "exit_code", &v))
+			a->exit_code = json_object_get_int(v);
+	}
+	json_object_put(o);
+	a->event[0] = '\0';
+	free(a->data);
+	a->data = NULL;
+	a->data_len = 0;
+}
+
+static void take_line(struct answer *a, char *line, size_t len)
+{
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	if (len == 0) {
+		dispatch(a);
+	} else if (strncmp(line, "event: ", 7) == 0) {
+		snprintf(a->event, sizeof(a->event), "%s", line + 7);
+	} else if (strncmp(line, "data: ", 6) == 0) {
+		char *d = realloc(a->data, a->data_len + len);
+		if (d == NULL)
+			return;
+		memcpy(d + a->data_len, line + 6, len - 6);
+		a->data = d;
+		a->data_len += len - 6;
+		a->data[a->data_len] = '\0';
+	}
+}
+
+static size_t on_body(char *p, size_t size, size_t nitems, void *arg)
+{
+	struct answer *a = arg;
+	size_t n = size * nitems;
+	char **buf = a->status == 200 ? &a->line : &a->error_body;
+	size_t *len = a->status == 200 ? &a->line_len : &a->error_len;
+
+	if (*len + n > MAX_LINE)
+		return 0;
+	char *grown = realloc(*buf, *len + n + 1);
+	if (grown == NULL)
+		return 0;
+	*buf = grown;
+	memcpy(grown + *len, p, n);
+	*len += n;
+	grown[*len] = '\0';
+	if (a->status != 200)
+		return n;
+	char *nl;
+	while ((nl = memchr(a->line, '\n', a->line_len)) != NULL) {
+		*nl = '\0';
+		take_line(a, a->line, (size_t)(nl - a->line));
+		a->line_len -= (size_t)(nl + 1 - a->line);
+		memmove(a->line, nl + 1, a->line_len + 1);
+	}
+	return n;
+}
+
+static size_t on_header(char *p, size_t size, size_t nitems, void *arg)
+{
+	struct answer *a = arg;
+
+	if (size * nitems > 9 && strncmp(p, "HTTP/", 5) == 0)
+		a->status = strtol(strchr(p, ' ') ? strchr(p, ' ') : p, NULL,
+				   10);
+	return size * nitems;
+}
+
+/* ---- outcomes ---- */
+
+static int refused(const struct answer *a)
+{
+	json_object *o = a->error_body ? json_tokener_parse(a->error_body) :
+					 NULL, *err, *msg;
+	const char *text = "request refused";
+
+	if (o && json_object_object_get_ex(o, "error", &err) &&
+	    json_object_object_get_ex(err, "message", &msg))
+		text = json_object_get_string(msg);
+	fprintf(stderr, "carapace-shim: %s (HTTP %ld)\n", text, a->status);
+	json_object_put(o);
+	switch (a->status) {
+	case 403:
+		return EXIT_DENIED;
+	case 404:
+		return EXIT_NOT_FOUND;
+	case 400:
+	case 405:
+	case 413:
+		return EXIT_USAGE;
+	default:
+		return EXIT_UNAVAILABLE;
+	}
+}
+
+static int run(const struct settings *st, const char *tool, char *body)
+{
+	struct answer a = { .exit_code = -1 };
+	char url[1400], auth[1100];
+	struct curl_slist *h = NULL;
+	CURL *c = curl_easy_init();
+
+	if (c == NULL)
+		die(EXIT_UNAVAILABLE, "%s", "cannot initialise libcurl");
+	snprintf(url, sizeof(url), "%s/tools/%s", st->url, tool);
+	h = curl_slist_append(h, "Content-Type: application/json");
+	h = curl_slist_append(h, "Accept: text/event-stream");
+	if (st->token[0]) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+			 st->token);
+		h = curl_slist_append(h, auth);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	CURLcode rc = curl_easy_perform(c);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
+	int code = a.exit_code;
+	if (rc != CURLE_OK && a.status == 0)
+		die(EXIT_UNAVAILABLE, "gateway unreachable: %s",
+		    curl_easy_strerror(rc));
+	if (a.status != 200)
+		code = refused(&a);
+	else if (code < 0)
+		die(EXIT_UNAVAILABLE, "%s",
+		    "the gateway ended the answer before the tool's exit");
+	free(a.line);
+	free(a.data);
+	free(a.error_body);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	struct settings st;
+	const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 :
+						 argv[0];
+	int first = 1;
+
+	if (strcmp(self, "carapace-shim") == 0) {
+		if (argc < 2 || argv[1][0] == '-')
+			die(EXIT_USAGE, "%s",
+			    "usage: carapace-shim TOOL [ARGS...]");
+		self = argv[1];
+		first = 2;
+	}
+	load_settings(&st);
+	curl_global_init(CURL_GLOBAL_ALL);
+	char *body = request_body(argc - first, argv + first);
+	if (body == NULL)
+		die(EXIT_UNAVAILABLE, "%s", "out of memory");
+	int code = run(&st, self, body);
+	free(body);
+	curl_global_cleanup();
+	return code;
+}
