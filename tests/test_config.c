@@ -734,6 +734,20 @@ static void test_scoped_tool_keys(void)
 	}
 }
 
+/* Every document fails, and no error names the secret it holds. */
+static void assert_secret_hidden(const char *const *docs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct cfg *cfg = NULL;
+		struct cfg_error err;
+
+		CU_ASSERT_EQUAL(cfg_load_string(docs[i], &cfg, &err), -1);
+		CU_ASSERT_PTR_NULL(cfg);
+		CU_ASSERT_PTR_NULL(strstr(err.path, "SECRET"));
+		CU_ASSERT_PTR_NULL(strstr(err.message, "SECRET"));
+	}
+}
+
 /* env_inject values are secrets: no error shows one. */
 static void test_env_secrets(void)
 {
@@ -745,17 +759,8 @@ static void test_env_secrets(void)
 		ENV("\"A\":\"SECRET\",\"B\":1"),
 		ENV("\"A\":\"SECRET\"},\"max_concurrent\":0,\"x\":{"),
 	};
-	size_t i;
 
-	for (i = 0; i < N_ELEMS(docs); i++) {
-		struct cfg *cfg = NULL;
-		struct cfg_error err;
-
-		CU_ASSERT_EQUAL(cfg_load_string(docs[i], &cfg, &err), -1);
-		CU_ASSERT_PTR_NULL(cfg);
-		CU_ASSERT_PTR_NULL(strstr(err.path, "SECRET"));
-		CU_ASSERT_PTR_NULL(strstr(err.message, "SECRET"));
-	}
+	assert_secret_hidden(docs, N_ELEMS(docs));
 }
 
 /* A binary that is a regular file without execute permission. */
@@ -813,17 +818,8 @@ static void test_header_secrets(void)
 		HEADERS("\"X-Key\":[\"SECRET\"]"),
 		HEADERS("\"X-Key\":\"SECRET\",\"Bad Name\":\"SECRET\""),
 	};
-	size_t i;
 
-	for (i = 0; i < N_ELEMS(docs); i++) {
-		struct cfg *cfg = NULL;
-		struct cfg_error err;
-
-		CU_ASSERT_EQUAL(cfg_load_string(docs[i], &cfg, &err), -1);
-		CU_ASSERT_PTR_NULL(cfg);
-		CU_ASSERT_PTR_NULL(strstr(err.path, "SECRET"));
-		CU_ASSERT_PTR_NULL(strstr(err.message, "SECRET"));
-	}
+	assert_secret_hidden(docs, N_ELEMS(docs));
 }
 
 /* Any jsonrpc_* key, even empty, makes a JSON-RPC tool. */
