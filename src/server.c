@@ -611,8 +611,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return send_health(c);
 	if (rq->route.tool->type == CFG_TOOL_CLI)
 		return run_cli(rq, c);
+	/* Any body sent to a JSON-RPC tool is checked, whatever the method:
+	 * a PUT must not carry past the policy what a POST could not. */
 	enum MHD_Result answer;
-	if (rq->route.tool->is_jsonrpc && strcmp(method, "POST") == 0 &&
+	if (rq->route.tool->is_jsonrpc &&
+	    (rq->body_len > 0 || strcmp(method, "POST") == 0) &&
 	    check_jsonrpc_body(rq, c, &answer) < 0)
 		return answer;
 	return proxy_to_tool(rq, c, method);

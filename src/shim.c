@@ -107,15 +107,19 @@ static char *read_stdin(size_t *len)
 	char *buf = malloc(cap);
 	ssize_t r;
 
-	while (buf != NULL && (r = read(0, buf + n, cap - n)) > 0) {
+	if (buf == NULL)
+		die(EXIT_UNAVAILABLE, "%s", "out of memory");
+	while ((r = read(0, buf + n, cap - n)) > 0) {
 		n += (size_t)r;
 		if (n > MAX_STDIN)
 			die(EXIT_USAGE, "stdin is larger than %s", "16 MiB");
-		if (n == cap && (buf = realloc(buf, cap *= 2)) == NULL)
-			break;
+		if (n == cap) {
+			char *grown = realloc(buf, cap *= 2);
+			if (grown == NULL)
+				die(EXIT_UNAVAILABLE, "%s", "out of memory");
+			buf = grown;
+		}
 	}
-	if (buf == NULL)
-		die(EXIT_UNAVAILABLE, "%s", "out of memory");
 	*len = n;
 	return buf;
 }
@@ -292,7 +296,11 @@ static int run(const struct settings *st, const char *tool, char *body)
 
 	if (c == NULL)
 		die(EXIT_UNAVAILABLE, "%s", "cannot initialise libcurl");
-	snprintf(url, sizeof(url), "%s/tools/%s", st->url, tool);
+	char *name = curl_easy_escape(c, tool, 0);
+	if (name == NULL)
+		die(EXIT_UNAVAILABLE, "%s", "out of memory");
+	snprintf(url, sizeof(url), "%s/tools/%s", st->url, name);
+	curl_free(name);
 	h = curl_slist_append(h, "Content-Type: application/json");
 	h = curl_slist_append(h, "Accept: text/event-stream");
 	if (st->token[0]) {

@@ -1241,6 +1241,29 @@ static void test_mcp_tool_filter_and_stream(void)
 	free(resp);
 }
 
+/* Any body to a JSON-RPC tool is checked, not only a POST's. */
+static void test_jsonrpc_body_checked_whatever_the_method(void)
+{
+	size_t before = upstream_log_len();
+	int status = 0;
+	char *resp = NULL;
+
+	CU_ASSERT_EQUAL(tu_http(pol_port, "PUT", "/tools/mcp/mcp",
+				"Content-Type: application/json\r\n",
+				"{\"jsonrpc\":\"2.0\",\"method\":"
+				"\"tools/call\",\"params\":{\"name\":"
+				"\"delete_repo\"},\"id\":5}",
+				&status, &resp, NULL),
+			0);
+	CU_ASSERT_EQUAL(status, 403);
+	free(resp);
+	CU_ASSERT_EQUAL(tu_http(pol_port, "PATCH", "/tools/mcp/mcp", NULL,
+				"not json", &status, NULL, NULL),
+			0);
+	CU_ASSERT_EQUAL(status, 400);
+	CU_ASSERT_EQUAL(upstream_log_len(), before);
+}
+
 static void test_rate_limit(void)
 {
 	int status = 0;
@@ -1804,6 +1827,8 @@ int main(void)
 		    test_example_events_stream);
 	CU_add_test(p, "MCP: tool filter, SSE answer streams",
 		    test_mcp_tool_filter_and_stream);
+	CU_add_test(p, "JSON-RPC body checked whatever the method",
+		    test_jsonrpc_body_checked_whatever_the_method);
 	CU_add_test(p, "rate limit", test_rate_limit);
 	CU_add_test(p, "credentials injected, never forwarded",
 		    test_credentials_injected_not_forwarded);
