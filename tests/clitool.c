@@ -196,6 +196,17 @@ static void do_lines(long n, long ms)
 	}
 }
 
+/* Every byte value once, 0 to 255: output that is not UTF-8. */
+static void do_bytes(void)
+{
+	unsigned char all[256];
+
+	for (int i = 0; i < 256; i++)
+		all[i] = (unsigned char)i;
+	fwrite(all, 1, sizeof(all), stdout);
+	fflush(stdout);
+}
+
 /* Runs a command without argument; returns 0 if cmd is not one. */
 static int command0(const char *cmd)
 {
@@ -207,6 +218,8 @@ static int command0(const char *cmd)
 		do_cwd();
 	else if (!strcmp(cmd, "fds"))
 		do_fds();
+	else if (!strcmp(cmd, "bytes"))
+		do_bytes();
 	else if (!strcmp(cmd, "ignore-term"))
 		signal(SIGTERM, SIG_IGN);
 	else

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "text.h"
 #include "cu_run.h"
 
 #define MS (1000000ull)
@@ -1397,7 +1398,7 @@ static int cli_suite_init(void)
 		 "    \"argv_allow_patterns\": [\"println *\", \"eprint *\",\n"
 		 "      \"args *\", \"env\", \"cwd\", \"cat\", \"sleep *\",\n"
 		 "      \"lines *\", \"flood *\", \"exit *\", \"kill *\",\n"
-		 "      \"ignore-term *\"],\n"
+		 "      \"ignore-term *\", \"bytes\"],\n"
 		 "    \"argv_deny_patterns\": [\"* secret*\"],\n"
 		 "    \"env_inject\": { \"TOOL_TOKEN\": \"s3cr3t-token\" },\n"
 		 "    \"cwd_allowed\": [\"%s\"],\n"
@@ -1518,6 +1519,29 @@ static void test_cli_cwd(void)
 	snprintf(extra, sizeof(extra), "\"cwd\":\"%s/out\"", jail);
 	o = run_tool("[\"cwd\"]", extra, &status);
 	CU_ASSERT_EQUAL(status, 403);
+	json_object_put(o);
+}
+
+/* Output that is not UTF-8 travels as base64, flagged, byte-exact. */
+static void test_cli_binary_output(void)
+{
+	unsigned char want[256];
+	int status;
+	json_object *o = run_tool("[\"bytes\"]", NULL, &status), *flag = NULL;
+
+	for (int i = 0; i < 256; i++)
+		want[i] = (unsigned char)i;
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT(json_object_object_get_ex(o, "stdout_base64", &flag) &&
+		  json_object_get_boolean(flag));
+	const char *b64 = json_str_at(o, "stdout");
+	size_t n = 0;
+	unsigned char *got = b64 ? text_base64_decode(b64, strlen(b64), &n) :
+				   NULL;
+	CU_ASSERT_EQUAL(n, sizeof(want));
+	CU_ASSERT(got != NULL && memcmp(got, want, sizeof(want)) == 0);
+	free(got);
 	json_object_put(o);
 }
 
@@ -1737,6 +1761,26 @@ static void test_shim(void)
 	CU_ASSERT_EQUAL(shim_run("ct kill 9 </dev/null", cli_port, out,
 				 sizeof(out), err, sizeof(err)),
 			137);
+	/* 256 raw bytes through SSE + base64: exactly what the tool writes
+	 * when run here */
+	CU_ASSERT_EQUAL(shim_run("\"$CLITOOL\" bytes >want && ct bytes "
+				 "</dev/null >got && cmp want got && echo same",
+				 cli_port, out, sizeof(out), err, sizeof(err)),
+			0);
+	CU_ASSERT_STRING_EQUAL(out, "same\n");
+	/* the shell's cwd is sent only when asked, and must be allowed */
+	CU_ASSERT_EQUAL(shim_run("cd jail && CARAPACE_SEND_CWD=1 ct cwd "
+				 "</dev/null",
+				 cli_port, out, sizeof(out), err, sizeof(err)),
+			0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "/jail"));
+	CU_ASSERT_EQUAL(shim_run("ct cwd </dev/null", cli_port, out,
+				 sizeof(out), err, sizeof(err)),
+			0);
+	CU_ASSERT_STRING_EQUAL(out, "/\n");
+	CU_ASSERT_EQUAL(shim_run("CARAPACE_SEND_CWD=1 ct cwd </dev/null",
+				 cli_port, out, sizeof(out), err, sizeof(err)),
+			126);
 	CU_ASSERT_EQUAL(shim_run("ct rm -rf / </dev/null", cli_port, out,
 				 sizeof(out), err, sizeof(err)),
 			126);
@@ -1839,6 +1883,7 @@ int main(void)
 	CU_add_test(t, "environment isolated",
 		    test_cli_environment_isolated);
 	CU_add_test(t, "cwd inside cwd_allowed only", test_cli_cwd);
+	CU_add_test(t, "binary output as base64", test_cli_binary_output);
 	CU_add_test(t, "stdin, exit code, signal",
 		    test_cli_stdin_exit_signal);
 	CU_add_test(t, "timeout kills a stubborn child",
