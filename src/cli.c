@@ -80,12 +80,23 @@ static int running_take(const struct cfg_tool *tool)
 	return ok;
 }
 
+/* An entry lives while its tool has children running, so none outlives
+ * the run it counts (nor a configuration that is reloaded away). */
 static void running_give(const struct cfg_tool *tool)
 {
 	pthread_mutex_lock(&running_lock);
-	for (struct running *r = running; r != NULL; r = r->next)
-		if (r->tool == tool && r->n > 0)
+	for (struct running **p = &running; *p != NULL; p = &(*p)->next) {
+		struct running *r = *p;
+		if (r->tool != tool)
+			continue;
+		if (r->n > 0)
 			r->n--;
+		if (r->n == 0) {
+			*p = r->next;
+			free(r);
+		}
+		break;
+	}
 	pthread_mutex_unlock(&running_lock);
 }
 
