@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* A policy file is a few kilobytes; megabytes mean a wrong file. */
@@ -47,7 +48,7 @@
 #define ENV_NAME_CHARS ALNUM "_"
 #define ENV_NAME_MAX 128
 
-enum jtype { J_STRING, J_INT, J_STRINGS, J_OBJECT };
+enum jtype { J_STRING, J_INT, J_STRINGS, J_OBJECT, J_BOOL };
 
 #define KEY_REQUIRED 0x1u
 #define KEY_LATER 0x2u /* a later feature's key: named, but refused */
@@ -335,6 +336,10 @@ static int check_value(struct ctx *c, const struct key *k,
 	case J_OBJECT:
 		if (!json_object_is_type(v, json_type_object))
 			return fail(c, "expected an object");
+		return 0;
+	case J_BOOL:
+		if (!json_object_is_type(v, json_type_boolean))
+			return fail(c, "expected true or false");
 		return 0;
 	}
 	return fail(c, "internal error: bad key type");
@@ -873,6 +878,50 @@ static int set_env_inject(struct ctx *c, void *dst, struct json_object *v)
 	return 0;
 }
 
+/* --- audit keys (dst is the tool) -------------------------------------- */
+
+static int set_audit_enabled(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->audit_enabled = json_object_get_boolean(v);
+	return 0;
+}
+
+static int set_log_body(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->audit_log_body = json_object_get_boolean(v);
+	return 0;
+}
+
+static int set_log_argv(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->audit_log_argv = json_object_get_boolean(v);
+	return 0;
+}
+
+static int set_redact(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+
+	return take_strings(c, v, &t->redact_patterns);
+}
+
+static const struct key audit_keys[] = {
+	{ "enabled", J_BOOL, 0, 0, 0, set_audit_enabled, NULL },
+	{ "log_body", J_BOOL, 0, 0, 0, set_log_body, NULL },
+	{ "log_argv", J_BOOL, 0, 0, 0, set_log_argv, NULL },
+	{ "redact_patterns", J_STRINGS, 0, 0, 0, set_redact,
+	  check_non_empty },
+	{ NULL, J_STRING, 0, 0, 0, NULL, NULL }
+};
+
+static int set_audit(struct ctx *c, void *dst, struct json_object *v)
+{
+	return walk(c, audit_keys, dst, v);
+}
+
 /* --- the tool table ----------------------------------------------------- */
 
 /* KEY_HTTP / KEY_CLI: for one type of tool only; a key with neither is
@@ -901,7 +950,7 @@ static const struct key tool_keys[] = {
 	{ "forward_headers", J_STRINGS, 0, 0, KEY_HTTP, set_forward_headers,
 	  check_header_name },
 	{ "rate_limit", J_OBJECT, 0, 0, 0, set_rate_limit, NULL },
-	LATER("audit", J_OBJECT),
+	{ "audit", J_OBJECT, 0, 0, 0, set_audit, NULL },
 	{ "binary", J_STRING, 0, 0, KEY_REQUIRED | KEY_CLI, set_binary,
 	  check_absolute },
 	{ "argv_allow_patterns", J_STRINGS, 0, 0, KEY_CLI, set_argv_allow,
@@ -946,6 +995,7 @@ static int take_tool(struct ctx *c, struct cfg *cfg, const char *name,
 		return fail(c, "out of memory");
 	cfg->n_tools++; /* from here on cfg_free() frees what t holds */
 	t->timeout_secs = CFG_DEFAULT_TIMEOUT_SECS;
+	t->audit_enabled = 1;
 	/* type first: which keys the tool may have depends on it */
 	if (!json_object_object_get_ex(v, "type", &type)) {
 		path_key(c, "type");
@@ -1015,12 +1065,66 @@ static int set_max_body(struct ctx *c, void *dst, struct json_object *v)
 	return 0;
 }
 
+/* Loopback only: the admin API shows every request and reloads the
+ * daemon, so it must not be reachable from another host. */
+static int is_loopback(const struct cfg_addr *a)
+{
+	struct in_addr v4;
+
+	if (a->is_ipv6)
+		return strcmp(a->host, "::1") == 0 ||
+		       strcmp(a->host, "0:0:0:0:0:0:0:1") == 0;
+	return inet_pton(AF_INET, a->host, &v4) == 1 &&
+	       (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+static int set_admin_unix(struct ctx *c, struct cfg_admin *a,
+			  const char *path)
+{
+	struct sockaddr_un sun;
+
+	if (path[0] != '/')
+		return fail(c, "unix socket path must be absolute");
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return fail(c, "unix socket path too long");
+	a->is_unix = 1;
+	a->unix_path = strdup(path); /* owned by the config */
+	return a->unix_path ? 0 : fail(c, "out of memory");
+}
+
+static int set_admin_listen(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_admin *a = &((struct cfg *)dst)->admin;
+	const char *s = json_object_get_string(v);
+
+	a->text = strdup(s); /* owned by the config */
+	if (!a->text)
+		return fail(c, "out of memory");
+	a->enabled = 1;
+	if (strncmp(s, "unix:", 5) == 0)
+		return set_admin_unix(c, a, s + 5);
+	if (take_addr(c, v, &a->addr) < 0)
+		return -1;
+	if (!is_loopback(&a->addr))
+		return fail(c, "must be a loopback address (127.0.0.0/8, "
+			       "[::1]) or unix:/path");
+	return 0;
+}
+
+static int set_audit_log(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg *cfg = dst;
+
+	cfg->audit_log = strdup(json_object_get_string(v)); /* owned */
+	return cfg->audit_log ? 0 : fail(c, "out of memory");
+}
+
 static const struct key top_keys[] = {
 	{ "listen", J_STRINGS, 0, 0, 0, set_listen, NULL },
 	{ "max_body_bytes", J_INT, 1, 1073741824, 0, set_max_body, NULL },
 	{ "tools", J_OBJECT, 0, 0, KEY_REQUIRED, set_tools, NULL },
-	LATER("admin_listen", J_STRING),
-	LATER("audit_log", J_STRING),
+	{ "admin_listen", J_STRING, 0, 0, 0, set_admin_listen, NULL },
+	{ "audit_log", J_STRING, 0, 0, 0, set_audit_log, check_absolute },
 	LATER("clients", J_OBJECT),
 	{ NULL, J_STRING, 0, 0, 0, NULL, NULL }
 };
@@ -1108,6 +1212,10 @@ static const struct cfg_addr *listener(const struct cfg *cfg, size_t i,
 		snprintf(name, size, "tools.%s.listen", cfg->tools[t].name);
 		return &cfg->tools[t].listen;
 	}
+	if (i == 0 && cfg->admin.enabled && !cfg->admin.is_unix) {
+		snprintf(name, size, "admin_listen");
+		return &cfg->admin.addr;
+	}
 	return NULL;
 }
 
@@ -1131,7 +1239,8 @@ static int check_listeners(struct ctx *c, const struct cfg *cfg)
 	const struct cfg_addr *a;
 	size_t i, j;
 
-	if (!listener(cfg, 0, name, sizeof(name))) {
+	if (!listener(cfg, 0, name, sizeof(name)) ||
+	    strcmp(name, "admin_listen") == 0) {
 		path_set(c, "listen");
 		return fail(c, "no listener: set listen or a tool's listen");
 	}
@@ -1387,6 +1496,7 @@ static void free_tool(struct cfg_tool *t)
 	}
 	free(t->env_inject);
 	free_strings(&t->cwd_allowed);
+	free_strings(&t->redact_patterns);
 }
 
 void cfg_free(struct cfg *cfg)
@@ -1399,6 +1509,9 @@ void cfg_free(struct cfg *cfg)
 		free_tool(&cfg->tools[i]);
 	free(cfg->tools);
 	free(cfg->listen);
+	free(cfg->admin.unix_path);
+	free(cfg->admin.text);
+	free(cfg->audit_log);
 	free(cfg);
 }
 

@@ -77,11 +77,28 @@ struct cfg_tool {
 	struct cfg_strings cwd_allowed;        /* absolute, realpath'd */
 	size_t max_output_bytes;
 	unsigned max_concurrent;
+
+	/* "audit": {...} (issue 6) */
+	int audit_enabled;                     /* default on */
+	int audit_log_body;                    /* default off */
+	int audit_log_argv;                    /* default off */
+	struct cfg_strings redact_patterns;    /* fnmatch, case-folded */
+};
+
+/* admin_listen: "HOST:PORT" on a loopback address, or "unix:/path". */
+struct cfg_admin {
+	int enabled;
+	int is_unix;
+	struct cfg_addr addr;              /* when !is_unix */
+	char *unix_path;                   /* when is_unix: absolute */
+	char *text;                        /* as written, for messages */
 };
 
 struct cfg {
 	struct cfg_addr *listen;
 	size_t n_listen;
+	struct cfg_admin admin;
+	char *audit_log;                   /* absolute path, or NULL */
 	size_t max_body_bytes;
 	struct cfg_tool *tools;
 	size_t n_tools;

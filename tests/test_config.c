@@ -51,6 +51,11 @@ struct parse_case {
 	const char *message; /* substring */
 };
 
+/* 120 bytes: more than a unix socket address holds (108) */
+#define LONG_PATH "0123456789012345678901234567890123456789" \
+	"0123456789012345678901234567890123456789" \
+	"0123456789012345678901234567890123456789"
+
 static const struct parse_case cases[] = {
 	/* whole file */
 	{ "syntax error", "{\"tools\" 1}", 0, "", "line 1, column 10: " },
@@ -94,10 +99,41 @@ static const struct parse_case cases[] = {
 	{ "unknown key", TOP(",\"lisen\":[]"), 0, "lisen", "unknown key" },
 	{ "control bytes in a key are not echoed",
 	  TOP(",\"a\\u001b[1m\":1"), 0, "a?[1m", "unknown key" },
-	{ "admin_listen later", TOP(",\"admin_listen\":\"127.0.0.1:1\""), 0,
-	  "admin_listen", "not supported yet" },
-	{ "audit_log later", TOP(",\"audit_log\":\"/tmp/a\""), 0, "audit_log",
-	  "not supported yet" },
+	{ "admin_listen loopback", TOP(",\"admin_listen\":\"127.0.0.1:1\""),
+	  1, NULL, NULL },
+	{ "admin_listen loopback v6", TOP(",\"admin_listen\":\"[::1]:1\""),
+	  1, NULL, NULL },
+	{ "admin_listen 127.9.9.9", TOP(",\"admin_listen\":\"127.9.9.9:1\""),
+	  1, NULL, NULL },
+	{ "admin_listen unix", TOP(",\"admin_listen\":\"unix:/run/a.sock\""),
+	  1, NULL, NULL },
+	{ "admin_listen not loopback",
+	  TOP(",\"admin_listen\":\"0.0.0.0:8766\""), 0, "admin_listen",
+	  "must be a loopback address" },
+	{ "admin_listen not loopback v6",
+	  TOP(",\"admin_listen\":\"[::]:8766\""), 0, "admin_listen",
+	  "must be a loopback address" },
+	{ "admin_listen relative unix",
+	  TOP(",\"admin_listen\":\"unix:run/a.sock\""), 0, "admin_listen",
+	  "must be absolute" },
+	{ "admin_listen unix too long",
+	  TOP(",\"admin_listen\":\"unix:/" LONG_PATH "\""), 0,
+	  "admin_listen", "too long" },
+	{ "admin_listen junk", TOP(",\"admin_listen\":\"localhost:1\""), 0,
+	  "admin_listen", "numeric" },
+	{ "admin_listen same as listen",
+	  "{\"listen\":[\"127.0.0.1:1\"],\"admin_listen\":\"127.0.0.1:1\","
+	  "\"tools\":{\"t\":{\"type\":\"http\",\"upstream\":\"http://h\"}}}",
+	  0, "admin_listen", "address already used by listen[0]" },
+	{ "admin_listen is not a tool listener",
+	  "{\"admin_listen\":\"127.0.0.1:1\","
+	  "\"tools\":{\"t\":{\"type\":\"http\",\"upstream\":\"http://h\"}}}",
+	  0, "listen", "no listener" },
+	{ "audit_log", TOP(",\"audit_log\":\"/tmp/a\""), 1, NULL, NULL },
+	{ "audit_log relative", TOP(",\"audit_log\":\"a.log\""), 0,
+	  "audit_log", "not an absolute path" },
+	{ "audit_log not a string", TOP(",\"audit_log\":1"), 0, "audit_log",
+	  "expected a string" },
 	{ "clients later", TOP(",\"clients\":{}"), 0, "clients",
 	  "not supported yet" },
 	{ "listen not an array", TOP(",\"listen\":\"127.0.0.1:1\""), 0,
@@ -195,8 +231,21 @@ static const struct parse_case cases[] = {
 	{ "unknown tool key", HTTP(",\"upstrem\":\"x\""), 0, "tools.t.upstrem",
 	  "unknown key" },
 	{ "first tool error wins",
-	  HTTP(",\"audit\":{},\"timeout_secs\":0"), 0,
-	  "tools.t.audit", "not supported yet" },
+	  HTTP(",\"audit\":{\"enabled\":1},\"timeout_secs\":0"), 0,
+	  "tools.t.audit.enabled", "expected true or false" },
+	{ "audit block", HTTP(",\"audit\":{\"enabled\":true,\"log_body\":"
+	  "true,\"log_argv\":false,\"redact_patterns\":[\"*token*\"]}"),
+	  1, NULL, NULL },
+	{ "audit unknown key", HTTP(",\"audit\":{\"log\":true}"), 0,
+	  "tools.t.audit.log", "unknown key" },
+	{ "audit redact not strings",
+	  HTTP(",\"audit\":{\"redact_patterns\":[1]}"), 0,
+	  "tools.t.audit.redact_patterns[0]", "expected a string" },
+	{ "audit redact empty pattern",
+	  HTTP(",\"audit\":{\"redact_patterns\":[\"\"]}"), 0,
+	  "tools.t.audit.redact_patterns[0]", "must not be empty" },
+	{ "audit not an object", HTTP(",\"audit\":[]"), 0, "tools.t.audit",
+	  "expected an object" },
 	{ "type missing", TOOL("\"upstream\":\"http://h\""), 0, "tools.t.type",
 	  "missing required key" },
 	{ "type not a string", TOOL("\"type\":1"), 0, "tools.t.type",
@@ -473,8 +522,8 @@ static const struct parse_case cases[] = {
 	{ "cli with shared keys",
 	  CLI(",\"timeout_secs\":1,\"max_body_bytes\":1,\"rate_limit\":"
 	      "{\"max_requests\":1,\"window_secs\":1}"), 1, NULL, NULL },
-	{ "cli audit later", CLI(",\"audit\":{}"), 0, "tools.t.audit",
-	  "not supported yet" },
+	{ "cli audit", CLI(",\"audit\":{\"log_argv\":true,"
+	  "\"redact_patterns\":[\"--session\"]}"), 1, NULL, NULL },
 	{ "cli unknown key", CLI(",\"argv\":[]"), 0, "tools.t.argv",
 	  "unknown key" },
 	{ "cli without listener",
@@ -673,21 +722,34 @@ static void test_good_urls(void)
 	}
 }
 
-/* Keys of a later feature: known by name, refused as such, in either
- * type of tool. */
-static void test_later_tool_keys(void)
+/* The audit block's defaults: on, no body, no argv, nothing redacted. */
+static void test_audit_defaults(void)
 {
-	static const char *const docs[] = {
-		HTTP(",\"audit\":[]"), CLI(",\"audit\":[]"),
-	};
-	size_t i;
+	struct cfg_error err;
+	struct cfg *cfg = NULL;
 
-	for (i = 0; i < N_ELEMS(docs); i++) {
-		struct parse_case tc = { "audit", docs[i], 0, "tools.t.audit",
-					 "not supported yet" };
-
-		CU_ASSERT(run_case(&tc));
-	}
+	CU_ASSERT_FATAL(cfg_load_string(HTTP(""), &cfg, &err) == 0);
+	CU_ASSERT(cfg->tools[0].audit_enabled);
+	CU_ASSERT(!cfg->tools[0].audit_log_body);
+	CU_ASSERT(!cfg->tools[0].audit_log_argv);
+	CU_ASSERT(cfg->tools[0].redact_patterns.n == 0);
+	CU_ASSERT(cfg->audit_log == NULL);
+	CU_ASSERT(!cfg->admin.enabled);
+	cfg_free(cfg);
+	CU_ASSERT_FATAL(cfg_load_string(
+		"{\"listen\":[\"127.0.0.1:1\"],\"admin_listen\":"
+		"\"unix:/run/c.sock\",\"audit_log\":\"/var/log/a\","
+		"\"tools\":{\"t\":{\"type\":\"http\",\"upstream\":"
+		"\"http://h\",\"audit\":{\"enabled\":false,\"log_body\":"
+		"true,\"redact_patterns\":[\"a\",\"b*\"]}}}}",
+		&cfg, &err) == 0);
+	CU_ASSERT(cfg->admin.enabled && cfg->admin.is_unix);
+	CU_ASSERT_STRING_EQUAL(cfg->admin.unix_path, "/run/c.sock");
+	CU_ASSERT_STRING_EQUAL(cfg->audit_log, "/var/log/a");
+	CU_ASSERT(!cfg->tools[0].audit_enabled);
+	CU_ASSERT(cfg->tools[0].audit_log_body);
+	CU_ASSERT(cfg->tools[0].redact_patterns.n == 2);
+	cfg_free(cfg);
 }
 
 /* Keys of one type of tool are refused in the other, whatever the value
@@ -1444,7 +1506,7 @@ static const struct {
 	{ "error table", test_table },
 	{ "bad upstream URLs", test_bad_urls },
 	{ "good upstream URLs", test_good_urls },
-	{ "later tool keys", test_later_tool_keys },
+	{ "audit defaults", test_audit_defaults },
 	{ "keys for the other tool type", test_scoped_tool_keys },
 	{ "env_inject values not shown", test_env_secrets },
 	{ "binary not executable", test_binary_not_executable },
