@@ -9,9 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
+#include "admin.h"
+#include "audit.h"
 #include "cfg.h"
+#include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "server.h"
 #include "workers.h"
@@ -128,7 +133,19 @@ static void block_signals(sigset_t *set)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static void wait_for_stop(const sigset_t *set)
+/* Everything a running daemon holds; main's, torn down in reverse. */
+struct daemon {
+	const struct options *options;
+	struct cfg *cfg;
+	struct timespec cfg_loaded;
+	struct metrics *metrics;
+	struct audit *audit;
+	struct ledger *ledger;
+	struct server *server;
+	struct admin *admin;
+};
+
+static void wait_for_stop(struct daemon *d, const sigset_t *set)
 {
 	int sig;
 
@@ -139,37 +156,110 @@ static void wait_for_stop(const sigset_t *set)
 			log_info("signal %d: shutting down", sig);
 			return;
 		}
-		log_info("signal %d ignored: reload and log reopening are "
-			 "not supported yet", sig);
+		/* logrotate's postrotate sends either */
+		log_info("signal %d: reopening the audit log", sig);
+		audit_reopen(d->audit);
 	}
+}
+
+static const struct cfg *acquire_cfg(void *arg, struct timespec *loaded)
+{
+	struct daemon *d = arg;
+
+	*loaded = d->cfg_loaded;
+	return d->cfg;
+}
+
+static void release_cfg(void *arg, const struct cfg *cfg)
+{
+	(void)arg;
+	(void)cfg;
+}
+
+static int reload_cfg(void *arg, char *msg, size_t msg_len)
+{
+	(void)arg;
+	snprintf(msg, msg_len, "reload is not supported yet");
+	return -1;
+}
+
+/* The audit trail, counters and the admin listener. 0 or -1 (logged). */
+static int start_records(struct daemon *d)
+{
+	char err[256];
+
+	d->metrics = metrics_new();
+	d->audit = audit_new(d->cfg->audit_log, err, sizeof(err));
+	d->ledger = d->metrics && d->audit ?
+			    ledger_new(d->audit, d->metrics) : NULL;
+	if (d->ledger == NULL) {
+		log_warnx("%s", d->audit ? "out of memory" : err);
+		return -1;
+	}
+	if (!d->cfg->admin.enabled)
+		return 0;
+	struct admin_context ctx = {
+		.config_file = d->options->config,
+		.metrics = d->metrics,
+		.audit = d->audit,
+		.ledger = d->ledger,
+		.acquire = acquire_cfg,
+		.release = release_cfg,
+		.reload = reload_cfg,
+		.arg = d,
+	};
+	clock_gettime(CLOCK_REALTIME, &ctx.started);
+	d->admin = admin_start(&d->cfg->admin, &ctx, err, sizeof(err));
+	if (d->admin == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void stop_records(struct daemon *d)
+{
+	admin_stop(d->admin);
+	ledger_free(d->ledger);
+	audit_free(d->audit);
+	metrics_free(d->metrics);
 }
 
 static int run(const struct options *o, struct cfg *cfg)
 {
+	struct daemon d = { .options = o, .cfg = cfg };
 	sigset_t set;
 	char err[256];
 
+	clock_gettime(CLOCK_REALTIME, &d.cfg_loaded);
 	unsigned limit = raise_fd_limit();
 	block_signals(&set);
 	if (proxy_global_init() < 0) {
 		log_warnx("cannot initialise libcurl");
 		return 1;
 	}
-	struct server *srv = server_start(cfg, limit, err, sizeof(err));
-	if (srv == NULL) {
+	if (start_records(&d) < 0) {
+		stop_records(&d);
+		proxy_global_cleanup();
+		return 1;
+	}
+	d.server = server_start(cfg, d.ledger, limit, err, sizeof(err));
+	if (d.server == NULL) {
 		log_warnx("%s", err);
+		stop_records(&d);
 		proxy_global_cleanup();
 		return 1;
 	}
 	log_info("carapaced %s started (%s), up to %u connections per "
 		 "listener", PACKAGE_VERSION, o->config, limit);
-	wait_for_stop(&set);
-	server_stop(srv);
+	wait_for_stop(&d, &set);
+	server_stop(d.server);
 	unsigned left = workers_wait(WORKER_DRAIN_MS);
 	if (left > 0) {
 		log_warnx("%u upstream workers still running at exit", left);
 		return 1; /* their threads still use curl: skip its cleanup */
 	}
+	stop_records(&d);
 	proxy_pool_drain();
 	proxy_global_cleanup();
 	log_info("stopped");

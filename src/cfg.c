@@ -225,6 +225,12 @@ fail:
 	return -1;
 }
 
+void cfg_format_addr(const struct cfg_addr *a, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s:%u", a->is_ipv6 ? "[" : "", a->host,
+		 a->is_ipv6 ? "]" : "", a->port);
+}
+
 /* HOST[:PORT] in the n bytes at a, where HOST is a name, an IPv4 literal
  * or a bracketed IPv6 literal. */
 static int url_authority_ok(const char *a, size_t n)

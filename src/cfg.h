@@ -121,6 +121,9 @@ void cfg_free(struct cfg *cfg);
 const struct cfg_tool *cfg_find_tool(const struct cfg *cfg, const char *name,
 				     size_t name_len);
 
+/* "127.0.0.1:8765" or "[::1]:8765" into buf (always terminated). */
+void cfg_format_addr(const struct cfg_addr *a, char *buf, size_t len);
+
 /* Parse "HOST:PORT" / "[V6]:PORT"; 0 or -1 with a reason in why (borrowed
  * static string). */
 int cfg_parse_addr(const char *text, struct cfg_addr *out, const char **why);

@@ -544,6 +544,7 @@ static void run_job(struct job *j)
 				    "cannot run the tool");
 		return;
 	}
+	stream_set_exit(j->stream, res.exit_code, res.signal);
 	if (!j->req->sse) {
 		answer_json(j, &res);
 		return;

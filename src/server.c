@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "ledger.h"
 #include "log.h"
 #include "policy.h"
 #include "proxy.h"
@@ -41,6 +43,8 @@ struct listener {
 
 struct server {
 	struct ratelimit *ratelimit;
+	struct ledger *ledger;
+	atomic_int stopping;            /* streams ending now end by shutdown */
 	size_t n_listeners;
 	struct listener listeners[];
 };
@@ -49,6 +53,9 @@ struct server {
 struct request {
 	struct listener *listener;
 	char *target;                   /* raw, as the client sent it */
+	struct entry *entry;            /* the audit entry until it is ended or
+					 * handed to the body reader */
+	struct body_reader *reader;     /* the queued answer's, if any */
 	int started;
 	struct route route;
 	char *body;
@@ -63,7 +70,10 @@ struct request {
 /* The content reader's state; owned by the MHD response. */
 struct body_reader {
 	struct stream *stream;          /* the consumer's reference */
+	struct entry *entry;            /* ended when MHD drops the response */
+	struct server *server;
 	int client_fd;
+	int complete;                   /* MHD sent it all */
 };
 
 /* ---- answers ---- */
@@ -143,6 +153,31 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 	return send_error_ex(c, status, message, tool, 0);
 }
 
+/* Refused before anything went upstream: the audit record is written
+ * before the answer is queued. */
+static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
+			    unsigned status, const char *reason,
+			    unsigned retry_after)
+{
+	if (rq->entry != NULL) {
+		entry_deny(rq->entry, status, reason);
+		rq->entry = NULL;
+	}
+	return send_error_ex(c, status, reason, rq->route.tool_name,
+			     retry_after);
+}
+
+/* Allowed, but nothing could be started for it. */
+static enum MHD_Result fail(struct request *rq, struct MHD_Connection *c,
+			    unsigned status, const char *reason)
+{
+	if (rq->entry != NULL) {
+		entry_fail(rq->entry, status, reason, -1);
+		rq->entry = NULL;
+	}
+	return send_error(c, status, reason, rq->route.tool_name);
+}
+
 static enum MHD_Result send_health(struct MHD_Connection *c)
 {
 	struct json_object *top = json_object_new_object();
@@ -172,18 +207,34 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)pos;
 
 	ssize_t n = stream_read(br->stream, br->client_fd, buf, max);
-	if (n > 0)
+	if (n > 0) {
+		entry_add_out(br->entry, (size_t)n);
 		return n;
-	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM :
-			MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static enum entry_ending ending_of(struct body_reader *br)
+{
+	if (br->complete)
+		return ENDED_COMPLETE;
+	if (atomic_load(&br->server->stopping))
+		return ENDED_SHUTDOWN;
+	return stream_was_broken(br->stream) ? ENDED_ERROR :
+					       ENDED_CLIENT_CLOSED;
 }
 
 /* MHD dropped the response: the request is over, for whatever reason. */
 static void free_body_reader(void *cls)
 {
 	struct body_reader *br = cls;
+	int exit_code, signal;
 
 	stream_cancel(br->stream);
+	int has_exit = stream_get_exit(br->stream, &exit_code, &signal);
+	entry_end(br->entry, ending_of(br), has_exit, exit_code, signal);
 	stream_release(br->stream);
 	free(br);
 }
@@ -195,10 +246,13 @@ static int client_fd_of(struct MHD_Connection *c)
 	return info != NULL ? info->connect_fd : -1;
 }
 
+/* *reader: the new response's reader state (owned by the response). */
 static struct MHD_Response *response_for(const struct stream_head *head,
-					 struct stream *s, int client_fd)
+					 struct stream *s, int client_fd,
+					 struct request *rq,
+					 struct body_reader **reader)
 {
-	struct body_reader *br = malloc(sizeof(*br));
+	struct body_reader *br = calloc(1, sizeof(*br));
 	uint64_t size = head->content_length < 0 ?
 				MHD_SIZE_UNKNOWN :
 				(uint64_t)head->content_length;
@@ -210,12 +264,16 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 		return NULL;
 	br->stream = s;
 	br->client_fd = client_fd;
+	br->server = rq->listener->server;
 	struct MHD_Response *resp = MHD_create_response_from_callback(
 		size, block, read_body, br, free_body_reader);
 	if (resp == NULL) {
 		free(br);
 		return NULL;
 	}
+	br->entry = rq->entry; /* from here on, the response ends it */
+	rq->entry = NULL;
+	*reader = br;
 	for (size_t i = 0; i < head->n_fields; i++)
 		if (MHD_add_response_header(resp, head->fields[i].name,
 					    head->fields[i].value) != MHD_YES)
@@ -288,6 +346,44 @@ static struct proxy_request *build_proxy_request(struct request *rq,
 	return pr;
 }
 
+/* nginx's number for a client that left before its answer. */
+#define STATUS_CLIENT_CLOSED 499
+
+/* The request went upstream, but the client left before the head came
+ * back (or out of memory before it went out). */
+static void end_unanswered(struct request *rq)
+{
+	if (rq->entry == NULL)
+		return;
+	entry_open(rq->entry, STATUS_CLIENT_CLOSED, 0);
+	entry_end(rq->entry, ENDED_CLIENT_CLOSED, 0, 0, 0);
+	rq->entry = NULL;
+}
+
+static int upstream_kind(enum stream_failure why)
+{
+	switch (why) {
+	case STREAM_FAIL_UNREACHABLE:
+		return METRICS_UPSTREAM_UNREACHABLE;
+	case STREAM_FAIL_TIMEOUT:
+		return METRICS_UPSTREAM_TIMEOUT;
+	case STREAM_FAIL_PROTOCOL:
+		return METRICS_UPSTREAM_PROTOCOL;
+	default:
+		return -1;
+	}
+}
+
+/* A long-lived answer: audited when it opens and when it ends. */
+static int is_event_stream(const struct stream_head *head)
+{
+	for (size_t i = 0; i < head->n_fields; i++)
+		if (strcasecmp(head->fields[i].name, "Content-Type") == 0)
+			return strncasecmp(head->fields[i].value,
+					   "text/event-stream", 17) == 0;
+	return 0;
+}
+
 /* A worker holds the producer side of s: wait for its head, watching the
  * client (blocking here is what this connection's thread is for), then
  * hand the consumer side to MHD as the response body. */
@@ -307,18 +403,29 @@ static enum MHD_Result serve_stream(struct request *rq,
 	char msg[200];
 	if (stream_wait_head(s, fd, &head, &why, msg, sizeof(msg)) < 0) {
 		stream_release(s);
-		if (why == STREAM_FAIL_CANCELLED)
+		if (why == STREAM_FAIL_CANCELLED) {
+			end_unanswered(rq);
 			return MHD_NO;
+		}
 		log_warnx("%s %s: %s", tool, rq->target, msg);
+		entry_fail(rq->entry, failure_status(why), msg,
+			   upstream_kind(why));
+		rq->entry = NULL;
 		return send_error(c, failure_status(why), msg, tool);
 	}
-	struct MHD_Response *resp = response_for(head, s, fd);
+	entry_open(rq->entry, (unsigned)head->status, is_event_stream(head));
+	struct body_reader *br;
+	struct MHD_Response *resp = response_for(head, s, fd, rq, &br);
 	if (resp == NULL) {
 		stream_cancel(s);
 		stream_release(s);
+		entry_end(rq->entry, ENDED_ERROR, 0, 0, 0);
+		rq->entry = NULL;
 		return MHD_NO;
 	}
 	enum MHD_Result rc = MHD_queue_response(c, (unsigned)head->status, resp);
+	if (rc == MHD_YES)
+		rq->reader = br; /* MHD keeps it until after on_completed */
 	MHD_destroy_response(resp);
 	return rc;
 }
@@ -344,8 +451,8 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 		stream_drop(s);
 		proxy_request_free(pr);
 		log_warn("%s: cannot start a worker", tool);
-		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-				  "gateway at capacity", tool);
+		return fail(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "gateway at capacity");
 	}
 	return serve_stream(rq, c, s);
 }
@@ -362,31 +469,32 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 	char why[128];
 	size_t argc;
 
+	entry_set_body(rq->entry, rq->body, rq->body_len);
 	struct cli_request *cr = cli_request_parse(tool, sse, rq->body,
 						   rq->body_len, why,
 						   sizeof(why));
 	if (cr == NULL)
-		return send_error(c, MHD_HTTP_BAD_REQUEST, why, tool->name);
+		return deny(rq, c, MHD_HTTP_BAD_REQUEST, why, 0);
 	char *const *argv = cli_request_argv(cr, &argc);
+	entry_set_argv(rq->entry, argv, argc);
 	if (policy_check_argv(tool, argv, argc, &v) < 0) {
 		cli_request_free(cr);
 		log_info("%s: denied: %s", tool->name, v.reason);
-		return send_error(c, (unsigned)v.status, v.reason, tool->name);
+		return deny(rq, c, (unsigned)v.status, v.reason, 0);
 	}
 	if (cli_request_check_cwd(cr, &denied) < 0) {
 		cli_request_free(cr);
 		log_info("%s: denied: %s", tool->name, denied);
-		return send_error(c, MHD_HTTP_FORBIDDEN, denied, tool->name);
+		return deny(rq, c, MHD_HTTP_FORBIDDEN, denied, 0);
 	}
 	struct stream *s = stream_new(STREAM_CAPACITY);
 	int rc = s ? cli_start(cr, s) : -1;
 	if (rc < 0) {
 		stream_drop(s);
 		cli_request_free(cr);
-		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-				  rc == -2 ? "tool is at max_concurrent" :
-					     "gateway at capacity",
-				  tool->name);
+		return fail(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    rc == -2 ? "tool is at max_concurrent" :
+				       "gateway at capacity");
 	}
 	return serve_stream(rq, c, s);
 }
@@ -457,8 +565,7 @@ static enum MHD_Result refuse(struct request *rq, struct MHD_Connection *c,
 			      unsigned retry_after)
 {
 	if (has_body(c))
-		return send_error_ex(c, status, reason, rq->route.tool_name,
-				     retry_after);
+		return deny(rq, c, status, reason, retry_after);
 	rq->refusal = status;
 	snprintf(rq->refusal_reason, sizeof(rq->refusal_reason), "%s",
 		 reason);
@@ -524,6 +631,33 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 	return -1;
 }
 
+/* "127.0.0.1:40312" or "[::1]:40312", for the audit trail. */
+static const char *client_of(struct MHD_Connection *c)
+{
+	static __thread char text[INET6_ADDRSTRLEN + 10];
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char host[INET6_ADDRSTRLEN];
+
+	if (info == NULL || info->client_addr == NULL)
+		return "";
+	const struct sockaddr *sa = info->client_addr;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(text, sizeof(text), "[%s]:%u", host,
+			 ntohs(s6->sin6_port));
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(text, sizeof(text), "%s:%u", host,
+			 ntohs(s4->sin_port));
+	} else {
+		return "";
+	}
+	return text;
+}
+
 static enum MHD_Result on_first_call(struct request *rq,
 				     struct MHD_Connection *c,
 				     const char *method)
@@ -533,7 +667,14 @@ static enum MHD_Result on_first_call(struct request *rq,
 	const char *why;
 
 	rq->started = 1;
-	switch (route_request(l->cfg, l->tool, rq->target, &rq->route)) {
+	rq->entry = entry_new(l->server->ledger, client_of(c), method,
+			      rq->target);
+	if (rq->entry == NULL)
+		return MHD_NO;
+	if (route_request(l->cfg, l->tool, rq->target, &rq->route) ==
+	    ROUTE_TOOL)
+		entry_set_tool(rq->entry, rq->route.tool);
+	switch (rq->route.kind) {
 	case ROUTE_BAD_REQUEST:
 		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, rq->route.reason, 0);
 	case ROUTE_NOT_FOUND:
@@ -548,7 +689,7 @@ static enum MHD_Result on_first_call(struct request *rq,
 	}
 	}
 	if (declares_bad_framing(c, body_limit(rq), &status, &why))
-		return send_error(c, status, why, rq->route.tool_name);
+		return deny(rq, c, status, why, 0);
 	return MHD_YES;
 }
 
@@ -562,15 +703,21 @@ static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
 	char *forward = NULL, *error_body = NULL, methods[256];
 	size_t forward_len = 0;
 
-	if (policy_check_jsonrpc(tool, rq->body ? rq->body : "", rq->body_len,
-				 &forward, &forward_len, &error_body, &v,
-				 methods, sizeof(methods)) < 0) {
+	methods[0] = '\0';
+	int rc = policy_check_jsonrpc(tool, rq->body ? rq->body : "",
+				      rq->body_len, &forward, &forward_len,
+				      &error_body, &v, methods, sizeof(methods));
+	entry_set_jsonrpc_methods(rq->entry, methods);
+	if (rc < 0) {
 		log_info("%s: denied: %s", tool->name, v.reason);
-		*answer = error_body ?
-				  send_text(c, (unsigned)v.status, error_body,
-					    NULL, NULL) :
-				  send_error(c, (unsigned)v.status, v.reason,
-					     tool->name);
+		if (error_body == NULL) {
+			*answer = deny(rq, c, (unsigned)v.status, v.reason, 0);
+			return -1;
+		}
+		entry_deny(rq->entry, (unsigned)v.status, v.reason);
+		rq->entry = NULL;
+		*answer = send_text(c, (unsigned)v.status, error_body, NULL,
+				    NULL);
 		free(error_body);
 		return -1;
 	}
@@ -601,16 +748,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_YES;
 	}
 	if (rq->refusal != 0)
-		return send_error_ex(c, rq->refusal, rq->refusal_reason,
-				     rq->route.tool_name, rq->retry_after);
+		return deny(rq, c, rq->refusal, rq->refusal_reason,
+			    rq->retry_after);
 	if (rq->body_too_large)
-		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
-				  "request body too large",
-				  rq->route.tool_name);
-	if (rq->route.kind == ROUTE_HEALTH)
+		return deny(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "request body too large", 0);
+	if (rq->route.kind == ROUTE_HEALTH) {
+		entry_discard(rq->entry);
+		rq->entry = NULL;
 		return send_health(c);
+	}
 	if (rq->route.tool->type == CFG_TOOL_CLI)
 		return run_cli(rq, c);
+	entry_set_body(rq->entry, rq->body, rq->body_len);
 	/* Any body sent to a JSON-RPC tool is checked, whatever the method:
 	 * a PUT must not carry past the policy what a POST could not. */
 	enum MHD_Result answer;
@@ -643,9 +793,19 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct request *rq = *con_cls;
 	(void)cls;
-	(void)toe;
 
 	if (rq != NULL) {
+		/* MHD frees the answer's reader only after this call */
+		if (rq->reader != NULL)
+			rq->reader->complete =
+				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+		/* the client left (or MHD gave up) before an answer */
+		if (rq->entry != NULL)
+			entry_deny(rq->entry, STATUS_CLIENT_CLOSED,
+				   rq->refusal ? rq->refusal_reason :
+						 "client closed the connection "
+						 "before the request was "
+						 "complete");
 		free(rq->target);
 		free(rq->body);
 		free(rq);
@@ -752,8 +912,8 @@ static size_t count_listeners(const struct cfg *cfg)
 	return n;
 }
 
-struct server *server_start(const struct cfg *cfg, unsigned conn_limit,
-			    char *err, size_t err_len)
+struct server *server_start(const struct cfg *cfg, struct ledger *ledger,
+			    unsigned conn_limit, char *err, size_t err_len)
 {
 	size_t n = count_listeners(cfg), k = 0;
 	struct server *srv = calloc(1, sizeof(*srv) + n * sizeof(srv->listeners[0]));
@@ -763,6 +923,7 @@ struct server *server_start(const struct cfg *cfg, unsigned conn_limit,
 		snprintf(err, err_len, "out of memory");
 		return NULL;
 	}
+	srv->ledger = ledger;
 	for (size_t i = 0; i < cfg->n_listen + cfg->n_tools; i++) {
 		const struct cfg_tool *tool = NULL;
 		const struct cfg_addr *a;
@@ -793,6 +954,7 @@ struct server *server_start(const struct cfg *cfg, unsigned conn_limit,
 
 void server_stop(struct server *srv)
 {
+	atomic_store(&srv->stopping, 1);
 	for (size_t i = 0; i < srv->n_listeners; i++)
 		MHD_stop_daemon(srv->listeners[i].daemon);
 	ratelimit_free(srv->ratelimit);

@@ -12,14 +12,16 @@
 #include <stddef.h>
 
 #include "cfg.h"
+#include "ledger.h"
 
 struct server;
 
 /* Binds and starts every listener of cfg (borrowed: it must outlive the
- * server). conn_limit caps connections per listener. NULL on failure, with
- * a reason in err. */
-struct server *server_start(const struct cfg *cfg, unsigned conn_limit,
-			    char *err, size_t err_len);
+ * server). Every request is told to ledger (borrowed, likewise).
+ * conn_limit caps connections per listener. NULL on failure, with a
+ * reason in err. */
+struct server *server_start(const struct cfg *cfg, struct ledger *ledger,
+			    unsigned conn_limit, char *err, size_t err_len);
 /* Stops accepting, closes every connection (streams end, their workers are
  * cancelled) and joins the connection threads; frees srv. */
 void server_stop(struct server *srv);

@@ -41,6 +41,10 @@ struct stream {
 	enum stream_failure failure;
 	char fail_msg[200];
 	int cancelled;
+	int broken;             /* finished broken, not cancelled first */
+	int has_exit;
+	int exit_code;
+	int exit_signal;
 	int consumer_sleeping;
 	int producer_waiting;
 	void (*cancel_hook)(void *);
@@ -143,6 +147,33 @@ int stream_is_cancelled(struct stream *s)
 	return cancelled;
 }
 
+void stream_set_exit(struct stream *s, int exit_code, int signal)
+{
+	pthread_mutex_lock(&s->lock);
+	s->has_exit = 1;
+	s->exit_code = exit_code;
+	s->exit_signal = signal;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int stream_get_exit(struct stream *s, int *exit_code, int *signal)
+{
+	pthread_mutex_lock(&s->lock);
+	int has = s->has_exit;
+	*exit_code = s->exit_code;
+	*signal = s->exit_signal;
+	pthread_mutex_unlock(&s->lock);
+	return has;
+}
+
+int stream_was_broken(struct stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int broken = s->broken;
+	pthread_mutex_unlock(&s->lock);
+	return broken;
+}
+
 void stream_set_cancel_hook(struct stream *s, void (*hook)(void *), void *arg)
 {
 	pthread_mutex_lock(&s->lock);
@@ -201,11 +232,24 @@ int stream_push(struct stream *s, const void *data, size_t len)
 	return 0;
 }
 
+int stream_offer(struct stream *s, const void *data, size_t len)
+{
+	pthread_mutex_lock(&s->lock);
+	int rc = s->cancelled ? -1 :
+		 s->queued > 0 && s->queued + len > s->capacity ? -2 : 0;
+	pthread_mutex_unlock(&s->lock);
+	/* only this producer adds bytes, so room seen stays room */
+	return rc == 0 ? stream_push(s, data, len) : rc;
+}
+
 void stream_finish(struct stream *s, int ok)
 {
 	pthread_mutex_lock(&s->lock);
 	s->finished = 1;
 	s->finished_ok = ok;
+	/* after a cancel, a broken end is the cancel's doing, not the
+	 * producer's */
+	s->broken = !ok && !s->cancelled;
 	wake_consumer(s);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -58,12 +58,19 @@ void stream_set_cancel_hook(struct stream *s, void (*hook)(void *), void *arg);
 int stream_publish_head(struct stream *s, struct stream_head *head);
 /* Copies len bytes in; waits while full. 0, or -1 if cancelled. */
 int stream_push(struct stream *s, const void *data, size_t len);
+/* Like stream_push, but never waits: 0 pushed, -1 cancelled, -2 no room
+ * (nothing was queued). For producers that must not block, such as the
+ * audit log feeding a live tail. */
+int stream_offer(struct stream *s, const void *data, size_t len);
 /* No more bytes: clean end (ok != 0) or a broken body (ok == 0). */
 void stream_finish(struct stream *s, int ok);
 /* Ends a stream that never got a head; message is copied. */
 void stream_fail(struct stream *s, enum stream_failure why,
 		 const char *message);
 int stream_is_cancelled(struct stream *s);
+/* How a process producing the body ended (cli tools), for the consumer's
+ * audit record; set before stream_finish(). */
+void stream_set_exit(struct stream *s, int exit_code, int signal);
 
 /* --- consumer side; client_fd is watched for the peer's close --- */
 
@@ -75,6 +82,11 @@ int stream_wait_head(struct stream *s, int client_fd,
 /* Waits for bytes. >0 bytes copied; 0 at a clean end; -1 when the body
  * broke, the stream was cancelled or the client left. */
 ssize_t stream_read(struct stream *s, int client_fd, void *buf, size_t max);
+/* 1 and *exit_code, *signal when the producer set them, else 0. */
+int stream_get_exit(struct stream *s, int *exit_code, int *signal);
+/* 1 when the producer ended the body broken (stream_finish(s, 0)) before
+ * anyone cancelled the stream. */
+int stream_was_broken(struct stream *s);
 /* The client is gone or the daemon stops: wake and abort the producer. */
 void stream_cancel(struct stream *s);
 

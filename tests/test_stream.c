@@ -57,6 +57,44 @@ static void test_broken_end_is_error(void)
 	stream_release(s);
 }
 
+/* A broken end counts against the producer only when nobody had
+ * cancelled the stream first. */
+static void test_broken_unless_cancelled_first(void)
+{
+	struct stream *a = stream_new(64), *b = stream_new(64);
+
+	stream_finish(a, 0);
+	CU_ASSERT(stream_was_broken(a));
+	stream_cancel(b);
+	stream_finish(b, 0);
+	CU_ASSERT(!stream_was_broken(b));
+	for (int i = 0; i < 2; i++) {
+		stream_release(a);
+		stream_release(b);
+	}
+}
+
+/* offer never waits: it refuses what would pass the capacity, takes it
+ * again once read, and tells a cancelled stream apart. */
+static void test_offer_never_waits(void)
+{
+	struct stream *s = stream_new(8);
+	char buf[16];
+
+	CU_ASSERT_EQUAL(stream_offer(s, "0123456789", 10), 0); /* empty: ok */
+	CU_ASSERT_EQUAL(stream_offer(s, "x", 1), -2);
+	CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), 10);
+	CU_ASSERT_EQUAL(stream_offer(s, "abcd", 4), 0);
+	CU_ASSERT_EQUAL(stream_offer(s, "efgh", 4), 0);
+	CU_ASSERT_EQUAL(stream_offer(s, "i", 1), -2);
+	CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), 8);
+	CU_ASSERT_EQUAL(memcmp(buf, "abcdefgh", 8), 0);
+	stream_cancel(s);
+	CU_ASSERT_EQUAL(stream_offer(s, "j", 1), -1);
+	stream_release(s);
+	stream_release(s);
+}
+
 struct producer {
 	struct stream *s;
 	int delay_ms;
@@ -233,6 +271,9 @@ int main(void)
 	CU_pSuite suite = CU_add_suite("stream", NULL, NULL);
 	CU_add_test(suite, "bytes in order, then end", test_bytes_in_order_then_end);
 	CU_add_test(suite, "broken end is an error", test_broken_end_is_error);
+	CU_add_test(suite, "offer never waits", test_offer_never_waits);
+	CU_add_test(suite, "broken unless cancelled first",
+		    test_broken_unless_cancelled_first);
 	CU_add_test(suite, "read waits for a push", test_read_waits_for_push);
 	CU_add_test(suite, "full stream blocks the producer",
 		    test_full_stream_blocks_producer);

@@ -1,0 +1,564 @@
+/* admin — see admin.h. */
+#include "config.h"
+
+#include "admin.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define CONN_THREAD_STACK (256 * 1024)
+#define TAIL_CAPACITY (256 * 1024)
+#define ADMIN_CONN_LIMIT 64u
+#define IDLE_TIMEOUT_SECS 60u
+
+struct admin {
+	struct admin_context ctx;
+	struct MHD_Daemon *daemon;
+	char *unix_path;                /* to unlink at stop */
+};
+
+/* The live tail's reader; owned by the MHD response. */
+struct tail_reader {
+	struct admin *admin;
+	struct stream *stream;          /* consumer reference */
+	struct audit_tail *tail;
+	int client_fd;
+};
+
+/* ---- answers ---- */
+
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status,
+				 const char *type, const char *text,
+				 size_t len)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		len, (void *)text, MHD_RESPMEM_MUST_COPY);
+
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", type);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	enum MHD_Result rc = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
+				 struct json_object *o)
+{
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+		&len);
+	enum MHD_Result rc = text ? send_body(c, status, "application/json",
+					      text, len) :
+				    MHD_NO;
+	json_object_put(o);
+	return rc;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
+				  const char *message)
+{
+	struct json_object *err = json_object_new_object();
+	struct json_object *top = json_object_new_object();
+
+	json_object_object_add(err, "code", json_object_new_int((int)status));
+	json_object_object_add(err, "message", json_object_new_string(message));
+	json_object_object_add(err, "tool", NULL);
+	json_object_object_add(top, "error", err);
+	return send_json(c, status, top);
+}
+
+static void format_time(const struct timespec *ts, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&ts->tv_sec, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03ldZ", ts->tv_nsec / 1000000);
+}
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (double)(now.tv_sec - t->tv_sec) +
+	       (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* ---- GET /metrics ---- */
+
+static enum MHD_Result get_metrics(struct admin *a, struct MHD_Connection *c)
+{
+	struct timespec loaded;
+	const struct cfg *cfg = a->ctx.acquire(a->ctx.arg, &loaded);
+	a->ctx.release(a->ctx.arg, cfg);
+	struct metrics_info info = {
+		.version = PACKAGE_VERSION,
+		.uptime_secs = seconds_since(&a->ctx.started),
+		.audit_write_errors = audit_write_errors(a->ctx.audit),
+		.audit_dropped = audit_dropped(a->ctx.audit),
+		.config_load_time = (double)loaded.tv_sec +
+				    (double)loaded.tv_nsec / 1e9,
+	};
+	size_t len;
+	char *text = metrics_render(a->ctx.metrics, &info, &len);
+	if (text == NULL)
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "out of memory");
+	enum MHD_Result rc = send_body(c, MHD_HTTP_OK,
+				       "text/plain; version=0.0.4; "
+				       "charset=utf-8",
+				       text, len);
+	free(text);
+	return rc;
+}
+
+/* ---- GET /v1/status ---- */
+
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+}
+
+static struct json_object *addr_json(const struct cfg_addr *addr)
+{
+	char text[96];
+
+	cfg_format_addr(addr, text, sizeof(text));
+	return json_object_new_string(text);
+}
+
+static struct json_object *tool_json(struct admin *a,
+				     const struct cfg_tool *t)
+{
+	struct json_object *o = json_object_new_object();
+	uint64_t requests, denied;
+	int64_t streams;
+
+	metrics_totals(a->ctx.metrics, t->name, &requests, &denied, &streams);
+	json_object_object_add(o, "name", json_object_new_string(t->name));
+	json_object_object_add(o, "type", json_object_new_string(
+				       t->type == CFG_TOOL_CLI ? "cli" :
+								 "http"));
+	if (t->upstream != NULL)
+		json_object_object_add(o, "upstream",
+				       json_object_new_string(t->upstream));
+	if (t->binary != NULL)
+		json_object_object_add(o, "binary",
+				       json_object_new_string(t->binary));
+	json_object_object_add(o, "listen",
+			       t->has_listen ? addr_json(&t->listen) : NULL);
+	add_u64(o, "requests_total", requests);
+	add_u64(o, "denied_total", denied);
+	json_object_object_add(o, "active_streams",
+			       json_object_new_int64(streams));
+	return o;
+}
+
+static void add_config(struct admin *a, struct json_object *o,
+		       const struct cfg *cfg, const struct timespec *loaded)
+{
+	struct json_object *listen = json_object_new_array();
+	struct json_object *tools = json_object_new_array();
+	char ts[40];
+
+	format_time(loaded, ts, sizeof(ts));
+	json_object_object_add(o, "config_file",
+			       json_object_new_string(a->ctx.config_file));
+	json_object_object_add(o, "config_loaded", json_object_new_string(ts));
+	for (size_t i = 0; i < cfg->n_listen; i++)
+		json_object_array_add(listen, addr_json(&cfg->listen[i]));
+	json_object_object_add(o, "listen", listen);
+	json_object_object_add(o, "admin_listen",
+			       json_object_new_string(cfg->admin.text));
+	const char *audit_log = audit_path(a->ctx.audit);
+	json_object_object_add(o, "audit_log",
+			       audit_log ? json_object_new_string(audit_log) :
+					   NULL);
+	for (size_t i = 0; i < cfg->n_tools; i++)
+		json_object_array_add(tools, tool_json(a, &cfg->tools[i]));
+	json_object_object_add(o, "tools", tools);
+}
+
+static enum MHD_Result get_status(struct admin *a, struct MHD_Connection *c)
+{
+	struct json_object *o = json_object_new_object();
+	struct timespec loaded;
+	uint64_t requests, denied;
+	int64_t streams;
+	char ts[40];
+
+	format_time(&a->ctx.started, ts, sizeof(ts));
+	json_object_object_add(o, "version",
+			       json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "started", json_object_new_string(ts));
+	json_object_object_add(o, "uptime_secs",
+			       json_object_new_double(
+				       (double)(long long)(seconds_since(
+					       &a->ctx.started) * 1000) /
+				       1000));
+	const struct cfg *cfg = a->ctx.acquire(a->ctx.arg, &loaded);
+	add_config(a, o, cfg, &loaded);
+	a->ctx.release(a->ctx.arg, cfg);
+	add_u64(o, "audit_write_errors", audit_write_errors(a->ctx.audit));
+	metrics_totals(a->ctx.metrics, NULL, &requests, &denied, &streams);
+	add_u64(o, "requests_total", requests);
+	add_u64(o, "denied_total", denied);
+	json_object_object_add(o, "active_streams",
+			       json_object_new_int64(streams));
+	return send_json(c, MHD_HTTP_OK, o);
+}
+
+/* ---- GET /v1/audit ---- */
+
+static ssize_t read_tail(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct tail_reader *tr = cls;
+	(void)pos;
+
+	ssize_t n = stream_read(tr->stream, tr->client_fd, buf, max);
+	if (n > 0)
+		return n;
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM :
+			MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void free_tail(void *cls)
+{
+	struct tail_reader *tr = cls;
+
+	stream_cancel(tr->stream);
+	if (tr->tail != NULL)
+		audit_tail_end(tr->admin->ctx.audit, tr->tail);
+	stream_release(tr->stream);
+	free(tr);
+}
+
+static int client_fd_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return info != NULL ? info->connect_fd : -1;
+}
+
+/* A typo in ?tool= would tail nothing, silently. */
+static int tool_known(struct admin *a, const char *tool)
+{
+	struct timespec loaded;
+	const struct cfg *cfg = a->ctx.acquire(a->ctx.arg, &loaded);
+	int known = cfg_find_tool(cfg, tool, strlen(tool)) != NULL;
+
+	a->ctx.release(a->ctx.arg, cfg);
+	return known;
+}
+
+static enum MHD_Result get_audit(struct admin *a, struct MHD_Connection *c)
+{
+	const char *tool = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+						       "tool");
+	const char *decision = MHD_lookup_connection_value(
+		c, MHD_GET_ARGUMENT_KIND, "decision");
+
+	if (decision != NULL && strcmp(decision, "allow") != 0 &&
+	    strcmp(decision, "deny") != 0)
+		return send_error(c, MHD_HTTP_BAD_REQUEST,
+				  "decision must be allow or deny");
+	if (tool != NULL && !tool_known(a, tool))
+		return send_error(c, MHD_HTTP_NOT_FOUND, "unknown tool");
+	struct tail_reader *tr = calloc(1, sizeof(*tr));
+	struct stream *s = tr ? stream_new(TAIL_CAPACITY) : NULL;
+	if (s == NULL) {
+		free(tr);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "out of memory");
+	}
+	tr->admin = a;
+	tr->stream = s;
+	tr->client_fd = client_fd_of(c);
+	/* a first comment, so the client sees the head at once */
+	static const char hello[] = ": carapaced audit tail\n\n";
+	stream_offer(s, hello, sizeof(hello) - 1);
+	tr->tail = audit_tail_new(a->ctx.audit, tool, decision, s);
+	struct MHD_Response *resp = tr->tail ? MHD_create_response_from_callback(
+		MHD_SIZE_UNKNOWN, 1024, read_tail, tr, free_tail) : NULL;
+	if (resp == NULL) {
+		free_tail(tr);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+/* ---- POST /v1/reload ---- */
+
+static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *c)
+{
+	char msg[512] = "";
+
+	if (a->ctx.reload(a->ctx.arg, msg, sizeof(msg)) < 0)
+		return send_error(c, MHD_HTTP_CONFLICT, msg);
+	struct json_object *o = json_object_new_object();
+	struct timespec loaded;
+	char ts[40];
+	const struct cfg *cfg = a->ctx.acquire(a->ctx.arg, &loaded);
+	a->ctx.release(a->ctx.arg, cfg);
+	format_time(&loaded, ts, sizeof(ts));
+	json_object_object_add(o, "reloaded", json_object_new_boolean(1));
+	json_object_object_add(o, "config_file",
+			       json_object_new_string(a->ctx.config_file));
+	json_object_object_add(o, "config_loaded", json_object_new_string(ts));
+	return send_json(c, MHD_HTTP_OK, o);
+}
+
+/* ---- dispatch ---- */
+
+struct admin_route {
+	const char *method;
+	const char *path;
+	enum MHD_Result (*handler)(struct admin *a, struct MHD_Connection *c);
+};
+
+static enum MHD_Result get_streams(struct admin *a, struct MHD_Connection *c)
+{
+	return send_json(c, MHD_HTTP_OK, ledger_streams(a->ctx.ledger));
+}
+
+static const struct admin_route routes[] = {
+	{ "GET", "/metrics", get_metrics },
+	{ "GET", "/v1/status", get_status },
+	{ "GET", "/v1/streams", get_streams },
+	{ "GET", "/v1/audit", get_audit },
+	{ "POST", "/v1/reload", post_reload },
+};
+
+static enum MHD_Result dispatch(struct admin *a, struct MHD_Connection *c,
+				const char *method, const char *url)
+{
+	int path_known = 0;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(url, routes[i].path) != 0)
+			continue;
+		path_known = 1;
+		if (strcmp(method, routes[i].method) != 0)
+			continue;
+		return routes[i].handler(a, c);
+	}
+	if (path_known)
+		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+				  "method not allowed");
+	return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+/* The admin API takes no request bodies: anything sent is ignored, and
+ * the answer comes once the request is read. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+				  const char *url, const char *method,
+				  const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	static int started;
+	(void)version;
+	(void)upload;
+
+	if (*con_cls == NULL) {
+		*con_cls = &started;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return dispatch(cls, c, method, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)con_cls;
+	(void)toe;
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+				  IDLE_TIMEOUT_SECS);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	(void)cls;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_debug("admin httpd: %s", line);
+}
+
+/* ---- the listener ---- */
+
+/* A socket file left by a daemon that died is removed; one that still
+ * answers belongs to a running daemon and is left alone. */
+static int clear_stale_socket(const char *path, char *err, size_t err_len)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, err_len, "%s exists and is not a socket", path);
+		return -1;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int live = fd >= 0 &&
+		   connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (live) {
+		snprintf(err, err_len, "%s is in use by another process", path);
+		return -1;
+	}
+	return unlink(path);
+}
+
+/* Mode 0600 from the moment it exists: the umask is narrowed around
+ * bind(2), which creates the file. */
+static int unix_listen(const char *path, char *err, size_t err_len)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = -1;
+
+	if (clear_stale_socket(path, err, err_len) < 0)
+		goto fail;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	mode_t old = umask(0177);
+	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, 128) < 0)
+		goto fail;
+	return fd;
+fail:
+	if (err[0] == '\0')
+		snprintf(err, err_len, "cannot listen on unix:%s: %s", path,
+			 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int make_sockaddr(const struct cfg_addr *a,
+			 struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->is_ipv6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(a->port);
+		return inet_pton(AF_INET6, a->host, &s6->sin6_addr) == 1 ? 0 :
+									  -1;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(a->port);
+	return inet_pton(AF_INET, a->host, &s4->sin_addr) == 1 ? 0 : -1;
+}
+
+/* Where it listens: a bound unix socket (listen_fd), or an address. */
+static struct MHD_Daemon *start_daemon(struct admin *a,
+				       const struct cfg_admin *where,
+				       int listen_fd)
+{
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+			 MHD_USE_ERROR_LOG;
+	struct sockaddr_storage ss;
+	struct MHD_OptionItem where_opt[] = {
+		{ MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+
+	if (listen_fd < 0) {
+		if (make_sockaddr(&where->addr, &ss) < 0)
+			return NULL;
+		where_opt[0] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0,
+							&ss };
+		if (where->addr.is_ipv6)
+			flags |= MHD_USE_IPv6;
+	}
+	return MHD_start_daemon(
+		flags, listen_fd < 0 ? where->addr.port : 0, NULL, NULL,
+		on_request, a, MHD_OPTION_ARRAY, where_opt,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, ADMIN_CONN_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_SECS,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONN_THREAD_STACK,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+		MHD_OPTION_END);
+}
+
+struct admin *admin_start(const struct cfg_admin *where,
+			  const struct admin_context *ctx, char *err,
+			  size_t err_len)
+{
+	struct admin *a = calloc(1, sizeof(*a));
+	int fd = -1;
+
+	err[0] = '\0';
+	if (a == NULL) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	a->ctx = *ctx;
+	if (where->is_unix) {
+		fd = unix_listen(where->unix_path, err, err_len);
+		a->unix_path = fd >= 0 ? strdup(where->unix_path) : NULL;
+		if (a->unix_path == NULL)
+			goto fail;
+	}
+	a->daemon = start_daemon(a, where, fd);
+	if (a->daemon == NULL)
+		goto fail;
+	return a;
+fail:
+	if (err[0] == '\0')
+		snprintf(err, err_len, "cannot listen on %s (admin_listen)",
+			 where->text);
+	if (fd >= 0)
+		close(fd);
+	if (a->unix_path != NULL)
+		unlink(a->unix_path);
+	free(a->unix_path);
+	free(a);
+	return NULL;
+}
+
+void admin_stop(struct admin *a)
+{
+	if (a == NULL)
+		return;
+	MHD_stop_daemon(a->daemon);
+	if (a->unix_path != NULL)
+		unlink(a->unix_path);
+	free(a->unix_path);
+	free(a);
+}

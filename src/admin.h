@@ -1,0 +1,46 @@
+/* admin — the admin listener: GET /metrics (Prometheus text), GET
+ * /v1/status, GET /v1/streams, GET /v1/audit (a live SSE tail of the audit
+ * trail, ?tool= and ?decision= filters) and POST /v1/reload.
+ *
+ * It is a listener of its own, on a loopback address or a unix socket
+ * (made with mode 0600), never one of the tool listeners: no tool path
+ * reaches it. Like the server, a thread per connection. */
+#ifndef CARAPACE_ADMIN_H
+#define CARAPACE_ADMIN_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "audit.h"
+#include "cfg.h"
+#include "ledger.h"
+#include "metrics.h"
+
+/* What the admin API reports and acts on; everything is borrowed and must
+ * outlive the listener. */
+struct admin_context {
+	const char *config_file;
+	struct metrics *metrics;
+	struct audit *audit;
+	struct ledger *ledger;
+	struct timespec started;        /* CLOCK_REALTIME */
+	/* The config now in force and when it was loaded (CLOCK_REALTIME),
+	 * held until given back with release. */
+	const struct cfg *(*acquire)(void *arg, struct timespec *loaded);
+	void (*release)(void *arg, const struct cfg *cfg);
+	/* POST /v1/reload: 0 done; -1 refused, with why in msg. */
+	int (*reload)(void *arg, char *msg, size_t msg_len);
+	void *arg;
+};
+
+struct admin;
+
+/* Listens on cfg->admin (which must be enabled). NULL on failure, with
+ * the reason in err. */
+struct admin *admin_start(const struct cfg_admin *where,
+			  const struct admin_context *ctx, char *err,
+			  size_t err_len);
+/* Closes the listener and every admin connection (live tails end). */
+void admin_stop(struct admin *a);
+
+#endif

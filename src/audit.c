@@ -1,0 +1,311 @@
+/* audit — see audit.h. */
+#include "config.h"
+
+#include "audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define REPORT_INTERVAL_SECS 10
+#define RETRY_OPEN_SECS 1
+#define FILE_MODE 0640
+
+struct audit_tail {
+	struct audit_tail *next;
+	struct stream *stream;          /* producer reference */
+	char *tool;                     /* NULL: any */
+	char *decision;                 /* NULL: any */
+	uint64_t missed;                /* records not delivered since last */
+};
+
+struct audit {
+	pthread_mutex_t lock;
+	char *path;
+	int fd;                         /* -1: no file, or waiting to reopen */
+	int torn;                       /* last line ended short of '\n' */
+	time_t last_open_try;
+	int open_errno;                 /* why the last open failed */
+	time_t last_report;
+	uint64_t errors;                /* records not written, all time */
+	uint64_t unreported;            /* ... since the last report */
+	int failing;
+	uint64_t dropped;
+	struct audit_tail *tails;
+};
+
+static time_t now_secs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static int open_log(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+		    FILE_MODE);
+}
+
+struct audit *audit_new(const char *path, char *err, size_t err_len)
+{
+	struct audit *a = calloc(1, sizeof(*a));
+
+	if (a == NULL) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	a->fd = -1;
+	if (path != NULL) {
+		a->path = strdup(path);
+		a->fd = a->path ? open_log(path) : -1;
+		if (a->fd < 0) {
+			snprintf(err, err_len, "cannot open audit log %s: %s",
+				 path, a->path ? strerror(errno) :
+						 "out of memory");
+			free(a->path);
+			free(a);
+			return NULL;
+		}
+	}
+	pthread_mutex_init(&a->lock, NULL);
+	return a;
+}
+
+static void tail_free(struct audit_tail *t)
+{
+	stream_finish(t->stream, 1);
+	stream_release(t->stream);
+	free(t->tool);
+	free(t->decision);
+	free(t);
+}
+
+void audit_free(struct audit *a)
+{
+	if (a == NULL)
+		return;
+	while (a->tails != NULL) {
+		struct audit_tail *t = a->tails;
+		a->tails = t->next;
+		tail_free(t);
+	}
+	if (a->fd >= 0)
+		close(a->fd);
+	pthread_mutex_destroy(&a->lock);
+	free(a->path);
+	free(a);
+}
+
+const char *audit_path(const struct audit *a)
+{
+	return a->path;
+}
+
+/* Lock held. Once per interval at most, so a full disk is one message
+ * every few seconds, not one per request; force: say it now. */
+static void report_locked(struct audit *a, int err, int force)
+{
+	time_t now = now_secs();
+
+	if (a->failing && !force && now - a->last_report < REPORT_INTERVAL_SECS)
+		return;
+	log_warnx("audit log %s: %s; %llu record(s) not written", a->path,
+		  strerror(err), (unsigned long long)a->unreported);
+	a->failing = 1;
+	a->last_report = now;
+	a->unreported = 0;
+}
+
+/* Lock held: one record lost. */
+static void lost_locked(struct audit *a, int err)
+{
+	a->errors++;
+	a->unreported++;
+	report_locked(a, err, 0);
+}
+
+static void recovered_locked(struct audit *a)
+{
+	if (!a->failing)
+		return;
+	log_info("audit log %s: writing again; %llu more record(s) were not "
+		 "written", a->path, (unsigned long long)a->unreported);
+	a->failing = 0;
+	a->unreported = 0;
+}
+
+/* Lock held. The new file replaces the old one only once it is open, so
+ * records keep going to the renamed file until then. */
+static int reopen_locked(struct audit *a)
+{
+	a->last_open_try = now_secs();
+	int fd = open_log(a->path);
+	if (fd < 0) {
+		a->open_errno = errno;
+		if (a->fd >= 0)
+			close(a->fd);
+		a->fd = -1;
+		return -1;
+	}
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = fd;
+	a->torn = 0;
+	return 0;
+}
+
+int audit_reopen(struct audit *a)
+{
+	if (a->path == NULL)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	int rc = reopen_locked(a);
+	if (rc < 0)
+		report_locked(a, a->open_errno, 1);
+	pthread_mutex_unlock(&a->lock);
+	return rc;
+}
+
+/* Lock held. A short write leaves a torn line; the next record starts on
+ * a line of its own so only the torn one is lost. */
+static void write_locked(struct audit *a, const char *line, size_t len)
+{
+	if (a->fd < 0 && now_secs() - a->last_open_try >= RETRY_OPEN_SECS)
+		reopen_locked(a);
+	if (a->fd < 0) {
+		lost_locked(a, a->open_errno);
+		return;
+	}
+	struct iovec iov[3] = {
+		{ "\n", a->torn ? 1 : 0 },
+		{ (void *)line, len },
+		{ "\n", 1 },
+	};
+	size_t want = iov[0].iov_len + len + 1;
+	ssize_t n = writev(a->fd, iov, 3);
+	if (n == (ssize_t)want) {
+		a->torn = 0;
+		recovered_locked(a);
+		return;
+	}
+	if (n > 0)
+		a->torn = 1;
+	lost_locked(a, n < 0 ? errno : ENOSPC);
+}
+
+static int tail_wants(const struct audit_tail *t, const char *tool,
+		      const char *decision)
+{
+	return (t->tool == NULL || (tool && strcmp(t->tool, tool) == 0)) &&
+	       (t->decision == NULL ||
+		(decision && strcmp(t->decision, decision) == 0));
+}
+
+/* Lock held. -1: the reader is gone. */
+static int feed_tail(struct audit *a, struct audit_tail *t, const char *line,
+		     size_t len)
+{
+	if (t->missed > 0) {
+		char note[96];
+		int n = snprintf(note, sizeof(note),
+				 "event: dropped\ndata: {\"dropped\":%llu}\n\n",
+				 (unsigned long long)t->missed);
+		int rc = stream_offer(t->stream, note, (size_t)n);
+		if (rc == -1)
+			return -1;
+		if (rc == -2) {
+			t->missed++;
+			a->dropped++;
+			return 0;
+		}
+		t->missed = 0;
+	}
+	char *event = malloc(len + 32);
+	if (event == NULL)
+		return 0;
+	int n = snprintf(event, len + 32, "event: audit\ndata: %.*s\n\n",
+			 (int)len, line);
+	int rc = stream_offer(t->stream, event, (size_t)n);
+	free(event);
+	if (rc == -2) {
+		t->missed++;
+		a->dropped++;
+	}
+	return rc == -1 ? -1 : 0;
+}
+
+void audit_write(struct audit *a, const char *line, size_t len,
+		 const char *tool, const char *decision)
+{
+	pthread_mutex_lock(&a->lock);
+	if (a->path != NULL)
+		write_locked(a, line, len);
+	for (struct audit_tail *t = a->tails; t != NULL; t = t->next)
+		if (tail_wants(t, tool, decision))
+			feed_tail(a, t, line, len);
+	pthread_mutex_unlock(&a->lock);
+}
+
+uint64_t audit_write_errors(struct audit *a)
+{
+	pthread_mutex_lock(&a->lock);
+	uint64_t n = a->errors;
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+uint64_t audit_dropped(struct audit *a)
+{
+	pthread_mutex_lock(&a->lock);
+	uint64_t n = a->dropped;
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+struct audit_tail *audit_tail_new(struct audit *a, const char *tool,
+				  const char *decision, struct stream *s)
+{
+	struct audit_tail *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		goto fail;
+	t->stream = s;
+	t->tool = tool ? strdup(tool) : NULL;
+	t->decision = decision ? strdup(decision) : NULL;
+	if ((tool && !t->tool) || (decision && !t->decision)) {
+		tail_free(t);
+		return NULL;
+	}
+	pthread_mutex_lock(&a->lock);
+	t->next = a->tails;
+	a->tails = t;
+	pthread_mutex_unlock(&a->lock);
+	return t;
+fail:
+	stream_finish(s, 0);
+	stream_release(s);
+	return NULL;
+}
+
+void audit_tail_end(struct audit *a, struct audit_tail *t)
+{
+	pthread_mutex_lock(&a->lock);
+	for (struct audit_tail **p = &a->tails; *p != NULL; p = &(*p)->next) {
+		if (*p == t) {
+			*p = t->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	tail_free(t);
+}

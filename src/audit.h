@@ -1,0 +1,50 @@
+/* audit — the audit trail: one JSON object per line in the audit_log file,
+ * and the same records to every live tail (GET /v1/audit).
+ *
+ * A record is written whole with one write(2) on an O_APPEND descriptor,
+ * under a lock, so lines never interleave or tear between writers. Writing
+ * never blocks a request on a broken log: a failed write (disk full, file
+ * or directory gone) is counted, reported to the operator at most once per
+ * interval, and the file is opened again, at most once a second, until it
+ * works. A live tail that reads too slowly misses records (counted, and
+ * told to it) rather than slowing anyone down. Thread-safe. */
+#ifndef CARAPACE_AUDIT_H
+#define CARAPACE_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stream.h"
+
+struct audit;
+struct audit_tail;
+
+/* path NULL: no file, records go to live tails only. NULL on failure with
+ * the reason in err (the file cannot be opened: a start-up error). */
+struct audit *audit_new(const char *path, char *err, size_t err_len);
+/* Ends every live tail too. */
+void audit_free(struct audit *a);
+/* Opens the file anew (after logrotate renamed it). 0, or -1: counted,
+ * reported, retried by later writes. */
+int audit_reopen(struct audit *a);
+/* The path given to audit_new (borrowed), or NULL. */
+const char *audit_path(const struct audit *a);
+
+/* One record: line is a JSON object (no newline). tool and decision
+ * ("allow" / "deny") are what live tails filter on. */
+void audit_write(struct audit *a, const char *line, size_t len,
+		 const char *tool, const char *decision);
+
+uint64_t audit_write_errors(struct audit *a); /* records not written */
+uint64_t audit_dropped(struct audit *a);      /* records tails missed */
+
+/* A live tail into s, whose producer reference it takes; s gets each
+ * later record as "event: audit\ndata: <record>\n\n", and after a gap
+ * "event: dropped\ndata: {"dropped":N}\n\n". tool / decision NULL: all.
+ * NULL on out of memory (s is then released). */
+struct audit_tail *audit_tail_new(struct audit *a, const char *tool,
+				  const char *decision, struct stream *s);
+/* The reader is gone: stop feeding, finish and release the stream. */
+void audit_tail_end(struct audit *a, struct audit_tail *t);
+
+#endif

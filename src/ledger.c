@@ -1,0 +1,444 @@
+/* ledger — see ledger.h. */
+#include "config.h"
+
+#include "ledger.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "redact.h"
+
+struct ledger {
+	struct audit *audit;
+	struct metrics *metrics;
+	uint32_t id_base;               /* random per start: ids stay unique
+					 * across restarts */
+	atomic_uint_fast64_t next_id;
+	pthread_mutex_t lock;           /* guards the list of open streams */
+	struct entry *streams;
+};
+
+struct entry {
+	struct ledger *ledger;
+	struct entry *prev, *next;      /* in ledger->streams while open */
+	char id[24];
+	char *client, *method, *target;
+	char *tool;                     /* NULL: no tool was found */
+	const char *kind;               /* "http" or "cli" */
+	int audited;
+	int log_body, log_argv;
+	/* the tool's, borrowed while the request is being decided: only
+	 * entry_set_body and entry_set_argv use it */
+	const struct cfg_strings *redact;
+	struct json_object *jsonrpc_methods, *argv, *body;
+	uint64_t bytes_in;
+	atomic_uint_fast64_t bytes_out;
+	atomic_int_fast64_t last_activity_ms; /* monotonic */
+	struct timespec started;        /* wall clock, for "started" */
+	int64_t started_ms;             /* monotonic */
+	unsigned status;
+	int stream;
+	int opened;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* RFC 3339, UTC, milliseconds: 2026-11-24T16:18:19.123Z */
+static void format_time(const struct timespec *ts, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&ts->tv_sec, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03ldZ", ts->tv_nsec / 1000000);
+}
+
+struct ledger *ledger_new(struct audit *audit, struct metrics *metrics)
+{
+	struct ledger *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	l->audit = audit;
+	l->metrics = metrics;
+	if (getrandom(&l->id_base, sizeof(l->id_base), GRND_NONBLOCK) < 0)
+		l->id_base = (uint32_t)time(NULL);
+	atomic_init(&l->next_id, 1);
+	pthread_mutex_init(&l->lock, NULL);
+	return l;
+}
+
+void ledger_free(struct ledger *l)
+{
+	if (l == NULL)
+		return;
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+/* ---- entries ---- */
+
+struct entry *entry_new(struct ledger *l, const char *client,
+			const char *method, const char *target)
+{
+	struct entry *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return NULL;
+	e->ledger = l;
+	e->client = strdup(client ? client : "");
+	e->method = strdup(method ? method : "");
+	e->target = strdup(target ? target : "");
+	if (!e->client || !e->method || !e->target) {
+		entry_discard(e);
+		return NULL;
+	}
+	snprintf(e->id, sizeof(e->id), "%08x%08llx", l->id_base,
+		 (unsigned long long)atomic_fetch_add(&l->next_id, 1));
+	e->kind = "http";
+	e->audited = 1;
+	clock_gettime(CLOCK_REALTIME, &e->started);
+	e->started_ms = mono_ms();
+	atomic_init(&e->bytes_out, 0);
+	atomic_init(&e->last_activity_ms, e->started_ms);
+	return e;
+}
+
+void entry_discard(struct entry *e)
+{
+	if (e == NULL)
+		return;
+	free(e->client);
+	free(e->method);
+	free(e->target);
+	free(e->tool);
+	json_object_put(e->jsonrpc_methods);
+	json_object_put(e->argv);
+	json_object_put(e->body);
+	free(e);
+}
+
+void entry_set_tool(struct entry *e, const struct cfg_tool *tool)
+{
+	free(e->tool);
+	e->tool = strdup(tool->name);
+	e->kind = tool->type == CFG_TOOL_CLI ? "cli" : "http";
+	e->audited = tool->audit_enabled;
+	e->redact = &tool->redact_patterns;
+	e->log_body = tool->audit_log_body;
+	e->log_argv = tool->audit_log_argv;
+}
+
+void entry_set_body(struct entry *e, const char *body, size_t len)
+{
+	e->bytes_in = len;
+	if (!e->log_body || !e->audited || len == 0)
+		return;
+	json_object_put(e->body);
+	e->body = redact_body(body ? body : "", len, e->redact);
+}
+
+void entry_set_jsonrpc_methods(struct entry *e, const char *methods)
+{
+	struct json_object *arr = json_object_new_array();
+
+	for (const char *p = methods; arr && p && *p;) {
+		size_t n = strcspn(p, ",");
+		json_object_array_add(arr, json_object_new_string_len(p,
+								       (int)n));
+		p += n + (p[n] == ',');
+	}
+	json_object_put(e->jsonrpc_methods);
+	e->jsonrpc_methods = arr;
+}
+
+void entry_set_argv(struct entry *e, char *const *argv, size_t argc)
+{
+	if (!e->log_argv || !e->audited)
+		return;
+	json_object_put(e->argv);
+	e->argv = redact_argv(argv, argc, e->redact);
+}
+
+/* ---- records ---- */
+
+static const char *tool_label(const struct entry *e)
+{
+	return e->tool ? e->tool : "";
+}
+
+static void add_str(struct json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+}
+
+static void add_int(struct json_object *o, const char *key, int64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+/* Milliseconds as seconds with three decimals, written as such (json-c
+ * would print a double with 17 digits). */
+static void add_secs(struct json_object *o, const char *key, int64_t ms)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%lld.%03lld", (long long)(ms / 1000),
+		 (long long)(ms % 1000));
+	json_object_object_add(o, key,
+			       json_object_new_double_s((double)ms / 1000.0,
+							text));
+}
+
+/* A value the entry keeps: the record takes its own reference. */
+static void add_kept(struct json_object *o, const char *key,
+		     struct json_object *v)
+{
+	if (v != NULL)
+		json_object_object_add(o, key, json_object_get(v));
+}
+
+/* The fields every record has, in the order DESIGN.md lists them. */
+static struct json_object *record_head(const struct entry *e,
+				       const char *event)
+{
+	struct json_object *o = json_object_new_object();
+	struct timespec now;
+	char ts[40];
+
+	if (o == NULL)
+		return NULL;
+	clock_gettime(CLOCK_REALTIME, &now);
+	format_time(&now, ts, sizeof(ts));
+	add_str(o, "ts", ts);
+	add_str(o, "id", e->id);
+	add_str(o, "event", event);
+	add_str(o, "client", e->client);
+	add_str(o, "tool", e->tool);
+	add_str(o, "kind", e->kind);
+	add_str(o, "http_method", e->method);
+	add_str(o, "path", e->target);
+	add_kept(o, "jsonrpc_methods", e->jsonrpc_methods);
+	add_kept(o, "argv", e->argv);
+	add_kept(o, "body", e->body);
+	return o;
+}
+
+static void record_decision(struct json_object *o, const char *decision,
+			    const char *reason, unsigned status)
+{
+	add_str(o, "decision", decision);
+	add_str(o, "reason", reason);
+	add_int(o, "status", status);
+}
+
+static void record_counts(struct json_object *o, const struct entry *e,
+			  int with_duration)
+{
+	add_int(o, "bytes_in", (int64_t)e->bytes_in);
+	add_int(o, "bytes_out", (int64_t)atomic_load(&e->bytes_out));
+	if (with_duration)
+		add_int(o, "duration_ms", mono_ms() - e->started_ms);
+	json_object_object_add(o, "stream", json_object_new_boolean(e->stream));
+}
+
+static void record_write(const struct entry *e, struct json_object *o,
+			 const char *decision)
+{
+	if (o != NULL && e->audited) {
+		size_t len;
+		const char *text = json_object_to_json_string_length(
+			o, JSON_C_TO_STRING_PLAIN |
+				   JSON_C_TO_STRING_NOSLASHESCAPE,
+			&len);
+		if (text != NULL)
+			audit_write(e->ledger->audit, text, len, e->tool,
+				    decision);
+	}
+	json_object_put(o);
+}
+
+/* ---- endings ---- */
+
+static void count_request(struct entry *e, int denied)
+{
+	struct metrics *m = e->ledger->metrics;
+
+	metrics_request(m, tool_label(e), denied);
+	if (e->bytes_in > 0)
+		metrics_bytes(m, tool_label(e), METRICS_IN, e->bytes_in);
+}
+
+void entry_deny(struct entry *e, unsigned status, const char *reason)
+{
+	struct json_object *o = record_head(e, "request");
+
+	e->status = status;
+	record_decision(o, "deny", reason, status);
+	record_counts(o, e, 1);
+	record_write(e, o, "deny");
+	count_request(e, 1);
+	if (status == 429)
+		metrics_rate_limited(e->ledger->metrics, tool_label(e));
+	entry_discard(e);
+}
+
+void entry_fail(struct entry *e, unsigned status, const char *reason,
+		int upstream_kind)
+{
+	struct json_object *o = record_head(e, "request");
+	struct metrics *m = e->ledger->metrics;
+
+	record_decision(o, "allow", reason, status);
+	record_counts(o, e, 1);
+	record_write(e, o, "allow");
+	count_request(e, 0);
+	if (upstream_kind >= 0)
+		metrics_upstream_error(m, tool_label(e),
+				       (enum metrics_upstream_error)
+					       upstream_kind);
+	metrics_duration(m, tool_label(e),
+			 (double)(mono_ms() - e->started_ms) / 1000.0);
+	entry_discard(e);
+}
+
+static void streams_add(struct ledger *l, struct entry *e)
+{
+	pthread_mutex_lock(&l->lock);
+	e->prev = NULL;
+	e->next = l->streams;
+	if (l->streams != NULL)
+		l->streams->prev = e;
+	l->streams = e;
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void streams_remove(struct ledger *l, struct entry *e)
+{
+	pthread_mutex_lock(&l->lock);
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		l->streams = e->next;
+	if (e->next != NULL)
+		e->next->prev = e->prev;
+	pthread_mutex_unlock(&l->lock);
+}
+
+void entry_open(struct entry *e, unsigned status, int stream)
+{
+	e->status = status;
+	e->stream = stream;
+	e->opened = 1;
+	count_request(e, 0);
+	if (!stream)
+		return;
+	struct json_object *o = record_head(e, "stream_open");
+	record_decision(o, "allow", "allowed", status);
+	record_counts(o, e, 0);
+	record_write(e, o, "allow");
+	metrics_stream(e->ledger->metrics, tool_label(e), 1);
+	streams_add(e->ledger, e);
+}
+
+void entry_add_out(struct entry *e, size_t n)
+{
+	atomic_fetch_add(&e->bytes_out, n);
+	atomic_store(&e->last_activity_ms, mono_ms());
+	metrics_bytes(e->ledger->metrics, tool_label(e), METRICS_OUT, n);
+}
+
+static const char *ending_name(enum entry_ending how, int stream)
+{
+	switch (how) {
+	case ENDED_COMPLETE:
+		return stream ? "upstream_closed" : "complete";
+	case ENDED_CLIENT_CLOSED:
+		return "client_closed";
+	case ENDED_ERROR:
+		return "error";
+	case ENDED_RELOAD:
+		return "reload";
+	case ENDED_SHUTDOWN:
+		return "shutdown";
+	}
+	return "error";
+}
+
+void entry_end(struct entry *e, enum entry_ending how, int has_exit,
+	       int exit_code, int signal)
+{
+	struct metrics *m = e->ledger->metrics;
+	struct json_object *o = record_head(
+		e, e->stream ? "stream_end" : "request");
+
+	record_decision(o, "allow", "allowed", e->status);
+	if (has_exit) {
+		json_object_object_add(o, "exit_code",
+				       signal ? NULL :
+						json_object_new_int(exit_code));
+		json_object_object_add(o, "signal",
+				       signal ? json_object_new_int(signal) :
+						NULL);
+	}
+	record_counts(o, e, 1);
+	add_str(o, "ended", ending_name(how, e->stream));
+	record_write(e, o, "allow");
+	if (how == ENDED_ERROR)
+		metrics_upstream_error(m, tool_label(e),
+				       METRICS_UPSTREAM_BROKEN);
+	if (e->stream) {
+		streams_remove(e->ledger, e);
+		metrics_stream(m, tool_label(e), -1);
+	} else {
+		metrics_duration(m, tool_label(e),
+				 (double)(mono_ms() - e->started_ms) / 1000.0);
+	}
+	entry_discard(e);
+}
+
+/* ---- GET /v1/streams ---- */
+
+static struct json_object *stream_json(const struct entry *e, int64_t now)
+{
+	struct json_object *o = json_object_new_object();
+	char ts[40];
+
+	format_time(&e->started, ts, sizeof(ts));
+	add_str(o, "id", e->id);
+	add_str(o, "client", e->client);
+	add_str(o, "tool", e->tool);
+	add_str(o, "kind", e->kind);
+	add_str(o, "method", e->method);
+	add_str(o, "path", e->target);
+	add_str(o, "started", ts);
+	add_secs(o, "age_secs", now - e->started_ms);
+	add_int(o, "bytes_out", (int64_t)atomic_load(&e->bytes_out));
+	add_secs(o, "idle_secs", now - atomic_load(&e->last_activity_ms));
+	return o;
+}
+
+struct json_object *ledger_streams(struct ledger *l)
+{
+	struct json_object *top = json_object_new_object();
+	struct json_object *arr = json_object_new_array();
+	int64_t now = mono_ms();
+
+	pthread_mutex_lock(&l->lock);
+	for (const struct entry *e = l->streams; e != NULL; e = e->next)
+		json_object_array_add(arr, stream_json(e, now));
+	pthread_mutex_unlock(&l->lock);
+	json_object_object_add(top, "streams", arr);
+	return top;
+}

@@ -1,0 +1,66 @@
+/* metrics — the daemon's counters, rendered for GET /metrics in the
+ * Prometheus text exposition format (version 0.0.4).
+ *
+ * Counters are kept per tool name; a tool's slot is made on first use and
+ * lives as long as the metrics object (a tool removed by a reload keeps its
+ * final counts). tool "" stands for requests that named no known tool; a
+ * client-chosen name is never used as a label. All functions are
+ * thread-safe; updating a counter takes no lock once its slot exists. */
+#ifndef CARAPACE_METRICS_H
+#define CARAPACE_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum metrics_direction {
+	METRICS_IN,  /* request body bytes from the client */
+	METRICS_OUT, /* response body bytes to the client */
+};
+
+enum metrics_upstream_error {
+	METRICS_UPSTREAM_UNREACHABLE, /* connect failed */
+	METRICS_UPSTREAM_TIMEOUT,     /* no head in time, or idle too long */
+	METRICS_UPSTREAM_PROTOCOL,    /* not usable HTTP */
+	METRICS_UPSTREAM_BROKEN,      /* the body ended before it was whole */
+	METRICS_UPSTREAM_ERROR_KINDS,
+};
+
+/* What /metrics reports besides the counters. Strings are borrowed. */
+struct metrics_info {
+	const char *version;
+	double uptime_secs;
+	uint64_t audit_write_errors;
+	uint64_t audit_dropped;      /* records a slow live tail missed */
+	double config_load_time;     /* Unix time of the last (re)load */
+};
+
+struct metrics;
+
+/* NULL on out of memory. */
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+
+/* A request has been decided (denied != 0: refused by policy, limit or
+ * error before forwarding). Counts carapace_requests_total. */
+void metrics_request(struct metrics *m, const char *tool, int denied);
+/* A non-stream request ended after seconds: the duration histogram. */
+void metrics_duration(struct metrics *m, const char *tool, double seconds);
+/* A stream opened (+1) or ended (-1): carapace_active_streams. */
+void metrics_stream(struct metrics *m, const char *tool, int delta);
+void metrics_bytes(struct metrics *m, const char *tool,
+		   enum metrics_direction dir, uint64_t n);
+void metrics_upstream_error(struct metrics *m, const char *tool,
+			    enum metrics_upstream_error kind);
+void metrics_rate_limited(struct metrics *m, const char *tool);
+
+/* Sums for /v1/status; any pointer may be NULL. tool NULL: all tools.
+ * *requests counts allowed and denied ones; an unknown tool gives zeros.
+ * (In the update functions above, a NULL tool counts as "".) */
+void metrics_totals(struct metrics *m, const char *tool, uint64_t *requests,
+		    uint64_t *denied, int64_t *active_streams);
+
+/* The exposition text (caller frees), NULL on out of memory. */
+char *metrics_render(struct metrics *m, const struct metrics_info *info,
+		     size_t *len);
+
+#endif
