@@ -11,11 +11,16 @@ tests/upstream -p 18080 >/dev/null &
 up=$!
 src/carapaced -f -c etc/demo.conf &
 gw=$!
-trap 'kill $gw $up 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+sniff=
+trap 'kill $sniff $gw $up 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
 for _ in $(seq 50); do
 	curl -s -o /dev/null "$GW/healthz" && break
 	sleep 0.1
 done
+# the audit trail, live, as the operator sees it (lines start with "audit>")
+src/carapacectl -c etc/demo.conf sniff | sed -u 's/^/audit> /' &
+sniff=$!
+sleep 0.3
 
 stamp() { while IFS= read -r line || [ -n "$line" ]; do
 	printf '%s  %s\n' "$(date +%T.%3N)" "$line"; done; }
@@ -35,6 +40,18 @@ curl -s -H 'Content-Type: application/json' \
 	"$GW/tools/signal-cli/api/v1/rpc"
 echo
 echo
-echo "== Refused: an unknown tool, then a path with a dot segment:"
+echo "== Refused: an unknown tool, a path with a dot segment, a JSON-RPC"
+echo "== method not in jsonrpc_allow_methods:"
 curl -s "$GW/tools/op/item/list"; echo
 curl -s --path-as-is "$GW/tools/signal-cli/api/../v1/rpc"; echo
+curl -s -H 'Content-Type: application/json' \
+	-d '{"jsonrpc":"2.0","method":"removeAccount","id":2}' \
+	"$GW/tools/signal-cli/api/v1/rpc"; echo
+sleep 0.3
+echo
+echo "== carapacectl status, and the counters on /metrics:"
+src/carapacectl -c etc/demo.conf status
+curl -s http://127.0.0.1:8766/metrics | grep '^carapace_requests_total'
+echo
+echo "== The audit log (/tmp/carapaced-demo-audit.log), last two lines:"
+tail -n 2 /tmp/carapaced-demo-audit.log
