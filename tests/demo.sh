@@ -18,7 +18,7 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 # the audit trail, live, as the operator sees it (lines start with "audit>")
-src/carapacectl -c etc/demo.conf sniff | sed -u 's/^/audit> /' &
+src/carapacectl -c etc/demo.conf sniff 2>/dev/null | sed -u 's/^/audit> /' &
 sniff=$!
 sleep 0.3
 
@@ -40,13 +40,15 @@ curl -s -H 'Content-Type: application/json' \
 	"$GW/tools/signal-cli/api/v1/rpc"
 echo
 echo
+sleep 0.2
 echo "== Refused: an unknown tool, a path with a dot segment, a JSON-RPC"
 echo "== method not in jsonrpc_allow_methods:"
-curl -s "$GW/tools/op/item/list"; echo
-curl -s --path-as-is "$GW/tools/signal-cli/api/../v1/rpc"; echo
-curl -s -H 'Content-Type: application/json' \
+say() { printf '%s\n' "$1"; sleep 0.1; }
+say "$(curl -s "$GW/tools/op/item/list")"
+say "$(curl -s --path-as-is "$GW/tools/signal-cli/api/../v1/rpc")"
+say "$(curl -s -H 'Content-Type: application/json' \
 	-d '{"jsonrpc":"2.0","method":"removeAccount","id":2}' \
-	"$GW/tools/signal-cli/api/v1/rpc"; echo
+	"$GW/tools/signal-cli/api/v1/rpc")"
 sleep 0.3
 echo
 echo "== carapacectl status, and the counters on /metrics:"
