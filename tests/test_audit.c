@@ -1268,6 +1268,29 @@ static void test_ctl_check_config_and_errors(void)
 	CU_ASSERT(strstr(out, "admin_listen") != NULL);
 }
 
+/* Last: the daemon stops with a stream open; its end is on record. */
+static void test_shutdown_ends_streams_on_record(void)
+{
+	struct tu_resp r;
+	int fd = tu_connect(gw_port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	tu_send_request(fd, "GET", "/tools/sig/api/v1/events?last=1", NULL,
+			NULL, 0);
+	CU_ASSERT_FATAL(tu_read_head(&r, fd, 5000) == 0);
+	CU_ASSERT_EQUAL(tu_stop(gw_pid), 0);
+	gw_pid = -1;
+	json_object *records = read_records(audit_path);
+	json_object *o = records ? last_for_path(records,
+						 "/tools/sig/api/v1/events?last=1") :
+				   NULL;
+	CU_ASSERT(o && strcmp(str_at(o, "event"), "stream_end") == 0 &&
+		  strcmp(str_at(o, "ended"), "shutdown") == 0);
+	json_object_put(records);
+	tu_resp_free(&r);
+	close(fd);
+}
+
 /* ---- main ---- */
 
 static void on_fatal(int sig)
@@ -1327,6 +1350,8 @@ int main(void)
 	CU_add_test(s, "carapacectl sniff", test_ctl_sniff);
 	CU_add_test(s, "carapacectl check-config, errors",
 		    test_ctl_check_config_and_errors);
+	CU_add_test(s, "shutdown ends streams on record",
+		    test_shutdown_ends_streams_on_record);
 	int rc = cu_run();
 	remove_workdir();
 	return rc;
