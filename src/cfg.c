@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1134,6 +1135,46 @@ static const struct key top_keys[] = {
 	LATER("clients", J_OBJECT),
 	{ NULL, J_STRING, 0, 0, 0, NULL, NULL }
 };
+
+/* --- the key list, for documentation checks ----------------------------- */
+
+#define MAX_KEYS 128
+
+static size_t list_keys(const char **out, size_t n, const struct key *tab,
+			const char *prefix, char (*buf)[96])
+{
+	for (; tab->name && n < MAX_KEYS; tab++) {
+		snprintf(buf[n], sizeof(buf[n]), "%s%s", prefix, tab->name);
+		out[n] = buf[n];
+		n++;
+	}
+	return n;
+}
+
+static const char *known_keys[MAX_KEYS + 1];
+static char known_buf[MAX_KEYS][96];
+
+static void fill_known_keys(void)
+{
+	size_t n = 0;
+
+	n = list_keys(known_keys, n, top_keys, "", known_buf);
+	n = list_keys(known_keys, n, tool_keys, "tools.*.", known_buf);
+	n = list_keys(known_keys, n, rate_keys, "tools.*.rate_limit.",
+		      known_buf);
+	n = list_keys(known_keys, n, audit_keys, "tools.*.audit.", known_buf);
+	n = list_keys(known_keys, n, filter_keys,
+		      "tools.*.jsonrpc_param_filters.*.", known_buf);
+	known_keys[n] = NULL;
+}
+
+const char *const *cfg_known_keys(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, fill_known_keys);
+	return known_keys;
+}
 
 /* --- the walker --------------------------------------------------------- */
 

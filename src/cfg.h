@@ -121,6 +121,11 @@ void cfg_free(struct cfg *cfg);
 const struct cfg_tool *cfg_find_tool(const struct cfg *cfg, const char *name,
 				     size_t name_len);
 
+/* Every key the parser knows, as a path with "*" for names the user
+ * picks: "listen", "tools.*.type", "tools.*.audit.log_body",
+ * "tools.*.jsonrpc_param_filters.*.field", ... NULL-terminated; static. */
+const char *const *cfg_known_keys(void);
+
 /* "127.0.0.1:8765" or "[::1]:8765" into buf (always terminated). */
 void cfg_format_addr(const struct cfg_addr *a, char *buf, size_t len);
 
