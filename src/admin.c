@@ -184,7 +184,9 @@ static void add_config(struct admin *a, struct json_object *o,
 	json_object_object_add(o, "listen", listen);
 	json_object_object_add(o, "admin_listen",
 			       json_object_new_string(cfg->admin.text));
-	const char *audit_log = audit_path(a->ctx.audit);
+	char path_buf[4096];
+	const char *audit_log = audit_path(a->ctx.audit, path_buf,
+					   sizeof(path_buf));
 	json_object_object_add(o, "audit_log",
 			       audit_log ? json_object_new_string(audit_log) :
 					   NULL);

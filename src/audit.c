@@ -106,9 +106,54 @@ void audit_free(struct audit *a)
 	free(a);
 }
 
-const char *audit_path(const struct audit *a)
+const char *audit_path(struct audit *a, char *buf, size_t len)
 {
-	return a->path;
+	pthread_mutex_lock(&a->lock);
+	const char *path = a->path ? buf : NULL;
+	if (path != NULL)
+		snprintf(buf, len, "%s", a->path);
+	pthread_mutex_unlock(&a->lock);
+	return path;
+}
+
+static int same_path(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+int audit_set_path(struct audit *a, const char *path, char *err,
+		   size_t err_len)
+{
+	char *copy = path ? strdup(path) : NULL;
+	int fd = copy ? open_log(copy) : -1;
+
+	if (path != NULL && fd < 0) {
+		snprintf(err, err_len, "cannot open audit log %s: %s", path,
+			 copy ? strerror(errno) : "out of memory");
+		free(copy);
+		return -1;
+	}
+	pthread_mutex_lock(&a->lock);
+	if (same_path(a->path, path)) {
+		/* the same file: a reopen, as for logrotate */
+		int old = a->fd;
+		a->fd = fd;
+		fd = old;
+	} else {
+		int old = a->fd;
+		char *old_path = a->path;
+		a->fd = fd;
+		a->path = copy;
+		copy = old_path;
+		fd = old;
+	}
+	a->torn = 0;
+	a->failing = 0;
+	pthread_mutex_unlock(&a->lock);
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return 0;
 }
 
 /* Lock held. Once per interval at most, so a full disk is one message

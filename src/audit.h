@@ -27,8 +27,13 @@ void audit_free(struct audit *a);
 /* Opens the file anew (after logrotate renamed it). 0, or -1: counted,
  * reported, retried by later writes. */
 int audit_reopen(struct audit *a);
-/* The path given to audit_new (borrowed), or NULL. */
-const char *audit_path(const struct audit *a);
+/* A reload named another file (or none: NULL): the new one is opened
+ * first, and only then replaces the old. 0, or -1 with why in err and
+ * nothing changed. */
+int audit_set_path(struct audit *a, const char *path, char *err,
+		   size_t err_len);
+/* The file written now (a copy into buf), or NULL when none. */
+const char *audit_path(struct audit *a, char *buf, size_t len);
 
 /* One record: line is a JSON object (no newline). tool and decision
  * ("allow" / "deny") are what live tails filter on. */

@@ -1,4 +1,6 @@
-/* carapaced — the gateway daemon: options, start-up, signals, shutdown. */
+/* carapaced — the gateway daemon: options, start-up, signals, reload and
+ * the graceful stop. Everything here runs on the main thread, which takes
+ * every signal synchronously (sigwait); the other threads never see one. */
 #include "config.h"
 
 #include <errno.h>
@@ -10,10 +12,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "admin.h"
 #include "audit.h"
 #include "cfg.h"
+#include "daemon.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -31,27 +35,51 @@
 #define FDS_PER_STREAM 5
 #define FDS_RESERVED 64
 #define WORKER_DRAIN_MS 5000
+/* How long a stop waits for requests under way (systemd's unit allows 40) */
+#define DRAIN_SECS 30
 
 struct options {
 	const char *config;
+	const char *pidfile;
+	const char *user;
 	int foreground;
 	int test_only;
 	int debug;
 };
 
+/* Everything a running daemon holds; main's, torn down in reverse. */
+struct daemon {
+	const struct options *options;
+	pthread_mutex_t lock;           /* cfg and cfg_loaded */
+	pthread_mutex_t reload_lock;    /* one reload at a time */
+	const struct cfg *cfg;          /* in force; one reference */
+	struct timespec cfg_loaded;
+	struct metrics *metrics;
+	struct audit *audit;
+	struct ledger *ledger;
+	struct server *server;
+	struct admin *admin;
+	int has_user;
+	struct daemon_user user;
+	int report;                     /* to the launcher while starting */
+};
+
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: carapaced [-f] [-d] [-c FILE]\n"
+		"usage: carapaced [-f] [-d] [-c FILE] [-p PIDFILE] "
+		"[-u USER[:GROUP]]\n"
 		"       carapaced -t [-c FILE]\n"
 		"       carapaced -V | --help\n"
 		"\n"
-		"  -c, --config FILE    configuration (default %s)\n"
-		"  -f, --foreground     stay in the foreground, log to stderr\n"
-		"  -t, --test-config    check the configuration and exit\n"
-		"  -d, --debug          log debug messages\n"
-		"  -V, --version        print the version and exit\n"
-		"  -h, --help           print this help and exit\n",
+		"  -c, --config FILE      configuration (default %s)\n"
+		"  -f, --foreground       stay in the foreground, log to stderr\n"
+		"  -p, --pidfile FILE     write the pid there once listening\n"
+		"  -u, --user USER[:GROUP] drop privileges once listening\n"
+		"  -t, --test-config      check the configuration and exit\n"
+		"  -d, --debug            log debug messages\n"
+		"  -V, --version          print the version and exit\n"
+		"  -h, --help             print this help and exit\n",
 		DEFAULT_CONFIG);
 }
 
@@ -61,6 +89,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "test-config", no_argument, NULL, 't' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "version", no_argument, NULL, 'V' },
@@ -70,10 +100,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 	int ch;
 
 	o->config = DEFAULT_CONFIG;
-	while ((ch = getopt_long(argc, argv, "c:ftdVh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:fp:u:tdVh", longopts, NULL)) !=
+	       -1) {
 		switch (ch) {
 		case 'c': o->config = optarg; break;
 		case 'f': o->foreground = 1; break;
+		case 'p': o->pidfile = optarg; break;
+		case 'u': o->user = optarg; break;
 		case 't': o->test_only = 1; break;
 		case 'd': o->debug = 1; break;
 		case 'V': printf("carapaced %s\n", PACKAGE_VERSION); return 1;
@@ -106,22 +139,35 @@ static unsigned raise_fd_limit(void)
 	return (unsigned)((rl.rlim_cur - FDS_RESERVED) / FDS_PER_STREAM);
 }
 
-static int load_config(const char *file, struct cfg **cfg)
+/* The file, parsed and checked; msg says why not. */
+static struct cfg *read_config(const char *file, char *msg, size_t len)
 {
 	struct cfg_error err;
+	struct cfg *cfg;
 
-	if (cfg_load_file(file, cfg, &err) == 0)
-		return 0;
+	if (cfg_load_file(file, &cfg, &err) == 0)
+		return cfg;
 	if (err.path[0] != '\0')
-		fprintf(stderr, "carapaced: %s: %s: %s\n", file, err.path,
-			err.message);
+		snprintf(msg, len, "%s: %s: %s", file, err.path, err.message);
 	else
-		fprintf(stderr, "carapaced: %s: %s\n", file, err.message);
+		snprintf(msg, len, "%s: %s", file, err.message);
+	return NULL;
+}
+
+/* A cli tool's child runs with our uid: never root unless asked for. */
+static int tools_as_root_ok(const struct cfg *cfg, int will_be_root,
+			    char *msg, size_t len)
+{
+	if (!will_be_root || cfg->run_tools_as_root || !cfg_has_cli_tools(cfg))
+		return 0;
+	snprintf(msg, len, "cli tools would run as root: start with -u USER, "
+			   "or set run_tools_as_root");
 	return -1;
 }
 
-/* Signals are taken synchronously by the main thread; every other thread
- * inherits the mask and never sees them. */
+/* Signals are taken synchronously by the main thread; every thread made
+ * later inherits the mask and never sees them. SIGUSR2 is internal: "a
+ * retired listener or the drain has something to look at". */
 static void block_signals(sigset_t *set)
 {
 	sigemptyset(set);
@@ -129,64 +175,109 @@ static void block_signals(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Everything a running daemon holds; main's, torn down in reverse. */
-struct daemon {
-	const struct options *options;
-	struct cfg *cfg;
-	struct timespec cfg_loaded;
-	struct metrics *metrics;
-	struct audit *audit;
-	struct ledger *ledger;
-	struct server *server;
-	struct admin *admin;
-};
-
-static void wait_for_stop(struct daemon *d, const sigset_t *set)
+static void wake_main(void *arg)
 {
-	int sig;
-
-	for (;;) {
-		if (sigwait(set, &sig) != 0)
-			continue;
-		if (sig == SIGINT || sig == SIGTERM) {
-			log_info("signal %d: shutting down", sig);
-			return;
-		}
-		/* logrotate's postrotate sends either */
-		log_info("signal %d: reopening the audit log", sig);
-		audit_reopen(d->audit);
-	}
+	(void)arg;
+	kill(getpid(), SIGUSR2);
 }
+
+/* ---- the config in force, for the admin API ---- */
 
 static const struct cfg *acquire_cfg(void *arg, struct timespec *loaded)
 {
 	struct daemon *d = arg;
 
+	pthread_mutex_lock(&d->lock);
+	const struct cfg *cfg = cfg_hold(d->cfg);
 	*loaded = d->cfg_loaded;
-	return d->cfg;
+	pthread_mutex_unlock(&d->lock);
+	return cfg;
 }
 
 static void release_cfg(void *arg, const struct cfg *cfg)
 {
 	(void)arg;
-	(void)cfg;
+	cfg_free(cfg);
 }
 
-static int reload_cfg(void *arg, char *msg, size_t msg_len)
+/* ---- reload ---- */
+
+static int tool_removed(void *arg, const char *tool)
 {
-	(void)arg;
-	snprintf(msg, msg_len, "reload is not supported yet");
+	const struct cfg *cfg = arg;
+
+	return cfg_find_tool(cfg, tool, strlen(tool)) == NULL;
+}
+
+/* Everything that can refuse the new config; on a refusal nothing has
+ * changed. 0 or -1 with why in msg. */
+static int apply_config(struct daemon *d, const struct cfg *cfg, char *msg,
+			size_t len)
+{
+	char old[4096], ignored[256];
+	const char *old_path = audit_path(d->audit, old, sizeof(old));
+
+	if (tools_as_root_ok(cfg, geteuid() == 0, msg, len) < 0 ||
+	    audit_set_path(d->audit, cfg->audit_log, msg, len) < 0)
+		return -1;
+	if (server_apply(d->server, cfg, msg, len) == 0)
+		return 0;
+	audit_set_path(d->audit, old_path, ignored, sizeof(ignored));
 	return -1;
 }
+
+static void warn_restart_only(const struct cfg *old, const struct cfg *cfg)
+{
+	const char *a = old->admin.text ? old->admin.text : "";
+	const char *b = cfg->admin.text ? cfg->admin.text : "";
+
+	if (strcmp(a, b) != 0)
+		log_warnx("admin_listen changed: it takes effect at the next "
+			  "start");
+}
+
+/* SIGHUP and POST /v1/reload. 0, or -1 with why in msg and the old
+ * config still in force. */
+static int reload(void *arg, char *msg, size_t len)
+{
+	struct daemon *d = arg;
+	const char *file = d->options->config;
+
+	pthread_mutex_lock(&d->reload_lock);
+	struct cfg *cfg = read_config(file, msg, len);
+	if (cfg == NULL || apply_config(d, cfg, msg, len) < 0) {
+		pthread_mutex_unlock(&d->reload_lock);
+		log_warnx("reload refused, the configuration in force stays: "
+			  "%s", msg);
+		cfg_free(cfg);
+		return -1;
+	}
+	pthread_mutex_lock(&d->lock);
+	const struct cfg *old = d->cfg;
+	d->cfg = cfg; /* our reference moves into d */
+	clock_gettime(CLOCK_REALTIME, &d->cfg_loaded);
+	pthread_mutex_unlock(&d->lock);
+	unsigned ended = ledger_close_streams(d->ledger, tool_removed, cfg,
+					      ENDED_RELOAD);
+	warn_restart_only(old, cfg);
+	cfg_free(old);
+	pthread_mutex_unlock(&d->reload_lock);
+	log_info("reloaded %s%s", file,
+		 ended ? "; streams of removed tools ended" : "");
+	return 0;
+}
+
+/* ---- start ---- */
 
 /* The audit trail, counters and the admin listener. 0 or -1 (logged). */
 static int start_records(struct daemon *d)
 {
-	char err[256];
+	char err[512];
 
 	d->metrics = metrics_new();
 	d->audit = audit_new(d->cfg->audit_log, err, sizeof(err));
@@ -205,7 +296,7 @@ static int start_records(struct daemon *d)
 		.ledger = d->ledger,
 		.acquire = acquire_cfg,
 		.release = release_cfg,
-		.reload = reload_cfg,
+		.reload = reload,
 		.arg = d,
 	};
 	clock_gettime(CLOCK_REALTIME, &ctx.started);
@@ -225,71 +316,231 @@ static void stop_records(struct daemon *d)
 	metrics_free(d->metrics);
 }
 
-static int run(const struct options *o, struct cfg *cfg)
+/* Listeners, then the pidfile, then fewer privileges: each needs what the
+ * one before could still do. 0 or -1 (logged). */
+static int start_serving(struct daemon *d, unsigned conn_limit)
 {
-	struct daemon d = { .options = o, .cfg = cfg };
-	sigset_t set;
-	char err[256];
+	const struct options *o = d->options;
+	char err[512];
 
-	clock_gettime(CLOCK_REALTIME, &d.cfg_loaded);
+	d->server = server_new(d->ledger, conn_limit, wake_main, NULL);
+	if (d->server == NULL ||
+	    server_apply(d->server, d->cfg, err, sizeof(err)) < 0) {
+		log_warnx("%s", d->server ? err : "out of memory");
+		return -1;
+	}
+	if (o->pidfile != NULL &&
+	    pidfile_write(o->pidfile, d->has_user ? d->user.uid : (uid_t)-1,
+			  err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if (d->has_user && daemon_drop(&d->user, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- stop ---- */
+
+static int is_any(void *arg, const char *tool)
+{
+	(void)arg;
+	(void)tool;
+	return 1;
+}
+
+/* Requests under way may finish, for DRAIN_SECS at most; streams end
+ * cleanly at once. A second SIGTERM/SIGINT cuts the wait short. */
+static void drain(struct daemon *d, const sigset_t *set)
+{
+	struct timespec deadline, now;
+	int sig;
+
+	server_quiesce(d->server);
+	ledger_close_streams(d->ledger, is_any, NULL, ENDED_SHUTDOWN);
+	ledger_on_idle(d->ledger, wake_main, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += DRAIN_SECS;
+	while (ledger_in_flight(d->ledger) > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		struct timespec left = { deadline.tv_sec - now.tv_sec,
+					 deadline.tv_nsec - now.tv_nsec };
+		if (left.tv_nsec < 0) {
+			left.tv_sec--;
+			left.tv_nsec += 1000000000L;
+		}
+		if (left.tv_sec < 0) {
+			log_warnx("%u request(s) still under way after %d s: "
+				  "closing them", ledger_in_flight(d->ledger),
+				  DRAIN_SECS);
+			break;
+		}
+		sig = sigtimedwait(set, NULL, &left);
+		if (sig == SIGINT || sig == SIGTERM) {
+			log_info("signal %d again: stopping now", sig);
+			break;
+		}
+	}
+	ledger_on_idle(d->ledger, NULL, NULL);
+}
+
+/* ---- the main loop ---- */
+
+static void serve(struct daemon *d, const sigset_t *set)
+{
+	char msg[512];
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			continue;
+		switch (sig) {
+		case SIGINT:
+		case SIGTERM:
+			log_info("signal %d: shutting down", sig);
+			return;
+		case SIGHUP:
+			log_info("SIGHUP: reloading %s", d->options->config);
+			if (reload(d, msg, sizeof(msg)) == 0)
+				audit_reopen(d->audit);
+			break;
+		case SIGUSR1:
+			log_info("SIGUSR1: reopening the audit log");
+			audit_reopen(d->audit);
+			break;
+		default: /* SIGUSR2 */
+			server_reap(d->server);
+		}
+	}
+}
+
+/* After start-up, nothing but a clean stop: 0. */
+static int run(struct daemon *d)
+{
+	sigset_t set;
+
+	clock_gettime(CLOCK_REALTIME, &d->cfg_loaded);
 	unsigned limit = raise_fd_limit();
 	block_signals(&set);
 	if (proxy_global_init() < 0) {
 		log_warnx("cannot initialise libcurl");
 		return 1;
 	}
-	if (start_records(&d) < 0) {
-		stop_records(&d);
-		proxy_global_cleanup();
-		return 1;
-	}
-	d.server = server_start(cfg, d.ledger, limit, err, sizeof(err));
-	if (d.server == NULL) {
-		log_warnx("%s", err);
-		stop_records(&d);
+	if (start_records(d) < 0 || start_serving(d, limit) < 0) {
+		if (d->server != NULL)
+			server_stop(d->server);
+		stop_records(d);
 		proxy_global_cleanup();
 		return 1;
 	}
 	log_info("carapaced %s started (%s), up to %u connections per "
-		 "listener", PACKAGE_VERSION, o->config, limit);
-	wait_for_stop(&d, &set);
-	server_stop(d.server);
+		 "listener", PACKAGE_VERSION, d->options->config, limit);
+	if (d->report >= 0) {
+		log_also_to(-1);
+		daemon_ready(d->report);
+		d->report = -1;
+	}
+	serve(d, &set);
+	drain(d, &set);
+	server_stop(d->server);
 	unsigned left = workers_wait(WORKER_DRAIN_MS);
+	stop_records(d);
 	if (left > 0) {
-		log_warnx("%u upstream workers still running at exit", left);
+		log_warnx("%u workers still running at exit", left);
 		return 1; /* their threads still use curl: skip its cleanup */
 	}
-	stop_records(&d);
 	proxy_pool_drain();
 	proxy_global_cleanup();
 	log_info("stopped");
 	return 0;
 }
 
+/* *path made absolute (into buf) when it is relative. */
+static int absolute(const char **path, char *buf, size_t len)
+{
+	char cwd[4096];
+
+	if (*path == NULL || (*path)[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    (size_t)snprintf(buf, len, "%s/%s", cwd, *path) >= len)
+		return -1;
+	*path = buf;
+	return 0;
+}
+
+/* Everything that can be refused before going to the background, so the
+ * error is on the terminal. 0 or -1 (printed). */
+static int prepare(struct daemon *d, struct options *o)
+{
+	static char config[4096], pidfile[4096];
+	char msg[512];
+
+	/* the daemon works in "/": a reload must find the same files */
+	if (absolute(&o->config, config, sizeof(config)) < 0 ||
+	    absolute(&o->pidfile, pidfile, sizeof(pidfile)) < 0) {
+		snprintf(msg, sizeof(msg), "path too long");
+		goto fail;
+	}
+	struct cfg *cfg = read_config(o->config, msg, sizeof(msg));
+
+	if (cfg == NULL)
+		goto fail;
+	d->cfg = cfg;
+	if (o->user != NULL &&
+	    daemon_parse_user(o->user, &d->user, msg, sizeof(msg)) < 0)
+		goto fail;
+	d->has_user = o->user != NULL;
+	int root = d->has_user ? d->user.uid == 0 : geteuid() == 0;
+	if (tools_as_root_ok(cfg, root, msg, sizeof(msg)) < 0)
+		goto fail;
+	if (o->pidfile != NULL &&
+	    pidfile_check(o->pidfile, msg, sizeof(msg)) < 0)
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "carapaced: %s\n", msg);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct cfg *cfg = NULL;
+	struct daemon d = { .options = &o, .report = -1 };
+	char msg[512];
 
 	int rc = parse_options(argc, argv, &o);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
-	if (load_config(o.config, &cfg) < 0)
-		return 1;
 	if (o.test_only) {
+		struct cfg *cfg = read_config(o.config, msg, sizeof(msg));
+		if (cfg == NULL) {
+			fprintf(stderr, "carapaced: %s\n", msg);
+			return 1;
+		}
 		printf("carapaced: configuration file %s test is successful\n",
 		       o.config);
 		cfg_free(cfg);
 		return 0;
 	}
-	if (!o.foreground) {
-		fprintf(stderr, "carapaced: running in the background is not "
-				"supported yet; use -f\n");
-		cfg_free(cfg);
+	if (prepare(&d, &o) < 0) {
+		cfg_free(d.cfg);
+		return 1;
+	}
+	if (!o.foreground && daemon_background(&d.report) < 0) {
+		perror("carapaced: fork");
 		return 1;
 	}
 	log_init("carapaced", o.foreground, o.debug);
-	rc = run(&o, cfg);
-	cfg_free(cfg);
+	if (d.report >= 0)
+		log_also_to(d.report);
+	pthread_mutex_init(&d.lock, NULL);
+	pthread_mutex_init(&d.reload_lock, NULL);
+	rc = run(&d);
+	if (o.pidfile != NULL)
+		pidfile_remove(o.pidfile);
+	cfg_free(d.cfg);
 	return rc;
 }

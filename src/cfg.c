@@ -1000,6 +1000,7 @@ static int take_tool(struct ctx *c, struct cfg *cfg, const char *name,
 	t->name = strdup(name);
 	if (!t->name)
 		return fail(c, "out of memory");
+	t->owner = cfg;
 	cfg->n_tools++; /* from here on cfg_free() frees what t holds */
 	t->timeout_secs = CFG_DEFAULT_TIMEOUT_SECS;
 	t->audit_enabled = 1;
@@ -1126,12 +1127,20 @@ static int set_audit_log(struct ctx *c, void *dst, struct json_object *v)
 	return cfg->audit_log ? 0 : fail(c, "out of memory");
 }
 
+static int set_tools_as_root(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg *)dst)->run_tools_as_root = json_object_get_boolean(v);
+	return 0;
+}
+
 static const struct key top_keys[] = {
 	{ "listen", J_STRINGS, 0, 0, 0, set_listen, NULL },
 	{ "max_body_bytes", J_INT, 1, 1073741824, 0, set_max_body, NULL },
 	{ "tools", J_OBJECT, 0, 0, KEY_REQUIRED, set_tools, NULL },
 	{ "admin_listen", J_STRING, 0, 0, 0, set_admin_listen, NULL },
 	{ "audit_log", J_STRING, 0, 0, 0, set_audit_log, check_absolute },
+	{ "run_tools_as_root", J_BOOL, 0, 0, 0, set_tools_as_root, NULL },
 	LATER("clients", J_OBJECT),
 	{ NULL, J_STRING, 0, 0, 0, NULL, NULL }
 };
@@ -1396,6 +1405,7 @@ static int load(struct ctx *c, const char *text, size_t len,
 		goto fail;
 	}
 	cfg->max_body_bytes = CFG_DEFAULT_MAX_BODY_BYTES;
+	atomic_init(&cfg->refs, 1);
 	if (walk(c, top_keys, cfg, root) < 0 || check_listeners(c, cfg) < 0)
 		goto fail;
 	apply_defaults(cfg);
@@ -1546,11 +1556,27 @@ static void free_tool(struct cfg_tool *t)
 	free_strings(&t->redact_patterns);
 }
 
-void cfg_free(struct cfg *cfg)
+const struct cfg *cfg_hold(const struct cfg *cfg)
 {
+	/* the count is the only mutable part of a config */
+	atomic_fetch_add(&((struct cfg *)cfg)->refs, 1);
+	return cfg;
+}
+
+int cfg_has_cli_tools(const struct cfg *cfg)
+{
+	for (size_t i = 0; i < cfg->n_tools; i++)
+		if (cfg->tools[i].type == CFG_TOOL_CLI)
+			return 1;
+	return 0;
+}
+
+void cfg_free(const struct cfg *c)
+{
+	struct cfg *cfg = (struct cfg *)c;
 	size_t i;
 
-	if (!cfg)
+	if (!cfg || atomic_fetch_sub(&cfg->refs, 1) > 1)
 		return;
 	for (i = 0; i < cfg->n_tools; i++)
 		free_tool(&cfg->tools[i]);

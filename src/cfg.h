@@ -1,11 +1,14 @@
 /* cfg — the daemon's configuration: parsed from JSON, validated strictly.
  *
- * A config object is immutable once loaded; any thread may read it.
+ * A config object is immutable once loaded; any thread may read it. It is
+ * reference counted, so a reload can put a new one in force while requests
+ * and tool runs that started under the old one finish with it.
  * Every key the file may hold is described once, in the key table of cfg.c;
  * parsing and the errors of `carapaced -t` come from it. */
 #ifndef CARAPACE_CFG_H
 #define CARAPACE_CFG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #define CFG_DEFAULT_MAX_BODY_BYTES ((size_t)1048576)
@@ -43,7 +46,10 @@ struct cfg_header {
 	char *value;                       /* a secret: never logged */
 };
 
+struct cfg;
+
 struct cfg_tool {
+	const struct cfg *owner;           /* the config it belongs to */
 	char *name;
 	enum cfg_tool_type type;
 	char *upstream;                    /* http(s) URL, no trailing '/' */
@@ -95,10 +101,12 @@ struct cfg_admin {
 };
 
 struct cfg {
+	atomic_int refs;                   /* cfg_hold / cfg_free */
 	struct cfg_addr *listen;
 	size_t n_listen;
 	struct cfg_admin admin;
 	char *audit_log;                   /* absolute path, or NULL */
+	int run_tools_as_root;             /* cli tools may run as uid 0 */
 	size_t max_body_bytes;
 	struct cfg_tool *tools;
 	size_t n_tools;
@@ -111,11 +119,16 @@ struct cfg_error {
 	char message[256];
 };
 
-/* Parse and validate; 0 and *out set (caller frees with cfg_free), or -1
- * and err filled (nothing to free). */
+/* Parse and validate; 0 and *out set (one reference, the caller's: give
+ * it back with cfg_free), or -1 and err filled (nothing to free). */
 int cfg_load_file(const char *file, struct cfg **out, struct cfg_error *err);
 int cfg_load_string(const char *text, struct cfg **out, struct cfg_error *err);
-void cfg_free(struct cfg *cfg);
+/* Another reference to cfg; returns it. */
+const struct cfg *cfg_hold(const struct cfg *cfg);
+/* Gives a reference back; the last one frees. NULL is a no-op. */
+void cfg_free(const struct cfg *cfg);
+/* Whether the config has any cli tool. */
+int cfg_has_cli_tools(const struct cfg *cfg);
 
 /* Tool by name (name need not be NUL-terminated); borrowed, NULL if none. */
 const struct cfg_tool *cfg_find_tool(const struct cfg *cfg, const char *name,

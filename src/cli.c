@@ -115,6 +115,9 @@ struct cli_request *cli_request_new(const struct cfg_tool *tool, int sse)
 		free(r);
 		return NULL;
 	}
+	/* the run may outlive the request that asked for it, and a reload
+	 * may retire the config in the meantime */
+	cfg_hold(tool->owner);
 	return r;
 }
 
@@ -161,6 +164,7 @@ void cli_request_free(struct cli_request *r)
 	free(r->argv);
 	free(r->stdin_data);
 	free(r->cwd);
+	cfg_free(r->tool->owner);
 	free(r);
 }
 
@@ -564,9 +568,9 @@ static void *cli_main(void *arg)
 	free(j->out[0].data);
 	free(j->out[1].data);
 	stream_release(j->stream);
-	cli_request_free(j->req);
-	free(j);
 	running_give(tool);
+	cli_request_free(j->req); /* the last use of tool is above */
+	free(j);
 	workers_leave();
 	return NULL;
 }

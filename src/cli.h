@@ -21,7 +21,8 @@
 
 struct cli_request;
 
-/* tool is borrowed and must outlive the run (the config does). */
+/* tool is borrowed; the request holds a reference to its config
+ * (tool->owner) until it is freed, by the caller or by the run. */
 struct cli_request *cli_request_new(const struct cfg_tool *tool, int sse);
 /* Copies; argv without argv[0]. 0 or -1 (out of memory). */
 int cli_request_add_arg(struct cli_request *r, const char *arg);

@@ -19,8 +19,12 @@ struct ledger {
 	uint32_t id_base;               /* random per start: ids stay unique
 					 * across restarts */
 	atomic_uint_fast64_t next_id;
-	pthread_mutex_t lock;           /* guards the list of open streams */
+	atomic_uint in_flight;
+	pthread_mutex_t lock;           /* guards the list of open streams
+					 * and the idle hook */
 	struct entry *streams;
+	void (*on_idle)(void *);
+	void *on_idle_arg;
 };
 
 struct entry {
@@ -44,6 +48,9 @@ struct entry {
 	unsigned status;
 	int stream;
 	int opened;
+	void (*closer)(void *);
+	void *closer_arg;
+	int closed_by;                  /* 0, or 1 + an entry_ending */
 };
 
 static int64_t mono_ms(void)
@@ -75,6 +82,7 @@ struct ledger *ledger_new(struct audit *audit, struct metrics *metrics)
 	if (getrandom(&l->id_base, sizeof(l->id_base), GRND_NONBLOCK) < 0)
 		l->id_base = (uint32_t)time(NULL);
 	atomic_init(&l->next_id, 1);
+	atomic_init(&l->in_flight, 0);
 	pthread_mutex_init(&l->lock, NULL);
 	return l;
 }
@@ -89,6 +97,18 @@ void ledger_free(struct ledger *l)
 
 /* ---- entries ---- */
 
+static void entry_free(struct entry *e)
+{
+	free(e->client);
+	free(e->method);
+	free(e->target);
+	free(e->tool);
+	json_object_put(e->jsonrpc_methods);
+	json_object_put(e->argv);
+	json_object_put(e->body);
+	free(e);
+}
+
 struct entry *entry_new(struct ledger *l, const char *client,
 			const char *method, const char *target)
 {
@@ -101,9 +121,10 @@ struct entry *entry_new(struct ledger *l, const char *client,
 	e->method = strdup(method ? method : "");
 	e->target = strdup(target ? target : "");
 	if (!e->client || !e->method || !e->target) {
-		entry_discard(e);
+		entry_free(e);
 		return NULL;
 	}
+	atomic_fetch_add(&l->in_flight, 1);
 	snprintf(e->id, sizeof(e->id), "%08x%08llx", l->id_base,
 		 (unsigned long long)atomic_fetch_add(&l->next_id, 1));
 	e->kind = "http";
@@ -119,14 +140,33 @@ void entry_discard(struct entry *e)
 {
 	if (e == NULL)
 		return;
-	free(e->client);
-	free(e->method);
-	free(e->target);
-	free(e->tool);
-	json_object_put(e->jsonrpc_methods);
-	json_object_put(e->argv);
-	json_object_put(e->body);
-	free(e);
+	struct ledger *l = e->ledger;
+	entry_free(e);
+	if (atomic_fetch_sub(&l->in_flight, 1) != 1)
+		return;
+	pthread_mutex_lock(&l->lock);
+	if (l->on_idle != NULL)
+		l->on_idle(l->on_idle_arg);
+	pthread_mutex_unlock(&l->lock);
+}
+
+unsigned ledger_in_flight(struct ledger *l)
+{
+	return atomic_load(&l->in_flight);
+}
+
+void ledger_on_idle(struct ledger *l, void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&l->lock);
+	l->on_idle = fn;
+	l->on_idle_arg = arg;
+	pthread_mutex_unlock(&l->lock);
+}
+
+void entry_set_closer(struct entry *e, void (*close)(void *), void *arg)
+{
+	e->closer = close;
+	e->closer_arg = arg;
 }
 
 void entry_set_tool(struct entry *e, const struct cfg_tool *tool)
@@ -383,6 +423,13 @@ void entry_end(struct entry *e, enum entry_ending how, int has_exit,
 	struct json_object *o = record_head(
 		e, e->stream ? "stream_end" : "request");
 
+	if (e->stream) {
+		/* closed_by is written under the lock, by a reload or stop */
+		pthread_mutex_lock(&e->ledger->lock);
+		if (e->closed_by)
+			how = (enum entry_ending)(e->closed_by - 1);
+		pthread_mutex_unlock(&e->ledger->lock);
+	}
 	record_decision(o, "allow", "allowed", e->status);
 	if (has_exit) {
 		json_object_object_add(o, "exit_code",
@@ -427,6 +474,25 @@ static struct json_object *stream_json(const struct entry *e, int64_t now)
 	add_int(o, "bytes_out", (int64_t)atomic_load(&e->bytes_out));
 	add_secs(o, "idle_secs", now - atomic_load(&e->last_activity_ms));
 	return o;
+}
+
+unsigned ledger_close_streams(struct ledger *l,
+			      int (*doomed)(void *arg, const char *tool),
+			      void *arg, enum entry_ending why)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&l->lock);
+	for (struct entry *e = l->streams; e != NULL; e = e->next) {
+		if (e->closed_by || !doomed(arg, tool_label(e)))
+			continue;
+		e->closed_by = 1 + (int)why;
+		if (e->closer != NULL)
+			e->closer(e->closer_arg);
+		n++;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return n;
 }
 
 struct json_object *ledger_streams(struct ledger *l)

@@ -40,6 +40,18 @@ void ledger_free(struct ledger *l);
  * bytes_out, idle_secs}, ...]}; caller puts. */
 struct json_object *ledger_streams(struct ledger *l);
 
+/* Requests under way: entries made and not yet ended. */
+unsigned ledger_in_flight(struct ledger *l);
+/* fn(arg) runs (on the thread ending an entry) each time the count of
+ * requests under way falls to 0; NULL stops it. For a shutdown's drain. */
+void ledger_on_idle(struct ledger *l, void (*fn)(void *), void *arg);
+/* Ends, through their closers, the open streams for which doomed(arg,
+ * tool) is true (tool "" for none); their records say why. Returns how
+ * many. The streams end on their own threads, soon after. */
+unsigned ledger_close_streams(struct ledger *l,
+			      int (*doomed)(void *arg, const char *tool),
+			      void *arg, enum entry_ending why);
+
 /* A new request; strings are copied. NULL on out of memory. */
 struct entry *entry_new(struct ledger *l, const char *client,
 			const char *method, const char *target);
@@ -62,11 +74,17 @@ void entry_fail(struct entry *e, unsigned status, const char *reason,
 		int upstream_kind);
 /* The answer's head goes out; stream: a long-lived answer. */
 void entry_open(struct entry *e, unsigned status, int stream);
+/* How the daemon can end this stream early (stream_close on it): set
+ * before entry_open; called under the ledger's lock, so it must not
+ * block or call back. */
+void entry_set_closer(struct entry *e, void (*close)(void *), void *arg);
 /* Body bytes sent to the client; any thread. */
 void entry_add_out(struct entry *e, size_t n);
 /* A request nobody audits (GET /healthz): freed, nothing written. */
 void entry_discard(struct entry *e);
-/* The answer is over. exit_code/signal: a cli tool's end (has_exit). */
+/* The answer is over. exit_code/signal: a cli tool's end (has_exit). A
+ * stream ended by ledger_close_streams records that reason instead of
+ * how. */
 void entry_end(struct entry *e, enum entry_ending how, int has_exit,
 	       int exit_code, int signal);
 

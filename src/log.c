@@ -9,10 +9,29 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 static int log_to_stderr = 1;
 static int log_debug_on;
+static int log_extra_fd = -1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void log_also_to(int fd)
+{
+	pthread_mutex_lock(&log_lock);
+	log_extra_fd = fd;
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* Lock held. Best effort: the reader may have gone. */
+static void emit_extra(const char *line, const char *suffix)
+{
+	char text[1200];
+	int n = snprintf(text, sizeof(text), "carapaced: %s%s\n", line, suffix);
+
+	if (n > 0 && write(log_extra_fd, text, (size_t)n) < 0)
+		log_extra_fd = -1;
+}
 
 void log_init(const char *ident, int foreground, int debug)
 {
@@ -30,6 +49,12 @@ static void log_emit(int prio, const char *suffix, const char *fmt,
 
 	if (n < 0)
 		return;
+	if (prio <= LOG_WARNING) {
+		pthread_mutex_lock(&log_lock);
+		if (log_extra_fd >= 0)
+			emit_extra(line, suffix);
+		pthread_mutex_unlock(&log_lock);
+	}
 	if (!log_to_stderr) {
 		syslog(prio, "%s%s", line, suffix);
 		return;

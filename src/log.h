@@ -6,6 +6,9 @@
 #include <stdarg.h>
 
 void log_init(const char *ident, int foreground, int debug);
+/* While fd >= 0, warnings also go there as "carapaced: ...\n" lines: how
+ * a daemon still starting tells the process that launched it. -1 stops. */
+void log_also_to(int fd);
 void log_warn(const char *fmt, ...)  /* appends strerror(errno) */
 	__attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

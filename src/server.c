@@ -8,12 +8,15 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ledger.h"
@@ -34,24 +37,39 @@
 #define SMALL_BLOCK 1024
 #define LARGE_BLOCK (16 * 1024)
 
+/* One listening address and its MHD daemon. A reload keeps the listeners
+ * whose address stays (their role may change), starts new ones and
+ * retires the others: a retired listener accepts nothing more and is
+ * stopped once its last connection has closed, so no request or stream
+ * on it is cut. */
 struct listener {
+	struct listener *next;
 	struct server *server;
-	const struct cfg *cfg;
-	const struct cfg_tool *tool;    /* NULL: a main listener */
+	struct cfg_addr addr;
+	char *tool_name;                /* a tool's drop-in listener; NULL: a
+					 * main one. Under the server's lock. */
 	struct MHD_Daemon *daemon;
+	atomic_int connections;
+	int retired;                    /* under the server's lock */
+	int listen_fd;                  /* a retired listener's, shut down */
 };
 
 struct server {
+	pthread_mutex_t lock;           /* cfg, the listener list, roles */
+	const struct cfg *cfg;          /* in force; holds a reference */
+	struct listener *listeners;
 	struct ratelimit *ratelimit;
 	struct ledger *ledger;
-	atomic_int stopping;            /* streams ending now end by shutdown */
-	size_t n_listeners;
-	struct listener listeners[];
+	unsigned conn_limit;
+	atomic_int stopping;            /* new requests get 503 */
+	void (*wake)(void *);           /* a retired listener can be reaped */
+	void *wake_arg;
 };
 
 /* One request on a connection; MHD's con_cls. Freed on completion. */
 struct request {
 	struct listener *listener;
+	const struct cfg *cfg;          /* in force when it came; a reference */
 	char *target;                   /* raw, as the client sent it */
 	struct entry *entry;            /* the audit entry until it is ended or
 					 * handed to the body reader */
@@ -374,6 +392,11 @@ static int upstream_kind(enum stream_failure why)
 	}
 }
 
+static void close_stream(void *s)
+{
+	stream_close(s);
+}
+
 /* A long-lived answer: audited when it opens and when it ends. */
 static int is_event_stream(const struct stream_head *head)
 {
@@ -413,6 +436,8 @@ static enum MHD_Result serve_stream(struct request *rq,
 		rq->entry = NULL;
 		return send_error(c, failure_status(why), msg, tool);
 	}
+	/* a reload or a stop may end the stream early, cleanly */
+	entry_set_closer(rq->entry, close_stream, s);
 	entry_open(rq->entry, (unsigned)head->status, is_event_stream(head));
 	struct body_reader *br;
 	struct MHD_Response *resp = response_for(head, s, fd, rq, &br);
@@ -579,7 +604,7 @@ static size_t body_limit(const struct request *rq)
 
 	if (tool != NULL && tool->max_body_bytes > 0)
 		return tool->max_body_bytes;
-	return rq->listener->cfg->max_body_bytes;
+	return rq->cfg->max_body_bytes;
 }
 
 static uint64_t now_ms(void)
@@ -663,15 +688,32 @@ static enum MHD_Result on_first_call(struct request *rq,
 				     const char *method)
 {
 	struct listener *l = rq->listener;
+	struct server *srv = l->server;
+	const struct cfg_tool *dropin = NULL;
+	int dropin_gone = 0;
 	unsigned status;
 	const char *why;
 
 	rq->started = 1;
-	rq->entry = entry_new(l->server->ledger, client_of(c), method,
-			      rq->target);
+	rq->entry = entry_new(srv->ledger, client_of(c), method, rq->target);
 	if (rq->entry == NULL)
 		return MHD_NO;
-	if (route_request(l->cfg, l->tool, rq->target, &rq->route) ==
+	/* the config in force now serves this request to its end */
+	pthread_mutex_lock(&srv->lock);
+	rq->cfg = cfg_hold(srv->cfg);
+	if (l->tool_name != NULL) {
+		dropin = cfg_find_tool(rq->cfg, l->tool_name,
+				       strlen(l->tool_name));
+		dropin_gone = dropin == NULL;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (atomic_load(&srv->stopping))
+		return refuse(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			      "shutting down", 0);
+	if (dropin_gone)
+		return refuse(rq, c, MHD_HTTP_NOT_FOUND,
+			      "tool removed by a reload", 0);
+	if (route_request(rq->cfg, dropin, rq->target, &rq->route) ==
 	    ROUTE_TOOL)
 		entry_set_tool(rq->entry, rq->route.tool);
 	switch (rq->route.kind) {
@@ -806,6 +848,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 						 "client closed the connection "
 						 "before the request was "
 						 "complete");
+		cfg_free(rq->cfg);
 		free(rq->target);
 		free(rq->body);
 		free(rq);
@@ -873,23 +916,46 @@ static int make_sockaddr(const struct cfg_addr *a,
 	return inet_pton(AF_INET, a->host, &s4->sin_addr) == 1 ? 0 : -1;
 }
 
-static int listener_start(struct listener *l, const struct cfg_addr *a,
-			  unsigned conn_limit)
+/* MHD tells each connection's start and end: a retired listener is
+ * stopped after its last one. */
+static void on_connection(void *cls, struct MHD_Connection *c,
+			  void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct listener *l = cls;
+	(void)c;
+	(void)socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		atomic_fetch_add(&l->connections, 1);
+		return;
+	}
+	if (atomic_fetch_sub(&l->connections, 1) == 1) {
+		pthread_mutex_lock(&l->server->lock);
+		int retired = l->retired;
+		pthread_mutex_unlock(&l->server->lock);
+		if (retired)
+			l->server->wake(l->server->wake_arg);
+	}
+}
+
+static int listener_start(struct listener *l)
 {
 	struct sockaddr_storage ss;
+	/* ITC: MHD_quiesce_daemon needs it with an internal thread */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
 			 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-			 MHD_USE_ERROR_LOG;
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
-	if (make_sockaddr(a, &ss) < 0)
+	if (make_sockaddr(&l->addr, &ss) < 0)
 		return -1;
-	if (a->is_ipv6)
+	if (l->addr.is_ipv6)
 		flags |= MHD_USE_IPv6;
 	l->daemon = MHD_start_daemon(
-		flags, a->port, NULL, NULL, on_request, l,
+		flags, l->addr.port, NULL, NULL, on_request, l,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+		MHD_OPTION_CONNECTION_LIMIT, l->server->conn_limit,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)CLIENT_IDLE_TIMEOUT_SECS,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONN_THREAD_STACK,
@@ -898,65 +964,251 @@ static int listener_start(struct listener *l, const struct cfg_addr *a,
 		MHD_OPTION_STRICT_FOR_CLIENT, 1,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
 		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
 		MHD_OPTION_END);
 	return l->daemon != NULL ? 0 : -1;
 }
 
-static size_t count_listeners(const struct cfg *cfg)
+static void listener_free(struct listener *l)
 {
-	size_t n = cfg->n_listen;
-
-	for (size_t i = 0; i < cfg->n_tools; i++)
-		n += cfg->tools[i].has_listen;
-	return n;
+	if (l->daemon != NULL)
+		MHD_stop_daemon(l->daemon);
+	if (l->listen_fd >= 0)
+		close(l->listen_fd);
+	free(l->tool_name);
+	free(l);
 }
 
-struct server *server_start(const struct cfg *cfg, struct ledger *ledger,
-			    unsigned conn_limit, char *err, size_t err_len)
+/* Lock held. Accept nothing more; shutdown(2) makes the port refuse
+ * connections at once, while the descriptor stays open until MHD has
+ * stopped (its thread may still look at it). */
+static void listener_retire(struct listener *l)
 {
-	size_t n = count_listeners(cfg), k = 0;
-	struct server *srv = calloc(1, sizeof(*srv) + n * sizeof(srv->listeners[0]));
+	if (l->retired)
+		return;
+	l->retired = 1;
+	l->listen_fd = MHD_quiesce_daemon(l->daemon);
+	if (l->listen_fd >= 0)
+		shutdown(l->listen_fd, SHUT_RDWR);
+	else
+		log_warnx("cannot stop accepting on port %u", l->addr.port);
+}
+
+/* ---- the set of listeners a config asks for ---- */
+
+struct wanted {
+	const struct cfg_addr *addr;
+	const char *tool_name;          /* NULL: main */
+};
+
+/* Every listener of cfg, main ones first; *n set. Caller frees. */
+static struct wanted *wanted_of(const struct cfg *cfg, size_t *n)
+{
+	struct wanted *w = calloc(cfg->n_listen + cfg->n_tools + 1,
+				  sizeof(*w));
+	size_t k = 0;
+
+	if (w == NULL)
+		return NULL;
+	for (size_t i = 0; i < cfg->n_listen; i++)
+		w[k++] = (struct wanted){ &cfg->listen[i], NULL };
+	for (size_t i = 0; i < cfg->n_tools; i++)
+		if (cfg->tools[i].has_listen)
+			w[k++] = (struct wanted){ &cfg->tools[i].listen,
+						  cfg->tools[i].name };
+	*n = k;
+	return w;
+}
+
+/* Compared as binary, as cfg.c does: "::1" and "0::1" are one. */
+static int same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	struct sockaddr_storage x, y;
+
+	if (a->port != b->port || a->is_ipv6 != b->is_ipv6 ||
+	    make_sockaddr(a, &x) < 0 || make_sockaddr(b, &y) < 0)
+		return 0;
+	return memcmp(&x, &y, sizeof(x)) == 0;
+}
+
+/* Lock held. The live (not retired) listener on addr, or NULL. */
+static struct listener *find_listener(struct server *srv,
+				      const struct cfg_addr *addr)
+{
+	for (struct listener *l = srv->listeners; l != NULL; l = l->next)
+		if (!l->retired && same_addr(&l->addr, addr))
+			return l;
+	return NULL;
+}
+
+static int take_name(char **dst, const char *name)
+{
+	char *copy = name ? strdup(name) : NULL;
+
+	if (name != NULL && copy == NULL)
+		return -1;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+/* ---- the server ---- */
+
+struct server *server_new(struct ledger *ledger, unsigned conn_limit,
+			  void (*wake)(void *), void *wake_arg)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
 
 	if (srv == NULL || (srv->ratelimit = ratelimit_new()) == NULL) {
 		free(srv);
-		snprintf(err, err_len, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&srv->lock, NULL);
 	srv->ledger = ledger;
-	for (size_t i = 0; i < cfg->n_listen + cfg->n_tools; i++) {
-		const struct cfg_tool *tool = NULL;
-		const struct cfg_addr *a;
-		if (i < cfg->n_listen) {
-			a = &cfg->listen[i];
-		} else {
-			tool = &cfg->tools[i - cfg->n_listen];
-			if (!tool->has_listen)
-				continue;
-			a = &tool->listen;
-		}
-		struct listener *l = &srv->listeners[k];
-		l->server = srv;
-		l->cfg = cfg;
-		l->tool = tool;
-		if (listener_start(l, a, conn_limit) < 0) {
-			snprintf(err, err_len, "cannot listen on %s%s%s:%u",
-				 a->is_ipv6 ? "[" : "", a->host,
-				 a->is_ipv6 ? "]" : "", a->port);
-			srv->n_listeners = k;
-			server_stop(srv);
-			return NULL;
-		}
-		srv->n_listeners = ++k;
-	}
+	srv->conn_limit = conn_limit;
+	srv->wake = wake;
+	srv->wake_arg = wake_arg;
 	return srv;
+}
+
+/* Starts, off the list, a listener for each wanted address that has none;
+ * they are put on *fresh. -1 (and *fresh stopped) when one cannot bind. */
+static int start_missing(struct server *srv, const struct wanted *w,
+			 size_t n, struct listener **fresh, char *err,
+			 size_t err_len)
+{
+	*fresh = NULL;
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&srv->lock);
+		int have = find_listener(srv, w[i].addr) != NULL;
+		pthread_mutex_unlock(&srv->lock);
+		if (have)
+			continue;
+		struct listener *l = calloc(1, sizeof(*l));
+		if (l != NULL) {
+			l->server = srv;
+			l->addr = *w[i].addr;
+			l->listen_fd = -1;
+			atomic_init(&l->connections, 0);
+		}
+		if (l == NULL || take_name(&l->tool_name, w[i].tool_name) < 0 ||
+		    listener_start(l) < 0) {
+			char text[96];
+			cfg_format_addr(w[i].addr, text, sizeof(text));
+			snprintf(err, err_len, "cannot listen on %s: %s", text,
+				 strerror(errno ? errno : ENOMEM));
+			if (l != NULL)
+				listener_free(l);
+			while (*fresh != NULL) {
+				struct listener *next = (*fresh)->next;
+				listener_free(*fresh);
+				*fresh = next;
+			}
+			return -1;
+		}
+		l->next = *fresh;
+		*fresh = l;
+	}
+	return 0;
+}
+
+/* Lock held: the roles of kept listeners, retirement of the others. */
+static int settle_listeners(struct server *srv, const struct wanted *w,
+			    size_t n)
+{
+	for (struct listener *l = srv->listeners; l != NULL; l = l->next) {
+		if (l->retired)
+			continue;
+		size_t i = 0;
+		while (i < n && !same_addr(&l->addr, w[i].addr))
+			i++;
+		if (i == n)
+			listener_retire(l);
+		else if (take_name(&l->tool_name, w[i].tool_name) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int server_apply(struct server *srv, const struct cfg *cfg, char *err,
+		 size_t err_len)
+{
+	struct listener *fresh;
+	size_t n;
+	struct wanted *w = wanted_of(cfg, &n);
+
+	if (w == NULL) {
+		snprintf(err, err_len, "out of memory");
+		return -1;
+	}
+	if (start_missing(srv, w, n, &fresh, err, err_len) < 0) {
+		free(w);
+		return -1;
+	}
+	pthread_mutex_lock(&srv->lock);
+	int rc = settle_listeners(srv, w, n);
+	while (fresh != NULL) {
+		struct listener *next = fresh->next;
+		fresh->next = srv->listeners;
+		srv->listeners = fresh;
+		fresh = next;
+	}
+	const struct cfg *old = srv->cfg;
+	srv->cfg = cfg_hold(cfg);
+	pthread_mutex_unlock(&srv->lock);
+	cfg_free(old);
+	free(w);
+	if (rc < 0)
+		snprintf(err, err_len, "out of memory");
+	return rc;
+}
+
+unsigned server_reap(struct server *srv)
+{
+	struct listener *done = NULL, **p;
+	unsigned left = 0;
+
+	pthread_mutex_lock(&srv->lock);
+	for (p = &srv->listeners; *p != NULL;) {
+		struct listener *l = *p;
+		if (l->retired && atomic_load(&l->connections) == 0) {
+			*p = l->next;
+			l->next = done;
+			done = l;
+		} else {
+			left += l->retired;
+			p = &l->next;
+		}
+	}
+	pthread_mutex_unlock(&srv->lock);
+	while (done != NULL) {
+		struct listener *next = done->next;
+		listener_free(done);
+		done = next;
+	}
+	return left;
+}
+
+void server_quiesce(struct server *srv)
+{
+	atomic_store(&srv->stopping, 1);
+	pthread_mutex_lock(&srv->lock);
+	for (struct listener *l = srv->listeners; l != NULL; l = l->next)
+		listener_retire(l);
+	pthread_mutex_unlock(&srv->lock);
 }
 
 void server_stop(struct server *srv)
 {
 	atomic_store(&srv->stopping, 1);
-	for (size_t i = 0; i < srv->n_listeners; i++)
-		MHD_stop_daemon(srv->listeners[i].daemon);
+	while (srv->listeners != NULL) {
+		struct listener *l = srv->listeners;
+		srv->listeners = l->next;
+		listener_free(l);
+	}
+	cfg_free(srv->cfg);
 	ratelimit_free(srv->ratelimit);
+	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }

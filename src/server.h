@@ -16,14 +16,29 @@
 
 struct server;
 
-/* Binds and starts every listener of cfg (borrowed: it must outlive the
- * server). Every request is told to ledger (borrowed, likewise).
- * conn_limit caps connections per listener. NULL on failure, with a
- * reason in err. */
-struct server *server_start(const struct cfg *cfg, struct ledger *ledger,
-			    unsigned conn_limit, char *err, size_t err_len);
-/* Stops accepting, closes every connection (streams end, their workers are
- * cancelled) and joins the connection threads; frees srv. */
+/* A server with no listener yet. Every request is told to ledger
+ * (borrowed: it must outlive the server). conn_limit caps connections per
+ * listener. wake(wake_arg) is called, from any thread, when a retired
+ * listener has lost its last connection: call server_reap() then. NULL
+ * on out of memory. */
+struct server *server_new(struct ledger *ledger, unsigned conn_limit,
+			  void (*wake)(void *), void *wake_arg);
+/* Puts cfg in force (the server takes a reference): starts the listeners
+ * it names that are not open yet, gives kept ones their new role, and
+ * retires the others (they accept nothing more; their open connections,
+ * streams included, go on). New requests use cfg at once; those under way
+ * keep the config they started with. 0, or -1 with the reason in err and
+ * nothing changed (an address cannot be bound). */
+int server_apply(struct server *srv, const struct cfg *cfg, char *err,
+		 size_t err_len);
+/* Stops the retired listeners that have no connection left; returns how
+ * many retired ones remain. Main thread only. */
+unsigned server_reap(struct server *srv);
+/* The first step of a stop: every listener is retired, and a request
+ * that still comes on an open connection is answered 503. */
+void server_quiesce(struct server *srv);
+/* Closes every listener and connection (streams and requests still under
+ * way end; their workers are cancelled) and frees srv. */
 void server_stop(struct server *srv);
 
 #endif

@@ -41,6 +41,7 @@ struct stream {
 	enum stream_failure failure;
 	char fail_msg[200];
 	int cancelled;
+	int closed;             /* ended by stream_close: a clean end */
 	int broken;             /* finished broken, not cancelled first */
 	int has_exit;
 	int exit_code;
@@ -135,6 +136,14 @@ static void cancel_locked(struct stream *s)
 void stream_cancel(struct stream *s)
 {
 	pthread_mutex_lock(&s->lock);
+	cancel_locked(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void stream_close(struct stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->closed = 1;
 	cancel_locked(s);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -353,6 +362,10 @@ ssize_t stream_read(struct stream *s, int client_fd, void *buf, size_t max)
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
+		if (s->closed) {
+			rc = s->first ? (ssize_t)take_bytes(s, buf, max) : 0;
+			break;
+		}
 		if (s->cancelled) {
 			rc = -1;
 			break;

@@ -87,8 +87,12 @@ int stream_get_exit(struct stream *s, int *exit_code, int *signal);
 /* 1 when the producer ended the body broken (stream_finish(s, 0)) before
  * anyone cancelled the stream. */
 int stream_was_broken(struct stream *s);
-/* The client is gone or the daemon stops: wake and abort the producer. */
+/* The client is gone: wake and abort the producer. */
 void stream_cancel(struct stream *s);
+/* The daemon ends the stream (reload, shutdown): the producer is
+ * cancelled, and the consumer gets what is already queued, then a clean
+ * end (0), so the client sees a whole response, not a broken one. */
+void stream_close(struct stream *s);
 
 void stream_head_free(struct stream_head *head);
 

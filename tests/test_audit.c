@@ -216,6 +216,7 @@ static int write_config(void)
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
 		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
 		 "  \"audit_log\": \"%s\",\n"
+		 "  \"run_tools_as_root\": true,\n"
 		 "  \"tools\": {\n"
 		 "    \"sig\": { \"type\": \"http\",\n"
 		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"

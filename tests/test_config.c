@@ -130,6 +130,11 @@ static const struct parse_case cases[] = {
 	  "\"tools\":{\"t\":{\"type\":\"http\",\"upstream\":\"http://h\"}}}",
 	  0, "listen", "no listener" },
 	{ "audit_log", TOP(",\"audit_log\":\"/tmp/a\""), 1, NULL, NULL },
+	{ "run_tools_as_root", TOP(",\"run_tools_as_root\":true"), 1, NULL,
+	  NULL },
+	{ "run_tools_as_root not a boolean",
+	  TOP(",\"run_tools_as_root\":\"yes\""), 0, "run_tools_as_root",
+	  "expected true or false" },
 	{ "audit_log relative", TOP(",\"audit_log\":\"a.log\""), 0,
 	  "audit_log", "not an absolute path" },
 	{ "audit_log not a string", TOP(",\"audit_log\":1"), 0, "audit_log",
@@ -735,6 +740,12 @@ static void test_audit_defaults(void)
 	CU_ASSERT(cfg->tools[0].redact_patterns.n == 0);
 	CU_ASSERT(cfg->audit_log == NULL);
 	CU_ASSERT(!cfg->admin.enabled);
+	CU_ASSERT(!cfg->run_tools_as_root);
+	CU_ASSERT(cfg->tools[0].owner == cfg);
+	/* a held config outlives the loader's reference */
+	cfg_hold(cfg);
+	cfg_free(cfg);
+	CU_ASSERT_STRING_EQUAL(cfg->tools[0].name, "t");
 	cfg_free(cfg);
 	CU_ASSERT_FATAL(cfg_load_string(
 		"{\"listen\":[\"127.0.0.1:1\"],\"admin_listen\":"

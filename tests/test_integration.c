@@ -1393,6 +1393,7 @@ static int cli_suite_init(void)
 	snprintf(cli_conf, sizeof(cli_conf), "%s/cli.conf", workdir);
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\", \"127.0.0.1:%d\"],\n"
+		 "  \"run_tools_as_root\": true,\n"
 		 "  \"tools\": { \"ct\": { \"type\": \"cli\",\n"
 		 "    \"binary\": \"%s\",\n"
 		 "    \"argv_allow_patterns\": [\"println *\", \"eprint *\",\n"

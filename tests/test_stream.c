@@ -74,6 +74,24 @@ static void test_broken_unless_cancelled_first(void)
 	}
 }
 
+/* Closed by the daemon: queued bytes still come, then a clean end; the
+ * producer is cancelled. */
+static void test_close_is_a_clean_end(void)
+{
+	struct stream *s = stream_new(64);
+	char buf[16];
+
+	CU_ASSERT_EQUAL(stream_push(s, "tail", 4), 0);
+	stream_close(s);
+	CU_ASSERT(stream_is_cancelled(s));
+	CU_ASSERT_EQUAL(stream_push(s, "more", 4), -1);
+	CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), 4);
+	CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), 0);
+	CU_ASSERT(!stream_was_broken(s));
+	stream_release(s);
+	stream_release(s);
+}
+
 /* offer never waits: it refuses what would pass the capacity, takes it
  * again once read, and tells a cancelled stream apart. */
 static void test_offer_never_waits(void)
@@ -272,6 +290,7 @@ int main(void)
 	CU_add_test(suite, "bytes in order, then end", test_bytes_in_order_then_end);
 	CU_add_test(suite, "broken end is an error", test_broken_end_is_error);
 	CU_add_test(suite, "offer never waits", test_offer_never_waits);
+	CU_add_test(suite, "close is a clean end", test_close_is_a_clean_end);
 	CU_add_test(suite, "broken unless cancelled first",
 		    test_broken_unless_cancelled_first);
 	CU_add_test(suite, "read waits for a push", test_read_waits_for_push);

@@ -1,0 +1,216 @@
+/* daemon — see daemon.h. */
+#include "config.h"
+
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The last byte the daemon sends its launcher: "I am serving". */
+#define READY_BYTE '\006'
+
+/* ---- the background ---- */
+
+/* The launcher: relays the daemon's report, then exits. */
+static void wait_for_report(int fd, pid_t child)
+{
+	char buf[4096];
+	int ready = 0;
+	ssize_t n;
+
+	waitpid(child, NULL, 0); /* the intermediate process, gone at once */
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		ready = buf[n - 1] == READY_BYTE;
+		if (ready)
+			n--;
+		if (n > 0 && write(2, buf, (size_t)n) < 0)
+			break;
+	}
+	_exit(ready ? 0 : 1);
+}
+
+int daemon_background(int *report)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -1;
+	pid_t child = fork();
+	if (child < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (child > 0) {
+		close(fds[1]);
+		wait_for_report(fds[0], child);
+	}
+	close(fds[0]);
+	/* a new session, then a child that is not its leader, so no
+	 * terminal can ever be acquired */
+	if (setsid() < 0 || (child = fork()) < 0)
+		_exit(1);
+	if (child > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		_exit(1);
+	*report = fds[1];
+	return 0;
+}
+
+void daemon_ready(int report)
+{
+	static const char ready = READY_BYTE;
+	int null = open("/dev/null", O_RDWR);
+
+	/* a launcher that is gone has nobody to tell: ignore a failure */
+	ssize_t told = write(report, &ready, 1);
+	(void)told;
+	close(report);
+	if (null < 0)
+		return;
+	dup2(null, 0);
+	dup2(null, 1);
+	dup2(null, 2);
+	if (null > 2)
+		close(null);
+}
+
+/* ---- the pidfile ---- */
+
+static pid_t pidfile_read(const char *path)
+{
+	char buf[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	long pid = strtol(buf, NULL, 10);
+	return pid > 0 && pid < (1L << 22) ? (pid_t)pid : 0;
+}
+
+int pidfile_check(const char *path, char *err, size_t err_len)
+{
+	pid_t pid = pidfile_read(path);
+
+	if (pid <= 0 || pid == getpid())
+		return 0;
+	if (kill(pid, 0) == 0 || errno == EPERM) {
+		snprintf(err, err_len, "already running (pid %ld, from %s)",
+			 (long)pid, path);
+		return -1;
+	}
+	return 0;
+}
+
+int pidfile_write(const char *path, uid_t owner, char *err, size_t err_len)
+{
+	char text[32];
+	int n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		      0644);
+
+	if (fd < 0 || write(fd, text, (size_t)n) != n ||
+	    (owner != (uid_t)-1 && fchown(fd, owner, (gid_t)-1) < 0)) {
+		snprintf(err, err_len, "cannot write pidfile %s: %s", path,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+void pidfile_remove(const char *path)
+{
+	if (path == NULL || pidfile_read(path) != getpid())
+		return;
+	if (unlink(path) == 0)
+		return;
+	/* after -u the directory may not be ours: leave it empty, which
+	 * names no process */
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* ---- privileges ---- */
+
+static int lookup_group(const char *name, gid_t *gid)
+{
+	char *end;
+	struct group *g = getgrnam(name);
+
+	if (g != NULL) {
+		*gid = g->gr_gid;
+		return 0;
+	}
+	unsigned long n = strtoul(name, &end, 10);
+	if (*name == '\0' || *end != '\0')
+		return -1;
+	*gid = (gid_t)n;
+	return 0;
+}
+
+int daemon_parse_user(const char *spec, struct daemon_user *u, char *err,
+		      size_t err_len)
+{
+	char user[64];
+	const char *colon = strchr(spec, ':');
+	size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+
+	if (len == 0 || len >= sizeof(user)) {
+		snprintf(err, err_len, "bad user: %s", spec);
+		return -1;
+	}
+	memcpy(user, spec, len);
+	user[len] = '\0';
+	struct passwd *pw = getpwnam(user);
+	if (pw == NULL) {
+		snprintf(err, err_len, "no such user: %s", user);
+		return -1;
+	}
+	u->uid = pw->pw_uid;
+	u->gid = pw->pw_gid;
+	snprintf(u->name, sizeof(u->name), "%s", pw->pw_name);
+	if (colon != NULL && lookup_group(colon + 1, &u->gid) < 0) {
+		snprintf(err, err_len, "no such group: %s", colon + 1);
+		return -1;
+	}
+	return 0;
+}
+
+int daemon_drop(const struct daemon_user *u, char *err, size_t err_len)
+{
+	if (initgroups(u->name, u->gid) < 0 || setgid(u->gid) < 0 ||
+	    setuid(u->uid) < 0) {
+		snprintf(err, err_len, "cannot become %s: %s", u->name,
+			 strerror(errno));
+		return -1;
+	}
+	if (u->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		snprintf(err, err_len, "root privileges could be regained");
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,46 @@
+/* daemon — the Unix side of running as a daemon: going to the background
+ * so that an init script still sees start-up errors, the pidfile, and
+ * dropping privileges. Called by main only, before threads start (except
+ * pidfile_remove). Errors are returned with a reason; nothing here exits
+ * except the launching process in daemon_background. */
+#ifndef CARAPACE_DAEMON_H
+#define CARAPACE_DAEMON_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Goes to the background (fork, setsid, fork, chdir "/"). Returns 0 in
+ * the daemon, with *report a pipe to the launching process: start-up
+ * errors go there (log_also_to), then daemon_ready(). The launching
+ * process does not return: it waits for that report, prints the errors
+ * on stderr and exits 0 once the daemon is ready, 1 if it is not. -1
+ * (in the launching process) if fork failed. */
+int daemon_background(int *report);
+/* Serving: the launching process may exit 0. Closes report and points
+ * stdin, stdout and stderr at /dev/null. */
+void daemon_ready(int report);
+
+/* 0 when path does not name a live process; -1 with why in err. */
+int pidfile_check(const char *path, char *err, size_t err_len);
+/* Writes our pid to path; owner (if not -1) becomes its owner so it can
+ * be emptied after dropping privileges. 0 or -1 with why in err. */
+int pidfile_write(const char *path, uid_t owner, char *err, size_t err_len);
+/* Removes path if it still names us (emptied when the directory is not
+ * ours to write any more). */
+void pidfile_remove(const char *path);
+
+struct daemon_user {
+	uid_t uid;
+	gid_t gid;
+	char name[64];
+};
+
+/* "USER" or "USER:GROUP" (names or numbers); GROUP defaults to the
+ * user's primary group. 0 or -1 with why in err. */
+int daemon_parse_user(const char *spec, struct daemon_user *u, char *err,
+		      size_t err_len);
+/* setgroups (the user's supplementary groups), setgid, setuid; and checks
+ * root cannot be regained. 0 or -1 with why in err. */
+int daemon_drop(const struct daemon_user *u, char *err, size_t err_len);
+
+#endif
