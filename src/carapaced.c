@@ -62,6 +62,7 @@ struct daemon {
 	int has_user;
 	struct daemon_user user;
 	int report;                     /* to the launcher while starting */
+	int pidfile_fd;
 };
 
 static void usage(FILE *out)
@@ -330,8 +331,7 @@ static int start_serving(struct daemon *d, unsigned conn_limit)
 		return -1;
 	}
 	if (o->pidfile != NULL &&
-	    pidfile_write(o->pidfile, d->has_user ? d->user.uid : (uid_t)-1,
-			  err, sizeof(err)) < 0) {
+	    (d->pidfile_fd = pidfile_write(o->pidfile, err, sizeof(err))) < 0) {
 		log_warnx("%s", err);
 		return -1;
 	}
@@ -508,7 +508,7 @@ fail:
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct daemon d = { .options = &o, .report = -1 };
+	struct daemon d = { .options = &o, .report = -1, .pidfile_fd = -1 };
 	char msg[512];
 
 	int rc = parse_options(argc, argv, &o);
@@ -539,8 +539,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_mutex_init(&d.reload_lock, NULL);
 	rc = run(&d);
-	if (o.pidfile != NULL)
-		pidfile_remove(o.pidfile);
+	pidfile_remove(o.pidfile, d.pidfile_fd);
 	cfg_free(d.cfg);
 	return rc;
 }

@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "log.h"
+
 /* The last byte the daemon sends its launcher: "I am serving". */
 #define READY_BYTE '\006'
 
@@ -122,36 +124,40 @@ int pidfile_check(const char *path, char *err, size_t err_len)
 	return 0;
 }
 
-int pidfile_write(const char *path, uid_t owner, char *err, size_t err_len)
+int pidfile_write(const char *path, char *err, size_t err_len)
 {
 	char text[32];
 	int n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 		      0644);
 
-	if (fd < 0 || write(fd, text, (size_t)n) != n ||
-	    (owner != (uid_t)-1 && fchown(fd, owner, (gid_t)-1) < 0)) {
+	if (fd < 0 || write(fd, text, (size_t)n) != n) {
 		snprintf(err, err_len, "cannot write pidfile %s: %s", path,
 			 strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
-	close(fd);
-	return 0;
+	return fd;
 }
 
-void pidfile_remove(const char *path)
+void pidfile_remove(const char *path, int fd)
 {
-	if (path == NULL || pidfile_read(path) != getpid())
+	if (fd < 0)
 		return;
-	if (unlink(path) == 0)
-		return;
-	/* after -u the directory may not be ours: leave it empty, which
-	 * names no process */
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0)
+	/* after -u the directory may not be ours: an empty file names no
+	 * process */
+	char text[32];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	text[n > 0 ? n : 0] = '\0';
+	/* another daemon may have taken the file over since */
+	if (pidfile_read(path) == getpid() && unlink(path) == 0) {
 		close(fd);
+		return;
+	}
+	if (strtol(text, NULL, 10) == (long)getpid() && ftruncate(fd, 0) < 0)
+		log_warn("cannot remove or empty the pidfile %s", path);
+	close(fd);
 }
 
 /* ---- privileges ---- */

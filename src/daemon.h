@@ -22,12 +22,13 @@ void daemon_ready(int report);
 
 /* 0 when path does not name a live process; -1 with why in err. */
 int pidfile_check(const char *path, char *err, size_t err_len);
-/* Writes our pid to path; owner (if not -1) becomes its owner so it can
- * be emptied after dropping privileges. 0 or -1 with why in err. */
-int pidfile_write(const char *path, uid_t owner, char *err, size_t err_len);
-/* Removes path if it still names us (emptied when the directory is not
- * ours to write any more). */
-void pidfile_remove(const char *path);
+/* Writes our pid to path. The descriptor it returns stays open (caller
+ * closes it in pidfile_remove) so the file can still be emptied once
+ * privileges are gone. -1 with why in err. */
+int pidfile_write(const char *path, char *err, size_t err_len);
+/* Removes path if it still names us; emptied through fd when the
+ * directory is no longer ours to write. Closes fd. */
+void pidfile_remove(const char *path, int fd);
 
 struct daemon_user {
 	uid_t uid;

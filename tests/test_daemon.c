@@ -1,0 +1,740 @@
+/* Integration tests of carapaced's life as a Unix daemon: going to the
+ * background, the pidfile, start-up errors, privilege drop, reload
+ * (SIGHUP and POST /v1/reload) with open streams, the graceful stop.
+ * The real carapaced and test upstream over 127.0.0.1; paths from the
+ * environment (make check sets them): CARAPACED, UPSTREAM, CLITOOL. */
+#include "config.h"
+
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cu_run.h"
+#include "testutil.h"
+
+static const char *carapaced_path;
+static char workdir[] = "/tmp/carapaced-daemon-XXXXXX";
+static pid_t up_pid = -1, fg_pid = -1, bg_pid = -1;
+static int up_port;
+
+/* ---- helpers ---- */
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+static void path_in(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", workdir, name);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	buf = malloc(1 << 20);
+	n = fread(buf, 1, (1 << 20) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static pid_t read_pid(const char *pidfile)
+{
+	char *text = slurp(pidfile);
+	pid_t pid = text ? (pid_t)atol(text) : 0;
+
+	free(text);
+	return pid;
+}
+
+static int alive(pid_t pid)
+{
+	return pid > 0 && kill(pid, 0) == 0;
+}
+
+/* Waits for a process that is not our child to be gone. */
+static int wait_gone(pid_t pid, int limit_ms)
+{
+	for (int waited = 0; waited <= limit_ms; waited += 10) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		char *stat = slurp(path);
+		/* gone, or a zombie nobody of ours will reap */
+		int gone = stat == NULL || strstr(stat, ") Z ") != NULL;
+		free(stat);
+		if (gone)
+			return 0;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+/* Runs a shell command line; its exit status, stderr+stdout in out. */
+static int run(const char *cmd, char *out, size_t len)
+{
+	char full[4096];
+
+	snprintf(full, sizeof(full), "%s 2>&1", cmd);
+	FILE *p = popen(full, "r");
+	if (p == NULL)
+		return -1;
+	size_t n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	int status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* carapaced in the background: `carapaced -c conf -p pidfile extra`. */
+static int start_bg(const char *conf, const char *pidfile, const char *extra,
+		    char *out, size_t len)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' -p '%s' %s", carapaced_path,
+		 conf, pidfile, extra ? extra : "");
+	return run(cmd, out, len);
+}
+
+static int get(int port, const char *target, int *status, char **body)
+{
+	return tu_http(port, "GET", target, NULL, NULL, status, body, NULL);
+}
+
+static int rpc(int port, const char *tool, const char *method)
+{
+	char body[256], target[128];
+	int status = -1;
+
+	snprintf(body, sizeof(body),
+		 "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"id\":1}", method);
+	snprintf(target, sizeof(target), "/tools/%s/api/v1/rpc", tool);
+	if (tu_http(port, "POST", target, "Content-Type: application/json\r\n",
+		    body, &status, NULL, NULL) < 0)
+		return -1;
+	return status;
+}
+
+/* A config: main listener, admin, audit log, tool "sig" (allowing
+ * allowed_method) and, if extra_tool, tool "other" with a listener. */
+static int write_conf(const char *path, int port, int admin,
+		      const char *allowed_method, int other_port)
+{
+	char text[4096], audit[600], other[512] = "";
+
+	path_in(audit, sizeof(audit), "audit.log");
+	if (other_port > 0)
+		snprintf(other, sizeof(other),
+			 ",\n    \"other\": { \"type\": \"http\",\n"
+			 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+			 "      \"listen\": \"127.0.0.1:%d\" }",
+			 up_port, other_port);
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
+		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
+		 "  \"audit_log\": \"%s\",\n"
+		 "  \"tools\": {\n"
+		 "    \"sig\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+		 "      \"jsonrpc_allow_methods\": [\"%s\"] }%s\n"
+		 "  }\n}\n",
+		 port, admin, audit, up_port, allowed_method, other);
+	return tu_write_file(path, text);
+}
+
+/* ---- set-up ---- */
+
+static int suite_init(void)
+{
+	const char *up = getenv("UPSTREAM");
+	struct rlimit rl;
+
+	carapaced_path = getenv("CARAPACED");
+	if (up == NULL || carapaced_path == NULL)
+		return -1;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	up_pid = tu_spawn_upstream(up, &up_port);
+	return up_pid > 0 ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+	if (fg_pid > 0)
+		tu_stop(fg_pid);
+	if (alive(bg_pid)) {
+		kill(bg_pid, SIGKILL);
+		wait_gone(bg_pid, 5000);
+	}
+	if (up_pid > 0)
+		tu_stop(up_pid);
+	return 0;
+}
+
+/* ---- the background, the pidfile ---- */
+
+/* Field n (1-based) of /proc/pid/stat, after the command name. */
+static long stat_field(pid_t pid, int n)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	char *text = slurp(path);
+	char *p = text ? strrchr(text, ')') : NULL;
+	long v = -1;
+
+	for (int i = 2; p != NULL && i < n; i++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		v = strtol(p + 1, NULL, 10);
+	free(text);
+	return v;
+}
+
+static int link_is(pid_t pid, const char *what, const char *want)
+{
+	char path[64], target[256];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return 0;
+	target[n] = '\0';
+	return strcmp(target, want) == 0;
+}
+
+static void test_background_and_pidfile(void)
+{
+	char conf[600], pidfile[600], out[4096];
+	int port = tu_free_port(), admin = tu_free_port(), status;
+
+	path_in(conf, sizeof(conf), "bg.conf");
+	path_in(pidfile, sizeof(pidfile), "bg.pid");
+	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", 0) == 0);
+	CU_ASSERT_EQUAL_FATAL(start_bg(conf, pidfile, NULL, out, sizeof(out)),
+			      0);
+	bg_pid = read_pid(pidfile);
+	CU_ASSERT_FATAL(alive(bg_pid));
+	/* serving by the time the launcher returned: no waiting here */
+	CU_ASSERT(get(port, "/healthz", &status, NULL) == 0 && status == 200);
+	/* a daemon: not our child, in a session that is not ours, in "/",
+	 * its standard descriptors on /dev/null */
+	CU_ASSERT(stat_field(bg_pid, 4) != getpid());
+	CU_ASSERT(stat_field(bg_pid, 6) != stat_field(getpid(), 6));
+	CU_ASSERT(stat_field(bg_pid, 6) != bg_pid); /* cannot get a tty */
+	CU_ASSERT(link_is(bg_pid, "cwd", "/"));
+	CU_ASSERT(link_is(bg_pid, "fd/0", "/dev/null"));
+	CU_ASSERT(link_is(bg_pid, "fd/2", "/dev/null"));
+
+	/* a second start on the same pidfile is refused, and says why */
+	CU_ASSERT_EQUAL(start_bg(conf, pidfile, NULL, out, sizeof(out)), 1);
+	CU_ASSERT(strstr(out, "already running") != NULL);
+	CU_ASSERT_EQUAL(read_pid(pidfile), bg_pid);
+	CU_ASSERT(alive(bg_pid));
+
+	CU_ASSERT(kill(bg_pid, SIGTERM) == 0);
+	CU_ASSERT(wait_gone(bg_pid, 10000) == 0);
+	CU_ASSERT(access(pidfile, F_OK) != 0);
+	bg_pid = -1;
+
+	/* a stale pidfile (a pid that is gone) does not stop a start */
+	CU_ASSERT(tu_write_file(pidfile, "999999\n") == 0);
+	CU_ASSERT_EQUAL(start_bg(conf, pidfile, NULL, out, sizeof(out)), 0);
+	bg_pid = read_pid(pidfile);
+	CU_ASSERT(alive(bg_pid) && bg_pid != 999999);
+	kill(bg_pid, SIGTERM);
+	CU_ASSERT(wait_gone(bg_pid, 10000) == 0);
+	bg_pid = -1;
+}
+
+/* Every start-up error is printed by the launcher, which exits 1, and no
+ * daemon is left. */
+static void expect_start_error(const char *conf, const char *extra,
+			       const char *want)
+{
+	char pidfile[600], out[4096];
+
+	path_in(pidfile, sizeof(pidfile), "err.pid");
+	unlink(pidfile);
+	CU_ASSERT_EQUAL(start_bg(conf, pidfile, extra, out, sizeof(out)), 1);
+	if (strstr(out, want) == NULL)
+		fprintf(stderr, "wanted \"%s\" in: %s\n", want, out);
+	CU_ASSERT(strstr(out, want) != NULL);
+	pid_t pid = read_pid(pidfile);
+	CU_ASSERT(pid == 0 || !alive(pid));
+}
+
+static void test_start_errors_reach_the_launcher(void)
+{
+	char conf[600], text[1024], audit_bad[700];
+	int port = tu_free_port();
+
+	path_in(conf, sizeof(conf), "err.conf");
+	CU_ASSERT(tu_write_file(conf, "{\"listen\":[\"127.0.0.1:1\"],"
+				      "\"tools\":{\"x\":{\"type\":\"http\"}}}") ==
+		  0);
+	expect_start_error(conf, NULL, "tools.x.upstream: missing required key");
+
+	/* the address is taken (by the test upstream) */
+	CU_ASSERT(write_conf(conf, up_port, tu_free_port(), "send", 0) == 0);
+	expect_start_error(conf, NULL, "cannot listen on 127.0.0.1:");
+
+	snprintf(audit_bad, sizeof(audit_bad), "%s/no/such/dir/a.log",
+		 workdir);
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [\"127.0.0.1:%d\"], \"audit_log\": \"%s\",\n"
+		 "  \"tools\": { \"t\": { \"type\": \"http\",\n"
+		 "    \"upstream\": \"http://127.0.0.1:%d\" } } }\n",
+		 port, audit_bad, up_port);
+	CU_ASSERT(tu_write_file(conf, text) == 0);
+	expect_start_error(conf, NULL, "cannot open audit log");
+
+	/* a cli tool would run as root */
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
+		 "  \"tools\": { \"t\": { \"type\": \"cli\", \"binary\": \"%s\" } } }\n",
+		 port, getenv("CLITOOL"));
+	CU_ASSERT(tu_write_file(conf, text) == 0);
+	expect_start_error(conf, "-u root", "cli tools would run as root");
+	expect_start_error(conf, "-u no-such-user-x", "no such user");
+}
+
+/* ---- fewer privileges ---- */
+
+static int status_ids(pid_t pid, const char *key, long ids[4])
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	char *text = slurp(path);
+	char *line = text ? strstr(text, key) : NULL;
+	int n = line ? sscanf(line + strlen(key), "%ld %ld %ld %ld", &ids[0],
+			      &ids[1], &ids[2], &ids[3]) :
+		       0;
+	free(text);
+	return n == 4 ? 0 : -1;
+}
+
+static void test_privilege_drop(void)
+{
+	char conf[600], pidfile[600], out[4096];
+	int port = tu_free_port(), status;
+	struct passwd *pw = getpwnam("nobody");
+
+	CU_ASSERT_FATAL(pw != NULL);
+	path_in(conf, sizeof(conf), "drop.conf");
+	path_in(pidfile, sizeof(pidfile), "drop.pid");
+	CU_ASSERT_FATAL(write_conf(conf, port, tu_free_port(), "send", 0) == 0);
+	int rc = start_bg(conf, pidfile, "-u nobody", out, sizeof(out));
+	if (geteuid() != 0) {
+		/* not root: the drop cannot happen, and says so */
+		CU_ASSERT_EQUAL(rc, 1);
+		CU_ASSERT(strstr(out, "cannot become nobody") != NULL);
+		return;
+	}
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	bg_pid = read_pid(pidfile);
+	long uids[4], gids[4];
+	CU_ASSERT_FATAL(status_ids(bg_pid, "Uid:", uids) == 0 &&
+			status_ids(bg_pid, "Gid:", gids) == 0);
+	for (int i = 0; i < 4; i++) {
+		CU_ASSERT_EQUAL(uids[i], (long)pw->pw_uid);
+		CU_ASSERT_EQUAL(gids[i], (long)pw->pw_gid);
+	}
+	/* the listeners opened as root still accept */
+	CU_ASSERT(get(port, "/healthz", &status, NULL) == 0 && status == 200);
+	CU_ASSERT(get(port, "/tools/sig/echo", &status, NULL) == 0 &&
+		  status == 200);
+	kill(bg_pid, SIGTERM);
+	CU_ASSERT(wait_gone(bg_pid, 10000) == 0);
+	/* its directory is not nobody's: the pidfile is left empty */
+	CU_ASSERT(read_pid(pidfile) == 0);
+	bg_pid = -1;
+}
+
+/* ---- reload ---- */
+
+#define N_STREAMS 500
+
+/* A foreground daemon on conf, waited for on port. */
+static pid_t spawn_fg(const char *conf, int port)
+{
+	char *argv[] = { (char *)carapaced_path, "-f", "-c", (char *)conf,
+			 NULL };
+	pid_t pid = tu_spawn(argv, NULL);
+
+	if (pid > 0 && tu_wait_port(port, 10000) < 0) {
+		tu_stop(pid);
+		return -1;
+	}
+	return pid;
+}
+
+static int upstream_open_streams(void)
+{
+	int status;
+	char *body = NULL;
+	int n = -1;
+
+	if (get(up_port, "/_upstream/stats", &status, &body) == 0) {
+		json_object *o = json_tokener_parse(body), *v;
+		if (json_object_object_get_ex(o, "open_streams", &v))
+			n = json_object_get_int(v);
+		json_object_put(o);
+	}
+	free(body);
+	return n;
+}
+
+static int wait_open_streams(int want, int limit_ms)
+{
+	int n = -1;
+
+	for (int waited = 0; waited <= limit_ms; waited += 20) {
+		n = upstream_open_streams();
+		if (n == want)
+			break;
+		sleep_ms(20);
+	}
+	return n;
+}
+
+static int open_stream(int port, const char *target, int *fd,
+		       struct tu_resp *r)
+{
+	*fd = tu_connect(port);
+	if (*fd < 0 || tu_send_request(*fd, "GET", target, NULL, NULL, 0) < 0 ||
+	    tu_read_head(r, *fd, 10000) < 0 || r->status != 200)
+		return -1;
+	return 0;
+}
+
+static int broadcast(void)
+{
+	int status;
+
+	return tu_http(up_port, "POST", "/_upstream/broadcast", NULL, "",
+		       &status, NULL, NULL) == 0 &&
+			       status == 200 ?
+		       0 :
+		       -1;
+}
+
+/* The response on r ends cleanly (its chunked terminator comes). */
+static int ends_cleanly(struct tu_resp *r, int limit_ms)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = tu_read_body(r, buf, sizeof(buf), limit_ms)) > 0)
+		;
+	return n == 0 ? 0 : -1;
+}
+
+static char *audit_text(void)
+{
+	char path[600];
+
+	path_in(path, sizeof(path), "audit.log");
+	return slurp(path);
+}
+
+static void test_reload_keeps_streams(void)
+{
+	static int fds[N_STREAMS];
+	static struct tu_resp rs[N_STREAMS];
+	char conf[600], data[512];
+	int port = tu_free_port(), admin = tu_free_port();
+	int other = tu_free_port(), status, odd_fd, base;
+	struct tu_resp odd;
+
+	path_in(conf, sizeof(conf), "reload.conf");
+	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", other) == 0);
+	fg_pid = spawn_fg(conf, port);
+	CU_ASSERT_FATAL(fg_pid > 0);
+	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
+	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 403);
+	base = upstream_open_streams();
+	for (int i = 0; i < N_STREAMS; i++)
+		CU_ASSERT_FATAL(open_stream(port, "/tools/sig/api/v1/events",
+					    &fds[i], &rs[i]) == 0);
+	/* and one on the drop-in listener of a tool the reload removes */
+	CU_ASSERT_FATAL(open_stream(other, "/api/v1/events?who=odd", &odd_fd,
+				    &odd) == 0);
+	CU_ASSERT_EQUAL(wait_open_streams(base + N_STREAMS + 1, 10000),
+			base + N_STREAMS + 1);
+
+	/* the new policy: version, not send; tool "other" gone */
+	CU_ASSERT_FATAL(write_conf(conf, port, admin, "version", 0) == 0);
+	CU_ASSERT_FATAL(kill(fg_pid, SIGHUP) == 0);
+	int denied = 0;
+	for (int w = 0; w < 250 && !denied; w++) {
+		denied = rpc(port, "sig", "send") == 403;
+		if (!denied)
+			sleep_ms(20);
+	}
+	CU_ASSERT(denied);
+	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
+
+	/* the removed tool's stream ended, cleanly, on record */
+	CU_ASSERT(ends_cleanly(&odd, 5000) == 0);
+	char *text = audit_text();
+	CU_ASSERT(text && strstr(text, "\"path\":\"/api/v1/events?who=odd\","
+				       "\"decision\":\"allow\"") != NULL);
+	CU_ASSERT(text && strstr(text, "\"ended\":\"reload\"") != NULL);
+	free(text);
+	/* its listener is closed */
+	int fd = -1;
+	for (int w = 0; w < 100; w++) {
+		fd = tu_connect(other);
+		if (fd < 0)
+			break;
+		close(fd);
+		sleep_ms(20);
+	}
+	CU_ASSERT(fd < 0);
+
+	/* none of the 500 was dropped: one more event reaches every one */
+	CU_ASSERT_EQUAL(wait_open_streams(base + N_STREAMS, 5000),
+			base + N_STREAMS);
+	CU_ASSERT_FATAL(broadcast() == 0);
+	int got = 0;
+	for (int i = 0; i < N_STREAMS; i++)
+		got += tu_sse_next_event(&rs[i], data, sizeof(data), 10000) == 0;
+	CU_ASSERT_EQUAL(got, N_STREAMS);
+	printf("\n    reload with %d streams open: %d received the next "
+	       "event\n", N_STREAMS, got);
+	for (int i = 0; i < N_STREAMS; i++) {
+		tu_resp_free(&rs[i]);
+		close(fds[i]);
+	}
+	tu_resp_free(&odd);
+	close(odd_fd);
+
+	/* a broken file: refused, by signal and by the admin API; the
+	 * config in force keeps serving */
+	CU_ASSERT(tu_write_file(conf, "{ \"listen\": [ broken") == 0);
+	CU_ASSERT(kill(fg_pid, SIGHUP) == 0);
+	char *body = NULL;
+	CU_ASSERT(tu_http(admin, "POST", "/v1/reload", NULL, "", &status,
+			  &body, NULL) == 0);
+	CU_ASSERT_EQUAL(status, 409);
+	CU_ASSERT(body && strstr(body, "reload.conf") != NULL);
+	free(body);
+	CU_ASSERT(alive(fg_pid));
+	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
+	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 403);
+
+	/* and a good one through the admin API */
+	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", 0) == 0);
+	CU_ASSERT(tu_http(admin, "POST", "/v1/reload", NULL, "", &status,
+			  NULL, NULL) == 0 && status == 200);
+	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
+	CU_ASSERT_EQUAL(tu_stop(fg_pid), 0);
+	fg_pid = -1;
+}
+
+/* ---- the graceful stop ---- */
+
+#define N_SLOW 100
+
+struct slow_call {
+	pthread_t thread;
+	int port;
+	int ms;
+	int status;
+	char *body;
+};
+
+static void *slow_call_main(void *arg)
+{
+	struct slow_call *c = arg;
+	char target[64];
+
+	snprintf(target, sizeof(target), "/tools/sig/slow-headers?ms=%d",
+		 c->ms);
+	if (tu_http(c->port, "GET", target, NULL, NULL, &c->status, &c->body,
+		    NULL) < 0)
+		c->status = -1;
+	return NULL;
+}
+
+static int upstream_requests(void)
+{
+	int status, n = -1;
+	char *body = NULL;
+
+	if (get(up_port, "/_upstream/stats", &status, &body) == 0) {
+		json_object *o = json_tokener_parse(body), *v;
+		if (json_object_object_get_ex(o, "requests", &v))
+			n = json_object_get_int(v);
+		json_object_put(o);
+	}
+	free(body);
+	return n;
+}
+
+static int exit_code_of(pid_t pid, int limit_ms)
+{
+	int status;
+
+	for (int waited = 0; waited <= limit_ms; waited += 10) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) :
+						   128 + WTERMSIG(status);
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+static void test_sigterm_lets_requests_finish(void)
+{
+	static struct slow_call calls[N_SLOW];
+	char conf[600];
+	int port = tu_free_port(), sfd;
+	struct tu_resp stream;
+
+	path_in(conf, sizeof(conf), "stop.conf");
+	CU_ASSERT_FATAL(write_conf(conf, port, tu_free_port(), "send", 0) == 0);
+	fg_pid = spawn_fg(conf, port);
+	CU_ASSERT_FATAL(fg_pid > 0);
+	CU_ASSERT_FATAL(open_stream(port, "/tools/sig/api/v1/events?stop=1",
+				    &sfd, &stream) == 0);
+	int before = upstream_requests();
+	for (int i = 0; i < N_SLOW; i++) {
+		calls[i].port = port;
+		calls[i].ms = 1500;
+		pthread_create(&calls[i].thread, NULL, slow_call_main,
+			       &calls[i]);
+	}
+	/* all 100 are at the upstream, waiting for their answers */
+	for (int w = 0; w < 500 && upstream_requests() < before + N_SLOW; w++)
+		sleep_ms(10);
+	CU_ASSERT(upstream_requests() >= before + N_SLOW);
+	uint64_t t0 = tu_now_ns();
+	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
+
+	/* the open stream ends at once, and cleanly */
+	CU_ASSERT(ends_cleanly(&stream, 5000) == 0);
+	/* no new connection is taken while the calls finish */
+	int fd = -1;
+	for (int w = 0; w < 100; w++) {
+		fd = tu_connect(port);
+		if (fd < 0)
+			break;
+		close(fd);
+		sleep_ms(5);
+	}
+	CU_ASSERT(fd < 0);
+	int ok = 0;
+	for (int i = 0; i < N_SLOW; i++) {
+		pthread_join(calls[i].thread, NULL);
+		ok += calls[i].status == 200 && calls[i].body &&
+		      strcmp(calls[i].body, "late\n") == 0;
+		free(calls[i].body);
+	}
+	CU_ASSERT_EQUAL(ok, N_SLOW);
+	CU_ASSERT_EQUAL(exit_code_of(fg_pid, 10000), 0);
+	printf("\n    SIGTERM with %d calls under way: %d answered whole, "
+	       "exit after %.2f s\n", N_SLOW, ok,
+	       (double)(tu_now_ns() - t0) / 1e9);
+	fg_pid = -1;
+	tu_resp_free(&stream);
+	close(sfd);
+	char *text = audit_text();
+	CU_ASSERT(text && strstr(text, "\"path\":\"/tools/sig/api/v1/events?"
+				       "stop=1\"") != NULL);
+	CU_ASSERT(text && strstr(text, "\"ended\":\"shutdown\"") != NULL);
+	free(text);
+}
+
+static void test_second_signal_stops_at_once(void)
+{
+	char conf[600];
+	int port = tu_free_port();
+	struct slow_call call = { .port = port, .ms = 8000 };
+
+	path_in(conf, sizeof(conf), "stop2.conf");
+	CU_ASSERT_FATAL(write_conf(conf, port, tu_free_port(), "send", 0) == 0);
+	fg_pid = spawn_fg(conf, port);
+	CU_ASSERT_FATAL(fg_pid > 0);
+	int before = upstream_requests();
+	/* far longer than anyone would wait */
+	pthread_create(&call.thread, NULL, slow_call_main, &call);
+	for (int w = 0; w < 500 && upstream_requests() < before + 1; w++)
+		sleep_ms(10);
+	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
+	sleep_ms(200);
+	CU_ASSERT(alive(fg_pid)); /* still waiting for the call */
+	uint64_t t0 = tu_now_ns();
+	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
+	CU_ASSERT_EQUAL(exit_code_of(fg_pid, 5000), 0);
+	CU_ASSERT((tu_now_ns() - t0) / 1000000 < 1000);
+	fg_pid = -1;
+	pthread_join(call.thread, NULL);
+	CU_ASSERT(call.status != 200); /* it was cut off */
+	free(call.body);
+}
+
+/* ---- main ---- */
+
+static void on_fatal(int sig)
+{
+	static const char msg[] = "test_daemon: fatal signal or watchdog\n";
+	pid_t pids[] = { fg_pid, bg_pid, up_pid };
+
+	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGKILL);
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		sig = 1;
+	_exit(128 + sig);
+}
+
+int main(void)
+{
+	int sigs[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGALRM, SIGINT };
+	char cmd[600];
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], on_fatal);
+	alarm(600);
+	if (mkdtemp(workdir) == NULL ||
+	    CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	CU_pSuite s = CU_add_suite("daemon", suite_init, suite_clean);
+	CU_add_test(s, "background and pidfile", test_background_and_pidfile);
+	CU_add_test(s, "start-up errors reach the launcher",
+		    test_start_errors_reach_the_launcher);
+	CU_add_test(s, "privilege drop", test_privilege_drop);
+	CU_add_test(s, "reload keeps 500 streams", test_reload_keeps_streams);
+	CU_add_test(s, "SIGTERM lets 100 requests finish",
+		    test_sigterm_lets_requests_finish);
+	CU_add_test(s, "a second signal stops at once",
+		    test_second_signal_stops_at_once);
+	int rc = cu_run();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", workdir);
+	return rc;
+}
