@@ -402,8 +402,10 @@ static void serve(struct daemon *d, const sigset_t *set)
 			log_info("signal %d: shutting down", sig);
 			return;
 		case SIGHUP:
+			/* a reload reopens the audit log; a refused one
+			 * still does, as logrotate may send SIGHUP */
 			log_info("SIGHUP: reloading %s", d->options->config);
-			if (reload(d, msg, sizeof(msg)) == 0)
+			if (reload(d, msg, sizeof(msg)) < 0)
 				audit_reopen(d->audit);
 			break;
 		case SIGUSR1:

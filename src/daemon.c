@@ -143,18 +143,19 @@ int pidfile_write(const char *path, char *err, size_t err_len)
 
 void pidfile_remove(const char *path, int fd)
 {
+	char text[32];
+
 	if (fd < 0)
 		return;
-	/* after -u the directory may not be ours: an empty file names no
-	 * process */
-	char text[32];
 	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
 	text[n > 0 ? n : 0] = '\0';
-	/* another daemon may have taken the file over since */
+	/* only while it still names us: another daemon may own it now */
 	if (pidfile_read(path) == getpid() && unlink(path) == 0) {
 		close(fd);
 		return;
 	}
+	/* after -u the directory may not be ours to write: an empty file
+	 * names no process */
 	if (strtol(text, NULL, 10) == (long)getpid() && ftruncate(fd, 0) < 0)
 		log_warn("cannot remove or empty the pidfile %s", path);
 	close(fd);
