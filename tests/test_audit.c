@@ -1142,6 +1142,9 @@ static void test_ctl_status_and_streams(void)
 	CU_ASSERT_EQUAL(ctl(args, out, sizeof(out)), 0);
 	CU_ASSERT(strstr(out, "sig") && strstr(out, "ct") &&
 		  strstr(out, "lim"));
+	snprintf(args, sizeof(args), "-c '%s' reload", conf_path);
+	CU_ASSERT_EQUAL(ctl(args, out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "reloaded") != NULL);
 	snprintf(args, sizeof(args), "-c '%s' --json status", conf_path);
 	CU_ASSERT_EQUAL(ctl(args, out, sizeof(out)), 0);
 	json_object *o = json_tokener_parse(out);

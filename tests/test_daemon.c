@@ -135,19 +135,21 @@ static int rpc(int port, const char *tool, const char *method)
 }
 
 /* A config: main listener, admin, audit log, tool "sig" (allowing
- * allowed_method) and, if extra_tool, tool "other" with a listener. */
-static int write_conf(const char *path, int port, int admin,
-		      const char *allowed_method, int other_port)
+ * allowed_method) and, if other_port, tool other_name with a listener
+ * there. */
+static int write_conf_named(const char *path, int port, int admin,
+			    const char *allowed_method, int other_port,
+			    const char *other_name)
 {
 	char text[4096], audit[600], other[512] = "";
 
 	path_in(audit, sizeof(audit), "audit.log");
 	if (other_port > 0)
 		snprintf(other, sizeof(other),
-			 ",\n    \"other\": { \"type\": \"http\",\n"
+			 ",\n    \"%s\": { \"type\": \"http\",\n"
 			 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
 			 "      \"listen\": \"127.0.0.1:%d\" }",
-			 up_port, other_port);
+			 other_name, up_port, other_port);
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
 		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
@@ -159,6 +161,13 @@ static int write_conf(const char *path, int port, int admin,
 		 "  }\n}\n",
 		 port, admin, audit, up_port, allowed_method, other);
 	return tu_write_file(path, text);
+}
+
+static int write_conf(const char *path, int port, int admin,
+		      const char *allowed_method, int other_port)
+{
+	return write_conf_named(path, port, admin, allowed_method, other_port,
+				"other");
 }
 
 /* ---- set-up ---- */
@@ -483,8 +492,11 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT_EQUAL(wait_open_streams(base + N_STREAMS + 1, 10000),
 			base + N_STREAMS + 1);
 
-	/* the new policy: version, not send; tool "other" gone */
-	CU_ASSERT_FATAL(write_conf(conf, port, admin, "version", 0) == 0);
+	/* the new policy: version, not send; tool "other" gone, tool
+	 * "third" new, with a listener of its own */
+	int third = tu_free_port();
+	CU_ASSERT_FATAL(write_conf_named(conf, port, admin, "version", third,
+					 "third") == 0);
 	CU_ASSERT_FATAL(kill(fg_pid, SIGHUP) == 0);
 	int denied = 0;
 	for (int w = 0; w < 250 && !denied; w++) {
@@ -494,6 +506,7 @@ static void test_reload_keeps_streams(void)
 	}
 	CU_ASSERT(denied);
 	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
+	CU_ASSERT(get(third, "/echo", &status, NULL) == 0 && status == 200);
 
 	/* the removed tool's stream ended, cleanly, on record */
 	CU_ASSERT(ends_cleanly(&odd, 5000) == 0);
