@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <CUnit/Basic.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -709,6 +710,117 @@ static void test_second_signal_stops_at_once(void)
 	free(call.body);
 }
 
+/* A cli run under way at SIGTERM finishes; a long one is killed by the
+ * second signal, with its child. */
+struct cli_call {
+	pthread_t thread;
+	int port;
+	const char *body;
+	int status;
+	char *answer;
+};
+
+static void *cli_call_main(void *arg)
+{
+	struct cli_call *c = arg;
+
+	if (tu_http(c->port, "POST", "/tools/ct", NULL, c->body, &c->status,
+		    &c->answer, NULL) < 0)
+		c->status = -1;
+	return NULL;
+}
+
+/* Children of any of pid's threads (each task has its own list). */
+static int children_of(pid_t pid)
+{
+	char path[96];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.')
+			continue;
+		char file[400];
+		snprintf(file, sizeof(file), "%s/%s/children", path, e->d_name);
+		char *text = slurp(file);
+		for (char *p = text; p && *p; p++)
+			n += *p == ' ';
+		free(text);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Processes whose argv is exactly argv0 a b, anywhere. */
+static int processes_running(const char *argv0, const char *a, const char *b)
+{
+	char want[600];
+	int len = snprintf(want, sizeof(want), "%s%c%s%c%s", argv0, 0, a, 0, b);
+	int n = 0;
+	DIR *d = opendir("/proc");
+
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+		char file[300], buf[600];
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(file, sizeof(file), "/proc/%s/cmdline", e->d_name);
+		FILE *f = fopen(file, "r");
+		size_t k = f ? fread(buf, 1, sizeof(buf), f) : 0;
+		if (f)
+			fclose(f);
+		n += k == (size_t)len + 1 && memcmp(buf, want, (size_t)len) == 0;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_sigterm_and_cli_runs(void)
+{
+	char conf[600], text[1024];
+	int port = tu_free_port();
+	struct cli_call quick = { .port = port,
+				  .body = "{\"argv\":[\"sleep\",\"800\"]}" };
+	struct cli_call slow = { .port = port,
+				 .body = "{\"argv\":[\"sleep\",\"60000\"]}" };
+
+	path_in(conf, sizeof(conf), "cli.conf");
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [\"127.0.0.1:%d\"], \"run_tools_as_root\": true,\n"
+		 "  \"tools\": { \"ct\": { \"type\": \"cli\", \"binary\": \"%s\",\n"
+		 "    \"argv_allow_patterns\": [\"sleep *\"],\n"
+		 "    \"timeout_secs\": 120 } } }\n",
+		 port, getenv("CLITOOL"));
+	CU_ASSERT_FATAL(tu_write_file(conf, text) == 0);
+	fg_pid = spawn_fg(conf, port);
+	CU_ASSERT_FATAL(fg_pid > 0);
+	pthread_create(&quick.thread, NULL, cli_call_main, &quick);
+	pthread_create(&slow.thread, NULL, cli_call_main, &slow);
+	for (int w = 0; w < 500 && children_of(fg_pid) < 2; w++)
+		sleep_ms(10);
+	CU_ASSERT_EQUAL_FATAL(children_of(fg_pid), 2);
+	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
+	pthread_join(quick.thread, NULL);
+	CU_ASSERT_EQUAL(quick.status, 200);
+	CU_ASSERT(quick.answer && strstr(quick.answer, "\"exit_code\":0"));
+	CU_ASSERT(alive(fg_pid)); /* the slow one is still running */
+	CU_ASSERT_EQUAL(children_of(fg_pid), 1);
+	CU_ASSERT_EQUAL(processes_running(getenv("CLITOOL"), "sleep", "60000"),
+			1);
+	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
+	CU_ASSERT_EQUAL(exit_code_of(fg_pid, 5000), 0);
+	fg_pid = -1;
+	/* its child did not outlive it */
+	CU_ASSERT_EQUAL(processes_running(getenv("CLITOOL"), "sleep", "60000"),
+			0);
+	pthread_join(slow.thread, NULL);
+	CU_ASSERT(slow.status != 200);
+	free(quick.answer);
+	free(slow.answer);
+}
+
 /* ---- main ---- */
 
 static void on_fatal(int sig)
@@ -745,6 +857,7 @@ int main(void)
 		    test_sigterm_lets_requests_finish);
 	CU_add_test(s, "a second signal stops at once",
 		    test_second_signal_stops_at_once);
+	CU_add_test(s, "SIGTERM and cli runs", test_sigterm_and_cli_runs);
 	int rc = cu_run();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
 	if (system(cmd) != 0)
