@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 
 #define CONN_THREAD_STACK (256 * 1024)
 #define TAIL_CAPACITY (256 * 1024)
@@ -78,15 +79,6 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 	json_object_object_add(err, "tool", NULL);
 	json_object_object_add(top, "error", err);
 	return send_json(c, status, top);
-}
-
-static void format_time(const struct timespec *ts, char *buf, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&ts->tv_sec, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03ldZ", ts->tv_nsec / 1000000);
 }
 
 static double seconds_since(const struct timespec *t)
@@ -175,7 +167,7 @@ static void add_config(struct admin *a, struct json_object *o,
 	struct json_object *tools = json_object_new_array();
 	char ts[40];
 
-	format_time(loaded, ts, sizeof(ts));
+	text_rfc3339(loaded, ts, sizeof(ts));
 	json_object_object_add(o, "config_file",
 			       json_object_new_string(a->ctx.config_file));
 	json_object_object_add(o, "config_loaded", json_object_new_string(ts));
@@ -203,7 +195,7 @@ static enum MHD_Result get_status(struct admin *a, struct MHD_Connection *c)
 	int64_t streams;
 	char ts[40];
 
-	format_time(&a->ctx.started, ts, sizeof(ts));
+	text_rfc3339(&a->ctx.started, ts, sizeof(ts));
 	json_object_object_add(o, "version",
 			       json_object_new_string(PACKAGE_VERSION));
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
@@ -322,7 +314,7 @@ static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *c)
 	char ts[40];
 	const struct cfg *cfg = a->ctx.acquire(a->ctx.arg, &loaded);
 	a->ctx.release(a->ctx.arg, cfg);
-	format_time(&loaded, ts, sizeof(ts));
+	text_rfc3339(&loaded, ts, sizeof(ts));
 	json_object_object_add(o, "reloaded", json_object_new_boolean(1));
 	json_object_object_add(o, "config_file",
 			       json_object_new_string(a->ctx.config_file));
@@ -468,23 +460,6 @@ fail:
 	return -1;
 }
 
-static int make_sockaddr(const struct cfg_addr *a,
-			 struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->is_ipv6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(a->port);
-		return inet_pton(AF_INET6, a->host, &s6->sin6_addr) == 1 ? 0 :
-									  -1;
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons(a->port);
-	return inet_pton(AF_INET, a->host, &s4->sin_addr) == 1 ? 0 : -1;
-}
-
 /* Where it listens: a bound unix socket (listen_fd), or an address. */
 static struct MHD_Daemon *start_daemon(struct admin *a,
 				       const struct cfg_admin *where,
@@ -500,7 +475,7 @@ static struct MHD_Daemon *start_daemon(struct admin *a,
 	};
 
 	if (listen_fd < 0) {
-		if (make_sockaddr(&where->addr, &ss) < 0)
+		if (cfg_addr_sockaddr(&where->addr, &ss) < 0)
 			return NULL;
 		where_opt[0] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0,
 							&ss };

@@ -226,6 +226,22 @@ fail:
 	return -1;
 }
 
+int cfg_addr_sockaddr(const struct cfg_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->is_ipv6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(a->port);
+		return inet_pton(AF_INET6, a->host, &s6->sin6_addr) == 1 ? 0 :
+									  -1;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(a->port);
+	return inet_pton(AF_INET, a->host, &s4->sin_addr) == 1 ? 0 : -1;
+}
+
 void cfg_format_addr(const struct cfg_addr *a, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%s%s:%u", a->is_ipv6 ? "[" : "", a->host,

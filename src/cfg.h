@@ -10,6 +10,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #define CFG_DEFAULT_MAX_BODY_BYTES ((size_t)1048576)
 #define CFG_DEFAULT_TIMEOUT_SECS 30u
@@ -138,6 +139,9 @@ const struct cfg_tool *cfg_find_tool(const struct cfg *cfg, const char *name,
  * picks: "listen", "tools.*.type", "tools.*.audit.log_body",
  * "tools.*.jsonrpc_param_filters.*.field", ... NULL-terminated; static. */
 const char *const *cfg_known_keys(void);
+
+/* The socket address of a; 0, or -1 when its host does not parse. */
+int cfg_addr_sockaddr(const struct cfg_addr *a, struct sockaddr_storage *ss);
 
 /* "127.0.0.1:8765" or "[::1]:8765" into buf (always terminated). */
 void cfg_format_addr(const struct cfg_addr *a, char *buf, size_t len);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "redact.h"
+#include "text.h"
 
 struct ledger {
 	struct audit *audit;
@@ -59,16 +60,6 @@ static int64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* RFC 3339, UTC, milliseconds: 2026-11-24T16:18:19.123Z */
-static void format_time(const struct timespec *ts, char *buf, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&ts->tv_sec, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03ldZ", ts->tv_nsec / 1000000);
 }
 
 struct ledger *ledger_new(struct audit *audit, struct metrics *metrics)
@@ -260,7 +251,7 @@ static struct json_object *record_head(const struct entry *e,
 	if (o == NULL)
 		return NULL;
 	clock_gettime(CLOCK_REALTIME, &now);
-	format_time(&now, ts, sizeof(ts));
+	text_rfc3339(&now, ts, sizeof(ts));
 	add_str(o, "ts", ts);
 	add_str(o, "id", e->id);
 	add_str(o, "event", event);
@@ -462,7 +453,7 @@ static struct json_object *stream_json(const struct entry *e, int64_t now)
 	struct json_object *o = json_object_new_object();
 	char ts[40];
 
-	format_time(&e->started, ts, sizeof(ts));
+	text_rfc3339(&e->started, ts, sizeof(ts));
 	add_str(o, "id", e->id);
 	add_str(o, "client", e->client);
 	add_str(o, "tool", e->tool);

@@ -899,23 +899,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- listeners ---- */
 
-static int make_sockaddr(const struct cfg_addr *a,
-			 struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->is_ipv6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(a->port);
-		return inet_pton(AF_INET6, a->host, &s6->sin6_addr) == 1 ? 0 :
-									  -1;
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons(a->port);
-	return inet_pton(AF_INET, a->host, &s4->sin_addr) == 1 ? 0 : -1;
-}
-
 /* MHD tells each connection's start and end: a retired listener is
  * stopped after its last one. */
 static void on_connection(void *cls, struct MHD_Connection *c,
@@ -947,7 +930,7 @@ static int listener_start(struct listener *l)
 			 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
-	if (make_sockaddr(&l->addr, &ss) < 0)
+	if (cfg_addr_sockaddr(&l->addr, &ss) < 0)
 		return -1;
 	if (l->addr.is_ipv6)
 		flags |= MHD_USE_IPv6;
@@ -1027,7 +1010,7 @@ static int same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
 	struct sockaddr_storage x, y;
 
 	if (a->port != b->port || a->is_ipv6 != b->is_ipv6 ||
-	    make_sockaddr(a, &x) < 0 || make_sockaddr(b, &y) < 0)
+	    cfg_addr_sockaddr(a, &x) < 0 || cfg_addr_sockaddr(b, &y) < 0)
 		return 0;
 	return memcmp(&x, &y, sizeof(x)) == 0;
 }

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -274,18 +273,13 @@ static pid_t spawn_daemon(const char *conf, int port, const char *errlog)
 static int suite_init(void)
 {
 	const char *up = getenv("UPSTREAM");
-	struct rlimit rl;
 
 	carapaced_path = getenv("CARAPACED");
 	ctl_path = getenv("CARAPACECTL");
 	if (up == NULL || carapaced_path == NULL || ctl_path == NULL ||
 	    getenv("CLITOOL") == NULL)
 		return -1;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	signal(SIGPIPE, SIG_IGN);
+	tu_prepare_process();
 	up_pid = tu_spawn_upstream(up, &up_port);
 	gw_port = tu_free_port();
 	admin_port = tu_free_port();
@@ -1297,20 +1291,6 @@ static void test_shutdown_ends_streams_on_record(void)
 
 /* ---- main ---- */
 
-static void on_fatal(int sig)
-{
-	static const char msg[] = "test_audit: fatal signal or watchdog; "
-				  "stopping children\n";
-	pid_t pids[] = { gw_pid, gw2_pid, up_pid };
-
-	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++)
-		if (pids[i] > 0)
-			kill(pids[i], SIGKILL);
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		sig = 1;
-	_exit(128 + sig);
-}
-
 static void remove_workdir(void)
 {
 	char cmd[600];
@@ -1322,11 +1302,9 @@ static void remove_workdir(void)
 
 int main(void)
 {
-	int sigs[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGALRM, SIGINT };
+	static pid_t *const children[] = { &gw_pid, &gw2_pid, &up_pid };
 
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], on_fatal);
-	alarm(600);
+	tu_watchdog("test_audit", 600, children, 3);
 	if (mkdtemp(workdir) == NULL ||
 	    CU_initialize_registry() != CUE_SUCCESS)
 		return 1;

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -176,16 +175,11 @@ static int write_conf(const char *path, int port, int admin,
 static int suite_init(void)
 {
 	const char *up = getenv("UPSTREAM");
-	struct rlimit rl;
 
 	carapaced_path = getenv("CARAPACED");
 	if (up == NULL || carapaced_path == NULL)
 		return -1;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	signal(SIGPIPE, SIG_IGN);
+	tu_prepare_process();
 	up_pid = tu_spawn_upstream(up, &up_port);
 	return up_pid > 0 ? 0 : -1;
 }
@@ -823,27 +817,12 @@ static void test_sigterm_and_cli_runs(void)
 
 /* ---- main ---- */
 
-static void on_fatal(int sig)
-{
-	static const char msg[] = "test_daemon: fatal signal or watchdog\n";
-	pid_t pids[] = { fg_pid, bg_pid, up_pid };
-
-	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++)
-		if (pids[i] > 0)
-			kill(pids[i], SIGKILL);
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		sig = 1;
-	_exit(128 + sig);
-}
-
 int main(void)
 {
-	int sigs[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGALRM, SIGINT };
+	static pid_t *const children[] = { &fg_pid, &bg_pid, &up_pid };
 	char cmd[600];
 
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], on_fatal);
-	alarm(600);
+	tu_watchdog("test_daemon", 600, children, 3);
 	if (mkdtemp(workdir) == NULL ||
 	    CU_initialize_registry() != CUE_SUCCESS)
 		return 1;

@@ -212,17 +212,12 @@ static int start_gateway(void)
 static int suite_init(void)
 {
 	const char *up = getenv("UPSTREAM");
-	struct rlimit rl;
 
 	carapaced_path = getenv("CARAPACED");
 	if (up == NULL || carapaced_path == NULL)
 		return -1;
-	/* Thousands of client sockets in this process too. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	signal(SIGPIPE, SIG_IGN);
+	/* thousands of client sockets in this process too */
+	tu_prepare_process();
 	up_pid = tu_spawn_upstream(up, &up_port);
 	victim_pid = tu_spawn_upstream(up, &victim_port);
 	gw_port = tu_free_port();
@@ -1799,35 +1794,13 @@ static void test_shim(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "unreachable"));
 }
 
-/* A crash or a hang must not leave daemons behind or stall the suite. */
-static void on_fatal(int sig)
-{
-	static const char msg[] = "test_integration: fatal signal or "
-				  "watchdog; stopping children\n";
-	pid_t pids[] = { gw_pid, up_pid, victim_pid, pol_up_pid, sig_pid,
-			 pol_pid, cli_pid };
-
-	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++)
-		if (pids[i] > 0)
-			kill(pids[i], SIGKILL);
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		sig = 1;
-	_exit(128 + sig);
-}
-
-static void install_watchdog(unsigned secs)
-{
-	int sigs[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGALRM, SIGTERM,
-		       SIGINT };
-
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], on_fatal);
-	alarm(secs);
-}
-
 int main(void)
 {
-	install_watchdog(900);
+	static pid_t *const children[] = { &gw_pid, &up_pid, &victim_pid,
+					   &pol_up_pid, &sig_pid, &pol_pid,
+					   &cli_pid };
+
+	tu_watchdog("test_integration", 900, children, 7);
 	if (mkdtemp(workdir) == NULL ||
 	    CU_initialize_registry() != CUE_SUCCESS)
 		return 1;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1037,4 +1038,49 @@ int tu_write_file(const char *path, const char *text)
 	if (fclose(f) != 0)
 		rc = -1;
 	return rc;
+}
+
+/* ---- a test program's own safety ---------------------------------------- */
+
+static const char *watch_name = "test";
+static pid_t *const *watch_pids;
+static size_t watch_n;
+
+static void on_fatal(int sig)
+{
+	static const char msg[] = ": fatal signal or watchdog; stopping "
+				  "children\n";
+
+	for (size_t i = 0; i < watch_n; i++)
+		if (*watch_pids[i] > 0)
+			kill(*watch_pids[i], SIGKILL);
+	if (write(2, watch_name, strlen(watch_name)) < 0 ||
+	    write(2, msg, sizeof(msg) - 1) < 0)
+		sig = 1;
+	_exit(128 + sig);
+}
+
+void tu_watchdog(const char *name, unsigned secs, pid_t *const *pids,
+		 size_t n)
+{
+	int sigs[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGALRM, SIGTERM,
+		       SIGINT };
+
+	watch_name = name;
+	watch_pids = pids;
+	watch_n = n;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], on_fatal);
+	alarm(secs);
+}
+
+void tu_prepare_process(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
 }

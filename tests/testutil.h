@@ -201,6 +201,19 @@ int tu_http(int port, const char *method, const char *target,
 int tu_sse_next_event(struct tu_resp *r, char *data, size_t len,
 		      int timeout_ms);
 
+/* ---- a test program's own safety ---------------------------------------- */
+
+/* A crash, SIGINT or a hang must not leave daemons behind or stall the
+ * suite: on SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGINT, SIGTERM, or when
+ * secs have passed, every pid *pids[i] (read then, when > 0) is killed
+ * and the program exits 128 + the signal. pids is kept, not copied. */
+void tu_watchdog(const char *name, unsigned secs, pid_t *const *pids,
+		 size_t n);
+
+/* The soft RLIMIT_NOFILE raised to the hard one (thousands of sockets),
+ * and SIGPIPE ignored (a peer that closes gives EPIPE, not death). */
+void tu_prepare_process(void);
+
 /* ---- another process, from /proc ---------------------------------------- */
 
 int tu_proc_threads(pid_t pid);		/* "Threads:" of status, or -1 */
