@@ -1142,6 +1142,8 @@ int server_apply(struct server *srv, const struct cfg *cfg, char *err,
 	pthread_mutex_unlock(&srv->lock);
 	cfg_free(old);
 	free(w);
+	/* a listener retired with no connection will see no last close */
+	srv->wake(srv->wake_arg);
 	if (rc < 0)
 		snprintf(err, err_len, "out of memory");
 	return rc;

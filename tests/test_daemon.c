@@ -477,6 +477,8 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT_FATAL(fg_pid > 0);
 	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
 	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 403);
+	sleep_ms(200); /* the calls' connection threads end */
+	int threads0 = tu_proc_threads(fg_pid), fds0 = tu_proc_fds(fg_pid);
 	base = upstream_open_streams();
 	for (int i = 0; i < N_STREAMS; i++)
 		CU_ASSERT_FATAL(open_stream(port, "/tools/sig/api/v1/events",
@@ -552,11 +554,27 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
 	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 403);
 
-	/* and a good one through the admin API */
-	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", 0) == 0);
+	/* and a good one through the admin API: the first config again */
+	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", other) == 0);
 	CU_ASSERT(tu_http(admin, "POST", "/v1/reload", NULL, "", &status,
 			  NULL, NULL) == 0 && status == 200);
 	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
+	CU_ASSERT(get(other, "/echo", &status, NULL) == 0 && status == 200);
+	/* back where it started: the retired listener ("third") and every
+	 * stream's thread and descriptors are gone */
+	int threads = -1, nfds = -1;
+	for (int w = 0; w < 250; w++) {
+		threads = tu_proc_threads(fg_pid);
+		nfds = tu_proc_fds(fg_pid);
+		if (threads == threads0 && nfds == fds0)
+			break;
+		sleep_ms(20);
+	}
+	if (threads != threads0 || nfds != fds0)
+		fprintf(stderr, "threads %d -> %d, fds %d -> %d\n", threads0,
+			threads, fds0, nfds);
+	CU_ASSERT_EQUAL(threads, threads0);
+	CU_ASSERT_EQUAL(nfds, fds0);
 	CU_ASSERT_EQUAL(tu_stop(fg_pid), 0);
 	fg_pid = -1;
 }
