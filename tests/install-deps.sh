@@ -1,10 +1,12 @@
 #!/bin/sh
 # Installs what building and testing carapaced needs: Debian 12 packages
-# only, as root. Safe to run again.
+# only, as root. Safe to run again. groff-base: tests/test_docs formats
+# the man pages with groff -ww; logrotate: tests/test_daemon runs the
+# shipped logrotate snippet.
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config ca-certificates curl \
 	libmicrohttpd-dev libcurl4-openssl-dev libjson-c-dev libcunit1-dev \
-	groff-base >/dev/null
+	groff-base logrotate >/dev/null
