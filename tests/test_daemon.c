@@ -393,20 +393,25 @@ static pid_t spawn_fg(const char *conf, int port)
 	return pid;
 }
 
-static int upstream_open_streams(void)
+/* One number of the test upstream's /_upstream/stats, or -1. */
+static int upstream_stat(const char *key)
 {
-	int status;
+	int status, n = -1;
 	char *body = NULL;
-	int n = -1;
 
 	if (get(up_port, "/_upstream/stats", &status, &body) == 0) {
 		json_object *o = json_tokener_parse(body), *v;
-		if (json_object_object_get_ex(o, "open_streams", &v))
+		if (json_object_object_get_ex(o, key, &v))
 			n = json_object_get_int(v);
 		json_object_put(o);
 	}
 	free(body);
 	return n;
+}
+
+static int upstream_open_streams(void)
+{
+	return upstream_stat("open_streams");
 }
 
 static int wait_open_streams(int want, int limit_ms)
@@ -606,17 +611,7 @@ static void *slow_call_main(void *arg)
 
 static int upstream_requests(void)
 {
-	int status, n = -1;
-	char *body = NULL;
-
-	if (get(up_port, "/_upstream/stats", &status, &body) == 0) {
-		json_object *o = json_tokener_parse(body), *v;
-		if (json_object_object_get_ex(o, "requests", &v))
-			n = json_object_get_int(v);
-		json_object_put(o);
-	}
-	free(body);
-	return n;
+	return upstream_stat("requests");
 }
 
 static int exit_code_of(pid_t pid, int limit_ms)
