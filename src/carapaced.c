@@ -73,14 +73,15 @@ static void usage(FILE *out)
 		"       carapaced -t [-c FILE]\n"
 		"       carapaced -V | --help\n"
 		"\n"
-		"  -c, --config FILE      configuration (default %s)\n"
-		"  -f, --foreground       stay in the foreground, log to stderr\n"
-		"  -p, --pidfile FILE     write the pid there once listening\n"
-		"  -u, --user USER[:GROUP] drop privileges once listening\n"
-		"  -t, --test-config      check the configuration and exit\n"
-		"  -d, --debug            log debug messages\n"
-		"  -V, --version          print the version and exit\n"
-		"  -h, --help             print this help and exit\n",
+		"  -c, --config FILE        configuration (default %s)\n"
+		"  -f, --foreground         stay in the foreground, log to "
+		"stderr\n"
+		"  -p, --pidfile FILE       write the pid there once listening\n"
+		"  -u, --user USER[:GROUP]  drop privileges once listening\n"
+		"  -t, --test-config        check the configuration and exit\n"
+		"  -d, --debug              log debug messages\n"
+		"  -V, --version            print the version and exit\n"
+		"  -h, --help               print this help and exit\n",
 		DEFAULT_CONFIG);
 }
 
