@@ -70,7 +70,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: carapaced [-f] [-d] [-c FILE] [-p PIDFILE] "
 		"[-u USER[:GROUP]]\n"
-		"       carapaced -t [-c FILE]\n"
+		"       carapaced -t [-c FILE] [-u USER[:GROUP]]\n"
 		"       carapaced -V | --help\n"
 		"\n"
 		"  -c, --config FILE        configuration (default %s)\n"
@@ -508,26 +508,44 @@ fail:
 	return -1;
 }
 
+/* -t: what a start with the same options would refuse of the file,
+ * without opening anything. Exit status. */
+static int test_config(const struct options *o)
+{
+	struct daemon_user user;
+	char msg[512];
+	struct cfg *cfg = read_config(o->config, msg, sizeof(msg));
+	int root = geteuid() == 0;
+
+	if (cfg == NULL)
+		goto fail;
+	if (o->user != NULL) {
+		if (daemon_parse_user(o->user, &user, msg, sizeof(msg)) < 0)
+			goto fail;
+		root = user.uid == 0;
+	}
+	if (tools_as_root_ok(cfg, root, msg, sizeof(msg)) < 0)
+		goto fail;
+	printf("carapaced: configuration file %s test is successful\n",
+	       o->config);
+	cfg_free(cfg);
+	return 0;
+fail:
+	fprintf(stderr, "carapaced: %s\n", msg);
+	cfg_free(cfg);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct daemon d = { .options = &o, .report = -1, .pidfile_fd = -1 };
-	char msg[512];
 
 	int rc = parse_options(argc, argv, &o);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
-	if (o.test_only) {
-		struct cfg *cfg = read_config(o.config, msg, sizeof(msg));
-		if (cfg == NULL) {
-			fprintf(stderr, "carapaced: %s\n", msg);
-			return 1;
-		}
-		printf("carapaced: configuration file %s test is successful\n",
-		       o.config);
-		cfg_free(cfg);
-		return 0;
-	}
+	if (o.test_only)
+		return test_config(&o);
 	if (prepare(&d, &o) < 0) {
 		cfg_free(d.cfg);
 		return 1;

@@ -321,6 +321,16 @@ static void test_start_errors_reach_the_launcher(void)
 	CU_ASSERT(tu_write_file(conf, text) == 0);
 	expect_start_error(conf, "-u root", "cli tools would run as root");
 	expect_start_error(conf, "-u no-such-user-x", "no such user");
+	/* -t refuses what that start would */
+	char cmd[2048], out[4096];
+	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s' -u root", carapaced_path,
+		 conf);
+	CU_ASSERT_EQUAL(run(cmd, out, sizeof(out)), 1);
+	CU_ASSERT(strstr(out, "cli tools would run as root") != NULL);
+	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s' -u nobody", carapaced_path,
+		 conf);
+	CU_ASSERT_EQUAL(run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "test is successful") != NULL);
 }
 
 /* ---- fewer privileges ---- */
