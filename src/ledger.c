@@ -48,7 +48,6 @@ struct entry {
 	int64_t started_ms;             /* monotonic */
 	unsigned status;
 	int stream;
-	int opened;
 	void (*closer)(void *);
 	void *closer_arg;
 	int closed_by;                  /* 0, or 1 + an entry_ending */
@@ -315,7 +314,6 @@ void entry_deny(struct entry *e, unsigned status, const char *reason)
 {
 	struct json_object *o = record_head(e, "request");
 
-	e->status = status;
 	record_decision(o, "deny", reason, status);
 	record_counts(o, e, 1);
 	record_write(e, o, "deny");
@@ -371,7 +369,6 @@ void entry_open(struct entry *e, unsigned status, int stream)
 {
 	e->status = status;
 	e->stream = stream;
-	e->opened = 1;
 	count_request(e, 0);
 	if (!stream)
 		return;
