@@ -949,6 +949,22 @@ static int set_audit(struct ctx *c, void *dst, struct json_object *v)
 
 /* KEY_HTTP / KEY_CLI: for one type of tool only; a key with neither is
  * for both.  KEY_REQUIRED with one of them: required for that type. */
+static int set_add_xff(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->add_x_forwarded_for =
+		json_object_get_boolean(v);
+	return 0;
+}
+
+static int set_path_params(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg_tool *)dst)->allow_path_params =
+		json_object_get_boolean(v);
+	return 0;
+}
+
 static const struct key tool_keys[] = {
 	{ "type", J_STRING, 0, 0, KEY_REQUIRED, set_type, NULL },
 	{ "upstream", J_STRING, 0, 0, KEY_REQUIRED | KEY_HTTP, set_upstream,
@@ -972,6 +988,9 @@ static const struct key tool_keys[] = {
 	  NULL },
 	{ "forward_headers", J_STRINGS, 0, 0, KEY_HTTP, set_forward_headers,
 	  check_header_name },
+	{ "add_x_forwarded_for", J_BOOL, 0, 0, KEY_HTTP, set_add_xff, NULL },
+	{ "allow_path_params", J_BOOL, 0, 0, KEY_HTTP, set_path_params,
+	  NULL },
 	{ "rate_limit", J_OBJECT, 0, 0, 0, set_rate_limit, NULL },
 	{ "audit", J_OBJECT, 0, 0, 0, set_audit, NULL },
 	{ "binary", J_STRING, 0, 0, KEY_REQUIRED | KEY_CLI, set_binary,
@@ -1150,6 +1169,47 @@ static int set_tools_as_root(struct ctx *c, void *dst, struct json_object *v)
 	return 0;
 }
 
+static int set_max_inflight(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg *)dst)->max_inflight_body_bytes =
+		(size_t)json_object_get_int64(v);
+	return 0;
+}
+
+static int set_header_timeout(struct ctx *c, void *dst,
+			      struct json_object *v)
+{
+	(void)c;
+	((struct cfg *)dst)->client_header_timeout_secs =
+		(unsigned)json_object_get_int64(v);
+	return 0;
+}
+
+static int set_body_timeout(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg *)dst)->client_body_timeout_secs =
+		(unsigned)json_object_get_int64(v);
+	return 0;
+}
+
+static int set_send_timeout(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg *)dst)->client_send_timeout_secs =
+		(unsigned)json_object_get_int64(v);
+	return 0;
+}
+
+static int set_per_ip(struct ctx *c, void *dst, struct json_object *v)
+{
+	(void)c;
+	((struct cfg *)dst)->max_connections_per_ip =
+		(unsigned)json_object_get_int64(v);
+	return 0;
+}
+
 static const struct key top_keys[] = {
 	{ "listen", J_STRINGS, 0, 0, 0, set_listen, NULL },
 	{ "max_body_bytes", J_INT, 1, 1073741824, 0, set_max_body, NULL },
@@ -1157,6 +1217,15 @@ static const struct key top_keys[] = {
 	{ "admin_listen", J_STRING, 0, 0, 0, set_admin_listen, NULL },
 	{ "audit_log", J_STRING, 0, 0, 0, set_audit_log, check_absolute },
 	{ "run_tools_as_root", J_BOOL, 0, 0, 0, set_tools_as_root, NULL },
+	{ "max_inflight_body_bytes", J_INT, 1, 1099511627776LL, 0,
+	  set_max_inflight, NULL },
+	{ "client_header_timeout_secs", J_INT, 1, 3600, 0, set_header_timeout,
+	  NULL },
+	{ "client_body_timeout_secs", J_INT, 1, 3600, 0, set_body_timeout,
+	  NULL },
+	{ "client_send_timeout_secs", J_INT, 1, 86400, 0, set_send_timeout,
+	  NULL },
+	{ "max_connections_per_ip", J_INT, 0, 1000000, 0, set_per_ip, NULL },
 	LATER("clients", J_OBJECT),
 	{ NULL, J_STRING, 0, 0, 0, NULL, NULL }
 };
@@ -1421,6 +1490,12 @@ static int load(struct ctx *c, const char *text, size_t len,
 		goto fail;
 	}
 	cfg->max_body_bytes = CFG_DEFAULT_MAX_BODY_BYTES;
+	cfg->max_inflight_body_bytes = CFG_DEFAULT_MAX_INFLIGHT_BODY_BYTES;
+	cfg->client_header_timeout_secs =
+		CFG_DEFAULT_CLIENT_HEADER_TIMEOUT_SECS;
+	cfg->client_body_timeout_secs = CFG_DEFAULT_CLIENT_BODY_TIMEOUT_SECS;
+	cfg->client_send_timeout_secs = CFG_DEFAULT_CLIENT_SEND_TIMEOUT_SECS;
+	cfg->max_connections_per_ip = CFG_DEFAULT_MAX_CONNECTIONS_PER_IP;
 	atomic_init(&cfg->refs, 1);
 	if (walk(c, top_keys, cfg, root) < 0 || check_listeners(c, cfg) < 0)
 		goto fail;

@@ -14,6 +14,12 @@
 
 #define CFG_DEFAULT_MAX_BODY_BYTES ((size_t)1048576)
 #define CFG_DEFAULT_TIMEOUT_SECS 30u
+/* The HTTP front's limits (issue 11), nginx's names where nginx has one. */
+#define CFG_DEFAULT_MAX_INFLIGHT_BODY_BYTES ((size_t)64 << 20)
+#define CFG_DEFAULT_CLIENT_HEADER_TIMEOUT_SECS 10u
+#define CFG_DEFAULT_CLIENT_BODY_TIMEOUT_SECS 30u
+#define CFG_DEFAULT_CLIENT_SEND_TIMEOUT_SECS 60u
+#define CFG_DEFAULT_MAX_CONNECTIONS_PER_IP 256u
 
 /* A listen address as written: host is a numeric IPv4 or IPv6 literal
  * (IPv6 written in brackets in the file, stored without them). */
@@ -72,6 +78,8 @@ struct cfg_tool {
 	struct cfg_header *inject_headers;
 	size_t n_inject_headers;
 	struct cfg_strings forward_headers;    /* e.g. "Cookie" */
+	int add_x_forwarded_for;               /* default off */
+	int allow_path_params;                 /* ';' in a path segment */
 	unsigned rate_max_requests;            /* 0: no rate limit */
 	unsigned rate_window_secs;
 
@@ -109,6 +117,11 @@ struct cfg {
 	char *audit_log;                   /* absolute path, or NULL */
 	int run_tools_as_root;             /* cli tools may run as uid 0 */
 	size_t max_body_bytes;
+	size_t max_inflight_body_bytes;    /* all requests' bodies at once */
+	unsigned client_header_timeout_secs; /* the whole request head */
+	unsigned client_body_timeout_secs;   /* between two body reads */
+	unsigned client_send_timeout_secs;   /* a stream's buffer full */
+	unsigned max_connections_per_ip;     /* 0: no limit */
 	struct cfg_tool *tools;
 	size_t n_tools;
 };
