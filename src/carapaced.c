@@ -325,7 +325,8 @@ static int start_serving(struct daemon *d, unsigned conn_limit)
 	const struct options *o = d->options;
 	char err[512];
 
-	d->server = server_new(d->ledger, conn_limit, wake_main, NULL);
+	d->server = server_new(d->ledger, d->metrics, conn_limit, wake_main,
+			       NULL);
 	if (d->server == NULL ||
 	    server_apply(d->server, d->cfg, err, sizeof(err)) < 0) {
 		log_warnx("%s", d->server ? err : "out of memory");

@@ -400,6 +400,8 @@ static const char *ending_name(enum entry_ending how, int stream)
 		return "reload";
 	case ENDED_SHUTDOWN:
 		return "shutdown";
+	case ENDED_CLIENT_STALLED:
+		return "client_stalled";
 	}
 	return "error";
 }

@@ -28,6 +28,8 @@ enum entry_ending {
 	ENDED_ERROR,         /* the upstream broke the body off */
 	ENDED_RELOAD,        /* a reload removed the stream's tool */
 	ENDED_SHUTDOWN,      /* the daemon stopped */
+	ENDED_CLIENT_STALLED, /* the client read nothing for
+			       * client_send_timeout_secs */
 };
 
 struct ledger;

@@ -41,6 +41,16 @@ _Static_assert(sizeof(kind_label) / sizeof(kind_label[0]) ==
 		       METRICS_UPSTREAM_ERROR_KINDS,
 	       "a label for every upstream error kind");
 
+static const char *const refusal_label[] = {
+	[METRICS_REFUSED_PER_IP] = "per_ip",
+	[METRICS_REFUSED_TOTAL] = "total",
+	[METRICS_REFUSED_HEADER_TIMEOUT] = "header_timeout",
+	[METRICS_REFUSED_BODY_TIMEOUT] = "body_timeout",
+};
+_Static_assert(sizeof(refusal_label) / sizeof(refusal_label[0]) ==
+		       METRICS_REFUSAL_KINDS,
+	       "a label for every refusal");
+
 struct slot {
 	_Atomic(struct slot *) next;
 	char *tool;                       /* owned copy */
@@ -59,6 +69,7 @@ struct metrics {
 	pthread_mutex_t lock;             /* serialises slot creation */
 	_Atomic(struct slot *) head;
 	struct slot *tail;                /* under lock */
+	_Atomic uint64_t refused[METRICS_REFUSAL_KINDS];
 };
 
 struct metrics *metrics_new(void)
@@ -229,6 +240,13 @@ void metrics_rate_limited(struct metrics *m, const char *tool)
 		add(&s->rate_limited, 1);
 }
 
+void metrics_connection_refused(struct metrics *m,
+				enum metrics_refusal why)
+{
+	if (m != NULL && why >= 0 && why < METRICS_REFUSAL_KINDS)
+		add(&m->refused[why], 1);
+}
+
 void metrics_totals(struct metrics *m, const char *tool, uint64_t *requests,
 		    uint64_t *denied, int64_t *active_streams)
 {
@@ -391,6 +409,18 @@ static void render_rate_limited(FILE *f, struct metrics *m)
 		put_u64(f, name, s, "", get_u64(&s->rate_limited));
 }
 
+static void render_refused(FILE *f, struct metrics *m)
+{
+	const char *name = "carapace_connections_refused_total";
+
+	put_family(f, name, "counter",
+		   "Client connections refused or cut by the front, by "
+		   "reason.");
+	for (int k = 0; k < METRICS_REFUSAL_KINDS; k++)
+		fprintf(f, "%s{reason=\"%s\"} %" PRIu64 "\n", name,
+			refusal_label[k], get_u64(&m->refused[k]));
+}
+
 static void render_info(FILE *f, const struct metrics_info *info)
 {
 	put_family(f, "carapace_audit_write_errors_total", "counter",
@@ -433,6 +463,7 @@ char *metrics_render(struct metrics *m, const struct metrics_info *info,
 	render_bytes(f, m);
 	render_upstream(f, m);
 	render_rate_limited(f, m);
+	render_refused(f, m);
 	render_info(f, info != NULL ? info : &none);
 	failed = ferror(f);
 	if (fclose(f) != 0 || failed) {

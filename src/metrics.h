@@ -25,6 +25,15 @@ enum metrics_upstream_error {
 	METRICS_UPSTREAM_ERROR_KINDS,
 };
 
+/* Why the front cut or refused a client connection. */
+enum metrics_refusal {
+	METRICS_REFUSED_PER_IP,         /* max_connections_per_ip reached */
+	METRICS_REFUSED_TOTAL,          /* the daemon's connection limit */
+	METRICS_REFUSED_HEADER_TIMEOUT, /* client_header_timeout_secs */
+	METRICS_REFUSED_BODY_TIMEOUT,   /* client_body_timeout_secs */
+	METRICS_REFUSAL_KINDS,
+};
+
 /* What /metrics reports besides the counters. Strings are borrowed. */
 struct metrics_info {
 	const char *version;
@@ -52,6 +61,10 @@ void metrics_bytes(struct metrics *m, const char *tool,
 void metrics_upstream_error(struct metrics *m, const char *tool,
 			    enum metrics_upstream_error kind);
 void metrics_rate_limited(struct metrics *m, const char *tool);
+/* carapace_connections_refused_total{reason}; no tool: it is counted
+ * before a request names one. */
+void metrics_connection_refused(struct metrics *m,
+				enum metrics_refusal why);
 
 /* Sums for /v1/status; any pointer may be NULL. tool NULL: all tools.
  * *requests counts allowed and denied ones; an unknown tool gives zeros.

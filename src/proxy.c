@@ -47,6 +47,7 @@ struct worker {
 	int published;
 	size_t head_bytes;
 	int protocol_error;
+	int idle_expired;          /* a push outlasted the idle timeout */
 	uint64_t last_byte_ms;
 };
 
@@ -382,8 +383,18 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *arg)
 	struct worker *w = arg;
 	size_t len = size * nitems;
 
-	if (!w->published || stream_push(w->stream, data, len) < 0)
+	unsigned idle = w->req->idle_timeout_secs;
+	/* the idle timer runs on while a client that does not read keeps
+	 * the stream full */
+	uint64_t deadline = idle ? w->last_byte_ms + idle * 1000ull : 0;
+
+	if (!w->published)
 		return CURL_WRITEFUNC_ERROR;
+	int rc = stream_push_until(w->stream, data, len, deadline);
+	if (rc < 0) {
+		w->idle_expired = rc == -2;
+		return CURL_WRITEFUNC_ERROR;
+	}
 	w->last_byte_ms = now_ms();
 	return len;
 }
@@ -628,6 +639,8 @@ static void run_worker(struct worker *w)
 	w->multi = h->multi;
 	stream_set_cancel_hook(w->stream, wake_worker, w->multi);
 	how = drive(w, &result);
+	if (w->idle_expired)
+		how = IDLE_TIMEOUT;
 	stream_set_cancel_hook(w->stream, NULL, NULL);
 	curl_multi_remove_handle(h->multi, h->easy);
 	report(w, how, result);

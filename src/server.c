@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "guard.h"
 #include "ledger.h"
 #include "log.h"
 #include "policy.h"
@@ -60,6 +61,7 @@ struct server {
 	struct listener *listeners;
 	struct ratelimit *ratelimit;
 	struct ledger *ledger;
+	struct guard *guard;            /* connection limits and timers */
 	unsigned conn_limit;
 	atomic_int stopping;            /* new requests get 503 */
 	void (*wake)(void *);           /* a retired listener can be reaped */
@@ -93,6 +95,30 @@ struct body_reader {
 	int client_fd;
 	int complete;                   /* MHD sent it all */
 };
+
+/* ---- the connection ---- */
+
+static const struct sockaddr *client_addr_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	return info != NULL ? info->client_addr : NULL;
+}
+
+/* The connection's guard record (NULL only before it was made). */
+static struct guard_conn *guard_conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info != NULL ? info->socket_context : NULL;
+}
+
+static int client_fd_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return info != NULL ? info->connect_fd : -1;
+}
 
 /* ---- answers ---- */
 
@@ -181,6 +207,7 @@ static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
 		entry_deny(rq->entry, status, reason);
 		rq->entry = NULL;
 	}
+	guard_answering(rq->listener->server->guard, guard_conn_of(c));
 	return send_error_ex(c, status, reason, rq->route.tool_name,
 			     retry_after);
 }
@@ -238,6 +265,8 @@ static enum entry_ending ending_of(struct body_reader *br)
 {
 	if (br->complete)
 		return ENDED_COMPLETE;
+	if (stream_was_stalled(br->stream))
+		return ENDED_CLIENT_STALLED;
 	if (atomic_load(&br->server->stopping))
 		return ENDED_SHUTDOWN;
 	return stream_was_broken(br->stream) ? ENDED_ERROR :
@@ -255,13 +284,6 @@ static void free_body_reader(void *cls)
 	entry_end(br->entry, ending_of(br), has_exit, exit_code, signal);
 	stream_release(br->stream);
 	free(br);
-}
-
-static int client_fd_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	return info != NULL ? info->connect_fd : -1;
 }
 
 /* *reader: the new response's reader state (owned by the response). */
@@ -455,6 +477,16 @@ static enum MHD_Result serve_stream(struct request *rq,
 	return rc;
 }
 
+/* A client that reads nothing for client_send_timeout_secs ends it. */
+static struct stream *new_stream(const struct request *rq)
+{
+	struct stream *s = stream_new(STREAM_CAPACITY);
+
+	if (s != NULL)
+		stream_set_send_timeout(s, rq->cfg->client_send_timeout_secs);
+	return s;
+}
+
 /* A stream nobody started: both references are ours. */
 static void stream_drop(struct stream *s)
 {
@@ -470,7 +502,7 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 {
 	const char *tool = rq->route.tool->name;
 	struct proxy_request *pr = build_proxy_request(rq, c, method);
-	struct stream *s = pr ? stream_new(STREAM_CAPACITY) : NULL;
+	struct stream *s = pr ? new_stream(rq) : NULL;
 
 	if (s == NULL || proxy_start(pr, s) < 0) {
 		stream_drop(s);
@@ -512,7 +544,7 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 		log_info("%s: denied: %s", tool->name, denied);
 		return deny(rq, c, MHD_HTTP_FORBIDDEN, denied, 0);
 	}
-	struct stream *s = stream_new(STREAM_CAPACITY);
+	struct stream *s = new_stream(rq);
 	int rc = s ? cli_start(cr, s) : -1;
 	if (rc < 0) {
 		stream_drop(s);
@@ -660,13 +692,11 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 static const char *client_of(struct MHD_Connection *c)
 {
 	static __thread char text[INET6_ADDRSTRLEN + 10];
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = client_addr_of(c);
 	char host[INET6_ADDRSTRLEN];
 
-	if (info == NULL || info->client_addr == NULL)
+	if (sa == NULL)
 		return "";
-	const struct sockaddr *sa = info->client_addr;
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const void *)sa;
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
@@ -695,6 +725,9 @@ static enum MHD_Result on_first_call(struct request *rq,
 	const char *why;
 
 	rq->started = 1;
+	/* a connection the guard cut for a slow head gets nothing more */
+	if (guard_head_done(srv->guard, guard_conn_of(c), has_body(c)) < 0)
+		return MHD_NO;
 	rq->entry = entry_new(srv->ledger, client_of(c), method, rq->target);
 	if (rq->entry == NULL)
 		return MHD_NO;
@@ -784,11 +817,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_NO;
 	if (!rq->started)
 		return on_first_call(rq, c, method);
+	struct guard *guard = rq->listener->server->guard;
 	if (*upload_size > 0) {
+		guard_body_read(guard, guard_conn_of(c));
 		take_body(rq, body_limit(rq), upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	guard_answering(guard, guard_conn_of(c));
 	if (rq->refusal != 0)
 		return deny(rq, c, rq->refusal, rq->refusal_reason,
 			    rq->retry_after);
@@ -834,9 +870,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct request *rq = *con_cls;
-	(void)cls;
+	struct listener *l = cls;
+	struct guard_conn *gc = guard_conn_of(c);
 
 	if (rq != NULL) {
+		/* a body too slow: the guard has answered 408 */
+		if (rq->entry != NULL &&
+		    guard_cut_of(l->server->guard, gc) == GUARD_CUT_BODY) {
+			entry_deny(rq->entry, MHD_HTTP_REQUEST_TIMEOUT,
+				   "request body not received in time");
+			rq->entry = NULL;
+		}
 		/* MHD frees the answer's reader only after this call */
 		if (rq->reader != NULL)
 			rq->reader->complete =
@@ -854,6 +898,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free(rq);
 		*con_cls = NULL;
 	}
+	guard_request_done(l->server->guard, gc);
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
 				  (unsigned)CLIENT_IDLE_TIMEOUT_SECS);
 }
@@ -876,6 +921,8 @@ static int is_routine_mhd_message(const char *line)
 		"Closing connection (application reported error",
 		"Application reported internal error, closing connection",
 		"Failed to send the response body for the request",
+		/* a client that left mid-head, or one the guard cut */
+		"Connection socket is closed when reading request",
 	};
 
 	for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++)
@@ -906,13 +953,19 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 			  enum MHD_ConnectionNotificationCode code)
 {
 	struct listener *l = cls;
-	(void)c;
-	(void)socket_context;
+	struct guard *guard = l->server->guard;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		atomic_fetch_add(&l->connections, 1);
+		*socket_context = guard_open(guard, client_addr_of(c),
+					     client_fd_of(c));
+		/* unguarded, it could hold a thread for ever: end it now */
+		if (*socket_context == NULL)
+			shutdown(client_fd_of(c), SHUT_RDWR);
 		return;
 	}
+	guard_close(guard, *socket_context);
+	*socket_context = NULL;
 	if (atomic_fetch_sub(&l->connections, 1) == 1) {
 		pthread_mutex_lock(&l->server->lock);
 		int retired = l->retired;
@@ -920,6 +973,16 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 		if (retired)
 			l->server->wake(l->server->wake_arg);
 	}
+}
+
+/* Before MHD makes a connection: the limits per address and in all. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
+				 socklen_t addrlen)
+{
+	struct listener *l = cls;
+	(void)addrlen;
+
+	return guard_admit(l->server->guard, addr) == 0 ? MHD_YES : MHD_NO;
 }
 
 static int listener_start(struct listener *l)
@@ -935,7 +998,7 @@ static int listener_start(struct listener *l)
 	if (l->addr.is_ipv6)
 		flags |= MHD_USE_IPv6;
 	l->daemon = MHD_start_daemon(
-		flags, l->addr.port, NULL, NULL, on_request, l,
+		flags, l->addr.port, on_accept, l, on_request, l,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_CONNECTION_LIMIT, l->server->conn_limit,
@@ -1038,12 +1101,17 @@ static int take_name(char **dst, const char *name)
 
 /* ---- the server ---- */
 
-struct server *server_new(struct ledger *ledger, unsigned conn_limit,
-			  void (*wake)(void *), void *wake_arg)
+struct server *server_new(struct ledger *ledger, struct metrics *metrics,
+			  unsigned conn_limit, void (*wake)(void *),
+			  void *wake_arg)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
+	struct guard_limits none = { 0, conn_limit, 0, 0 };
 
-	if (srv == NULL || (srv->ratelimit = ratelimit_new()) == NULL) {
+	if (srv == NULL || (srv->ratelimit = ratelimit_new()) == NULL ||
+	    (srv->guard = guard_new(metrics, &none)) == NULL) {
+		if (srv != NULL)
+			ratelimit_free(srv->ratelimit);
 		free(srv);
 		return NULL;
 	}
@@ -1114,6 +1182,18 @@ static int settle_listeners(struct server *srv, const struct wanted *w,
 	return 0;
 }
 
+static void set_guard_limits(struct server *srv, const struct cfg *cfg)
+{
+	struct guard_limits lim = {
+		.per_ip = cfg->max_connections_per_ip,
+		.total = srv->conn_limit,
+		.header_secs = cfg->client_header_timeout_secs,
+		.body_secs = cfg->client_body_timeout_secs,
+	};
+
+	guard_set_limits(srv->guard, &lim);
+}
+
 int server_apply(struct server *srv, const struct cfg *cfg, char *err,
 		 size_t err_len)
 {
@@ -1140,6 +1220,7 @@ int server_apply(struct server *srv, const struct cfg *cfg, char *err,
 	const struct cfg *old = srv->cfg;
 	srv->cfg = cfg_hold(cfg);
 	pthread_mutex_unlock(&srv->lock);
+	set_guard_limits(srv, cfg);
 	cfg_free(old);
 	free(w);
 	/* a listener retired with no connection will see no last close */
@@ -1192,6 +1273,7 @@ void server_stop(struct server *srv)
 		srv->listeners = l->next;
 		listener_free(l);
 	}
+	guard_free(srv->guard);
 	cfg_free(srv->cfg);
 	ratelimit_free(srv->ratelimit);
 	pthread_mutex_destroy(&srv->lock);

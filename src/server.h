@@ -16,13 +16,15 @@
 
 struct server;
 
-/* A server with no listener yet. Every request is told to ledger
- * (borrowed: it must outlive the server). conn_limit caps connections per
- * listener. wake(wake_arg) is called, from any thread, when a retired
+/* A server with no listener yet. Every request is told to ledger, and
+ * every connection refused or cut by the front to metrics (both borrowed:
+ * they must outlive the server). conn_limit caps connections in all, over
+ * every listener (the daemon sizes it so streams keep descriptors). wake(wake_arg) is called, from any thread, when a retired
  * listener has lost its last connection: call server_reap() then. NULL
  * on out of memory. */
-struct server *server_new(struct ledger *ledger, unsigned conn_limit,
-			  void (*wake)(void *), void *wake_arg);
+struct server *server_new(struct ledger *ledger, struct metrics *metrics,
+			  unsigned conn_limit, void (*wake)(void *),
+			  void *wake_arg);
 /* Puts cfg in force (the server takes a reference): starts the listeners
  * it names that are not open yet, gives kept ones their new role, and
  * retires the others (they accept nothing more; their open connections,

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 struct chunk {
@@ -48,6 +50,10 @@ struct stream {
 	int exit_signal;
 	int consumer_sleeping;
 	int producer_waiting;
+	unsigned send_timeout_secs;
+	int client_fd;          /* the consumer's, once it waits; -1 */
+	uint64_t taken;         /* bytes the consumer has taken, in all */
+	int stalled;            /* the client read nothing for too long */
 	void (*cancel_hook)(void *);
 	void *cancel_arg;
 };
@@ -63,8 +69,13 @@ struct stream *stream_new(size_t capacity)
 		free(s);
 		return NULL;
 	}
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->space, NULL);
+	pthread_cond_init(&s->space, &ca);
+	pthread_condattr_destroy(&ca);
+	s->client_fd = -1;
 	s->refs = 2;
 	s->capacity = capacity;
 	return s;
@@ -127,6 +138,8 @@ static void cancel_locked(struct stream *s)
 	if (s->cancelled)
 		return;
 	s->cancelled = 1;
+	/* from here on the consumer may let MHD close the socket */
+	s->client_fd = -1;
 	pthread_cond_broadcast(&s->space);
 	wake_consumer(s);
 	if (s->cancel_hook != NULL)
@@ -191,6 +204,86 @@ void stream_set_cancel_hook(struct stream *s, void (*hook)(void *), void *arg)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void stream_set_send_timeout(struct stream *s, unsigned secs)
+{
+	pthread_mutex_lock(&s->lock);
+	s->send_timeout_secs = secs;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int stream_was_stalled(struct stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int stalled = s->stalled;
+	pthread_mutex_unlock(&s->lock);
+	return stalled;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Lock held. The client has read nothing for the send timeout: its
+ * connection is shut down, which wakes MHD's thread wherever it waits. */
+static void stall_locked(struct stream *s)
+{
+	s->stalled = 1;
+	if (s->client_fd >= 0)
+		shutdown(s->client_fd, SHUT_RDWR);
+	cancel_locked(s);
+}
+
+/* Lock held: waits on space until deadline_ms (0: none). -1 when it
+ * passed. */
+static int wait_space(struct stream *s, uint64_t deadline_ms)
+{
+	struct timespec ts;
+
+	if (deadline_ms == 0) {
+		pthread_cond_wait(&s->space, &s->lock);
+		return 0;
+	}
+	ts.tv_sec = (time_t)(deadline_ms / 1000);
+	ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000;
+	return pthread_cond_timedwait(&s->space, &s->lock, &ts) == ETIMEDOUT ?
+		       -1 : 0;
+}
+
+/* Lock held. Waits while the stream is full: 0 room (or cancelled), -1
+ * the client stalled it, -2 the producer's deadline passed. */
+static int wait_room(struct stream *s, size_t len, uint64_t deadline_ms)
+{
+	uint64_t taken = s->taken, stall_at = 0;
+
+	while (!s->cancelled && s->queued > 0 &&
+	       s->queued + len > s->capacity) {
+		uint64_t now = mono_ms();
+		if (stall_at == 0 || s->taken != taken) {
+			/* the client took something: it is reading */
+			taken = s->taken;
+			stall_at = s->send_timeout_secs ?
+					   now + s->send_timeout_secs * 1000ull :
+					   0;
+		}
+		if (stall_at != 0 && now >= stall_at) {
+			stall_locked(s);
+			return -1;
+		}
+		if (deadline_ms != 0 && now >= deadline_ms)
+			return -2;
+		uint64_t until = stall_at;
+		if (deadline_ms != 0 && (until == 0 || deadline_ms < until))
+			until = deadline_ms;
+		s->producer_waiting = 1;
+		wait_space(s, until);
+	}
+	return 0;
+}
+
 int stream_publish_head(struct stream *s, struct stream_head *head)
 {
 	pthread_mutex_lock(&s->lock);
@@ -207,6 +300,12 @@ int stream_publish_head(struct stream *s, struct stream_head *head)
 
 int stream_push(struct stream *s, const void *data, size_t len)
 {
+	return stream_push_until(s, data, len, 0);
+}
+
+int stream_push_until(struct stream *s, const void *data, size_t len,
+		      uint64_t deadline_ms)
+{
 	struct chunk *c = malloc(sizeof(*c) + len);
 
 	if (c == NULL) {
@@ -219,16 +318,12 @@ int stream_push(struct stream *s, const void *data, size_t len)
 	c->next = NULL;
 
 	pthread_mutex_lock(&s->lock);
-	while (!s->cancelled && s->queued > 0 &&
-	       s->queued + len > s->capacity) {
-		s->producer_waiting = 1;
-		pthread_cond_wait(&s->space, &s->lock);
-	}
+	int rc = wait_room(s, len, deadline_ms);
 	s->producer_waiting = 0;
-	if (s->cancelled) {
+	if (s->cancelled || rc < 0) {
 		pthread_mutex_unlock(&s->lock);
 		free(c);
-		return -1;
+		return rc == -2 ? -2 : -1;
 	}
 	if (s->last != NULL)
 		s->last->next = c;
@@ -306,6 +401,8 @@ int stream_wait_head(struct stream *s, int client_fd,
 	int rc = -1;
 
 	pthread_mutex_lock(&s->lock);
+	if (!s->cancelled)
+		s->client_fd = client_fd;
 	for (;;) {
 		if (s->head != NULL) {
 			*head = s->head;
@@ -351,6 +448,7 @@ static size_t take_bytes(struct stream *s, char *buf, size_t max)
 		}
 	}
 	s->queued -= n;
+	s->taken += n;
 	if (s->producer_waiting)
 		pthread_cond_signal(&s->space);
 	return n;

@@ -17,6 +17,7 @@
 #define CARAPACE_STREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Why a stream failed before it had a head; the server maps it to a status. */
@@ -47,6 +48,12 @@ struct stream;
 
 /* NULL on failure (errno set). */
 struct stream *stream_new(size_t capacity);
+/* A client that takes nothing from a full stream for secs (0: never)
+ * stalls it: the stream is cancelled, the producer's push fails, and the
+ * client's socket (the one the consumer waits with) is shut down, so its
+ * connection ends even while MHD waits to write to it. Set it before the
+ * producer starts. */
+void stream_set_send_timeout(struct stream *s, unsigned secs);
 void stream_release(struct stream *s);
 
 /* --- producer side --- */
@@ -56,8 +63,13 @@ void stream_release(struct stream *s);
 void stream_set_cancel_hook(struct stream *s, void (*hook)(void *), void *arg);
 /* Takes ownership of head (freed with the stream). 0, or -1 if cancelled. */
 int stream_publish_head(struct stream *s, struct stream_head *head);
-/* Copies len bytes in; waits while full. 0, or -1 if cancelled. */
+/* Copies len bytes in; waits while full. 0, or -1 if cancelled. A wait
+ * longer than the send timeout ends the stream as stalled (-1). */
 int stream_push(struct stream *s, const void *data, size_t len);
+/* stream_push that also gives up at deadline_ms (CLOCK_MONOTONIC ms; 0:
+ * none), the producer's own timer: -2 then, and nothing was queued. */
+int stream_push_until(struct stream *s, const void *data, size_t len,
+		      uint64_t deadline_ms);
 /* Like stream_push, but never waits: 0 pushed, -1 cancelled, -2 no room
  * (nothing was queued). For producers that must not block, such as the
  * audit log feeding a live tail. */
@@ -87,6 +99,8 @@ int stream_get_exit(struct stream *s, int *exit_code, int *signal);
 /* 1 when the producer ended the body broken (stream_finish(s, 0)) before
  * anyone cancelled the stream. */
 int stream_was_broken(struct stream *s);
+/* 1 when the client stalled the stream (see stream_set_send_timeout). */
+int stream_was_stalled(struct stream *s);
 /* The client is gone: wake and abort the producer. */
 void stream_cancel(struct stream *s);
 /* The daemon ends the stream (reload, shutdown): the producer is
