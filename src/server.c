@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "header.h"
 #include "ledger.h"
 #include "log.h"
 #include "policy.h"
@@ -656,6 +657,36 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 	return -1;
 }
 
+struct field_check {
+	const char *problem;            /* the first one found, or NULL */
+};
+
+static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind,
+				   const char *name, size_t name_len,
+				   const char *value, size_t value_len)
+{
+	struct field_check *fc = cls;
+	(void)kind;
+
+	fc->problem = header_field_problem(name, name_len,
+					   value ? value : "",
+					   value ? value_len : 0);
+	return fc->problem == NULL ? MHD_YES : MHD_NO;
+}
+
+/* Every header exactly as MHD kept it, counted bytes (a NUL inside is
+ * seen, not a shorter string): MHD 0.9.75 passes a bare CR in a value,
+ * a blank before the colon and other non-token names. Trailers of a
+ * chunked body are never forwarded, so only the head is checked. NULL,
+ * or why the request is refused. */
+static const char *header_problem(struct MHD_Connection *c)
+{
+	struct field_check fc = { NULL };
+
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND, check_field, &fc);
+	return fc.problem;
+}
+
 /* "127.0.0.1:40312" or "[::1]:40312", for the audit trail. */
 static const char *client_of(struct MHD_Connection *c)
 {
@@ -707,6 +738,9 @@ static enum MHD_Result on_first_call(struct request *rq,
 		dropin_gone = dropin == NULL;
 	}
 	pthread_mutex_unlock(&srv->lock);
+	/* before anything is decided on what the headers say */
+	if ((why = header_problem(c)) != NULL)
+		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, why, 0);
 	if (atomic_load(&srv->stopping))
 		return refuse(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			      "shutting down", 0);
