@@ -21,6 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "header.h"
+
 #define PATH_MAX_BYTES 8192
 #define ARGV_MAX_BYTES 65536 /* a cli tool's argv, joined */
 #define QUOTE_MAX 60 /* bytes of a client's value shown in a reason */
@@ -100,10 +102,10 @@ static int listed(const struct cfg_strings *list, const char *s)
 	return 0;
 }
 
-static int listed_nocase(const struct cfg_strings *list, const char *s)
+static int listed_header(const struct cfg_strings *list, const char *name)
 {
 	for (size_t i = 0; i < list->n; i++)
-		if (strcasecmp(list->v[i], s) == 0)
+		if (header_name_eq(list->v[i], name))
 			return 1;
 	return 0;
 }
@@ -181,14 +183,14 @@ int policy_forward_header(const struct cfg_tool *tool, const char *name)
 {
 	if (tool == NULL || name == NULL)
 		return 0;
-	if (strcasecmp(name, "Authorization") == 0 ||
-	    strcasecmp(name, "Proxy-Authorization") == 0)
+	if (header_name_eq(name, "Authorization") ||
+	    header_name_eq(name, "Proxy-Authorization"))
 		return 0;
 	for (size_t i = 0; i < tool->n_inject_headers; i++)
-		if (strcasecmp(name, tool->inject_headers[i].name) == 0)
+		if (header_name_eq(name, tool->inject_headers[i].name))
 			return 0;
-	if (strcasecmp(name, "Cookie") == 0)
-		return listed_nocase(&tool->forward_headers, name);
+	if (header_name_eq(name, "Cookie"))
+		return listed_header(&tool->forward_headers, name);
 	return 1;
 }
 

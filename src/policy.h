@@ -25,7 +25,8 @@ int policy_check_request(const struct cfg_tool *tool, const char *method,
 
 /* Whether a client header may be forwarded upstream: never Authorization,
  * Proxy-Authorization, Cookie (unless in forward_headers) or a header named
- * in inject_headers. Case-insensitive. Hop-by-hop headers are proxy.c's. */
+ * in inject_headers. Names compare as header_name_eq() does (case and
+ * '-'/'_' folded). Hop-by-hop headers are proxy.c's. */
 int policy_forward_header(const struct cfg_tool *tool, const char *name);
 
 /* The checked JSON-RPC 2.0 body of a request to a JSON-RPC tool.

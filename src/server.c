@@ -306,6 +306,7 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 struct header_sink {
 	struct proxy_request *pr;
 	const struct cfg_tool *tool;
+	int failed;                     /* out of memory: MHD stops early */
 };
 
 static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
@@ -316,24 +317,30 @@ static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
 
 	if (!policy_forward_header(sink->tool, name))
 		return MHD_YES;
-	return proxy_request_add_header(sink->pr, name, value ? value : "") ==
-			       0 ?
-		       MHD_YES :
-		       MHD_NO;
+	if (proxy_request_add_header(sink->pr, name, value ? value : "") < 0) {
+		sink->failed = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
 }
 
-/* The client's allowed headers, then the host-side ones. */
+/* The client's allowed headers, then the host's own, which nothing the
+ * client sends can remove. Only the head's headers: trailers of a chunked
+ * body (MHD_FOOTER_KIND) are never forwarded, as the body goes upstream
+ * whole, with a Content-Length. */
 static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
 		       struct MHD_Connection *c)
 {
-	struct header_sink sink = { pr, tool };
+	struct header_sink sink = { pr, tool, 0 };
 
 	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
-				      &sink) < 0)
+				      &sink) < 0 ||
+	    sink.failed)
 		return -1;
 	for (size_t i = 0; i < tool->n_inject_headers; i++)
-		if (proxy_request_add_header(pr, tool->inject_headers[i].name,
-					     tool->inject_headers[i].value) < 0)
+		if (proxy_request_add_host_header(
+			    pr, tool->inject_headers[i].name,
+			    tool->inject_headers[i].value) < 0)
 			return -1;
 	return 0;
 }

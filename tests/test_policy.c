@@ -980,6 +980,14 @@ static const struct hcase hcases[] = {
 	{ &web, "Cookie", 0 },
 	{ &web, "Authorization", 0 },
 	{ &web, "User-Agent", 1 },
+	/* '-' and '_' fold: CGI/WSGI upstreams read both as '_' */
+	{ &sig, "Proxy_Authorization", 0 },
+	{ &sig, "authorization", 0 },
+	{ &hdr, "X_Api_Key", 0 },
+	{ &hdr, "x_API-key", 0 },
+	{ &hdr, "XApiKey", 1 },
+	{ &hdr, "X_Api_Key_2", 1 },
+	{ &hdr2, "COOKIE", 0 },
 };
 
 static void test_forward_header(void)
