@@ -156,6 +156,15 @@ static int check_path(const struct cfg_tool *tool, const char *path,
 	return -1;
 }
 
+/* TRACE and TRACK answer with the request as received: a reflecting
+ * upstream would hand the client the very headers injected to keep from
+ * it. Any case: some servers read methods case-insensitively. */
+static int is_trace(const char *method)
+{
+	return strcasecmp(method, "TRACE") == 0 ||
+	       strcasecmp(method, "TRACK") == 0;
+}
+
 int policy_check_request(const struct cfg_tool *tool, const char *method,
 			 const char *path, size_t path_len,
 			 struct policy_verdict *v)
@@ -172,11 +181,33 @@ int policy_check_request(const struct cfg_tool *tool, const char *method,
 			  "denied by policy: method \"%s\" is not in "
 			  "allow_http_methods",
 			  q);
+	} else if (tool->allow_http_methods.n == 0 && is_trace(method)) {
+		quote(q, method, strlen(method));
+		set_check(&c, 405, 0,
+			  "denied by policy: method \"%s\" is allowed only "
+			  "when named in allow_http_methods",
+			  q);
 	} else {
 		check_path(tool, path, path_len, &c);
 	}
 	to_verdict(&c, v);
 	return c.status == 0 ? 0 : -1;
+}
+
+/* Headers a client could use to pass for another address, host or scheme,
+ * or to change the method the policy checked; with the "X-Forwarded-"
+ * prefix. Forwarded only when forward_headers names them. */
+static int is_spoofable(const char *name)
+{
+	static const char *const names[] = {
+		"Forwarded", "X-Real-IP", "X-HTTP-Method-Override",
+		"X-HTTP-Method", "X-Method-Override",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (header_name_eq(name, names[i]))
+			return 1;
+	return header_name_has_prefix(name, "X-Forwarded-");
 }
 
 int policy_forward_header(const struct cfg_tool *tool, const char *name)
@@ -189,7 +220,10 @@ int policy_forward_header(const struct cfg_tool *tool, const char *name)
 	for (size_t i = 0; i < tool->n_inject_headers; i++)
 		if (header_name_eq(name, tool->inject_headers[i].name))
 			return 0;
-	if (header_name_eq(name, "Cookie"))
+	if (tool->add_x_forwarded_for &&
+	    header_name_eq(name, "X-Forwarded-For"))
+		return 0;
+	if (header_name_eq(name, "Cookie") || is_spoofable(name))
 		return listed_header(&tool->forward_headers, name);
 	return 1;
 }

@@ -303,6 +303,34 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 
 /* ---- the proxy hand-off ---- */
 
+/* The client's address, without its port ("127.0.0.1", "::1"), and the
+ * port. -1 when MHD does not know it. */
+static int client_address(struct MHD_Connection *c, char *host, size_t len,
+			  unsigned *port, int *is_ipv6)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	if (info == NULL || info->client_addr == NULL)
+		return -1;
+	const struct sockaddr *sa = info->client_addr;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		*port = ntohs(s6->sin6_port);
+		*is_ipv6 = 1;
+		return inet_ntop(AF_INET6, &s6->sin6_addr, host,
+				 (socklen_t)len) ? 0 : -1;
+	}
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		*port = ntohs(s4->sin_port);
+		*is_ipv6 = 0;
+		return inet_ntop(AF_INET, &s4->sin_addr, host,
+				 (socklen_t)len) ? 0 : -1;
+	}
+	return -1;
+}
+
 struct header_sink {
 	struct proxy_request *pr;
 	const struct cfg_tool *tool;
@@ -332,6 +360,9 @@ static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
 		       struct MHD_Connection *c)
 {
 	struct header_sink sink = { pr, tool, 0 };
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+	int is_ipv6;
 
 	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
 				      &sink) < 0 ||
@@ -342,6 +373,10 @@ static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
 			    pr, tool->inject_headers[i].name,
 			    tool->inject_headers[i].value) < 0)
 			return -1;
+	if (tool->add_x_forwarded_for &&
+	    client_address(c, host, sizeof(host), &port, &is_ipv6) == 0 &&
+	    proxy_request_add_host_header(pr, "X-Forwarded-For", host) < 0)
+		return -1;
 	return 0;
 }
 
@@ -698,26 +733,14 @@ static const char *header_problem(struct MHD_Connection *c)
 static const char *client_of(struct MHD_Connection *c)
 {
 	static __thread char text[INET6_ADDRSTRLEN + 10];
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+	int is_ipv6;
 
-	if (info == NULL || info->client_addr == NULL)
+	if (client_address(c, host, sizeof(host), &port, &is_ipv6) < 0)
 		return "";
-	const struct sockaddr *sa = info->client_addr;
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(text, sizeof(text), "[%s]:%u", host,
-			 ntohs(s6->sin6_port));
-	} else if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(text, sizeof(text), "%s:%u", host,
-			 ntohs(s4->sin_port));
-	} else {
-		return "";
-	}
+	snprintf(text, sizeof(text), is_ipv6 ? "[%s]:%u" : "%s:%u", host,
+		 port);
 	return text;
 }
 
