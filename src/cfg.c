@@ -31,6 +31,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "header.h"
+
 /* A policy file is a few kilobytes; megabytes mean a wrong file. */
 #define CFG_MAX_BYTES ((size_t)4 << 20)
 #define TOOL_NAME_MAX 64
@@ -679,7 +681,7 @@ static int header_injectable(const char *name)
 	size_t i;
 
 	for (i = 0; refused[i]; i++)
-		if (strcasecmp(name, refused[i]) == 0)
+		if (header_name_eq(name, refused[i]))
 			return 0;
 	return 1;
 }
@@ -702,7 +704,7 @@ static int header_taken(const struct cfg_tool *t, const char *name)
 	size_t i;
 
 	for (i = 0; i < t->n_inject_headers; i++)
-		if (strcasecmp(t->inject_headers[i].name, name) == 0)
+		if (header_name_eq(t->inject_headers[i].name, name))
 			return 1;
 	return 0;
 }
@@ -719,7 +721,7 @@ static int take_header(struct ctx *c, struct cfg_tool *t, const char *name,
 		return fail(c, "header cannot be injected");
 	if (header_taken(t, name))
 		return fail(c, "header given twice (names are "
-			       "case-insensitive)");
+			       "case-insensitive, '-' and '_' alike)");
 	if (!json_object_is_type(v, json_type_string))
 		return fail(c, "expected a string");
 	if (!header_value_ok(v))

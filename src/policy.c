@@ -21,6 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "header.h"
+
 #define PATH_MAX_BYTES 8192
 #define ARGV_MAX_BYTES 65536 /* a cli tool's argv, joined */
 #define QUOTE_MAX 60 /* bytes of a client's value shown in a reason */
@@ -100,10 +102,10 @@ static int listed(const struct cfg_strings *list, const char *s)
 	return 0;
 }
 
-static int listed_nocase(const struct cfg_strings *list, const char *s)
+static int listed_header(const struct cfg_strings *list, const char *name)
 {
 	for (size_t i = 0; i < list->n; i++)
-		if (strcasecmp(list->v[i], s) == 0)
+		if (header_name_eq(list->v[i], name))
 			return 1;
 	return 0;
 }
@@ -154,6 +156,15 @@ static int check_path(const struct cfg_tool *tool, const char *path,
 	return -1;
 }
 
+/* TRACE and TRACK answer with the request as received: a reflecting
+ * upstream would hand the client the very headers injected to keep from
+ * it. Any case: some servers read methods case-insensitively. */
+static int is_trace(const char *method)
+{
+	return strcasecmp(method, "TRACE") == 0 ||
+	       strcasecmp(method, "TRACK") == 0;
+}
+
 int policy_check_request(const struct cfg_tool *tool, const char *method,
 			 const char *path, size_t path_len,
 			 struct policy_verdict *v)
@@ -170,6 +181,12 @@ int policy_check_request(const struct cfg_tool *tool, const char *method,
 			  "denied by policy: method \"%s\" is not in "
 			  "allow_http_methods",
 			  q);
+	} else if (tool->allow_http_methods.n == 0 && is_trace(method)) {
+		quote(q, method, strlen(method));
+		set_check(&c, 405, 0,
+			  "denied by policy: method \"%s\" is allowed only "
+			  "when named in allow_http_methods",
+			  q);
 	} else {
 		check_path(tool, path, path_len, &c);
 	}
@@ -177,18 +194,37 @@ int policy_check_request(const struct cfg_tool *tool, const char *method,
 	return c.status == 0 ? 0 : -1;
 }
 
+/* Headers a client could use to pass for another address, host or scheme,
+ * or to change the method the policy checked; with the "X-Forwarded-"
+ * prefix. Forwarded only when forward_headers names them. */
+static int is_spoofable(const char *name)
+{
+	static const char *const names[] = {
+		"Forwarded", "X-Real-IP", "X-HTTP-Method-Override",
+		"X-HTTP-Method", "X-Method-Override",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (header_name_eq(name, names[i]))
+			return 1;
+	return header_name_has_prefix(name, "X-Forwarded-");
+}
+
 int policy_forward_header(const struct cfg_tool *tool, const char *name)
 {
 	if (tool == NULL || name == NULL)
 		return 0;
-	if (strcasecmp(name, "Authorization") == 0 ||
-	    strcasecmp(name, "Proxy-Authorization") == 0)
+	if (header_name_eq(name, "Authorization") ||
+	    header_name_eq(name, "Proxy-Authorization"))
 		return 0;
 	for (size_t i = 0; i < tool->n_inject_headers; i++)
-		if (strcasecmp(name, tool->inject_headers[i].name) == 0)
+		if (header_name_eq(name, tool->inject_headers[i].name))
 			return 0;
-	if (strcasecmp(name, "Cookie") == 0)
-		return listed_nocase(&tool->forward_headers, name);
+	if (tool->add_x_forwarded_for &&
+	    header_name_eq(name, "X-Forwarded-For"))
+		return 0;
+	if (header_name_eq(name, "Cookie") || is_spoofable(name))
+		return listed_header(&tool->forward_headers, name);
 	return 1;
 }
 

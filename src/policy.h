@@ -16,16 +16,21 @@ struct policy_verdict {
 	char reason[256];
 };
 
-/* Method against allow_http_methods (405 when not listed) and the raw path
- * (no query; route.c has already refused encodings and dot segments)
- * against allow_paths (403 when no glob matches). 0 allowed, -1 denied. */
+/* Method against allow_http_methods (405 when not listed; TRACE and
+ * TRACK, in any case, are 405 unless listed) and the raw path (no query;
+ * route.c has already refused encodings and dot segments) against
+ * allow_paths (403 when no glob matches). 0 allowed, -1 denied. */
 int policy_check_request(const struct cfg_tool *tool, const char *method,
 			 const char *path, size_t path_len,
 			 struct policy_verdict *v);
 
 /* Whether a client header may be forwarded upstream: never Authorization,
- * Proxy-Authorization, Cookie (unless in forward_headers) or a header named
- * in inject_headers. Case-insensitive. Hop-by-hop headers are proxy.c's. */
+ * Proxy-Authorization, a header named in inject_headers, or
+ * X-Forwarded-For when add_x_forwarded_for is set; Cookie, Forwarded,
+ * X-Forwarded-*, X-Real-IP and the method overrides (X-HTTP-Method-
+ * Override, X-HTTP-Method, X-Method-Override) only when forward_headers
+ * names them. Names compare as header_name_eq() does (case and '-'/'_'
+ * folded). Hop-by-hop headers are proxy.c's. */
 int policy_forward_header(const struct cfg_tool *tool, const char *name);
 
 /* The checked JSON-RPC 2.0 body of a request to a JSON-RPC tool.

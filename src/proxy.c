@@ -20,18 +20,27 @@
 #include <strings.h>
 #include <time.h>
 
+#include "header.h"
 #include "log.h"
 #include "workers.h"
 
 #define WORKER_STACK_SIZE (256 * 1024)
 #define MAX_HEAD_BYTES (64 * 1024)
 
+/* A header to send. The host's own (injected by the configuration, or
+ * written by carapaced) are kept apart from the client's: the client's
+ * Connection tokens and headers never remove or shadow them. */
+struct field {
+	char *name;
+	char *value;
+	int from_host;
+};
+
 struct proxy_request {
 	char *method;
 	char *url;
-	char **names;
-	char **values;
-	size_t n_headers;
+	struct field *fields;
+	size_t n_fields;
 	char *connection;       /* the client's Connection tokens, if any */
 	char *body;
 	size_t body_len;
@@ -91,12 +100,11 @@ void proxy_request_free(struct proxy_request *r)
 {
 	if (r == NULL)
 		return;
-	for (size_t i = 0; i < r->n_headers; i++) {
-		free(r->names[i]);
-		free(r->values[i]);
+	for (size_t i = 0; i < r->n_fields; i++) {
+		free(r->fields[i].name);
+		free(r->fields[i].value);
 	}
-	free(r->names);
-	free(r->values);
+	free(r->fields);
 	free(r->method);
 	free(r->url);
 	free(r->connection);
@@ -115,7 +123,7 @@ static int is_hop_by_hop(const char *name)
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(name, names[i]) == 0)
+		if (header_name_eq(name, names[i]))
 			return 1;
 	return 0;
 }
@@ -134,31 +142,41 @@ static int note_connection_tokens(struct proxy_request *r, const char *value)
 	return 0;
 }
 
+static int add_field(struct proxy_request *r, const char *name,
+		     const char *value, int from_host)
+{
+	if (is_hop_by_hop(name))
+		return 0;
+	struct field *f =
+		realloc(r->fields, (r->n_fields + 1) * sizeof(*f));
+	if (f == NULL)
+		return -1;
+	r->fields = f;
+	f += r->n_fields;
+	f->name = strdup(name);
+	f->value = strdup(value);
+	f->from_host = from_host;
+	if (f->name == NULL || f->value == NULL) {
+		free(f->name);
+		free(f->value);
+		return -1;
+	}
+	r->n_fields++;
+	return 0;
+}
+
 int proxy_request_add_header(struct proxy_request *r, const char *name,
 			     const char *value)
 {
-	if (strcasecmp(name, "Connection") == 0)
+	if (header_name_eq(name, "Connection"))
 		return note_connection_tokens(r, value);
-	if (is_hop_by_hop(name))
-		return 0;
-	size_t n = r->n_headers + 1;
-	char **names = realloc(r->names, n * sizeof(*names));
-	if (names == NULL)
-		return -1;
-	r->names = names;
-	char **values = realloc(r->values, n * sizeof(*values));
-	if (values == NULL)
-		return -1;
-	r->values = values;
-	names[n - 1] = strdup(name);
-	values[n - 1] = strdup(value);
-	if (names[n - 1] == NULL || values[n - 1] == NULL) {
-		free(names[n - 1]);
-		free(values[n - 1]);
-		return -1;
-	}
-	r->n_headers = n;
-	return 0;
+	return add_field(r, name, value, 0);
+}
+
+int proxy_request_add_host_header(struct proxy_request *r, const char *name,
+				  const char *value)
+{
+	return add_field(r, name, value, 1);
 }
 
 void proxy_request_set_body(struct proxy_request *r, char *body, size_t len)
@@ -173,14 +191,6 @@ void proxy_request_set_timeouts(struct proxy_request *r, unsigned head,
 {
 	r->head_timeout_secs = head;
 	r->idle_timeout_secs = idle;
-}
-
-static int has_header(const struct proxy_request *r, const char *name)
-{
-	for (size_t i = 0; i < r->n_headers; i++)
-		if (strcasecmp(r->names[i], name) == 0)
-			return 1;
-	return 0;
 }
 
 static struct curl_slist *append_line(struct curl_slist *list,
@@ -209,32 +219,56 @@ static struct curl_slist *append_line(struct curl_slist *list,
 static int named_by_connection(const struct proxy_request *r,
 			       const char *name)
 {
-	size_t len = strlen(name);
-
 	for (const char *p = r->connection; p != NULL && *p != '\0';) {
 		p += strspn(p, ", \t");
 		size_t tok = strcspn(p, ", \t");
-		if (tok == len && strncasecmp(p, name, len) == 0)
+		if (tok > 0 && header_name_eq_len(p, tok, name))
 			return 1;
 		p += tok;
 	}
 	return 0;
 }
 
-/* The client's end-to-end headers, and blanks for those curl would invent. */
+static int named_by_host(const struct proxy_request *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_fields; i++)
+		if (r->fields[i].from_host &&
+		    header_name_eq(r->fields[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* A host header always; a client one unless its Connection names it or
+ * the host sends its own of that name. */
+static int is_sent(const struct proxy_request *r, const struct field *f)
+{
+	return f->from_host || (!named_by_connection(r, f->name) &&
+				!named_by_host(r, f->name));
+}
+
+static int sends(const struct proxy_request *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_fields; i++)
+		if (header_name_eq(r->fields[i].name, name) &&
+		    is_sent(r, &r->fields[i]))
+			return 1;
+	return 0;
+}
+
+/* The end-to-end headers, and blanks for those curl would invent. */
 static struct curl_slist *build_headers(const struct proxy_request *r)
 {
 	struct curl_slist *list = NULL;
 	int failed = 0;
 
-	for (size_t i = 0; i < r->n_headers; i++)
-		if (!named_by_connection(r, r->names[i]))
-			list = append_line(list, r->names[i], r->values[i],
-					   &failed);
+	for (size_t i = 0; i < r->n_fields; i++)
+		if (is_sent(r, &r->fields[i]))
+			list = append_line(list, r->fields[i].name,
+					   r->fields[i].value, &failed);
 	list = curl_slist_append(list, "Expect:");
-	if (!has_header(r, "Accept"))
+	if (!sends(r, "Accept"))
 		list = curl_slist_append(list, "Accept:");
-	if (!has_header(r, "Content-Type"))
+	if (!sends(r, "Content-Type"))
 		list = curl_slist_append(list, "Content-Type:");
 	if (failed || list == NULL) {
 		curl_slist_free_all(list);
@@ -274,8 +308,7 @@ static int is_response_hop_header(const char *name, size_t len)
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strlen(names[i]) == len &&
-		    strncasecmp(name, names[i], len) == 0)
+		if (header_name_eq_len(name, len, names[i]))
 			return 1;
 	return 0;
 }

@@ -21,9 +21,15 @@ void proxy_global_cleanup(void);
 /* method and url are copied. NULL on out of memory. */
 struct proxy_request *proxy_request_new(const char *method, const char *url);
 /* A client header; hop-by-hop ones, Host and framing headers are dropped
- * here (Host becomes the upstream's own). 0, or -1 on out of memory. */
+ * here (Host becomes the upstream's own), and so is one that the client's
+ * Connection names or that the host sends itself. Names compare as
+ * header_name_eq() does. 0, or -1 on out of memory. */
 int proxy_request_add_header(struct proxy_request *r, const char *name,
 			     const char *value);
+/* A header of the host's (inject_headers, X-Forwarded-For): sent whatever
+ * the client's headers say. Hop-by-hop names are still dropped. */
+int proxy_request_add_host_header(struct proxy_request *r, const char *name,
+				  const char *value);
 /* Takes ownership of body (malloc'd; may be NULL when len is 0). */
 void proxy_request_set_body(struct proxy_request *r, char *body, size_t len);
 /* head: seconds for connect + response head; idle: seconds without a body

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "guard.h"
+#include "header.h"
 #include "ledger.h"
 #include "log.h"
 #include "policy.h"
@@ -324,9 +325,36 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 
 /* ---- the proxy hand-off ---- */
 
+/* The client's address, without its port ("127.0.0.1", "::1"), and the
+ * port. -1 when MHD does not know it. */
+static int client_address(struct MHD_Connection *c, char *host, size_t len,
+			  unsigned *port, int *is_ipv6)
+{
+	const struct sockaddr *sa = client_addr_of(c);
+
+	if (sa == NULL)
+		return -1;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		*port = ntohs(s6->sin6_port);
+		*is_ipv6 = 1;
+		return inet_ntop(AF_INET6, &s6->sin6_addr, host,
+				 (socklen_t)len) ? 0 : -1;
+	}
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		*port = ntohs(s4->sin_port);
+		*is_ipv6 = 0;
+		return inet_ntop(AF_INET, &s4->sin_addr, host,
+				 (socklen_t)len) ? 0 : -1;
+	}
+	return -1;
+}
+
 struct header_sink {
 	struct proxy_request *pr;
 	const struct cfg_tool *tool;
+	int failed;                     /* out of memory: MHD stops early */
 };
 
 static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
@@ -337,25 +365,38 @@ static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
 
 	if (!policy_forward_header(sink->tool, name))
 		return MHD_YES;
-	return proxy_request_add_header(sink->pr, name, value ? value : "") ==
-			       0 ?
-		       MHD_YES :
-		       MHD_NO;
+	if (proxy_request_add_header(sink->pr, name, value ? value : "") < 0) {
+		sink->failed = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
 }
 
-/* The client's allowed headers, then the host-side ones. */
+/* The client's allowed headers, then the host's own, which nothing the
+ * client sends can remove. Only the head's headers: trailers of a chunked
+ * body (MHD_FOOTER_KIND) are never forwarded, as the body goes upstream
+ * whole, with a Content-Length. */
 static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
 		       struct MHD_Connection *c)
 {
-	struct header_sink sink = { pr, tool };
+	struct header_sink sink = { pr, tool, 0 };
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+	int is_ipv6;
 
 	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
-				      &sink) < 0)
+				      &sink) < 0 ||
+	    sink.failed)
 		return -1;
 	for (size_t i = 0; i < tool->n_inject_headers; i++)
-		if (proxy_request_add_header(pr, tool->inject_headers[i].name,
-					     tool->inject_headers[i].value) < 0)
+		if (proxy_request_add_host_header(
+			    pr, tool->inject_headers[i].name,
+			    tool->inject_headers[i].value) < 0)
 			return -1;
+	if (tool->add_x_forwarded_for &&
+	    client_address(c, host, sizeof(host), &port, &is_ipv6) == 0 &&
+	    proxy_request_add_host_header(pr, "X-Forwarded-For", host) < 0)
+		return -1;
 	return 0;
 }
 
@@ -688,28 +729,48 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 	return -1;
 }
 
+struct field_check {
+	const char *problem;            /* the first one found, or NULL */
+};
+
+static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind,
+				   const char *name, size_t name_len,
+				   const char *value, size_t value_len)
+{
+	struct field_check *fc = cls;
+	(void)kind;
+
+	fc->problem = header_field_problem(name, name_len,
+					   value ? value : "",
+					   value ? value_len : 0);
+	return fc->problem == NULL ? MHD_YES : MHD_NO;
+}
+
+/* Every header exactly as MHD kept it, counted bytes (a NUL inside is
+ * seen, not a shorter string): MHD 0.9.75 passes a bare CR in a value,
+ * a blank before the colon and other non-token names. Trailers of a
+ * chunked body are never forwarded, so only the head is checked. NULL,
+ * or why the request is refused. */
+static const char *header_problem(struct MHD_Connection *c)
+{
+	struct field_check fc = { NULL };
+
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND, check_field, &fc);
+	return fc.problem;
+}
+
 /* "127.0.0.1:40312" or "[::1]:40312", for the audit trail. */
 static const char *client_of(struct MHD_Connection *c)
 {
 	static __thread char text[INET6_ADDRSTRLEN + 10];
-	const struct sockaddr *sa = client_addr_of(c);
 	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+	int is_ipv6;
 
-	if (sa == NULL)
+	if (client_address(c, host, sizeof(host), &port, &is_ipv6) < 0)
 		return "";
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(text, sizeof(text), "[%s]:%u", host,
-			 ntohs(s6->sin6_port));
-	} else if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(text, sizeof(text), "%s:%u", host,
-			 ntohs(s4->sin_port));
-	} else {
-		return "";
-	}
+	snprintf(text, sizeof(text), is_ipv6 ? "[%s]:%u" : "%s:%u", host,
+		 port);
 	return text;
 }
 
@@ -740,6 +801,9 @@ static enum MHD_Result on_first_call(struct request *rq,
 		dropin_gone = dropin == NULL;
 	}
 	pthread_mutex_unlock(&srv->lock);
+	/* before anything is decided on what the headers say */
+	if ((why = header_problem(c)) != NULL)
+		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, why, 0);
 	if (atomic_load(&srv->stopping))
 		return refuse(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			      "shutting down", 0);

@@ -460,6 +460,9 @@ static const struct parse_case cases[] = {
 	{ "inject header twice",
 	  HEADERS("\"X-Api-Key\":\"1\",\"x-api-key\":\"2\""), 0,
 	  "tools.t.inject_headers.x-api-key", "header given twice" },
+	{ "inject header twice, '_' for '-'",
+	  HEADERS("\"X-Api-Key\":\"1\",\"x_api_KEY\":\"2\""), 0,
+	  "tools.t.inject_headers.x_api_KEY", "header given twice" },
 	{ "inject header value empty", HEADERS("\"X-Empty\":\"\""), 1,
 	  NULL, NULL },
 	{ "inject_headers empty", HEADERS(""), 1, NULL, NULL },
@@ -863,6 +866,8 @@ static void test_refused_inject_headers(void)
 		"Trailer", "Transfer-Encoding", "Upgrade", "Host",
 		"Content-Length", "connection", "KEEP-ALIVE", "te",
 		"transfer-encoding", "hOST", "content-length",
+		"Transfer_Encoding", "content_length", "Keep_Alive",
+		"proxy_connection",
 	};
 	char json[512], path[128];
 	size_t i;

@@ -90,6 +90,20 @@ static const struct cfg_tool hdr2 = {
 	.forward_headers = STRS("Cookie"),
 };
 
+/* lists spoofable headers, in '_' spellings; adds its own X-Forwarded-For */
+static const struct cfg_tool spoof = {
+	.name = "spoof",
+	.forward_headers = STRS("X_Forwarded_Proto", "x-real-ip",
+				"X-Forwarded-For", "X-HTTP-Method-Override"),
+	.add_x_forwarded_for = 1,
+};
+
+/* names TRACE: the operator asked for it */
+static const struct cfg_tool tracer = {
+	.name = "tracer",
+	.allow_http_methods = STRS("GET", "TRACE"),
+};
+
 /* 1Password-CLI-like: reads allowed, writes and --session denied */
 static const struct cfg_tool op = {
 	.name = "op",
@@ -603,6 +617,21 @@ static const struct pcase cases[] = {
 	  .reason = DENIED "method \"DELETE\" is not in allow_http_methods" },
 	{ "methods are case-sensitive", &web, "get", "/api/v1/rpc",
 	  .status = 405, .reason = "method \"get\" is not in" },
+	{ "TRACE refused with no method list", &sig, "TRACE", "/",
+	  .status = 405,
+	  .reason = DENIED "method \"TRACE\" is allowed only when named in "
+		    "allow_http_methods" },
+	{ "TRACK refused with no method list", &sig, "TRACK", "/",
+	  .status = 405, .reason = "method \"TRACK\" is allowed only" },
+	{ "trace refused in any case", &sig, "trace", "/", .status = 405 },
+	{ "TrAcK refused in any case", &sig, "TrAcK", "/", .status = 405 },
+	{ "TRACE not in a method list", &web, "TRACE", "/api/v1/rpc",
+	  .status = 405, .reason = "method \"TRACE\" is not in" },
+	{ "TRACE named in the method list", &tracer, "TRACE", "/x",
+	  .status = 0 },
+	{ "TRACK not named beside TRACE", &tracer, "TRACK", "/x",
+	  .status = 405 },
+	{ "TRACES is another method", &sig, "TRACES", "/", .status = 0 },
 	{ "path matches no pattern", &web, "GET", "/api/v1/other",
 	  .status = 403,
 	  .reason = DENIED "path \"/api/v1/other\" matches no allow_paths "
@@ -980,6 +1009,39 @@ static const struct hcase hcases[] = {
 	{ &web, "Cookie", 0 },
 	{ &web, "Authorization", 0 },
 	{ &web, "User-Agent", 1 },
+	/* '-' and '_' fold: CGI/WSGI upstreams read both as '_' */
+	{ &sig, "Proxy_Authorization", 0 },
+	{ &sig, "authorization", 0 },
+	{ &hdr, "X_Api_Key", 0 },
+	{ &hdr, "x_API-key", 0 },
+	{ &hdr, "XApiKey", 1 },
+	{ &hdr, "X_Api_Key_2", 1 },
+	{ &hdr2, "COOKIE", 0 },
+	/* spoofable and method-changing: only when listed */
+	{ &sig, "Forwarded", 0 },
+	{ &sig, "X-Forwarded-For", 0 },
+	{ &sig, "X_Forwarded_For", 0 },
+	{ &sig, "X-Forwarded-Host", 0 },
+	{ &sig, "x-forwarded-proto", 0 },
+	{ &sig, "X-Forwarded-Anything", 0 },
+	{ &sig, "X-Real-IP", 0 },
+	{ &sig, "X_Real_Ip", 0 },
+	{ &sig, "X-HTTP-Method-Override", 0 },
+	{ &sig, "X-HTTP-Method", 0 },
+	{ &sig, "X-Method-Override", 0 },
+	{ &sig, "x_method_override", 0 },
+	{ &sig, "X-Forwarded", 1 },
+	{ &sig, "Forwarded-For", 1 },
+	{ &spoof, "X-Forwarded-Proto", 1 },
+	{ &spoof, "x_forwarded_proto", 1 },
+	{ &spoof, "X-Real-IP", 1 },
+	{ &spoof, "X-HTTP-Method-Override", 1 },
+	{ &spoof, "X-HTTP-Method", 0 },
+	{ &spoof, "X-Forwarded-Host", 0 },
+	/* listed, but carapaced writes its own */
+	{ &spoof, "X-Forwarded-For", 0 },
+	{ &spoof, "x_forwarded_for", 0 },
+	{ &spoof, "Cookie", 0 },
 };
 
 static void test_forward_header(void)

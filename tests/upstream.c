@@ -10,6 +10,8 @@
  *   GET  /api/v1/check            200, empty body
  *   POST /api/v1/rpc              JSON-RPC 2.0 echo (object or batch)
  *   ANY  /echo, /echo/...         the request as JSON
+ *   ANY  /raw, /raw/...           {"raw": the exact bytes of the request
+ *                                 head, request line to blank line}
  *   GET  /status/NNN              that status, {"status":NNN}
  *   GET  /bytes?n=N[&chunked=1][&chunk=K]     N pattern bytes
  *   GET  /api/v1/events?[schedule=S,..][&end=1][&keepalive=S]
@@ -22,6 +24,10 @@
  *   GET  /_upstream/stats         {"open_streams","closed_streams","requests"}
  *   GET  /_upstream/requests      the request log (JSON array)
  *   POST /_upstream/reset         clear the log and closed_streams
+ *
+ * /raw parses leniently, as real servers do: a header line it cannot
+ * parse is skipped, not refused, so the gateway's tests can see (and
+ * assert on) whatever bytes reached it, not what a strict parser kept.
  *
  * Requests to /_upstream/ are neither logged nor counted. The log keeps
  * the newest 10,000 requests (and at most 256 MiB of them). A stream whose
@@ -83,6 +89,8 @@ struct header {
 /* One parsed request; every pointer is owned by it (req_free). */
 struct req {
 	char *head;		/* the head, split in place by NULs */
+	char *raw;		/* the head as received (raw_len bytes) */
+	size_t raw_len;
 	char *method;
 	char *target;		/* raw request target, query included */
 	char *path;		/* target up to '?' (own copy) */
@@ -531,6 +539,13 @@ static void set_keep_alive(struct req *rq)
 		rq->keep_alive = 1;
 }
 
+/* /raw answers what it received, however malformed its headers. */
+static int is_raw(const struct req *rq)
+{
+	return strcmp(rq->path, "/raw") == 0 ||
+	       strncmp(rq->path, "/raw/", 5) == 0;
+}
+
 /* Split rq->head (n bytes) into request line and headers. */
 static int parse_head(struct req *rq, size_t n)
 {
@@ -548,7 +563,8 @@ static int parse_head(struct req *rq, size_t n)
 			nl[-1] = '\0';
 		if (*p == '\0')
 			break;
-		if (first ? parse_request_line(rq, p) : parse_header(rq, p))
+		if (first ? parse_request_line(rq, p) :
+			    parse_header(rq, p) && !is_raw(rq))
 			return -1;
 		first = 0;
 		p = nl + 1;
@@ -573,10 +589,13 @@ static int read_head(struct conn *c, struct req *rq)
 			return -1;
 	}
 	rq->head = malloc(end + 1);
-	if (rq->head == NULL)
+	rq->raw = malloc(end);
+	if (rq->head == NULL || rq->raw == NULL)
 		return -1;
 	memcpy(rq->head, c->buf + c->off, end);
 	rq->head[end] = '\0';
+	memcpy(rq->raw, rq->head, end);
+	rq->raw_len = end;
 	c->off += end;
 	return parse_head(rq, end) == 0 ? 0 : 400;
 }
@@ -691,6 +710,7 @@ static int read_body(struct conn *c, struct req *rq)
 static void req_free(struct req *rq)
 {
 	free(rq->head);
+	free(rq->raw);
 	free(rq->path);
 	free(rq->body);
 	memset(rq, 0, sizeof(*rq));
@@ -1245,6 +1265,17 @@ static int h_echo(struct conn *c, struct req *rq)
 			 "X-Upstream: test\r\nCache-Control: no-store\r\n");
 }
 
+/* JSON escapes every control byte, NUL included: the test gets them all. */
+static int h_raw(struct conn *c, struct req *rq)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "raw",
+			       json_object_new_string_len(rq->raw,
+							  (int)rq->raw_len));
+	return send_json(c, rq, 200, o, "Cache-Control: no-store\r\n");
+}
+
 static int h_status(struct conn *c, struct req *rq)
 {
 	long long st;
@@ -1425,6 +1456,8 @@ static const struct route {
 	{ "GET", "/api/v1/events", 0, h_events },
 	{ NULL, "/echo", 0, h_echo },
 	{ NULL, "/echo/", 1, h_echo },
+	{ NULL, "/raw", 0, h_raw },
+	{ NULL, "/raw/", 1, h_raw },
 	{ "GET", "/status/", 1, h_status },
 	{ "GET", "/bytes", 0, h_bytes },
 	{ "GET", "/sse-exact", 0, h_sse_exact },
