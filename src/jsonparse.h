@@ -21,9 +21,10 @@
 
 /* json-c's own default depth; a deeper value is refused by the scan. */
 #define JSONPARSE_MAX_DEPTH 32
-/* Estimated json-c heap per parse: 4 MiB admits ~5000 objects, ~50000
- * scalars, a batch of ~950 signal-cli sends. */
-#define JSONPARSE_MAX_COST ((size_t)4 << 20)
+/* Estimated json-c heap per parse: 2 MiB admits ~2600 objects, ~26000
+ * numbers, a batch of ~480 signal-cli sends; ten such parses at once and
+ * their 1 MiB bodies keep the daemon under 100 MiB (tests/test_limits). */
+#define JSONPARSE_MAX_COST ((size_t)2 << 20)
 
 enum jsonparse_code {
 	JSONPARSE_OK = 0,

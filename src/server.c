@@ -494,10 +494,11 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 	char why[128];
 	size_t argc;
 
-	entry_set_body(rq->entry, rq->body, rq->body_len);
+	/* parsed for the run, then for the record: one tree at a time */
 	struct cli_request *cr = cli_request_parse(tool, sse, rq->body,
 						   rq->body_len, why,
 						   sizeof(why));
+	entry_set_body(rq->entry, rq->body, rq->body_len);
 	if (cr == NULL)
 		return deny(rq, c, MHD_HTTP_BAD_REQUEST, why, 0);
 	char *const *argv = cli_request_argv(cr, &argc);
