@@ -209,8 +209,10 @@ static char *make(const struct parse_case *c, size_t *len)
 		return mcp_call(c->n, len);
 	default:
 		*len = c->len ? c->len : strlen(c->text);
-		if ((s = malloc(*len + 1)) != NULL)
-			memcpy(s, c->text, *len + 1);
+		if ((s = malloc(*len + 1)) != NULL) {
+			memcpy(s, c->text, *len);
+			s[*len] = '\0';
+		}
 		return s;
 	}
 }
