@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "exec.h"
+#include "jsonparse.h"
 #include "log.h"
 #include "text.h"
 #include "workers.h"
@@ -220,38 +221,22 @@ static int take_member(struct cli_request *r, const char *key,
 	return -1;
 }
 
-static json_object *parse_strict(const char *body, size_t len)
-{
-	struct json_tokener *tok = json_tokener_new();
-	json_object *o = NULL;
-
-	if (tok == NULL || len > (size_t)INT32_MAX)
-		goto out;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-					    JSON_TOKENER_VALIDATE_UTF8);
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	size_t end = json_tokener_get_parse_end(tok);
-	while (o != NULL && end < len && strchr(" \t\r\n", body[end]))
-		end++;
-	if (json_tokener_get_error(tok) != json_tokener_success ||
-	    end != len) {
-		json_object_put(o);
-		o = NULL;
-	}
-out:
-	if (tok != NULL)
-		json_tokener_free(tok);
-	return o;
-}
-
 struct cli_request *cli_request_parse(const struct cfg_tool *tool, int sse,
 				      const char *body, size_t len,
 				      char *why, size_t why_len)
 {
-	json_object *o = body ? parse_strict(body, len) : NULL;
+	struct jsonparse_error err;
+	json_object *o = NULL;
 	struct cli_request *r = NULL;
 
-	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+	if (jsonparse_strict(body, len, &o, &err) != JSONPARSE_OK) {
+		snprintf(why, why_len, "%s: %s",
+			 err.code == JSONPARSE_INVALID ? "body is not JSON" :
+							 "body refused",
+			 err.message);
+		goto fail;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
 		snprintf(why, why_len, "body must be a JSON object");
 		goto fail;
 	}

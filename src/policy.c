@@ -13,15 +13,14 @@
 
 #include <fnmatch.h>
 #include <json-c/json.h>
-#include <limits.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "header.h"
+#include "jsonparse.h"
 
 #define PATH_MAX_BYTES 8192
 #define ARGV_MAX_BYTES 65536 /* a cli tool's argv, joined */
@@ -31,7 +30,6 @@
 #define RPC_INVALID_REQUEST (-32600)
 #define RPC_DENIED (-32000)
 
-#define TOKENER_FLAGS (JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8)
 #define FORWARD_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* The verdict on one request (or on the whole body). */
@@ -308,147 +306,17 @@ out:
 
 /* --- JSON-RPC: parsing -------------------------------------------------- */
 
-static int only_space(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (strchr(" \t\n\r", s[i]) == NULL || s[i] == '\0')
-			return 0;
-	return 1;
-}
-
-/* RFC 8259 number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-static const char *skip_digits(const char *s, int need)
-{
-	const char *start = s;
-
-	while (*s >= '0' && *s <= '9')
-		s++;
-	return s - start >= need ? s : NULL;
-}
-
-static int json_number(const char *s)
-{
-	if (*s == '-')
-		s++;
-	if (*s == '0')
-		s++;
-	else if ((s = skip_digits(s, 1)) == NULL)
-		return 0;
-	if (*s == '.' && (s = skip_digits(s + 1, 1)) == NULL)
-		return 0;
-	if (*s == 'e' || *s == 'E') {
-		s++;
-		if (*s == '+' || *s == '-')
-			s++;
-		if ((s = skip_digits(s, 1)) == NULL)
-			return 0;
-	}
-	return *s == '\0';
-}
-
-/* json-c (even strict) takes NaN, Infinity and "1.", and clamps integers
- * beyond 64 bits: refuse those rather than forward something that is not
- * JSON, or a number other than the client's. */
-static int numbers_ok(struct json_object *o)
-{
-	switch (json_object_get_type(o)) {
-	case json_type_double:
-		return json_number(json_object_to_json_string_ext(o, 0));
-	case json_type_int:
-		return json_object_get_int64(o) != INT64_MIN &&
-		       json_object_get_uint64(o) != UINT64_MAX;
-	case json_type_array:
-		for (size_t i = 0; i < json_object_array_length(o); i++)
-			if (!numbers_ok(json_object_array_get_idx(o, i)))
-				return 0;
-		return 1;
-	case json_type_object: {
-		json_object_object_foreach(o, key, val)
-		{
-			(void)key;
-			if (!numbers_ok(val))
-				return 0;
-		}
-		return 1;
-	}
-	default:
-		return 1;
-	}
-}
-
-static int parse_error(struct check *c, const char *why)
-{
-	set_check(c, 400, RPC_PARSE_ERROR, "parse error: %s", why);
-	return -1;
-}
-
-/* json-c spends hundreds of bytes per parsed value: a 1 MiB body of "{},"
- * would cost ~300 MiB. Counting values first (a cheap scan that skips
- * strings) bounds that before anything is built. */
-#define MAX_JSON_VALUES 100000
-
-static size_t count_values(const char *s, size_t len)
-{
-	size_t n = 1;
-	int in_string = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char ch = s[i];
-		if (in_string) {
-			if (ch == '\\')
-				i++;
-			else if (ch == '"')
-				in_string = 0;
-		} else if (ch == '"') {
-			in_string = 1;
-		} else if (ch == ',' || ch == '[' || ch == '{' || ch == ':') {
-			n++;
-		}
-	}
-	return n;
-}
-
-/* Exactly one JSON value (*root; NULL for null) and nothing but
- * whitespace after it.  0, or -1 and c says why. */
+/* Exactly one JSON value (*root; NULL for null), bounded by jsonparse.
+ * 0, or -1 and c says why. */
 static int parse_body(const char *body, size_t len, struct json_object **root,
 		      struct check *c)
 {
-	struct json_tokener *tok;
-	enum json_tokener_error err;
+	struct jsonparse_error err;
 
-	*root = NULL;
-	if (body == NULL || only_space(body, len))
-		return parse_error(c, "empty body");
-	if (len > INT_MAX)
-		return parse_error(c, "body too large");
-	if (count_values(body, len) > MAX_JSON_VALUES)
-		return parse_error(c, "more than 100000 JSON values");
-	if ((tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH)) == NULL)
-		return parse_error(c, "out of memory");
-	json_tokener_set_flags(tok, TOKENER_FLAGS);
-	*root = json_tokener_parse_ex(tok, body, (int)len);
-	err = json_tokener_get_error(tok);
-	if (err == json_tokener_continue) {
-		/* all consumed; a bare number or literal ends at EOF */
-		*root = json_tokener_parse_ex(tok, "", 1);
-		err = json_tokener_get_error(tok);
-	} else if (err == json_tokener_success) {
-		size_t end = json_tokener_get_parse_end(tok);
-		if (end > len || !only_space(body + end, len - end))
-			err = json_tokener_error_parse_unexpected;
-	}
-	json_tokener_free(tok);
-	if (err != json_tokener_success) {
-		json_object_put(*root);
-		*root = NULL;
-		return parse_error(c, json_tokener_error_desc(err));
-	}
-	if (!numbers_ok(*root)) {
-		json_object_put(*root);
-		*root = NULL;
-		return parse_error(c, "number is not JSON or out of range");
-	}
-	return 0;
+	if (jsonparse_strict(body, len, root, &err) == JSONPARSE_OK)
+		return 0;
+	set_check(c, 400, RPC_PARSE_ERROR, "parse error: %s", err.message);
+	return -1;
 }
 
 /* --- JSON-RPC: one request ---------------------------------------------- */

@@ -4,11 +4,12 @@
 #include "redact.h"
 
 #include <fnmatch.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* json-c's parser nests no deeper than 32 (its default), so a body never
+#include "jsonparse.h"
+
+/* jsonparse nests no deeper than JSONPARSE_MAX_DEPTH (32), so a body never
  * reaches this; the bound only keeps a hand-made value from recursing
  * without end. */
 #define MAX_DEPTH 64
@@ -113,22 +114,21 @@ struct json_object *redact_argv(char *const *argv, size_t argc,
 struct json_object *redact_body(const char *body, size_t len,
 				const struct cfg_strings *patterns)
 {
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *v = NULL;
+	struct json_object *v;
 
-	if (tok == NULL)
+	switch (jsonparse_strict(body, len, &v, NULL)) {
+	case JSONPARSE_OK:
+		if (v != NULL) {
+			redact_json(v, patterns);
+			return v;
+		}
+		/* json-c has no object for a JSON null: as before */
+		return json_object_new_string(NOT_JSON);
+	case JSONPARSE_INVALID:
+		return json_object_new_string(NOT_JSON);
+	case JSONPARSE_TOO_COMPLEX:
+		return json_object_new_string(NOT_PARSED);
+	default:
 		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-					    JSON_TOKENER_VALIDATE_UTF8);
-	if (len <= (size_t)INT32_MAX)
-		v = json_tokener_parse_ex(tok, body, (int)len);
-	int whole = json_tokener_get_error(tok) == json_tokener_success &&
-		    json_tokener_get_parse_end(tok) == len;
-	json_tokener_free(tok);
-	if (v == NULL || !whole) {
-		json_object_put(v);
-		return json_object_new_string("[NOT JSON]");
 	}
-	redact_json(v, patterns);
-	return v;
 }

@@ -12,6 +12,9 @@
 #include "cfg.h"
 
 #define REDACTED "[REDACTED]"
+#define NOT_JSON "[NOT JSON]"
+/* too deep or too costly for jsonparse: never parsed */
+#define NOT_PARSED "[NOT PARSED: too complex]"
 
 /* Replaces, in place, the value of every object member whose name matches
  * a pattern, at any depth (inside arrays too), with "[REDACTED]". */
@@ -24,9 +27,11 @@ void redact_json(struct json_object *value, const struct cfg_strings *patterns);
 struct json_object *redact_argv(char *const *argv, size_t argc,
 				const struct cfg_strings *patterns);
 
-/* A logged request body: the parsed JSON with redact_json applied (caller
- * puts), or the string "[NOT JSON]" when it does not parse — a body that
- * cannot be searched for secrets is not logged. */
+/* A logged request body: the parsed JSON (jsonparse_strict) with
+ * redact_json applied (caller puts), or the string "[NOT JSON]" when it
+ * does not parse, "[NOT PARSED: too complex]" when jsonparse would not
+ * parse it — a body that cannot be searched for secrets is not logged.
+ * NULL: out of memory. */
 struct json_object *redact_body(const char *body, size_t len,
 				const struct cfg_strings *patterns);
 

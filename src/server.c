@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,8 @@ struct server {
 	struct guard *guard;            /* connection limits and timers */
 	unsigned conn_limit;
 	atomic_int stopping;            /* new requests get 503 */
+	atomic_size_t body_bytes;       /* charged for request bodies: see
+					 * "request bodies" below */
 	void (*wake)(void *);           /* a retired listener can be reaped */
 	void *wake_arg;
 };
@@ -82,7 +85,9 @@ struct request {
 	char *body;
 	size_t body_len;
 	size_t body_cap;
+	size_t body_charged;            /* to the server's body_bytes */
 	int body_too_large;
+	int body_busy;                  /* max_inflight_body_bytes reached */
 	unsigned refusal;               /* status to answer once read, or 0 */
 	char refusal_reason[256];
 	unsigned retry_after;           /* seconds, with a 429 */
@@ -174,7 +179,7 @@ static char *error_text(unsigned status, const char *message,
 }
 
 /* {"error":{"code":..,"message":..,"tool":..}} — the only error shape;
- * retry_after > 0 adds Retry-After (429). */
+ * retry_after > 0 adds Retry-After (429, 503). */
 static enum MHD_Result send_error_ex(struct MHD_Connection *c,
 				     unsigned status, const char *message,
 				     const char *tool, unsigned retry_after)
@@ -567,10 +572,11 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 	char why[128];
 	size_t argc;
 
-	entry_set_body(rq->entry, rq->body, rq->body_len);
+	/* parsed for the run, then for the record: one tree at a time */
 	struct cli_request *cr = cli_request_parse(tool, sse, rq->body,
 						   rq->body_len, why,
 						   sizeof(why));
+	entry_set_body(rq->entry, rq->body, rq->body_len);
 	if (cr == NULL)
 		return deny(rq, c, MHD_HTTP_BAD_REQUEST, why, 0);
 	char *const *argv = cli_request_argv(cr, &argc);
@@ -624,25 +630,82 @@ static int declares_bad_framing(struct MHD_Connection *c, size_t max,
 	return 0;
 }
 
+/* ---- request bodies ----
+ *
+ * Every request charges the server's body_bytes with the capacity of the
+ * body buffer it holds (a declared Content-Length up front, before a byte
+ * is read; a chunked body as its buffer grows), and gives it back when it
+ * ends (on_completed). The charge stays for the request's whole life even
+ * when the buffer moves to the proxy worker (which frees it when the
+ * transfer ends) or is replaced by the policy's re-serialised body (never
+ * larger, else the difference is charged too). A charge that would pass
+ * max_inflight_body_bytes is refused and nothing is allocated: the
+ * request is answered 503 with Retry-After. */
+
+#define BODY_BUSY "gateway busy: too many request bodies in memory"
+
+/* 0: n more bytes charged to rq; -1: they would pass the cap. */
+static int body_charge(struct request *rq, size_t n)
+{
+	struct server *srv = rq->listener->server;
+	size_t cap = rq->cfg->max_inflight_body_bytes;
+	size_t held = atomic_load(&srv->body_bytes);
+
+	do {
+		if (n > cap || held > cap - n)
+			return -1;
+	} while (!atomic_compare_exchange_weak(&srv->body_bytes, &held,
+					       held + n));
+	rq->body_charged += n;
+	return 0;
+}
+
+static void body_release(struct request *rq)
+{
+	atomic_fetch_sub(&rq->listener->server->body_bytes,
+			 rq->body_charged);
+	rq->body_charged = 0;
+}
+
+/* The buffer grows to hold need bytes: a declared length exactly, else
+ * doubling from 4 KiB, never past max. The charge is taken first. */
+static int body_grow(struct request *rq, size_t need, size_t max)
+{
+	size_t cap = rq->body_cap ? rq->body_cap : 4096;
+
+	while (cap < need)
+		cap *= 2;
+	if (cap > max)
+		cap = max;
+	if (cap < rq->body_charged)
+		cap = rq->body_charged; /* a declared length, charged */
+	if (cap > rq->body_charged &&
+	    body_charge(rq, cap - rq->body_charged) < 0) {
+		rq->body_busy = 1;
+		return -1;
+	}
+	char *body = realloc(rq->body, cap);
+	if (body == NULL) {
+		rq->body_too_large = 1;
+		return -1;
+	}
+	rq->body = body;
+	rq->body_cap = cap;
+	return 0;
+}
+
 static void take_body(struct request *rq, size_t max, const char *data,
 		      size_t len)
 {
-	if (rq->body_too_large || rq->body_len + len > max) {
+	if (rq->body_too_large || rq->body_busy)
+		return; /* discarded: refused once read */
+	if (rq->body_len + len > max) {
 		rq->body_too_large = 1; /* discard: never buffer past max */
 		return;
 	}
-	if (rq->body_len + len > rq->body_cap) {
-		size_t cap = rq->body_cap ? rq->body_cap : 4096;
-		while (cap < rq->body_len + len)
-			cap *= 2;
-		char *body = realloc(rq->body, cap);
-		if (body == NULL) {
-			rq->body_too_large = 1;
-			return;
-		}
-		rq->body = body;
-		rq->body_cap = cap;
-	}
+	if (rq->body_len + len > rq->body_cap &&
+	    body_grow(rq, rq->body_len + len, max) < 0)
+		return;
 	memcpy(rq->body + rq->body_len, data, len);
 	rq->body_len += len;
 }
@@ -654,6 +717,21 @@ static int has_body(struct MHD_Connection *c)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 					   "Transfer-Encoding") != NULL ||
 	       (cl != NULL && strcmp(cl, "0") != 0);
+}
+
+/* The Content-Length, once declares_bad_framing() has checked it is not
+ * over the body limit; 0 when none. */
+static size_t declared_length(struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     "Content-Length");
+	char *end;
+
+	if (cl == NULL)
+		return 0;
+	errno = 0;
+	unsigned long long n = strtoull(cl, &end, 10);
+	return errno == 0 && *end == '\0' && n <= SIZE_MAX ? (size_t)n : 0;
 }
 
 /* A refusal is answered once the request is read, so the connection can
@@ -829,6 +907,9 @@ static enum MHD_Result on_first_call(struct request *rq,
 	}
 	if (declares_bad_framing(c, body_limit(rq), &status, &why))
 		return deny(rq, c, status, why, 0);
+	size_t declared = declared_length(c);
+	if (declared > 0 && body_charge(rq, declared) < 0)
+		return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
 	return MHD_YES;
 }
 
@@ -864,6 +945,12 @@ static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
 	rq->body = forward;
 	rq->body_len = forward_len;
 	rq->body_cap = forward_len;
+	if (forward_len > rq->body_charged) {
+		/* already allocated: counted, even past the cap */
+		atomic_fetch_add(&rq->listener->server->body_bytes,
+				 forward_len - rq->body_charged);
+		rq->body_charged = forward_len;
+	}
 	return 0;
 }
 
@@ -895,6 +982,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	if (rq->body_too_large)
 		return deny(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
 			    "request body too large", 0);
+	if (rq->body_busy)
+		return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
 	if (rq->route.kind == ROUTE_HEALTH) {
 		entry_discard(rq->entry);
 		rq->entry = NULL;
@@ -959,6 +1048,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		cfg_free(rq->cfg);
 		free(rq->target);
 		free(rq->body);
+		body_release(rq);
 		free(rq);
 		*con_cls = NULL;
 	}

@@ -1098,7 +1098,8 @@ static void test_verdict_fields(void)
 	free(fwd);
 }
 
-/* 150,000 tiny values would cost json-c ~100 MiB: refused before parsing. */
+/* 150,000 empty objects would cost json-c ~120 MiB: refused before
+ * parsing. */
 static void test_value_count_bounded(void)
 {
 	const size_t n = 150000;
@@ -1117,7 +1118,7 @@ static void test_value_count_bounded(void)
 					     &err, &v, NULL, 0),
 			-1);
 	CU_ASSERT_EQUAL(v.status, 400);
-	CU_ASSERT_PTR_NOT_NULL(strstr(v.reason, "100000 JSON values"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(v.reason, "too complex"));
 	CU_ASSERT_PTR_NULL(fwd);
 	free(err);
 	free(body);

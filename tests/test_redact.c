@@ -117,6 +117,11 @@ static void test_body(void)
 		{ "{\"recipient\":1", "\"[NOT JSON]\"" },
 		{ "", "\"[NOT JSON]\"" },
 		{ "{\"a\":\"\xff\"}", "\"[NOT JSON]\"" },
+		{ "{\"recipient\":1} \n", "{\"recipient\":\"[REDACTED]\"}" },
+		/* 33 levels: jsonparse refuses it unparsed */
+		{ "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+		  "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+		  "\"[NOT PARSED: too complex]\"" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

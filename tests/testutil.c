@@ -954,6 +954,11 @@ long tu_proc_rss_kb(pid_t pid)
 	return status_field(pid, "VmRSS");
 }
 
+long tu_proc_hwm_kb(pid_t pid)
+{
+	return status_field(pid, "VmHWM");
+}
+
 int tu_proc_fds(pid_t pid)
 {
 	char path[64];

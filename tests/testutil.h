@@ -219,6 +219,7 @@ void tu_prepare_process(void);
 int tu_proc_threads(pid_t pid);		/* "Threads:" of status, or -1 */
 int tu_proc_fds(pid_t pid);		/* entries of /proc/PID/fd, or -1 */
 long tu_proc_rss_kb(pid_t pid);		/* "VmRSS:" in kB, or -1 */
+long tu_proc_hwm_kb(pid_t pid);		/* "VmHWM:", the peak RSS, in kB */
 double tu_proc_cpu_secs(pid_t pid);	/* utime + stime in s, or -1 */
 
 /* ---- files -------------------------------------------------------------- */
