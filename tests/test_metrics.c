@@ -62,6 +62,29 @@ static unsigned count_strings(const char *text, const char *s)
 	return n;
 }
 
+static void test_connections_refused(void)
+{
+	struct metrics *m = metrics_new();
+	char *text;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	metrics_connection_refused(m, METRICS_REFUSED_PER_IP);
+	metrics_connection_refused(m, METRICS_REFUSED_PER_IP);
+	metrics_connection_refused(m, METRICS_REFUSED_BODY_TIMEOUT);
+	metrics_connection_refused(m, METRICS_REFUSAL_KINDS); /* ignored */
+	text = render(m, &info0);
+	CU_ASSERT_EQUAL(val(text, "carapace_connections_refused_total",
+			    "reason=\"per_ip\""), 2);
+	CU_ASSERT_EQUAL(val(text, "carapace_connections_refused_total",
+			    "reason=\"total\""), 0);
+	CU_ASSERT_EQUAL(val(text, "carapace_connections_refused_total",
+			    "reason=\"header_timeout\""), 0);
+	CU_ASSERT_EQUAL(val(text, "carapace_connections_refused_total",
+			    "reason=\"body_timeout\""), 1);
+	free(text);
+	metrics_free(m);
+}
+
 static void test_empty(void)
 {
 	struct metrics *m = metrics_new();
@@ -69,8 +92,8 @@ static void test_empty(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	text = render(m, &info0);
-	CU_ASSERT_EQUAL(count_lines(text, "# HELP "), 11);
-	CU_ASSERT_EQUAL(count_lines(text, "# TYPE "), 11);
+	CU_ASSERT_EQUAL(count_lines(text, "# HELP "), 12);
+	CU_ASSERT_EQUAL(count_lines(text, "# TYPE "), 12);
 	CU_ASSERT_PTR_NULL(strstr(text, "tool="));
 	CU_ASSERT_EQUAL(val(text, "carapace_build_info", "version=\"test\""),
 			1);
@@ -578,6 +601,8 @@ int main(void)
 	p = CU_add_suite("promtext", NULL, NULL);
 	if (s == NULL || p == NULL ||
 	    !CU_add_test(s, "no tools yet", test_empty) ||
+	    !CU_add_test(s, "connections refused, by reason",
+			 test_connections_refused) ||
 	    !CU_add_test(s, "counters move", test_counters) ||
 	    !CU_add_test(s, "every series of a tool", test_all_series) ||
 	    !CU_add_test(s, "info values", test_info) ||
