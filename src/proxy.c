@@ -56,6 +56,7 @@ struct worker {
 	int published;
 	size_t head_bytes;
 	int protocol_error;
+	int head_too_large;
 	int idle_expired;          /* a push outlasted the idle timeout */
 	uint64_t last_byte_ms;
 };
@@ -373,9 +374,6 @@ static int head_end(struct worker *w)
 		w->head = NULL;
 		return 0;
 	}
-	if (strcmp(w->req->method, "HEAD") != 0 &&
-	    (w->head->status == 204 || w->head->status == 304))
-		w->head->content_length = -1;
 	struct stream_head *h = w->head;
 	w->head = NULL;
 	w->published = 1;
@@ -394,6 +392,7 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *arg)
 	w->head_bytes += len;
 	if (w->head_bytes > MAX_HEAD_BYTES) {
 		w->protocol_error = 1;
+		w->head_too_large = 1;
 		return 0;
 	}
 	while (line_len > 0 && (data[line_len - 1] == '\n' ||
@@ -546,6 +545,9 @@ static void report(struct worker *w, enum outcome how, CURLcode result)
 		 result == CURLE_COULDNT_RESOLVE_HOST)
 		stream_fail(s, STREAM_FAIL_UNREACHABLE,
 			    "upstream unreachable");
+	else if (w->head_too_large)
+		stream_fail(s, STREAM_FAIL_PROTOCOL,
+			    "upstream response head too large");
 	else if (w->protocol_error || result != CURLE_OK)
 		stream_fail(s, STREAM_FAIL_PROTOCOL,
 			    result != CURLE_OK ? curl_easy_strerror(result) :

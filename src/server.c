@@ -39,6 +39,11 @@
 #define STREAM_CAPACITY (64 * 1024)
 #define SMALL_BLOCK 1024
 #define LARGE_BLOCK (16 * 1024)
+/* The largest upstream head passed on. MHD writes the head into the
+ * connection's memory next to the request head; with the largest request
+ * head it takes (~7.8 KiB) an 8,000-byte answer head fit and 9,000 did
+ * not (measured), so past this the client would get nothing at all. */
+#define MAX_RESPONSE_HEAD (7 * 1024)
 
 /* One listening address and its MHD daemon. A reload keeps the listeners
  * whose address stays (their role may change), starts new ones and
@@ -81,6 +86,7 @@ struct request {
 					 * handed to the body reader */
 	struct body_reader *reader;     /* the queued answer's, if any */
 	int started;
+	int is_head;                    /* HEAD: the answer has no body */
 	struct route route;
 	char *body;
 	size_t body_len;
@@ -311,12 +317,22 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 	br->stream = s;
 	br->client_fd = client_fd;
 	br->server = rq->listener->server;
+	if (head->status == MHD_HTTP_NO_CONTENT)
+		size = 0; /* MHD writes no framing for it at all */
 	struct MHD_Response *resp = MHD_create_response_from_callback(
 		size, block, read_body, br, free_body_reader);
 	if (resp == NULL) {
 		free(br);
 		return NULL;
 	}
+	/* A HEAD or 304 answer of unknown length: MHD would frame the body
+	 * that is not there as chunked. Without chunking, it writes neither
+	 * Transfer-Encoding nor Content-Length (and closes after). */
+	if (size == MHD_SIZE_UNKNOWN &&
+	    (rq->is_head || head->status == MHD_HTTP_NOT_MODIFIED))
+		MHD_set_response_options(resp,
+					 MHD_RF_HTTP_1_0_COMPATIBLE_STRICT,
+					 MHD_RO_END);
 	br->entry = rq->entry; /* from here on, the response ends it */
 	rq->entry = NULL;
 	*reader = br;
@@ -475,6 +491,31 @@ static int is_event_stream(const struct stream_head *head)
 	return 0;
 }
 
+/* No answer came from upstream: 502 or 504, said and recorded. */
+static enum MHD_Result upstream_failed(struct request *rq,
+				       struct MHD_Connection *c,
+				       enum stream_failure why,
+				       const char *msg)
+{
+	const char *tool = rq->route.tool->name;
+
+	log_warnx("%s %s: %s", tool, rq->target, msg);
+	entry_fail(rq->entry, failure_status(why), msg, upstream_kind(why));
+	rq->entry = NULL;
+	return send_error(c, failure_status(why), msg, tool);
+}
+
+/* The bytes the head will take on the wire, status line included. */
+static size_t head_size(const struct stream_head *head)
+{
+	size_t n = sizeof("HTTP/1.1 999 Reason\r\n") + 64; /* Date, ... */
+
+	for (size_t i = 0; i < head->n_fields; i++)
+		n += strlen(head->fields[i].name) +
+		     strlen(head->fields[i].value) + 4;
+	return n;
+}
+
 /* A worker holds the producer side of s: wait for its head, watching the
  * client (blocking here is what this connection's thread is for), then
  * hand the consumer side to MHD as the response body. */
@@ -482,8 +523,6 @@ static enum MHD_Result serve_stream(struct request *rq,
 				    struct MHD_Connection *c,
 				    struct stream *s)
 {
-	const char *tool = rq->route.tool->name;
-
 	/* A stream may be silent for days; MHD's idle timeout is for idle
 	 * keep-alive clients only and comes back on completion. */
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
@@ -498,11 +537,13 @@ static enum MHD_Result serve_stream(struct request *rq,
 			end_unanswered(rq);
 			return MHD_NO;
 		}
-		log_warnx("%s %s: %s", tool, rq->target, msg);
-		entry_fail(rq->entry, failure_status(why), msg,
-			   upstream_kind(why));
-		rq->entry = NULL;
-		return send_error(c, failure_status(why), msg, tool);
+		return upstream_failed(rq, c, why, msg);
+	}
+	if (head_size(head) > MAX_RESPONSE_HEAD) {
+		stream_cancel(s);
+		stream_release(s);
+		return upstream_failed(rq, c, STREAM_FAIL_PROTOCOL,
+				       "upstream response head too large");
 	}
 	/* a reload or a stop may end the stream early, cleanly */
 	entry_set_closer(rq->entry, close_stream, s);
@@ -864,6 +905,7 @@ static enum MHD_Result on_first_call(struct request *rq,
 	const char *why;
 
 	rq->started = 1;
+	rq->is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	/* a connection the guard cut for a slow head gets nothing more */
 	if (guard_head_done(srv->guard, guard_conn_of(c), has_body(c)) < 0)
 		return MHD_NO;

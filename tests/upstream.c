@@ -20,6 +20,10 @@
  *   GET  /sse-exact               TU_SSE_FIXTURE in 1-3 byte chunks
  *   GET  /abort?after=N           N pattern bytes, then a TCP reset
  *   GET  /slow-headers?ms=N       "late\n" after N ms
+ *   ANY  /nobody?status=N[&length=L|&chunked=1]
+ *                                 a head with that framing and no body
+ *                                 (what HEAD, 204 and 304 answers are)
+ *   GET  /big-head?bytes=N        200 whose head carries N bytes of X-Pad
  *   POST /_upstream/broadcast     one event to every broadcast stream
  *   GET  /_upstream/stats         {"open_streams","closed_streams","requests"}
  *   GET  /_upstream/requests      the request log (JSON array)
@@ -1388,6 +1392,55 @@ static int h_sse_exact(struct conn *c, struct req *rq)
 	return send_chunk(c->fd, NULL, 0);
 }
 
+/* The head alone, framed as asked: a body-less answer the way real
+ * servers write one (HEAD, 204, 304). */
+static int h_nobody(struct conn *c, struct req *rq)
+{
+	long long st, len, chunked;
+	char head[512];
+
+	if (query_ll(rq, "status", 200, 599, 200, &st) < 0 ||
+	    query_ll(rq, "length", 0, 1LL << 40, -1, &len) < 0 ||
+	    query_ll(rq, "chunked", 0, 1, 0, &chunked) < 0)
+		return send_error(c, rq, 400, "bad query");
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %lld %s\r\nETag: \"v1\"\r\n", st,
+			 reason((int)st));
+	if (len >= 0)
+		n += snprintf(head + n, sizeof(head) - (size_t)n,
+			      "Content-Length: %lld\r\n", len);
+	else if (chunked)
+		n += snprintf(head + n, sizeof(head) - (size_t)n,
+			      "Transfer-Encoding: chunked\r\n");
+	n += snprintf(head + n, sizeof(head) - (size_t)n, "%s\r\n",
+		      rq->keep_alive ? "" : "Connection: close\r\n");
+	return send_all(c->fd, head, (size_t)n);
+}
+
+/* A 200 whose head holds about `bytes` bytes of X-Pad-N fields. */
+static int h_big_head(struct conn *c, struct req *rq)
+{
+	long long bytes;
+
+	if (query_ll(rq, "bytes", 0, 1 << 20, 0, &bytes) != 0)
+		return send_error(c, rq, 400, "bad query");
+	size_t cap = (size_t)bytes + 256, n = 0;
+	char *head = malloc(cap);
+	if (head == NULL)
+		return -1;
+	n += (size_t)snprintf(head, cap, "HTTP/1.1 200 OK\r\n");
+	for (int i = 0; n + 100 < (size_t)bytes + 20; i++)
+		n += (size_t)snprintf(head + n, cap - n, "X-Pad-%d: %.*s\r\n",
+				      i, 80, "0123456789012345678901234567890"
+				      "123456789012345678901234567890123456"
+				      "789012345678901234567890");
+	n += (size_t)snprintf(head + n, cap - n,
+			      "Content-Length: 3\r\n\r\nok\n");
+	int rc = send_all(c->fd, head, n);
+	free(head);
+	return rc;
+}
+
 static int h_slow_headers(struct conn *c, struct req *rq)
 {
 	long long ms;
@@ -1463,6 +1516,8 @@ static const struct route {
 	{ "GET", "/sse-exact", 0, h_sse_exact },
 	{ "GET", "/abort", 0, h_abort },
 	{ "GET", "/slow-headers", 0, h_slow_headers },
+	{ NULL, "/nobody", 0, h_nobody },
+	{ "GET", "/big-head", 0, h_big_head },
 	{ "POST", "/_upstream/broadcast", 0, h_broadcast },
 	{ "GET", "/_upstream/stats", 0, h_stats },
 	{ "GET", "/_upstream/requests", 0, h_requests },
