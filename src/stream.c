@@ -253,14 +253,26 @@ static int wait_space(struct stream *s, uint64_t deadline_ms)
 		       -1 : 0;
 }
 
+/* Lock held. Whether the consumer must take bytes before room bytes fit;
+ * room SIZE_MAX: before the queue is empty (a drain), which a stream
+ * ended by stream_close is still owed; a push to it is refused at once. */
+static int must_wait(const struct stream *s, size_t room)
+{
+	int drain = room == SIZE_MAX;
+
+	if (s->queued == 0 || s->stalled || (s->cancelled && !drain) ||
+	    (s->cancelled && !s->closed))
+		return 0;
+	return s->queued >= s->capacity || room > s->capacity - s->queued;
+}
+
 /* Lock held. Waits while the stream is full: 0 room (or cancelled), -1
  * the client stalled it, -2 the producer's deadline passed. */
-static int wait_room(struct stream *s, size_t len, uint64_t deadline_ms)
+static int wait_room(struct stream *s, size_t room, uint64_t deadline_ms)
 {
 	uint64_t taken = s->taken, stall_at = 0;
 
-	while (!s->cancelled && s->queued > 0 &&
-	       s->queued + len > s->capacity) {
+	while (must_wait(s, room)) {
 		uint64_t now = mono_ms();
 		if (stall_at == 0 || s->taken != taken) {
 			/* the client took something: it is reading */
@@ -355,6 +367,11 @@ void stream_finish(struct stream *s, int ok)
 	 * producer's */
 	s->broken = !ok && !s->cancelled;
 	wake_consumer(s);
+	/* The client must still take what is queued, within the send
+	 * timeout: no one else is awake to see that it never does. */
+	if (s->send_timeout_secs > 0)
+		wait_room(s, SIZE_MAX, 0);
+	s->producer_waiting = 0;
 	pthread_mutex_unlock(&s->lock);
 }
 

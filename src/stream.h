@@ -74,7 +74,9 @@ int stream_push_until(struct stream *s, const void *data, size_t len,
  * (nothing was queued). For producers that must not block, such as the
  * audit log feeding a live tail. */
 int stream_offer(struct stream *s, const void *data, size_t len);
-/* No more bytes: clean end (ok != 0) or a broken body (ok == 0). */
+/* No more bytes: clean end (ok != 0) or a broken body (ok == 0). With a
+ * send timeout, it waits until the client has taken every queued byte,
+ * or stalls the stream when the client takes nothing for that long. */
 void stream_finish(struct stream *s, int ok);
 /* Ends a stream that never got a head; message is copied. */
 void stream_fail(struct stream *s, enum stream_failure why,

@@ -152,6 +152,7 @@ static int write_conf_named(const char *path, int port, int admin,
 			 other_name, up_port, other_port);
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
+		 "  \"max_connections_per_ip\": 0,\n"
 		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
 		 "  \"audit_log\": \"%s\",\n"
 		 "  \"tools\": {\n"

@@ -165,6 +165,8 @@ static int write_config(void)
 	snprintf(text, sizeof(text),
 		 "// integration test configuration\n"
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
+		 "  /* thousands of streams, all from 127.0.0.1 */\n"
+		 "  \"max_connections_per_ip\": 0,\n"
 		 "  \"max_body_bytes\": %d,\n"
 		 "  \"tools\": {\n"
 		 "    \"up\": { \"type\": \"http\",\n"
