@@ -36,6 +36,10 @@
  * large_client_header_buffers does, and saves 8 KiB per open stream. */
 #define CONN_MEMORY (16 * 1024)
 #define CLIENT_IDLE_TIMEOUT_SECS 60
+/* The guard refuses (and counts) connections past the limit; MHD's own
+ * limit, a little higher, is only the backstop: at it MHD stops accepting
+ * without a word. */
+#define CONN_LIMIT_SLACK 16u
 #define STREAM_CAPACITY (64 * 1024)
 #define SMALL_BLOCK 1024
 #define LARGE_BLOCK (16 * 1024)
@@ -1119,6 +1123,7 @@ static int is_routine_mhd_message(const char *line)
 		"Failed to send the response body for the request",
 		/* a client that left mid-head, or one the guard cut */
 		"Connection socket is closed when reading request",
+		"Connection was closed by remote side with incomplete",
 	};
 
 	for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++)
@@ -1197,7 +1202,8 @@ static int listener_start(struct listener *l)
 		flags, l->addr.port, on_accept, l, on_request, l,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_CONNECTION_LIMIT, l->server->conn_limit,
+		MHD_OPTION_CONNECTION_LIMIT,
+		l->server->conn_limit + CONN_LIMIT_SLACK,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)CLIENT_IDLE_TIMEOUT_SECS,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONN_THREAD_STACK,
