@@ -61,9 +61,12 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
 	const char *text = json_object_to_json_string_length(
 		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
 		&len);
-	enum MHD_Result rc = text ? send_body(c, status, "application/json",
-					      text, len) :
-				    MHD_NO;
+	/* /v1/streams shows clients' paths: valid UTF-8, as in the log */
+	char *clean = text ? text_json_clean(text, len, &len) : NULL;
+	enum MHD_Result rc = clean ? send_body(c, status, "application/json",
+					       clean, len) :
+				     MHD_NO;
+	free(clean);
 	json_object_put(o);
 	return rc;
 }

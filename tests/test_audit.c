@@ -956,6 +956,114 @@ static void test_tail_filters(void)
 	tail_stop(&tail);
 }
 
+/* ---- every line valid UTF-8 JSON, safe to show ---- */
+
+/* No byte a terminal would obey: C0 (the line has no newline), DEL, and
+ * C1 whether raw (0x9b is CSI to an 8-bit terminal) or UTF-8 encoded. */
+static int no_terminal_controls(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0; i < len; i++) {
+		if (u[i] < 0x20 || u[i] == 0x7f)
+			return 0;
+		if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 &&
+		    u[i + 1] <= 0x9f)
+			return 0;
+		if (u[i] >= 0x80 && u[i] <= 0x9f &&
+		    (i == 0 || u[i - 1] < 0xc2))
+			return 0; /* not a continuation of a lead byte */
+	}
+	return 1;
+}
+
+/* What a strict reader asks of a line: one JSON object, well-formed
+ * UTF-8; and nothing in it for a terminal to obey. */
+static int strict_line_ok(const char *line, size_t len)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *o = NULL;
+	int ok = 0;
+
+	if (tok == NULL)
+		return 0;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+					    JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, line, (int)len);
+	ok = json_object_is_type(o, json_type_object) &&
+	     json_tokener_get_error(tok) == json_tokener_success &&
+	     json_tokener_get_parse_end(tok) == len &&
+	     no_terminal_controls(line, len);
+	if (!ok)
+		fprintf(stderr, "not strict UTF-8 JSON: %.300s\n", line);
+	json_object_put(o);
+	json_tokener_free(tok);
+	return ok;
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+static void test_lines_valid_utf8(void)
+{
+	/* raw bytes of every kind in the target; the last goes upstream
+	 * (its query is data) */
+	static const char *const targets[] = {
+		"/tools/web/echo/\xff\xfe\xc0\xae",
+		"/tools/web/echo/\x7f\x9b",
+		"/tools/\xff\xc2\x85/x",
+		"/tools/\xc2\x9b[2J/x",
+		"/tools/web/echo?q=\x85\xc2\x9b[31m\xe9\xed\xa0\x80",
+	};
+	static const int want[] = { 400, 400, 400, 404, 200 };
+	size_t before = count_lines(audit_path), n = 0;
+	int status = 0;
+	char *resp = NULL;
+
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		CU_ASSERT_FATAL(tu_http(gw_port, "GET", targets[i], NULL, NULL,
+					&status, &resp, NULL) == 0);
+		CU_ASSERT_EQUAL(status, want[i]);
+		/* the error's "tool" is the name as requested */
+		if (status != 200)
+			CU_ASSERT(resp && strict_line_ok(resp, strlen(resp)));
+		free(resp);
+	}
+	/* C1 and DEL that arrive as valid JSON escapes: argv and body */
+	CU_ASSERT(tu_http(gw_port, "POST", "/tools/ct", NULL,
+			  "{\"argv\":[\"println\",\"\\u009b2J\\u0085\\u007f"
+			  "\\u001b[0m\"]}",
+			  &status, NULL, NULL) == 0 && status == 200);
+	CU_ASSERT(rpc("{\"jsonrpc\":\"2.0\",\"method\":\"send\",\"params\":"
+		      "{\"message\":\"\\u009b2J\\u0085\"},\"id\":3}",
+		      &status) == 0 && status == 200);
+	CU_ASSERT_EQUAL(wait_lines(audit_path, before + 7, 5000), before + 7);
+
+	char *text = slurp(audit_path, NULL);
+	CU_ASSERT_FATAL(text != NULL);
+	char *line = text;
+	for (size_t i = 0; i < before && line; i++) {
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	for (char *end; line && (end = strchr(line, '\n')) != NULL;
+	     line = end + 1, n++)
+		CU_ASSERT(strict_line_ok(line, (size_t)(end - line)));
+	CU_ASSERT_EQUAL(n, 7);
+	free(text);
+
+	/* each byte that is not UTF-8 reads as U+FFFD */
+	json_object *records = read_records(audit_path);
+	CU_ASSERT_FATAL(records != NULL);
+	json_object *o = last_for_path(records,
+				       "/tools/web/echo/" FFFD FFFD FFFD FFFD);
+	CU_ASSERT(o && strcmp(str_at(o, "decision"), "deny") == 0);
+	CU_ASSERT(last_for_path(records, "/tools/web/echo/\x7f" FFFD) !=
+		  NULL);
+	CU_ASSERT(last_for_path(records, "/tools/web/echo?q=" FFFD
+				"\xc2\x9b[31m" FFFD FFFD FFFD FFFD) != NULL);
+	json_object_put(records);
+}
+
 /* ---- the admin API is not on the tool listeners ---- */
 
 static void test_admin_not_on_tool_listener(void)
@@ -1229,6 +1337,34 @@ static void test_ctl_sniff(void)
 	CU_ASSERT_EQUAL(tu_stop(pid), 0);
 }
 
+static void control_bytes_in_target(void)
+{
+	int status;
+
+	tu_http(gw_port, "GET", "/tools/web/echo?q=\x9b[31m\xc2\x9b[32m\xe9",
+		NULL, NULL, &status, NULL, NULL);
+}
+
+/* A client's target holds terminal controls: sniff shows them escaped,
+ * in either form. */
+static void test_ctl_sniff_shows_no_controls(void)
+{
+	static const char *const modes[] = { "sniff --tool web",
+					     "--json sniff --tool web" };
+	char line[8192];
+	pid_t pid;
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		CU_ASSERT_FATAL(sniff_line(modes[i], control_bytes_in_target,
+					   line, sizeof(line), &pid) == 0);
+		CU_ASSERT(strstr(line, "/echo?q=") != NULL);
+		CU_ASSERT(no_terminal_controls(line, strlen(line)));
+		if (!no_terminal_controls(line, strlen(line)))
+			fprintf(stderr, "%s: %s\n", modes[i], line);
+		CU_ASSERT_EQUAL(tu_stop(pid), 0);
+	}
+}
+
 static void test_ctl_check_config_and_errors(void)
 {
 	char args[900], out[8192], bad[700];
@@ -1318,6 +1454,8 @@ int main(void)
 		    test_reopen_after_rename_loses_nothing);
 	CU_add_test(s, "metrics move", test_metrics_move);
 	CU_add_test(s, "audit disabled tool", test_audit_disabled_tool);
+	CU_add_test(s, "every line valid UTF-8 JSON",
+		    test_lines_valid_utf8);
 	CU_add_test(s, "active streams listed", test_active_streams_listed);
 	CU_add_test(s, "live tail filters", test_tail_filters);
 	CU_add_test(s, "admin API not on tool listeners",
@@ -1330,6 +1468,8 @@ int main(void)
 	CU_add_test(s, "carapacectl status, streams",
 		    test_ctl_status_and_streams);
 	CU_add_test(s, "carapacectl sniff", test_ctl_sniff);
+	CU_add_test(s, "carapacectl sniff shows no controls",
+		    test_ctl_sniff_shows_no_controls);
 	CU_add_test(s, "carapacectl check-config, errors",
 		    test_ctl_check_config_and_errors);
 	CU_add_test(s, "shutdown ends streams on record",
