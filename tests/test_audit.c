@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1090,6 +1091,126 @@ static void test_admin_not_on_tool_listener(void)
 static int gw2_port;
 static char gw2_conf[700], gw2_sock[700], gw2_logdir[700], gw2_log[800];
 
+/* ---- the admin API answers only its own Host, and no browser ---- */
+
+/* One request with exactly the head given (request line, headers); the
+ * status, or -1. A 403 must be the usual error object. */
+static int admin_raw(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static int admin_raw(const char *fmt, ...)
+{
+	struct tu_resp r = { 0 };
+	char head[1024], body[512];
+	int fd = tu_connect(admin_port), status = -1;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(head, sizeof(head), fmt, ap);
+	va_end(ap);
+	if (fd < 0)
+		return -1;
+	if (tu_send_all(fd, head, strlen(head)) == 0 &&
+	    tu_read_head(&r, fd, 5000) == 0)
+		status = r.status;
+	if (status == 403) {
+		ssize_t n = tu_read_body(&r, body, sizeof(body) - 1, 5000);
+		body[n > 0 ? n : 0] = '\0';
+		json_object *o = json_tokener_parse(body), *err = NULL;
+		CU_ASSERT(json_object_object_get_ex(o, "error", &err) &&
+			  int_at(err, "code") == 403 &&
+			  json_object_object_get_ex(err, "tool", NULL) &&
+			  str_at(err, "message") != NULL);
+		json_object_put(o);
+	}
+	tu_resp_free(&r);
+	close(fd);
+	return status;
+}
+
+/* pattern with each "PORT" replaced by port. */
+static void with_port(const char *pattern, int port, char *out, size_t len)
+{
+	const char *at;
+	size_t n = 0;
+
+	for (; (at = strstr(pattern, "PORT")) != NULL && n < len;
+	     pattern = at + 4)
+		n += (size_t)snprintf(out + n, len - n, "%.*s%d",
+				      (int)(at - pattern), pattern, port);
+	if (n < len)
+		snprintf(out + n, len - n, "%s", pattern);
+}
+
+static void test_admin_checks_host_and_origin(void)
+{
+	static const char *const bad_hosts[] = {
+		"evil.example:PORT", "evil.example", "127.0.0.1",
+		"localhost", "localhost.:PORT", "127.0.0.2:PORT", "[::2]:PORT",
+		"127.0.0.1:PORT0", "127.0.0.1:", "127.0.0.1:PORT:1",
+		"127.0.0.1 :PORT", "localhost:+PORT", "",
+	};
+	static const char *const good_hosts[] = {
+		"127.0.0.1:PORT", "localhost:PORT", "LocalHost:PORT",
+		"[::1]:PORT", "[0:0::1]:PORT",
+	};
+	static const char *const targets[] = { "/v1/status", "/v1/streams",
+					       "/metrics", "/v1/audit",
+					       "/nowhere" };
+	static const char *const origins[] = {
+		"http://evil.example", "null", "http://127.0.0.1:1",
+	};
+	char host[64];
+	int p = admin_port;
+
+	for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]);
+	     i++) {
+		with_port(bad_hosts[i], p, host, sizeof(host));
+		for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]);
+		     t++) {
+			int st = admin_raw("GET %s HTTP/1.1\r\nHost: %s\r\n"
+					   "Connection: close\r\n\r\n",
+					   targets[t], host);
+			if (st != 403)
+				fprintf(stderr, "Host %s, %s: %d\n", host,
+					targets[t], st);
+			CU_ASSERT_EQUAL(st, 403);
+		}
+		CU_ASSERT_EQUAL(admin_raw("POST /v1/reload HTTP/1.1\r\nHost: %s"
+					  "\r\nContent-Length: 0\r\n\r\n",
+					  host),
+				403);
+	}
+	for (size_t i = 0; i < sizeof(good_hosts) / sizeof(good_hosts[0]);
+	     i++) {
+		with_port(good_hosts[i], p, host, sizeof(host));
+		CU_ASSERT_EQUAL(admin_raw("GET /v1/status HTTP/1.1\r\nHost: %s"
+					  "\r\nConnection: close\r\n\r\n",
+					  host),
+				200);
+	}
+	/* no Host at all, or two */
+	CU_ASSERT_EQUAL(admin_raw("GET /v1/status HTTP/1.0\r\n\r\n"), 403);
+	int st = admin_raw("GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+			   "Host: evil.example:%d\r\n\r\n", p, p);
+	CU_ASSERT(st == 403 || st == 400);
+	/* a POST that carries Origin, whatever it says */
+	for (size_t i = 0; i < sizeof(origins) / sizeof(origins[0]); i++)
+		CU_ASSERT_EQUAL(admin_raw("POST /v1/reload HTTP/1.1\r\n"
+					  "Host: 127.0.0.1:%d\r\nOrigin: %s\r\n"
+					  "Content-Length: 0\r\n\r\n",
+					  p, origins[i]),
+				403);
+	/* a GET with Origin reads nothing a page could read: answered */
+	CU_ASSERT_EQUAL(admin_raw("GET /metrics HTTP/1.1\r\nHost: "
+				  "localhost:%d\r\nOrigin: null\r\n"
+				  "Connection: close\r\n\r\n", p),
+			200);
+	CU_ASSERT_EQUAL(admin_raw("POST /v1/reload HTTP/1.1\r\n"
+				  "Host: localhost:%d\r\nContent-Length: 0"
+				  "\r\nConnection: close\r\n\r\n", p),
+			200);
+}
+
 /* A second daemon: admin on a unix socket, audit_log at log. */
 static int start_gw2(const char *log)
 {
@@ -1460,6 +1581,8 @@ int main(void)
 	CU_add_test(s, "live tail filters", test_tail_filters);
 	CU_add_test(s, "admin API not on tool listeners",
 		    test_admin_not_on_tool_listener);
+	CU_add_test(s, "admin API checks Host and Origin",
+		    test_admin_checks_host_and_origin);
 	CU_add_test(s, "vanished log dir", 
 		    test_vanished_log_dir_does_not_stop_requests);
 	CU_add_test(s, "full disk", test_full_disk_does_not_stop_requests);
