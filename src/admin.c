@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,6 +27,7 @@ struct admin {
 	struct admin_context ctx;
 	struct MHD_Daemon *daemon;
 	char *unix_path;                /* to unlink at stop */
+	struct cfg_addr addr;           /* where it listens, unless unix */
 };
 
 /* The live tail's reader; owned by the MHD response. */
@@ -61,9 +63,12 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
 	const char *text = json_object_to_json_string_length(
 		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
 		&len);
-	enum MHD_Result rc = text ? send_body(c, status, "application/json",
-					      text, len) :
-				    MHD_NO;
+	/* /v1/streams shows clients' paths: valid UTF-8, as in the log */
+	char *clean = text ? text_json_clean(text, len, &len) : NULL;
+	enum MHD_Result rc = clean ? send_body(c, status, "application/json",
+					       clean, len) :
+				     MHD_NO;
+	free(clean);
 	json_object_put(o);
 	return rc;
 }
@@ -322,6 +327,104 @@ static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *c)
 	return send_json(c, MHD_HTTP_OK, o);
 }
 
+/* ---- who may ask ---- */
+
+/* A Host value "HOST" or "HOST:PORT" (HOST may be "[IPv6]"), split;
+ * *port 0 when none is given. -1: not that shape. */
+static int split_host(const char *v, char *host, size_t host_len,
+		      unsigned *port)
+{
+	const char *end = v[0] == '[' ? strchr(v, ']') : v + strcspn(v, ":");
+
+	if (end == NULL)
+		return -1;
+	end += v[0] == '[';
+	size_t n = (size_t)(end - v);
+	if (n == 0 || n >= host_len)
+		return -1;
+	memcpy(host, v, n);
+	host[n] = '\0';
+	*port = 0;
+	if (*end == '\0')
+		return 0;
+	size_t digits = strspn(end + 1, "0123456789");
+	if (*end != ':' || digits == 0 || digits > 5 || end[1 + digits] != '\0')
+		return -1;
+	unsigned long val = strtoul(end + 1, NULL, 10);
+	if (val == 0 || val > 65535)
+		return -1;
+	*port = (unsigned)val;
+	return 0;
+}
+
+/* localhost, the loopback addresses, or the address it listens on;
+ * addresses compared as addresses, names only as written (no trailing
+ * dot, no other name for the host). */
+static int host_is_ours(const struct admin *a, const char *host)
+{
+	unsigned char got[16], own[16];
+	char v6[64];
+	size_t n = strlen(host);
+
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, got) == 1)
+		return memcmp(got, "\x7f\0\0\x01", 4) == 0 ||
+		       (a->unix_path == NULL && !a->addr.is_ipv6 &&
+			inet_pton(AF_INET, a->addr.host, own) == 1 &&
+			memcmp(got, own, 4) == 0);
+	if (host[0] != '[' || host[n - 1] != ']' || n - 2 >= sizeof(v6))
+		return 0;
+	memcpy(v6, host + 1, n - 2);
+	v6[n - 2] = '\0';
+	if (inet_pton(AF_INET6, v6, got) != 1)
+		return 0;
+	return IN6_IS_ADDR_LOOPBACK((struct in6_addr *)got) ||
+	       (a->unix_path == NULL && a->addr.is_ipv6 &&
+		inet_pton(AF_INET6, a->addr.host, own) == 1 &&
+		memcmp(got, own, 16) == 0);
+}
+
+static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind,
+				  const char *key, const char *value)
+{
+	(void)kind;
+	(void)value;
+	*(int *)cls += strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0;
+	return MHD_YES;
+}
+
+/* DNS rebinding: a page in a local browser whose name now resolves to
+ * 127.0.0.1 reaches this listener with that name in Host. Only the
+ * listener's own names pass, with its port (none given means 80). On a
+ * unix socket, which no browser reaches, any port or none. */
+static int host_allowed(const struct admin *a, struct MHD_Connection *c)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_HOST);
+	char host[80];
+	unsigned port;
+	int n = 0;
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_host, &n);
+	if (v == NULL || n != 1 ||
+	    split_host(v, host, sizeof(host), &port) < 0 ||
+	    !host_is_ours(a, host))
+		return 0;
+	if (a->unix_path != NULL)
+		return 1;
+	return port == a->addr.port || (port == 0 && a->addr.port == 80);
+}
+
+/* A browser sends Origin with every POST, and a page of any origin may
+ * send one here; no client of the admin API is a browser. */
+static int from_a_browser(struct MHD_Connection *c, const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	       MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+					   MHD_HTTP_HEADER_ORIGIN) != NULL;
+}
+
 /* ---- dispatch ---- */
 
 struct admin_route {
@@ -348,6 +451,13 @@ static enum MHD_Result dispatch(struct admin *a, struct MHD_Connection *c,
 {
 	int path_known = 0;
 
+	if (!host_allowed(a, c))
+		return send_error(c, MHD_HTTP_FORBIDDEN,
+				  "Host is not the admin listener's address");
+	if (from_a_browser(c, method))
+		return send_error(c, MHD_HTTP_FORBIDDEN,
+				  "a request with Origin is refused (only GET "
+				  "and HEAD may carry one)");
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(url, routes[i].path) != 0)
 			continue;
@@ -506,6 +616,7 @@ struct admin *admin_start(const struct cfg_admin *where,
 		return NULL;
 	}
 	a->ctx = *ctx;
+	a->addr = where->addr;
 	if (where->is_unix) {
 		fd = unix_listen(where->unix_path, err, err_len);
 		a->unix_path = fd >= 0 ? strdup(where->unix_path) : NULL;

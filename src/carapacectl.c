@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "cfg.h"
+#include "text.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -157,22 +158,27 @@ static void sb_printf(struct sb *b, const char *fmt, ...)
 }
 
 /* Paths, reasons and method names come from the gateway's clients: an
- * escape sequence in one must not reach the operator's terminal. C0, DEL
- * and the UTF-8 forms of C1 are shown as \xNN. */
+ * escape sequence in one must not reach the operator's terminal. C0, DEL,
+ * C1 (U+0080..U+009F) and bytes that are not well-formed UTF-8 (a lone
+ * 0x9b is CSI to an 8-bit terminal) are shown as \xNN, byte by byte. */
 static void sb_clean(struct sb *b, const char *s)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, start = 0;
+	size_t n = strlen(s), i = 0, start = 0;
 
-	for (; u[i] != '\0'; i++) {
-		int c1 = u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f;
-		if (u[i] >= 0x20 && u[i] != 0x7f && !c1)
+	while (i < n) {
+		uint32_t cp = 0;
+		size_t k = text_utf8_char(u + i, n - i, &cp);
+		if (k > 0 && cp >= 0x20 && cp != 0x7f &&
+		    (cp < 0x80 || cp > 0x9f)) {
+			i += k;
 			continue;
+		}
 		sb_add(b, s + start, i - start);
-		sb_printf(b, "\\x%02x", u[i]);
-		if (c1)
-			sb_printf(b, "\\x%02x", u[++i]);
-		start = i + 1;
+		for (size_t j = 0; j < (k ? k : 1); j++)
+			sb_printf(b, "\\x%02x", u[i + j]);
+		i += k ? k : 1;
+		start = i;
 	}
 	sb_add(b, s + start, i - start);
 }
@@ -722,11 +728,26 @@ static int no_operands(struct ctx *cx, int argc, char **argv)
 
 /* ---- status, streams, reload ---- */
 
+/* JSON as the daemon sent it, but never a terminal control: DEL, C1 and
+ * bytes that are not UTF-8 in its strings are written as \u escapes. */
+static void put_json(const char *text, size_t len)
+{
+	size_t n = 0;
+	char *clean = text_json_clean(text, len, &n);
+
+	if (clean == NULL) {
+		complain("%s", "out of memory");
+		return;
+	}
+	fwrite(clean, 1, n, stdout);
+	if (n == 0 || clean[n - 1] != '\n')
+		putchar('\n');
+	free(clean);
+}
+
 static int print_raw(const struct sb *raw)
 {
-	fwrite(raw->p, 1, raw->len, stdout);
-	if (raw->len == 0 || raw->p[raw->len - 1] != '\n')
-		putchar('\n');
+	put_json(raw->p ? raw->p : "", raw->len);
 	return 0;
 }
 
@@ -1091,19 +1112,22 @@ static void show_record(struct sniff *s, json_object *r)
 
 static void show_audit(struct sniff *s)
 {
+	const int flags = JSON_C_TO_STRING_PLAIN |
+			  JSON_C_TO_STRING_NOSLASHESCAPE;
+	const char *text;
+	size_t len = 0;
 	json_object *r;
 
 	if (s->json && memchr(s->data.p, '\n', s->data.len) == NULL) {
-		puts(s->data.p);
+		put_json(s->data.p, s->data.len);
 	} else if ((r = parse_object(&s->data)) == NULL) {
 		complain("%s", "an audit record that is not a JSON object");
 	} else {
-		if (s->json)
-			puts(json_object_to_json_string_ext(
-				r, JSON_C_TO_STRING_PLAIN |
-					   JSON_C_TO_STRING_NOSLASHESCAPE));
-		else
+		if (!s->json)
 			show_record(s, r);
+		else if ((text = json_object_to_json_string_length(
+				  r, flags, &len)) != NULL)
+			put_json(text, len);
 		json_object_put(r);
 	}
 	fflush(stdout); /* a pipe reader wants each line now */

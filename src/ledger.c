@@ -283,6 +283,10 @@ static void record_counts(struct json_object *o, const struct entry *e,
 	json_object_object_add(o, "stream", json_object_new_boolean(e->stream));
 }
 
+/* Every string of a record may hold a client's or an upstream's bytes
+ * (path, method, argv, body, reasons quoting them): the whole line is
+ * cleaned here, once, so that each line is valid UTF-8 JSON whatever
+ * field a later change adds. */
 static void record_write(const struct entry *e, struct json_object *o,
 			 const char *decision)
 {
@@ -292,9 +296,11 @@ static void record_write(const struct entry *e, struct json_object *o,
 			o, JSON_C_TO_STRING_PLAIN |
 				   JSON_C_TO_STRING_NOSLASHESCAPE,
 			&len);
-		if (text != NULL)
-			audit_write(e->ledger->audit, text, len, e->tool,
+		char *line = text ? text_json_clean(text, len, &len) : NULL;
+		if (line != NULL)
+			audit_write(e->ledger->audit, line, len, e->tool,
 				    decision);
+		free(line);
 	}
 	json_object_put(o);
 }

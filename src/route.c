@@ -5,7 +5,8 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
+
+#include "text.h"
 
 #define TOOLS_PREFIX "/tools/"
 
@@ -18,39 +19,104 @@ static enum route_kind refuse(struct route *out, enum route_kind kind,
 	return kind;
 }
 
-/* A dot segment is "." or ".." between slashes, or at the path's end. */
-static int has_dot_segment(const char *path, size_t len)
+static int hex_value(char c)
 {
-	for (size_t i = 0; i < len; i++) {
-		if (path[i] != '/')
-			continue;
-		size_t j = i + 1;
-		while (j < len && path[j] == '.')
-			j++;
-		size_t dots = j - i - 1;
-		if ((dots == 1 || dots == 2) && (j == len || path[j] == '/'))
-			return 1;
-	}
-	return 0;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
-/* Escapes that decode to a dot, a slash, a backslash or NUL let a path mean
- * one thing here and another upstream. */
-static int has_sneaky_escape(const char *path, size_t len)
+/* The byte at path[*i] with a percent-escape decoded; *i moves past it.
+ * -1: a '%' not followed by two hex digits ("%u002e" is one). */
+static int next_byte(const char *path, size_t len, size_t *i, int *escaped)
 {
-	static const char *const bad[] = { "%2e", "%2f", "%5c", "%00" };
+	size_t at = *i;
 
-	for (size_t i = 0; i + 3 <= len; i++) {
-		if (path[i] != '%')
-			continue;
-		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
-			if (strncasecmp(path + i, bad[k], 3) == 0)
-				return 1;
+	*escaped = path[at] == '%';
+	if (!*escaped) {
+		*i = at + 1;
+		return (unsigned char)path[at];
 	}
-	return 0;
+	int hi = at + 2 < len ? hex_value(path[at + 1]) : -1;
+	int lo = hi >= 0 ? hex_value(path[at + 2]) : -1;
+	if (lo < 0)
+		return -1;
+	*i = at + 3;
+	return hi << 4 | lo;
 }
 
-static const char *check_target(const char *target, size_t *path_len)
+/* A byte >= 0x80 (b) at the start of a character: the rest of it is read
+ * from path (escaped or not) and the whole must be well-formed UTF-8,
+ * which rules out overlong forms (%c0%ae), surrogates and bytes that are
+ * never UTF-8. 0, or -1. */
+static int utf8_char_ok(int b, const char *path, size_t len, size_t *i)
+{
+	unsigned char ch[4] = { (unsigned char)b };
+	size_t n = 1;
+
+	while (n < sizeof(ch) && *i < len) {
+		size_t at = *i;
+		int escaped, c = next_byte(path, len, &at, &escaped);
+		if (c < 0x80 || c > 0xbf)
+			break;
+		ch[n++] = (unsigned char)c;
+		*i = at;
+	}
+	return text_utf8_char(ch, n, NULL) == n ? 0 : -1;
+}
+
+/* One judgement of the path (the target up to '?'), escapes decoded,
+ * for every way it could mean another path to an upstream than it means
+ * here: Tomcat and Spring read "/..;/" as "/../", a server that decodes
+ * twice reads "%252e" as ".", IIS reads "%u002e" as ".", and a lenient
+ * UTF-8 decoder reads "%c0%ae" as ".". *params: a segment holds ';'
+ * (raw or escaped), which only the tool may allow. NULL, or why not. */
+static const char *check_path(const char *path, size_t len, int *params)
+{
+	size_t dots = 0;     /* leading dots of the segment so far */
+	int only_dots = 1;   /* the segment so far is dots */
+
+	*params = 0;
+	for (size_t i = 0; i < len;) {
+		int escaped, b = next_byte(path, len, &i, &escaped);
+		if (b < 0)
+			return "'%' not followed by two hex digits in path";
+		if (escaped && (b == '.' || b == '/' || b == '\\' || b == 0))
+			return "encoded dot, slash, backslash or NUL in path";
+		if (escaped && b == '%')
+			return "encoded '%' in path (double encoding)";
+		if (b == '\\')
+			return "backslash in path";
+		if (b >= 0x80 && utf8_char_ok(b, path, len, &i) < 0)
+			return "path is not valid UTF-8";
+		if (b == '/' || b == ';') {
+			/* "..", and "..;x" that Tomcat reads as ".." */
+			if (only_dots && (dots == 1 || dots == 2))
+				return "dot segment in path";
+			if (b == ';')
+				*params = 1;
+		}
+		if (b == '/') {
+			dots = 0;
+			only_dots = 1;
+		} else if (b == '.' && only_dots) {
+			dots++;
+		} else {
+			only_dots = 0;
+		}
+	}
+	if (only_dots && (dots == 1 || dots == 2))
+		return "dot segment in path";
+	return NULL;
+}
+
+/* The checks of the whole target; those of its path are check_path's. */
+static const char *check_target(const char *target, size_t *path_len,
+				int *params)
 {
 	if (target[0] != '/')
 		return "request target must start with '/'";
@@ -60,13 +126,7 @@ static const char *check_target(const char *target, size_t *path_len)
 	*path_len = strcspn(target, "?#");
 	if (target[*path_len] == '#')
 		return "fragment in request target";
-	if (memchr(target, '\\', *path_len) != NULL)
-		return "backslash in path";
-	if (has_dot_segment(target, *path_len))
-		return "dot segment in path";
-	if (has_sneaky_escape(target, *path_len))
-		return "encoded dot, slash, backslash or NUL in path";
-	return NULL;
+	return check_path(target, *path_len, params);
 }
 
 static enum route_kind route_main(const struct cfg *cfg, const char *target,
@@ -113,18 +173,26 @@ enum route_kind route_request(const struct cfg *cfg,
 			      const char *target, struct route *out)
 {
 	size_t path_len = 0;
+	int params = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->upstream_prefix = "";
 	out->upstream_rest = "";
 	name_tool(listener_tool, target, out);
-	const char *bad = check_target(target, &path_len);
+	const char *bad = check_target(target, &path_len, &params);
 	if (bad != NULL)
 		return refuse(out, ROUTE_BAD_REQUEST, bad);
-	if (listener_tool == NULL)
-		return route_main(cfg, target, path_len, out);
-	out->tool = listener_tool;
-	out->upstream_rest = target;
-	out->kind = ROUTE_TOOL;
+	if (listener_tool == NULL) {
+		route_main(cfg, target, path_len, out);
+	} else {
+		out->tool = listener_tool;
+		out->upstream_rest = target;
+		out->kind = ROUTE_TOOL;
+	}
+	/* the rest of check_path's judgement, now that the tool is known */
+	if (out->kind == ROUTE_TOOL && params && !out->tool->allow_path_params)
+		return refuse(out, ROUTE_BAD_REQUEST,
+			      "';' in a path segment (allow_path_params is "
+			      "off)");
 	return out->kind;
 }

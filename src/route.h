@@ -1,9 +1,14 @@
 /* route — which tool a request target names, and what to send upstream.
  *
  * Pure: no I/O, no allocation. The target is the raw request target as the
- * client sent it (path and query, still percent-encoded); nothing is decoded
- * or resolved, and anything that could mean a different path to the upstream
- * than it seems to mean here is refused. */
+ * client sent it (path and query, still percent-encoded). It goes upstream
+ * as it came: nothing is rewritten or resolved. The path's escapes are
+ * decoded only to judge it, in one place (check_path), and anything that
+ * could mean a different path to the upstream than it seems to mean here
+ * is refused: dot segments, "..;", encoded dots, slashes, backslashes, NUL
+ * and '%', a '%' without two hex digits, bytes that are not well-formed
+ * UTF-8, and ';' in a segment unless the tool sets allow_path_params. The
+ * query is data and is not judged beyond control characters. */
 #ifndef CARAPACE_ROUTE_H
 #define CARAPACE_ROUTE_H
 

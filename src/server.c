@@ -29,6 +29,7 @@
 #include "ratelimit.h"
 #include "route.h"
 #include "stream.h"
+#include "text.h"
 
 #define CONN_THREAD_STACK (256 * 1024)
 /* Request head plus response write buffer, per connection. 16 KiB (MHD's
@@ -182,8 +183,12 @@ static char *error_text(unsigned status, const char *message,
 			       tool && *tool ? json_object_new_string(tool) :
 					       NULL);
 	json_object_object_add(top, "error", err);
-	char *text = strdup(json_object_to_json_string_ext(
-		top, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	/* the tool as requested is the client's bytes, valid UTF-8 or not */
+	size_t len = 0;
+	const char *raw = json_object_to_json_string_length(
+		top, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+		&len);
+	char *text = raw ? text_json_clean(raw, len, NULL) : NULL;
 	json_object_put(top);
 	return text;
 }

@@ -11,29 +11,85 @@
 static const char alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+size_t text_utf8_char(const void *data, size_t n, uint32_t *cp_out)
+{
+	const unsigned char *s = data;
+
+	if (n == 0)
+		return 0;
+	unsigned char c = s[0];
+	size_t k = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 :
+		   (c >> 3) == 30 ? 3 : 4;
+	if (k == 4 || k >= n)
+		return 0; /* not a lead byte, or cut short */
+	uint32_t cp = k == 0 ? c : c & (0x3f >> k);
+	for (size_t j = 1; j <= k; j++) {
+		if ((s[j] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[j] & 0x3f);
+	}
+	if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) ||
+	    (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	if (cp_out != NULL)
+		*cp_out = cp;
+	return k + 1;
+}
+
 int text_utf8_valid(const void *data, size_t n)
 {
 	const unsigned char *s = data;
 
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t k = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 :
-			   (c >> 3) == 30 ? 3 : 4;
-		if (k == 4 || (k > 0 && i + k >= n))
-			return 0; /* not a lead byte, or cut short */
-		uint32_t cp = k == 0 ? c : c & (0x3f >> k);
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) ||
-		    (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
+	for (size_t i = 0, k; i < n; i += k)
+		if ((k = text_utf8_char(s + i, n - i, NULL)) == 0)
 			return 0;
-		i += k + 1;
-	}
 	return 1;
+}
+
+/* One pass of text_json_clean: writes to out when not NULL; the length
+ * either way. */
+static size_t json_clean(const unsigned char *s, size_t n, char *out)
+{
+	size_t len = 0;
+
+	for (size_t i = 0, k; i < n; i += k) {
+		uint32_t cp = 0;
+		const char *esc = NULL;
+		char hex[8];
+		k = text_utf8_char(s + i, n - i, &cp);
+		if (k == 0) {
+			esc = "\\ufffd";
+			k = 1;
+		} else if (cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) {
+			snprintf(hex, sizeof(hex), "\\u%04x", (unsigned)cp);
+			esc = hex;
+		}
+		if (esc != NULL) {
+			if (out != NULL)
+				memcpy(out + len, esc, 6);
+			len += 6;
+		} else {
+			if (out != NULL)
+				memcpy(out + len, s + i, k);
+			len += k;
+		}
+	}
+	return len;
+}
+
+char *text_json_clean(const char *json, size_t len, size_t *out_len)
+{
+	size_t n = json_clean((const unsigned char *)json, len, NULL);
+	char *out = malloc(n + 1);
+
+	if (out == NULL)
+		return NULL;
+	json_clean((const unsigned char *)json, len, out);
+	out[n] = '\0';
+	if (out_len != NULL)
+		*out_len = n;
+	return out;
 }
 
 char *text_base64_encode(const void *data, size_t n, size_t *out_len)

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -956,6 +957,114 @@ static void test_tail_filters(void)
 	tail_stop(&tail);
 }
 
+/* ---- every line valid UTF-8 JSON, safe to show ---- */
+
+/* No byte a terminal would obey: C0 (the line has no newline), DEL, and
+ * C1 whether raw (0x9b is CSI to an 8-bit terminal) or UTF-8 encoded. */
+static int no_terminal_controls(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0; i < len; i++) {
+		if (u[i] < 0x20 || u[i] == 0x7f)
+			return 0;
+		if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 &&
+		    u[i + 1] <= 0x9f)
+			return 0;
+		if (u[i] >= 0x80 && u[i] <= 0x9f &&
+		    (i == 0 || u[i - 1] < 0xc2))
+			return 0; /* not a continuation of a lead byte */
+	}
+	return 1;
+}
+
+/* What a strict reader asks of a line: one JSON object, well-formed
+ * UTF-8; and nothing in it for a terminal to obey. */
+static int strict_line_ok(const char *line, size_t len)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *o = NULL;
+	int ok = 0;
+
+	if (tok == NULL)
+		return 0;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+					    JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, line, (int)len);
+	ok = json_object_is_type(o, json_type_object) &&
+	     json_tokener_get_error(tok) == json_tokener_success &&
+	     json_tokener_get_parse_end(tok) == len &&
+	     no_terminal_controls(line, len);
+	if (!ok)
+		fprintf(stderr, "not strict UTF-8 JSON: %.300s\n", line);
+	json_object_put(o);
+	json_tokener_free(tok);
+	return ok;
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+static void test_lines_valid_utf8(void)
+{
+	/* raw bytes of every kind in the target; the last goes upstream
+	 * (its query is data) */
+	static const char *const targets[] = {
+		"/tools/web/echo/\xff\xfe\xc0\xae",
+		"/tools/web/echo/\x7f\x9b",
+		"/tools/\xff\xc2\x85/x",
+		"/tools/\xc2\x9b[2J/x",
+		"/tools/web/echo?q=\x85\xc2\x9b[31m\xe9\xed\xa0\x80",
+	};
+	static const int want[] = { 400, 400, 400, 404, 200 };
+	size_t before = count_lines(audit_path), n = 0;
+	int status = 0;
+	char *resp = NULL;
+
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		CU_ASSERT_FATAL(tu_http(gw_port, "GET", targets[i], NULL, NULL,
+					&status, &resp, NULL) == 0);
+		CU_ASSERT_EQUAL(status, want[i]);
+		/* the error's "tool" is the name as requested */
+		if (status != 200)
+			CU_ASSERT(resp && strict_line_ok(resp, strlen(resp)));
+		free(resp);
+	}
+	/* C1 and DEL that arrive as valid JSON escapes: argv and body */
+	CU_ASSERT(tu_http(gw_port, "POST", "/tools/ct", NULL,
+			  "{\"argv\":[\"println\",\"\\u009b2J\\u0085\\u007f"
+			  "\\u001b[0m\"]}",
+			  &status, NULL, NULL) == 0 && status == 200);
+	CU_ASSERT(rpc("{\"jsonrpc\":\"2.0\",\"method\":\"send\",\"params\":"
+		      "{\"message\":\"\\u009b2J\\u0085\"},\"id\":3}",
+		      &status) == 0 && status == 200);
+	CU_ASSERT_EQUAL(wait_lines(audit_path, before + 7, 5000), before + 7);
+
+	char *text = slurp(audit_path, NULL);
+	CU_ASSERT_FATAL(text != NULL);
+	char *line = text;
+	for (size_t i = 0; i < before && line; i++) {
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	for (char *end; line && (end = strchr(line, '\n')) != NULL;
+	     line = end + 1, n++)
+		CU_ASSERT(strict_line_ok(line, (size_t)(end - line)));
+	CU_ASSERT_EQUAL(n, 7);
+	free(text);
+
+	/* each byte that is not UTF-8 reads as U+FFFD */
+	json_object *records = read_records(audit_path);
+	CU_ASSERT_FATAL(records != NULL);
+	json_object *o = last_for_path(records,
+				       "/tools/web/echo/" FFFD FFFD FFFD FFFD);
+	CU_ASSERT(o && strcmp(str_at(o, "decision"), "deny") == 0);
+	CU_ASSERT(last_for_path(records, "/tools/web/echo/\x7f" FFFD) !=
+		  NULL);
+	CU_ASSERT(last_for_path(records, "/tools/web/echo?q=" FFFD
+				"\xc2\x9b[31m" FFFD FFFD FFFD FFFD) != NULL);
+	json_object_put(records);
+}
+
 /* ---- the admin API is not on the tool listeners ---- */
 
 static void test_admin_not_on_tool_listener(void)
@@ -981,6 +1090,126 @@ static void test_admin_not_on_tool_listener(void)
 
 static int gw2_port;
 static char gw2_conf[700], gw2_sock[700], gw2_logdir[700], gw2_log[800];
+
+/* ---- the admin API answers only its own Host, and no browser ---- */
+
+/* One request with exactly the head given (request line, headers); the
+ * status, or -1. A 403 must be the usual error object. */
+static int admin_raw(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static int admin_raw(const char *fmt, ...)
+{
+	struct tu_resp r = { 0 };
+	char head[1024], body[512];
+	int fd = tu_connect(admin_port), status = -1;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(head, sizeof(head), fmt, ap);
+	va_end(ap);
+	if (fd < 0)
+		return -1;
+	if (tu_send_all(fd, head, strlen(head)) == 0 &&
+	    tu_read_head(&r, fd, 5000) == 0)
+		status = r.status;
+	if (status == 403) {
+		ssize_t n = tu_read_body(&r, body, sizeof(body) - 1, 5000);
+		body[n > 0 ? n : 0] = '\0';
+		json_object *o = json_tokener_parse(body), *err = NULL;
+		CU_ASSERT(json_object_object_get_ex(o, "error", &err) &&
+			  int_at(err, "code") == 403 &&
+			  json_object_object_get_ex(err, "tool", NULL) &&
+			  str_at(err, "message") != NULL);
+		json_object_put(o);
+	}
+	tu_resp_free(&r);
+	close(fd);
+	return status;
+}
+
+/* pattern with each "PORT" replaced by port. */
+static void with_port(const char *pattern, int port, char *out, size_t len)
+{
+	const char *at;
+	size_t n = 0;
+
+	for (; (at = strstr(pattern, "PORT")) != NULL && n < len;
+	     pattern = at + 4)
+		n += (size_t)snprintf(out + n, len - n, "%.*s%d",
+				      (int)(at - pattern), pattern, port);
+	if (n < len)
+		snprintf(out + n, len - n, "%s", pattern);
+}
+
+static void test_admin_checks_host_and_origin(void)
+{
+	static const char *const bad_hosts[] = {
+		"evil.example:PORT", "evil.example", "127.0.0.1",
+		"localhost", "localhost.:PORT", "127.0.0.2:PORT", "[::2]:PORT",
+		"127.0.0.1:PORT0", "127.0.0.1:", "127.0.0.1:PORT:1",
+		"127.0.0.1 :PORT", "localhost:+PORT", "",
+	};
+	static const char *const good_hosts[] = {
+		"127.0.0.1:PORT", "localhost:PORT", "LocalHost:PORT",
+		"[::1]:PORT", "[0:0::1]:PORT",
+	};
+	static const char *const targets[] = { "/v1/status", "/v1/streams",
+					       "/metrics", "/v1/audit",
+					       "/nowhere" };
+	static const char *const origins[] = {
+		"http://evil.example", "null", "http://127.0.0.1:1",
+	};
+	char host[64];
+	int p = admin_port;
+
+	for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]);
+	     i++) {
+		with_port(bad_hosts[i], p, host, sizeof(host));
+		for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]);
+		     t++) {
+			int st = admin_raw("GET %s HTTP/1.1\r\nHost: %s\r\n"
+					   "Connection: close\r\n\r\n",
+					   targets[t], host);
+			if (st != 403)
+				fprintf(stderr, "Host %s, %s: %d\n", host,
+					targets[t], st);
+			CU_ASSERT_EQUAL(st, 403);
+		}
+		CU_ASSERT_EQUAL(admin_raw("POST /v1/reload HTTP/1.1\r\nHost: %s"
+					  "\r\nContent-Length: 0\r\n\r\n",
+					  host),
+				403);
+	}
+	for (size_t i = 0; i < sizeof(good_hosts) / sizeof(good_hosts[0]);
+	     i++) {
+		with_port(good_hosts[i], p, host, sizeof(host));
+		CU_ASSERT_EQUAL(admin_raw("GET /v1/status HTTP/1.1\r\nHost: %s"
+					  "\r\nConnection: close\r\n\r\n",
+					  host),
+				200);
+	}
+	/* no Host at all, or two */
+	CU_ASSERT_EQUAL(admin_raw("GET /v1/status HTTP/1.0\r\n\r\n"), 403);
+	int st = admin_raw("GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+			   "Host: evil.example:%d\r\n\r\n", p, p);
+	CU_ASSERT(st == 403 || st == 400);
+	/* a POST that carries Origin, whatever it says */
+	for (size_t i = 0; i < sizeof(origins) / sizeof(origins[0]); i++)
+		CU_ASSERT_EQUAL(admin_raw("POST /v1/reload HTTP/1.1\r\n"
+					  "Host: 127.0.0.1:%d\r\nOrigin: %s\r\n"
+					  "Content-Length: 0\r\n\r\n",
+					  p, origins[i]),
+				403);
+	/* a GET with Origin reads nothing a page could read: answered */
+	CU_ASSERT_EQUAL(admin_raw("GET /metrics HTTP/1.1\r\nHost: "
+				  "localhost:%d\r\nOrigin: null\r\n"
+				  "Connection: close\r\n\r\n", p),
+			200);
+	CU_ASSERT_EQUAL(admin_raw("POST /v1/reload HTTP/1.1\r\n"
+				  "Host: localhost:%d\r\nContent-Length: 0"
+				  "\r\nConnection: close\r\n\r\n", p),
+			200);
+}
 
 /* A second daemon: admin on a unix socket, audit_log at log. */
 static int start_gw2(const char *log)
@@ -1229,6 +1458,34 @@ static void test_ctl_sniff(void)
 	CU_ASSERT_EQUAL(tu_stop(pid), 0);
 }
 
+static void control_bytes_in_target(void)
+{
+	int status;
+
+	tu_http(gw_port, "GET", "/tools/web/echo?q=\x9b[31m\xc2\x9b[32m\xe9",
+		NULL, NULL, &status, NULL, NULL);
+}
+
+/* A client's target holds terminal controls: sniff shows them escaped,
+ * in either form. */
+static void test_ctl_sniff_shows_no_controls(void)
+{
+	static const char *const modes[] = { "sniff --tool web",
+					     "--json sniff --tool web" };
+	char line[8192];
+	pid_t pid;
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		CU_ASSERT_FATAL(sniff_line(modes[i], control_bytes_in_target,
+					   line, sizeof(line), &pid) == 0);
+		CU_ASSERT(strstr(line, "/echo?q=") != NULL);
+		CU_ASSERT(no_terminal_controls(line, strlen(line)));
+		if (!no_terminal_controls(line, strlen(line)))
+			fprintf(stderr, "%s: %s\n", modes[i], line);
+		CU_ASSERT_EQUAL(tu_stop(pid), 0);
+	}
+}
+
 static void test_ctl_check_config_and_errors(void)
 {
 	char args[900], out[8192], bad[700];
@@ -1318,10 +1575,14 @@ int main(void)
 		    test_reopen_after_rename_loses_nothing);
 	CU_add_test(s, "metrics move", test_metrics_move);
 	CU_add_test(s, "audit disabled tool", test_audit_disabled_tool);
+	CU_add_test(s, "every line valid UTF-8 JSON",
+		    test_lines_valid_utf8);
 	CU_add_test(s, "active streams listed", test_active_streams_listed);
 	CU_add_test(s, "live tail filters", test_tail_filters);
 	CU_add_test(s, "admin API not on tool listeners",
 		    test_admin_not_on_tool_listener);
+	CU_add_test(s, "admin API checks Host and Origin",
+		    test_admin_checks_host_and_origin);
 	CU_add_test(s, "vanished log dir", 
 		    test_vanished_log_dir_does_not_stop_requests);
 	CU_add_test(s, "full disk", test_full_disk_does_not_stop_requests);
@@ -1330,6 +1591,8 @@ int main(void)
 	CU_add_test(s, "carapacectl status, streams",
 		    test_ctl_status_and_streams);
 	CU_add_test(s, "carapacectl sniff", test_ctl_sniff);
+	CU_add_test(s, "carapacectl sniff shows no controls",
+		    test_ctl_sniff_shows_no_controls);
 	CU_add_test(s, "carapacectl check-config, errors",
 		    test_ctl_check_config_and_errors);
 	CU_add_test(s, "shutdown ends streams on record",

@@ -1018,10 +1018,13 @@ static int write_policy_config(void)
 		 "      \"forward_headers\": [\"Cookie\"] },\n"
 		 "    \"plain\": { \"type\": \"http\",\n"
 		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
-		 "      \"max_body_bytes\": 100 }\n"
+		 "      \"max_body_bytes\": 100 },\n"
+		 "    \"params\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+		 "      \"allow_path_params\": true }\n"
 		 "  }\n}\n",
 		 pol_port, pol_port2, pol_up_port, pol_up_port, pol_up_port,
-		 pol_up_port);
+		 pol_up_port, pol_up_port);
 	return tu_write_file(pol_conf, text);
 }
 
@@ -1172,6 +1175,66 @@ static void test_example_paths_and_methods(void)
 	expect_error(sig_main_port, "GET", "/tools/signal-cli/admin", NULL,
 		     NULL, 403, "signal-cli");
 	CU_ASSERT_EQUAL(upstream_log_len(), before);
+}
+
+/* Targets that a servlet container, a server that decodes twice, IIS or
+ * a lenient UTF-8 decoder would read as another path: 400, on main and
+ * drop-in listeners, and the upstream never hears of them. */
+static void test_paths_meaning_else_upstream(void)
+{
+	static const char *const main_bad[] = {
+		"/tools/plain/echo/..;/x", "/tools/plain/..;/echo",
+		"/tools/plain/echo/.;/x", "/tools/plain/echo/..;x=1/y",
+		"/tools/plain/echo/%252e%252e/x", "/tools/plain/echo/a%25",
+		"/tools/plain/echo/%u002e%u002e/x", "/tools/plain/echo/a%zz",
+		"/tools/plain/echo/%c0%ae%c0%ae/x", "/tools/plain/echo/%c1%9c",
+		"/tools/plain/echo/%e0%80%ae", "/tools/plain/echo/%ed%a0%80",
+		"/tools/plain/echo/%f5%80%80%80", "/tools/plain/echo/\xc0\xae",
+		"/tools/plain/echo/\xff", "/tools/plain/echo/a;jsessionid=1",
+		"/tools/plain/echo/a%3bx", "/tools/params/echo/..;/x",
+		"/tools/params/echo/.;x/y",
+	};
+	static const char *const dropin_bad[] = {
+		"/api/v1/..;/rpc", "/api/v1/rpc;x=1", "/api/v1/%2561dmin",
+		"/api/v1/%c0%ae%c0%ae/rpc",
+	};
+	int status = 0;
+	char *body = NULL;
+
+	tu_http(pol_up_port, "POST", "/_upstream/reset", NULL, "", &status,
+		NULL, NULL);
+	for (size_t i = 0; i < sizeof(main_bad) / sizeof(main_bad[0]); i++)
+		expect_error(pol_port, "GET", main_bad[i], NULL, NULL, 400,
+			     strncmp(main_bad[i], "/tools/plain/", 13) == 0 ?
+				     "plain" : "params");
+	for (size_t i = 0; i < sizeof(dropin_bad) / sizeof(dropin_bad[0]);
+	     i++)
+		expect_error(sig_port, "POST", dropin_bad[i],
+			     "Content-Type: application/json\r\n", "{}", 400,
+			     "signal-cli");
+	CU_ASSERT_EQUAL(upstream_log_len(), 0);
+	/* what these rules leave alone goes through */
+	CU_ASSERT_EQUAL(tu_http(pol_port, "GET",
+				"/tools/params/echo/a;v=1/b?q=..;/%25",
+				NULL, NULL, &status, &body, NULL),
+			0);
+	CU_ASSERT_EQUAL(status, 200);
+	free(body);
+	CU_ASSERT_EQUAL(tu_http(pol_port, "GET",
+				"/tools/plain/echo/caf%C3%A9/\xe2\x82\xac",
+				NULL, NULL, &status, &body, NULL),
+			0);
+	CU_ASSERT_EQUAL(status, 200);
+	free(body);
+	json_object *log = upstream_log();
+	CU_ASSERT_EQUAL_FATAL(json_object_array_length(log), 2);
+	CU_ASSERT_STRING_EQUAL(
+		json_str_at(json_object_array_get_idx(log, 0), "target"),
+		"/echo/a;v=1/b?q=..;/%25");
+	CU_ASSERT_STRING_EQUAL(
+		json_str_at(json_object_array_get_idx(log, 1), "target"),
+		"/echo/caf%C3%A9/%e2%82%ac"); /* libcurl escapes raw bytes */
+	json_object_put(log);
 }
 
 static void test_example_events_stream(void)
@@ -1843,6 +1906,8 @@ int main(void)
 		    test_example_denials_never_reach_upstream);
 	CU_add_test(p, "signal-cli example: paths and methods",
 		    test_example_paths_and_methods);
+	CU_add_test(p, "paths that mean something else upstream: 400",
+		    test_paths_meaning_else_upstream);
 	CU_add_test(p, "signal-cli example: events stream",
 		    test_example_events_stream);
 	CU_add_test(p, "MCP: tool filter, SSE answer streams",

@@ -11,8 +11,10 @@
 static struct cfg_tool tools[] = {
 	{ .name = "signal-cli", .upstream = "http://127.0.0.1:18080" },
 	{ .name = "mcp", .upstream = "http://127.0.0.1:9000/base" },
+	{ .name = "params", .upstream = "http://127.0.0.1:9001",
+	  .allow_path_params = 1 },
 };
-static struct cfg cfg = { .tools = tools, .n_tools = 2 };
+static struct cfg cfg = { .tools = tools, .n_tools = 3 };
 
 struct route_case {
 	int own_listener;            /* request came to tools[0]'s listen */
@@ -69,6 +71,58 @@ static const struct route_case cases[] = {
 	{ 1, "/healthz", ROUTE_TOOL, "signal-cli", "/healthz" },
 	{ 1, "/tools/mcp/x", ROUTE_TOOL, "signal-cli", "/tools/mcp/x" },
 	{ 1, "/a/../b", ROUTE_BAD_REQUEST, NULL, NULL },
+	/* paths that mean something else to a servlet container, a server
+	 * that decodes twice, IIS or a lenient UTF-8 decoder */
+	{ 0, "/tools/signal-cli/a/..;/b", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/..;", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/.;/x", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/..;x=1/b", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/params/a/..;/b", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/params/.;x/b", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/params/..%3b/b", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 1, "/..;/admin", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%252e%252e/x", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/a%25", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%u002e%u002e/x", ROUTE_BAD_REQUEST, NULL,
+	  NULL },
+	{ 0, "/tools/signal-cli/a%", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/a%4", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/a%g1", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%c0%ae%c0%ae/x", ROUTE_BAD_REQUEST, NULL,
+	  NULL },
+	{ 0, "/tools/signal-cli/%C1%9C", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%e0%80%ae", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%f0%80%80%ae", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%ed%a0%80", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%f5%80%80%80", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%ff", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%80", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%c3", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%c3/", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/%c3%a9%a9", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/\xc0\xae", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/\xc3%a9\xa9", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/\x85", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 1, "/a\xff", ROUTE_BAD_REQUEST, NULL, NULL },
+	/* ';' in a segment only where the tool allows path parameters */
+	{ 0, "/tools/signal-cli/a;x=1/b", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/a;", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli/a%3Bx", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/signal-cli;x/a", ROUTE_NOT_FOUND, NULL, NULL },
+	{ 1, "/api/v1/rpc;x", ROUTE_BAD_REQUEST, NULL, NULL },
+	{ 0, "/tools/params/a;jsessionid=1/b", ROUTE_TOOL, "params",
+	  "/a;jsessionid=1/b" },
+	{ 0, "/tools/params/...;x", ROUTE_TOOL, "params", "/...;x" },
+	/* well-formed UTF-8, raw or escaped, is a name like any other */
+	{ 0, "/tools/signal-cli/caf%C3%A9/%e2%82%ac/%F0%9F%98%80",
+	  ROUTE_TOOL, "signal-cli", "/caf%C3%A9/%e2%82%ac/%F0%9F%98%80" },
+	{ 0, "/tools/signal-cli/caf\xc3\xa9/\xc3%a9", ROUTE_TOOL,
+	  "signal-cli", "/caf\xc3\xa9/\xc3%a9" },
+	{ 0, "/tools/signal-cli/a%20b%3a%2B", ROUTE_TOOL, "signal-cli",
+	  "/a%20b%3a%2B" },
+	/* the query is not a path: none of this applies there */
+	{ 0, "/tools/signal-cli/x?a=%25;b=%u1&c=%c0%ae&d=..;/", ROUTE_TOOL,
+	  "signal-cli", "/x?a=%25;b=%u1&c=%c0%ae&d=..;/" },
 };
 
 static void test_route_table(void)

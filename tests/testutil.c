@@ -325,23 +325,30 @@ int tu_send_request(int fd, const char *method, const char *target,
 		    const char *extra_headers, const void *body,
 		    size_t body_len)
 {
-	char cl[64] = "";
+	char cl[64] = "", host[32] = "127.0.0.1";
 	const char *extra = extra_headers ? extra_headers : "";
+	struct sockaddr_in peer;
+	socklen_t peer_len = sizeof(peer);
 	char *head;
 	int n, rc;
 
+	/* the port too, as a browser or curl would send it */
+	if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0 &&
+	    peer.sin_family == AF_INET)
+		snprintf(host, sizeof(host), "127.0.0.1:%u",
+			 ntohs(peer.sin_port));
 	if (body)
 		snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", body_len);
-	n = snprintf(NULL, 0, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s\r\n",
-		     method, target, extra, cl);
+	n = snprintf(NULL, 0, "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s\r\n",
+		     method, target, host, extra, cl);
 	if (n < 0)
 		return -1;
 	head = malloc((size_t)n + 1);
 	if (head == NULL)
 		return -1;
 	snprintf(head, (size_t)n + 1,
-		 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s\r\n",
-		 method, target, extra, cl);
+		 "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s\r\n",
+		 method, target, host, extra, cl);
 	rc = tu_send_all(fd, head, (size_t)n);
 	free(head);
 	if (rc == 0 && body && body_len > 0)

@@ -113,9 +113,10 @@ int tu_connect(int port);
 /* Write all of buf (MSG_NOSIGNAL: a closed peer gives -1, not SIGPIPE). */
 int tu_send_all(int fd, const void *buf, size_t len);
 
-/* Send "METHOD TARGET HTTP/1.1", "Host: 127.0.0.1", extra_headers as given
- * (each line ending in "\r\n", may be NULL), "Content-Length: body_len"
- * when body is non-NULL, the blank line and the body. For a chunked body
+/* Send "METHOD TARGET HTTP/1.1", "Host: 127.0.0.1:PORT" (the port fd is
+ * connected to), extra_headers as given (each line ending in "\r\n", may
+ * be NULL), "Content-Length: body_len" when body is non-NULL, the blank
+ * line and the body. For a chunked body
  * pass body = NULL, "Transfer-Encoding: chunked\r\n" in extra_headers and
  * send the chunks with tu_send_all. 0 or -1. */
 int tu_send_request(int fd, const char *method, const char *target,
