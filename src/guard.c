@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "guard.h"
+#include "text.h"
 
 #include <errno.h>
 #include <linux/tcp.h>
@@ -66,12 +67,9 @@ struct guard {
 	struct ipcount *ips[IP_BUCKETS];
 };
 
-static uint64_t mono_ms(void)
+static uint64_t deadline_in(unsigned secs)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return text_mono_ms() + secs * 1000ull;
 }
 
 /* ---- addresses ---- */
@@ -224,7 +222,7 @@ static void sweep(struct guard *g, uint64_t now)
 			if (bytes_received(gc->fd, &ok) == gc->idle_mark && ok)
 				break;
 			gc->deadline_ms =
-				now + g->limits.header_secs * 1000ull;
+				deadline_in(g->limits.header_secs);
 			set_phase(g, gc, HEAD);
 			break;
 		default:
@@ -247,7 +245,7 @@ static void *guard_main(void *arg)
 			ts.tv_sec += SWEEP_MS / 1000;
 			pthread_cond_timedwait(&g->wake, &g->lock, &ts);
 		}
-		sweep(g, mono_ms());
+		sweep(g, text_mono_ms());
 	}
 	pthread_mutex_unlock(&g->lock);
 	return NULL;
@@ -351,7 +349,7 @@ struct guard_conn *guard_open(struct guard *g, const struct sockaddr *addr,
 	if (g->conns != NULL)
 		g->conns->prev = gc;
 	g->conns = gc;
-	gc->deadline_ms = mono_ms() + g->limits.header_secs * 1000ull;
+	gc->deadline_ms = deadline_in(g->limits.header_secs);
 	set_phase(g, gc, HEAD);
 	pthread_mutex_unlock(&g->lock);
 	return gc;
@@ -386,7 +384,7 @@ int guard_head_done(struct guard *g, struct guard_conn *gc, int body)
 	if (gc->phase == CUT) {
 		rc = -1;
 	} else if (body) {
-		gc->deadline_ms = mono_ms() + g->limits.body_secs * 1000ull;
+		gc->deadline_ms = deadline_in(g->limits.body_secs);
 		set_phase(g, gc, BODY);
 	} else {
 		set_phase(g, gc, ANSWER);
@@ -401,7 +399,7 @@ void guard_body_read(struct guard *g, struct guard_conn *gc)
 		return;
 	pthread_mutex_lock(&g->lock);
 	if (gc->phase == BODY)
-		gc->deadline_ms = mono_ms() + g->limits.body_secs * 1000ull;
+		gc->deadline_ms = deadline_in(g->limits.body_secs);
 	pthread_mutex_unlock(&g->lock);
 }
 

@@ -23,6 +23,7 @@
 #include "header.h"
 #include "log.h"
 #include "workers.h"
+#include "text.h"
 
 #define WORKER_STACK_SIZE (256 * 1024)
 #define MAX_HEAD_BYTES (64 * 1024)
@@ -60,14 +61,6 @@ struct worker {
 	int idle_expired;          /* a push outlasted the idle timeout */
 	uint64_t last_byte_ms;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int proxy_global_init(void)
 {
@@ -377,7 +370,7 @@ static int head_end(struct worker *w)
 	struct stream_head *h = w->head;
 	w->head = NULL;
 	w->published = 1;
-	w->last_byte_ms = now_ms();
+	w->last_byte_ms = text_mono_ms();
 	return stream_publish_head(w->stream, h);
 }
 
@@ -427,7 +420,7 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *arg)
 		w->idle_expired = rc == -2;
 		return CURL_WRITEFUNC_ERROR;
 	}
-	w->last_byte_ms = now_ms();
+	w->last_byte_ms = text_mono_ms();
 	return len;
 }
 
@@ -482,7 +475,7 @@ enum outcome { DONE, CANCELLED, HEAD_TIMEOUT, IDLE_TIMEOUT };
 static int poll_budget(const struct worker *w, uint64_t start,
 		       enum outcome *expired)
 {
-	uint64_t now = now_ms(), deadline = UINT64_MAX;
+	uint64_t now = text_mono_ms(), deadline = UINT64_MAX;
 	const struct proxy_request *r = w->req;
 
 	if (!w->published) {
@@ -501,7 +494,7 @@ static int poll_budget(const struct worker *w, uint64_t start,
 
 static enum outcome drive(struct worker *w, CURLcode *result)
 {
-	uint64_t start = now_ms();
+	uint64_t start = text_mono_ms();
 	int running = 1;
 
 	*result = CURLE_OK;

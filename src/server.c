@@ -808,14 +808,6 @@ static size_t body_limit(const struct request *rq)
 	return rq->cfg->max_body_bytes;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Method, path and rate: everything decidable before the body.
  * 0: go on; -1: refused, *answer says what to return to MHD. */
 static int check_tool_request(struct request *rq, struct MHD_Connection *c,
@@ -849,7 +841,7 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 		return 0;
 	unsigned wait = ratelimit_take(rq->listener->server->ratelimit,
 				       tool->name, tool->rate_max_requests,
-				       tool->rate_window_secs, now_ms());
+				       tool->rate_window_secs, text_mono_ms());
 	if (wait == 0)
 		return 0;
 	*answer = refuse(rq, c, MHD_HTTP_TOO_MANY_REQUESTS,

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include "stream.h"
+#include "text.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -219,14 +220,6 @@ int stream_was_stalled(struct stream *s)
 	return stalled;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Lock held. The client has read nothing for the send timeout: its
  * connection is shut down, which wakes MHD's thread wherever it waits. */
 static void stall_locked(struct stream *s)
@@ -273,13 +266,13 @@ static int wait_room(struct stream *s, size_t room, uint64_t deadline_ms)
 	uint64_t taken = s->taken, stall_at = 0;
 
 	while (must_wait(s, room)) {
-		uint64_t now = mono_ms();
+		uint64_t now = text_mono_ms();
 		if (stall_at == 0 || s->taken != taken) {
 			/* the client took something: it is reading */
 			taken = s->taken;
-			stall_at = s->send_timeout_secs ?
-					   now + s->send_timeout_secs * 1000ull :
-					   0;
+			stall_at = 0;
+			if (s->send_timeout_secs > 0)
+				stall_at = now + s->send_timeout_secs * 1000ull;
 		}
 		if (stall_at != 0 && now >= stall_at) {
 			stall_locked(s);

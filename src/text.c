@@ -163,3 +163,11 @@ void text_rfc3339(const struct timespec *ts, char *buf, size_t len)
 	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf + n, len - n, ".%03ldZ", ts->tv_nsec / 1000000);
 }
+
+uint64_t text_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

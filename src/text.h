@@ -31,6 +31,9 @@ char *text_base64_encode(const void *data, size_t len, size_t *out_len);
  * the input is not padded base64 or on OOM. */
 void *text_base64_decode(const char *text, size_t len, size_t *out_len);
 
+/* Milliseconds of CLOCK_MONOTONIC: for deadlines and durations. */
+uint64_t text_mono_ms(void);
+
 /* RFC 3339, UTC, milliseconds: "2026-11-24T16:18:19.123Z" (24 bytes and
  * the NUL; buf always terminated). */
 void text_rfc3339(const struct timespec *ts, char *buf, size_t len);
