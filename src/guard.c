@@ -31,8 +31,8 @@
 
 enum phase { HEAD, BODY, ANSWER, IDLE, CUT };
 
-/* A client address as a key: 4 bytes for IPv4 (and v4-mapped IPv6), 16
- * for IPv6, 0 for anything else (not limited per address). */
+/* A client address as a key: 4 bytes for IPv4 (and v4-mapped IPv6), the
+ * /64 prefix for IPv6, 0 for anything else (not limited per address). */
 struct ipkey {
 	unsigned char b[16];
 	size_t len;
@@ -90,8 +90,9 @@ static void key_of(const struct sockaddr *sa, struct ipkey *k)
 		const struct sockaddr_in6 *s6 = (const void *)sa;
 		const unsigned char *a = s6->sin6_addr.s6_addr;
 		int is_v4 = memcmp(a, mapped, sizeof(mapped)) == 0;
-		memcpy(k->b, is_v4 ? a + 12 : a, is_v4 ? 4 : 16);
-		k->len = is_v4 ? 4 : 16;
+		/* one host has a whole /64 to pick addresses from */
+		memcpy(k->b, is_v4 ? a + 12 : a, is_v4 ? 4 : 8);
+		k->len = is_v4 ? 4 : 8;
 	}
 }
 
@@ -403,14 +404,19 @@ void guard_body_read(struct guard *g, struct guard_conn *gc)
 	pthread_mutex_unlock(&g->lock);
 }
 
-void guard_answering(struct guard *g, struct guard_conn *gc)
+int guard_answering(struct guard *g, struct guard_conn *gc)
 {
+	int rc = 0;
+
 	if (gc == NULL)
-		return;
+		return 0;
 	pthread_mutex_lock(&g->lock);
 	if (gc->phase != CUT)
 		set_phase(g, gc, ANSWER);
+	else
+		rc = -1;
 	pthread_mutex_unlock(&g->lock);
+	return rc;
 }
 
 void guard_request_done(struct guard *g, struct guard_conn *gc)

@@ -63,8 +63,9 @@ int guard_head_done(struct guard *g, struct guard_conn *gc, int body);
 /* A piece of the body has been read: the pause timer starts again. */
 void guard_body_read(struct guard *g, struct guard_conn *gc);
 /* An answer is being sent: no timer of the guard applies until
- * guard_request_done. */
-void guard_answering(struct guard *g, struct guard_conn *gc);
+ * guard_request_done. -1 when the guard has already cut the connection
+ * (it was answered 408: nothing more may be done for the request). */
+int guard_answering(struct guard *g, struct guard_conn *gc);
 /* The request is over; the connection waits for the next one. */
 void guard_request_done(struct guard *g, struct guard_conn *gc);
 /* Whether, and why, the guard cut the connection. */

@@ -51,6 +51,16 @@ static int is_tchar(unsigned char ch)
 	return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
 }
 
+int header_is_token(const char *s, size_t len)
+{
+	if (len == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!is_tchar((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
 const char *header_field_problem(const char *name, size_t name_len,
 				 const char *value, size_t value_len)
 {

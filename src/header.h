@@ -19,6 +19,11 @@ int header_name_eq_len(const char *a, size_t a_len, const char *b);
 /* Whether name begins with prefix, compared as header_name_eq() does. */
 int header_name_has_prefix(const char *name, const char *prefix);
 
+/* Whether s[0..len) is a non-empty RFC 9110 token (a method must be one:
+ * MHD 0.9.75 takes anything up to the first space, and Python's servers
+ * read "TRACE\v" as TRACE). */
+int header_is_token(const char *s, size_t len);
+
 /* Whether a client's header may be read at all: its name[0..name_len) an
  * RFC 9110 token (letters, digits, !#$%&'*+-.^_`|~; so no blank, colon,
  * control or 8-bit byte) and its value[0..value_len) free of control

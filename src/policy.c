@@ -198,8 +198,13 @@ int policy_check_request(const struct cfg_tool *tool, const char *method,
 static int is_spoofable(const char *name)
 {
 	static const char *const names[] = {
-		"Forwarded", "X-Real-IP", "X-HTTP-Method-Override",
-		"X-HTTP-Method", "X-Method-Override",
+		/* who the client is */
+		"Forwarded", "X-Real-IP", "True-Client-IP", "X-Client-IP",
+		"CF-Connecting-IP", "X-Cluster-Client-IP", "X-ProxyUser-IP",
+		"X-Original-Forwarded-For", "Via", "X-Host",
+		/* another method or path than the one checked */
+		"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+		"X-Original-Method", "X-Original-URL", "X-Rewrite-URL",
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -97,6 +97,7 @@ struct request {
 	size_t body_len;
 	size_t body_cap;
 	size_t body_charged;            /* to the server's body_bytes */
+	size_t declared;                /* Content-Length, or 0 */
 	int body_too_large;
 	int body_busy;                  /* max_inflight_body_bytes reached */
 	unsigned refusal;               /* status to answer once read, or 0 */
@@ -655,16 +656,49 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 
 /* ---- MHD callbacks ---- */
 
+struct framing {
+	unsigned n_te, n_cl;
+	int te_not_chunked;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind,
+				     const char *name, const char *value)
+{
+	struct framing *f = cls;
+	(void)kind;
+
+	if (strcasecmp(name, "Transfer-Encoding") == 0) {
+		f->n_te++;
+		f->te_not_chunked |= value == NULL ||
+				     strcasecmp(value, "chunked") != 0;
+	} else if (strcasecmp(name, "Content-Length") == 0) {
+		f->n_cl++;
+	}
+	return MHD_YES;
+}
+
+/* How the body is framed must be unambiguous: MHD 0.9.75 reads the
+ * first Content-Length of several, and a body of any coding but chunked
+ * till the connection closes. */
 static int declares_bad_framing(struct MHD_Connection *c, size_t max,
 				unsigned *status, const char **why)
 {
-	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						     "Transfer-Encoding");
+	struct framing f = { 0, 0, 0 };
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						     "Content-Length");
-	if (te != NULL && cl != NULL) {
-		*status = MHD_HTTP_BAD_REQUEST;
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+	*status = MHD_HTTP_BAD_REQUEST;
+	if (f.n_te > 0 && f.n_cl > 0) {
 		*why = "both Transfer-Encoding and Content-Length";
+		return 1;
+	}
+	if (f.n_te > 1 || f.n_cl > 1) {
+		*why = "more than one Transfer-Encoding or Content-Length";
+		return 1;
+	}
+	if (f.te_not_chunked) {
+		*why = "a Transfer-Encoding other than chunked";
 		return 1;
 	}
 	if (cl != NULL) {
@@ -683,9 +717,10 @@ static int declares_bad_framing(struct MHD_Connection *c, size_t max,
 /* ---- request bodies ----
  *
  * Every request charges the server's body_bytes with the capacity of the
- * body buffer it holds (a declared Content-Length up front, before a byte
- * is read; a chunked body as its buffer grows), and gives it back when it
- * ends (on_completed). The charge stays for the request's whole life even
+ * body buffer it holds, as the buffer grows with the bytes that come (a
+ * declared Content-Length is only checked against what is free, never
+ * reserved: a client that declares much and sends slowly holds only what
+ * it sent), and gives it back when it ends (on_completed). The charge stays for the request's whole life even
  * when the buffer moves to the proxy worker (which frees it when the
  * transfer ends) or is replaced by the policy's re-serialised body (never
  * larger, else the difference is charged too). A charge that would pass
@@ -717,18 +752,30 @@ static void body_release(struct request *rq)
 	rq->body_charged = 0;
 }
 
-/* The buffer grows to hold need bytes: a declared length exactly, else
- * doubling from 4 KiB, never past max. The charge is taken first. */
+/* Whether n more body bytes would fit under the cap now (nothing is
+ * charged). */
+static int body_fits(const struct request *rq, size_t n)
+{
+	size_t cap = rq->cfg->max_inflight_body_bytes;
+	size_t held = atomic_load(&rq->listener->server->body_bytes);
+
+	return n <= cap && held <= cap - n;
+}
+
+/* The buffer grows to hold need bytes, doubling from 4 KiB, never past
+ * max nor past a declared length. The charge is taken first. */
 static int body_grow(struct request *rq, size_t need, size_t max)
 {
 	size_t cap = rq->body_cap ? rq->body_cap : 4096;
 
 	while (cap < need)
 		cap *= 2;
+	if (rq->declared > 0 && cap > rq->declared)
+		cap = rq->declared;
 	if (cap > max)
 		cap = max;
-	if (cap < rq->body_charged)
-		cap = rq->body_charged; /* a declared length, charged */
+	if (cap < need)
+		cap = need; /* the callers never let need pass max */
 	if (cap > rq->body_charged &&
 	    body_charge(rq, cap - rq->body_charged) < 0) {
 		rq->body_busy = 1;
@@ -923,6 +970,9 @@ static enum MHD_Result on_first_call(struct request *rq,
 	}
 	pthread_mutex_unlock(&srv->lock);
 	/* before anything is decided on what the headers say */
+	if (!header_is_token(method, strlen(method)))
+		return refuse(rq, c, MHD_HTTP_BAD_REQUEST,
+			      "bad request: the method is not a token", 0);
 	if ((why = header_problem(c)) != NULL)
 		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, why, 0);
 	if (atomic_load(&srv->stopping))
@@ -950,8 +1000,8 @@ static enum MHD_Result on_first_call(struct request *rq,
 	}
 	if (declares_bad_framing(c, body_limit(rq), &status, &why))
 		return deny(rq, c, status, why, 0);
-	size_t declared = declared_length(c);
-	if (declared > 0 && body_charge(rq, declared) < 0)
+	rq->declared = declared_length(c);
+	if (rq->declared > 0 && !body_fits(rq, rq->declared))
 		return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
 	return MHD_YES;
 }
@@ -1018,7 +1068,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	guard_answering(guard, guard_conn_of(c));
+	/* the guard may have cut it between the last byte and here */
+	if (guard_answering(guard, guard_conn_of(c)) < 0)
+		return MHD_NO;
 	if (rq->refusal != 0)
 		return deny(rq, c, rq->refusal, rq->refusal_reason,
 			    rq->retry_after);

@@ -477,6 +477,65 @@ static void test_upstream_head_too_large(void)
 	CU_ASSERT(strncmp(buf, "HTTP/1.1 200", 12) == 0);
 }
 
+/* Requests an upstream would read otherwise than the front: refused, and
+ * none reaches the upstream. */
+static void test_ambiguous_requests_refused(void)
+{
+	static const char *const raw[] = {
+		/* Python's servers split the request line on any blank */
+		"TRACE\x0b /tools/up/raw HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET\tX /tools/up/raw HTTP/1.1\r\nHost: a\r\n\r\n",
+		/* MHD reads the first of two lengths */
+		"POST /tools/up/raw HTTP/1.1\r\nHost: a\r\n"
+		"Content-Length: 3\r\nContent-Length: 5\r\n\r\nabcde",
+		/* a coding MHD would read till the connection closes */
+		"POST /tools/up/raw HTTP/1.1\r\nHost: a\r\n"
+		"Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+		"POST /tools/up/raw HTTP/1.1\r\nHost: a\r\n"
+		"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked"
+		"\r\n\r\n0\r\n\r\n",
+	};
+	char buf[4096];
+	int status, before, after;
+	char *log = NULL;
+
+	CU_ASSERT_EQUAL(tu_http(up_port, "GET", "/_upstream/stats", NULL, NULL,
+				&status, &log, NULL),
+			0);
+	before = log ? atoi(strstr(log, "\"requests\":") + 11) : -1;
+	free(log);
+	for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
+		int fd = tu_connect(gw_port);
+		CU_ASSERT_FATAL(fd >= 0);
+		tu_send_all(fd, raw[i], strlen(raw[i]));
+		CU_ASSERT(read_some(fd, buf, sizeof(buf) - 1, 10000) > 12);
+		CU_ASSERT(strncmp(buf, "HTTP/1.1 400", 12) == 0);
+		close(fd);
+	}
+	log = NULL;
+	CU_ASSERT_EQUAL(tu_http(up_port, "GET", "/_upstream/stats", NULL, NULL,
+				&status, &log, NULL),
+			0);
+	after = log ? atoi(strstr(log, "\"requests\":") + 11) : -2;
+	free(log);
+	CU_ASSERT_EQUAL(after, before);
+}
+
+/* Waits until pid's thread count holds still: the connections of a
+ * start-up check (tu_wait_port) have gone and given their slots back. */
+static void settle(pid_t pid)
+{
+	int last = -1;
+
+	for (int i = 0; i < 100; i++) {
+		int now = tu_proc_threads(pid);
+		if (now == last)
+			return;
+		last = now;
+		sleep_ms(50);
+	}
+}
+
 /* ==== suite 2: 2,000 slow heads against the defaults ==== */
 
 static int many_init(void)
@@ -511,7 +570,10 @@ static void test_two_thousand_slow_heads(void)
 {
 	static int fds[SLOW_HEADS];
 	char src[32], buf[512];
-	int base = tu_proc_threads(many_pid), got_408 = 0;
+	int base, got_408 = 0;
+
+	settle(many_pid);
+	base = tu_proc_threads(many_pid);
 
 	for (int i = 0; i < SLOW_HEADS; i++) {
 		snprintf(src, sizeof(src), "127.0.1.%d", 1 + i % 8);
@@ -577,21 +639,6 @@ static int few_clean(void)
 	return rc;
 }
 
-/* Waits until pid's thread count holds still: the connections of a
- * start-up check (tu_wait_port) have gone and given their slots back. */
-static void settle(pid_t pid)
-{
-	int last = -1;
-
-	for (int i = 0; i < 100; i++) {
-		int now = tu_proc_threads(pid);
-		if (now == last)
-			return;
-		last = now;
-		sleep_ms(50);
-	}
-}
-
 static void test_total_limit(void)
 {
 	int fds[FEW_LIMIT + 10], closed = 0;
@@ -652,6 +699,8 @@ int main(void)
 	CU_add_test(s, "answers without a body", test_bodyless_answers);
 	CU_add_test(s, "upstream head too large: 502",
 		    test_upstream_head_too_large);
+	CU_add_test(s, "ambiguous methods and framing: 400",
+		    test_ambiguous_requests_refused);
 	s = CU_add_suite("2,000 slow heads", many_init, many_clean);
 	CU_add_test(s, "a normal client is served; all are cut",
 		    test_two_thousand_slow_heads);
