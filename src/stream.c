@@ -55,6 +55,7 @@ struct stream {
 	int client_fd;          /* the consumer's, once it waits; -1 */
 	uint64_t taken;         /* bytes the consumer has taken, in all */
 	int stalled;            /* the client read nothing for too long */
+	int consumer_gone;      /* stream_cancel: nobody will read again */
 	void (*cancel_hook)(void *);
 	void *cancel_arg;
 };
@@ -150,6 +151,8 @@ static void cancel_locked(struct stream *s)
 void stream_cancel(struct stream *s)
 {
 	pthread_mutex_lock(&s->lock);
+	s->consumer_gone = 1; /* even after a close: the queue is owed no more */
+	pthread_cond_broadcast(&s->space);
 	cancel_locked(s);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -253,8 +256,8 @@ static int must_wait(const struct stream *s, size_t room)
 {
 	int drain = room == SIZE_MAX;
 
-	if (s->queued == 0 || s->stalled || (s->cancelled && !drain) ||
-	    (s->cancelled && !s->closed))
+	if (s->queued == 0 || s->stalled || s->consumer_gone ||
+	    (s->cancelled && !drain) || (s->cancelled && !s->closed))
 		return 0;
 	return s->queued >= s->capacity || room > s->capacity - s->queued;
 }

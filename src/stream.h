@@ -103,7 +103,8 @@ int stream_get_exit(struct stream *s, int *exit_code, int *signal);
 int stream_was_broken(struct stream *s);
 /* 1 when the client stalled the stream (see stream_set_send_timeout). */
 int stream_was_stalled(struct stream *s);
-/* The client is gone: wake and abort the producer. */
+/* The client is gone: wake and abort the producer (a stream ended by
+ * stream_close included: what it still queues is owed to no one). */
 void stream_cancel(struct stream *s);
 /* The daemon ends the stream (reload, shutdown): the producer is
  * cancelled, and the consumer gets what is already queued, then a clean
