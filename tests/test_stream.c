@@ -2,8 +2,10 @@
 #include "config.h"
 
 #include <CUnit/Basic.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -282,6 +284,274 @@ static void test_publish_after_cancel_is_refused(void)
 	stream_release(s);
 }
 
+/* ---- the send timeout and the producer's deadline ---- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char fill[256];
+
+/* One producer call on its own thread, so that a test can wait for it
+ * with a deadline instead of hanging when it never returns. */
+enum call_kind { CALL_PUSH, CALL_FINISH };
+
+struct call {
+	struct stream *s;
+	enum call_kind kind;
+	size_t len;           /* CALL_PUSH: bytes, at most sizeof(fill) */
+	uint64_t deadline_ms; /* CALL_PUSH: for stream_push_until */
+	int rc;               /* CALL_PUSH: what it returned */
+	uint64_t start_ms;
+	uint64_t end_ms;
+	atomic_int done;
+	pthread_t t;
+};
+
+static void *run_call(void *arg)
+{
+	struct call *c = arg;
+
+	if (c->kind == CALL_PUSH)
+		c->rc = stream_push_until(c->s, fill, c->len, c->deadline_ms);
+	else
+		stream_finish(c->s, 1);
+	c->end_ms = now_ms();
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+static void call_start(struct call *c)
+{
+	c->start_ms = now_ms();
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&c->t, NULL, run_call, c), 0);
+}
+
+/* 1 when the call returned within ms. Else 0, and the stream is
+ * cancelled to free the call. Joins its thread either way. */
+static int call_wait(struct call *c, unsigned ms)
+{
+	uint64_t until = now_ms() + ms;
+
+	while (!atomic_load(&c->done) && now_ms() < until)
+		sleep_ms(10);
+	int done = atomic_load(&c->done);
+	if (!done)
+		stream_cancel(c->s);
+	pthread_join(c->t, NULL);
+	return done;
+}
+
+/* A consumer thread: after delay_ms, reads up to chunk (<= 256) bytes
+ * every every_ms until it has want bytes (0: until stop), the stream ends
+ * or stop is set. */
+struct reader {
+	struct stream *s;
+	int delay_ms;
+	int every_ms;
+	size_t chunk;
+	size_t want;
+	atomic_int stop;
+	size_t total;
+	pthread_t t;
+};
+
+static void *consume(void *arg)
+{
+	struct reader *r = arg;
+	char buf[256];
+
+	sleep_ms(r->delay_ms);
+	while (!atomic_load(&r->stop) &&
+	       (r->want == 0 || r->total < r->want)) {
+		ssize_t n = stream_read(r->s, -1, buf, r->chunk);
+		if (n <= 0)
+			break;
+		r->total += (size_t)n;
+		sleep_ms(r->every_ms);
+	}
+	return NULL;
+}
+
+static void reader_start(struct reader *r)
+{
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&r->t, NULL, consume, r), 0);
+}
+
+/* A push into a full stream that nobody reads gives up at its deadline
+ * with -2 and queues nothing; that is the producer's timer, not a stall.
+ * Also when a (longer) send timeout is set. */
+static void test_push_deadline_gives_up(void)
+{
+	static const unsigned send_timeouts[] = { 0, 5 };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct stream *s = stream_new(100);
+		char buf[256];
+
+		stream_set_send_timeout(s, send_timeouts[i]);
+		CU_ASSERT_EQUAL(stream_push(s, fill, 128), 0);
+		struct call c = { .s = s, .kind = CALL_PUSH, .len = 1 };
+		c.deadline_ms = now_ms() + 300;
+		call_start(&c);
+		CU_ASSERT(call_wait(&c, 10000));
+		CU_ASSERT_EQUAL(c.rc, -2);
+		CU_ASSERT(c.end_ms >= c.deadline_ms);
+		CU_ASSERT(c.end_ms < c.deadline_ms + 2000);
+		CU_ASSERT_EQUAL(stream_was_stalled(s), 0);
+		CU_ASSERT_EQUAL(stream_is_cancelled(s), 0);
+		/* only the first push is queued */
+		stream_close(s);
+		CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), 128);
+		stream_release(s);
+		stream_release(s);
+	}
+}
+
+/* Deadline 0 is none: the push waits for the reader, however long. */
+static void test_push_without_deadline_waits(void)
+{
+	struct stream *s = stream_new(100);
+	struct reader r = { .s = s, .delay_ms = 200, .chunk = 256, .want = 1 };
+	char buf[8];
+
+	CU_ASSERT_EQUAL(stream_push(s, fill, 128), 0);
+	struct call c = { .s = s, .kind = CALL_PUSH, .len = 1 };
+	call_start(&c);
+	reader_start(&r);
+	CU_ASSERT(call_wait(&c, 10000));
+	CU_ASSERT_EQUAL(c.rc, 0);
+	CU_ASSERT(c.end_ms >= c.start_ms + 150);
+	pthread_join(r.t, NULL);
+	CU_ASSERT_EQUAL(r.total, 128);
+	stream_close(s); /* reads what is queued, then never waits */
+	CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), 1);
+	stream_release(s);
+	stream_release(s);
+}
+
+/* A client that takes nothing from a full stream for the send timeout
+ * stalls it: the push fails, the stream is cancelled and the client's
+ * socket is shut down, so its peer sees the end. */
+static void test_silent_client_stalls(void)
+{
+	struct stream *s = stream_new(100);
+	const struct stream_head *h = NULL;
+	enum stream_failure why = STREAM_FAIL_NONE;
+	char msg[64], byte;
+	int sv[2];
+
+	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	stream_set_send_timeout(s, 1);
+	CU_ASSERT_EQUAL(stream_publish_head(s, make_head(200)), 0);
+	CU_ASSERT_EQUAL(stream_wait_head(s, sv[0], &h, &why, msg, sizeof(msg)),
+			0);
+	CU_ASSERT_EQUAL(stream_push(s, fill, 128), 0);
+	struct call c = { .s = s, .kind = CALL_PUSH, .len = 1 };
+	call_start(&c);
+	CU_ASSERT(call_wait(&c, 10000));
+	CU_ASSERT_EQUAL(c.rc, -1);
+	CU_ASSERT(c.end_ms >= c.start_ms + 900);
+	CU_ASSERT_EQUAL(stream_was_stalled(s), 1);
+	CU_ASSERT_EQUAL(stream_is_cancelled(s), 1);
+	struct pollfd pfd = { .fd = sv[1], .events = POLLIN };
+	CU_ASSERT_EQUAL(poll(&pfd, 1, 5000), 1);
+	CU_ASSERT_EQUAL(recv(sv[1], &byte, 1, MSG_DONTWAIT), 0);
+	close(sv[0]);
+	close(sv[1]);
+	stream_release(s);
+	stream_release(s);
+}
+
+/* The send timer restarts whenever the client takes bytes: a client
+ * taking 8 bytes every 300 ms never stalls, although each push waits
+ * longer than the 1 s send timeout for room. */
+static void test_reading_client_never_stalls(void)
+{
+	struct stream *s = stream_new(48);
+	struct reader r = { .s = s, .every_ms = 300, .chunk = 8 };
+	uint64_t start = now_ms(), longest = 0;
+	int failed = 0;
+
+	stream_set_send_timeout(s, 1);
+	reader_start(&r);
+	while (!failed && now_ms() < start + 3000) {
+		uint64_t t = now_ms();
+		failed = stream_push(s, fill, 48) != 0;
+		if (now_ms() - t > longest)
+			longest = now_ms() - t;
+	}
+	CU_ASSERT_EQUAL(failed, 0);
+	CU_ASSERT_EQUAL(stream_was_stalled(s), 0);
+	CU_ASSERT(longest >= 1200); /* the timer did have to restart */
+	atomic_store(&r.stop, 1);
+	stream_cancel(s); /* frees a reader waiting for bytes */
+	pthread_join(r.t, NULL);
+	stream_release(s);
+	stream_release(s);
+}
+
+/* With a send timeout, finish returns once the client has taken every
+ * queued byte (here in two reads, at ~300 and ~600 ms). */
+static void test_finish_waits_for_drain(void)
+{
+	struct stream *s = stream_new(1024);
+	struct reader r = { .s = s, .delay_ms = 300, .every_ms = 300,
+			    .chunk = 50, .want = 100 };
+	char buf[8];
+
+	stream_set_send_timeout(s, 1);
+	CU_ASSERT_EQUAL(stream_push(s, fill, 100), 0);
+	struct call c = { .s = s, .kind = CALL_FINISH };
+	call_start(&c);
+	reader_start(&r);
+	CU_ASSERT(call_wait(&c, 10000));
+	CU_ASSERT(c.end_ms >= c.start_ms + 550);
+	CU_ASSERT_EQUAL(stream_was_stalled(s), 0);
+	pthread_join(r.t, NULL);
+	CU_ASSERT_EQUAL(r.total, 100);
+	CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), 0);
+	stream_release(s);
+	stream_release(s);
+}
+
+/* ... and stalls the stream when the client takes nothing for it. */
+static void test_finish_stalls_on_silent_client(void)
+{
+	struct stream *s = stream_new(1024);
+
+	stream_set_send_timeout(s, 1);
+	CU_ASSERT_EQUAL(stream_push(s, fill, 100), 0);
+	struct call c = { .s = s, .kind = CALL_FINISH };
+	call_start(&c);
+	CU_ASSERT(call_wait(&c, 10000));
+	CU_ASSERT(c.end_ms >= c.start_ms + 900);
+	CU_ASSERT_EQUAL(stream_was_stalled(s), 1);
+	stream_release(s);
+	stream_release(s);
+}
+
+/* Without a send timeout, finish never waits for the client. */
+static void test_finish_without_timeout_never_waits(void)
+{
+	struct stream *s = stream_new(1024);
+	char buf[256];
+
+	CU_ASSERT_EQUAL(stream_push(s, fill, 100), 0);
+	struct call c = { .s = s, .kind = CALL_FINISH };
+	call_start(&c);
+	CU_ASSERT(call_wait(&c, 2000));
+	CU_ASSERT_EQUAL(stream_was_stalled(s), 0);
+	CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), 100);
+	CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), 0);
+	stream_release(s);
+	stream_release(s);
+}
+
 int main(void)
 {
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -304,5 +574,18 @@ int main(void)
 	CU_add_test(suite, "head and failure", test_head_and_failure);
 	CU_add_test(suite, "publish after cancel is refused",
 		    test_publish_after_cancel_is_refused);
+	CU_add_test(suite, "push deadline gives up",
+		    test_push_deadline_gives_up);
+	CU_add_test(suite, "push without deadline waits",
+		    test_push_without_deadline_waits);
+	CU_add_test(suite, "silent client stalls", test_silent_client_stalls);
+	CU_add_test(suite, "reading client never stalls",
+		    test_reading_client_never_stalls);
+	CU_add_test(suite, "finish waits for the drain",
+		    test_finish_waits_for_drain);
+	CU_add_test(suite, "finish stalls on a silent client",
+		    test_finish_stalls_on_silent_client);
+	CU_add_test(suite, "finish without a timeout never waits",
+		    test_finish_without_timeout_never_waits);
 	return cu_run();
 }
