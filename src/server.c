@@ -542,6 +542,7 @@ static enum MHD_Result serve_stream(struct request *rq,
 	enum stream_failure why = STREAM_FAIL_NONE;
 	char msg[200];
 	if (stream_wait_head(s, fd, &head, &why, msg, sizeof(msg)) < 0) {
+		stream_cancel(s); /* this side is leaving: forget its socket */
 		stream_release(s);
 		if (why == STREAM_FAIL_CANCELLED) {
 			end_unanswered(rq);

@@ -52,7 +52,8 @@ struct stream {
 	int consumer_sleeping;
 	int producer_waiting;
 	unsigned send_timeout_secs;
-	int client_fd;          /* the consumer's, once it waits; -1 */
+	int client_fd;          /* the consumer's, from its first wait until
+				 * stream_cancel; -1 */
 	uint64_t taken;         /* bytes the consumer has taken, in all */
 	int stalled;            /* the client read nothing for too long */
 	int consumer_gone;      /* stream_cancel: nobody will read again */
@@ -140,8 +141,6 @@ static void cancel_locked(struct stream *s)
 	if (s->cancelled)
 		return;
 	s->cancelled = 1;
-	/* from here on the consumer may let MHD close the socket */
-	s->client_fd = -1;
 	pthread_cond_broadcast(&s->space);
 	wake_consumer(s);
 	if (s->cancel_hook != NULL)
@@ -152,6 +151,8 @@ void stream_cancel(struct stream *s)
 {
 	pthread_mutex_lock(&s->lock);
 	s->consumer_gone = 1; /* even after a close: the queue is owed no more */
+	/* from here on the consumer may let MHD close the socket */
+	s->client_fd = -1;
 	pthread_cond_broadcast(&s->space);
 	cancel_locked(s);
 	pthread_mutex_unlock(&s->lock);

@@ -535,6 +535,37 @@ static void test_finish_stalls_on_silent_client(void)
 	stream_release(s);
 }
 
+/* A stream the daemon closed (reload, stop) still owes its client the
+ * queue; a client that takes none of it is stalled all the same, and its
+ * socket shut down, so its connection cannot hang on. */
+static void test_closed_stream_stalls_silent_client(void)
+{
+	struct stream *s = stream_new(1024);
+	const struct stream_head *h = NULL;
+	enum stream_failure why = STREAM_FAIL_NONE;
+	char msg[64], byte;
+	int sv[2];
+
+	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	stream_set_send_timeout(s, 1);
+	CU_ASSERT_EQUAL(stream_publish_head(s, make_head(200)), 0);
+	CU_ASSERT_EQUAL(stream_wait_head(s, sv[0], &h, &why, msg, sizeof(msg)),
+			0);
+	CU_ASSERT_EQUAL(stream_push(s, fill, 100), 0);
+	stream_close(s);
+	struct call c = { .s = s, .kind = CALL_FINISH };
+	call_start(&c);
+	CU_ASSERT(call_wait(&c, 10000));
+	CU_ASSERT_EQUAL(stream_was_stalled(s), 1);
+	struct pollfd pfd = { .fd = sv[1], .events = POLLIN };
+	CU_ASSERT_EQUAL(poll(&pfd, 1, 5000), 1);
+	CU_ASSERT_EQUAL(recv(sv[1], &byte, 1, MSG_DONTWAIT), 0);
+	close(sv[0]);
+	close(sv[1]);
+	stream_release(s);
+	stream_release(s);
+}
+
 /* Without a send timeout, finish never waits for the client. */
 static void test_finish_without_timeout_never_waits(void)
 {
@@ -585,6 +616,8 @@ int main(void)
 		    test_finish_waits_for_drain);
 	CU_add_test(suite, "finish stalls on a silent client",
 		    test_finish_stalls_on_silent_client);
+	CU_add_test(suite, "a closed stream's silent client is stalled",
+		    test_closed_stream_stalls_silent_client);
 	CU_add_test(suite, "finish without a timeout never waits",
 		    test_finish_without_timeout_never_waits);
 	return cu_run();
