@@ -562,6 +562,32 @@ static int set_jsonrpc_deny(struct ctx *c, void *dst, struct json_object *v)
 	return take_strings(c, v, &t->jsonrpc_deny_methods);
 }
 
+static int set_param_aliases(struct ctx *c, void *dst,
+			     struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	const char *s = json_object_get_string(v);
+
+	t->is_jsonrpc = 1;
+	if (strcmp(s, "none") == 0)
+		t->param_aliases = CFG_ALIASES_NONE;
+	else if (strcmp(s, "signal-cli") == 0)
+		t->param_aliases = CFG_ALIASES_SIGNAL_CLI;
+	else
+		return fail(c, "must be \"none\" or \"signal-cli\"");
+	return 0;
+}
+
+static int set_max_batch(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	(void)c;
+
+	t->is_jsonrpc = 1;
+	t->jsonrpc_max_batch = (unsigned)json_object_get_int64(v);
+	return 0;
+}
+
 /* --- rate_limit keys (dst is the tool) ---------------------------------- */
 
 static int set_rate_max(struct ctx *c, void *dst, struct json_object *v)
@@ -840,6 +866,26 @@ static int set_max_output(struct ctx *c, void *dst, struct json_object *v)
 	return 0;
 }
 
+static int set_argv_deny_flags(struct ctx *c, void *dst,
+			       struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+
+	return take_strings(c, v, &t->argv_deny_flags);
+}
+
+/* "--name" (a long option) or "-x" (one short option character). */
+static const char *check_flag(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 2 && s[0] == '-' && s[1] != '-' && s[1] != '\0')
+		return NULL;
+	if (n > 2 && s[0] == '-' && s[1] == '-' && strchr(s, '=') == NULL)
+		return NULL;
+	return "must be a long option (\"--name\") or a short one (\"-x\")";
+}
+
 static int set_max_concurrent(struct ctx *c, void *dst,
 			      struct json_object *v)
 {
@@ -984,6 +1030,10 @@ static const struct key tool_keys[] = {
 	  set_jsonrpc_allow, check_non_empty },
 	{ "jsonrpc_deny_methods", J_STRINGS, 0, 0, KEY_HTTP, set_jsonrpc_deny,
 	  check_non_empty },
+	{ "jsonrpc_param_aliases", J_STRING, 0, 0, KEY_HTTP,
+	  set_param_aliases, NULL },
+	{ "jsonrpc_max_batch", J_INT, 1, 100000, KEY_HTTP, set_max_batch,
+	  NULL },
 	{ "jsonrpc_param_filters", J_OBJECT, 0, 0, KEY_HTTP, set_filters,
 	  NULL },
 	{ "inject_headers", J_OBJECT, 0, 0, KEY_HTTP, set_inject_headers,
@@ -1006,6 +1056,8 @@ static const struct key tool_keys[] = {
 	  check_absolute },
 	{ "max_output_bytes", J_INT, 1, 1073741824, KEY_CLI, set_max_output,
 	  NULL },
+	{ "argv_deny_flags", J_STRINGS, 0, 0, KEY_CLI, set_argv_deny_flags,
+	  check_flag },
 	{ "max_concurrent", J_INT, 1, 1024, KEY_CLI, set_max_concurrent,
 	  NULL },
 	{ NULL, J_STRING, 0, 0, 0, NULL, NULL }
@@ -1040,6 +1092,7 @@ static int take_tool(struct ctx *c, struct cfg *cfg, const char *name,
 	t->owner = cfg;
 	cfg->n_tools++; /* from here on cfg_free() frees what t holds */
 	t->timeout_secs = CFG_DEFAULT_TIMEOUT_SECS;
+	t->jsonrpc_max_batch = CFG_DEFAULT_JSONRPC_MAX_BATCH;
 	t->audit_enabled = 1;
 	/* type first: which keys the tool may have depends on it */
 	if (!json_object_object_get_ex(v, "type", &type)) {
@@ -1640,6 +1693,7 @@ static void free_tool(struct cfg_tool *t)
 	free(t->binary);
 	free_strings(&t->argv_allow_patterns);
 	free_strings(&t->argv_deny_patterns);
+	free_strings(&t->argv_deny_flags);
 	for (i = 0; i < t->n_env_inject; i++) {
 		free(t->env_inject[i].name);
 		free(t->env_inject[i].value);

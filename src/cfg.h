@@ -31,6 +31,12 @@ struct cfg_addr {
 
 enum cfg_tool_type { CFG_TOOL_HTTP, CFG_TOOL_CLI };
 
+/* How JSON-RPC parameter names are folded before they are compared
+ * (jsonrpc_param_aliases): not at all, or as signal-cli reads them. */
+enum cfg_param_aliases { CFG_ALIASES_NONE, CFG_ALIASES_SIGNAL_CLI };
+
+#define CFG_DEFAULT_JSONRPC_MAX_BATCH 100u
+
 #define CFG_DEFAULT_MAX_OUTPUT_BYTES ((size_t)16 << 20)
 #define CFG_DEFAULT_MAX_CONCURRENT 8u
 
@@ -73,6 +79,8 @@ struct cfg_tool {
 	int is_jsonrpc;                        /* any jsonrpc_* key given */
 	struct cfg_strings jsonrpc_allow_methods;
 	struct cfg_strings jsonrpc_deny_methods;
+	enum cfg_param_aliases param_aliases;  /* jsonrpc_param_aliases */
+	unsigned jsonrpc_max_batch;            /* calls in one batch */
 	struct cfg_param_filter *param_filters;
 	size_t n_param_filters;
 	struct cfg_header *inject_headers;
@@ -87,6 +95,7 @@ struct cfg_tool {
 	char *binary;                          /* absolute, executable */
 	struct cfg_strings argv_allow_patterns;
 	struct cfg_strings argv_deny_patterns;
+	struct cfg_strings argv_deny_flags;    /* "--output", "-o" */
 	struct cfg_header *env_inject;         /* values are secrets */
 	size_t n_env_inject;
 	struct cfg_strings cwd_allowed;        /* absolute, realpath'd */
