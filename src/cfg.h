@@ -46,12 +46,21 @@ struct cfg_strings {
 	size_t n;
 };
 
-/* jsonrpc_param_filters.<method>: field is a dotted path into params. */
+/* jsonrpc_param_filters.<method>: field is a dotted path into params.
+ * A method given a list of filters has one of these per element, all
+ * with the same method; method is a glob when it holds one of "*?[\\". */
 struct cfg_param_filter {
 	char *method;
 	char *field;
 	struct cfg_strings allow_patterns;
 	struct cfg_strings deny_patterns;
+};
+
+/* jsonrpc_param_allow.<method>: the only parameter names it may carry
+ * (an empty list: none). method is a glob as for a filter. */
+struct cfg_param_allow {
+	char *method;
+	struct cfg_strings params;
 };
 
 struct cfg_header {
@@ -81,6 +90,8 @@ struct cfg_tool {
 	struct cfg_strings jsonrpc_deny_methods;
 	enum cfg_param_aliases param_aliases;  /* jsonrpc_param_aliases */
 	unsigned jsonrpc_max_batch;            /* calls in one batch */
+	struct cfg_param_allow *param_allow;   /* jsonrpc_param_allow */
+	size_t n_param_allow;
 	struct cfg_param_filter *param_filters;
 	size_t n_param_filters;
 	struct cfg_header *inject_headers;

@@ -413,38 +413,121 @@ static int check_method(const struct cfg_tool *tool, const char *name,
 	return 0;
 }
 
-/* Member of obj named by the first len bytes of name: 1 and *out (NULL
- * for a JSON null) when present, else 0. */
-static int member(struct json_object *obj, const char *name, size_t len,
-		  struct json_object **out)
+/* --- JSON-RPC: parameter names ----------------------------------------- */
+
+/* A parameter name, read a byte at a time in its canonical spelling, so
+ * that names of any length compare without a copy.  Under "signal-cli"
+ * that is what signal-cli's Util.dashSeparatedToCamelCaseString() makes
+ * of a name, splitting at '_' as well as '-': the first piece kept as it
+ * is, each later non-empty piece with its first byte upper-cased and the
+ * rest lower-cased (ASCII), so group-id, group_id and groupId are all
+ * groupId.  Under "none" it is the name itself. */
+struct spelling {
+	const char *p, *end;
+	int fold;  /* "signal-cli" */
+	int later; /* past a separator */
+	int fresh; /* the next byte begins a piece */
+};
+
+static int spelling_next(struct spelling *s)
 {
-	json_object_object_foreach(obj, key, val)
-	{
-		if (strncmp(key, name, len) == 0 && key[len] == '\0') {
-			*out = val;
-			return 1;
-		}
+	unsigned char ch;
+
+	while (s->fold && s->p < s->end && (*s->p == '-' || *s->p == '_')) {
+		s->p++;
+		s->later = s->fresh = 1;
 	}
+	if (s->p == s->end)
+		return -1;
+	ch = (unsigned char)*s->p++;
+	if (s->later && s->fresh && ch >= 'a' && ch <= 'z')
+		ch = (unsigned char)(ch - 'a' + 'A');
+	else if (s->later && !s->fresh && ch >= 'A' && ch <= 'Z')
+		ch = (unsigned char)(ch - 'A' + 'a');
+	s->fresh = 0;
+	return ch;
+}
+
+/* Whether names a and b (a_len, b_len bytes) are one field under mode:
+ * the same canonical spelling or, under "signal-cli", one of them the
+ * other's plus "s", because signal-cli's getList(dest) falls back to
+ * dest + "s" (recipient, recipients).  The one comparison behind both
+ * jsonrpc_param_allow and jsonrpc_param_filters, so the two cannot
+ * disagree on what a name covers. */
+static int param_same(enum cfg_param_aliases mode, const char *a,
+		      size_t a_len, const char *b, size_t b_len)
+{
+	int fold = mode == CFG_ALIASES_SIGNAL_CLI;
+	struct spelling x = { a, a + a_len, fold, 0, 0 };
+	struct spelling y = { b, b + b_len, fold, 0, 0 };
+	int cx, cy;
+
+	do {
+		cx = spelling_next(&x);
+		cy = spelling_next(&y);
+	} while (cx == cy && cx >= 0);
+	if (cx == cy)
+		return 1;
+	if (!fold || (cx >= 0 && cy >= 0))
+		return 0;
+	if (cx < 0)
+		return cy == 's' && spelling_next(&y) < 0;
+	return cx == 's' && spelling_next(&x) < 0;
+}
+
+/* A rule's method key is a glob only when it holds a glob character, so
+ * a plain name (even "tools/call") keeps meaning exactly that name. */
+static int method_matches(const char *key, const char *name)
+{
+	if (strpbrk(key, "*?[\\") != NULL)
+		return fnmatch(key, name, 0) == 0;
+	return strcmp(key, name) == 0;
+}
+
+static int name_listed(const struct cfg_tool *tool,
+		       const struct cfg_strings *names, const char *key)
+{
+	for (size_t i = 0; i < names->n; i++)
+		if (param_same(tool->param_aliases, key, strlen(key),
+			       names->v[i], strlen(names->v[i])))
+			return 1;
 	return 0;
 }
 
-/* Follow a dotted field through objects only: 1 and *out when present. */
-static int lookup(struct json_object *params, const char *field,
-		  struct json_object **out)
+/* Every jsonrpc_param_allow entry for the method: params by name, each
+ * name listed.  Positional params are refused outright: what a position
+ * means is the upstream's, not a name this check could look at. */
+static int check_param_allow(const struct cfg_tool *tool, const char *method,
+			     struct json_object *params, struct check *c)
 {
-	struct json_object *o = params;
+	char qm[QUOTE_MAX + 1], qk[QUOTE_MAX + 1];
 
-	for (;;) {
-		size_t seg = strcspn(field, ".");
-		if (!json_object_is_type(o, json_type_object) ||
-		    !member(o, field, seg, &o))
-			return 0;
-		if (field[seg] == '\0') {
-			*out = o;
-			return 1;
+	for (size_t i = 0; i < tool->n_param_allow; i++) {
+		const struct cfg_param_allow *a = &tool->param_allow[i];
+		if (params == NULL || !method_matches(a->method, method))
+			continue;
+		quote(qm, method, strlen(method));
+		if (!json_object_is_type(params, json_type_object)) {
+			set_check(c, 403, RPC_DENIED,
+				  "denied by policy: positional params of "
+				  "\"%s\" (jsonrpc_param_allow names them)",
+				  qm);
+			return -1;
 		}
-		field += seg + 1;
+		json_object_object_foreach(params, key, val)
+		{
+			(void)val;
+			if (name_listed(tool, &a->params, key))
+				continue;
+			quote(qk, key, strlen(key));
+			set_check(c, 403, RPC_DENIED,
+				  "denied by policy: param \"%s\" of \"%s\" "
+				  "is not in jsonrpc_param_allow",
+				  qk, qm);
+			return -1;
+		}
 	}
+	return 0;
 }
 
 static int deny_value(const struct cfg_param_filter *f, const char *s,
@@ -515,16 +598,11 @@ static int check_elements(const struct cfg_param_filter *f,
 	return 0;
 }
 
-static int check_filter(const struct cfg_param_filter *f,
-			struct json_object *params, const char *method,
-			struct check *c)
+/* One value the filter's field led to. */
+static int check_found(const struct cfg_param_filter *f,
+		       struct json_object *val, const char *method,
+		       struct check *c)
 {
-	struct json_object *val;
-
-	if (!lookup(params, f->field, &val))
-		return f->allow_patterns.n > 0 ?
-			       deny_param(f, method, "is missing", c) :
-			       0;
 	switch (json_object_get_type(val)) {
 	case json_type_string:
 		return check_value(f, val, c);
@@ -538,7 +616,54 @@ static int check_filter(const struct cfg_param_filter *f,
 	}
 }
 
-/* Shape, methods, then every filter for this method; deny wins. */
+/* Follows the dotted field through objects only, every component
+ * matched with param_same(): where several spellings of one field are
+ * present, each is followed and each value checked, since which one the
+ * upstream reads is its business.  *found counts the values.  Recursion
+ * goes one object deeper each time, so the parser's depth bounds it. */
+static int check_field(const struct cfg_tool *tool,
+		       const struct cfg_param_filter *f, struct json_object *o,
+		       const char *field, const char *method, size_t *found,
+		       struct check *c)
+{
+	size_t seg = strcspn(field, ".");
+
+	if (!json_object_is_type(o, json_type_object))
+		return 0;
+	json_object_object_foreach(o, key, val)
+	{
+		if (!param_same(tool->param_aliases, key, strlen(key), field,
+				seg))
+			continue;
+		if (field[seg] != '\0') {
+			if (check_field(tool, f, val, field + seg + 1, method,
+					found, c) < 0)
+				return -1;
+		} else {
+			(*found)++;
+			if (check_found(f, val, method, c) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int check_filter(const struct cfg_tool *tool,
+			const struct cfg_param_filter *f,
+			struct json_object *params, const char *method,
+			struct check *c)
+{
+	size_t found = 0;
+
+	if (check_field(tool, f, params, f->field, method, &found, c) < 0)
+		return -1;
+	if (found == 0 && f->allow_patterns.n > 0)
+		return deny_param(f, method, "is missing", c);
+	return 0;
+}
+
+/* Shape, methods, the method's parameter names, then every filter for
+ * it; deny wins. */
 static void check_request(const struct cfg_tool *tool,
 			  struct json_object *req, struct check *c)
 {
@@ -552,10 +677,12 @@ static void check_request(const struct cfg_tool *tool,
 	if (check_method(tool, name, c) < 0)
 		return;
 	json_object_object_get_ex(req, "params", &params);
+	if (check_param_allow(tool, name, params, c) < 0)
+		return;
 	for (size_t i = 0; i < tool->n_param_filters; i++) {
 		const struct cfg_param_filter *f = &tool->param_filters[i];
-		if (strcmp(f->method, name) == 0 &&
-		    check_filter(f, params, name, c) < 0)
+		if (method_matches(f->method, name) &&
+		    check_filter(tool, f, params, name, c) < 0)
 			return;
 	}
 }

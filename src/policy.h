@@ -34,6 +34,15 @@ int policy_check_request(const struct cfg_tool *tool, const char *method,
 int policy_forward_header(const struct cfg_tool *tool, const char *name);
 
 /* The checked JSON-RPC 2.0 body of a request to a JSON-RPC tool.
+ * Each request: its method against the method lists; then, for every
+ * jsonrpc_param_allow entry whose key matches the method, params must be
+ * absent or an object whose every name is listed; then every filter whose
+ * key matches the method.  A key holding one of "*?[\\" is a glob, any
+ * other is the exact name; a method no key matches is unaffected.  Param
+ * names compare under tool->param_aliases: exactly ("none"), or
+ * ("signal-cli") as one field when their camelCase spellings ('-'/'_'
+ * removed, the next letter upper-cased) are equal or one is the other's
+ * plus "s"; a filter checks every spelling present.
  * On 0 (allowed): *forward is the re-serialised body to send instead of
  * the client's (caller frees) and *forward_len its length.
  * On -1 (denied): v->status is 400 (not JSON-RPC) or 403 (a rule), and
