@@ -6,12 +6,13 @@
  * tool's type is read before its other keys, so a key for the other type
  * is refused as such.  The walker checks all that before a setter runs, so
  * setters only store, except for objects whose member names are the
- * user's (tools, filters, inject_headers, env_inject), checked as they are
- * stored, and a cli tool's files (binary, cwd_allowed), looked at on disk
- * at load time.  A key the tables do not know is an error, because a typo in a
- * security policy must not pass silently.  The first problem found is the
- * one reported.  What a setter makes is counted into the config at once,
- * so cfg_free() cleans up after an error anywhere. */
+ * user's (tools, filters, param allow-lists, inject_headers, env_inject),
+ * checked as they are stored, and a cli tool's files (binary,
+ * cwd_allowed), looked at on disk at load time.  A key the tables do not
+ * know is an error, because a typo in a security policy must not pass
+ * silently.  The first problem found is the one reported.  What a setter
+ * makes is counted into the config at once, so cfg_free() cleans up after
+ * an error anywhere. */
 #include "config.h"
 
 #include "cfg.h"
@@ -655,10 +656,7 @@ static int take_filter(struct ctx *c, struct cfg_tool *t, const char *method,
 		       struct json_object *v)
 {
 	struct cfg_param_filter *f = &t->param_filters[t->n_param_filters];
-	size_t old = path_key(c, method);
 
-	if (method[0] == '\0')
-		return fail(c, "method name must not be empty");
 	if (!json_object_is_type(v, json_type_object))
 		return fail(c, "expected an object");
 	f->method = strdup(method);
@@ -669,27 +667,122 @@ static int take_filter(struct ctx *c, struct cfg_tool *t, const char *method,
 		return -1;
 	if (f->allow_patterns.n == 0 && f->deny_patterns.n == 0)
 		return fail(c, "filter has no patterns");
+	return 0;
+}
+
+/* One method's filters: an object, or an array of them that must all
+ * pass; each becomes a filter of its own with that method. */
+static int take_filters(struct ctx *c, struct cfg_tool *t,
+			const char *method, struct json_object *v)
+{
+	size_t old = path_key(c, method), at, i, n;
+
+	if (method[0] == '\0')
+		return fail(c, "method name must not be empty");
+	if (json_object_is_type(v, json_type_object)) {
+		if (take_filter(c, t, method, v) < 0)
+			return -1;
+	} else {
+		if (!json_object_is_type(v, json_type_array) ||
+		    (n = json_object_array_length(v)) == 0)
+			return fail(c, "expected an object or a non-empty "
+				    "array of objects");
+		for (i = 0; i < n; i++) {
+			at = path_index(c, i);
+			if (take_filter(c, t, method,
+					json_object_array_get_idx(v, i)) < 0)
+				return -1;
+			path_cut(c, at);
+		}
+	}
 	path_cut(c, old);
 	return 0;
+}
+
+/* How many filters v (one method's value) holds; a value that is not a
+ * non-empty array counts as one, for take_filters() to refuse. */
+static size_t count_filters(struct json_object *v)
+{
+	size_t n;
+
+	if (json_object_is_type(v, json_type_array) &&
+	    (n = json_object_array_length(v)) > 0)
+		return n;
+	return 1;
 }
 
 static int set_filters(struct ctx *c, void *dst, struct json_object *v)
 {
 	struct cfg_tool *t = dst;
-	size_t n = (size_t)json_object_object_length(v);
-	struct json_object_iterator it, end;
+	size_t n = 0;
 
 	t->is_jsonrpc = 1;
+	json_object_object_foreach(v, key, val)
+	{
+		(void)key;
+		n += count_filters(val);
+	}
 	if (n == 0)
 		return 0;
 	t->param_filters = calloc(n, sizeof(*t->param_filters));
 	if (!t->param_filters) /* owned by the tool */
 		return fail(c, "out of memory");
-	it = json_object_iter_begin(v);
-	end = json_object_iter_end(v);
-	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
-		if (take_filter(c, t, json_object_iter_peek_name(&it),
-				json_object_iter_peek_value(&it)) < 0)
+	json_object_object_foreach(v, method, one)
+		if (take_filters(c, t, method, one) < 0)
+			return -1;
+	return 0;
+}
+
+/* --- jsonrpc_param_allow ------------------------------------------------ */
+
+/* Names are matched against params' own keys only, never followed into
+ * an object, so a dotted name would look like a rule it is not. */
+static const char *check_param_name(const char *s)
+{
+	if (s[0] == '\0')
+		return "must not be empty";
+	if (strchr(s, '.'))
+		return "a parameter name, not a dotted path";
+	return NULL;
+}
+
+/* The walker's checks, for a value whose key is the user's. */
+static const struct key param_names = { "", J_STRINGS, 0, 0, 0, NULL,
+					check_param_name };
+
+static int take_param_allow(struct ctx *c, struct cfg_tool *t,
+			    const char *method, struct json_object *v)
+{
+	struct cfg_param_allow *a = &t->param_allow[t->n_param_allow];
+	size_t old = path_key(c, method);
+
+	if (method[0] == '\0')
+		return fail(c, "method name must not be empty");
+	if (check_value(c, &param_names, v) < 0)
+		return -1;
+	a->method = strdup(method);
+	if (!a->method)
+		return fail(c, "out of memory");
+	t->n_param_allow++; /* from here on cfg_free() frees what a holds */
+	if (take_strings(c, v, &a->params) < 0)
+		return -1;
+	path_cut(c, old);
+	return 0;
+}
+
+static int set_param_allow(struct ctx *c, void *dst, struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	size_t n = (size_t)json_object_object_length(v);
+
+	t->is_jsonrpc = 1;
+	if (n == 0)
+		return 0;
+	t->param_allow = calloc(n, sizeof(*t->param_allow));
+	if (!t->param_allow) /* owned by the tool */
+		return fail(c, "out of memory");
+	json_object_object_foreach(v, method, names)
+		if (take_param_allow(c, t, method, names) < 0)
 			return -1;
 	return 0;
 }
@@ -1033,6 +1126,8 @@ static const struct key tool_keys[] = {
 	{ "jsonrpc_param_aliases", J_STRING, 0, 0, KEY_HTTP,
 	  set_param_aliases, NULL },
 	{ "jsonrpc_max_batch", J_INT, 1, 100000, KEY_HTTP, set_max_batch,
+	  NULL },
+	{ "jsonrpc_param_allow", J_OBJECT, 0, 0, KEY_HTTP, set_param_allow,
 	  NULL },
 	{ "jsonrpc_param_filters", J_OBJECT, 0, 0, KEY_HTTP, set_filters,
 	  NULL },
@@ -1681,6 +1776,11 @@ static void free_tool(struct cfg_tool *t)
 	free_strings(&t->allow_http_methods);
 	free_strings(&t->jsonrpc_allow_methods);
 	free_strings(&t->jsonrpc_deny_methods);
+	for (i = 0; i < t->n_param_allow; i++) {
+		free(t->param_allow[i].method);
+		free_strings(&t->param_allow[i].params);
+	}
+	free(t->param_allow);
 	for (i = 0; i < t->n_param_filters; i++)
 		free_filter(&t->param_filters[i]);
 	free(t->param_filters);

@@ -30,6 +30,9 @@
 	"{\"listen\":[\"127.0.0.1:1\"],\"tools\":{\"" name "\":" \
 	"{\"type\":\"http\",\"upstream\":\"http://h\"}}}"
 #define FILTERS(members) HTTP(",\"jsonrpc_param_filters\":{" members "}")
+#define PALLOW(members) HTTP(",\"jsonrpc_param_allow\":{" members "}")
+/* a filter that passes the parser */
+#define FOK "{\"field\":\"a\",\"deny_patterns\":[\"x\"]}"
 #define HEADERS(members) HTTP(",\"inject_headers\":{" members "}")
 #define RATE(members) HTTP(",\"rate_limit\":{" members "}")
 /* CLI: a cli tool "t" running /bin/true, plus members. */
@@ -423,6 +426,77 @@ static const struct parse_case cases[] = {
 	  FILTERS("\"send\":{\"field\":\"a.b\",\"deny_patterns\":[\"\"]}"), 1,
 	  NULL, NULL },
 
+	/* jsonrpc_param_filters: a list of filters per method (issue 12) */
+	{ "param filters: a list", FILTERS("\"send\":[" FOK "," FOK "]"), 1,
+	  NULL, NULL },
+	{ "param filters: a list of one", FILTERS("\"send\":[" FOK "]"), 1,
+	  NULL, NULL },
+	{ "param filters: an empty list", FILTERS("\"send\":[]"), 0,
+	  "tools.t.jsonrpc_param_filters.send",
+	  "expected an object or a non-empty array of objects" },
+	{ "param filters: a string", FILTERS("\"send\":\"a\""), 0,
+	  "tools.t.jsonrpc_param_filters.send",
+	  "expected an object or a non-empty array of objects" },
+	{ "param filters: a list element not an object",
+	  FILTERS("\"send\":[" FOK ",[" FOK "]]"), 0,
+	  "tools.t.jsonrpc_param_filters.send[1]", "expected an object" },
+	{ "param filters: a list element without patterns",
+	  FILTERS("\"send\":[" FOK ",{\"field\":\"a\"}]"), 0,
+	  "tools.t.jsonrpc_param_filters.send[1]", "filter has no patterns" },
+	{ "param filters: a list element's bad field",
+	  FILTERS("\"send\":[{\"field\":\"a.\",\"deny_patterns\":[\"x\"]}]"),
+	  0, "tools.t.jsonrpc_param_filters.send[0].field", "dotted path" },
+	{ "param filters: a list element's unknown key",
+	  FILTERS("\"s\":[" FOK ",{\"field\":\"a\",\"deny\":[\"x\"]}]"),
+	  0, "tools.t.jsonrpc_param_filters.s[1].deny", "unknown key" },
+	{ "param filters: a list for no method", FILTERS("\"\":[" FOK "]"),
+	  0, "tools.t.jsonrpc_param_filters.",
+	  "method name must not be empty" },
+	{ "param filters: a glob method", FILTERS("\"send*\":" FOK), 1, NULL,
+	  NULL },
+
+	/* jsonrpc_param_allow */
+	{ "param allow not an object", HTTP(",\"jsonrpc_param_allow\":[]"), 0,
+	  "tools.t.jsonrpc_param_allow", "expected an object" },
+	{ "param allow: names not an array", PALLOW("\"send\":\"message\""),
+	  0, "tools.t.jsonrpc_param_allow.send",
+	  "expected an array of strings" },
+	{ "param allow: an object of names",
+	  PALLOW("\"send\":{\"message\":true}"), 0,
+	  "tools.t.jsonrpc_param_allow.send",
+	  "expected an array of strings" },
+	{ "param allow: a name not a string",
+	  PALLOW("\"send\":[\"message\",1]"), 0,
+	  "tools.t.jsonrpc_param_allow.send[1]", "expected a string" },
+	{ "param allow: an empty name",
+	  PALLOW("\"a\":[],\"send\":[\"message\",\"\"]"), 0,
+	  "tools.t.jsonrpc_param_allow.send[1]", "must not be empty" },
+	{ "param allow: a dotted name", PALLOW("\"send\":[\"a.b\"]"), 0,
+	  "tools.t.jsonrpc_param_allow.send[0]",
+	  "a parameter name, not a dotted path" },
+	{ "param allow: a name with a NUL",
+	  PALLOW("\"send\":[\"a\\u0000b\"]"), 0,
+	  "tools.t.jsonrpc_param_allow.send[0]",
+	  "string contains a NUL character" },
+	{ "param allow: no method", PALLOW("\"\":[\"a\"]"), 0,
+	  "tools.t.jsonrpc_param_allow.", "method name must not be empty" },
+	{ "param allow: no names at all", PALLOW("\"version\":[]"), 1, NULL,
+	  NULL },
+	{ "param allow: empty", PALLOW(""), 1, NULL, NULL },
+
+	/* jsonrpc_param_aliases */
+	{ "param aliases signal-cli",
+	  HTTP(",\"jsonrpc_param_aliases\":\"signal-cli\""), 1, NULL, NULL },
+	{ "param aliases none", HTTP(",\"jsonrpc_param_aliases\":\"none\""),
+	  1, NULL, NULL },
+	{ "param aliases unknown",
+	  HTTP(",\"jsonrpc_param_aliases\":\"signal\""), 0,
+	  "tools.t.jsonrpc_param_aliases",
+	  "must be \"none\" or \"signal-cli\"" },
+	{ "param aliases not a string",
+	  HTTP(",\"jsonrpc_param_aliases\":[\"none\"]"), 0,
+	  "tools.t.jsonrpc_param_aliases", "expected a string" },
+
 	/* inject_headers, forward_headers */
 	{ "inject_headers not an object", HTTP(",\"inject_headers\":[]"), 0,
 	  "tools.t.inject_headers", "expected an object" },
@@ -774,6 +848,7 @@ static void test_scoped_tool_keys(void)
 		"upstream", "listen", "stream_idle_timeout_secs",
 		"allow_paths", "allow_http_methods", "jsonrpc_allow_methods",
 		"jsonrpc_deny_methods", "jsonrpc_param_filters",
+		"jsonrpc_param_allow", "jsonrpc_param_aliases",
 		"inject_headers", "forward_headers",
 	};
 	static const char *const cli_only[] = {
@@ -908,6 +983,8 @@ static void test_jsonrpc_flag(void)
 		HTTP(",\"jsonrpc_deny_methods\":[]"),
 		HTTP(",\"jsonrpc_param_filters\":{}"),
 		HTTP(",\"jsonrpc_allow_methods\":[\"send\"]"),
+		HTTP(",\"jsonrpc_param_allow\":{}"),
+		HTTP(",\"jsonrpc_param_aliases\":\"none\""),
 	};
 	size_t i;
 
@@ -920,6 +997,8 @@ static void test_jsonrpc_flag(void)
 		CU_ASSERT_EQUAL(cfg->tools[0].is_jsonrpc, 1);
 		CU_ASSERT_EQUAL(cfg->tools[0].n_param_filters, 0);
 		CU_ASSERT_PTR_NULL(cfg->tools[0].param_filters);
+		CU_ASSERT_EQUAL(cfg->tools[0].n_param_allow, 0);
+		CU_ASSERT_PTR_NULL(cfg->tools[0].param_allow);
 		cfg_free(cfg);
 	}
 }
@@ -960,6 +1039,9 @@ static void check_no_policy(const struct cfg_tool *t)
 	CU_ASSERT_EQUAL(t->is_jsonrpc, 0);
 	CU_ASSERT_EQUAL(t->n_param_filters, 0);
 	CU_ASSERT_PTR_NULL(t->param_filters);
+	CU_ASSERT_EQUAL(t->n_param_allow, 0);
+	CU_ASSERT_PTR_NULL(t->param_allow);
+	CU_ASSERT_EQUAL(t->param_aliases, CFG_ALIASES_NONE);
 	CU_ASSERT_EQUAL(t->n_inject_headers, 0);
 	CU_ASSERT_PTR_NULL(t->inject_headers);
 	CU_ASSERT_EQUAL(t->rate_max_requests, 0);
@@ -1141,6 +1223,60 @@ static void test_policy(void)
 	CU_ASSERT_STRING_EQUAL(t->name, "plain");
 	CU_ASSERT_EQUAL(t->max_body_bytes, 4096);
 	check_no_policy(t);
+	cfg_free(cfg);
+}
+
+/* jsonrpc_param_allow, and filters given one per method, as a list and
+ * under a glob (issue 12). */
+#define PARAM_RULES_CONFIG \
+	"{\"listen\": [\"127.0.0.1:8765\"], \"tools\": {\"sig\": {\n" \
+	"  \"type\": \"http\", \"upstream\": \"http://h\",\n" \
+	"  \"jsonrpc_param_aliases\": \"signal-cli\",\n" \
+	"  \"jsonrpc_param_allow\": {\n" \
+	"    \"send\": [\"recipient\", \"message\", \"account\"],\n" \
+	"    \"version\": [] },\n" \
+	"  \"jsonrpc_param_filters\": {\n" \
+	"    \"send\": [ { \"field\": \"recipient\",\n" \
+	"                \"allow_patterns\": [\"+1*\"] },\n" \
+	"              { \"field\": \"message\",\n" \
+	"                \"deny_patterns\": [\"*http*\"] } ],\n" \
+	"    \"send*\": { \"field\": \"groupId\",\n" \
+	"               \"deny_patterns\": [\"x\"] },\n" \
+	"    \"sendReaction\": [ { \"field\": \"target.author\",\n" \
+	"                        \"allow_patterns\": [\"+1*\"] } ]\n" \
+	"  } } } }\n"
+
+static int filter_is(const struct cfg_param_filter *f, const char *method,
+		     const char *field, size_t n_allow, size_t n_deny)
+{
+	return strcmp(f->method, method) == 0 &&
+	       strcmp(f->field, field) == 0 &&
+	       f->allow_patterns.n == n_allow && f->deny_patterns.n == n_deny;
+}
+
+static void test_param_rules(void)
+{
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+	const struct cfg_tool *t;
+
+	CU_ASSERT_EQUAL_FATAL(cfg_load_string(PARAM_RULES_CONFIG, &cfg, &err),
+			      0);
+	t = &cfg->tools[0];
+	CU_ASSERT_EQUAL(t->is_jsonrpc, 1);
+	CU_ASSERT_EQUAL(t->param_aliases, CFG_ALIASES_SIGNAL_CLI);
+	CU_ASSERT_EQUAL_FATAL(t->n_param_allow, 2);
+	CU_ASSERT_STRING_EQUAL(t->param_allow[0].method, "send");
+	CU_ASSERT(STRINGS_ARE(&t->param_allow[0].params, "recipient",
+			      "message", "account"));
+	CU_ASSERT_STRING_EQUAL(t->param_allow[1].method, "version");
+	CU_ASSERT(strings_are(&t->param_allow[1].params, NULL, 0));
+	CU_ASSERT_EQUAL_FATAL(t->n_param_filters, 4);
+	CU_ASSERT(filter_is(&t->param_filters[0], "send", "recipient", 1, 0));
+	CU_ASSERT(filter_is(&t->param_filters[1], "send", "message", 0, 1));
+	CU_ASSERT(filter_is(&t->param_filters[2], "send*", "groupId", 0, 1));
+	CU_ASSERT(filter_is(&t->param_filters[3], "sendReaction",
+			    "target.author", 1, 0));
 	cfg_free(cfg);
 }
 
@@ -1537,6 +1673,7 @@ static const struct {
 	{ "bad arguments", test_bad_arguments },
 	{ "string size cap", test_string_size_cap },
 	{ "cfg_parse_addr", test_parse_addr },
+	{ "param allow and filter lists", test_param_rules },
 	{ "cfg_find_tool", test_find_tool },
 	{ "cfg_load_file", test_load_file },
 	{ "cfg_load_file errors", test_load_file_errors },
