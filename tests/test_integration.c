@@ -1153,6 +1153,12 @@ static void test_example_denials_never_reach_upstream(void)
 			  "{\"recipient\":[\"+15550001\",\"+447700900123\"]},"
 			  "\"id\":9}",
 			  403, "+447700900123", "\"id\":9");
+	/* jsonrpc_param_aliases: the plural is the same field, checked
+	 * beside the singular */
+	expect_rpc_denied("{\"jsonrpc\":\"2.0\",\"method\":\"send\","
+			  "\"params\":{\"recipient\":[\"+15550001\"],"
+			  "\"recipients\":[\"+447700900123\"]},\"id\":10}",
+			  403, "+447700900123", "\"id\":10");
 	expect_rpc_denied("[{\"jsonrpc\":\"2.0\",\"method\":\"version\","
 			  "\"id\":1},{\"jsonrpc\":\"2.0\",\"method\":"
 			  "\"unregister\",\"id\":2}]",
