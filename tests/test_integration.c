@@ -1146,9 +1146,10 @@ static void test_example_denials_never_reach_upstream(void)
 	expect_rpc_denied("{\"jsonrpc\":\"2.0\",\"method\":"
 			  "\"\\u0072emoveAccount\",\"id\":8}",
 			  403, "jsonrpc_deny_methods", "\"id\":8");
+	/* the example names every method it does not allow */
 	expect_rpc_denied("{\"jsonrpc\":\"2.0\",\"method\":\"listContacts\","
 			  "\"id\":\"x\"}",
-			  403, "not in jsonrpc_allow_methods", "\"id\":\"x\"");
+			  403, "jsonrpc_deny_methods", "\"id\":\"x\"");
 	expect_rpc_denied("{\"jsonrpc\":\"2.0\",\"method\":\"send\",\"params\":"
 			  "{\"recipient\":[\"+15550001\",\"+447700900123\"]},"
 			  "\"id\":9}",
