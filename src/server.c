@@ -1014,14 +1014,16 @@ static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
 {
 	const struct cfg_tool *tool = rq->route.tool;
 	struct policy_verdict v;
-	char *forward = NULL, *error_body = NULL, methods[256];
+	struct policy_calls calls;
+	char *forward = NULL, *error_body = NULL;
 	size_t forward_len = 0;
 
-	methods[0] = '\0';
 	int rc = policy_check_jsonrpc(tool, rq->body ? rq->body : "",
 				      rq->body_len, &forward, &forward_len,
-				      &error_body, &v, methods, sizeof(methods));
-	entry_set_jsonrpc_methods(rq->entry, methods);
+				      &error_body, &v, &calls);
+	entry_set_jsonrpc_methods(rq->entry, calls.methods, calls.truncated);
+	calls.methods = NULL; /* the entry's now */
+	policy_calls_free(&calls);
 	if (rc < 0) {
 		log_info("%s: denied: %s", tool->name, v.reason);
 		if (error_body == NULL) {
