@@ -855,3 +855,34 @@ out:
 	to_verdict(&c, v);
 	return c.status == 0 ? 0 : -1;
 }
+
+char *policy_jsonrpc_refusal(const char *checked, size_t len,
+			     const char *message)
+{
+	struct buf b = { NULL, 0, 0, 0 };
+	struct json_object *root = NULL;
+	struct jsonparse_error err;
+
+	if (jsonparse_strict(checked, len, &root, &err) != JSONPARSE_OK)
+		return NULL;
+	if (json_object_is_type(root, json_type_array)) {
+		size_t n = json_object_array_length(root);
+		buf_add(&b, "[", 1);
+		for (size_t i = 0; i < n; i++) {
+			if (i > 0)
+				buf_add(&b, ",", 1);
+			add_error(&b, RPC_DENIED, message,
+				  request_id(json_object_array_get_idx(root,
+								       i)));
+		}
+		buf_add(&b, "]", 1);
+	} else {
+		add_error(&b, RPC_DENIED, message, request_id(root));
+	}
+	json_object_put(root);
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}

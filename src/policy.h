@@ -69,6 +69,13 @@ int policy_check_jsonrpc(const struct cfg_tool *tool, const char *body,
 			 char **error_body, struct policy_verdict *v,
 			 struct policy_calls *calls);
 
+/* A JSON-RPC 2.0 error response (code -32000, message) refusing every
+ * request of a body policy_check_jsonrpc allowed — its *forward —, each
+ * echoing its id (an array for a batch): for a refusal decided after the
+ * check, e.g. by the rate limit. NULL on out of memory; caller frees. */
+char *policy_jsonrpc_refusal(const char *checked, size_t len,
+			     const char *message);
+
 /* A CLI tool's argv (without argv[0]) against its patterns: the arguments
  * joined by single spaces are matched with fnmatch(3), flags 0, against
  * argv_deny_patterns (a match: 403) then argv_allow_patterns (no match:

@@ -1199,6 +1199,31 @@ static void test_methods_complete(void)
 	free(err);
 }
 
+/* A refusal decided after the check answers every request. */
+static void test_refusal_body(void)
+{
+	const char *batch = "[" RQ("a", ",\"id\":1") "," RQ("b", "") ","
+			    RQ("c", ",\"id\":\"x\"") "]";
+	const char *one = RQ("a", ",\"id\":7");
+	char *out = policy_jsonrpc_refusal(batch, strlen(batch),
+					   "rate limit exceeded");
+
+	CU_ASSERT_STRING_EQUAL(out,
+			       "[{\"jsonrpc\":\"2.0\",\"error\":{\"code\":"
+			       "-32000,\"message\":\"rate limit exceeded\"},"
+			       "\"id\":1},{\"jsonrpc\":\"2.0\",\"error\":"
+			       "{\"code\":-32000,\"message\":\"rate limit "
+			       "exceeded\"},\"id\":null},{\"jsonrpc\":\"2.0\","
+			       "\"error\":{\"code\":-32000,\"message\":"
+			       "\"rate limit exceeded\"},\"id\":\"x\"}]");
+	free(out);
+	out = policy_jsonrpc_refusal(one, strlen(one), "no");
+	CU_ASSERT_STRING_EQUAL(out, "{\"jsonrpc\":\"2.0\",\"error\":{"
+				    "\"code\":-32000,\"message\":\"no\"},"
+				    "\"id\":7}");
+	free(out);
+}
+
 static void test_verdict_fields(void)
 {
 	struct policy_verdict v;
@@ -1253,6 +1278,7 @@ int main(void)
 	if (s == NULL || !CU_add_test(s, "policy table", test_policy_table) ||
 	    !CU_add_test(s, "forward headers", test_forward_header) ||
 	    !CU_add_test(s, "methods complete", test_methods_complete) ||
+	    !CU_add_test(s, "refusal body", test_refusal_body) ||
 	    !CU_add_test(s, "verdict fields", test_verdict_fields) ||
 	    !CU_add_test(s, "value count bounded", test_value_count_bounded) ||
 	    !CU_add_test(s, "argv table", test_argv_table) ||
