@@ -41,6 +41,7 @@ struct entry {
 	 * entry_set_body and entry_set_argv use it */
 	const struct cfg_strings *redact;
 	struct json_object *jsonrpc_methods, *argv, *body;
+	int methods_truncated;          /* jsonrpc_methods is not all */
 	uint64_t bytes_in;
 	atomic_uint_fast64_t bytes_out;
 	atomic_int_fast64_t last_activity_ms; /* monotonic */
@@ -179,18 +180,12 @@ void entry_set_body(struct entry *e, const char *body, size_t len)
 	e->body = redact_body(body ? body : "", len, e->redact);
 }
 
-void entry_set_jsonrpc_methods(struct entry *e, const char *methods)
+void entry_set_jsonrpc_methods(struct entry *e, struct json_object *methods,
+			       int truncated)
 {
-	struct json_object *arr = json_object_new_array();
-
-	for (const char *p = methods; arr && p && *p;) {
-		size_t n = strcspn(p, ",");
-		json_object_array_add(arr, json_object_new_string_len(p,
-								       (int)n));
-		p += n + (p[n] == ',');
-	}
 	json_object_put(e->jsonrpc_methods);
-	e->jsonrpc_methods = arr;
+	e->jsonrpc_methods = methods;
+	e->methods_truncated = truncated;
 }
 
 void entry_set_argv(struct entry *e, char *const *argv, size_t argc)
@@ -260,6 +255,9 @@ static struct json_object *record_head(const struct entry *e,
 	add_str(o, "http_method", e->method);
 	add_str(o, "path", e->target);
 	add_kept(o, "jsonrpc_methods", e->jsonrpc_methods);
+	if (e->methods_truncated)
+		json_object_object_add(o, "jsonrpc_methods_truncated",
+				       json_object_new_boolean(1));
 	add_kept(o, "argv", e->argv);
 	add_kept(o, "body", e->body);
 	return o;

@@ -62,8 +62,12 @@ void entry_set_tool(struct entry *e, const struct cfg_tool *tool);
 /* The request body as received; logged (redacted) when the tool says
  * log_body. */
 void entry_set_body(struct entry *e, const char *body, size_t len);
-/* Comma-separated, as policy_check_jsonrpc gives them. */
-void entry_set_jsonrpc_methods(struct entry *e, const char *methods);
+/* The body's JSON-RPC method names: a json-c array of strings (see
+ * struct policy_calls), recorded whole as "jsonrpc_methods"; truncated
+ * adds "jsonrpc_methods_truncated": true. Takes over the caller's
+ * reference to methods (NULL: none). */
+void entry_set_jsonrpc_methods(struct entry *e, struct json_object *methods,
+			       int truncated);
 /* A cli tool's arguments; logged (redacted) when the tool says log_argv. */
 void entry_set_argv(struct entry *e, char *const *argv, size_t argc);
 

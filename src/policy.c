@@ -4,9 +4,9 @@
  * request, and, when allowed, re-serialised: the upstream gets exactly the
  * value that was checked, never the client's bytes.  A denied batch is
  * checked twice (once to decide, once to write each request's error), so
- * nothing per request is kept; error bodies are written by hand into one
- * growing buffer rather than built as json-c objects, which cost a
- * kilobyte apiece. */
+ * nothing per request is kept but its method name; error bodies are
+ * written by hand into one growing buffer rather than built as json-c
+ * objects, which cost a kilobyte apiece. */
 #include "config.h"
 
 #include "policy.h"
@@ -689,29 +689,27 @@ static void check_request(const struct cfg_tool *tool,
 
 /* --- JSON-RPC: output --------------------------------------------------- */
 
-/* The comma-separated method names, for logs: bounded, printable. */
+/* The method names seen, for the audit trail: every one, as sent (the
+ * audit cleans what it writes). A batch is bounded by jsonrpc_max_batch
+ * before any name is noted, so the list is too. */
 struct names {
-	char *p;
-	size_t cap, len;
+	struct json_object *arr; /* NULL: not wanted */
+	int truncated;
+	int failed;              /* out of memory: the check fails */
 };
 
 static void note_method(struct names *nm, struct json_object *req)
 {
-	struct json_object *m = request_method(req);
-	const char *s;
-	size_t n;
+	struct json_object *m = request_method(req), *s;
 
-	if (nm->cap == 0 || m == NULL)
+	if (nm->arr == NULL || m == NULL)
 		return;
-	s = json_object_get_string(m);
-	n = (size_t)json_object_get_string_len(m);
-	if (nm->len > 0 && nm->len + 1 < nm->cap)
-		nm->p[nm->len++] = ',';
-	for (size_t i = 0; i < n && nm->len + 1 < nm->cap; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		nm->p[nm->len++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	s = json_object_new_string_len(json_object_get_string(m),
+				       json_object_get_string_len(m));
+	if (s == NULL || json_object_array_add(nm->arr, s) != 0) {
+		json_object_put(s);
+		nm->failed = 1;
 	}
-	nm->p[nm->len] = '\0';
 }
 
 static void buf_add(struct buf *b, const char *s, size_t n)
@@ -848,14 +846,46 @@ static int check_batch(const struct cfg_tool *tool, struct json_object *root,
 	return -1;
 }
 
+static unsigned max_batch(const struct cfg_tool *tool)
+{
+	/* 0 only in a tool not made by cfg.c: the default, not unbounded */
+	return tool->jsonrpc_max_batch > 0 ? tool->jsonrpc_max_batch :
+					     CFG_DEFAULT_JSONRPC_MAX_BATCH;
+}
+
+/* A batch longer than jsonrpc_max_batch is refused whole, as one invalid
+ * request, before any of it is checked: only the names of the first
+ * jsonrpc_max_batch are noted, and the list says it is cut. */
+static int check_batch_length(const struct cfg_tool *tool,
+			      struct json_object *root, struct names *nm,
+			      struct check *c, struct buf *b)
+{
+	size_t n = json_object_array_length(root), max = max_batch(tool);
+
+	if (n <= max)
+		return 0;
+	for (size_t i = 0; i < max; i++)
+		note_method(nm, json_object_array_get_idx(root, i));
+	nm->truncated = 1;
+	set_check(c, 400, RPC_INVALID_REQUEST,
+		  "invalid request: a batch of %zu requests is more than "
+		  "jsonrpc_max_batch (%zu)",
+		  n, max);
+	add_error(b, c->code, c->reason, NULL);
+	return -1;
+}
+
 static int check_root(const struct cfg_tool *tool, struct json_object *root,
 		      struct names *nm, struct check *c, struct buf *b)
 {
 	if (json_object_is_type(root, json_type_object))
 		return check_single(tool, root, nm, c, b);
 	if (json_object_is_type(root, json_type_array) &&
-	    json_object_array_length(root) > 0)
+	    json_object_array_length(root) > 0) {
+		if (check_batch_length(tool, root, nm, c, b) < 0)
+			return -1;
 		return check_batch(tool, root, nm, c, b);
+	}
 	invalid(c, json_object_is_type(root, json_type_array) ?
 			   "empty batch" :
 			   "not an object or an array");
@@ -876,44 +906,110 @@ static char *serialise(struct json_object *root, size_t *len)
 	return copy;
 }
 
+void policy_calls_free(struct policy_calls *calls)
+{
+	if (calls == NULL)
+		return;
+	json_object_put(calls->methods);
+	calls->methods = NULL;
+}
+
+/* How many requests a parsed body holds: one unless it is a batch. */
+static size_t count_calls(struct json_object *root)
+{
+	if (json_object_is_type(root, json_type_array))
+		return json_object_array_length(root);
+	return 1;
+}
+
 int policy_check_jsonrpc(const struct cfg_tool *tool, const char *body,
 			 size_t len, char **forward, size_t *forward_len,
 			 char **error_body, struct policy_verdict *v,
-			 char *methods, size_t methods_len)
+			 struct policy_calls *calls)
 {
-	struct names nm = { methods, methods ? methods_len : 0, 0 };
+	struct names nm = { NULL, 0, 0 };
 	struct buf b = { NULL, 0, 0, 0 };
 	struct json_object *root = NULL;
 	struct check c;
+	int rc;
 
 	*forward = NULL;
 	*forward_len = 0;
 	*error_body = NULL;
-	if (nm.cap > 0)
-		methods[0] = '\0';
+	if (calls != NULL)
+		memset(calls, 0, sizeof(*calls));
 	if (tool == NULL) {
 		set_check(&c, 500, 0, "internal error: no tool");
 		goto out;
 	}
+	if (calls != NULL && (nm.arr = json_object_new_array()) == NULL)
+		goto fail;
 	if (parse_body(body, len, &root, &c) < 0) {
 		add_error(&b, c.code, c.reason, NULL);
-	} else if (check_root(tool, root, &nm, &c, &b) == 0) {
+		goto denied;
+	}
+	if (calls != NULL)
+		calls->n = count_calls(root);
+	rc = check_root(tool, root, &nm, &c, &b);
+	if (nm.failed)
+		goto fail;
+	if (rc == 0) {
 		if ((*forward = serialise(root, forward_len)) == NULL)
 			goto fail;
 		set_check(&c, 0, 0, "%s", "");
 		goto out;
 	}
+denied:
 	if (b.failed)
 		goto fail;
 	*error_body = b.p;
 	b.p = NULL;
 	goto out;
 fail:
+	free(*forward);
+	*forward = NULL;
 	*forward_len = 0;
 	set_check(&c, 500, 0, "internal error: out of memory");
 out:
+	if (calls != NULL) {
+		calls->methods = nm.arr;
+		calls->truncated = nm.truncated;
+	} else {
+		json_object_put(nm.arr);
+	}
 	free(b.p);
 	json_object_put(root);
 	to_verdict(&c, v);
 	return c.status == 0 ? 0 : -1;
+}
+
+char *policy_jsonrpc_refusal(const char *checked, size_t len,
+			     const char *message)
+{
+	struct buf b = { NULL, 0, 0, 0 };
+	struct json_object *root = NULL;
+	struct jsonparse_error err;
+
+	if (jsonparse_strict(checked, len, &root, &err) != JSONPARSE_OK)
+		return NULL;
+	if (json_object_is_type(root, json_type_array)) {
+		size_t n = json_object_array_length(root);
+		buf_add(&b, "[", 1);
+		for (size_t i = 0; i < n; i++) {
+			if (i > 0)
+				buf_add(&b, ",", 1);
+			add_error(&b, RPC_DENIED, message,
+				  request_id(json_object_array_get_idx(root,
+								       i)));
+		}
+		buf_add(&b, "]", 1);
+	} else {
+		add_error(&b, RPC_DENIED, message, request_id(root));
+	}
+	json_object_put(root);
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
 }

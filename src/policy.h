@@ -11,6 +11,8 @@
 
 #include "cfg.h"
 
+struct json_object;
+
 struct policy_verdict {
 	int status;        /* 0: allowed; else the HTTP status to answer */
 	char reason[256];
@@ -33,6 +35,26 @@ int policy_check_request(const struct cfg_tool *tool, const char *method,
  * folded). Hop-by-hop headers are proxy.c's. */
 int policy_forward_header(const struct cfg_tool *tool, const char *name);
 
+/* What a JSON-RPC body asks for: how many calls (for the rate limit) and
+ * their names (for the audit trail). Filled by policy_check_jsonrpc,
+ * allowed or not; release it with policy_calls_free(). */
+struct policy_calls {
+	size_t n;                    /* requests in the body: 1 for one
+				      * object, the array's length for a
+				      * batch; 0 when it did not parse */
+	struct json_object *methods; /* a json-c array with each request's
+				      * method name, in order; a request
+				      * with no string "method" has none;
+				      * empty when the body did not parse.
+				      * Owned: steal it (set it NULL) or
+				      * let policy_calls_free() put it */
+	int truncated;               /* methods names only the first
+				      * jsonrpc_max_batch requests of a
+				      * longer (refused) batch */
+};
+
+void policy_calls_free(struct policy_calls *calls);
+
 /* The checked JSON-RPC 2.0 body of a request to a JSON-RPC tool.
  * Each request: its method against the method lists; then, for every
  * jsonrpc_param_allow entry whose key matches the method, params must be
@@ -45,15 +67,23 @@ int policy_forward_header(const struct cfg_tool *tool, const char *name);
  * plus "s"; a filter checks every spelling present.
  * On 0 (allowed): *forward is the re-serialised body to send instead of
  * the client's (caller frees) and *forward_len its length.
- * On -1 (denied): v->status is 400 (not JSON-RPC) or 403 (a rule), and
- * *error_body is a JSON-RPC 2.0 error response naming the rule, echoing
- * each request's id (an array for a batch), caller frees.
- * methods (may be NULL) receives the comma-separated method names seen,
- * truncated to methods_len, for logs and audit. */
+ * On -1 (denied): v->status is 400 (not JSON-RPC, or a batch of more than
+ * jsonrpc_max_batch requests: refused before any is checked) or 403 (a
+ * rule), and *error_body is a JSON-RPC 2.0 error response naming the
+ * rule, echoing each request's id (an array for a batch), caller frees.
+ * calls (may be NULL) receives what the body asks for; the caller
+ * releases it with policy_calls_free() whatever the result. */
 int policy_check_jsonrpc(const struct cfg_tool *tool, const char *body,
 			 size_t len, char **forward, size_t *forward_len,
 			 char **error_body, struct policy_verdict *v,
-			 char *methods, size_t methods_len);
+			 struct policy_calls *calls);
+
+/* A JSON-RPC 2.0 error response (code -32000, message) refusing every
+ * request of a body policy_check_jsonrpc allowed — its *forward —, each
+ * echoing its id (an array for a batch): for a refusal decided after the
+ * check, e.g. by the rate limit. NULL on out of memory; caller frees. */
+char *policy_jsonrpc_refusal(const char *checked, size_t len,
+			     const char *message);
 
 /* A CLI tool's argv (without argv[0]) against its patterns: the arguments
  * joined by single spaces are matched with fnmatch(3), flags 0, against

@@ -1,10 +1,11 @@
 /* ratelimit — see ratelimit.h.
  *
- * Per key, a ring of the last admission times (at most max of them): a
- * request is admitted when fewer than max of them lie in the window
- * (now - window, now].  Keys are few (tools x clients), so they live in a
- * plain list under one mutex; walking it to find a key also drops every
- * key whose admissions have all expired. */
+ * Per key, a ring of the last admission times (at most max of them): n
+ * requests are admitted when at most max - n of them lie in the window
+ * (now - window, now], and then n copies of now are logged.  Keys are
+ * few (tools x clients), so they live in a plain list under one mutex;
+ * walking it to find a key also drops every key whose admissions have all
+ * expired. */
 #include "config.h"
 
 #include "ratelimit.h"
@@ -160,19 +161,24 @@ static struct rl_key *get_key(struct ratelimit *rl, const char *name,
 	return k;
 }
 
-/* Whole seconds, rounded up and at least 1, until the oldest expires. */
-static unsigned retry_after(const struct rl_key *k, uint64_t now)
+/* Whole seconds, rounded up and at least 1, until the need oldest
+ * admissions (1 <= need <= count) have expired. Never RATELIMIT_NEVER. */
+static unsigned retry_after(const struct rl_key *k, unsigned need,
+			    uint64_t now)
 {
-	uint64_t ms = k->t[k->head] + k->window_ms - now;
+	uint64_t last = k->t[(k->head + need - 1) % k->cap];
+	uint64_t ms = last + k->window_ms - now;
 	uint64_t secs = (ms + 999) / 1000;
 
 	if (secs == 0)
 		return 1;
-	return secs > 0xffffffffu ? 0xffffffffu : (unsigned)secs;
+	return secs >= RATELIMIT_NEVER ? RATELIMIT_NEVER - 1 : (unsigned)secs;
 }
 
-static unsigned take(struct ratelimit *rl, const char *key, unsigned max,
-		     uint64_t window_ms, uint64_t now)
+/* n (1 <= n <= max) at now, all or none; commit 0 only says whether. */
+static unsigned take(struct ratelimit *rl, const char *key, unsigned n,
+		     unsigned max, uint64_t window_ms, uint64_t now,
+		     int commit)
 {
 	struct rl_key *k = get_key(rl, key, max, now);
 
@@ -181,15 +187,18 @@ static unsigned take(struct ratelimit *rl, const char *key, unsigned max,
 	now = key_now(k, now);
 	k->window_ms = window_ms;
 	expire(k, now);
-	if (k->count >= max)
-		return retry_after(k, now);
-	k->t[(k->head + k->count) % k->cap] = now;
-	k->count++;
+	if (k->count > max - n)
+		return retry_after(k, k->count - (max - n), now);
+	for (unsigned i = 0; commit && i < n; i++) {
+		k->t[(k->head + k->count) % k->cap] = now;
+		k->count++;
+	}
 	return 0;
 }
 
-unsigned ratelimit_take(struct ratelimit *rl, const char *key, unsigned max,
-			unsigned window_secs, uint64_t now_ms)
+static unsigned take_or_wait(struct ratelimit *rl, const char *key,
+			     unsigned n, unsigned max, unsigned window_secs,
+			     uint64_t now_ms, int commit)
 {
 	unsigned wait;
 
@@ -197,8 +206,32 @@ unsigned ratelimit_take(struct ratelimit *rl, const char *key, unsigned max,
 		return 1;
 	if (max == 0) /* nothing may be admitted (callers skip 0 = off) */
 		return window_secs > 0 ? window_secs : 1;
+	if (n > max)
+		return RATELIMIT_NEVER;
+	if (n == 0)
+		return 0;
 	pthread_mutex_lock(&rl->lock);
-	wait = take(rl, key, max, (uint64_t)window_secs * 1000, now_ms);
+	wait = take(rl, key, n, max, (uint64_t)window_secs * 1000, now_ms,
+		    commit);
 	pthread_mutex_unlock(&rl->lock);
 	return wait;
+}
+
+unsigned ratelimit_take(struct ratelimit *rl, const char *key, unsigned max,
+			unsigned window_secs, uint64_t now_ms)
+{
+	return take_or_wait(rl, key, 1, max, window_secs, now_ms, 1);
+}
+
+unsigned ratelimit_take_n(struct ratelimit *rl, const char *key, unsigned n,
+			  unsigned max, unsigned window_secs,
+			  uint64_t now_ms)
+{
+	return take_or_wait(rl, key, n, max, window_secs, now_ms, 1);
+}
+
+unsigned ratelimit_wait(struct ratelimit *rl, const char *key, unsigned n,
+			unsigned max, unsigned window_secs, uint64_t now_ms)
+{
+	return take_or_wait(rl, key, n, max, window_secs, now_ms, 0);
 }

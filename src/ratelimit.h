@@ -1,11 +1,13 @@
 /* ratelimit — sliding-window request limits, one window per key.
  *
  * At most max requests are admitted in any window_secs long interval
- * (exactly: a log of admission times per key, bounded by max). Thread-safe.
+ * (exactly: a log of admission times per key, bounded by max); a take of
+ * n admits n at once or none. Thread-safe.
  * Keys are copied; a key's state is dropped once its window is empty. */
 #ifndef CARAPACE_RATELIMIT_H
 #define CARAPACE_RATELIMIT_H
 
+#include <limits.h>
 #include <stdint.h>
 
 struct ratelimit;
@@ -13,9 +15,25 @@ struct ratelimit;
 struct ratelimit *ratelimit_new(void);      /* NULL on out of memory */
 void ratelimit_free(struct ratelimit *rl);
 
+/* Never admitted, however long one waits: more than max at once. */
+#define RATELIMIT_NEVER UINT_MAX
+
 /* Admit one request for key at now_ms (a monotonic clock). 0: admitted.
  * Otherwise the whole seconds (>= 1) until one would be: Retry-After. */
 unsigned ratelimit_take(struct ratelimit *rl, const char *key, unsigned max,
 			unsigned window_secs, uint64_t now_ms);
+
+/* Admit n requests at once (a JSON-RPC batch of n calls), all or none:
+ * 0 when all n were admitted; else nothing is taken and the result is the
+ * whole seconds (>= 1) until n would fit, or RATELIMIT_NEVER when n > max.
+ * n == 0 is admitted and takes nothing. */
+unsigned ratelimit_take_n(struct ratelimit *rl, const char *key, unsigned n,
+			  unsigned max, unsigned window_secs,
+			  uint64_t now_ms);
+
+/* What ratelimit_take_n would answer, taking nothing: to refuse early,
+ * before a body whose size in calls is not known yet is read. */
+unsigned ratelimit_wait(struct ratelimit *rl, const char *key, unsigned n,
+			unsigned max, unsigned window_secs, uint64_t now_ms);
 
 #endif

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -103,6 +104,8 @@ struct request {
 	unsigned refusal;               /* status to answer once read, or 0 */
 	char refusal_reason[256];
 	unsigned retry_after;           /* seconds, with a 429 */
+	int rate_pending;               /* a JSON-RPC body's calls are yet to
+					 * be counted: no token taken so far */
 };
 
 /* The content reader's state; owned by the MHD response. */
@@ -219,12 +222,36 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 	return send_error_ex(c, status, message, tool, 0);
 }
 
+/* n tokens of the tool's rate limit, all or none: 0, the seconds until
+ * they would fit, or RATELIMIT_NEVER. */
+static unsigned take_tokens(struct request *rq, size_t n)
+{
+	const struct cfg_tool *tool = rq->route.tool;
+
+	return ratelimit_take_n(rq->listener->server->ratelimit, tool->name,
+				n > UINT_MAX ? UINT_MAX : (unsigned)n,
+				tool->rate_max_requests,
+				tool->rate_window_secs, text_mono_ms());
+}
+
+/* A refused request costs one token, as every request did when tokens
+ * were taken on arrival: refusals are not a free way to probe. Whether
+ * it fit does not change the refusal. */
+static void charge_refusal(struct request *rq)
+{
+	if (!rq->rate_pending)
+		return;
+	rq->rate_pending = 0;
+	take_tokens(rq, 1);
+}
+
 /* Refused before anything went upstream: the audit record is written
  * before the answer is queued. */
 static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
 			    unsigned status, const char *reason,
 			    unsigned retry_after)
 {
+	charge_refusal(rq);
 	if (rq->entry != NULL) {
 		entry_deny(rq->entry, status, reason);
 		rq->entry = NULL;
@@ -856,8 +883,20 @@ static size_t body_limit(const struct request *rq)
 	return rq->cfg->max_body_bytes;
 }
 
-/* Method, path and rate: everything decidable before the body.
- * 0: go on; -1: refused, *answer says what to return to MHD. */
+/* Whether the rate limit counts this request's calls, once its body has
+ * been checked, rather than the request: on_request() checks any body
+ * sent to a JSON-RPC tool, and a POST's even when empty. */
+static int counts_calls(struct MHD_Connection *c, const struct cfg_tool *tool,
+			const char *method)
+{
+	return tool->is_jsonrpc &&
+	       (strcmp(method, "POST") == 0 || has_body(c));
+}
+
+/* Method, path and rate: everything decidable before the body (a request
+ * whose calls are counted later is refused now only when not even one
+ * would fit). 0: go on; -1: refused, *answer says what to return to
+ * MHD. */
 static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 			      const char *method, enum MHD_Result *answer)
 {
@@ -887,9 +926,16 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 	}
 	if (tool->rate_max_requests == 0)
 		return 0;
-	unsigned wait = ratelimit_take(rq->listener->server->ratelimit,
-				       tool->name, tool->rate_max_requests,
-				       tool->rate_window_secs, text_mono_ms());
+	struct ratelimit *rl = rq->listener->server->ratelimit;
+	unsigned wait;
+	if (counts_calls(c, tool, method)) {
+		wait = ratelimit_wait(rl, tool->name, 1,
+				      tool->rate_max_requests,
+				      tool->rate_window_secs, text_mono_ms());
+		rq->rate_pending = wait == 0;
+	} else {
+		wait = take_tokens(rq, 1);
+	}
 	if (wait == 0)
 		return 0;
 	*answer = refuse(rq, c, MHD_HTTP_TOO_MANY_REQUESTS,
@@ -1007,32 +1053,91 @@ static enum MHD_Result on_first_call(struct request *rq,
 	return MHD_YES;
 }
 
-/* A JSON-RPC tool's POST body must pass the policy; what is forwarded is
- * the checked value, re-serialised. 0: go on; -1: answered (denied). */
+/* A JSON-RPC refusal: the audit record, then the error body the policy
+ * wrote (a JSON-RPC response echoing the ids), with Retry-After when
+ * retry_after > 0. */
+static enum MHD_Result deny_rpc(struct request *rq, struct MHD_Connection *c,
+				unsigned status, const char *reason,
+				const char *body, unsigned retry_after)
+{
+	char secs[16];
+
+	charge_refusal(rq);
+	entry_deny(rq->entry, status, reason);
+	rq->entry = NULL;
+	snprintf(secs, sizeof(secs), "%u", retry_after);
+	return send_text(c, status, body, retry_after ? "Retry-After" : NULL,
+			 secs);
+}
+
+/* An allowed body of n calls takes n tokens, all or none: a batch that
+ * does not fit is refused whole and nothing of it goes upstream.
+ * 0: go on; -1: answered (429). */
+static int take_calls(struct request *rq, struct MHD_Connection *c,
+		      const char *checked, size_t len, size_t n,
+		      enum MHD_Result *answer)
+{
+	const struct cfg_tool *tool = rq->route.tool;
+	char reason[128];
+	unsigned wait;
+
+	if (!rq->rate_pending)
+		return 0;
+	rq->rate_pending = 0;
+	if ((wait = take_tokens(rq, n > 0 ? n : 1)) == 0)
+		return 0;
+	if (wait == RATELIMIT_NEVER) {
+		/* waiting would not help: no Retry-After */
+		snprintf(reason, sizeof(reason),
+			 "rate limit exceeded: %zu calls are more than "
+			 "max_requests (%u)",
+			 n, tool->rate_max_requests);
+		wait = 0;
+	} else {
+		snprintf(reason, sizeof(reason), "rate limit exceeded");
+	}
+	char *body = policy_jsonrpc_refusal(checked, len, reason);
+	if (body == NULL) {
+		*answer = deny(rq, c, MHD_HTTP_TOO_MANY_REQUESTS, reason, wait);
+		return -1;
+	}
+	*answer = deny_rpc(rq, c, MHD_HTTP_TOO_MANY_REQUESTS, reason, body,
+			   wait);
+	free(body);
+	return -1;
+}
+
+/* A JSON-RPC tool's POST body must pass the policy, then the rate limit
+ * for as many calls as it holds; what is forwarded is the checked value,
+ * re-serialised. 0: go on; -1: answered (denied). */
 static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
 			      enum MHD_Result *answer)
 {
 	const struct cfg_tool *tool = rq->route.tool;
 	struct policy_verdict v;
-	char *forward = NULL, *error_body = NULL, methods[256];
+	struct policy_calls calls;
+	char *forward = NULL, *error_body = NULL;
 	size_t forward_len = 0;
 
-	methods[0] = '\0';
 	int rc = policy_check_jsonrpc(tool, rq->body ? rq->body : "",
 				      rq->body_len, &forward, &forward_len,
-				      &error_body, &v, methods, sizeof(methods));
-	entry_set_jsonrpc_methods(rq->entry, methods);
+				      &error_body, &v, &calls);
+	entry_set_jsonrpc_methods(rq->entry, calls.methods, calls.truncated);
+	calls.methods = NULL; /* the entry's now */
+	policy_calls_free(&calls);
 	if (rc < 0) {
 		log_info("%s: denied: %s", tool->name, v.reason);
 		if (error_body == NULL) {
 			*answer = deny(rq, c, (unsigned)v.status, v.reason, 0);
 			return -1;
 		}
-		entry_deny(rq->entry, (unsigned)v.status, v.reason);
-		rq->entry = NULL;
-		*answer = send_text(c, (unsigned)v.status, error_body, NULL,
-				    NULL);
+		*answer = deny_rpc(rq, c, (unsigned)v.status, v.reason,
+				   error_body, 0);
 		free(error_body);
+		return -1;
+	}
+	if (take_calls(rq, c, forward, forward_len, calls.n, answer) < 0) {
+		free(forward);
 		return -1;
 	}
 	free(rq->body);
@@ -1046,6 +1151,24 @@ static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
 		rq->body_charged = forward_len;
 	}
 	return 0;
+}
+
+/* A request that was to have its calls counted but carries no body to
+ * check after all: one token, as any other request. 0: go on; -1:
+ * answered (429). */
+static int take_pending(struct request *rq, struct MHD_Connection *c,
+			enum MHD_Result *answer)
+{
+	unsigned wait;
+
+	if (!rq->rate_pending)
+		return 0;
+	rq->rate_pending = 0;
+	if ((wait = take_tokens(rq, 1)) == 0)
+		return 0;
+	*answer = deny(rq, c, MHD_HTTP_TOO_MANY_REQUESTS,
+		       "rate limit exceeded", wait);
+	return -1;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -1092,9 +1215,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	 * a PUT must not carry past the policy what a POST could not. */
 	enum MHD_Result answer;
 	if (rq->route.tool->is_jsonrpc &&
-	    (rq->body_len > 0 || strcmp(method, "POST") == 0) &&
-	    check_jsonrpc_body(rq, c, &answer) < 0)
+	    (rq->body_len > 0 || strcmp(method, "POST") == 0)) {
+		if (check_jsonrpc_body(rq, c, &answer) < 0)
+			return answer;
+	} else if (take_pending(rq, c, &answer) < 0) {
 		return answer;
+	}
 	return proxy_to_tool(rq, c, method);
 }
 

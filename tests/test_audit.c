@@ -627,6 +627,94 @@ static void test_redaction_in_body_and_argv(void)
 	json_object_put(records);
 }
 
+/* The audit record of the next request to sig; caller puts *records. */
+static json_object *record_of_rpc(const char *body, int *status,
+				  json_object **records)
+{
+	size_t before = count_lines(audit_path);
+
+	*records = NULL;
+	if (rpc(body, status) < 0 ||
+	    wait_lines(audit_path, before + 1, 5000) < before + 1)
+		return NULL;
+	return newest_for("/tools/sig/api/v1/rpc", records);
+}
+
+/* Every call of a batch is named, whatever the names' length; a name
+ * with a comma is one name. */
+static void test_jsonrpc_methods_all_named(void)
+{
+	static const char call[] =
+		"{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":1},";
+	size_t cap = 41 * sizeof(call) + sizeof(rpc_send) + 3, len = 0;
+	char *body = malloc(cap);
+	json_object *records = NULL, *methods = NULL;
+	int status = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+	body[len++] = '[';
+	for (int i = 0; i < 40; i++) {
+		memcpy(body + len, call, sizeof(call) - 1);
+		len += sizeof(call) - 1;
+	}
+	memcpy(body + len, rpc_send, sizeof(rpc_send) - 1);
+	len += sizeof(rpc_send) - 1;
+	body[len++] = ']';
+	body[len] = '\0';
+	json_object *o = record_of_rpc(body, &status, &records);
+	free(body);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_FATAL(o != NULL);
+	CU_ASSERT_FATAL(json_object_object_get_ex(o, "jsonrpc_methods",
+						  &methods));
+	CU_ASSERT_FATAL(json_object_is_type(methods, json_type_array));
+	CU_ASSERT_EQUAL_FATAL(json_object_array_length(methods), 41);
+	for (size_t i = 0; i < 41; i++)
+		CU_ASSERT_STRING_EQUAL(json_object_get_string(
+					       json_object_array_get_idx(
+						       methods, i)),
+				       i < 40 ? "version" : "send");
+	CU_ASSERT_FALSE(json_object_object_get_ex(
+		o, "jsonrpc_methods_truncated", NULL));
+	json_object_put(records);
+
+	o = record_of_rpc("{\"jsonrpc\":\"2.0\",\"method\":\"send,version\","
+			  "\"id\":2}",
+			  &status, &records);
+	CU_ASSERT_EQUAL(status, 403);
+	CU_ASSERT_FATAL(o != NULL);
+	CU_ASSERT_FATAL(json_object_object_get_ex(o, "jsonrpc_methods",
+						  &methods));
+	CU_ASSERT_STRING_EQUAL(json_object_to_json_string_ext(
+				       methods, JSON_C_TO_STRING_PLAIN),
+			       "[\"send,version\"]");
+	json_object_put(records);
+
+	/* 101 > jsonrpc_max_batch (100): refused, and the record says its
+	 * list stops at 100 */
+	cap = 101 * sizeof(call) + 2;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(body = malloc(cap));
+	len = 0;
+	body[len++] = '[';
+	for (int i = 0; i < 101; i++) {
+		memcpy(body + len, call, sizeof(call) - 1);
+		len += sizeof(call) - 1;
+	}
+	body[len - 1] = ']';
+	body[len] = '\0';
+	o = record_of_rpc(body, &status, &records);
+	free(body);
+	CU_ASSERT_EQUAL(status, 400);
+	CU_ASSERT_FATAL(o != NULL);
+	CU_ASSERT(json_object_object_get_ex(o, "jsonrpc_methods", &methods) &&
+		  json_object_array_length(methods) == 100);
+	json_object *cut = NULL;
+	CU_ASSERT(json_object_object_get_ex(o, "jsonrpc_methods_truncated",
+					    &cut) &&
+		  json_object_get_boolean(cut));
+	json_object_put(records);
+}
+
 /* ---- secrets ---- */
 
 static void expect_no_secret(const char *what, const char *text, size_t len)
@@ -1575,6 +1663,8 @@ int main(void)
 		    test_concurrent_requests_exact_lines);
 	CU_add_test(s, "redaction in body and argv",
 		    test_redaction_in_body_and_argv);
+	CU_add_test(s, "JSON-RPC methods: every call named",
+		    test_jsonrpc_methods_all_named);
 	CU_add_test(s, "secrets never logged", test_secrets_never_logged);
 	CU_add_test(s, "reopen after rename loses nothing",
 		    test_reopen_after_rename_loses_nothing);

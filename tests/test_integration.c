@@ -996,7 +996,7 @@ static int write_signal_example(void)
 
 static int write_policy_config(void)
 {
-	char text[2048];
+	char text[3072];
 
 	snprintf(pol_conf, sizeof(pol_conf), "%s/policy.conf", workdir);
 	snprintf(text, sizeof(text),
@@ -1021,10 +1021,15 @@ static int write_policy_config(void)
 		 "      \"max_body_bytes\": 100 },\n"
 		 "    \"params\": { \"type\": \"http\",\n"
 		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
-		 "      \"allow_path_params\": true }\n"
+		 "      \"allow_path_params\": true },\n"
+		 "    \"batched\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+		 "      \"jsonrpc_max_batch\": 8,\n"
+		 "      \"rate_limit\": { \"max_requests\": 6,\n"
+		 "                      \"window_secs\": 3600 } }\n"
 		 "  }\n}\n",
 		 pol_port, pol_port2, pol_up_port, pol_up_port, pol_up_port,
-		 pol_up_port, pol_up_port);
+		 pol_up_port, pol_up_port, pol_up_port);
 	return tu_write_file(pol_conf, text);
 }
 
@@ -1330,6 +1335,93 @@ static void test_jsonrpc_body_checked_whatever_the_method(void)
 			0);
 	CU_ASSERT_EQUAL(status, 400);
 	CU_ASSERT_EQUAL(upstream_log_len(), before);
+}
+
+/* A batch of n "version" calls with ids 1..n (caller frees). */
+static char *version_batch(size_t n)
+{
+	size_t cap = n * 48 + 3, len = 0;
+	char *p = malloc(cap);
+
+	if (p == NULL)
+		return NULL;
+	p[len++] = '[';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(p + len, cap - len,
+					"%s{\"jsonrpc\":\"2.0\",\"method\":"
+					"\"version\",\"id\":%zu}",
+					i ? "," : "", i + 1);
+	p[len++] = ']';
+	p[len] = '\0';
+	return p;
+}
+
+/* POST a batch of n calls to the "batched" tool (max 6 calls an hour,
+ * batches of at most 8): the status, Retry-After (0: none), whether the
+ * answer is JSON-RPC and whether the upstream saw the request. */
+static int post_batch(size_t n, int *retry_after, int *rpc, int *reached)
+{
+	char *body = version_batch(n), *resp = NULL;
+	size_t before = upstream_log_len();
+	struct tu_resp r = { 0 };
+	int status = -1, fd = tu_connect(pol_port);
+
+	*retry_after = -1;
+	*rpc = 0;
+	if (body != NULL && fd >= 0 &&
+	    tu_send_request(fd, "POST", "/tools/batched/api/v1/rpc",
+			    "Content-Type: application/json\r\n", body,
+			    strlen(body)) == 0 &&
+	    tu_read_head(&r, fd, 10000) == 0) {
+		const char *ra = tu_header(&r, "Retry-After");
+		status = r.status;
+		*retry_after = ra ? (int)strtol(ra, NULL, 10) : 0;
+		resp = calloc(1, 4096);
+		if (resp != NULL && tu_read_body(&r, resp, 4095, 10000) > 0)
+			*rpc = strstr(resp, "\"jsonrpc\":\"2.0\"") != NULL;
+	}
+	tu_resp_free(&r);
+	if (fd >= 0)
+		close(fd);
+	*reached = upstream_log_len() != before;
+	free(resp);
+	free(body);
+	return status;
+}
+
+/* A batch of N calls takes N tokens, all or none; a batch longer than
+ * jsonrpc_max_batch is refused before it costs more than one. */
+static void test_rate_limit_counts_calls(void)
+{
+	int ra = -1, rpc = -1, reached = -1, status = 0;
+
+	/* 9 > jsonrpc_max_batch 8: 400; a refusal takes one token (5 left) */
+	CU_ASSERT_EQUAL(post_batch(9, &ra, &rpc, &reached), 400);
+	CU_ASSERT_TRUE(rpc);
+	CU_ASSERT_FALSE(reached);
+	/* more calls than the limit ever admits: 429, no point retrying */
+	CU_ASSERT_EQUAL(post_batch(7, &ra, &rpc, &reached), 429);
+	CU_ASSERT_EQUAL(ra, 0);
+	CU_ASSERT_TRUE(rpc);
+	CU_ASSERT_FALSE(reached);
+	CU_ASSERT_EQUAL(post_batch(3, &ra, &rpc, &reached), 200); /* 2 left */
+	CU_ASSERT_TRUE(reached);
+	/* does not fit: refused whole, nothing taken, nothing sent */
+	CU_ASSERT_EQUAL(post_batch(3, &ra, &rpc, &reached), 429);
+	CU_ASSERT(ra >= 3500 && ra <= 3600);
+	CU_ASSERT_TRUE(rpc);
+	CU_ASSERT_FALSE(reached);
+	CU_ASSERT_EQUAL(post_batch(2, &ra, &rpc, &reached), 200); /* 0 left */
+	CU_ASSERT_TRUE(reached);
+	/* the window is full: refused before the body, with or without one */
+	CU_ASSERT_EQUAL(tu_http(pol_port, "GET",
+				"/tools/batched/api/v1/check", NULL, NULL,
+				&status, NULL, NULL),
+			0);
+	CU_ASSERT_EQUAL(status, 429);
+	CU_ASSERT_EQUAL(post_batch(1, &ra, &rpc, &reached), 429);
+	CU_ASSERT(ra >= 3500 && ra <= 3600);
+	CU_ASSERT_FALSE(reached);
 }
 
 static void test_rate_limit(void)
@@ -1922,6 +2014,8 @@ int main(void)
 	CU_add_test(p, "JSON-RPC body checked whatever the method",
 		    test_jsonrpc_body_checked_whatever_the_method);
 	CU_add_test(p, "rate limit", test_rate_limit);
+	CU_add_test(p, "rate limit counts JSON-RPC calls",
+		    test_rate_limit_counts_calls);
 	CU_add_test(p, "credentials injected, never forwarded",
 		    test_credentials_injected_not_forwarded);
 	CU_add_test(p, "per-tool body limit", test_per_tool_body_limit);

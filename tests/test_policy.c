@@ -117,6 +117,13 @@ static const struct cfg_tool mf_sig = {
 	.n_param_filters = 6,
 };
 
+/* batches of at most 3 */
+static const struct cfg_tool few = {
+	.name = "few",
+	.is_jsonrpc = 1,
+	.jsonrpc_max_batch = 3,
+};
+
 static const struct cfg_tool web = {
 	.name = "web",
 	.allow_paths = STRS("/api/v1/rpc", "/api/v1/events", "/files/*"),
@@ -261,6 +268,38 @@ static char *gen_10k_good(size_t *len)
 	return recipients(len, "\"+15559999999\"");
 }
 
+/* A batch of n "version" calls. */
+static char *version_batch(size_t *len, size_t n)
+{
+	static const char call[] = "{\"jsonrpc\":\"2.0\",\"method\":"
+				   "\"version\",\"id\":1}";
+	char *p = malloc(n * sizeof(call) + 2);
+
+	if (p == NULL)
+		return NULL;
+	*len = 0;
+	p[(*len)++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			p[(*len)++] = ',';
+		memcpy(p + *len, call, sizeof(call) - 1);
+		*len += sizeof(call) - 1;
+	}
+	p[(*len)++] = ']';
+	p[*len] = '\0';
+	return p;
+}
+
+static char *gen_batch_100(size_t *len)
+{
+	return version_batch(len, 100);
+}
+
+static char *gen_batch_101(size_t *len)
+{
+	return version_batch(len, 101);
+}
+
 static char *path_of(size_t *len, size_t n)
 {
 	char *p = malloc(n + 1);
@@ -299,7 +338,9 @@ struct pcase {
 	const char *out2;    /* another one */
 	const char *absent;  /* must not be in the forward or error body */
 	int entries;         /* error body: an array of so many; 0 object */
-	const char *methods; /* the methods string, when given */
+	const char *methods; /* the method names joined by ',', when given */
+	int truncated;       /* the names stop at jsonrpc_max_batch */
+	size_t calls;        /* requests counted, when given */
 };
 
 #define RQ(m, rest) "{\"jsonrpc\":\"2.0\",\"method\":\"" m "\"" rest "}"
@@ -549,6 +590,32 @@ static const struct pcase cases[] = {
 	  .out = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,"
 		 "\"message\":\"invalid request: empty batch\"},"
 		 "\"id\":null}" },
+	{ "batch of jsonrpc_max_batch", &few, NULL,
+	  "[" RQ("a", "") "," RQ("b", "") "," RQ("c", "") "]",
+	  .out = "\"method\":\"c\"", .methods = "a,b,c", .calls = 3 },
+	{ "batch over jsonrpc_max_batch", &few, NULL,
+	  "[" RQ("a", "") "," RQ("b", "") "," RQ("c", "") "," RQ("d", "")
+	  "]",
+	  .status = 400,
+	  .reason = "invalid request: a batch of 4 requests is more than "
+		    "jsonrpc_max_batch (3)",
+	  .out = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,",
+	  .out2 = "},\"id\":null}", .methods = "a,b,c", .truncated = 1,
+	  .calls = 4 },
+	{ "over jsonrpc_max_batch: refused before any is checked", &few,
+	  NULL, "[42,{}," RQ("a", "") "," RQ("b", "") "]", .status = 400,
+	  .reason = "is more than jsonrpc_max_batch (3)", .methods = "a",
+	  .truncated = 1 },
+	{ "jsonrpc_max_batch unset: 100", &sig, NULL, .gen = gen_batch_100,
+	  .out = "\"method\":\"version\"", .calls = 100 },
+	{ "jsonrpc_max_batch unset: 101 refused", &sig, NULL,
+	  .gen = gen_batch_101, .status = 400,
+	  .reason = "a batch of 101 requests is more than jsonrpc_max_batch "
+		    "(100)",
+	  .truncated = 1, .calls = 101 },
+	{ "a method name with commas is one name", &mcp, NULL,
+	  "[" RQ("a,b", "") "," RQ(",", "") "]", .methods = "a,b,,",
+	  .calls = 2 },
 	{ "mcp batch, one tool not allowed", &mcp, NULL,
 	  "[" CALL("\"search_web\"") "," CALL("\"delete_all\"") "]",
 	  .status = 403,
@@ -986,21 +1053,52 @@ static int check_rpc_denied(const struct pcase *c, const char *fwd,
 	return bad | check_out(c, err);
 }
 
+/* The method names joined by ',' (a name's own commas stay), or "!"
+ * when methods is not an array of strings. */
+static void join_methods(struct json_object *methods, char *out,
+			 size_t cap)
+{
+	size_t len = 0;
+
+	snprintf(out, cap, "!");
+	if (!json_object_is_type(methods, json_type_array))
+		return;
+	out[0] = '\0';
+	for (size_t i = 0; i < json_object_array_length(methods); i++) {
+		struct json_object *m = json_object_array_get_idx(methods, i);
+		if (!json_object_is_type(m, json_type_string)) {
+			snprintf(out, cap, "!");
+			return;
+		}
+		len += (size_t)snprintf(out + len, cap - len, "%s%s",
+					i ? "," : "", json_object_get_string(m));
+		if (len >= cap)
+			return;
+	}
+}
+
 static int run_rpc(const struct pcase *c, const char *in, size_t len)
 {
 	struct policy_verdict v;
-	char *fwd = NULL, *err = NULL, methods[64];
+	struct policy_calls calls;
+	char *fwd = NULL, *err = NULL, methods[128];
 	size_t fwd_len = 0;
 	int rc, bad = 0;
 
 	rc = policy_check_jsonrpc(c->tool, in, len, &fwd, &fwd_len, &err, &v,
-				  methods, sizeof(methods));
+				  &calls);
 	if (v.status != c->status || rc != (c->status ? -1 : 0))
 		bad = fails(c, v.reason[0] ? v.reason : "wrong status");
 	if (!has(v.reason, c->reason ? c->reason : ""))
 		bad = fails(c, v.reason);
+	join_methods(calls.methods, methods, sizeof(methods));
 	if (c->methods != NULL && strcmp(methods, c->methods) != 0)
 		bad = fails(c, methods);
+	if (calls.truncated != c->truncated)
+		bad = fails(c, "wrong truncated");
+	if (c->calls != 0 && calls.n != c->calls)
+		bad = fails(c, "wrong count of calls");
+	policy_calls_free(&calls);
 	if (rc == 0)
 		bad |= check_rpc_allowed(c, fwd, fwd_len, err);
 	else
@@ -1295,26 +1393,72 @@ static void test_forward_header(void)
 
 /* --- odds and ends ------------------------------------------------------ */
 
-static void test_methods_truncated(void)
+/* Every name, however many and however long: 40 + 1 used to be cut. */
+static void test_methods_complete(void)
 {
-	const char *body = "[" RQ("version", "") "," RQ("sendTyping", "")
-			   "," RQ("sendReceipt", "") "]";
+	size_t len = 0, fwd_len;
+	char *body = version_batch(&len, 100), *fwd = NULL, *err = NULL;
 	struct policy_verdict v;
-	char *fwd = NULL, *err = NULL, methods[12];
-	size_t fwd_len;
+	struct policy_calls calls;
 
-	memset(methods, 'x', sizeof(methods));
-	CU_ASSERT_EQUAL(policy_check_jsonrpc(&sig, body, strlen(body), &fwd,
-					     &fwd_len, &err, &v, methods,
-					     sizeof(methods)),
+	CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+	/* the last of the 100 becomes a send */
+	memcpy(strrchr(body, '{'), RQ("send", ",\"id\":1") "]",
+	       sizeof(RQ("send", ",\"id\":1") "]"));
+	CU_ASSERT_EQUAL(policy_check_jsonrpc(&mcp, body, strlen(body), &fwd,
+					     &fwd_len, &err, &v, &calls),
 			0);
-	CU_ASSERT_STRING_EQUAL(methods, "version,sen");
+	CU_ASSERT_EQUAL(calls.n, 100);
+	CU_ASSERT_FALSE(calls.truncated);
+	CU_ASSERT_EQUAL_FATAL(json_object_array_length(calls.methods), 100);
+	for (size_t i = 0; i < 100; i++)
+		CU_ASSERT_STRING_EQUAL(json_object_get_string(
+					       json_object_array_get_idx(
+						       calls.methods, i)),
+				       i < 99 ? "version" : "send");
+	policy_calls_free(&calls);
+	CU_ASSERT_PTR_NULL(calls.methods);
 	free(fwd);
-	/* no buffer at all is fine too */
+	free(body);
+	/* no calls wanted is fine too */
+	body = (char *)RQ("version", "");
 	CU_ASSERT_EQUAL(policy_check_jsonrpc(&sig, body, strlen(body), &fwd,
-					     &fwd_len, &err, &v, NULL, 0),
+					     &fwd_len, &err, &v, NULL),
 			0);
 	free(fwd);
+	/* a body that does not parse: no calls, no names */
+	CU_ASSERT_EQUAL(policy_check_jsonrpc(&sig, "[", 1, &fwd, &fwd_len,
+					     &err, &v, &calls),
+			-1);
+	CU_ASSERT_EQUAL(calls.n, 0);
+	CU_ASSERT_EQUAL(json_object_array_length(calls.methods), 0);
+	policy_calls_free(&calls);
+	free(err);
+}
+
+/* A refusal decided after the check answers every request. */
+static void test_refusal_body(void)
+{
+	const char *batch = "[" RQ("a", ",\"id\":1") "," RQ("b", "") ","
+			    RQ("c", ",\"id\":\"x\"") "]";
+	const char *one = RQ("a", ",\"id\":7");
+	char *out = policy_jsonrpc_refusal(batch, strlen(batch),
+					   "rate limit exceeded");
+
+	CU_ASSERT_STRING_EQUAL(out,
+			       "[{\"jsonrpc\":\"2.0\",\"error\":{\"code\":"
+			       "-32000,\"message\":\"rate limit exceeded\"},"
+			       "\"id\":1},{\"jsonrpc\":\"2.0\",\"error\":"
+			       "{\"code\":-32000,\"message\":\"rate limit "
+			       "exceeded\"},\"id\":null},{\"jsonrpc\":\"2.0\","
+			       "\"error\":{\"code\":-32000,\"message\":"
+			       "\"rate limit exceeded\"},\"id\":\"x\"}]");
+	free(out);
+	out = policy_jsonrpc_refusal(one, strlen(one), "no");
+	CU_ASSERT_STRING_EQUAL(out, "{\"jsonrpc\":\"2.0\",\"error\":{"
+				    "\"code\":-32000,\"message\":\"no\"},"
+				    "\"id\":7}");
+	free(out);
 }
 
 static void test_verdict_fields(void)
@@ -1326,7 +1470,7 @@ static void test_verdict_fields(void)
 
 	memset(&v, 'x', sizeof(v));
 	CU_ASSERT_EQUAL(policy_check_jsonrpc(&sig, body, strlen(body), &fwd,
-					     &fwd_len, &err, &v, NULL, 0),
+					     &fwd_len, &err, &v, NULL),
 			0);
 	CU_ASSERT_EQUAL(v.status, 0);
 	CU_ASSERT_STRING_EQUAL(v.reason, "");
@@ -1352,7 +1496,7 @@ static void test_value_count_bounded(void)
 	}
 	body[len++] = ']';
 	CU_ASSERT_EQUAL(policy_check_jsonrpc(&sig, body, len, &fwd, &fwd_len,
-					     &err, &v, NULL, 0),
+					     &err, &v, NULL),
 			-1);
 	CU_ASSERT_EQUAL(v.status, 400);
 	CU_ASSERT_PTR_NOT_NULL(strstr(v.reason, "too complex"));
@@ -1370,7 +1514,8 @@ int main(void)
 	s = CU_add_suite("policy", NULL, NULL);
 	if (s == NULL || !CU_add_test(s, "policy table", test_policy_table) ||
 	    !CU_add_test(s, "forward headers", test_forward_header) ||
-	    !CU_add_test(s, "methods truncated", test_methods_truncated) ||
+	    !CU_add_test(s, "methods complete", test_methods_complete) ||
+	    !CU_add_test(s, "refusal body", test_refusal_body) ||
 	    !CU_add_test(s, "verdict fields", test_verdict_fields) ||
 	    !CU_add_test(s, "value count bounded", test_value_count_bounded) ||
 	    !CU_add_test(s, "argv table", test_argv_table) ||

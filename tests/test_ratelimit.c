@@ -117,6 +117,72 @@ static void *hammer(void *arg)
 	return NULL;
 }
 
+/* A batch of n takes n, all or none; its wait is until n would fit. */
+static void test_take_n(void)
+{
+	struct ratelimit *rl = ratelimit_new();
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rl);
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "k", 3, 5, 60, T0), 0);
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "k", 1, 5, 60, T0 + 10000), 0);
+	/* 4 in the window: 2 do not fit, and taking them takes nothing */
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "k", 2, 5, 60, T0 + 20000), 40);
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "k", 2, 5, 60, T0 + 20000), 40);
+	/* 4 need the three of T0 to leave; 5 the one of T0 + 10 s too */
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "k", 4, 5, 60, T0 + 20000), 40);
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "k", 5, 5, 60, T0 + 20000), 50);
+	/* the fifth is still free */
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "k", 1, 5, 60, T0 + 20000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 5, 60, T0 + 20000), 40);
+	/* T0's three leave: 3 fit, a fourth does not */
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "k", 4, 5, 60, T0 + 60000), 10);
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "k", 3, 5, 60, T0 + 60000), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 5, 60, T0 + 60000), 10);
+	/* more than max never fits; zero always does and takes nothing */
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "k", 6, 5, 60, T0 + 999999),
+			RATELIMIT_NEVER);
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "new", 6, 5, 60, T0),
+			RATELIMIT_NEVER);
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "z", 0, 1, 60, T0), 0);
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "z", 1, 1, 60, T0), 0);
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "z", 0, 1, 60, T0), 0);
+	/* exactly max at once, into an empty window */
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "m", 5, 5, 60, T0), 0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "m", 5, 60, T0), 60);
+	ratelimit_free(rl);
+}
+
+/* ratelimit_wait answers as a take would, and takes nothing. */
+static void test_wait_takes_nothing(void)
+{
+	struct ratelimit *rl = ratelimit_new();
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rl);
+	for (int i = 0; i < 10; i++)
+		CU_ASSERT_EQUAL(ratelimit_wait(rl, "k", 2, 2, 60, T0), 0);
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "k", 2, 2, 60, T0), 0);
+	CU_ASSERT_EQUAL(ratelimit_wait(rl, "k", 1, 2, 60, T0 + 1000), 59);
+	CU_ASSERT_EQUAL(ratelimit_wait(rl, "k", 3, 2, 60, T0),
+			RATELIMIT_NEVER);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "k", 2, 60, T0 + 60000), 0);
+	ratelimit_free(rl);
+}
+
+/* Batches from many threads never admit more than max calls. */
+#define BATCH_THREADS 8
+#define BATCH_MAX 1000
+
+static void *batcher(void *arg)
+{
+	struct hammer *h = arg;
+
+	for (unsigned n = 1; n < 200; n++)
+		if (ratelimit_take_n(h->rl, "b", n % 7 + 1, BATCH_MAX, 60,
+				     T0) == 0)
+			h->admitted += n % 7 + 1;
+	return NULL;
+}
+
 static void test_threads(void)
 {
 	struct ratelimit *rl = ratelimit_new();
@@ -141,6 +207,34 @@ static void test_threads(void)
 	ratelimit_free(rl);
 }
 
+static void test_threads_batches(void)
+{
+	struct ratelimit *rl = ratelimit_new();
+	struct hammer h[BATCH_THREADS];
+	pthread_t th[BATCH_THREADS];
+	unsigned total = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rl);
+	for (int i = 0; i < BATCH_THREADS; i++) {
+		h[i].rl = rl;
+		h[i].admitted = 0;
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, batcher,
+						     &h[i]),
+				      0);
+	}
+	for (int i = 0; i < BATCH_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		total += h[i].admitted;
+	}
+	/* all-or-none: the window holds exactly what was admitted */
+	CU_ASSERT(total <= BATCH_MAX);
+	CU_ASSERT_EQUAL(ratelimit_take_n(rl, "b", BATCH_MAX - total,
+					 BATCH_MAX, 60, T0),
+			0);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, "b", BATCH_MAX, 60, T0), 60);
+	ratelimit_free(rl);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -155,7 +249,10 @@ int main(void)
 	    !CU_add_test(s, "max changes between calls", test_max_changes) ||
 	    !CU_add_test(s, "clock read before the lock",
 			 test_clock_backwards) ||
-	    !CU_add_test(s, "8 threads on one key", test_threads)) {
+	    !CU_add_test(s, "n at once, all or none", test_take_n) ||
+	    !CU_add_test(s, "wait takes nothing", test_wait_takes_nothing) ||
+	    !CU_add_test(s, "8 threads on one key", test_threads) ||
+	    !CU_add_test(s, "8 threads of batches", test_threads_batches)) {
 		CU_cleanup_registry();
 		return 1;
 	}
