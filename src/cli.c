@@ -57,14 +57,27 @@ struct job {
 
 /* ---- max_concurrent: children running per tool ---- */
 
+/* Keyed by the tool's name, not its object: a reload makes new objects
+ * while the old runs go on, and those still count against the limit of
+ * the tool that replaces theirs. */
 struct running {
 	struct running *next;
-	const struct cfg_tool *tool;
+	char *name;         /* owned */
 	unsigned n;
 };
 
 static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct running *running;
+
+static struct running *running_find(const char *name)
+{
+	struct running *r;
+
+	for (r = running; r != NULL && strcmp(r->name, name) != 0;
+	     r = r->next)
+		;
+	return r;
+}
 
 static int running_take(const struct cfg_tool *tool)
 {
@@ -72,34 +85,45 @@ static int running_take(const struct cfg_tool *tool)
 	int ok = 0;
 
 	pthread_mutex_lock(&running_lock);
-	for (r = running; r != NULL && r->tool != tool; r = r->next)
-		;
+	r = running_find(tool->name);
 	if (r == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
-		r->tool = tool;
-		r->next = running;
-		running = r;
+		if ((r->name = strdup(tool->name)) == NULL) {
+			free(r);
+			r = NULL;
+		} else {
+			r->next = running;
+			running = r;
+		}
 	}
 	if (r != NULL && r->n < tool->max_concurrent) {
 		r->n++;
 		ok = 1;
 	}
+	/* only a fresh entry, at the head, can be at 0 (max_concurrent 0):
+	 * the table keeps no entry without a run */
+	if (r != NULL && r->n == 0) {
+		running = r->next;
+		free(r->name);
+		free(r);
+	}
 	pthread_mutex_unlock(&running_lock);
 	return ok;
 }
 
-/* An entry lives while its tool has children running, so none outlives
- * the run it counts (nor a configuration that is reloaded away). */
+/* An entry lives while its name has children running, so the table holds
+ * no more than the runs going on. */
 static void running_give(const struct cfg_tool *tool)
 {
 	pthread_mutex_lock(&running_lock);
 	for (struct running **p = &running; *p != NULL; p = &(*p)->next) {
 		struct running *r = *p;
-		if (r->tool != tool)
+		if (strcmp(r->name, tool->name) != 0)
 			continue;
 		if (r->n > 0)
 			r->n--;
 		if (r->n == 0) {
 			*p = r->next;
+			free(r->name);
 			free(r);
 		}
 		break;
