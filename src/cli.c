@@ -4,13 +4,16 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "exec.h"
@@ -22,6 +25,8 @@
 #define WORKER_STACK_SIZE (256 * 1024)
 #define KILL_GRACE_MS 2000
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+#define MAX_DEPTH (PATH_MAX / 2) /* directories above a cwd, at most */
+#define DIR_FLAGS (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 
 struct cli_request {
 	const struct cfg_tool *tool;
@@ -30,7 +35,8 @@ struct cli_request {
 	size_t argc;        /* arguments after argv[0] */
 	char *stdin_data;
 	size_t stdin_len;
-	char *cwd;
+	char *cwd;          /* as the client gave it */
+	int cwd_fd;         /* the checked directory; owned; -1: none */
 };
 
 /* Output kept for the JSON answer (bounded by max_output_bytes, which
@@ -51,14 +57,27 @@ struct job {
 
 /* ---- max_concurrent: children running per tool ---- */
 
+/* Keyed by the tool's name, not its object: a reload makes new objects
+ * while the old runs go on, and those still count against the limit of
+ * the tool that replaces theirs. */
 struct running {
 	struct running *next;
-	const struct cfg_tool *tool;
+	char *name;         /* owned */
 	unsigned n;
 };
 
 static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct running *running;
+
+static struct running *running_find(const char *name)
+{
+	struct running *r;
+
+	for (r = running; r != NULL && strcmp(r->name, name) != 0;
+	     r = r->next)
+		;
+	return r;
+}
 
 static int running_take(const struct cfg_tool *tool)
 {
@@ -66,34 +85,45 @@ static int running_take(const struct cfg_tool *tool)
 	int ok = 0;
 
 	pthread_mutex_lock(&running_lock);
-	for (r = running; r != NULL && r->tool != tool; r = r->next)
-		;
+	r = running_find(tool->name);
 	if (r == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
-		r->tool = tool;
-		r->next = running;
-		running = r;
+		if ((r->name = strdup(tool->name)) == NULL) {
+			free(r);
+			r = NULL;
+		} else {
+			r->next = running;
+			running = r;
+		}
 	}
 	if (r != NULL && r->n < tool->max_concurrent) {
 		r->n++;
 		ok = 1;
 	}
+	/* only a fresh entry, at the head, can be at 0 (max_concurrent 0):
+	 * the table keeps no entry without a run */
+	if (r != NULL && r->n == 0) {
+		running = r->next;
+		free(r->name);
+		free(r);
+	}
 	pthread_mutex_unlock(&running_lock);
 	return ok;
 }
 
-/* An entry lives while its tool has children running, so none outlives
- * the run it counts (nor a configuration that is reloaded away). */
+/* An entry lives while its name has children running, so the table holds
+ * no more than the runs going on. */
 static void running_give(const struct cfg_tool *tool)
 {
 	pthread_mutex_lock(&running_lock);
 	for (struct running **p = &running; *p != NULL; p = &(*p)->next) {
 		struct running *r = *p;
-		if (r->tool != tool)
+		if (strcmp(r->name, tool->name) != 0)
 			continue;
 		if (r->n > 0)
 			r->n--;
 		if (r->n == 0) {
 			*p = r->next;
+			free(r->name);
 			free(r);
 		}
 		break;
@@ -111,6 +141,7 @@ struct cli_request *cli_request_new(const struct cfg_tool *tool, int sse)
 		return NULL;
 	r->tool = tool;
 	r->sse = sse;
+	r->cwd_fd = -1;
 	r->argv = calloc(2, sizeof(*r->argv));
 	if (r->argv == NULL) {
 		free(r);
@@ -165,6 +196,8 @@ void cli_request_free(struct cli_request *r)
 	free(r->argv);
 	free(r->stdin_data);
 	free(r->cwd);
+	if (r->cwd_fd >= 0)
+		close(r->cwd_fd);
 	cfg_free(r->tool->owner);
 	free(r);
 }
@@ -260,14 +293,85 @@ fail:
 	return NULL;
 }
 
-/* dir and what lies below it; both already resolved. */
-static int inside(const char *dir, const char *path)
-{
-	size_t n = strlen(dir);
+/* ---- cwd: checked and used as one object ---- */
 
-	if (strcmp(dir, "/") == 0)
-		return 1;
-	return strncmp(dir, path, n) == 0 && (path[n] == '\0' || path[n] == '/');
+/* The directory an absolute path names, opened one component at a time
+ * from "/", each below the descriptor of the one before and never through
+ * a symlink (O_NOFOLLOW: a symlink is not a directory, ENOTDIR). No
+ * component can be swapped for a symlink between the check and the use,
+ * as both are of the descriptor. ".." is taken as the kernel has it, the
+ * real parent: the check below is of where the walk ends. Returns an
+ * O_PATH descriptor (caller closes), or -1 with errno set. */
+static int open_dir(const char *path)
+{
+	char comp[NAME_MAX + 1];
+	int fd = open("/", DIR_FLAGS);
+
+	while (fd >= 0) {
+		path += strspn(path, "/");
+		size_t n = strcspn(path, "/");
+		if (n == 0)
+			break;
+		if (n > NAME_MAX) {
+			close(fd);
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(comp, path, n);
+		comp[n] = '\0';
+		path += n;
+		int next = openat(fd, comp, DIR_FLAGS);
+		int err = errno;
+		close(fd);
+		errno = err;
+		fd = next;
+	}
+	return fd;
+}
+
+static int same_dir(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Whether dir is one of the allowed directories (each opened as above)
+ * or lies below one: it and its ancestors, climbed by "..", are compared
+ * with them by device and inode, never by name. */
+static int dir_allowed(int dir, const struct cfg_strings *allowed)
+{
+	struct stat *want = calloc(allowed->n, sizeof(*want));
+	struct stat st, up;
+	int cur = dir, found = 0;
+
+	if (want == NULL)
+		return 0;
+	for (size_t i = 0; i < allowed->n; i++) {
+		int fd = open_dir(allowed->v[i]);
+		if (fd < 0 || fstat(fd, &want[i]) < 0)
+			want[i].st_ino = 0; /* matches no directory */
+		if (fd >= 0)
+			close(fd);
+	}
+	if (fstat(cur, &st) < 0)
+		goto out;
+	for (int depth = 0; depth < MAX_DEPTH && !found; depth++) {
+		for (size_t i = 0; i < allowed->n && !found; i++)
+			found = want[i].st_ino != 0 && same_dir(&st, &want[i]);
+		if (found)
+			break;
+		int parent = openat(cur, "..", DIR_FLAGS);
+		if (cur != dir)
+			close(cur);
+		cur = parent;
+		if (cur < 0 || fstat(cur, &up) < 0 || same_dir(&up, &st))
+			break; /* "/" is its own parent */
+		st = up;
+	}
+out:
+	if (cur >= 0 && cur != dir)
+		close(cur);
+	free(want);
+	return found;
 }
 
 int cli_request_check_cwd(struct cli_request *r, const char **why)
@@ -280,21 +384,27 @@ int cli_request_check_cwd(struct cli_request *r, const char **why)
 		*why = "denied by policy: this tool takes no cwd";
 		return -1;
 	}
-	char *real = realpath(r->cwd, NULL);
-	if (real == NULL) {
-		*why = "denied by policy: cwd does not resolve";
+	if (r->cwd[0] != '/') {
+		*why = "denied by policy: cwd is not an absolute path";
 		return -1;
 	}
-	for (size_t i = 0; i < allowed->n; i++) {
-		if (inside(allowed->v[i], real)) {
-			free(r->cwd);
-			r->cwd = real;
-			return 0;
-		}
+	int fd = open_dir(r->cwd);
+	if (fd < 0) {
+		*why = errno == ENOTDIR || errno == ELOOP ?
+			       "denied by policy: cwd is not a directory "
+			       "reached without symlinks" :
+			       "denied by policy: cwd does not resolve";
+		return -1;
 	}
-	free(real);
-	*why = "denied by policy: cwd is outside cwd_allowed";
-	return -1;
+	if (!dir_allowed(fd, allowed)) {
+		close(fd);
+		*why = "denied by policy: cwd is outside cwd_allowed";
+		return -1;
+	}
+	if (r->cwd_fd >= 0)
+		close(r->cwd_fd);
+	r->cwd_fd = fd;
+	return 0;
 }
 
 /* ---- text: UTF-8 or base64 ---- */
@@ -502,7 +612,7 @@ static void run_job(struct job *j)
 		.binary = tool->binary,
 		.argv = j->req->argv,
 		.envp = env,
-		.cwd = j->req->cwd,
+		.cwd_fd = j->req->cwd_fd, /* -1, no cwd asked: "/" */
 		.stdin_data = j->req->stdin_data,
 		.stdin_len = j->req->stdin_len,
 		.timeout_ms = tool->timeout_secs * 1000u,

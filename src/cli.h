@@ -41,10 +41,14 @@ struct cli_request *cli_request_parse(const struct cfg_tool *tool, int sse,
 				      const char *body, size_t len,
 				      char *why, size_t why_len);
 
-/* Resolves the requested cwd (realpath: symlinks followed) and checks it
- * lies inside one of the tool's cwd_allowed. 0: the request now carries
- * the resolved path. -1: refused, why says so (static text). A request
- * without a cwd passes (it runs in "/"). */
+/* Opens the requested cwd, an absolute path, one component at a time
+ * without following any symlink (one in the path refuses it), and checks
+ * that the directory opened is one of the tool's cwd_allowed or lies below
+ * one, by identity (device and inode), not by name. 0: the request holds
+ * that directory open, and the child is started in it (fchdir), so what
+ * was checked is what is used. -1: refused, why says so (static text).
+ * A request without a cwd passes (it runs in "/"), and so does one whose
+ * cwd is never checked: cli_start() uses only a checked directory. */
 int cli_request_check_cwd(struct cli_request *r, const char **why);
 
 /* Starts the worker. 0: it owns r and the producer reference of s.

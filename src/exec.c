@@ -128,17 +128,21 @@ static char **copy_argv(const struct exec_spec *spec)
 	return argv;
 }
 
-/* fds: the child's ends of stdin, stdout, stderr. */
+/* fds: the child's ends of stdin, stdout, stderr. The directory comes
+ * first, before the dup2() actions could clobber a low cwd_fd, and
+ * closefrom() after it; cwd_fd is close-on-exec besides. */
 static int set_actions(posix_spawn_file_actions_t *fa, const int fds[3],
-		       const char *cwd)
+		       const struct exec_spec *spec)
 {
-	const char *dir = cwd ? cwd : "/";
-	int err = 0;
+	int err;
 
+	if (spec->cwd_fd >= 0)
+		err = posix_spawn_file_actions_addfchdir_np(fa, spec->cwd_fd);
+	else
+		err = posix_spawn_file_actions_addchdir_np(
+			fa, spec->cwd ? spec->cwd : "/");
 	for (int i = 0; i < 3 && !err; i++)
 		err = posix_spawn_file_actions_adddup2(fa, fds[i], i);
-	if (!err)
-		err = posix_spawn_file_actions_addchdir_np(fa, dir);
 	if (!err)
 		err = posix_spawn_file_actions_addclosefrom_np(fa, 3);
 	return err;
@@ -183,7 +187,7 @@ static int spawn_child(struct run *r, const int fds[3])
 	err = posix_spawnattr_init(&attr);
 	if (err)
 		goto fail_actions;
-	err = set_actions(&fa, fds, spec->cwd);
+	err = set_actions(&fa, fds, spec);
 	if (!err)
 		err = set_attr(&attr);
 	if (!err)

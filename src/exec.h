@@ -3,7 +3,8 @@
  *
  * The child: posix_spawn(3) of an absolute binary — never a shell, never a
  * PATH lookup — with argv[0] set to the binary, exactly the environment
- * given, the working directory given ("/" when NULL), stdin fed from a
+ * given, the working directory given (cwd_fd, else cwd, else "/"), stdin
+ * fed from a
  * buffer and then closed, stdout and stderr on pipes, no other descriptor
  * inherited, and a process group of its own.
  *
@@ -21,7 +22,12 @@ struct exec_spec {
 	const char *binary;        /* absolute path; borrowed */
 	char *const *argv;         /* NULL-terminated; argv[0] is replaced */
 	char *const *envp;         /* NULL-terminated "K=V"; the whole env */
-	const char *cwd;           /* NULL: "/" */
+	const char *cwd;           /* NULL: "/"; unused when cwd_fd >= 0 */
+	int cwd_fd;                /* -1: none; else a directory (O_PATH
+				    * will do) the child fchdir(2)s to, so
+				    * that it runs in the very directory
+				    * that was checked; borrowed, and
+				    * close-on-exec like every other */
 	const char *stdin_data;    /* may be NULL when stdin_len is 0 */
 	size_t stdin_len;
 	unsigned timeout_ms;       /* 0: none */

@@ -85,10 +85,15 @@ int policy_check_jsonrpc(const struct cfg_tool *tool, const char *body,
 char *policy_jsonrpc_refusal(const char *checked, size_t len,
 			     const char *message);
 
-/* A CLI tool's argv (without argv[0]) against its patterns: the arguments
+/* A CLI tool's argv (without argv[0]) against its rules: the arguments
  * joined by single spaces are matched with fnmatch(3), flags 0, against
- * argv_deny_patterns (a match: 403) then argv_allow_patterns (no match:
- * 403). An argument containing a space joins like any other, so
+ * argv_deny_patterns (a match: 403); then each argument against
+ * argv_deny_flags (403 when one spells a listed option the way
+ * getopt_long would read it: "--output" as "--output", "--output=V", any
+ * prefix "--o[=V]" and "--=V"; "-o" anywhere in a cluster "-mo", "-ofile";
+ * nothing after a lone "--" unless that "--" may be the value of the
+ * option before it); then the joined arguments against argv_allow_patterns
+ * (no match: 403). An argument containing a space joins like any other, so
  * "item get *" also matches {"item", "get", "a b"}. 0 allowed, -1 denied. */
 int policy_check_argv(const struct cfg_tool *tool, char *const *argv,
 		      size_t argc, struct policy_verdict *v);

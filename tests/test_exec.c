@@ -122,6 +122,7 @@ static void spec_init(struct exec_spec *spec, char **argv)
 	spec->argv = argv;
 	spec->envp = plain_env;
 	spec->cancel_fd = -1;
+	spec->cwd_fd = -1;
 }
 
 /* stdout of the run equals want exactly. */
@@ -242,6 +243,26 @@ static void test_cwd(void)
 	CU_ASSERT(spawn_failed(rc, &res, ENOENT));
 	CU_ASSERT_EQUAL(s.calls, 0);
 	sink_free(&s);
+}
+
+/* A directory descriptor wins over the path, and is not left open in the
+ * child. */
+static void test_cwd_fd(void)
+{
+	char *argv[] = { "x", "cwd", "fds", NULL };
+	struct exec_spec spec;
+	struct exec_result res;
+	struct sink s;
+
+	spec_init(&spec, argv);
+	spec.cwd = "/nonexistent/carapace-exec-test";
+	spec.cwd_fd = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CU_ASSERT_FATAL(spec.cwd_fd >= 0);
+	sink_init(&s);
+	CU_ASSERT_EQUAL(exec_run(&spec, collect, &s, &res), 0);
+	CU_ASSERT(out_is(&s, "/tmp\n0\n1\n2\n"));
+	sink_free(&s);
+	close(spec.cwd_fd);
 }
 
 static void test_stdin_one_mib(void)
@@ -692,6 +713,7 @@ int main(void)
 	CU_add_test(suite, "argv of the binary alone", test_argv_only_binary);
 	CU_add_test(suite, "env is exactly envp", test_env_exact);
 	CU_add_test(suite, "cwd honoured, missing cwd fails", test_cwd);
+	CU_add_test(suite, "cwd_fd honoured, not inherited", test_cwd_fd);
 	CU_add_test(suite, "1 MiB of stdin through cat", test_stdin_one_mib);
 	CU_add_test(suite, "no stdin, unread stdin",
 		    test_stdin_empty_and_unread);

@@ -6,6 +6,7 @@
 
 #include <CUnit/Basic.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1537,10 +1538,36 @@ static pid_t cli_pid = -1;
 static int cli_port, cli_port2;
 static char cli_conf[600], jail[600];
 
+/* The cli suite's configuration, with one more allow pattern (the
+ * reload tests' way to tell the new configuration is in force). */
+static int write_cli_conf(const char *tool, const char *more_allow)
+{
+	char text[4096];
+
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [\"127.0.0.1:%d\", \"127.0.0.1:%d\"],\n"
+		 "  \"run_tools_as_root\": true,\n"
+		 "  \"tools\": { \"ct\": { \"type\": \"cli\",\n"
+		 "    \"binary\": \"%s\",\n"
+		 "    \"argv_allow_patterns\": [\"println *\", \"eprint *\",\n"
+		 "      \"args *\", \"env\", \"cwd\", \"cat\", \"sleep *\",\n"
+		 "      \"lines *\", \"flood *\", \"exit *\", \"kill *\",\n"
+		 "      \"ignore-term *\", \"bytes\", \"fds\"%s%s%s],\n"
+		 "    \"argv_deny_patterns\": [\"* secret*\"],\n"
+		 "    \"argv_deny_flags\": [\"--output\", \"-o\"],\n"
+		 "    \"env_inject\": { \"TOOL_TOKEN\": \"s3cr3t-token\" },\n"
+		 "    \"cwd_allowed\": [\"%s\"],\n"
+		 "    \"timeout_secs\": 2, \"max_output_bytes\": 1048576,\n"
+		 "    \"max_concurrent\": 2 } } }\n",
+		 cli_port, cli_port2, tool, more_allow ? ", \"" : "",
+		 more_allow ? more_allow : "", more_allow ? "\"" : "", jail);
+	return tu_write_file(cli_conf, text);
+}
+
 static int cli_suite_init(void)
 {
 	const char *tool = getenv("CLITOOL");
-	char text[4096], path[700];
+	char path[700];
 
 	cli_port = tu_free_port();
 	cli_port2 = tu_free_port();
@@ -1550,24 +1577,9 @@ static int cli_suite_init(void)
 	    symlink("/etc", path) < 0)
 		return -1;
 	snprintf(cli_conf, sizeof(cli_conf), "%s/cli.conf", workdir);
-	snprintf(text, sizeof(text),
-		 "{ \"listen\": [\"127.0.0.1:%d\", \"127.0.0.1:%d\"],\n"
-		 "  \"run_tools_as_root\": true,\n"
-		 "  \"tools\": { \"ct\": { \"type\": \"cli\",\n"
-		 "    \"binary\": \"%s\",\n"
-		 "    \"argv_allow_patterns\": [\"println *\", \"eprint *\",\n"
-		 "      \"args *\", \"env\", \"cwd\", \"cat\", \"sleep *\",\n"
-		 "      \"lines *\", \"flood *\", \"exit *\", \"kill *\",\n"
-		 "      \"ignore-term *\", \"bytes\"],\n"
-		 "    \"argv_deny_patterns\": [\"* secret*\"],\n"
-		 "    \"env_inject\": { \"TOOL_TOKEN\": \"s3cr3t-token\" },\n"
-		 "    \"cwd_allowed\": [\"%s\"],\n"
-		 "    \"timeout_secs\": 2, \"max_output_bytes\": 1048576,\n"
-		 "    \"max_concurrent\": 2 } } }\n",
-		 cli_port, cli_port2, tool, jail);
 	/* Something carapaced has in its environment that no tool may see. */
 	setenv("CARAPACE_TEST_LEAK", "leaked", 1);
-	int rc = tu_write_file(cli_conf, text);
+	int rc = write_cli_conf(tool, NULL);
 	cli_pid = rc < 0 ? -1 : spawn_gateway(cli_conf, cli_port, cli_port2);
 	unsetenv("CARAPACE_TEST_LEAK");
 	return cli_pid < 0 ? -1 : 0;
@@ -1680,6 +1692,96 @@ static void test_cli_cwd(void)
 	o = run_tool("[\"cwd\"]", extra, &status);
 	CU_ASSERT_EQUAL(status, 403);
 	json_object_put(o);
+}
+
+/* The child's only descriptors are its stdin, stdout and stderr: the
+ * directory it was started in is not one of them. */
+static void test_cli_cwd_no_fd(void)
+{
+	char extra[800];
+	int status;
+
+	snprintf(extra, sizeof(extra), "\"cwd\":\"%s\"", jail);
+	json_object *o = run_tool("[\"fds\"]", extra, &status);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT_STRING_EQUAL(json_str_at(o, "stdout"), "0\n1\n2\n");
+	json_object_put(o);
+}
+
+struct swapper {
+	const char *a, *b;
+	volatile int stop;
+	unsigned long swaps;
+};
+
+static void *swap_loop(void *arg)
+{
+	struct swapper *w = arg;
+
+	while (!w->stop)
+		if (renameat2(AT_FDCWD, w->a, AT_FDCWD, w->b,
+			      RENAME_EXCHANGE) == 0)
+			w->swaps++;
+	return NULL;
+}
+
+#define RACE_TRIES 60
+
+/* The directory checked is the one the tool runs in: while jail/work is
+ * swapped with a symlink to /etc, again and again, every run is refused
+ * or runs inside the jail. */
+static void test_cli_cwd_race(void)
+{
+	char work[700], swap[700], extra[800];
+	char real[PATH_MAX], want[PATH_MAX + 1];
+	struct swapper w = { work, swap, 0, 0 };
+	int ran = 0, refused = 0, outside = 0;
+	pthread_t tid;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(jail, real));
+	snprintf(want, sizeof(want), "%s/", real);
+	snprintf(work, sizeof(work), "%s/work", jail);
+	snprintf(swap, sizeof(swap), "%s/swap", jail);
+	CU_ASSERT_FATAL(mkdir(work, 0700) == 0 && symlink("/etc", swap) == 0);
+	CU_ASSERT_FATAL(pthread_create(&tid, NULL, swap_loop, &w) == 0);
+	snprintf(extra, sizeof(extra), "\"cwd\":\"%s\"", work);
+	for (int i = 0; i < RACE_TRIES; i++) {
+		int status;
+		json_object *o = run_tool("[\"cwd\"]", extra, &status);
+		const char *out = o ? json_str_at(o, "stdout") : NULL;
+		if (status == 403) {
+			refused++;
+		} else if (status == 200 && out != NULL &&
+			   strncmp(out, want, strlen(want)) == 0) {
+			ran++;
+		} else {
+			outside++;
+			printf("\n    ran in %s (status %d)", out ? out : "?",
+			       status);
+		}
+		json_object_put(o);
+	}
+	w.stop = 1;
+	pthread_join(tid, NULL);
+	printf("\n    %d tries, %lu swaps: %d ran inside, %d refused, %d "
+	       "ran elsewhere\n",
+	       RACE_TRIES, w.swaps, ran, refused, outside);
+	CU_ASSERT_EQUAL(outside, 0);
+	CU_ASSERT(ran > 0 && refused > 0);
+	/* a symlink is refused even when it leads inside cwd_allowed */
+	struct stat st;
+	if (lstat(work, &st) == 0 && S_ISLNK(st.st_mode))
+		renameat2(AT_FDCWD, work, AT_FDCWD, swap, RENAME_EXCHANGE);
+	CU_ASSERT(unlink(swap) == 0);
+	CU_ASSERT(symlink(work, swap) == 0);
+	snprintf(extra, sizeof(extra), "\"cwd\":\"%s\"", swap);
+	int status;
+	json_object *o = run_tool("[\"cwd\"]", extra, &status);
+	CU_ASSERT_EQUAL(status, 403);
+	json_object_put(o);
+	unlink(swap);
+	rmdir(work);
 }
 
 /* Output that is not UTF-8 travels as base64, flagged, byte-exact. */
@@ -1868,6 +1970,84 @@ static void test_cli_max_concurrent(void)
 	json_object_put(o);
 }
 
+/* Every spelling of a denied option is refused, through the daemon. */
+static void test_cli_deny_flags(void)
+{
+	static const char *const refused[] = {
+		"[\"args\",\"--out=FILE\"]",
+		"[\"args\",\"-mo\",\"FILE\"]",
+		"[\"args\",\"--output\",\"FILE\"]",
+		"[\"args\",\"-oFILE\"]",
+	};
+	int status;
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		json_object *o = run_tool(refused[i], NULL, &status);
+		CU_ASSERT_EQUAL(status, 403);
+		const char *text = o ? json_object_to_json_string(o) : "";
+		CU_ASSERT_PTR_NOT_NULL(strstr(text, "argv_deny_flags"));
+		json_object_put(o);
+	}
+	/* another option; after an operand, "--" ends the options */
+	json_object *o = run_tool(
+		"[\"args\",\"--outline\",\"x\",\"--\",\"-o\"]", NULL,
+		&status);
+	CU_ASSERT_EQUAL(status, 200);
+	json_object_put(o);
+}
+
+/* Runs a reload of the cli suite's configuration with more_allow added,
+ * and waits until argv (a JSON array text) is no longer refused by
+ * policy; its status then. */
+static int reload_cli(const char *more_allow, const char *argv)
+{
+	int status = 0;
+
+	if (write_cli_conf(getenv("CLITOOL"), more_allow) < 0 ||
+	    kill(cli_pid, SIGHUP) < 0)
+		return -1;
+	for (int w = 0; w < 250; w++) {
+		json_object_put(run_tool(argv, NULL, &status));
+		if (status != 403)
+			break;
+		sleep_ms(20);
+	}
+	return status;
+}
+
+/* The runs a reload finds going on still count: the new configuration's
+ * tool of the same name is at max_concurrent until they end. */
+static void test_cli_max_concurrent_reload(void)
+{
+	const char *body = "{\"argv\":[\"sleep\",\"60000\"]}";
+	int fds[2];
+	struct tu_resp r[2];
+
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 2; i++) {
+		fds[i] = tu_connect(cli_port);
+		tu_send_request(fds[i], "POST", "/tools/ct",
+				"Accept: text/event-stream\r\n", body,
+				strlen(body));
+		CU_ASSERT_EQUAL(tu_read_head(&r[i], fds[i], 10000), 0);
+	}
+	/* "print x" is allowed by the new configuration only */
+	CU_ASSERT_EQUAL(reload_cli("print *", "[\"print\",\"x\"]"), 503);
+	expect_error(cli_port, "POST", "/tools/ct", NULL, body, 503, "ct");
+	CU_ASSERT_EQUAL(count_children(cli_pid), 2);
+	for (int i = 0; i < 2; i++) {
+		tu_resp_free(&r[i]);
+		close(fds[i]);
+	}
+	uint64_t t0 = tu_now_ns();
+	while (count_children(cli_pid) > 0 && tu_now_ns() - t0 < 5000 * MS)
+		sleep_ms(20);
+	int status;
+	json_object *o = run_tool("[\"print\",\"x\"]", NULL, &status);
+	CU_ASSERT_EQUAL(status, 200);
+	json_object_put(o);
+}
+
 /* Runs a shell command line with the shim reachable as "ct" (a symlink)
  * and CARAPACE_URL set; returns its exit status, stdout in out, stderr in
  * err. */
@@ -2025,6 +2205,10 @@ int main(void)
 	CU_add_test(t, "environment isolated",
 		    test_cli_environment_isolated);
 	CU_add_test(t, "cwd inside cwd_allowed only", test_cli_cwd);
+	CU_add_test(t, "cwd: no descriptor left open", test_cli_cwd_no_fd);
+	CU_add_test(t, "cwd swapped with a symlink, 60 tries",
+		    test_cli_cwd_race);
+	CU_add_test(t, "argv_deny_flags", test_cli_deny_flags);
 	CU_add_test(t, "binary output as base64", test_cli_binary_output);
 	CU_add_test(t, "stdin, exit code, signal",
 		    test_cli_stdin_exit_signal);
@@ -2034,6 +2218,8 @@ int main(void)
 	CU_add_test(t, "live output; disconnect kills",
 		    test_cli_live_output_and_disconnect);
 	CU_add_test(t, "max_concurrent", test_cli_max_concurrent);
+	CU_add_test(t, "max_concurrent survives a reload",
+		    test_cli_max_concurrent_reload);
 	CU_add_test(t, "carapace-shim", test_shim);
 	int rc = cu_run();
 	remove_workdir();

@@ -191,6 +191,23 @@ static const struct cfg_tool op_bare = {
 	.type = CFG_TOOL_CLI,
 };
 
+/* gh-like: anything but --output and -o, in any spelling */
+static const struct cfg_tool gh = {
+	.name = "gh",
+	.type = CFG_TOOL_CLI,
+	.argv_allow_patterns = STRS("*"),
+	.argv_deny_patterns = STRS("* --token*"),
+	.argv_deny_flags = STRS("--output", "-o"),
+};
+
+/* a short flag only: its long spellings are the operator's to list */
+static const struct cfg_tool gh_short = {
+	.name = "gh-short",
+	.type = CFG_TOOL_CLI,
+	.argv_allow_patterns = STRS("*"),
+	.argv_deny_flags = STRS("-o"),
+};
+
 /* --- generated inputs --------------------------------------------------- */
 
 /* A growing string for the generators; aborts the test on no memory. */
@@ -1230,6 +1247,70 @@ static const struct acase acases[] = {
 	  ARGV_NO_ALLOW("") },
 };
 
+/* argv_deny_flags: every spelling getopt_long accepts (policy.h) */
+#define FLAG(arg, flag) \
+	DENIED "argument \"" arg "\" spells \"" flag "\" of argv_deny_flags"
+
+static const struct acase fcases[] = {
+	/* allowed: other options, operands, what follows a lone "--" */
+	{ "no arguments", &gh, NULL, 0, 0, "" },
+	{ "another long option", &gh, ARGV("--version"), 0, "" },
+	{ "longer than the name", &gh, ARGV("--outputs"), 0, "" },
+	{ "another name sharing a start", &gh, ARGV("--output-dir", "d"), 0,
+	  "" },
+	{ "three dashes", &gh, ARGV("---output"), 0, "" },
+	{ "the flag as a value", &gh, ARGV("--format=--output"), 0, "" },
+	{ "short cluster without o", &gh, ARGV("-vxf", "file"), 0, "" },
+	{ "operand holding o", &gh, ARGV("repo", "foo-o"), 0, "" },
+	{ "lone dash", &gh, ARGV("-", "x"), 0, "" },
+	{ "after a lone --", &gh, ARGV("--", "--output", "-o"), 0, "" },
+	{ "after an operand and --", &gh, ARGV("x", "--", "-o"), 0, "" },
+	{ "after --name=v and --", &gh, ARGV("--title=t", "--", "-o"), 0,
+	  "" },
+	{ "long prefix not listed", &gh_short, ARGV("--o", "--output"), 0,
+	  "" },
+
+	/* denied: the long option */
+	{ "--output", &gh, ARGV("--output", "f"), 403,
+	  FLAG("--output", "--output") },
+	{ "--output=FILE", &gh, ARGV("--output=/etc/x"), 403,
+	  FLAG("--output=/etc/x", "--output") },
+	{ "--output= empty", &gh, ARGV("--output="), 403,
+	  FLAG("--output=", "--output") },
+	{ "--out=FILE", &gh, ARGV("pr", "view", "--out=FILE"), 403,
+	  FLAG("--out=FILE", "--output") },
+	{ "--o, shortest prefix", &gh, ARGV("--o", "f"), 403,
+	  FLAG("--o", "--output") },
+	{ "--outp, any prefix", &gh, ARGV("--outp", "f"), 403,
+	  FLAG("--outp", "--output") },
+	/* getopt_long takes an empty name as a prefix of every name */
+	{ "--=FILE", &gh, ARGV("--=FILE"), 403, FLAG("--=FILE", "--output") },
+	{ "after an operand", &gh, ARGV("x", "--output", "f"), 403,
+	  FLAG("--output", "--output") },
+
+	/* denied: the short option, anywhere in a cluster */
+	{ "-o", &gh, ARGV("-o", "f"), 403, FLAG("-o", "-o") },
+	{ "-ofile", &gh, ARGV("-ofile"), 403, FLAG("-ofile", "-o") },
+	{ "-mo FILE", &gh, ARGV("-mo", "FILE"), 403, FLAG("-mo", "-o") },
+	{ "-vxo", &gh, ARGV("-vxo", "f"), 403, FLAG("-vxo", "-o") },
+	/* fail closed: "o" may be -f's value, or -f may take none */
+	{ "-fo", &gh, ARGV("-fo"), 403, FLAG("-fo", "-o") },
+	{ "short only", &gh_short, ARGV("-mo"), 403, FLAG("-mo", "-o") },
+
+	/* a "--" that may be an option's value ends nothing */
+	{ "-m -- --output", &gh, ARGV("-m", "--", "--output"), 403,
+	  FLAG("--output", "--output") },
+	{ "--title -- -o", &gh, ARGV("--title", "--", "-o"), 403,
+	  FLAG("-o", "-o") },
+	{ "-- -- -o", &gh, ARGV("--", "--", "-o"), 0, "" },
+
+	/* deny patterns are checked first; arguments are quoted */
+	{ "pattern first", &gh, ARGV("x", "--token", "--out"), 403,
+	  ARGV_DENY("x --token --out", "* --token*") },
+	{ "quoted", &gh, ARGV("--out=\x1b[2J"), 403,
+	  FLAG("--out=?[2J", "--output") },
+};
+
 static int afails(const struct acase *c, const char *what)
 {
 	fprintf(stderr, "\n    argv case \"%s\": %s", c->name, what);
@@ -1257,6 +1338,15 @@ static void test_argv_table(void)
 	CU_ASSERT(n >= 20);
 	for (size_t i = 0; i < n; i++)
 		CU_ASSERT(!run_argv(&acases[i]));
+}
+
+static void test_argv_deny_flags(void)
+{
+	size_t n = sizeof(fcases) / sizeof(fcases[0]);
+
+	CU_ASSERT(n >= 20);
+	for (size_t i = 0; i < n; i++)
+		CU_ASSERT(!run_argv(&fcases[i]));
 }
 
 /* argv joined: at most 65536 bytes; the limit counts the spaces. */
@@ -1519,6 +1609,7 @@ int main(void)
 	    !CU_add_test(s, "verdict fields", test_verdict_fields) ||
 	    !CU_add_test(s, "value count bounded", test_value_count_bounded) ||
 	    !CU_add_test(s, "argv table", test_argv_table) ||
+	    !CU_add_test(s, "argv_deny_flags table", test_argv_deny_flags) ||
 	    !CU_add_test(s, "argv too long", test_argv_long) ||
 	    !CU_add_test(s, "argv bad arguments", test_argv_bad_arguments)) {
 		CU_cleanup_registry();
