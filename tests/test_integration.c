@@ -984,14 +984,21 @@ static int write_signal_example(void)
 	char *b = a ? replace_all(a, "127.0.0.1:18080\"", addr[0]) : NULL;
 	char *c = b ? replace_all(b, "\"127.0.0.1:8080\"", addr[1]) : NULL;
 	char *d = c ? replace_all(c, "\"127.0.0.1:8765\"", addr[2]) : NULL;
+	/* the tests here try the policy many times a minute: a rate limit
+	 * of its own must not answer for it */
+	char *e = d ? replace_all(d, "\"max_requests\": 120,",
+				  "\"max_requests\": 100000,") :
+		      NULL;
 	snprintf(sig_conf, sizeof(sig_conf), "%s/signal-cli.conf", workdir);
-	int rc = d && strstr(d, addr[0]) && strstr(d, addr[1]) ?
-			 tu_write_file(sig_conf, d) :
+	int rc = e && strstr(e, addr[0]) && strstr(e, addr[1]) &&
+			 strstr(e, "100000") ?
+			 tu_write_file(sig_conf, e) :
 			 -1;
 	free(a);
 	free(b);
 	free(c);
 	free(d);
+	free(e);
 	return rc;
 }
 
@@ -1173,6 +1180,174 @@ static void test_example_denials_never_reach_upstream(void)
 	expect_rpc_denied("{\"jsonrpc\":\"2.0\",\"method\":", 400,
 			  "parse error", NULL);
 	expect_rpc_denied("[]", 400, "\"error\"", NULL);
+}
+
+/* Every JSON-RPC method signal-cli 0.13 and 0.14 serve (command names with
+ * a JSON-RPC form, and the subscription calls). */
+static const char *const signal_cli_methods[] = {
+	"acceptCall", "addDevice", "addStickerPack", "block",
+	"deleteLocalAccountData", "finishChangeNumber", "finishLink",
+	"getAttachment", "getAvatar", "getSticker", "getUserStatus",
+	"hangupCall", "joinGroup", "listAccounts", "listCalls",
+	"listContacts", "listDevices", "listGroups", "listIdentities",
+	"listStickerPacks", "quitGroup", "receive", "register", "rejectCall",
+	"remoteDelete", "removeContact", "removeDevice", "removePin", "send",
+	"sendAdminDelete", "sendContacts", "sendMessageRequestResponse",
+	"sendPaymentNotification", "sendPinMessage", "sendPollCreate",
+	"sendPollTerminate", "sendPollVote", "sendReaction", "sendReceipt",
+	"sendStory", "sendSyncRequest", "sendTyping", "sendUnpinMessage",
+	"setPin", "startCall", "startChangeNumber", "startLink",
+	"submitRateLimitChallenge", "subscribeCallEvents", "subscribeReceive",
+	"trust", "unblock", "unregister", "unsubscribeCallEvents",
+	"unsubscribeReceive", "updateAccount", "updateConfiguration",
+	"updateContact", "updateDevice", "updateGroup", "updateProfile",
+	"uploadStickerPack", "verify", "version",
+};
+
+static int example_allows(const char *method)
+{
+	static const char *const allowed[] = { "send", "sendTyping",
+					       "sendReceipt", "sendReaction",
+					       "version" };
+
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+		if (strcmp(method, allowed[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* POSTs one call to the shipped example: its status; the upstream's log
+ * must not grow when it is refused. */
+static int example_call(const char *method, const char *params)
+{
+	char body[1024];
+	int status = 0;
+	char *resp = NULL;
+	size_t before = upstream_log_len();
+
+	snprintf(body, sizeof(body),
+		 "{\"jsonrpc\":\"2.0\",\"method\":\"%s\"%s%s,\"id\":1}",
+		 method, params ? ",\"params\":" : "", params ? params : "");
+	if (rpc(sig_port, "/api/v1/rpc", body, &status, &resp) < 0)
+		return -1;
+	free(resp);
+	if (status != 200 && upstream_log_len() != before)
+		return -2; /* refused, yet it reached the upstream */
+	return status;
+}
+
+/* The shipped drop-in, unchanged but for its addresses: every method it
+ * does not allow, every way signal-cli addresses a message but the listed
+ * recipients (each spelling), attachments and the account: refused, and
+ * the upstream hears of none of it. What OpenClaw needs still passes. */
+static void test_example_is_tight(void)
+{
+	static const struct {
+		const char *method, *params;
+	} refused[] = {
+		/* a group, a username, note-to-self, in every spelling */
+		{ "send", "{\"groupId\":\"Z3I=\",\"message\":\"m\"}" },
+		{ "send", "{\"group-id\":\"Z3I=\",\"message\":\"m\"}" },
+		{ "send", "{\"group_id\":\"Z3I=\",\"message\":\"m\"}" },
+		{ "send", "{\"groupIds\":[\"Z3I=\"],\"message\":\"m\"}" },
+		{ "send", "{\"recipient\":[\"+15550001\"],"
+			  "\"group-ids\":[\"Z3I=\"],\"message\":\"m\"}" },
+		{ "send", "{\"username\":\"u.01\",\"message\":\"m\"}" },
+		{ "send", "{\"usernames\":[\"u.01\"],\"message\":\"m\"}" },
+		{ "send", "{\"noteToSelf\":true,\"message\":\"m\"}" },
+		{ "send", "{\"note-to-self\":true,\"message\":\"m\"}" },
+		{ "send", "{\"note_to_self\":true,\"message\":\"m\"}" },
+		/* another recipient, in every spelling */
+		{ "send", "{\"recipient\":[\"+447700900123\"],"
+			  "\"message\":\"m\"}" },
+		{ "send", "{\"recipient\":\"+447700900123\",\"message\":\"m\"}" },
+		{ "send", "{\"recipients\":[\"+447700900123\"],"
+			  "\"message\":\"m\"}" },
+		{ "send", "{\"recipient\":[\"+15550001\"],\"recipients\":"
+			  "[\"+447700900123\"],\"message\":\"m\"}" },
+		{ "send", "{\"message\":\"m\"}" },
+		/* a file of this host */
+		{ "send", "{\"recipient\":[\"+15550001\"],\"message\":\"m\","
+			  "\"attachment\":[\"/etc/carapace/carapaced.conf\"]}" },
+		{ "send", "{\"recipient\":[\"+15550001\"],\"message\":\"m\","
+			  "\"attachments\":[\"/etc/passwd\"]}" },
+		{ "send", "{\"recipient\":[\"+15550001\"],"
+			  "\"previewImage\":\"/etc/passwd\",\"message\":\"m\"}" },
+		/* positional params */
+		{ "send", "[\"+15550001\",\"m\"]" },
+		/* typing, receipts, reactions: only to the listed ones */
+		{ "sendTyping", "{\"recipient\":[\"+447700900123\"]}" },
+		{ "sendTyping", "{\"groupId\":\"Z3I=\"}" },
+		{ "sendReceipt", "{\"recipients\":[\"+447700900123\"],"
+				 "\"targetTimestamp\":1}" },
+		{ "sendReaction", "{\"recipients\":[\"+15550001\"],"
+				  "\"groupIds\":[\"Z3I=\"],\"emoji\":\"x\","
+				  "\"targetAuthor\":\"+15550001\","
+				  "\"targetTimestamp\":1}" },
+		{ "sendReaction", "{\"recipients\":[\"+15550001\"],"
+				  "\"emoji\":\"x\",\"targetAuthor\":"
+				  "\"+447700900123\",\"targetTimestamp\":1}" },
+		{ "version", "{\"account\":\"+15550001111\"}" },
+	};
+	static const struct {
+		const char *method, *params;
+	} allowed[] = {
+		{ "send", "{\"recipient\":[\"+15550001\"],\"message\":\"m\","
+			  "\"account\":\"+15550001111\"}" },
+		{ "send", "{\"recipients\":[\"+15550002\"],\"message\":\"m\","
+			  "\"text-style\":[\"0:1:BOLD\"]}" },
+		{ "sendTyping", "{\"recipient\":[\"+15550001\"],\"stop\":true}" },
+		{ "sendReceipt", "{\"recipient\":\"+15550002\","
+				 "\"targetTimestamp\":1,\"type\":\"read\"}" },
+		{ "sendReaction", "{\"recipients\":[\"+15550001\"],"
+				  "\"emoji\":\"x\",\"targetAuthor\":"
+				  "\"+15550001\",\"targetTimestamp\":1}" },
+		{ "version", NULL },
+	};
+	char batch[4096];
+	size_t n = 0;
+	int status = 0;
+	char *resp = NULL;
+
+	for (size_t i = 0; i < sizeof(signal_cli_methods) /
+				       sizeof(signal_cli_methods[0]); i++) {
+		const char *m = signal_cli_methods[i];
+		if (example_allows(m))
+			continue;
+		int st = example_call(m, "{}");
+		CU_ASSERT_EQUAL(st, 403);
+		if (st != 403)
+			fprintf(stderr, "  %s -> %d\n", m, st);
+	}
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		int st = example_call(refused[i].method, refused[i].params);
+		CU_ASSERT(st == 403 || st == 400);
+		if (st != 403 && st != 400)
+			fprintf(stderr, "  %s %s -> %d\n", refused[i].method,
+				refused[i].params, st);
+	}
+	/* a batch longer than the example's 20 */
+	n += (size_t)snprintf(batch, sizeof(batch), "[");
+	for (int i = 0; i < 21; i++)
+		n += (size_t)snprintf(batch + n, sizeof(batch) - n,
+				      "%s{\"jsonrpc\":\"2.0\",\"method\":"
+				      "\"version\",\"id\":%d}",
+				      i ? "," : "", i);
+	snprintf(batch + n, sizeof(batch) - n, "]");
+	size_t before = upstream_log_len();
+	CU_ASSERT_EQUAL(rpc(sig_port, "/api/v1/rpc", batch, &status, &resp),
+			0);
+	CU_ASSERT_EQUAL(status, 400);
+	free(resp);
+	CU_ASSERT_EQUAL(upstream_log_len(), before);
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+		int st = example_call(allowed[i].method, allowed[i].params);
+		CU_ASSERT_EQUAL(st, 200);
+		if (st != 200)
+			fprintf(stderr, "  %s %s -> %d\n", allowed[i].method,
+				allowed[i].params ? allowed[i].params : "",
+				st);
+	}
 }
 
 static void test_example_paths_and_methods(void)
@@ -2187,6 +2362,8 @@ int main(void)
 		    test_example_paths_and_methods);
 	CU_add_test(p, "paths that mean something else upstream: 400",
 		    test_paths_meaning_else_upstream);
+	CU_add_test(p, "signal-cli example: tight against every method "
+		       "and spelling", test_example_is_tight);
 	CU_add_test(p, "signal-cli example: events stream",
 		    test_example_events_stream);
 	CU_add_test(p, "MCP: tool filter, SSE answer streams",
