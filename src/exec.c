@@ -10,11 +10,13 @@
  * most DRAIN_MS more. The exit is seen with WNOWAIT and the child reaped
  * only after that kill: while the zombie exists its pid, which is the
  * group's id, cannot be reused, so the signal never reaches a stranger.
+ * The run's cgroup (contain.h) is killed at that moment too.
  *
  * The read buffer is on the heap: workers run on small stacks. */
 #include "config.h"
 
 #include "exec.h"
+#include "contain.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +41,7 @@ enum { P_IN, P_OUT, P_ERR, P_CANCEL, P_CHILD, P_COUNT };
 
 struct run {
 	const struct exec_spec *spec;
+	struct contain *contain; /* every process of the run; owned */
 	exec_output_fn output;
 	void *arg;
 	struct exec_result *res;
@@ -367,6 +370,8 @@ static void check_exit(struct run *r)
 		return;
 	if (rc == 0 && si.si_pid != r->pid)
 		return;
+	/* what it left behind dies now, so no pipe is held open by it */
+	contain_kill(r->contain);
 	kill_group(r, SIGKILL);
 	wait_child(r);
 	r->drain_until = now_ms() + DRAIN_MS;
@@ -484,6 +489,7 @@ static void reap(struct run *r)
 {
 	if (r->exited)
 		return;
+	contain_kill(r->contain);
 	kill_group(r, SIGKILL);
 	wait_child(r);
 }
@@ -530,7 +536,13 @@ int exec_run(const struct exec_spec *spec, exec_output_fn output, void *arg,
 		res->spawn_errno = ENOMEM;
 		return -1;
 	}
+	r.contain = contain_begin();
+	if (!r.contain) {
+		err = ENOMEM;
+		goto fail;
+	}
 	err = start(&r);
+	contain_attach(r.contain, err ? -1 : r.pid);
 	if (err)
 		goto fail;
 	r.pidfd = (int)syscall(SYS_pidfd_open, r.pid, 0);
@@ -540,6 +552,7 @@ int exec_run(const struct exec_spec *spec, exec_output_fn output, void *arg,
 		r.term_at = now_ms() + spec->timeout_ms;
 	supervise(&r);
 	reap(&r);
+	contain_end(r.contain);
 	close_fd(&r.pidfd);
 	set_result(&r);
 	free(r.buf);

@@ -11,7 +11,11 @@
  * SIGTERM, then SIGKILL grace_ms later; once stdout + stderr pass
  * max_output, SIGKILL and the result says truncated; when cancel_fd turns
  * readable (the client left), SIGKILL. The child is always reaped before
- * exec_run() returns: no zombies. Output is never held back by a timer. */
+ * exec_run() returns: no zombies. Output is never held back by a timer.
+ *
+ * Whatever else the child started, in its group or not, is killed and
+ * reaped before exec_run() returns too, once contain_init() was called
+ * (see contain.h); without it, only the group is. */
 #ifndef CARAPACE_EXEC_H
 #define CARAPACE_EXEC_H
 
