@@ -12,6 +12,10 @@
  * group's id, cannot be reused, so the signal never reaches a stranger.
  * The run's cgroup (contain.h) is killed at that moment too.
  *
+ * A consumer that takes nothing cannot hold the loop: the output callback
+ * waits no later than the timeout, so the timers, the cap and a cancel
+ * still act (a cancel wakes a waiting callback through the stream).
+ *
  * The read buffer is on the heap: workers run on small stacks. */
 #include "config.h"
 
@@ -53,6 +57,7 @@ struct run {
 	int err_fd;
 	size_t in_off;       /* stdin bytes written so far */
 	size_t delivered;    /* output bytes handed to the callback */
+	int64_t end_at;      /* the timeout; -1: none */
 	int64_t term_at;     /* when to send SIGTERM; -1: not (any more) */
 	int64_t kill_at;     /* when to send SIGKILL after it; -1: not */
 	int64_t drain_until; /* set when the child has exited */
@@ -306,18 +311,27 @@ static void feed_stdin(struct run *r)
 		close_fd(&r->in_fd);
 }
 
-/* Hands len bytes over, as many as max_output still allows. */
+/* Hands len bytes over, as many as max_output still allows. The output
+ * callback may wait for its consumer, but not past the timeout: the
+ * timers must fire whatever the consumer does. Past it, what does not fit
+ * at once is dropped, and so is all that follows (no holes). */
 static void deliver(struct run *r, enum exec_channel ch, size_t len)
 {
 	size_t max = r->spec->max_output;
 	int over = 0;
+	int rc = 0;
 
 	if (max && len > max - r->delivered) {
 		len = max - r->delivered;
 		over = 1;
 	}
 	r->delivered += len;
-	if (len && r->output && r->output(r->arg, ch, r->buf, len) < 0) {
+	if (len && r->output && !r->res->undelivered)
+		rc = r->output(r->arg, ch, r->buf, len,
+			       r->end_at < 0 ? 0 : r->end_at);
+	if (rc == -2)
+		r->res->undelivered = 1;
+	else if (rc < 0) {
 		r->res->cancelled = 1;
 		stop(r);
 		return;
@@ -526,7 +540,7 @@ int exec_run(const struct exec_spec *spec, exec_output_fn output, void *arg,
 	r.arg = arg;
 	r.res = res;
 	r.pidfd = r.in_fd = r.out_fd = r.err_fd = -1;
-	r.term_at = r.kill_at = -1;
+	r.end_at = r.term_at = r.kill_at = -1;
 	if (spec->stdin_len && !spec->stdin_data) {
 		res->spawn_errno = EINVAL;
 		return -1;
@@ -549,7 +563,7 @@ int exec_run(const struct exec_spec *spec, exec_output_fn output, void *arg,
 	if (spec->stdin_len == 0)
 		close_fd(&r.in_fd);
 	if (spec->timeout_ms)
-		r.term_at = now_ms() + spec->timeout_ms;
+		r.end_at = r.term_at = now_ms() + spec->timeout_ms;
 	supervise(&r);
 	reap(&r);
 	contain_end(r.contain);

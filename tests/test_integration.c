@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <dirent.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -1464,8 +1465,12 @@ static int cli_suite_init(void)
 		 "    \"env_inject\": { \"TOOL_TOKEN\": \"s3cr3t-token\" },\n"
 		 "    \"cwd_allowed\": [\"%s\"],\n"
 		 "    \"timeout_secs\": 2, \"max_output_bytes\": 1048576,\n"
-		 "    \"max_concurrent\": 2 } } }\n",
-		 cli_port, cli_port2, tool, jail);
+		 "    \"max_concurrent\": 2 },\n"
+		 "    \"ct3\": { \"type\": \"cli\", \"binary\": \"%s\",\n"
+		 "    \"argv_allow_patterns\": [\"flood *\"],\n"
+		 "    \"timeout_secs\": 3, \"max_output_bytes\": 1073741824,\n"
+		 "    \"max_concurrent\": 1 } } }\n",
+		 cli_port, cli_port2, tool, jail, tool);
 	/* Something carapaced has in its environment that no tool may see. */
 	setenv("CARAPACE_TEST_LEAK", "leaked", 1);
 	int rc = tu_write_file(cli_conf, text);
@@ -1888,6 +1893,68 @@ static void test_cli_detached_disconnect(void)
 	CU_ASSERT(pid > 0 && !in_proc(pid));
 }
 
+/* A connection to port whose receive buffer is small: a client that
+ * never reads fills it at once. */
+static int connect_small(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int small = 4096;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* SSE, and a client that never reads: the 3 s timeout still ends the
+ * run, and the tool's only max_concurrent slot is free again. */
+static void test_cli_timeout_silent_client(void)
+{
+	const char *body = "{\"argv\":[\"flood\",\"999999937\"]}";
+	int fd = connect_small(cli_port);
+	char *resp = NULL;
+	int status = 0;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	tu_send_request(fd, "POST", "/tools/ct3",
+			"Content-Type: application/json\r\n"
+			"Accept: text/event-stream\r\n",
+			body, strlen(body));
+	uint64_t t0 = tu_now_ns();
+	while (clitool_processes("flood", "999999937") == 0 &&
+	       tu_now_ns() - t0 < 5000 * MS)
+		sleep_ms(10);
+	CU_ASSERT_EQUAL(clitool_processes("flood", "999999937"), 1);
+	int left = wait_none_left("flood", "999999937", 20000);
+	uint64_t ms = (tu_now_ns() - t0) / MS;
+	CU_ASSERT_EQUAL(left, 0);
+	fprintf(stderr, "  run ended %llu ms after the request\n",
+		(unsigned long long)ms);
+	/* the slot is given back just after the child is reaped */
+	for (;;) {
+		free(resp);
+		resp = NULL;
+		tu_http(cli_port, "POST", "/tools/ct3",
+			"Content-Type: application/json\r\n",
+			"{\"argv\":[\"flood\",\"10\"]}", &status, &resp,
+			NULL);
+		if (status != 503 || tu_now_ns() - t0 >= 22000 * MS)
+			break;
+		sleep_ms(50);
+	}
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL(resp && strstr(resp, "xxxxxxxxxx"));
+	free(resp);
+	close(fd);
+}
+
 /* Runs a shell command line with the shim reachable as "ct" (a symlink)
  * and CARAPACE_URL set; returns its exit status, stdout in out, stderr in
  * err. */
@@ -2057,6 +2124,8 @@ int main(void)
 	CU_add_test(t, "... and at its timeout", test_cli_detached_timeout);
 	CU_add_test(t, "... and when its client leaves",
 		    test_cli_detached_disconnect);
+	CU_add_test(t, "timeout with a client that never reads",
+		    test_cli_timeout_silent_client);
 	CU_add_test(t, "carapace-shim", test_shim);
 	/* TEST_SUITE=cli: that suite alone, for a quick run while at work
 	 * on it */
