@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "audit.h"
 #include "cfg.h"
+#include "contain.h"
 #include "daemon.h"
 #include "ledger.h"
 #include "log.h"
@@ -432,6 +433,8 @@ static int run(struct daemon *d)
 		log_warnx("cannot initialise libcurl");
 		return 1;
 	}
+	/* before the listeners: no run may start uncontained */
+	contain_init();
 	if (start_records(d) < 0 || start_serving(d, limit) < 0) {
 		if (d->server != NULL)
 			server_stop(d->server);

@@ -464,8 +464,11 @@ static int publish_head(struct stream *s, const char *content_type,
 	return stream_publish_head(s, h);
 }
 
-/* One SSE event whose data is a single line of JSON. */
-static int push_event(struct stream *s, const char *event, json_object *obj)
+/* One SSE event whose data is a single line of JSON; waits for room no
+ * later than deadline_ms (0: no limit but the stream's send timeout). 0,
+ * -1 cancelled, -2 not queued by the deadline. */
+static int push_event(struct stream *s, const char *event,
+		      json_object *obj, long long deadline_ms)
 {
 	const char *json = json_object_to_json_string_ext(
 		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -475,7 +478,8 @@ static int push_event(struct stream *s, const char *event, json_object *obj)
 	if (text == NULL)
 		return -1;
 	snprintf(text, (size_t)n + 1, "event: %s\ndata: %s\n\n", event, json);
-	int rc = stream_push(s, text, (size_t)n);
+	uint64_t until = deadline_ms > 0 ? (uint64_t)deadline_ms : 0;
+	int rc = stream_push_until(s, text, (size_t)n, until);
 	free(text);
 	return rc;
 }
@@ -515,7 +519,7 @@ static int capture(struct capture *c, const char *data, size_t len)
 }
 
 static int on_output(void *arg, enum exec_channel channel, const char *data,
-		     size_t len)
+		     size_t len, long long deadline_ms)
 {
 	struct job *j = arg;
 	const char *name = channel == EXEC_STDOUT ? "stdout" : "stderr";
@@ -534,7 +538,7 @@ static int on_output(void *arg, enum exec_channel channel, const char *data,
 		json_object_object_add(
 			o, "base64",
 			base64_of(data, len));
-	int rc = push_event(j->stream, name, o);
+	int rc = push_event(j->stream, name, o, deadline_ms);
 	json_object_put(o);
 	return rc;
 }
@@ -626,6 +630,7 @@ static void run_job(struct job *j)
 			    publish_head(j->stream, "text/event-stream", -1) < 0)) {
 		stream_fail(j->stream, STREAM_FAIL_INTERNAL, "out of memory");
 		free_env(env);
+		running_give(tool);
 		return;
 	}
 	stream_set_cancel_hook(j->stream, wake_cancel, j);
@@ -633,6 +638,12 @@ static void run_job(struct job *j)
 	stream_set_cancel_hook(j->stream, NULL, NULL);
 	j->req->argv[0] = NULL;
 	free_env(env);
+	/* max_concurrent counts children: the slot is free once ours is
+	 * gone, however long the client then takes over the answer */
+	running_give(tool);
+	if (res.undelivered)
+		log_info("%s: the client took too little; output after the "
+			 "timeout dropped", tool->name);
 	if (rc < 0 && res.spawn_errno != 0) {
 		log_warnx("%s: cannot run %s: %s", tool->name, tool->binary,
 			  strerror(res.spawn_errno));
@@ -648,23 +659,25 @@ static void run_job(struct job *j)
 		answer_json(j, &res);
 		return;
 	}
+	/* After dropped output, the exit event goes only if it fits now, and
+	 * the body ends broken: the client must not take it for whole. */
 	json_object *o = result_json(&res);
-	stream_finish(j->stream, rc == 0 && push_event(j->stream, "exit", o) == 0);
+	int ok = push_event(j->stream, "exit", o,
+			    res.undelivered ? 1 : 0) == 0;
+	stream_finish(j->stream, rc == 0 && ok && !res.undelivered);
 	json_object_put(o);
 }
 
 static void *cli_main(void *arg)
 {
 	struct job *j = arg;
-	const struct cfg_tool *tool = j->req->tool;
 
 	run_job(j);
 	close(j->cancel_fd);
 	free(j->out[0].data);
 	free(j->out[1].data);
 	stream_release(j->stream);
-	running_give(tool);
-	cli_request_free(j->req); /* the last use of tool is above */
+	cli_request_free(j->req);
 	free(j);
 	workers_leave();
 	return NULL;

@@ -10,11 +10,17 @@
  * most DRAIN_MS more. The exit is seen with WNOWAIT and the child reaped
  * only after that kill: while the zombie exists its pid, which is the
  * group's id, cannot be reused, so the signal never reaches a stranger.
+ * The run's cgroup (contain.h) is killed at that moment too.
+ *
+ * A consumer that takes nothing cannot hold the loop: the output callback
+ * waits no later than the timeout, so the timers, the cap and a cancel
+ * still act (a cancel wakes a waiting callback through the stream).
  *
  * The read buffer is on the heap: workers run on small stacks. */
 #include "config.h"
 
 #include "exec.h"
+#include "contain.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +45,7 @@ enum { P_IN, P_OUT, P_ERR, P_CANCEL, P_CHILD, P_COUNT };
 
 struct run {
 	const struct exec_spec *spec;
+	struct contain *contain; /* every process of the run; owned */
 	exec_output_fn output;
 	void *arg;
 	struct exec_result *res;
@@ -50,6 +57,7 @@ struct run {
 	int err_fd;
 	size_t in_off;       /* stdin bytes written so far */
 	size_t delivered;    /* output bytes handed to the callback */
+	int64_t end_at;      /* the timeout; -1: none */
 	int64_t term_at;     /* when to send SIGTERM; -1: not (any more) */
 	int64_t kill_at;     /* when to send SIGKILL after it; -1: not */
 	int64_t drain_until; /* set when the child has exited */
@@ -307,18 +315,27 @@ static void feed_stdin(struct run *r)
 		close_fd(&r->in_fd);
 }
 
-/* Hands len bytes over, as many as max_output still allows. */
+/* Hands len bytes over, as many as max_output still allows. The output
+ * callback may wait for its consumer, but not past the timeout: the
+ * timers must fire whatever the consumer does. Past it, what does not fit
+ * at once is dropped, and so is all that follows (no holes). */
 static void deliver(struct run *r, enum exec_channel ch, size_t len)
 {
 	size_t max = r->spec->max_output;
 	int over = 0;
+	int rc = 0;
 
 	if (max && len > max - r->delivered) {
 		len = max - r->delivered;
 		over = 1;
 	}
 	r->delivered += len;
-	if (len && r->output && r->output(r->arg, ch, r->buf, len) < 0) {
+	if (len && r->output && !r->res->undelivered)
+		rc = r->output(r->arg, ch, r->buf, len,
+			       r->end_at < 0 ? 0 : r->end_at);
+	if (rc == -2)
+		r->res->undelivered = 1;
+	else if (rc < 0) {
 		r->res->cancelled = 1;
 		stop(r);
 		return;
@@ -371,6 +388,8 @@ static void check_exit(struct run *r)
 		return;
 	if (rc == 0 && si.si_pid != r->pid)
 		return;
+	/* what it left behind dies now, so no pipe is held open by it */
+	contain_kill(r->contain);
 	kill_group(r, SIGKILL);
 	wait_child(r);
 	r->drain_until = now_ms() + DRAIN_MS;
@@ -488,6 +507,7 @@ static void reap(struct run *r)
 {
 	if (r->exited)
 		return;
+	contain_kill(r->contain);
 	kill_group(r, SIGKILL);
 	wait_child(r);
 }
@@ -524,7 +544,7 @@ int exec_run(const struct exec_spec *spec, exec_output_fn output, void *arg,
 	r.arg = arg;
 	r.res = res;
 	r.pidfd = r.in_fd = r.out_fd = r.err_fd = -1;
-	r.term_at = r.kill_at = -1;
+	r.end_at = r.term_at = r.kill_at = -1;
 	if (spec->stdin_len && !spec->stdin_data) {
 		res->spawn_errno = EINVAL;
 		return -1;
@@ -534,16 +554,23 @@ int exec_run(const struct exec_spec *spec, exec_output_fn output, void *arg,
 		res->spawn_errno = ENOMEM;
 		return -1;
 	}
+	r.contain = contain_begin();
+	if (!r.contain) {
+		err = ENOMEM;
+		goto fail;
+	}
 	err = start(&r);
+	contain_attach(r.contain, err ? -1 : r.pid);
 	if (err)
 		goto fail;
 	r.pidfd = (int)syscall(SYS_pidfd_open, r.pid, 0);
 	if (spec->stdin_len == 0)
 		close_fd(&r.in_fd);
 	if (spec->timeout_ms)
-		r.term_at = now_ms() + spec->timeout_ms;
+		r.end_at = r.term_at = now_ms() + spec->timeout_ms;
 	supervise(&r);
 	reap(&r);
+	contain_end(r.contain);
 	close_fd(&r.pidfd);
 	set_result(&r);
 	free(r.buf);

@@ -12,7 +12,11 @@
  * SIGTERM, then SIGKILL grace_ms later; once stdout + stderr pass
  * max_output, SIGKILL and the result says truncated; when cancel_fd turns
  * readable (the client left), SIGKILL. The child is always reaped before
- * exec_run() returns: no zombies. Output is never held back by a timer. */
+ * exec_run() returns: no zombies. Output is never held back by a timer.
+ *
+ * Whatever else the child started, in its group or not, is killed and
+ * reaped before exec_run() returns too, once contain_init() was called
+ * (see contain.h); without it, only the group is. */
 #ifndef CARAPACE_EXEC_H
 #define CARAPACE_EXEC_H
 
@@ -39,10 +43,15 @@ struct exec_spec {
 enum exec_channel { EXEC_STDOUT = 1, EXEC_STDERR = 2 };
 
 /* Called on the exec_run() thread with each piece of output as it is read
- * (at most the bytes still allowed by max_output). Return 0 to go on,
- * -1 to stop the child as if cancelled. */
+ * (at most the bytes still allowed by max_output). It may wait for room
+ * until deadline_ms (CLOCK_MONOTONIC ms, the run's timeout; 0: none) and
+ * no longer, so the timeout fires whatever the consumer does. Return 0
+ * to go on, -1 to stop the child as if cancelled, -2 when the data could
+ * not be handed over by the deadline: it and all later output are dropped
+ * (res->undelivered), and the run goes on to its timeout. */
 typedef int (*exec_output_fn)(void *arg, enum exec_channel channel,
-			      const char *data, size_t len);
+			      const char *data, size_t len,
+			      long long deadline_ms);
 
 struct exec_result {
 	int exit_code;     /* when it exited; -1 when a signal ended it */
@@ -50,6 +59,7 @@ struct exec_result {
 	int timed_out;
 	int truncated;
 	int cancelled;
+	int undelivered;   /* output dropped: see exec_output_fn */
 	int spawn_errno;   /* not 0: the child never ran; the rest is unset */
 };
 

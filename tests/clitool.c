@@ -18,6 +18,9 @@
  *   grandchild MS     fork a child that holds stdout for MS ms; go on
  *   setsid-grandchild MS   the same, in a session (and group) of its own
  *   lines N MS        N lines "line i\n", MS ms apart
+ *   detach MS         leave a process behind the way a daemon does (fork,
+ *                     setsid, fork, the middle one exits): it holds
+ *                     stdout for MS ms; "detached PID\n" names it; go on
  *
  * Uses libc only (not even config.h: it builds on its own). A bad command
  * line exits with status 2. */
@@ -28,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -184,6 +188,34 @@ static void do_grandchild(long ms, int own_session)
 	}
 }
 
+/* The middle process says who is left behind and exits, so the one left
+ * is re-parented (to init, or to a subreaper). */
+static void do_detach(long ms)
+{
+	pid_t mid = fork();
+
+	if (mid < 0)
+		exit(1);
+	if (mid == 0) {
+		char line[32];
+		pid_t pid;
+
+		setsid();
+		pid = fork();
+		if (pid < 0)
+			_exit(1);
+		if (pid == 0) {
+			sleep_ms(ms);
+			_exit(0);
+		}
+		snprintf(line, sizeof(line), "detached %d\n", (int)pid);
+		out(STDOUT_FILENO, line, strlen(line));
+		_exit(0);
+	}
+	while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 static void do_lines(long n, long ms)
 {
 	char line[32];
@@ -261,6 +293,8 @@ static int command(int argc, char **argv, int i)
 		do_grandchild(number(a), 0);
 	} else if (!strcmp(cmd, "setsid-grandchild")) {
 		do_grandchild(number(a), 1);
+	} else if (!strcmp(cmd, "detach")) {
+		do_detach(number(a));
 	} else if (!strcmp(cmd, "lines")) {
 		if (left < 2)
 			usage("missing argument");

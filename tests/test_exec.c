@@ -77,10 +77,11 @@ static void keep(char *buf, size_t *len, const char *data, size_t n)
 }
 
 static int collect(void *arg, enum exec_channel ch, const char *data,
-		   size_t len)
+		   size_t len, long long deadline_ms)
 {
 	struct sink *s = arg;
 
+	(void)deadline_ms;
 	if (s->first_ms < 0)
 		s->first_ms = now_ms();
 	if (len == 0)
@@ -661,6 +662,53 @@ static void test_no_fd_leak_no_zombie(void)
 	CU_ASSERT_EQUAL(errno, ECHILD);
 }
 
+/* A consumer that never takes anything: the callback waits as long as it
+ * may (until the deadline exec gives it) and gives up. */
+struct stuck {
+	int calls;
+	long long deadline_ms;
+};
+
+static int stuck_output(void *arg, enum exec_channel ch, const char *data,
+			size_t len, long long deadline_ms)
+{
+	struct stuck *st = arg;
+	int64_t now = now_ms();
+
+	(void)ch;
+	(void)data;
+	(void)len;
+	st->calls++;
+	st->deadline_ms = deadline_ms;
+	if (deadline_ms <= 0)
+		return -1; /* it would wait for ever: fail the test */
+	if (deadline_ms > now)
+		sleep_ms((int)(deadline_ms - now));
+	return -2;
+}
+
+static void test_timeout_with_stuck_consumer(void)
+{
+	char *argv[] = { "x", "flood", "100000000", NULL };
+	struct exec_spec spec;
+	struct exec_result res;
+	struct stuck st = { 0, 0 };
+
+	spec_init(&spec, argv);
+	spec.timeout_ms = 500;
+	spec.grace_ms = 500;
+	int64_t t0 = now_ms();
+	CU_ASSERT_EQUAL(exec_run(&spec, stuck_output, &st, &res), 0);
+	int64_t ms = now_ms() - t0;
+	CU_ASSERT(res.timed_out);
+	CU_ASSERT(res.undelivered);
+	CU_ASSERT(!res.cancelled);
+	CU_ASSERT_EQUAL(res.signal, SIGTERM);
+	CU_ASSERT_EQUAL(st.calls, 1); /* nothing after the drop */
+	CU_ASSERT(st.deadline_ms >= t0 + 500 && st.deadline_ms <= t0 + 600);
+	CU_ASSERT(ms >= 500 && ms < 2000);
+}
+
 static void test_bad_binary(void)
 {
 	char *argv[] = { "x", NULL };
@@ -735,5 +783,7 @@ int main(void)
 		    test_child_gets_stdio_only);
 	CU_add_test(suite, "no fd leak, no zombie", test_no_fd_leak_no_zombie);
 	CU_add_test(suite, "bad binary", test_bad_binary);
+	CU_add_test(suite, "timeout with a consumer that takes nothing",
+		    test_timeout_with_stuck_consumer);
 	return cu_run();
 }

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <dirent.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -1727,15 +1728,20 @@ static int write_cli_conf(const char *tool, const char *more_allow)
 		 "    \"argv_allow_patterns\": [\"println *\", \"eprint *\",\n"
 		 "      \"args *\", \"env\", \"cwd\", \"cat\", \"sleep *\",\n"
 		 "      \"lines *\", \"flood *\", \"exit *\", \"kill *\",\n"
-		 "      \"ignore-term *\", \"bytes\", \"fds\"%s%s%s],\n"
+		 "      \"ignore-term *\", \"bytes\", \"fds\", \"detach *\"%s%s%s],\n"
 		 "    \"argv_deny_patterns\": [\"* secret*\"],\n"
 		 "    \"argv_deny_flags\": [\"--output\", \"-o\"],\n"
 		 "    \"env_inject\": { \"TOOL_TOKEN\": \"s3cr3t-token\" },\n"
 		 "    \"cwd_allowed\": [\"%s\"],\n"
 		 "    \"timeout_secs\": 2, \"max_output_bytes\": 1048576,\n"
-		 "    \"max_concurrent\": 2 } } }\n",
+		 "    \"max_concurrent\": 2 },\n"
+		 "    \"ct3\": { \"type\": \"cli\", \"binary\": \"%s\",\n"
+		 "    \"argv_allow_patterns\": [\"flood *\"],\n"
+		 "    \"timeout_secs\": 3, \"max_output_bytes\": 1073741824,\n"
+		 "    \"max_concurrent\": 1 } } }\n",
 		 cli_port, cli_port2, tool, more_allow ? ", \"" : "",
-		 more_allow ? more_allow : "", more_allow ? "\"" : "", jail);
+		 more_allow ? more_allow : "", more_allow ? "\"" : "", jail,
+		 tool);
 	return tu_write_file(cli_conf, text);
 }
 
@@ -2223,6 +2229,187 @@ static void test_cli_max_concurrent_reload(void)
 	json_object_put(o);
 }
 
+/* ---- no process outlives its run ---- */
+
+/* Processes whose command line begins with clitool's path, cmd and arg:
+ * a run's, whatever it forked (a fork keeps the command line). */
+static int clitool_processes(const char *cmd, const char *arg)
+{
+	char want[600];
+	int len = snprintf(want, sizeof(want), "%s%c%s%c%s%c",
+			   getenv("CLITOOL"), 0, cmd, 0, arg, 0);
+	int n = 0;
+	DIR *d = opendir("/proc");
+
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+		char file[300], buf[600];
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(file, sizeof(file), "/proc/%s/cmdline", e->d_name);
+		FILE *f = fopen(file, "r");
+		size_t k = f ? fread(buf, 1, sizeof(buf), f) : 0;
+		if (f)
+			fclose(f);
+		n += k >= (size_t)len && memcmp(buf, want, (size_t)len) == 0;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* The pid in "detached PID", or -1. */
+static pid_t detached_pid(const char *out)
+{
+	const char *p = out ? strstr(out, "detached ") : NULL;
+	char *end;
+	long pid = p ? strtol(p + 9, &end, 10) : -1;
+
+	return p && end != p + 9 && pid > 0 ? (pid_t)pid : -1;
+}
+
+/* /proc/PID exists: alive, or a zombie nobody reaped. */
+static int in_proc(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	return stat(path, &st) == 0;
+}
+
+/* Polls for limit_ms until no process of the run is left; its count. */
+static int wait_none_left(const char *cmd, const char *arg, int limit_ms)
+{
+	uint64_t t0 = tu_now_ns();
+	int n;
+
+	while ((n = clitool_processes(cmd, arg)) > 0 &&
+	       tu_now_ns() - t0 < (uint64_t)limit_ms * MS)
+		sleep_ms(20);
+	return n;
+}
+
+/* A run's child leaves a daemon behind (setsid, double fork) and ends:
+ * the daemon is gone by the time the answer is. */
+static void test_cli_detached_end(void)
+{
+	int status;
+	json_object *o = run_tool("[\"detach\",\"4242001\",\"println\","
+				  "\"done\"]", NULL, &status);
+
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT_EQUAL(json_int_at(o, "exit_code"), 0);
+	pid_t pid = detached_pid(json_str_at(o, "stdout"));
+	CU_ASSERT(pid > 0);
+	CU_ASSERT(pid > 0 && !in_proc(pid));
+	CU_ASSERT_EQUAL(clitool_processes("detach", "4242001"), 0);
+	json_object_put(o);
+}
+
+static void test_cli_detached_timeout(void)
+{
+	int status;
+	json_object *o = run_tool("[\"detach\",\"4242002\",\"sleep\","
+				  "\"60000\"]", NULL, &status), *t = NULL;
+
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT(json_object_object_get_ex(o, "timed_out", &t) &&
+		  json_object_get_boolean(t));
+	pid_t pid = detached_pid(json_str_at(o, "stdout"));
+	CU_ASSERT(pid > 0);
+	CU_ASSERT(pid > 0 && !in_proc(pid));
+	CU_ASSERT_EQUAL(clitool_processes("detach", "4242002"), 0);
+	json_object_put(o);
+}
+
+static void test_cli_detached_disconnect(void)
+{
+	const char *body = "{\"argv\":[\"detach\",\"4242003\",\"sleep\","
+			   "\"60000\"]}";
+	struct tu_resp r = { 0 };
+	char data[256];
+	int fd = tu_connect(cli_port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	tu_send_request(fd, "POST", "/tools/ct",
+			"Content-Type: application/json\r\n"
+			"Accept: text/event-stream\r\n",
+			body, strlen(body));
+	CU_ASSERT_EQUAL_FATAL(tu_read_head(&r, fd, 10000), 0);
+	CU_ASSERT_EQUAL(tu_sse_next_event(&r, data, sizeof(data), 5000), 0);
+	pid_t pid = detached_pid(data);
+	CU_ASSERT(pid > 0 && in_proc(pid));
+	CU_ASSERT_EQUAL(clitool_processes("detach", "4242003"), 2);
+	tu_resp_free(&r);
+	close(fd);
+	CU_ASSERT_EQUAL(wait_none_left("detach", "4242003", 5000), 0);
+	CU_ASSERT(pid > 0 && !in_proc(pid));
+}
+
+/* A connection to port whose receive buffer is small: a client that
+ * never reads fills it at once. */
+static int connect_small(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int small = 4096;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* SSE, and a client that never reads: the 3 s timeout still ends the
+ * run, and the tool's only max_concurrent slot is free again. */
+static void test_cli_timeout_silent_client(void)
+{
+	const char *body = "{\"argv\":[\"flood\",\"999999937\"]}";
+	int fd = connect_small(cli_port);
+	char *resp = NULL;
+	int status = 0;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	tu_send_request(fd, "POST", "/tools/ct3",
+			"Content-Type: application/json\r\n"
+			"Accept: text/event-stream\r\n",
+			body, strlen(body));
+	uint64_t t0 = tu_now_ns();
+	while (clitool_processes("flood", "999999937") == 0 &&
+	       tu_now_ns() - t0 < 5000 * MS)
+		sleep_ms(10);
+	CU_ASSERT_EQUAL(clitool_processes("flood", "999999937"), 1);
+	int left = wait_none_left("flood", "999999937", 20000);
+	uint64_t ms = (tu_now_ns() - t0) / MS;
+	CU_ASSERT_EQUAL(left, 0);
+	fprintf(stderr, "  run ended %llu ms after the request\n",
+		(unsigned long long)ms);
+	/* the slot is given back just after the child is reaped */
+	for (;;) {
+		free(resp);
+		resp = NULL;
+		tu_http(cli_port, "POST", "/tools/ct3",
+			"Content-Type: application/json\r\n",
+			"{\"argv\":[\"flood\",\"10\"]}", &status, &resp,
+			NULL);
+		if (status != 503 || tu_now_ns() - t0 >= 22000 * MS)
+			break;
+		sleep_ms(50);
+	}
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL(resp && strstr(resp, "xxxxxxxxxx"));
+	free(resp);
+	close(fd);
+}
+
 /* Runs a shell command line with the shim reachable as "ct" (a symlink)
  * and CARAPACE_URL set; returns its exit status, stdout in out, stderr in
  * err. */
@@ -2397,7 +2584,25 @@ int main(void)
 	CU_add_test(t, "max_concurrent", test_cli_max_concurrent);
 	CU_add_test(t, "max_concurrent survives a reload",
 		    test_cli_max_concurrent_reload);
+	CU_add_test(t, "a detached process dies with its run",
+		    test_cli_detached_end);
+	CU_add_test(t, "... and at its timeout", test_cli_detached_timeout);
+	CU_add_test(t, "... and when its client leaves",
+		    test_cli_detached_disconnect);
+	CU_add_test(t, "timeout with a client that never reads",
+		    test_cli_timeout_silent_client);
 	CU_add_test(t, "carapace-shim", test_shim);
+	/* TEST_SUITE=cli: that suite alone, for a quick run while at work
+	 * on it */
+	const char *only = getenv("TEST_SUITE");
+	carapaced_path = getenv("CARAPACED");
+	if (only != NULL) {
+		CU_pSuite all[] = { s, p, t };
+		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+			CU_set_suite_active(all[i],
+					    strcmp(all[i]->pName, only) == 0);
+		CU_set_fail_on_inactive(CU_FALSE);
+	}
 	int rc = cu_run();
 	remove_workdir();
 	return rc;
