@@ -437,19 +437,43 @@ static void test_push_without_deadline_waits(void)
 /* A client that takes nothing from a full stream for the send timeout
  * stalls it: the push fails, the stream is cancelled and the client's
  * socket is shut down, so its peer sees the end. */
-static void test_silent_client_stalls(void)
+/* A stream with a 1 s send timeout whose consumer waits with sv[0] as
+ * its client socket (a socketpair: sv[1] is the client's end). */
+static struct stream *stream_with_client(size_t capacity, int sv[2])
 {
-	struct stream *s = stream_new(100);
+	struct stream *s = stream_new(capacity);
 	const struct stream_head *h = NULL;
 	enum stream_failure why = STREAM_FAIL_NONE;
-	char msg[64], byte;
-	int sv[2];
+	char msg[64];
 
 	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	stream_set_send_timeout(s, 1);
 	CU_ASSERT_EQUAL(stream_publish_head(s, make_head(200)), 0);
 	CU_ASSERT_EQUAL(stream_wait_head(s, sv[0], &h, &why, msg, sizeof(msg)),
 			0);
+	return s;
+}
+
+/* The client's end sees the end: the stream shut its socket down. Closes
+ * both ends and releases both references of s. */
+static void expect_client_shut_down(struct stream *s, int sv[2])
+{
+	struct pollfd pfd = { .fd = sv[1], .events = POLLIN };
+	char byte;
+
+	CU_ASSERT_EQUAL(poll(&pfd, 1, 5000), 1);
+	CU_ASSERT_EQUAL(recv(sv[1], &byte, 1, MSG_DONTWAIT), 0);
+	close(sv[0]);
+	close(sv[1]);
+	stream_release(s);
+	stream_release(s);
+}
+
+static void test_silent_client_stalls(void)
+{
+	int sv[2];
+	struct stream *s = stream_with_client(100, sv);
+
 	CU_ASSERT_EQUAL(stream_push(s, fill, 128), 0);
 	struct call c = { .s = s, .kind = CALL_PUSH, .len = 1 };
 	call_start(&c);
@@ -458,13 +482,7 @@ static void test_silent_client_stalls(void)
 	CU_ASSERT(c.end_ms >= c.start_ms + 900);
 	CU_ASSERT_EQUAL(stream_was_stalled(s), 1);
 	CU_ASSERT_EQUAL(stream_is_cancelled(s), 1);
-	struct pollfd pfd = { .fd = sv[1], .events = POLLIN };
-	CU_ASSERT_EQUAL(poll(&pfd, 1, 5000), 1);
-	CU_ASSERT_EQUAL(recv(sv[1], &byte, 1, MSG_DONTWAIT), 0);
-	close(sv[0]);
-	close(sv[1]);
-	stream_release(s);
-	stream_release(s);
+	expect_client_shut_down(s, sv);
 }
 
 /* The send timer restarts whenever the client takes bytes: a client
@@ -540,30 +558,16 @@ static void test_finish_stalls_on_silent_client(void)
  * socket shut down, so its connection cannot hang on. */
 static void test_closed_stream_stalls_silent_client(void)
 {
-	struct stream *s = stream_new(1024);
-	const struct stream_head *h = NULL;
-	enum stream_failure why = STREAM_FAIL_NONE;
-	char msg[64], byte;
 	int sv[2];
+	struct stream *s = stream_with_client(1024, sv);
 
-	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	stream_set_send_timeout(s, 1);
-	CU_ASSERT_EQUAL(stream_publish_head(s, make_head(200)), 0);
-	CU_ASSERT_EQUAL(stream_wait_head(s, sv[0], &h, &why, msg, sizeof(msg)),
-			0);
 	CU_ASSERT_EQUAL(stream_push(s, fill, 100), 0);
 	stream_close(s);
 	struct call c = { .s = s, .kind = CALL_FINISH };
 	call_start(&c);
 	CU_ASSERT(call_wait(&c, 10000));
 	CU_ASSERT_EQUAL(stream_was_stalled(s), 1);
-	struct pollfd pfd = { .fd = sv[1], .events = POLLIN };
-	CU_ASSERT_EQUAL(poll(&pfd, 1, 5000), 1);
-	CU_ASSERT_EQUAL(recv(sv[1], &byte, 1, MSG_DONTWAIT), 0);
-	close(sv[0]);
-	close(sv[1]);
-	stream_release(s);
-	stream_release(s);
+	expect_client_shut_down(s, sv);
 }
 
 /* Without a send timeout, finish never waits for the client. */
