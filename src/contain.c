@@ -2,13 +2,14 @@
  *
  * The orphan sweep needs no record of what a run forked: an orphan is a
  * child of carapaced that is no run's own child (exec's), and the only
- * children carapaced makes are those. Which run left it is not known, so
- * the rule is by start time (clock ticks since boot, /proc/PID/stat):
- * every process of a run starts no earlier than the run's child, so an
- * orphan that started before every run still under way is no live run's
- * and dies. One that started later is kept until those runs end too: the
- * fallback is exact when runs do not overlap, late by the overlap when
- * they do. The spawn lock makes "no run's own child" exact: a child is
+ * children carapaced makes are those. An orphan inside the cgroup of a
+ * run still under way is that run's, and lives until the run ends; any
+ * other dies, unless a run without a cgroup (the fallback) could have
+ * started it: every process of a run starts no earlier than the run's
+ * child (clock ticks since boot, /proc/PID/stat), so an orphan that
+ * started before every such run is none of theirs. Without cgroups the
+ * rule is exact when runs do not overlap, late by the overlap when they
+ * do. The spawn lock makes "no run's own child" exact: a child is
  * registered before any sweep can see it.
  *
  * Only carapaced's own children are signalled by the sweep: their pids
@@ -69,6 +70,7 @@ static struct contain *runs;      /* runs attached, not ended; lock */
 static int active;                /* contain_init() was called */
 static int subreaper;
 static int base_fd = -1;          /* carapaced's cgroup v2 directory */
+static char self_cg[PATH_MAX];    /* ... as /proc/PID/cgroup names it */
 static int cgroup_warned;         /* lock */
 static unsigned long seq;         /* lock */
 
@@ -229,15 +231,45 @@ static int is_run_child(pid_t pid)
 	return 0;
 }
 
-/* The earliest start of a run under way; ULLONG_MAX: none. */
-static unsigned long long earliest_run(void)
+/* The earliest start of a run under way that has no cgroup; ULLONG_MAX:
+ * none. Only such a run can own an orphan outside every run's cgroup. */
+static unsigned long long earliest_uncontained(void)
 {
 	unsigned long long min = ULLONG_MAX;
 
 	for (struct contain *c = runs; c != NULL; c = c->next)
-		if (c->start < min)
+		if (c->cg_fd < 0 && c->start < min)
 			min = c->start;
 	return min;
+}
+
+/* Whether pid is in the cgroup of a run under way. A process may leave
+ * its run's cgroup (tools run as carapaced's user may write the cgroup
+ * files it was delegated), so what is outside every live one is not
+ * spared by its age alone: a process that forks anew every moment would
+ * always look younger than the runs under way. */
+static int in_live_cgroup(pid_t pid)
+{
+	char path[64], line[PATH_MAX + 8], want[PATH_MAX + 80];
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	FILE *f = fopen(path, "re");
+	while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		for (struct contain *c = runs; c != NULL && !found;
+		     c = c->next) {
+			snprintf(want, sizeof(want), "%s/%s",
+				 strcmp(self_cg, "/") == 0 ? "" : self_cg,
+				 c->name);
+			found = c->cg_fd >= 0 && strcmp(line + 3, want) == 0;
+		}
+	}
+	if (f != NULL)
+		fclose(f);
+	return found;
 }
 
 static int known(const struct ident *v, size_t n, const struct proc *p)
@@ -292,7 +324,7 @@ static void reap(pid_t pid)
  * found, or -1 when /proc cannot be read. */
 static int sweep_round(pid_t self, struct ident **doomed, size_t *n_doomed)
 {
-	unsigned long long first = earliest_run();
+	unsigned long long first = earliest_uncontained();
 	size_t n;
 	struct proc *v = scan(&n);
 	int found = 0;
@@ -303,8 +335,8 @@ static int sweep_round(pid_t self, struct ident **doomed, size_t *n_doomed)
 		struct proc *p = &v[i];
 		if (p->ppid != self || is_run_child(p->pid))
 			continue;
-		p->doomed = p->state == 'Z' || p->start < first ||
-			    known(*doomed, *n_doomed, p);
+		p->doomed = p->state == 'Z' || known(*doomed, *n_doomed, p) ||
+			    (p->start < first && !in_live_cgroup(p->pid));
 		found += p->doomed;
 	}
 	if (found && doom_descendants(v, n, doomed, n_doomed) < 0)
@@ -348,6 +380,7 @@ static int find_cgroup(char *dir, size_t len)
 			rel[0] = '\0';
 	if (f != NULL)
 		fclose(f);
+	snprintf(self_cg, sizeof(self_cg), "%s", rel);
 	f = fopen("/proc/self/mountinfo", "re");
 	while (f != NULL && mnt[0] == '\0' &&
 	       fgets(line, sizeof(line), f) != NULL) {

@@ -21,11 +21,16 @@
  *   detach MS         leave a process behind the way a daemon does (fork,
  *                     setsid, fork, the middle one exits): it holds
  *                     stdout for MS ms; "detached PID\n" names it; go on
+ *   hop MS            leave a process behind that also leaves its cgroup
+ *                     for the parent one, then forks anew every 100 ms
+ *                     (so it always looks young) for MS ms; "hopper
+ *                     PID\n" names the first; go on
  *
  * Uses libc only (not even config.h: it builds on its own). A bad command
  * line exits with status 2. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +195,63 @@ static void do_grandchild(long ms, int own_session)
 
 /* The middle process says who is left behind and exits, so the one left
  * is re-parented (to init, or to a subreaper). */
+/* Moves the calling process into the parent of its cgroup v2 (best
+ * effort: a test sees whether it got out). */
+static void leave_cgroup(void)
+{
+	char line[4096], cg[4096] = "", mnt[4096] = "", path[8300];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3))
+			sscanf(line + 3, "%4095s", cg);
+	if (f)
+		fclose(f);
+	f = fopen("/proc/self/mountinfo", "r");
+	while (f && !mnt[0] && fgets(line, sizeof(line), f))
+		if (strstr(line, " - cgroup2 ") &&
+		    sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+			mnt[0] = '\0';
+	if (f)
+		fclose(f);
+	char *slash = strrchr(cg, '/');
+	if (!mnt[0] || slash == NULL || slash == cg)
+		return;
+	*slash = '\0';
+	snprintf(path, sizeof(path), "%s%s/cgroup.procs", mnt, cg);
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%d\n", (int)getpid());
+		fclose(f);
+	}
+}
+
+static void do_hop(long ms)
+{
+	pid_t first = fork();
+
+	if (first < 0)
+		exit(1);
+	if (first > 0) {
+		char line[32];
+		snprintf(line, sizeof(line), "hopper %d\n", (int)first);
+		out(STDOUT_FILENO, line, strlen(line));
+		return;
+	}
+	setsid();
+	leave_cgroup();
+	int null = open("/dev/null", O_RDWR);
+	for (int fd = 0; fd < 3 && null >= 0; fd++)
+		dup2(null, fd);
+	for (long left = ms; left > 0; left -= 100) {
+		sleep_ms(100);
+		pid_t next = fork();
+		if (next != 0)
+			_exit(0); /* the parent goes (or the fork failed) */
+	}
+	_exit(0);
+}
+
 static void do_detach(long ms)
 {
 	pid_t mid = fork();
@@ -295,6 +357,8 @@ static int command(int argc, char **argv, int i)
 		do_grandchild(number(a), 1);
 	} else if (!strcmp(cmd, "detach")) {
 		do_detach(number(a));
+	} else if (!strcmp(cmd, "hop")) {
+		do_hop(number(a));
 	} else if (!strcmp(cmd, "lines")) {
 		if (left < 2)
 			usage("missing argument");

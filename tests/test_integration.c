@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1738,10 +1739,13 @@ static int write_cli_conf(const char *tool, const char *more_allow)
 		 "    \"ct3\": { \"type\": \"cli\", \"binary\": \"%s\",\n"
 		 "    \"argv_allow_patterns\": [\"flood *\"],\n"
 		 "    \"timeout_secs\": 3, \"max_output_bytes\": 1073741824,\n"
-		 "    \"max_concurrent\": 1 } } }\n",
+		 "    \"max_concurrent\": 1 },\n"
+		 "    \"ct4\": { \"type\": \"cli\", \"binary\": \"%s\",\n"
+		 "    \"argv_allow_patterns\": [\"sleep *\", \"hop *\"],\n"
+		 "    \"timeout_secs\": 30, \"max_concurrent\": 2 } } }\n",
 		 cli_port, cli_port2, tool, more_allow ? ", \"" : "",
 		 more_allow ? more_allow : "", more_allow ? "\"" : "", jail,
-		 tool);
+		 tool, tool);
 	return tu_write_file(cli_conf, text);
 }
 
@@ -2142,13 +2146,18 @@ static void test_cli_max_concurrent(void)
 		tu_resp_free(&r[i]);
 		close(fds[i]);
 	}
+	/* the slots come back once the runs have wound up (children
+	 * killed, their cgroups emptied, orphans swept) */
 	uint64_t t0 = tu_now_ns();
-	while (count_children(cli_pid) > 0 && tu_now_ns() - t0 < 5000 * MS)
-		sleep_ms(20);
-	int status;
-	json_object *o = run_tool("[\"println\",\"again\"]", NULL, &status);
+	int status = 0;
+	do {
+		json_object *o = run_tool("[\"println\",\"again\"]", NULL,
+					  &status);
+		json_object_put(o);
+		if (status != 200)
+			sleep_ms(50);
+	} while (status != 200 && tu_now_ns() - t0 < 5000 * MS);
 	CU_ASSERT_EQUAL(status, 200);
-	json_object_put(o);
 }
 
 /* Every spelling of a denied option is refused, through the daemon. */
@@ -2291,6 +2300,49 @@ static int wait_none_left(const char *cmd, const char *arg, int limit_ms)
 
 /* A run's child leaves a daemon behind (setsid, double fork) and ends:
  * the daemon is gone by the time the answer is. */
+struct bg_run {
+	pthread_t t;
+	const char *body;
+	atomic_int done;
+};
+
+static void *bg_run_main(void *arg)
+{
+	struct bg_run *b = arg;
+	int status;
+	char *resp = NULL;
+
+	tu_http(cli_port, "POST", "/tools/ct4", NULL, b->body, &status,
+		&resp, NULL);
+	free(resp);
+	atomic_store(&b->done, 1);
+	return NULL;
+}
+
+/* A process that leaves its run's cgroup and forks anew every 100 ms (so
+ * it always looks younger than the runs under way) dies when its run
+ * ends, although another run is still going. */
+static void test_cli_cgroup_escapee(void)
+{
+	struct bg_run b = { .body = "{\"argv\":[\"sleep\",\"8000\"]}" };
+	int status;
+	char *resp = NULL;
+
+	atomic_init(&b.done, 0);
+	CU_ASSERT_FATAL(pthread_create(&b.t, NULL, bg_run_main, &b) == 0);
+	sleep_ms(300); /* the long run is under way first */
+	CU_ASSERT_EQUAL(tu_http(cli_port, "POST", "/tools/ct4", NULL,
+				"{\"argv\":[\"hop\",\"20000\"]}", &status,
+				&resp, NULL),
+			0);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL(resp && strstr(resp, "hopper "));
+	free(resp);
+	CU_ASSERT_EQUAL(wait_none_left("hop", "20000", 3000), 0);
+	CU_ASSERT_EQUAL(atomic_load(&b.done), 0); /* still under way */
+	pthread_join(b.t, NULL);
+}
+
 static void test_cli_detached_end(void)
 {
 	int status;
@@ -2589,6 +2641,8 @@ int main(void)
 	CU_add_test(t, "... and at its timeout", test_cli_detached_timeout);
 	CU_add_test(t, "... and when its client leaves",
 		    test_cli_detached_disconnect);
+	CU_add_test(t, "a process that leaves its cgroup dies with its run",
+		    test_cli_cgroup_escapee);
 	CU_add_test(t, "timeout with a client that never reads",
 		    test_cli_timeout_silent_client);
 	CU_add_test(t, "carapace-shim", test_shim);
