@@ -281,6 +281,34 @@ static int spells_flag(const char *arg, const char *flag)
 	return flag[1] != '-' && strchr(arg + 1, flag[1]) != NULL;
 }
 
+/* Whether name[=v] names the long option flag by a prefix, as
+ * "--name[=v]" would. */
+static int spells_long(const char *name, const char *flag)
+{
+	size_t n = strcspn(name, "=");
+
+	return flag[1] == '-' && n > 0 && n <= strlen(flag + 2) &&
+	       strncmp(name, flag + 2, n) == 0;
+}
+
+/* getopt_long reads "-W name" (and "-Wname") as "--name" when the short
+ * options include "W;". Which programs do is not known here, so every
+ * cluster holding W is read that way too (fail closed): the long name it
+ * would give, or NULL. */
+static const char *w_value(char *const *argv, size_t argc, size_t i)
+{
+	const char *arg = argv[i];
+	const char *w = arg[0] == '-' && arg[1] != '-' && arg[1] != '\0' ?
+				strchr(arg + 1, 'W') :
+				NULL;
+
+	if (w == NULL)
+		return NULL;
+	if (w[1] != '\0')
+		return w + 1;
+	return i + 1 < argc ? argv[i + 1] : NULL;
+}
+
 /* Whether arg is an option that may take the next argument as its value:
  * a cluster (its last letter may want one) or "--name" without "=". */
 static int may_take_value(const char *arg)
@@ -304,8 +332,10 @@ static const char *denied_flag(const struct cfg_strings *flags,
 				break;
 			continue;
 		}
+		const char *w = w_value(argv, argc, i);
 		for (size_t j = 0; j < flags->n; j++) {
-			if (spells_flag(argv[i], flags->v[j])) {
+			if (spells_flag(argv[i], flags->v[j]) ||
+			    (w != NULL && spells_long(w, flags->v[j]))) {
 				*flag = flags->v[j];
 				return argv[i];
 			}

@@ -1270,9 +1270,16 @@ static const struct acase fcases[] = {
 	{ "long prefix not listed", &gh_short, ARGV("--o", "--output"), 0,
 	  "" },
 
+	{ "-W with another long name", &gh, ARGV("-W", "verbose"), 0, "" },
+
 	/* denied: the long option */
 	{ "--output", &gh, ARGV("--output", "f"), 403,
 	  FLAG("--output", "--output") },
+	/* getopt_long's "W;": -W name is --name */
+	{ "-W output", &gh, ARGV("-W", "output=f"), 403,
+	  FLAG("-W", "--output") },
+	{ "-Wout", &gh, ARGV("-Wout=f"), 403, FLAG("-Wout=f", "--output") },
+	{ "-vW outp", &gh, ARGV("-vW", "outp"), 403, FLAG("-vW", "--output") },
 	{ "--output=FILE", &gh, ARGV("--output=/etc/x"), 403,
 	  FLAG("--output=/etc/x", "--output") },
 	{ "--output= empty", &gh, ARGV("--output="), 403,
