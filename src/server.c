@@ -748,8 +748,9 @@ static int declares_bad_framing(struct MHD_Connection *c, size_t max,
  * body buffer it holds, as the buffer grows with the bytes that come (a
  * declared Content-Length is only checked against what is free, never
  * reserved: a client that declares much and sends slowly holds only what
- * it sent), and gives it back when it ends (on_completed). The charge stays for the request's whole life even
- * when the buffer moves to the proxy worker (which frees it when the
+ * it sent), and gives it back when it ends (on_completed). The charge
+ * stays for the request's whole life even when the buffer moves to the
+ * proxy worker (which frees it when the
  * transfer ends) or is replaced by the policy's re-serialised body (never
  * larger, else the difference is charged too). A charge that would pass
  * max_inflight_body_bytes is refused and nothing is allocated: the

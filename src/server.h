@@ -19,9 +19,10 @@ struct server;
 /* A server with no listener yet. Every request is told to ledger, and
  * every connection refused or cut by the front to metrics (both borrowed:
  * they must outlive the server). conn_limit caps connections in all, over
- * every listener (the daemon sizes it so streams keep descriptors). wake(wake_arg) is called, from any thread, when a retired
- * listener has lost its last connection: call server_reap() then. NULL
- * on out of memory. */
+ * every listener (the daemon sizes it so streams keep descriptors).
+ * wake(wake_arg) is called, from any thread, when a retired listener has
+ * lost its last connection: call server_reap() then. NULL on out of
+ * memory. */
 struct server *server_new(struct ledger *ledger, struct metrics *metrics,
 			  unsigned conn_limit, void (*wake)(void *),
 			  void *wake_arg);

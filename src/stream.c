@@ -150,7 +150,8 @@ static void cancel_locked(struct stream *s)
 void stream_cancel(struct stream *s)
 {
 	pthread_mutex_lock(&s->lock);
-	s->consumer_gone = 1; /* even after a close: the queue is owed no more */
+	/* even after a close: the queue is owed to no one now */
+	s->consumer_gone = 1;
 	/* from here on the consumer may let MHD close the socket */
 	s->client_fd = -1;
 	pthread_cond_broadcast(&s->space);

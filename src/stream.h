@@ -7,8 +7,9 @@
  * Nothing is buffered for time: bytes are readable the moment they are
  * pushed. Memory is bounded: a push into a stream holding `capacity` bytes
  * waits until the consumer has read (backpressure), and, with a send
- * timeout, no longer than that while the client takes nothing. The consumer's waits watch the client
- * socket too, so a client that leaves is noticed at once, even when silent;
+ * timeout, no longer than that while the client takes nothing. The
+ * consumer's waits watch the client socket too, so a client that leaves
+ * is noticed at once, even when silent;
  * that cancels the stream, which wakes a waiting producer and calls the
  * producer's cancel hook (to wake a transfer blocked elsewhere).
  *
