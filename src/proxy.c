@@ -671,8 +671,10 @@ static void run_worker(struct worker *w)
 		how = IDLE_TIMEOUT;
 	stream_set_cancel_hook(w->stream, NULL, NULL);
 	curl_multi_remove_handle(h->multi, h->easy);
-	report(w, how, result);
+	/* parked before the stream ends (which may wait for the client to
+	 * drain it): the client's next request finds the connection */
 	handle_give(h, how == DONE && result == CURLE_OK);
+	report(w, how, result);
 	curl_slist_free_all(hdrs);
 }
 
