@@ -115,15 +115,6 @@ static long wait_upstream_open(int port, int want, int limit_ms)
 	}
 }
 
-/* Descriptors of one upstream handle parked for reuse: its connection and
- * curl's wake-up socket pair. A request may take a parked handle and, if
- * it ends uncleanly (cancelled), close it instead of parking it again. */
-#define PARKED_HANDLE_FDS 3
-
-static int fds_back(int now, int want)
-{
-	return now <= want && (want - now) % PARKED_HANDLE_FDS == 0;
-}
 
 /* Waits until carapaced's threads are back to the given count and its fds
  * too, less whole parked handles: a leak can only show as more. */
@@ -133,7 +124,7 @@ static int wait_baseline(int threads, int fds, int limit_ms)
 
 	while (tu_now_ns() - start < (uint64_t)limit_ms * MS) {
 		if (tu_proc_threads(gw_pid) == threads &&
-		    fds_back(tu_proc_fds(gw_pid), fds))
+		    tu_fds_back(tu_proc_fds(gw_pid), fds))
 			return 0;
 		sleep_ms(20);
 	}
@@ -2074,6 +2065,19 @@ static int count_children(pid_t pid)
 	return n;
 }
 
+/* Polls for up to limit_ms until pid has want children; the last count.
+ * An SSE answer's head goes out before its tool is spawned. */
+static int wait_children(pid_t pid, int want, int limit_ms)
+{
+	uint64_t t0 = tu_now_ns();
+	int n;
+
+	while ((n = count_children(pid)) != want &&
+	       tu_now_ns() - t0 < (uint64_t)limit_ms * MS)
+		sleep_ms(10);
+	return n;
+}
+
 /* SSE: output as it is produced; the client leaving kills the child. */
 static void test_cli_live_output_and_disconnect(void)
 {
@@ -2115,7 +2119,7 @@ static void test_cli_live_output_and_disconnect(void)
 			"Accept: text/event-stream\r\n",
 			body, strlen(body));
 	CU_ASSERT_EQUAL_FATAL(tu_read_head(&r, fd, 10000), 0);
-	CU_ASSERT_EQUAL(count_children(cli_pid), 1);
+	CU_ASSERT_EQUAL(wait_children(cli_pid, 1, 5000), 1);
 	tu_resp_free(&r);
 	close(fd);
 	uint64_t gone = tu_now_ns();
@@ -2224,7 +2228,10 @@ static void test_cli_max_concurrent_reload(void)
 	/* "print x" is allowed by the new configuration only */
 	CU_ASSERT_EQUAL(reload_cli("print *", "[\"print\",\"x\"]"), 503);
 	expect_error(cli_port, "POST", "/tools/ct", NULL, body, 503, "ct");
-	CU_ASSERT_EQUAL(count_children(cli_pid), 2);
+	int kids = wait_children(cli_pid, 2, 5000);
+	if (kids != 2)
+		fprintf(stderr, "  carapaced has %d children, not 2\n", kids);
+	CU_ASSERT_EQUAL(kids, 2);
 	for (int i = 0; i < 2; i++) {
 		tu_resp_free(&r[i]);
 		close(fds[i]);

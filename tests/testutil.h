@@ -217,6 +217,19 @@ void tu_prepare_process(void);
 
 /* ---- another process, from /proc ---------------------------------------- */
 
+/* Descriptors of one upstream handle carapaced parks for reuse: its
+ * connection and curl's wake-up socket pair. A request may take a parked
+ * handle and, if it ends uncleanly (cancelled) or its connection was
+ * closed meanwhile, close it instead of parking it again. */
+#define TU_PARKED_HANDLE_FDS 3
+
+/* Whether a daemon's descriptor count now is back to want, less whole
+ * parked handles: a leak can only show as more. */
+static inline int tu_fds_back(int now, int want)
+{
+	return now <= want && (want - now) % TU_PARKED_HANDLE_FDS == 0;
+}
+
 int tu_proc_threads(pid_t pid);		/* "Threads:" of status, or -1 */
 int tu_proc_fds(pid_t pid);		/* entries of /proc/PID/fd, or -1 */
 long tu_proc_rss_kb(pid_t pid);		/* "VmRSS:" in kB, or -1 */
