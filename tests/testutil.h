@@ -230,6 +230,14 @@ static inline int tu_fds_back(int now, int want)
 	return now <= want && (want - now) % TU_PARKED_HANDLE_FDS == 0;
 }
 
+/* The same when whether one handle was parked at the baseline is left to
+ * timing (a known-length answer reaches its client before its worker has
+ * parked the handle): back, or one parked handle more. */
+static inline int tu_fds_back_or_parked(int now, int want)
+{
+	return tu_fds_back(now, want) || now == want + TU_PARKED_HANDLE_FDS;
+}
+
 int tu_proc_threads(pid_t pid);		/* "Threads:" of status, or -1 */
 int tu_proc_fds(pid_t pid);		/* entries of /proc/PID/fd, or -1 */
 long tu_proc_rss_kb(pid_t pid);		/* "VmRSS:" in kB, or -1 */
