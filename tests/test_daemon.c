@@ -799,8 +799,10 @@ static void test_sigterm_and_cli_runs(void)
 {
 	char conf[600], text[1024];
 	int port = tu_free_port();
+	/* long enough to be seen running beside the slow one on a loaded
+	 * machine, where spawning the second may take a while */
 	struct cli_call quick = { .port = port,
-				  .body = "{\"argv\":[\"sleep\",\"800\"]}" };
+				  .body = "{\"argv\":[\"sleep\",\"3000\"]}" };
 	struct cli_call slow = { .port = port,
 				 .body = "{\"argv\":[\"sleep\",\"60000\"]}" };
 
