@@ -186,6 +186,11 @@ static void cut(struct guard *g, struct guard_conn *gc, enum guard_cut why)
 	const char *msg = why == GUARD_CUT_HEADER ? head_msg : body_msg;
 	char answer[512];
 
+	/* counted first: whoever reads the 408 finds it counted */
+	metrics_connection_refused(g->metrics,
+				   why == GUARD_CUT_HEADER ?
+					   METRICS_REFUSED_HEADER_TIMEOUT :
+					   METRICS_REFUSED_BODY_TIMEOUT);
 	int n = snprintf(answer, sizeof(answer),
 			 "HTTP/1.1 408 Request Timeout\r\n"
 			 "Content-Type: application/json\r\n"
@@ -198,10 +203,6 @@ static void cut(struct guard *g, struct guard_conn *gc, enum guard_cut why)
 	shutdown(gc->fd, SHUT_RDWR);
 	gc->cut = why;
 	set_phase(g, gc, CUT);
-	metrics_connection_refused(g->metrics,
-				   why == GUARD_CUT_HEADER ?
-					   METRICS_REFUSED_HEADER_TIMEOUT :
-					   METRICS_REFUSED_BODY_TIMEOUT);
 }
 
 /* Lock held. */

@@ -1358,10 +1358,19 @@ static double gw2_write_errors(void)
 
 static int gw2_call(void)
 {
-	int status;
+	int status = 0;
+	char *body = NULL;
+	uint64_t t0 = tu_now_ns();
+	int rc = tu_http(gw2_port, "GET", "/tools/sig/echo", NULL, NULL,
+			 &status, &body, NULL);
 
-	return tu_http(gw2_port, "GET", "/tools/sig/echo", NULL, NULL, &status,
-		       NULL, NULL) == 0 ? status : -1;
+	if (rc != 0 || status != 200)
+		fprintf(stderr, "  GET /tools/sig/echo: rc %d, status %d after "
+			"%llu ms: %s\n", rc, status,
+			(unsigned long long)((tu_now_ns() - t0) / 1000000),
+			body ? body : "");
+	free(body);
+	return rc == 0 ? status : -1;
 }
 
 static void test_vanished_log_dir_does_not_stop_requests(void)

@@ -223,6 +223,29 @@ static int front_clean(void)
 	return rc;
 }
 
+/* One look at each connection not seen to end yet: how many were closed
+ * without a word (refused at accept; one the guard cuts later is
+ * answered 408 first, and is not counted). seen[i]: 1 closed, 2
+ * answered. */
+static int count_refused(const int *fds, int *seen, int n)
+{
+	char buf[256];
+	int closed = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (seen[i])
+			continue;
+		ssize_t got = read_some(fds[i], buf, sizeof(buf), 0);
+		if (got > 0)
+			seen[i] = 2;
+		else if (got == 0) {
+			seen[i] = 1;
+			closed++;
+		}
+	}
+	return closed;
+}
+
 #define PER_IP 100
 #define OVER 50
 
@@ -241,13 +264,8 @@ static void test_per_address_limit(void)
 	}
 	uint64_t start = tu_now_ns();
 	int seen[PER_IP + OVER] = { 0 };
-	while (closed < OVER && ms_since(start) < 2000)
-		for (int i = 0; i < PER_IP + OVER; i++)
-			if (!seen[i] && read_some(fds[i], buf, sizeof(buf),
-						  0) == 0) {
-				seen[i] = 1;
-				closed++;
-			}
+	while (closed < OVER && ms_since(start) < 10000)
+		closed += count_refused(fds, seen, PER_IP + OVER);
 	CU_ASSERT_EQUAL(closed, OVER);
 	CU_ASSERT_EQUAL(refused(adm_port, "per_ip") - before, OVER);
 	CU_ASSERT_EQUAL(health(gw_port), 200);
@@ -642,7 +660,6 @@ static int few_clean(void)
 static void test_total_limit(void)
 {
 	int fds[FEW_LIMIT + 10], closed = 0;
-	char buf[64];
 
 	settle(few_pid);
 	for (int i = 0; i < FEW_LIMIT + 10; i++) {
@@ -653,13 +670,8 @@ static void test_total_limit(void)
 	}
 	uint64_t start = tu_now_ns();
 	int seen[FEW_LIMIT + 10] = { 0 };
-	while (closed < 10 && ms_since(start) < 3000)
-		for (int i = 0; i < FEW_LIMIT + 10; i++)
-			if (!seen[i] && read_some(fds[i], buf, sizeof(buf),
-						  0) == 0) {
-				seen[i] = 1;
-				closed++;
-			}
+	while (closed < 10 && ms_since(start) < 10000)
+		closed += count_refused(fds, seen, FEW_LIMIT + 10);
 	CU_ASSERT_EQUAL(closed, 10);
 	CU_ASSERT_EQUAL(refused(few_adm, "total"), 10);
 	for (int i = 0; i < FEW_LIMIT + 10; i++)
