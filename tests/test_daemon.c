@@ -803,8 +803,10 @@ static void test_sigterm_and_cli_runs(void)
 	 * machine, where spawning the second may take a while */
 	struct cli_call quick = { .port = port,
 				  .body = "{\"argv\":[\"sleep\",\"3000\"]}" };
+	/* an argument no other test program uses: processes are counted
+	 * system-wide, and make -j runs test programs side by side */
 	struct cli_call slow = { .port = port,
-				 .body = "{\"argv\":[\"sleep\",\"60000\"]}" };
+				 .body = "{\"argv\":[\"sleep\",\"60017\"]}" };
 
 	path_in(conf, sizeof(conf), "cli.conf");
 	snprintf(text, sizeof(text),
@@ -827,13 +829,13 @@ static void test_sigterm_and_cli_runs(void)
 	CU_ASSERT(quick.answer && strstr(quick.answer, "\"exit_code\":0"));
 	CU_ASSERT(alive(fg_pid)); /* the slow one is still running */
 	CU_ASSERT_EQUAL(children_of(fg_pid), 1);
-	CU_ASSERT_EQUAL(processes_running(getenv("CLITOOL"), "sleep", "60000"),
+	CU_ASSERT_EQUAL(processes_running(getenv("CLITOOL"), "sleep", "60017"),
 			1);
 	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
 	CU_ASSERT_EQUAL(exit_code_of(fg_pid, 5000), 0);
 	fg_pid = -1;
 	/* its child did not outlive it */
-	CU_ASSERT_EQUAL(processes_running(getenv("CLITOOL"), "sleep", "60000"),
+	CU_ASSERT_EQUAL(processes_running(getenv("CLITOOL"), "sleep", "60017"),
 			0);
 	pthread_join(slow.thread, NULL);
 	CU_ASSERT(slow.status != 200);
