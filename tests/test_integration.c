@@ -2418,6 +2418,10 @@ static void test_cli_detached_disconnect(void)
 	tu_resp_free(&r);
 	close(fd);
 	CU_ASSERT_EQUAL(wait_none_left("detach", "4242003", 5000), 0);
+	/* killed, then reaped by carapaced's sweep a moment later */
+	uint64_t t0 = tu_now_ns();
+	while (pid > 0 && in_proc(pid) && tu_now_ns() - t0 < 5000 * MS)
+		sleep_ms(20);
 	CU_ASSERT(pid > 0 && !in_proc(pid));
 }
 
