@@ -1010,6 +1010,12 @@ static enum MHD_Result on_first_call(struct request *rq,
 		return MHD_NO;
 	/* the config in force now serves this request to its end */
 	pthread_mutex_lock(&srv->lock);
+	/* NULL only in the instant a first start's listeners open before
+	 * their config is in place: nothing is served yet */
+	if (srv->cfg == NULL) {
+		pthread_mutex_unlock(&srv->lock);
+		return MHD_NO;
+	}
 	rq->cfg = cfg_hold(srv->cfg);
 	if (l->tool_name != NULL) {
 		dropin = cfg_find_tool(rq->cfg, l->tool_name,
@@ -1485,7 +1491,12 @@ struct server *server_new(struct ledger *ledger, struct metrics *metrics,
 			  void *wake_arg)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
-	struct guard_limits none = { 0, conn_limit, 0, 0 };
+	/* the defaults until server_apply() gives a config's */
+	struct guard_limits none = {
+		CFG_DEFAULT_MAX_CONNECTIONS_PER_IP, conn_limit,
+		CFG_DEFAULT_CLIENT_HEADER_TIMEOUT_SECS,
+		CFG_DEFAULT_CLIENT_BODY_TIMEOUT_SECS,
+	};
 
 	if (srv == NULL || (srv->ratelimit = ratelimit_new()) == NULL ||
 	    (srv->guard = guard_new(metrics, &none)) == NULL) {
@@ -1584,10 +1595,20 @@ int server_apply(struct server *srv, const struct cfg *cfg, char *err,
 		snprintf(err, err_len, "out of memory");
 		return -1;
 	}
+	/* A listener serves from the moment it starts: its connections'
+	 * timers must already be the ones this config asks for. */
+	pthread_mutex_lock(&srv->lock);
+	const struct cfg *before = srv->cfg ? cfg_hold(srv->cfg) : NULL;
+	pthread_mutex_unlock(&srv->lock);
+	set_guard_limits(srv, cfg);
 	if (start_missing(srv, w, n, &fresh, err, err_len) < 0) {
+		if (before != NULL)
+			set_guard_limits(srv, before);
+		cfg_free(before);
 		free(w);
 		return -1;
 	}
+	cfg_free(before);
 	pthread_mutex_lock(&srv->lock);
 	int rc = settle_listeners(srv, w, n);
 	while (fresh != NULL) {
@@ -1599,7 +1620,6 @@ int server_apply(struct server *srv, const struct cfg *cfg, char *err,
 	const struct cfg *old = srv->cfg;
 	srv->cfg = cfg_hold(cfg);
 	pthread_mutex_unlock(&srv->lock);
-	set_guard_limits(srv, cfg);
 	cfg_free(old);
 	free(w);
 	/* a listener retired with no connection will see no last close */

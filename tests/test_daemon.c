@@ -129,8 +129,11 @@ static int rpc(int port, const char *tool, const char *method)
 		 "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"id\":1}", method);
 	snprintf(target, sizeof(target), "/tools/%s/api/v1/rpc", tool);
 	if (tu_http(port, "POST", target, "Content-Type: application/json\r\n",
-		    body, &status, NULL, NULL) < 0)
+		    body, &status, NULL, NULL) < 0) {
+		fprintf(stderr, "  POST %s (%s) to port %d failed: %s\n",
+			target, method, port, strerror(errno));
 		return -1;
+	}
 	return status;
 }
 

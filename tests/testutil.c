@@ -95,29 +95,21 @@ static void loopback(struct sockaddr_in *sa, int port)
 	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 }
 
-/* The port stays bound (SO_REUSEADDR, never listening) by a socket kept
- * open for the life of the program: no other program's bind(0) nor any
- * outgoing connection can take it before our daemon binds it (libmicro-
- * httpd sets SO_REUSEADDR too, which Linux allows beside a socket that
- * does not listen), so test programs run in parallel by make -j never
- * share a port. A connection to it is refused until a daemon listens. */
 int tu_free_port(void)
 {
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
-	int port = -1, one = 1;
+	int port = -1;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
 	loopback(&sa, 0);
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
 	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
 		port = ntohs(sa.sin_port);
-	if (port < 0)
-		close(fd);
-	return port; /* fd is held on purpose, close-on-exec */
+	close(fd);
+	return port;
 }
 
 static int spawn_attrs(posix_spawnattr_t *at)

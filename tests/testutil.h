@@ -74,10 +74,7 @@ static inline size_t tu_head_end(const char *p, size_t n)
 
 uint64_t tu_now_ns(void);			/* CLOCK_MONOTONIC */
 
-/* A port on 127.0.0.1 reserved for this program's daemons: held bound
- * (not listening) until the program exits, so no other program takes it
- * meanwhile; a daemon with SO_REUSEADDR (as libmicrohttpd's) can listen on
- * it. -1 on failure. */
+/* A port that was free a moment ago on 127.0.0.1, or -1. */
 int tu_free_port(void);
 
 /* Start argv[0] (searched in PATH when it has no '/') with argv, the
