@@ -774,30 +774,6 @@ static int children_of(pid_t pid)
 	return n;
 }
 
-/* Processes whose argv is exactly argv0 a b, anywhere. */
-static int processes_running(const char *argv0, const char *a, const char *b)
-{
-	char want[600];
-	int len = snprintf(want, sizeof(want), "%s%c%s%c%s", argv0, 0, a, 0, b);
-	int n = 0;
-	DIR *d = opendir("/proc");
-
-	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-		char file[300], buf[600];
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(file, sizeof(file), "/proc/%s/cmdline", e->d_name);
-		FILE *f = fopen(file, "r");
-		size_t k = f ? fread(buf, 1, sizeof(buf), f) : 0;
-		if (f)
-			fclose(f);
-		n += k == (size_t)len + 1 && memcmp(buf, want, (size_t)len) == 0;
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static void test_sigterm_and_cli_runs(void)
 {
 	char conf[600], text[1024];
@@ -832,13 +808,13 @@ static void test_sigterm_and_cli_runs(void)
 	CU_ASSERT(quick.answer && strstr(quick.answer, "\"exit_code\":0"));
 	CU_ASSERT(alive(fg_pid)); /* the slow one is still running */
 	CU_ASSERT_EQUAL(children_of(fg_pid), 1);
-	CU_ASSERT_EQUAL(processes_running(getenv("CLITOOL"), "sleep", "60017"),
+	CU_ASSERT_EQUAL(tu_processes(getenv("CLITOOL"), "sleep", "60017"),
 			1);
 	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
 	CU_ASSERT_EQUAL(exit_code_of(fg_pid, 5000), 0);
 	fg_pid = -1;
 	/* its child did not outlive it */
-	CU_ASSERT_EQUAL(processes_running(getenv("CLITOOL"), "sleep", "60017"),
+	CU_ASSERT_EQUAL(tu_processes(getenv("CLITOOL"), "sleep", "60017"),
 			0);
 	pthread_join(slow.thread, NULL);
 	CU_ASSERT(slow.status != 200);

@@ -2265,26 +2265,7 @@ static void test_cli_max_concurrent_reload(void)
  * a run's, whatever it forked (a fork keeps the command line). */
 static int clitool_processes(const char *cmd, const char *arg)
 {
-	char want[600];
-	int len = snprintf(want, sizeof(want), "%s%c%s%c%s%c",
-			   getenv("CLITOOL"), 0, cmd, 0, arg, 0);
-	int n = 0;
-	DIR *d = opendir("/proc");
-
-	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-		char file[300], buf[600];
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(file, sizeof(file), "/proc/%s/cmdline", e->d_name);
-		FILE *f = fopen(file, "r");
-		size_t k = f ? fread(buf, 1, sizeof(buf), f) : 0;
-		if (f)
-			fclose(f);
-		n += k >= (size_t)len && memcmp(buf, want, (size_t)len) == 0;
-	}
-	if (d)
-		closedir(d);
-	return n;
+	return tu_processes(getenv("CLITOOL"), cmd, arg);
 }
 
 /* The pid in "detached PID", or -1. */

@@ -985,6 +985,30 @@ int tu_proc_fds(pid_t pid)
 	return n;
 }
 
+int tu_processes(const char *argv0, const char *a, const char *b)
+{
+	char want[600];
+	int len = snprintf(want, sizeof(want), "%s%c%s%c%s%c", argv0, 0, a,
+			   0, b, 0);
+	int n = 0;
+	DIR *d = opendir("/proc");
+
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+		char file[300], buf[600];
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(file, sizeof(file), "/proc/%s/cmdline", e->d_name);
+		FILE *f = fopen(file, "r");
+		size_t k = f ? fread(buf, 1, sizeof(buf), f) : 0;
+		if (f)
+			fclose(f);
+		n += k >= (size_t)len && memcmp(buf, want, (size_t)len) == 0;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 /* Fields 14 and 15 (utime, stime) of /proc/PID/stat, in clock ticks. */
 static int stat_times(const char *text, unsigned long long *ticks)
 {

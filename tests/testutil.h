@@ -240,6 +240,9 @@ static inline int tu_fds_back_or_parked(int now, int want)
 
 int tu_proc_threads(pid_t pid);		/* "Threads:" of status, or -1 */
 int tu_proc_fds(pid_t pid);		/* entries of /proc/PID/fd, or -1 */
+/* Processes, anywhere, whose command line begins with argv0 a b (their
+ * whole argv: a fork keeps the command line of its parent). */
+int tu_processes(const char *argv0, const char *a, const char *b);
 long tu_proc_rss_kb(pid_t pid);		/* "VmRSS:" in kB, or -1 */
 long tu_proc_hwm_kb(pid_t pid);		/* "VmHWM:", the peak RSS, in kB */
 double tu_proc_cpu_secs(pid_t pid);	/* utime + stime in s, or -1 */
