@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "audit.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,14 +42,6 @@ struct audit {
 	uint64_t dropped;
 	struct audit_tail *tails;
 };
-
-static time_t now_secs(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
 
 static int open_log(const char *path)
 {
@@ -160,7 +153,7 @@ int audit_set_path(struct audit *a, const char *path, char *err,
  * every few seconds, not one per request; force: say it now. */
 static void report_locked(struct audit *a, int err, int force)
 {
-	time_t now = now_secs();
+	time_t now = (time_t)(text_mono_ms() / 1000);
 
 	if (a->failing && !force && now - a->last_report < REPORT_INTERVAL_SECS)
 		return;
@@ -193,7 +186,7 @@ static void recovered_locked(struct audit *a)
  * records keep going to the renamed file until then. */
 static int reopen_locked(struct audit *a)
 {
-	a->last_open_try = now_secs();
+	a->last_open_try = (time_t)(text_mono_ms() / 1000);
 	int fd = open_log(a->path);
 	if (fd < 0) {
 		a->open_errno = errno;
@@ -225,7 +218,7 @@ int audit_reopen(struct audit *a)
  * a line of its own so only the torn one is lost. */
 static void write_locked(struct audit *a, const char *line, size_t len)
 {
-	if (a->fd < 0 && now_secs() - a->last_open_try >= RETRY_OPEN_SECS)
+	if (a->fd < 0 && (time_t)(text_mono_ms() / 1000) - a->last_open_try >= RETRY_OPEN_SECS)
 		reopen_locked(a);
 	if (a->fd < 0) {
 		lost_locked(a, a->open_errno);

@@ -20,6 +20,7 @@
 #include "config.h"
 
 #include "exec.h"
+#include "text.h"
 #include "contain.h"
 
 #include <errno.h>
@@ -69,14 +70,6 @@ struct run {
 };
 
 static char *const empty_env[] = { NULL };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void close_fd(int *fd)
 {
@@ -392,7 +385,7 @@ static void check_exit(struct run *r)
 	contain_kill(r->contain);
 	kill_group(r, SIGKILL);
 	wait_child(r);
-	r->drain_until = now_ms() + DRAIN_MS;
+	r->drain_until = (int64_t)text_mono_ms() + DRAIN_MS;
 	close_fd(&r->pidfd);
 	close_fd(&r->in_fd);
 }
@@ -481,7 +474,7 @@ static void supervise(struct run *r)
 	struct pollfd pfd[P_COUNT];
 
 	for (;;) {
-		int64_t now = now_ms();
+		int64_t now = (int64_t)text_mono_ms();
 
 		on_timers(r, now);
 		if (r->exited && (now >= r->drain_until ||
@@ -567,7 +560,7 @@ int exec_run(const struct exec_spec *spec, exec_output_fn output, void *arg,
 	if (spec->stdin_len == 0)
 		close_fd(&r.in_fd);
 	if (spec->timeout_ms)
-		r.end_at = r.term_at = now_ms() + spec->timeout_ms;
+		r.end_at = r.term_at = (int64_t)text_mono_ms() + spec->timeout_ms;
 	supervise(&r);
 	reap(&r);
 	contain_end(r.contain);

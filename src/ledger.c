@@ -54,14 +54,6 @@ struct entry {
 	int closed_by;                  /* 0, or 1 + an entry_ending */
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct ledger *ledger_new(struct audit *audit, struct metrics *metrics)
 {
 	struct ledger *l = calloc(1, sizeof(*l));
@@ -121,7 +113,7 @@ struct entry *entry_new(struct ledger *l, const char *client,
 	e->kind = "http";
 	e->audited = 1;
 	clock_gettime(CLOCK_REALTIME, &e->started);
-	e->started_ms = mono_ms();
+	e->started_ms = (int64_t)text_mono_ms();
 	atomic_init(&e->bytes_out, 0);
 	atomic_init(&e->last_activity_ms, e->started_ms);
 	return e;
@@ -277,7 +269,7 @@ static void record_counts(struct json_object *o, const struct entry *e,
 	add_int(o, "bytes_in", (int64_t)e->bytes_in);
 	add_int(o, "bytes_out", (int64_t)atomic_load(&e->bytes_out));
 	if (with_duration)
-		add_int(o, "duration_ms", mono_ms() - e->started_ms);
+		add_int(o, "duration_ms", (int64_t)text_mono_ms() - e->started_ms);
 	json_object_object_add(o, "stream", json_object_new_boolean(e->stream));
 }
 
@@ -342,7 +334,7 @@ void entry_fail(struct entry *e, unsigned status, const char *reason,
 				       (enum metrics_upstream_error)
 					       upstream_kind);
 	metrics_duration(m, tool_label(e),
-			 (double)(mono_ms() - e->started_ms) / 1000.0);
+			 (double)((int64_t)text_mono_ms() - e->started_ms) / 1000.0);
 	entry_discard(e);
 }
 
@@ -387,7 +379,7 @@ void entry_open(struct entry *e, unsigned status, int stream)
 void entry_add_out(struct entry *e, size_t n)
 {
 	atomic_fetch_add(&e->bytes_out, n);
-	atomic_store(&e->last_activity_ms, mono_ms());
+	atomic_store(&e->last_activity_ms, (int64_t)text_mono_ms());
 	metrics_bytes(e->ledger->metrics, tool_label(e), METRICS_OUT, n);
 }
 
@@ -444,7 +436,7 @@ void entry_end(struct entry *e, enum entry_ending how, int has_exit,
 		metrics_stream(m, tool_label(e), -1);
 	} else {
 		metrics_duration(m, tool_label(e),
-				 (double)(mono_ms() - e->started_ms) / 1000.0);
+				 (double)((int64_t)text_mono_ms() - e->started_ms) / 1000.0);
 	}
 	entry_discard(e);
 }
@@ -493,7 +485,7 @@ struct json_object *ledger_streams(struct ledger *l)
 {
 	struct json_object *top = json_object_new_object();
 	struct json_object *arr = json_object_new_array();
-	int64_t now = mono_ms();
+	int64_t now = (int64_t)text_mono_ms();
 
 	pthread_mutex_lock(&l->lock);
 	for (const struct entry *e = l->streams; e != NULL; e = e->next)

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "log.h"
+#include "text.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -60,13 +61,11 @@ static void log_emit(int prio, const char *suffix, const char *fmt,
 		return;
 	}
 	struct timespec ts;
-	struct tm tm;
+	char when[32];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	text_rfc3339(&ts, when, sizeof(when));
 	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ carapaced: %s%s\n",
-		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, line, suffix);
+	fprintf(stderr, "%s carapaced: %s%s\n", when, line, suffix);
 	pthread_mutex_unlock(&log_lock);
 }
 
