@@ -202,8 +202,8 @@ failed(struct jsonparse_error *err, enum jsonparse_code code,
 	return code;
 }
 
-int jsonparse_strict(const char *text, size_t len, struct json_object **out,
-		     struct jsonparse_error *err)
+static int parse(const char *text, size_t len, size_t max_cost,
+		 struct json_object **out, struct jsonparse_error *err)
 {
 	struct json_tokener *tok;
 	enum json_tokener_error jerr;
@@ -215,15 +215,15 @@ int jsonparse_strict(const char *text, size_t len, struct json_object **out,
 		return failed(err, JSONPARSE_INVALID, "empty");
 	if (len > INT_MAX)
 		return failed(err, JSONPARSE_TOO_COMPLEX, "too long");
-	scan(text, len, JSONPARSE_MAX_COST, &sc);
+	scan(text, len, max_cost, &sc);
 	if (sc.too_deep)
 		return failed(err, JSONPARSE_TOO_COMPLEX,
 			      "nesting too deep (over %d levels)",
 			      JSONPARSE_MAX_DEPTH);
-	if (sc.cost > JSONPARSE_MAX_COST)
+	if (sc.cost > max_cost)
 		return failed(err, JSONPARSE_TOO_COMPLEX,
 			      "too complex: more than %zu KiB to parse",
-			      JSONPARSE_MAX_COST >> 10);
+			      max_cost >> 10);
 	if (sc.raw_control)
 		return failed(err, JSONPARSE_INVALID,
 			      "control character in a string");
@@ -258,4 +258,16 @@ int jsonparse_strict(const char *text, size_t len, struct json_object **out,
 		err->message[0] = '\0';
 	}
 	return JSONPARSE_OK;
+}
+
+int jsonparse_strict(const char *text, size_t len, struct json_object **out,
+		     struct jsonparse_error *err)
+{
+	return parse(text, len, JSONPARSE_MAX_COST, out, err);
+}
+
+int jsonparse_strict_max(const char *text, size_t len, size_t max_cost,
+			 struct json_object **out, struct jsonparse_error *err)
+{
+	return parse(text, len, max_cost, out, err);
 }

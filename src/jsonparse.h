@@ -44,6 +44,12 @@ struct jsonparse_error {
 int jsonparse_strict(const char *text, size_t len, struct json_object **out,
 		     struct jsonparse_error *err);
 
+/* The same with another cost cap, for a caller that parses one large
+ * answer at a time (carapacectl: /v1/streams with thousands of streams)
+ * rather than many bodies at once as the daemon does. */
+int jsonparse_strict_max(const char *text, size_t len, size_t max_cost,
+			 struct json_object **out, struct jsonparse_error *err);
+
 /* What the scan estimates text would cost json-c, in bytes; stops
  * counting once past limit. For tests and for the man page's figures. */
 size_t jsonparse_cost(const char *text, size_t len, size_t limit);

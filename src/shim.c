@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -18,6 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dbuf.h"
+#include "jsonparse.h"
+#include "sse.h"
 #include "text.h"
 
 #ifndef SYSCONFDIR
@@ -29,24 +33,24 @@
 #define EXIT_DENIED 126
 #define EXIT_NOT_FOUND 127
 #define MAX_STDIN (16u << 20)
-#define MAX_LINE (64u << 20)
+/* One SSE line and one event's data; also a refusal's body. The daemon
+ * sends a tool's output in pipe-sized chunks, so only a broken answer
+ * comes near it. */
+#define MAX_EVENT (64u << 20)
 
 struct settings {
 	char url[1024];
 	char token[1024];
 };
 
-/* The SSE parse state of the answer. */
+/* The answer as it arrives. */
 struct answer {
 	long status;
-	char *line;          /* the current, unfinished line */
-	size_t line_len;
-	char event[32];
-	char *data;          /* data: of the current event */
-	size_t data_len;
-	int exit_code;       /* -1 until an exit event */
-	char *error_body;    /* a non-200 answer, kept for its message */
-	size_t error_len;
+	struct sse_parser sse;  /* a 200's events */
+	int exit_code;          /* -1 until an exit event */
+	struct dbuf error_body; /* a non-200 answer, kept for its message */
+	const char *failure;    /* why we cut the answer short: the tool's
+				 * output would be incomplete */
 };
 
 static void die(int code, const char *fmt, ...)
@@ -101,26 +105,27 @@ static void load_settings(struct settings *st)
 
 /* ---- the request ---- */
 
+/* All of stdin (it must be whole: a command reads it to the end). */
 static char *read_stdin(size_t *len)
 {
-	size_t cap = 65536, n = 0;
-	char *buf = malloc(cap);
+	struct dbuf in = DBUF_INIT(MAX_STDIN);
+	char chunk[65536];
 	ssize_t r;
 
+	while ((r = read(0, chunk, sizeof(chunk))) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die(EXIT_USAGE, "cannot read stdin: %s",
+			    strerror(errno));
+		if (dbuf_add(&in, chunk, (size_t)r) < 0 && errno == EMSGSIZE)
+			die(EXIT_USAGE, "stdin is larger than %s", "16 MiB");
+		if (dbuf_error(&in))
+			die(EXIT_UNAVAILABLE, "%s", "out of memory");
+	}
+	char *buf = dbuf_take(&in, len);
 	if (buf == NULL)
 		die(EXIT_UNAVAILABLE, "%s", "out of memory");
-	while ((r = read(0, buf + n, cap - n)) > 0) {
-		n += (size_t)r;
-		if (n > MAX_STDIN)
-			die(EXIT_USAGE, "stdin is larger than %s", "16 MiB");
-		if (n == cap) {
-			char *grown = realloc(buf, cap *= 2);
-			if (grown == NULL)
-				die(EXIT_UNAVAILABLE, "%s", "out of memory");
-			buf = grown;
-		}
-	}
-	*len = n;
 	return buf;
 }
 
@@ -164,90 +169,91 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
-static void emit_output(int fd, json_object *o)
+/* Writes the output an event carries; -1 when it carries none that can
+ * be read (a broken answer, or no memory to decode it). */
+static int emit_output(struct answer *a, int fd, json_object *o)
 {
 	json_object *v;
 
-	if (json_object_object_get_ex(o, "data", &v)) {
+	if (json_object_object_get_ex(o, "data", &v) &&
+	    json_object_is_type(v, json_type_string)) {
 		write_all(fd, json_object_get_string(v),
 			  (size_t)json_object_get_string_len(v));
-	} else if (json_object_object_get_ex(o, "base64", &v)) {
-		size_t n;
-		char *bytes = text_base64_decode(
-			json_object_get_string(v),
-			(size_t)json_object_get_string_len(v), &n);
-		if (bytes != NULL)
-			write_all(fd, bytes, n);
-		free(bytes);
+		return 0;
 	}
+	if (!json_object_object_get_ex(o, "base64", &v) ||
+	    !json_object_is_type(v, json_type_string)) {
+		a->failure = "the gateway sent output that cannot be read";
+		return -1;
+	}
+	size_t n;
+	errno = 0;
+	char *bytes = text_base64_decode(json_object_get_string(v),
+					 (size_t)json_object_get_string_len(v),
+					 &n);
+	if (bytes == NULL) {
+		a->failure = errno == ENOMEM ? "out of memory: the tool's "
+					       "output is incomplete" :
+					       "the gateway sent output that "
+					       "is not base64";
+		return -1;
+	}
+	write_all(fd, bytes, n);
+	free(bytes);
+	return 0;
 }
 
-static void dispatch(struct answer *a)
+static void take_exit(struct answer *a, json_object *o)
 {
-	json_object *o = a->data ? json_tokener_parse(a->data) : NULL, *v;
+	json_object *v;
 
-	if (strcmp(a->event, "stdout") == 0)
-		emit_output(1, o);
-	else if (strcmp(a->event, "stderr") == 0)
-		emit_output(2, o);
-	else if (strcmp(a->event, "exit") == 0 && o != NULL) {
-		if (json_object_object_get_ex(o, "signal", &v) && v != NULL)
-			a->exit_code = 128 + json_object_get_int(v);
-		else if (json_object_object_get_ex(o, "exit_code", &v))
-			a->exit_code = json_object_get_int(v);
+	if (json_object_object_get_ex(o, "signal", &v) && v != NULL)
+		a->exit_code = 128 + json_object_get_int(v);
+	else if (json_object_object_get_ex(o, "exit_code", &v))
+		a->exit_code = json_object_get_int(v);
+}
+
+/* One event of the answer: stdout, stderr, exit; others are ignored.
+ * Non-zero stops the transfer (sse_feed returns it). */
+static int on_event(const struct sse_event *ev, void *arg)
+{
+	struct answer *a = arg;
+	int fd = strcmp(ev->type, "stdout") == 0 ? 1 :
+		 strcmp(ev->type, "stderr") == 0 ? 2 : 0;
+	json_object *o;
+
+	if (fd == 0 && strcmp(ev->type, "exit") != 0)
+		return 0;
+	if (jsonparse_strict(ev->data, ev->data_len, &o, NULL) !=
+	    JSONPARSE_OK) {
+		if (fd == 0)
+			return 0; /* no exit code: reported at the end */
+		a->failure = "the gateway sent output that cannot be read";
+		return 1;
 	}
+	int rc = 0;
+	if (fd != 0)
+		rc = emit_output(a, fd, o) < 0;
+	else
+		take_exit(a, o);
 	json_object_put(o);
-	a->event[0] = '\0';
-	free(a->data);
-	a->data = NULL;
-	a->data_len = 0;
-}
-
-static void take_line(struct answer *a, char *line, size_t len)
-{
-	if (len > 0 && line[len - 1] == '\r')
-		line[--len] = '\0';
-	if (len == 0) {
-		dispatch(a);
-	} else if (strncmp(line, "event: ", 7) == 0) {
-		snprintf(a->event, sizeof(a->event), "%s", line + 7);
-	} else if (strncmp(line, "data: ", 6) == 0) {
-		char *d = realloc(a->data, a->data_len + len);
-		if (d == NULL)
-			return;
-		memcpy(d + a->data_len, line + 6, len - 6);
-		a->data = d;
-		a->data_len += len - 6;
-		a->data[a->data_len] = '\0';
-	}
+	return rc;
 }
 
 static size_t on_body(char *p, size_t size, size_t nitems, void *arg)
 {
 	struct answer *a = arg;
 	size_t n = size * nitems;
-	char **buf = a->status == 200 ? &a->line : &a->error_body;
-	size_t *len = a->status == 200 ? &a->line_len : &a->error_len;
 
-	if (*len + n > MAX_LINE)
-		return 0;
-	char *grown = realloc(*buf, *len + n + 1);
-	if (grown == NULL)
-		return 0;
-	*buf = grown;
-	memcpy(grown + *len, p, n);
-	*len += n;
-	grown[*len] = '\0';
 	if (a->status != 200)
-		return n;
-	char *nl;
-	while ((nl = memchr(a->line, '\n', a->line_len)) != NULL) {
-		*nl = '\0';
-		take_line(a, a->line, (size_t)(nl - a->line));
-		a->line_len -= (size_t)(nl + 1 - a->line);
-		memmove(a->line, nl + 1, a->line_len + 1);
-	}
-	return n;
+		return dbuf_add(&a->error_body, p, n) == 0 ? n : 0;
+	int rc = sse_feed(&a->sse, p, n);
+	if (rc < 0)
+		a->failure = errno == EMSGSIZE ?
+			"an event of the answer is larger than 64 MiB: the "
+			"tool's output is incomplete" :
+			"out of memory: the tool's output is incomplete";
+	return rc == 0 ? n : 0;
 }
 
 static size_t on_header(char *p, size_t size, size_t nitems, void *arg)
@@ -264,10 +270,11 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *arg)
 
 static int refused(const struct answer *a)
 {
-	json_object *o = a->error_body ? json_tokener_parse(a->error_body) :
-					 NULL, *err, *msg;
+	json_object *o = NULL, *err, *msg;
 	const char *text = "request refused";
 
+	jsonparse_strict(dbuf_str(&a->error_body), dbuf_len(&a->error_body),
+			 &o, NULL);
 	if (o && json_object_object_get_ex(o, "error", &err) &&
 	    json_object_object_get_ex(err, "message", &msg))
 		text = json_object_get_string(msg);
@@ -287,11 +294,12 @@ static int refused(const struct answer *a)
 	}
 }
 
-static int run(const struct settings *st, const char *tool, char *body)
+/* POST url/tools/TOOL with body, the answer's callbacks on a. */
+static CURL *tool_request(const struct settings *st, const char *tool,
+			  const char *body, struct answer *a,
+			  struct curl_slist **h)
 {
-	struct answer a = { .exit_code = -1 };
 	char url[1400], auth[1100];
-	struct curl_slist *h = NULL;
 	CURL *c = curl_easy_init();
 
 	if (c == NULL)
@@ -301,25 +309,38 @@ static int run(const struct settings *st, const char *tool, char *body)
 		die(EXIT_UNAVAILABLE, "%s", "out of memory");
 	snprintf(url, sizeof(url), "%s/tools/%s", st->url, name);
 	curl_free(name);
-	h = curl_slist_append(h, "Content-Type: application/json");
-	h = curl_slist_append(h, "Accept: text/event-stream");
+	*h = curl_slist_append(*h, "Content-Type: application/json");
+	*h = curl_slist_append(*h, "Accept: text/event-stream");
 	if (st->token[0]) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
 			 st->token);
-		h = curl_slist_append(h, auth);
+		*h = curl_slist_append(*h, auth);
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *h);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	return c;
+}
+
+static int run(const struct settings *st, const char *tool, char *body)
+{
+	struct answer a = { .exit_code = -1,
+			    .error_body = DBUF_INIT(MAX_EVENT) };
+	struct curl_slist *h = NULL;
+
+	sse_init(&a.sse, MAX_EVENT, on_event, &a);
+	CURL *c = tool_request(st, tool, body, &a, &h);
 	CURLcode rc = curl_easy_perform(c);
 	curl_easy_cleanup(c);
 	curl_slist_free_all(h);
 	int code = a.exit_code;
+	if (a.failure != NULL)
+		die(EXIT_UNAVAILABLE, "%s", a.failure);
 	if (rc != CURLE_OK && a.status == 0)
 		die(EXIT_UNAVAILABLE, "gateway unreachable: %s",
 		    curl_easy_strerror(rc));
@@ -328,9 +349,8 @@ static int run(const struct settings *st, const char *tool, char *body)
 	else if (code < 0)
 		die(EXIT_UNAVAILABLE, "%s",
 		    "the gateway ended the answer before the tool's exit");
-	free(a.line);
-	free(a.data);
-	free(a.error_body);
+	sse_free(&a.sse);
+	dbuf_free(&a.error_body);
 	return code;
 }
 
