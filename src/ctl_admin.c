@@ -1,0 +1,224 @@
+/* ctl_admin — carapacectl's way to the admin listener; see ctl_admin.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cfg.h"
+#include "ctl_admin.h"
+#include "ctl_show.h"
+
+#define CONNECT_TIMEOUT_SECS 5L
+#define TOTAL_TIMEOUT_SECS 30L
+
+/* ---- where the daemon is ---- */
+
+static size_t scheme_len(const char *url)
+{
+	if (strncasecmp(url, "http://", 7) == 0)
+		return 7;
+	return strncasecmp(url, "https://", 8) == 0 ? 8 : 0;
+}
+
+int ctl_target_from_url(struct ctl_target *t, const char *url)
+{
+	size_t n = strlen(url);
+
+	if (strncmp(url, "unix:", 5) == 0) {
+		if (url[5] != '/' || n - 5 >= sizeof(t->unix_path))
+			return -1;
+		snprintf(t->unix_path, sizeof(t->unix_path), "%s", url + 5);
+		snprintf(t->base, sizeof(t->base), "http://localhost");
+		snprintf(t->shown, sizeof(t->shown), "%s", url);
+		return 0;
+	}
+	size_t scheme = scheme_len(url);
+	if (scheme == 0 || n == scheme || n >= sizeof(t->base) ||
+	    strpbrk(url, "?# ") != NULL)
+		return -1;
+	while (n > scheme + 1 && url[n - 1] == '/')
+		n--;
+	snprintf(t->base, sizeof(t->base), "%.*s", (int)n, url);
+	snprintf(t->shown, sizeof(t->shown), "%s", t->base);
+	t->unix_path[0] = '\0';
+	return 0;
+}
+
+static void target_from_admin(struct ctl_target *t, const struct cfg_admin *a)
+{
+	if (a->is_unix) {
+		snprintf(t->unix_path, sizeof(t->unix_path), "%s",
+			 a->unix_path);
+		snprintf(t->base, sizeof(t->base), "http://localhost");
+		snprintf(t->shown, sizeof(t->shown), "unix:%s", a->unix_path);
+		return;
+	}
+	snprintf(t->base, sizeof(t->base),
+		 a->addr.is_ipv6 ? "http://[%s]:%u" : "http://%s:%u",
+		 a->addr.host, a->addr.port);
+	snprintf(t->shown, sizeof(t->shown), "%s", t->base);
+	t->unix_path[0] = '\0';
+}
+
+/* As `carapaced -t` says it, so both point at the same key. */
+static int load_config(const char *file, struct cfg **cfg)
+{
+	struct cfg_error err;
+
+	if (cfg_load_file(file, cfg, &err) == 0)
+		return 0;
+	if (err.path[0] != '\0')
+		return ctl_complain("%s: %s: %s", file, err.path, err.message);
+	return ctl_complain("%s: %s", file, err.message);
+}
+
+int ctl_check_config(const char *file)
+{
+	struct cfg *cfg;
+
+	if (load_config(file, &cfg) < 0)
+		return -1;
+	cfg_free(cfg);
+	return 0;
+}
+
+int ctl_target_from_config(struct ctl_target *t, const char *file)
+{
+	struct cfg *cfg;
+
+	if (load_config(file, &cfg) < 0)
+		return -1;
+	if (!cfg->admin.enabled) {
+		cfg_free(cfg);
+		return ctl_complain("%s has no admin_listen: carapaced has no "
+				    "admin listener to talk to", file);
+	}
+	target_from_admin(t, &cfg->admin);
+	cfg_free(cfg);
+	return 0;
+}
+
+/* ---- one request, one JSON answer ---- */
+
+static size_t keep_body(char *p, size_t size, size_t nitems, void *arg)
+{
+	size_t n = size * nitems;
+
+	return dbuf_add(arg, p, n) == 0 ? n : 0;
+}
+
+/* A handle on path of the admin listener. Proxies are never right for
+ * it: it is on this host, and http_proxy in an operator's environment
+ * would otherwise send the request elsewhere. */
+CURL *ctl_handle(const struct ctl_target *t, const char *path, char *errbuf)
+{
+	char url[2048];
+	CURL *c;
+
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", t->base, path) >=
+		    sizeof(url) ||
+	    (c = curl_easy_init()) == NULL)
+		return NULL;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (t->unix_path[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, t->unix_path);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_SECS);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "carapacectl/" PACKAGE_VERSION);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	errbuf[0] = '\0';
+	return c;
+}
+
+/* For a unix socket, curl's own text names "localhost port 80": the
+ * system's reason (no such file, permission denied) says more. */
+int ctl_unreachable(const struct ctl_target *t, CURL *c, CURLcode rc,
+		    const char *errbuf)
+{
+	long os_errno = 0;
+
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+	if (t->unix_path[0] != '\0' && os_errno != 0)
+		return ctl_complain("cannot reach carapaced at %s: %s",
+				    t->shown, strerror((int)os_errno));
+	return ctl_complain("cannot reach carapaced at %s: %s", t->shown,
+			    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+}
+
+/* The daemon's own words for a refusal: {"error":{"message":...}}. */
+int ctl_refused(const struct ctl_target *t, long status,
+		const struct dbuf *body)
+{
+	json_object *o = ctl_parse_object(dbuf_str(body), dbuf_len(body));
+	const char *msg = ctl_jstr(ctl_jget(o, "error"), "message");
+	struct dbuf b = DBUF_INIT(CTL_MAX_TEXT);
+
+	if (msg != NULL) {
+		ctl_clean(&b, msg);
+		ctl_complain("%s (HTTP %ld)", dbuf_str(&b), status);
+	} else {
+		ctl_complain("carapaced at %s answered HTTP %ld", t->shown,
+			     status);
+	}
+	dbuf_free(&b);
+	json_object_put(o);
+	return -1;
+}
+
+static int judge(const struct ctl_target *t, CURL *c, const char *what,
+		 CURLcode rc, const char *errbuf, const struct dbuf *body,
+		 json_object **out)
+{
+	long status = 0;
+
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (dbuf_error(body) == EMSGSIZE)
+		return ctl_complain("%s: the answer is larger than 16 MiB",
+				    what);
+	if (dbuf_error(body))
+		return ctl_complain("%s: out of memory", what);
+	if (rc != CURLE_OK && status == 0)
+		return ctl_unreachable(t, c, rc, errbuf);
+	if (rc != CURLE_OK)
+		return ctl_complain("%s at %s: %s", what, t->shown,
+				    errbuf[0] ? errbuf :
+						curl_easy_strerror(rc));
+	if (status < 200 || status > 299)
+		return ctl_refused(t, status, body);
+	if ((*out = ctl_parse_object(dbuf_str(body), dbuf_len(body))) ==
+	    NULL)
+		return ctl_complain("%s: the answer of %s is not a JSON object",
+				    what, t->shown);
+	return 0;
+}
+
+int ctl_call(const struct ctl_target *t, const char *method,
+	     const char *path, json_object **out, struct dbuf *raw)
+{
+	char errbuf[CURL_ERROR_SIZE], what[128];
+	struct dbuf body = DBUF_INIT(CTL_MAX_ANSWER);
+	CURL *c = ctl_handle(t, path, errbuf);
+
+	if (c == NULL)
+		return ctl_complain("%s", "cannot initialise libcurl");
+	snprintf(what, sizeof(what), "%s %s", method, path);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, TOTAL_TIMEOUT_SECS);
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+	CURLcode rc = curl_easy_perform(c);
+	int r = judge(t, c, what, rc, errbuf, &body, out);
+	curl_easy_cleanup(c);
+	if (r == 0 && raw != NULL)
+		*raw = body;
+	else
+		dbuf_free(&body);
+	return r;
+}

@@ -1,0 +1,52 @@
+/* ctl_admin — where carapacectl finds the daemon's admin listener and how
+ * it asks it: a target from --admin or from admin_listen of a config
+ * file, a libcurl handle on one of its paths, one request with one JSON
+ * answer, and the messages for a daemon that cannot be reached or says
+ * no. Failures are told on stderr (ctl_complain) and returned as -1.
+ * One thread; curl_global_init must have been called. */
+#ifndef CARAPACE_CTL_ADMIN_H
+#define CARAPACE_CTL_ADMIN_H
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <sys/un.h>
+
+#include "dbuf.h"
+
+/* The most an answer (status, streams, reload) or a refusal may hold. */
+#define CTL_MAX_ANSWER (16u << 20)
+
+/* Where the admin listener is. */
+struct ctl_target {
+	char base[600];      /* URL prefix, e.g. http://127.0.0.1:8766 */
+	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char shown[620];     /* for messages, as an operator writes it */
+};
+
+/* From --admin: http://HOST:PORT[/] or unix:/PATH. 0, or -1 (nothing
+ * said: the caller words the usage error). */
+int ctl_target_from_url(struct ctl_target *t, const char *url);
+/* From admin_listen of the config file. 0, or -1 after a complaint. */
+int ctl_target_from_config(struct ctl_target *t, const char *file);
+/* Loads file as `carapaced -t` does and says what is wrong as it does.
+ * 0, or -1 after a complaint. */
+int ctl_check_config(const char *file);
+
+/* A handle on path of the target, with errbuf (CURL_ERROR_SIZE) as its
+ * error buffer; caller cleans it up. NULL when curl cannot make one. */
+CURL *ctl_handle(const struct ctl_target *t, const char *path, char *errbuf);
+/* The complaint for a transfer that reached no daemon; -1. */
+int ctl_unreachable(const struct ctl_target *t, CURL *c, CURLcode rc,
+		    const char *errbuf);
+/* The complaint for a non-2xx answer, in the daemon's words when its
+ * body has them; -1. */
+int ctl_refused(const struct ctl_target *t, long status,
+		const struct dbuf *body);
+
+/* method is GET or POST. 0: *out is the answer, a JSON object (caller
+ * puts), and raw, when given, holds its text as received (for --json;
+ * caller frees). -1 after a complaint. */
+int ctl_call(const struct ctl_target *t, const char *method,
+	     const char *path, json_object **out, struct dbuf *raw);
+
+#endif
