@@ -1,0 +1,372 @@
+/* test_shim — the real carapace-shim against a small HTTP server of the
+ * test's own on 127.0.0.1 (port 0): how it reads the gateway's SSE answer
+ * (the standard's syntax, events cut anywhere between TCP writes) and
+ * that output it cannot hold or read ends it loudly, never silently cut.
+ *
+ * The server is this process: it accepts the shim's one connection,
+ * reads the request and writes a canned answer piece by piece. A piece
+ * may wait for the shim to have printed what the earlier pieces hold,
+ * so the next one reaches it in a read of its own. SHIM (set by make
+ * check) is the binary. */
+#include "config.h"
+
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cu_run.h"
+#include "testutil.h"
+
+#define MS 1000000ull
+#define DEADLINE_MS 20000
+#define SHIM_MAX_EVENT (64u << 20) /* the shim's bound: MAX_EVENT */
+
+static const char head_200[] = "HTTP/1.1 200 OK\r\n"
+			       "Content-Type: text/event-stream\r\n"
+			       "Connection: close\r\n\r\n";
+
+/* One shim run: its pid, the ends of its stdout and stderr, what they
+ * held so far. */
+struct run {
+	pid_t pid;
+	int out_fd, err_fd;
+	char out[4096], err[4096];
+	size_t out_len, err_len;
+	int status;             /* its exit status once reaped, else -1 */
+};
+
+/* A loopback listener on a port the kernel picks. */
+static int listen_any(int *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(fd, 4) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* `carapace-shim ct ARGS` with CARAPACE_URL at port, stdin /dev/null. */
+static int start_shim(struct run *r, int port)
+{
+	int out[2], err[2];
+	char url[64];
+
+	memset(r, 0, sizeof(*r));
+	r->status = -1;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+		return -1;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	r->pid = fork();
+	if (r->pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		if (in < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0 ||
+		    dup2(err[1], 2) < 0)
+			_exit(99);
+		signal(SIGPIPE, SIG_DFL); /* ignored here: not for the shim */
+		setenv("CARAPACE_URL", url, 1);
+		unsetenv("CARAPACE_TOKEN");
+		unsetenv("CARAPACE_SEND_CWD");
+		execl(getenv("SHIM"), "carapace-shim", "ct", "hello", NULL);
+		_exit(98);
+	}
+	close(out[1]);
+	close(err[1]);
+	r->out_fd = out[0];
+	r->err_fd = err[0];
+	return r->pid > 0 ? 0 : -1;
+}
+
+/* Reads what the shim wrote to fd (non-blocking after poll said so). */
+static void drain(int *fd, char *buf, size_t *len, size_t size)
+{
+	char scratch[65536];
+	size_t room = size - 1 - *len;
+	ssize_t n = read(*fd, room ? buf + *len : scratch,
+			 room ? room : sizeof(scratch));
+
+	if (n <= 0) {
+		close(*fd);
+		*fd = -1;
+		return;
+	}
+	if (room) {
+		*len += (size_t)n;
+		buf[*len] = '\0';
+	}
+}
+
+/* Waits until the shim's stdout holds want, or both its pipes end;
+ * 0 when it holds want. want NULL: until both end. */
+static int await_output(struct run *r, const char *want)
+{
+	uint64_t until = tu_now_ns() + DEADLINE_MS * MS;
+
+	for (;;) {
+		if (want && strstr(r->out, want) != NULL)
+			return 0;
+		if ((r->out_fd < 0 && r->err_fd < 0) || tu_now_ns() > until)
+			return want ? -1 : 0;
+		struct pollfd p[2] = { { r->out_fd, POLLIN, 0 },
+				       { r->err_fd, POLLIN, 0 } };
+		if (poll(p, 2, 100) <= 0)
+			continue;
+		if (p[0].revents)
+			drain(&r->out_fd, r->out, &r->out_len,
+			      sizeof(r->out));
+		if (p[1].revents)
+			drain(&r->err_fd, r->err, &r->err_len,
+			      sizeof(r->err));
+	}
+}
+
+/* Its exit status (128 + N for a signal), once its pipes ended. */
+static int finish_shim(struct run *r)
+{
+	uint64_t until = tu_now_ns() + DEADLINE_MS * MS;
+	int st;
+
+	await_output(r, NULL);
+	for (;;) {
+		pid_t w = waitpid(r->pid, &st, WNOHANG);
+		if (w == r->pid)
+			break;
+		if (w < 0 || tu_now_ns() > until) {
+			kill(r->pid, SIGKILL);
+			waitpid(r->pid, &st, 0);
+			break;
+		}
+		poll(NULL, 0, 10);
+	}
+	if (r->out_fd >= 0)
+		close(r->out_fd);
+	if (r->err_fd >= 0)
+		close(r->err_fd);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return r->status;
+}
+
+/* Accepts the shim's connection and reads its request to the end of
+ * the body; returns the connection, the request line in line. */
+static int take_request(int lfd, char *line, size_t size)
+{
+	struct pollfd p = { lfd, POLLIN, 0 };
+	char buf[65536];
+	size_t n = 0, head;
+
+	if (poll(&p, 1, DEADLINE_MS) != 1)
+		return -1;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	while (fd >= 0 && (head = tu_head_end(buf, n)) == 0) {
+		ssize_t k = n < sizeof(buf) ? recv(fd, buf + n,
+						   sizeof(buf) - n, 0) : -1;
+		if (k <= 0) {
+			close(fd);
+			return -1;
+		}
+		n += (size_t)k;
+	}
+	if (fd < 0)
+		return -1;
+	snprintf(line, size, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+	const char *cl = strcasestr(buf, "\r\nContent-Length:");
+	size_t body = cl && cl < buf + head ? strtoul(cl + 17, NULL, 10) : 0;
+	while (n < head + body) {
+		ssize_t k = recv(fd, buf, sizeof(buf), 0);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	return fd;
+}
+
+/* A piece of the answer, and what the shim must have printed once it
+ * has read it (NULL: nothing to wait for). */
+struct piece {
+	const char *bytes;
+	const char *await;
+};
+
+/* Serves head and the pieces to one shim run and reaps it. */
+static void serve(struct run *r, const struct piece *pieces, size_t n)
+{
+	char line[256];
+	int port, lfd = listen_any(&port);
+
+	CU_ASSERT_FATAL(lfd >= 0);
+	CU_ASSERT_FATAL(start_shim(r, port) == 0);
+	int fd = take_request(lfd, line, sizeof(line));
+	CU_ASSERT(fd >= 0);
+	CU_ASSERT_STRING_EQUAL(line, "POST /tools/ct HTTP/1.1");
+	if (fd >= 0 && tu_send_all(fd, head_200, strlen(head_200)) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			CU_ASSERT(tu_send_all(fd, pieces[i].bytes,
+					      strlen(pieces[i].bytes)) == 0);
+			if (pieces[i].await)
+				CU_ASSERT(await_output(r, pieces[i].await) ==
+					  0);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	close(lfd);
+	finish_shim(r);
+}
+
+/* (a) "data:x" is x: the space after the colon is optional. */
+static void test_no_space(void)
+{
+	static const struct piece answer[] = {
+		{ "event:stdout\ndata:{\"data\":\"x\"}\n\n"
+		  "event:stderr\ndata:{\"data\":\"e\"}\n\n"
+		  "event:exit\ndata:{\"exit_code\":3}\n\n", NULL },
+	};
+	struct run r;
+
+	serve(&r, answer, 1);
+	CU_ASSERT_EQUAL(r.status, 3);
+	CU_ASSERT_STRING_EQUAL(r.out, "x");
+	CU_ASSERT_STRING_EQUAL(r.err, "e");
+}
+
+/* (b) Pieces cut inside a field name ("ev|ent") and between CR and LF,
+ * after a data line (the LF must not end the event) and after the blank
+ * line; an event's data in two data: lines is joined with "\n". Each
+ * piece is sent once the shim printed the event before the cut. */
+static void test_split(void)
+{
+	static const struct piece answer[] = {
+		{ "event: stdout\r\ndata: {\"data\":\"one\\n\"}\r\n\r\nev",
+		  "one\n" },
+		{ "ent: stdout\r\ndata: {\"data\":\"two\\n\"}\r\n\r\n"
+		  "event: stdout\r\ndata: {\"data\":\r",
+		  "one\ntwo\n" },
+		{ "\ndata: \"three\\n\"}\r\n\r\n"
+		  "event: exit\r\nda", "one\ntwo\nthree\n" },
+		{ "ta: {\"exit_code\":0}\r\n\r", NULL },
+		{ "\n", NULL },
+	};
+	struct run r;
+
+	serve(&r, answer, sizeof(answer) / sizeof(answer[0]));
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_STRING_EQUAL(r.out, "one\ntwo\nthree\n");
+	CU_ASSERT_STRING_EQUAL(r.err, "");
+}
+
+/* Sends an event's data: line of total bytes (never ended) until the
+ * shim hangs up; returns the bytes sent. */
+static size_t flood(int fd, size_t total)
+{
+	static char chunk[1 << 20];
+	const char *start = "event: stdout\ndata: {\"data\":\"";
+	size_t sent = strlen(start);
+
+	memset(chunk, 'x', sizeof(chunk));
+	if (tu_send_all(fd, start, sent) < 0)
+		return 0;
+	while (sent < total && tu_send_all(fd, chunk, sizeof(chunk)) == 0)
+		sent += sizeof(chunk);
+	return sent;
+}
+
+/* (c) An event over the shim's bound: it says so and exits 69 (the
+ * gateway failing, as man/carapace-shim.1 puts it), printing nothing of
+ * that event. */
+static void test_over_bound(void)
+{
+	static const struct piece before[] = {
+		{ "event: stdout\ndata: {\"data\":\"first\\n\"}\n\n",
+		  "first\n" },
+	};
+	char line[256];
+	struct run r;
+	int port, lfd = listen_any(&port);
+
+	CU_ASSERT_FATAL(lfd >= 0);
+	CU_ASSERT_FATAL(start_shim(&r, port) == 0);
+	int fd = take_request(lfd, line, sizeof(line));
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(tu_send_all(fd, head_200, strlen(head_200)) == 0);
+	CU_ASSERT(tu_send_all(fd, before[0].bytes,
+			      strlen(before[0].bytes)) == 0);
+	CU_ASSERT(await_output(&r, before[0].await) == 0);
+	/* the shim hangs up once past its bound: far less than this */
+	size_t sent = flood(fd, (size_t)SHIM_MAX_EVENT + (16u << 20));
+	close(fd);
+	close(lfd);
+	finish_shim(&r);
+	CU_ASSERT(sent > SHIM_MAX_EVENT);
+	CU_ASSERT(sent < (size_t)SHIM_MAX_EVENT + (16u << 20));
+	CU_ASSERT_EQUAL(r.status, 69);
+	CU_ASSERT_STRING_EQUAL(r.out, "first\n");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "carapace-shim: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "larger than 64 MiB"));
+}
+
+/* Output the shim cannot decode is an error too, not a silent gap; so
+ * is an answer that ends before the tool's exit. */
+static void test_unreadable(void)
+{
+	static const struct piece bad_base64[] = {
+		{ "event: stdout\ndata: {\"data\":\"a\"}\n\n"
+		  "event: stdout\ndata: {\"base64\":\"!!!\"}\n\n"
+		  "event: exit\ndata: {\"exit_code\":0}\n\n", NULL },
+	};
+	static const struct piece not_json[] = {
+		{ "event: stdout\ndata: {\"data\":\n\n"
+		  "event: exit\ndata: {\"exit_code\":0}\n\n", NULL },
+	};
+	static const struct piece no_exit[] = {
+		{ "event: stdout\ndata: {\"data\":\"a\"}\n\n", NULL },
+	};
+	struct run r;
+
+	serve(&r, bad_base64, 1);
+	CU_ASSERT_EQUAL(r.status, 69);
+	CU_ASSERT_STRING_EQUAL(r.out, "a");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "not base64"));
+	serve(&r, not_json, 1);
+	CU_ASSERT_EQUAL(r.status, 69);
+	CU_ASSERT_STRING_EQUAL(r.out, "");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "cannot be read"));
+	serve(&r, no_exit, 1);
+	CU_ASSERT_EQUAL(r.status, 69);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "before the tool's exit"));
+}
+
+int main(void)
+{
+	if (getenv("SHIM") == NULL) {
+		fprintf(stderr, "test_shim: SHIM is not set\n");
+		return 1;
+	}
+	tu_prepare_process();
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	CU_pSuite s = CU_add_suite("carapace-shim", NULL, NULL);
+	CU_add_test(s, "data: without a space", test_no_space);
+	CU_add_test(s, "events split across writes", test_split);
+	CU_add_test(s, "an event over the bound fails loudly",
+		    test_over_bound);
+	CU_add_test(s, "unreadable output fails loudly", test_unreadable);
+	return cu_run();
+}
