@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,9 +65,11 @@ static int listen_any(int *port)
 	return fd;
 }
 
-/* `carapace-shim ct ARGS` with CARAPACE_URL at port, stdin /dev/null. */
-static int start_shim(struct run *r, int port)
+/* `carapace-shim ct ARGS` with CARAPACE_URL at port, stdin /dev/null;
+ * its address space limited to vm bytes unless vm is 0. */
+static int start_shim(struct run *r, int port, rlim_t vm)
 {
+	struct rlimit as = { vm, vm };
 	int out[2], err[2];
 	char url[64];
 
@@ -79,7 +82,7 @@ static int start_shim(struct run *r, int port)
 	if (r->pid == 0) {
 		int in = open("/dev/null", O_RDONLY);
 		if (in < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0 ||
-		    dup2(err[1], 2) < 0)
+		    dup2(err[1], 2) < 0 || (vm && setrlimit(RLIMIT_AS, &as)))
 			_exit(99);
 		signal(SIGPIPE, SIG_DFL); /* ignored here: not for the shim */
 		setenv("CARAPACE_URL", url, 1);
@@ -212,7 +215,7 @@ static void serve(struct run *r, const struct piece *pieces, size_t n)
 	int port, lfd = listen_any(&port);
 
 	CU_ASSERT_FATAL(lfd >= 0);
-	CU_ASSERT_FATAL(start_shim(r, port) == 0);
+	CU_ASSERT_FATAL(start_shim(r, port, 0) == 0);
 	int fd = take_request(lfd, line, sizeof(line));
 	CU_ASSERT(fd >= 0);
 	CU_ASSERT_STRING_EQUAL(line, "POST /tools/ct HTTP/1.1");
@@ -302,7 +305,7 @@ static void test_over_bound(void)
 	int port, lfd = listen_any(&port);
 
 	CU_ASSERT_FATAL(lfd >= 0);
-	CU_ASSERT_FATAL(start_shim(&r, port) == 0);
+	CU_ASSERT_FATAL(start_shim(&r, port, 0) == 0);
 	int fd = take_request(lfd, line, sizeof(line));
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT(tu_send_all(fd, head_200, strlen(head_200)) == 0);
@@ -320,6 +323,32 @@ static void test_over_bound(void)
 	CU_ASSERT_STRING_EQUAL(r.out, "first\n");
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "carapace-shim: "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "larger than 64 MiB"));
+}
+
+/* An event within the bound that the shim has no memory for: it says so
+ * and exits 69 rather than print what it could hold (it runs in 20 MiB;
+ * this event needs two 64 MiB buffers, so 128 MiB cannot hold it). */
+static void test_out_of_memory(void)
+{
+	char line[256];
+	struct run r;
+	int port, lfd = listen_any(&port);
+
+	CU_ASSERT_FATAL(lfd >= 0);
+	CU_ASSERT_FATAL(start_shim(&r, port, (rlim_t)128 << 20) == 0);
+	int fd = take_request(lfd, line, sizeof(line));
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(tu_send_all(fd, head_200, strlen(head_200)) == 0);
+	size_t sent = flood(fd, (size_t)48 << 20);
+	const char *end = "\"}\n\nevent: exit\ndata: {\"exit_code\":0}\n\n";
+	if (sent >= (size_t)48 << 20)
+		tu_send_all(fd, end, strlen(end));
+	close(fd);
+	close(lfd);
+	finish_shim(&r);
+	CU_ASSERT_EQUAL(r.status, 69);
+	CU_ASSERT_STRING_EQUAL(r.out, "");
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "out of memory"));
 }
 
 /* Output the shim cannot decode is an error too, not a silent gap; so
@@ -367,6 +396,7 @@ int main(void)
 	CU_add_test(s, "events split across writes", test_split);
 	CU_add_test(s, "an event over the bound fails loudly",
 		    test_over_bound);
+	CU_add_test(s, "out of memory fails loudly", test_out_of_memory);
 	CU_add_test(s, "unreadable output fails loudly", test_unreadable);
 	return cu_run();
 }
