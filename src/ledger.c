@@ -297,13 +297,22 @@ static void record_write(const struct entry *e, struct json_object *o,
 
 /* ---- endings ---- */
 
-static void count_request(struct entry *e, int denied)
+/* Tells metrics what happened, in one call. */
+static void count(const struct entry *e, enum metrics_event_kind kind,
+		  enum metrics_upstream_error upstream_error)
 {
-	struct metrics *m = e->ledger->metrics;
+	struct metrics_event ev = {
+		.kind = kind,
+		.tool = e->tool,
+		.status = e->status,
+		.stream = e->stream,
+		.bytes_in = e->bytes_in,
+		.seconds = (double)((int64_t)text_mono_ms() - e->started_ms) /
+			   1000.0,
+		.upstream_error = upstream_error,
+	};
 
-	metrics_request(m, tool_label(e), denied);
-	if (e->bytes_in > 0)
-		metrics_bytes(m, tool_label(e), METRICS_IN, e->bytes_in);
+	metrics_record(e->ledger->metrics, &ev);
 }
 
 void entry_deny(struct entry *e, unsigned status, const char *reason)
@@ -313,28 +322,21 @@ void entry_deny(struct entry *e, unsigned status, const char *reason)
 	record_decision(o, "deny", reason, status);
 	record_counts(o, e, 1);
 	record_write(e, o, "deny");
-	count_request(e, 1);
-	if (status == 429)
-		metrics_rate_limited(e->ledger->metrics, tool_label(e));
+	e->status = status;
+	count(e, METRICS_DENIED, METRICS_UPSTREAM_NONE);
 	entry_discard(e);
 }
 
 void entry_fail(struct entry *e, unsigned status, const char *reason,
-		int upstream_kind)
+		enum metrics_upstream_error upstream_error)
 {
 	struct json_object *o = record_head(e, "request");
-	struct metrics *m = e->ledger->metrics;
 
 	record_decision(o, "allow", reason, status);
 	record_counts(o, e, 1);
 	record_write(e, o, "allow");
-	count_request(e, 0);
-	if (upstream_kind >= 0)
-		metrics_upstream_error(m, tool_label(e),
-				       (enum metrics_upstream_error)
-					       upstream_kind);
-	metrics_duration(m, tool_label(e),
-			 (double)((int64_t)text_mono_ms() - e->started_ms) / 1000.0);
+	e->status = status;
+	count(e, METRICS_FAILED, upstream_error);
 	entry_discard(e);
 }
 
@@ -365,22 +367,27 @@ void entry_open(struct entry *e, unsigned status, int stream)
 {
 	e->status = status;
 	e->stream = stream;
-	count_request(e, 0);
+	count(e, METRICS_OPENED, METRICS_UPSTREAM_NONE);
 	if (!stream)
 		return;
 	struct json_object *o = record_head(e, "stream_open");
 	record_decision(o, "allow", "allowed", status);
 	record_counts(o, e, 0);
 	record_write(e, o, "allow");
-	metrics_stream(e->ledger->metrics, tool_label(e), 1);
 	streams_add(e->ledger, e);
 }
 
 void entry_add_out(struct entry *e, size_t n)
 {
+	struct metrics_event ev = {
+		.kind = METRICS_SENT,
+		.tool = e->tool,
+		.bytes_out = n,
+	};
+
 	atomic_fetch_add(&e->bytes_out, n);
 	atomic_store(&e->last_activity_ms, (int64_t)text_mono_ms());
-	metrics_bytes(e->ledger->metrics, tool_label(e), METRICS_OUT, n);
+	metrics_record(e->ledger->metrics, &ev);
 }
 
 static const char *ending_name(enum entry_ending how, int stream)
@@ -405,7 +412,6 @@ static const char *ending_name(enum entry_ending how, int stream)
 void entry_end(struct entry *e, enum entry_ending how, int has_exit,
 	       int exit_code, int signal)
 {
-	struct metrics *m = e->ledger->metrics;
 	struct json_object *o = record_head(
 		e, e->stream ? "stream_end" : "request");
 
@@ -428,16 +434,10 @@ void entry_end(struct entry *e, enum entry_ending how, int has_exit,
 	record_counts(o, e, 1);
 	add_str(o, "ended", ending_name(how, e->stream));
 	record_write(e, o, "allow");
-	if (how == ENDED_ERROR)
-		metrics_upstream_error(m, tool_label(e),
-				       METRICS_UPSTREAM_BROKEN);
-	if (e->stream) {
+	if (e->stream)
 		streams_remove(e->ledger, e);
-		metrics_stream(m, tool_label(e), -1);
-	} else {
-		metrics_duration(m, tool_label(e),
-				 (double)((int64_t)text_mono_ms() - e->started_ms) / 1000.0);
-	}
+	count(e, METRICS_ENDED, how == ENDED_ERROR ? METRICS_UPSTREAM_BROKEN :
+						     METRICS_UPSTREAM_NONE);
 	entry_discard(e);
 }
 

@@ -74,10 +74,10 @@ void entry_set_argv(struct entry *e, char *const *argv, size_t argc);
 /* Refused with status for reason (a 429 also counts as rate limited). */
 void entry_deny(struct entry *e, unsigned status, const char *reason);
 /* Allowed, but no answer came: status (502, 503, 504) and why;
- * upstream_kind is a metrics_upstream_error, or -1 when not the
- * upstream's fault. */
+ * upstream_error is METRICS_UPSTREAM_NONE when not the upstream's
+ * fault. */
 void entry_fail(struct entry *e, unsigned status, const char *reason,
-		int upstream_kind);
+		enum metrics_upstream_error upstream_error);
 /* The answer's head goes out; stream: a long-lived answer. */
 void entry_open(struct entry *e, unsigned status, int stream);
 /* How the daemon can end this stream early (stream_close on it): set
