@@ -545,12 +545,12 @@ static int resolve_target(struct ctx *cx)
 	if (load_config(cx->config, &cfg) < 0)
 		return -1;
 	if (!cfg->admin.enabled) {
-		cfg_free(cfg);
+		cfg_release(cfg);
 		return complain("%s has no admin_listen: carapaced has no "
 				"admin listener to talk to", cx->config);
 	}
 	target_from_admin(&cx->to, &cfg->admin);
-	cfg_free(cfg);
+	cfg_release(cfg);
 	return 0;
 }
 
@@ -928,7 +928,7 @@ static enum outcome cmd_check_config(struct ctx *cx, int argc, char **argv)
 	const char *file = first < argc ? argv[first] : cx->config;
 	if (load_config(file, &cfg) < 0)
 		return FAILED;
-	cfg_free(cfg);
+	cfg_release(cfg);
 	printf("carapacectl: configuration file %s test is successful\n",
 	       file);
 	return DONE;

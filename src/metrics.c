@@ -529,7 +529,7 @@ char *metrics_render(struct metrics *m, const struct metrics_info *info,
 	char *buf = NULL;
 	size_t n = 0;
 	FILE *f;
-	int failed;
+	int write_error;
 
 	if (m == NULL || (f = open_memstream(&buf, &n)) == NULL)
 		return NULL;
@@ -541,8 +541,8 @@ char *metrics_render(struct metrics *m, const struct metrics_info *info,
 	render_rate_limited(f, m);
 	render_refused(f, m);
 	render_info(f, info != NULL ? info : &none);
-	failed = ferror(f);
-	if (fclose(f) != 0 || failed) {
+	write_error = ferror(f);
+	if (fclose(f) != 0 || write_error) {
 		free(buf);
 		return NULL;
 	}
