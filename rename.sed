@@ -6,7 +6,7 @@
 # --- call-site rewrites: flag arguments become named constants or a
 # struct; these must come before the plain renames below ---
 # ledger_entry_end: has_exit, exit_code, signal -> const struct ledger_exit *
-s/^(\t+)int exit_code, signal;$/\1struct ledger_exit ex;/
+/ free_body_reader\(void \*cls\)$/,/^}/s/^(\t+)int exit_code, signal;$/\1struct ledger_exit ex;/
 s/\bint has_exit = stream_get_exit\(br->stream, &exit_code, &signal\);/int has_exit = stream_get_exit(br->stream, \&ex.code, \&ex.signal);/
 s/\bentry_end\(br->entry, ending_of\(br\), has_exit, exit_code, signal\);/ledger_entry_end(br->entry, ending_of(br), has_exit ? \&ex : NULL);/
 s/\bentry_end\((.*), 0, 0, 0\);/ledger_entry_end(\1, NULL);/
