@@ -76,7 +76,7 @@ struct audit *audit_new(const char *path, char *err, size_t err_len)
 
 static void tail_free(struct audit_tail *t)
 {
-	stream_finish(t->stream, 1);
+	stream_finish(t->stream, STREAM_END_WHOLE);
 	stream_release(t->stream);
 	free(t->tool);
 	free(t->decision);
@@ -330,7 +330,7 @@ struct audit_tail *audit_tail_new(struct audit *a, const char *tool,
 	pthread_mutex_unlock(&a->lock);
 	return t;
 fail:
-	stream_finish(s, 0);
+	stream_finish(s, STREAM_END_BROKEN);
 	stream_release(s);
 	return NULL;
 }

@@ -205,7 +205,7 @@ static const struct cfg *acquire_cfg(void *arg, struct timespec *loaded)
 static void release_cfg(void *arg, const struct cfg *cfg)
 {
 	(void)arg;
-	cfg_free(cfg);
+	cfg_release(cfg);
 }
 
 /* ---- reload ---- */
@@ -257,7 +257,7 @@ static int reload(void *arg, char *msg, size_t len)
 		pthread_mutex_unlock(&d->reload_lock);
 		log_warnx("reload refused, the configuration in force stays: "
 			  "%s", msg);
-		cfg_free(cfg);
+		cfg_release(cfg);
 		return -1;
 	}
 	pthread_mutex_lock(&d->lock);
@@ -266,9 +266,9 @@ static int reload(void *arg, char *msg, size_t len)
 	clock_gettime(CLOCK_REALTIME, &d->cfg_loaded);
 	pthread_mutex_unlock(&d->lock);
 	unsigned ended = ledger_close_streams(d->ledger, tool_removed, cfg,
-					      ENDED_RELOAD);
+					      LEDGER_ENDED_RELOAD);
 	warn_restart_only(old, cfg);
-	cfg_free(old);
+	cfg_release(old);
 	pthread_mutex_unlock(&d->reload_lock);
 	log_info("reloaded %s%s", file,
 		 ended ? "; streams of removed tools ended" : "");
@@ -334,7 +334,8 @@ static int start_serving(struct daemon *d, unsigned conn_limit)
 		return -1;
 	}
 	if (o->pidfile != NULL &&
-	    (d->pidfile_fd = pidfile_write(o->pidfile, err, sizeof(err))) < 0) {
+	    (d->pidfile_fd = daemon_pidfile_write(o->pidfile, err,
+						  sizeof(err))) < 0) {
 		log_warnx("%s", err);
 		return -1;
 	}
@@ -362,7 +363,7 @@ static void drain(struct daemon *d, const sigset_t *set)
 	int sig;
 
 	server_quiesce(d->server);
-	ledger_close_streams(d->ledger, is_any, NULL, ENDED_SHUTDOWN);
+	ledger_close_streams(d->ledger, is_any, NULL, LEDGER_ENDED_SHUTDOWN);
 	ledger_on_idle(d->ledger, wake_main, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += DRAIN_SECS;
@@ -504,7 +505,7 @@ static int prepare(struct daemon *d, struct options *o)
 	if (tools_as_root_ok(cfg, root, msg, sizeof(msg)) < 0)
 		goto fail;
 	if (o->pidfile != NULL &&
-	    pidfile_check(o->pidfile, msg, sizeof(msg)) < 0)
+	    daemon_pidfile_check(o->pidfile, msg, sizeof(msg)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -532,11 +533,11 @@ static int test_config(const struct options *o)
 		goto fail;
 	printf("carapaced: configuration file %s test is successful\n",
 	       o->config);
-	cfg_free(cfg);
+	cfg_release(cfg);
 	return 0;
 fail:
 	fprintf(stderr, "carapaced: %s\n", msg);
-	cfg_free(cfg);
+	cfg_release(cfg);
 	return 1;
 }
 
@@ -551,7 +552,7 @@ int main(int argc, char **argv)
 	if (o.test_only)
 		return test_config(&o);
 	if (prepare(&d, &o) < 0) {
-		cfg_free(d.cfg);
+		cfg_release(d.cfg);
 		return 1;
 	}
 	if (!o.foreground && daemon_background(&d.report) < 0) {
@@ -564,7 +565,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_mutex_init(&d.reload_lock, NULL);
 	rc = run(&d);
-	pidfile_remove(o.pidfile, d.pidfile_fd);
-	cfg_free(d.cfg);
+	daemon_pidfile_remove(o.pidfile, d.pidfile_fd);
+	cfg_release(d.cfg);
 	return rc;
 }

@@ -11,7 +11,7 @@
  * cwd_allowed), looked at on disk at load time.  A key the tables do not
  * know is an error, because a typo in a security policy must not pass
  * silently.  The first problem found is the one reported.  What a setter
- * makes is counted into the config at once, so cfg_free() cleans up after
+ * makes is counted into the config at once, so cfg_release() cleans up after
  * an error anywhere. */
 #include "config.h"
 
@@ -662,7 +662,7 @@ static int take_filter(struct ctx *c, struct cfg_tool *t, const char *method,
 	f->method = strdup(method);
 	if (!f->method)
 		return fail(c, "out of memory");
-	t->n_param_filters++; /* from here on cfg_free() frees what f holds */
+	t->n_param_filters++; /* from here on cfg_release() frees what f holds */
 	if (walk(c, filter_keys, f, v) < 0)
 		return -1;
 	if (f->allow_patterns.n == 0 && f->deny_patterns.n == 0)
@@ -763,7 +763,7 @@ static int take_param_allow(struct ctx *c, struct cfg_tool *t,
 	a->method = strdup(method);
 	if (!a->method)
 		return fail(c, "out of memory");
-	t->n_param_allow++; /* from here on cfg_free() frees what a holds */
+	t->n_param_allow++; /* from here on cfg_release() frees what a holds */
 	if (take_strings(c, v, &a->params) < 0)
 		return -1;
 	path_cut(c, old);
@@ -847,7 +847,7 @@ static int take_header(struct ctx *c, struct cfg_tool *t, const char *name,
 		return fail(c, "header value contains CR, LF or NUL");
 	h->name = strdup(name);
 	h->value = strdup(json_object_get_string(v));
-	t->n_inject_headers++; /* cfg_free() frees what h holds */
+	t->n_inject_headers++; /* cfg_release() frees what h holds */
 	if (!h->name || !h->value)
 		return fail(c, "out of memory");
 	path_cut(c, old);
@@ -1015,7 +1015,7 @@ static int take_env(struct ctx *c, struct cfg_tool *t, const char *name,
 		return fail(c, "value contains a NUL character");
 	e->name = strdup(name);
 	e->value = strdup(json_object_get_string(v));
-	t->n_env_inject++; /* cfg_free() frees what e holds */
+	t->n_env_inject++; /* cfg_release() frees what e holds */
 	if (!e->name || !e->value)
 		return fail(c, "out of memory");
 	path_cut(c, old);
@@ -1185,7 +1185,7 @@ static int take_tool(struct ctx *c, struct cfg *cfg, const char *name,
 	if (!t->name)
 		return fail(c, "out of memory");
 	t->owner = cfg;
-	cfg->n_tools++; /* from here on cfg_free() frees what t holds */
+	cfg->n_tools++; /* from here on cfg_release() frees what t holds */
 	t->timeout_secs = CFG_DEFAULT_TIMEOUT_SECS;
 	t->jsonrpc_max_batch = CFG_DEFAULT_JSONRPC_MAX_BATCH;
 	t->audit_enabled = 1;
@@ -1655,7 +1655,7 @@ static int load(struct ctx *c, const char *text, size_t len,
 	return 0;
 fail:
 	json_object_put(root);
-	cfg_free(cfg);
+	cfg_release(cfg);
 	return -1;
 }
 
@@ -1818,7 +1818,7 @@ int cfg_has_cli_tools(const struct cfg *cfg)
 	return 0;
 }
 
-void cfg_free(const struct cfg *c)
+void cfg_release(const struct cfg *c)
 {
 	struct cfg *cfg = (struct cfg *)c;
 	size_t i;

@@ -130,7 +130,7 @@ struct cfg_admin {
 };
 
 struct cfg {
-	atomic_int refs;                   /* cfg_hold / cfg_free */
+	atomic_int refs;                   /* cfg_hold / cfg_release */
 	struct cfg_addr *listen;
 	size_t n_listen;
 	struct cfg_admin admin;
@@ -154,13 +154,13 @@ struct cfg_error {
 };
 
 /* Parse and validate; 0 and *out set (one reference, the caller's: give
- * it back with cfg_free), or -1 and err filled (nothing to free). */
+ * it back with cfg_release), or -1 and err filled (nothing to free). */
 int cfg_load_file(const char *file, struct cfg **out, struct cfg_error *err);
 int cfg_load_string(const char *text, struct cfg **out, struct cfg_error *err);
 /* Another reference to cfg; returns it. */
 const struct cfg *cfg_hold(const struct cfg *cfg);
 /* Gives a reference back; the last one frees. NULL is a no-op. */
-void cfg_free(const struct cfg *cfg);
+void cfg_release(const struct cfg *cfg);
 /* Whether the config has any cli tool. */
 int cfg_has_cli_tools(const struct cfg *cfg);
 

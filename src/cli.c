@@ -198,7 +198,7 @@ void cli_request_free(struct cli_request *r)
 	free(r->cwd);
 	if (r->cwd_fd >= 0)
 		close(r->cwd_fd);
-	cfg_free(r->tool->owner);
+	cfg_release(r->tool->owner);
 	free(r);
 }
 
@@ -555,9 +555,9 @@ static void answer_json(struct job *j, const struct exec_result *res)
 	size_t len = strlen(text);
 	if (publish_head(j->stream, "application/json", (long long)len) < 0 ||
 	    stream_push(j->stream, text, len) < 0)
-		stream_finish(j->stream, 0);
+		stream_finish(j->stream, STREAM_END_BROKEN);
 	else
-		stream_finish(j->stream, 1);
+		stream_finish(j->stream, STREAM_END_WHOLE);
 	json_object_put(o);
 }
 
@@ -648,7 +648,7 @@ static void run_job(struct job *j)
 		log_warnx("%s: cannot run %s: %s", tool->name, tool->binary,
 			  strerror(res.spawn_errno));
 		if (j->req->sse)
-			stream_finish(j->stream, 0);
+			stream_finish(j->stream, STREAM_END_BROKEN);
 		else
 			stream_fail(j->stream, STREAM_FAIL_INTERNAL,
 				    "cannot run the tool");
@@ -664,7 +664,8 @@ static void run_job(struct job *j)
 	json_object *o = result_json(&res);
 	int ok = push_event(j->stream, "exit", o,
 			    res.undelivered ? 1 : 0) == 0;
-	stream_finish(j->stream, rc == 0 && ok && !res.undelivered);
+	stream_finish(j->stream, rc == 0 && ok && !res.undelivered ?
+		      STREAM_END_WHOLE : STREAM_END_BROKEN);
 	json_object_put(o);
 }
 

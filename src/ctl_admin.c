@@ -80,7 +80,7 @@ int ctl_check_config(const char *file)
 
 	if (load_config(file, &cfg) < 0)
 		return -1;
-	cfg_free(cfg);
+	cfg_release(cfg);
 	return 0;
 }
 
@@ -91,12 +91,12 @@ int ctl_target_from_config(struct ctl_target *t, const char *file)
 	if (load_config(file, &cfg) < 0)
 		return -1;
 	if (!cfg->admin.enabled) {
-		cfg_free(cfg);
+		cfg_release(cfg);
 		return ctl_complain("%s has no admin_listen: carapaced has no "
 				    "admin listener to talk to", file);
 	}
 	target_from_admin(t, &cfg->admin);
-	cfg_free(cfg);
+	cfg_release(cfg);
 	return 0;
 }
 

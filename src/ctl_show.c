@@ -426,7 +426,7 @@ static void stream_row(struct table *t, json_object *s)
 		ctl_cell_str(s, "id"),
 		ctl_cell_str(s, "client"),
 		ctl_cell_str(s, "tool"),
-		ctl_cell_str(s, "method"),
+		ctl_cell_str(s, "http_method"),
 		ctl_cell_str(s, "path"),
 		cell_age(s, "age_secs", age, sizeof(age)),
 		cell_bytes(s, "bytes_out", bytes, sizeof(bytes)),

@@ -110,7 +110,7 @@ static pid_t pidfile_read(const char *path)
 	return pid > 0 && pid < (1L << 22) ? (pid_t)pid : 0;
 }
 
-int pidfile_check(const char *path, char *err, size_t err_len)
+int daemon_pidfile_check(const char *path, char *err, size_t err_len)
 {
 	pid_t pid = pidfile_read(path);
 
@@ -124,7 +124,7 @@ int pidfile_check(const char *path, char *err, size_t err_len)
 	return 0;
 }
 
-int pidfile_write(const char *path, char *err, size_t err_len)
+int daemon_pidfile_write(const char *path, char *err, size_t err_len)
 {
 	char text[32];
 	int n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
@@ -141,7 +141,7 @@ int pidfile_write(const char *path, char *err, size_t err_len)
 	return fd;
 }
 
-void pidfile_remove(const char *path, int fd)
+void daemon_pidfile_remove(const char *path, int fd)
 {
 	char text[32];
 

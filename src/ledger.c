@@ -23,14 +23,14 @@ struct ledger {
 	atomic_uint in_flight;
 	pthread_mutex_t lock;           /* guards the list of open streams
 					 * and the idle hook */
-	struct entry *streams;
+	struct ledger_entry *streams;
 	void (*on_idle)(void *);
 	void *on_idle_arg;
 };
 
-struct entry {
+struct ledger_entry {
 	struct ledger *ledger;
-	struct entry *prev, *next;      /* in ledger->streams while open */
+	struct ledger_entry *prev, *next; /* in ledger->streams while open */
 	char id[24];
 	char *client, *method, *target;
 	char *tool;                     /* NULL: no tool was found */
@@ -38,7 +38,7 @@ struct entry {
 	int audited;
 	int log_body, log_argv;
 	/* the tool's, borrowed while the request is being decided: only
-	 * entry_set_body and entry_set_argv use it */
+	 * ledger_entry_set_body and ledger_entry_set_argv use it */
 	const struct cfg_strings *redact;
 	struct json_object *jsonrpc_methods, *argv, *body;
 	int methods_truncated;          /* jsonrpc_methods is not all */
@@ -80,7 +80,7 @@ void ledger_free(struct ledger *l)
 
 /* ---- entries ---- */
 
-static void entry_free(struct entry *e)
+static void entry_free(struct ledger_entry *e)
 {
 	free(e->client);
 	free(e->method);
@@ -92,10 +92,10 @@ static void entry_free(struct entry *e)
 	free(e);
 }
 
-struct entry *entry_new(struct ledger *l, const char *client,
+struct ledger_entry *ledger_entry_new(struct ledger *l, const char *client,
 			const char *method, const char *target)
 {
-	struct entry *e = calloc(1, sizeof(*e));
+	struct ledger_entry *e = calloc(1, sizeof(*e));
 
 	if (e == NULL)
 		return NULL;
@@ -119,7 +119,7 @@ struct entry *entry_new(struct ledger *l, const char *client,
 	return e;
 }
 
-void entry_discard(struct entry *e)
+void ledger_entry_discard(struct ledger_entry *e)
 {
 	if (e == NULL)
 		return;
@@ -146,24 +146,32 @@ void ledger_on_idle(struct ledger *l, void (*fn)(void *), void *arg)
 	pthread_mutex_unlock(&l->lock);
 }
 
-void entry_set_closer(struct entry *e, void (*close)(void *), void *arg)
+void ledger_entry_set_closer(struct ledger_entry *e, void (*close)(void *),
+			     void *arg)
 {
 	e->closer = close;
 	e->closer_arg = arg;
 }
 
-void entry_set_tool(struct entry *e, const struct cfg_tool *tool)
+int ledger_entry_set_tool(struct ledger_entry *e,
+			  const struct cfg_tool *tool)
 {
+	char *name = strdup(tool->name);
+
+	if (name == NULL)
+		return -1;
 	free(e->tool);
-	e->tool = strdup(tool->name);
+	e->tool = name;
 	e->kind = tool->type == CFG_TOOL_CLI ? "cli" : "http";
 	e->audited = tool->audit_enabled;
 	e->redact = &tool->redact_patterns;
 	e->log_body = tool->audit_log_body;
 	e->log_argv = tool->audit_log_argv;
+	return 0;
 }
 
-void entry_set_body(struct entry *e, const char *body, size_t len)
+void ledger_entry_set_body(struct ledger_entry *e, const char *body,
+			   size_t len)
 {
 	e->bytes_in = len;
 	if (!e->log_body || !e->audited || len == 0)
@@ -172,15 +180,17 @@ void entry_set_body(struct entry *e, const char *body, size_t len)
 	e->body = redact_body(body ? body : "", len, e->redact);
 }
 
-void entry_set_jsonrpc_methods(struct entry *e, struct json_object *methods,
-			       int truncated)
+void ledger_entry_set_jsonrpc_methods(struct ledger_entry *e,
+				      struct json_object *methods,
+				      int truncated)
 {
 	json_object_put(e->jsonrpc_methods);
 	e->jsonrpc_methods = methods;
 	e->methods_truncated = truncated;
 }
 
-void entry_set_argv(struct entry *e, char *const *argv, size_t argc)
+void ledger_entry_set_argv(struct ledger_entry *e, char *const *argv,
+			   size_t argc)
 {
 	if (!e->log_argv || !e->audited)
 		return;
@@ -190,7 +200,7 @@ void entry_set_argv(struct entry *e, char *const *argv, size_t argc)
 
 /* ---- records ---- */
 
-static const char *tool_label(const struct entry *e)
+static const char *tool_label(const struct ledger_entry *e)
 {
 	return e->tool ? e->tool : "";
 }
@@ -227,7 +237,7 @@ static void add_kept(struct json_object *o, const char *key,
 }
 
 /* The fields every record has, in the order DESIGN.md lists them. */
-static struct json_object *record_head(const struct entry *e,
+static struct json_object *record_head(const struct ledger_entry *e,
 				       const char *event)
 {
 	struct json_object *o = json_object_new_object();
@@ -263,13 +273,17 @@ static void record_decision(struct json_object *o, const char *decision,
 	add_int(o, "status", status);
 }
 
-static void record_counts(struct json_object *o, const struct entry *e,
-			  int with_duration)
+enum record_duration { WITHOUT_DURATION, WITH_DURATION };
+
+static void record_counts(struct json_object *o,
+			  const struct ledger_entry *e,
+			  enum record_duration duration)
 {
 	add_int(o, "bytes_in", (int64_t)e->bytes_in);
 	add_int(o, "bytes_out", (int64_t)atomic_load(&e->bytes_out));
-	if (with_duration)
-		add_int(o, "duration_ms", (int64_t)text_mono_ms() - e->started_ms);
+	if (duration == WITH_DURATION)
+		add_int(o, "duration_ms",
+			(int64_t)text_mono_ms() - e->started_ms);
 	json_object_object_add(o, "stream", json_object_new_boolean(e->stream));
 }
 
@@ -277,7 +291,7 @@ static void record_counts(struct json_object *o, const struct entry *e,
  * (path, method, argv, body, reasons quoting them): the whole line is
  * cleaned here, once, so that each line is valid UTF-8 JSON whatever
  * field a later change adds. */
-static void record_write(const struct entry *e, struct json_object *o,
+static void record_write(const struct ledger_entry *e, struct json_object *o,
 			 const char *decision)
 {
 	if (o != NULL && e->audited) {
@@ -297,48 +311,53 @@ static void record_write(const struct entry *e, struct json_object *o,
 
 /* ---- endings ---- */
 
-static void count_request(struct entry *e, int denied)
+/* Tells metrics what happened, in one call. */
+static void count(const struct ledger_entry *e,
+		  enum metrics_event_kind kind,
+		  enum metrics_upstream_error upstream_error)
 {
-	struct metrics *m = e->ledger->metrics;
+	struct metrics_event ev = {
+		.kind = kind,
+		.tool = e->tool,
+		.status = e->status,
+		.stream = e->stream,
+		.bytes_in = e->bytes_in,
+		.seconds = (double)((int64_t)text_mono_ms() - e->started_ms) /
+			   1000.0,
+		.upstream_error = upstream_error,
+	};
 
-	metrics_request(m, tool_label(e), denied);
-	if (e->bytes_in > 0)
-		metrics_bytes(m, tool_label(e), METRICS_IN, e->bytes_in);
+	metrics_record(e->ledger->metrics, &ev);
 }
 
-void entry_deny(struct entry *e, unsigned status, const char *reason)
+void ledger_entry_deny(struct ledger_entry *e, unsigned status,
+		       const char *reason)
 {
 	struct json_object *o = record_head(e, "request");
 
 	record_decision(o, "deny", reason, status);
-	record_counts(o, e, 1);
+	record_counts(o, e, WITH_DURATION);
 	record_write(e, o, "deny");
-	count_request(e, 1);
-	if (status == 429)
-		metrics_rate_limited(e->ledger->metrics, tool_label(e));
-	entry_discard(e);
+	e->status = status;
+	count(e, METRICS_DENIED, METRICS_UPSTREAM_NONE);
+	ledger_entry_discard(e);
 }
 
-void entry_fail(struct entry *e, unsigned status, const char *reason,
-		int upstream_kind)
+void ledger_entry_fail(struct ledger_entry *e, unsigned status,
+		       const char *reason,
+		       enum metrics_upstream_error upstream_error)
 {
 	struct json_object *o = record_head(e, "request");
-	struct metrics *m = e->ledger->metrics;
 
 	record_decision(o, "allow", reason, status);
-	record_counts(o, e, 1);
+	record_counts(o, e, WITH_DURATION);
 	record_write(e, o, "allow");
-	count_request(e, 0);
-	if (upstream_kind >= 0)
-		metrics_upstream_error(m, tool_label(e),
-				       (enum metrics_upstream_error)
-					       upstream_kind);
-	metrics_duration(m, tool_label(e),
-			 (double)((int64_t)text_mono_ms() - e->started_ms) / 1000.0);
-	entry_discard(e);
+	e->status = status;
+	count(e, METRICS_FAILED, upstream_error);
+	ledger_entry_discard(e);
 }
 
-static void streams_add(struct ledger *l, struct entry *e)
+static void streams_add(struct ledger *l, struct ledger_entry *e)
 {
 	pthread_mutex_lock(&l->lock);
 	e->prev = NULL;
@@ -349,7 +368,7 @@ static void streams_add(struct ledger *l, struct entry *e)
 	pthread_mutex_unlock(&l->lock);
 }
 
-static void streams_remove(struct ledger *l, struct entry *e)
+static void streams_remove(struct ledger *l, struct ledger_entry *e)
 {
 	pthread_mutex_lock(&l->lock);
 	if (e->prev != NULL)
@@ -361,51 +380,67 @@ static void streams_remove(struct ledger *l, struct entry *e)
 	pthread_mutex_unlock(&l->lock);
 }
 
-void entry_open(struct entry *e, unsigned status, int stream)
+void ledger_entry_open(struct ledger_entry *e, unsigned status,
+		       enum ledger_answer answer)
 {
 	e->status = status;
-	e->stream = stream;
-	count_request(e, 0);
-	if (!stream)
+	e->stream = answer == LEDGER_STREAM;
+	count(e, METRICS_OPENED, METRICS_UPSTREAM_NONE);
+	if (!e->stream)
 		return;
 	struct json_object *o = record_head(e, "stream_open");
 	record_decision(o, "allow", "allowed", status);
-	record_counts(o, e, 0);
+	record_counts(o, e, WITHOUT_DURATION);
 	record_write(e, o, "allow");
-	metrics_stream(e->ledger->metrics, tool_label(e), 1);
 	streams_add(e->ledger, e);
 }
 
-void entry_add_out(struct entry *e, size_t n)
+void ledger_entry_add_out(struct ledger_entry *e, size_t n)
 {
+	struct metrics_event ev = {
+		.kind = METRICS_SENT,
+		.tool = e->tool,
+		.bytes_out = n,
+	};
+
 	atomic_fetch_add(&e->bytes_out, n);
 	atomic_store(&e->last_activity_ms, (int64_t)text_mono_ms());
-	metrics_bytes(e->ledger->metrics, tool_label(e), METRICS_OUT, n);
+	metrics_record(e->ledger->metrics, &ev);
 }
 
-static const char *ending_name(enum entry_ending how, int stream)
+static const char *ending_name(enum ledger_ending how, int stream)
 {
 	switch (how) {
-	case ENDED_COMPLETE:
+	case LEDGER_ENDED_COMPLETE:
 		return stream ? "upstream_closed" : "complete";
-	case ENDED_CLIENT_CLOSED:
+	case LEDGER_ENDED_CLIENT_CLOSED:
 		return "client_closed";
-	case ENDED_ERROR:
+	case LEDGER_ENDED_ERROR:
 		return "error";
-	case ENDED_RELOAD:
+	case LEDGER_ENDED_RELOAD:
 		return "reload";
-	case ENDED_SHUTDOWN:
+	case LEDGER_ENDED_SHUTDOWN:
 		return "shutdown";
-	case ENDED_CLIENT_STALLED:
+	case LEDGER_ENDED_CLIENT_STALLED:
 		return "client_stalled";
 	}
 	return "error";
 }
 
-void entry_end(struct entry *e, enum entry_ending how, int has_exit,
-	       int exit_code, int signal)
+/* exit_code or signal, the other null. */
+static void record_exit(struct json_object *o, const struct ledger_exit *proc)
 {
-	struct metrics *m = e->ledger->metrics;
+	int sig = proc->signal;
+
+	json_object_object_add(o, "exit_code",
+			       sig ? NULL : json_object_new_int(proc->code));
+	json_object_object_add(o, "signal",
+			       sig ? json_object_new_int(sig) : NULL);
+}
+
+void ledger_entry_end(struct ledger_entry *e, enum ledger_ending how,
+		      const struct ledger_exit *proc)
+{
 	struct json_object *o = record_head(
 		e, e->stream ? "stream_end" : "request");
 
@@ -413,37 +448,27 @@ void entry_end(struct entry *e, enum entry_ending how, int has_exit,
 		/* closed_by is written under the lock, by a reload or stop */
 		pthread_mutex_lock(&e->ledger->lock);
 		if (e->closed_by)
-			how = (enum entry_ending)(e->closed_by - 1);
+			how = (enum ledger_ending)(e->closed_by - 1);
 		pthread_mutex_unlock(&e->ledger->lock);
 	}
 	record_decision(o, "allow", "allowed", e->status);
-	if (has_exit) {
-		json_object_object_add(o, "exit_code",
-				       signal ? NULL :
-						json_object_new_int(exit_code));
-		json_object_object_add(o, "signal",
-				       signal ? json_object_new_int(signal) :
-						NULL);
-	}
-	record_counts(o, e, 1);
+	if (proc != NULL)
+		record_exit(o, proc);
+	record_counts(o, e, WITH_DURATION);
 	add_str(o, "ended", ending_name(how, e->stream));
 	record_write(e, o, "allow");
-	if (how == ENDED_ERROR)
-		metrics_upstream_error(m, tool_label(e),
-				       METRICS_UPSTREAM_BROKEN);
-	if (e->stream) {
+	if (e->stream)
 		streams_remove(e->ledger, e);
-		metrics_stream(m, tool_label(e), -1);
-	} else {
-		metrics_duration(m, tool_label(e),
-				 (double)((int64_t)text_mono_ms() - e->started_ms) / 1000.0);
-	}
-	entry_discard(e);
+	count(e, METRICS_ENDED, how == LEDGER_ENDED_ERROR ?
+					METRICS_UPSTREAM_BROKEN :
+					METRICS_UPSTREAM_NONE);
+	ledger_entry_discard(e);
 }
 
 /* ---- GET /v1/streams ---- */
 
-static struct json_object *stream_json(const struct entry *e, int64_t now)
+static struct json_object *stream_json(const struct ledger_entry *e,
+				       int64_t now)
 {
 	struct json_object *o = json_object_new_object();
 	char ts[40];
@@ -453,6 +478,9 @@ static struct json_object *stream_json(const struct entry *e, int64_t now)
 	add_str(o, "client", e->client);
 	add_str(o, "tool", e->tool);
 	add_str(o, "kind", e->kind);
+	add_str(o, "http_method", e->method);
+	/* the key before http_method, kept for one release: remove it in
+	 * the next */
 	add_str(o, "method", e->method);
 	add_str(o, "path", e->target);
 	add_str(o, "started", ts);
@@ -464,12 +492,12 @@ static struct json_object *stream_json(const struct entry *e, int64_t now)
 
 unsigned ledger_close_streams(struct ledger *l,
 			      int (*doomed)(void *arg, const char *tool),
-			      void *arg, enum entry_ending why)
+			      void *arg, enum ledger_ending why)
 {
 	unsigned n = 0;
 
 	pthread_mutex_lock(&l->lock);
-	for (struct entry *e = l->streams; e != NULL; e = e->next) {
+	for (struct ledger_entry *e = l->streams; e != NULL; e = e->next) {
 		if (e->closed_by || !doomed(arg, tool_label(e)))
 			continue;
 		e->closed_by = 1 + (int)why;
@@ -488,7 +516,7 @@ struct json_object *ledger_streams(struct ledger *l)
 	int64_t now = (int64_t)text_mono_ms();
 
 	pthread_mutex_lock(&l->lock);
-	for (const struct entry *e = l->streams; e != NULL; e = e->next)
+	for (const struct ledger_entry *e = l->streams; e != NULL; e = e->next)
 		json_object_array_add(arr, stream_json(e, now));
 	pthread_mutex_unlock(&l->lock);
 	json_object_object_add(top, "streams", arr);

@@ -39,7 +39,7 @@ static const char *const kind_label[] = {
 };
 _Static_assert(sizeof(kind_label) / sizeof(kind_label[0]) ==
 		       METRICS_UPSTREAM_ERROR_KINDS,
-	       "a label for every upstream error kind");
+	       "a label for every upstream error kind but none");
 
 static const char *const refusal_label[] = {
 	[METRICS_REFUSED_PER_IP] = "per_ip",
@@ -61,6 +61,7 @@ struct slot {
 	_Atomic uint64_t sum_us;
 	_Atomic int64_t streams;
 	_Atomic uint64_t bytes[2];        /* by enum metrics_direction */
+	/* by enum metrics_upstream_error; [METRICS_UPSTREAM_NONE] unused */
 	_Atomic uint64_t upstream[METRICS_UPSTREAM_ERROR_KINDS];
 	_Atomic uint64_t rate_limited;
 };
@@ -140,7 +141,7 @@ static struct slot *append(struct metrics *m, const char *tool)
 
 /* The tool's slot, made on first use; NULL (the update is lost) only when
  * out of memory. */
-static struct slot *get(struct metrics *m, const char *tool)
+static struct slot *slot_for(struct metrics *m, const char *tool)
 {
 	struct slot *s;
 
@@ -168,12 +169,11 @@ static uint64_t get_u64(_Atomic uint64_t *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-void metrics_request(struct metrics *m, const char *tool, int denied)
-{
-	struct slot *s = get(m, tool);
+/* ---- the counters of one slot ---- */
 
-	if (s != NULL)
-		add(denied ? &s->denied : &s->allowed, 1);
+static void slot_request(struct slot *s, enum metrics_decision decision)
+{
+	add(decision == METRICS_ALLOW ? &s->allowed : &s->denied, 1);
 }
 
 /* Microseconds, exact to print. A negative or NaN duration (a clock step)
@@ -187,13 +187,10 @@ static uint64_t to_us(double seconds)
 	return (uint64_t)(seconds * 1e6 + 0.5);
 }
 
-void metrics_duration(struct metrics *m, const char *tool, double seconds)
+static void slot_duration(struct slot *s, double seconds)
 {
-	struct slot *s = get(m, tool);
 	size_t i = 0;
 
-	if (s == NULL)
-		return;
 	if (!(seconds >= 0))
 		seconds = 0;
 	while (i < N_BUCKETS && seconds > buckets[i].bound)
@@ -202,13 +199,90 @@ void metrics_duration(struct metrics *m, const char *tool, double seconds)
 	add(&s->sum_us, to_us(seconds));
 }
 
-void metrics_stream(struct metrics *m, const char *tool, int delta)
+static void slot_streams(struct slot *s, int delta)
 {
-	struct slot *s = get(m, tool);
+	atomic_fetch_add_explicit(&s->streams, delta, memory_order_relaxed);
+}
+
+/* METRICS_UPSTREAM_NONE (or any kind out of range) counts nothing. */
+static void slot_upstream_error(struct slot *s,
+				enum metrics_upstream_error kind)
+{
+	if (kind > METRICS_UPSTREAM_NONE &&
+	    kind < METRICS_UPSTREAM_ERROR_KINDS)
+		add(&s->upstream[kind], 1);
+}
+
+/* ---- events ---- */
+
+/* A request decided: its decision and its body's bytes. */
+static void slot_decided(struct slot *s, enum metrics_decision decision,
+			 uint64_t bytes_in)
+{
+	slot_request(s, decision);
+	add(&s->bytes[METRICS_IN], bytes_in);
+}
+
+void metrics_record(struct metrics *m, const struct metrics_event *ev)
+{
+	struct slot *s = slot_for(m, ev->tool);
+
+	if (s == NULL)
+		return;
+	switch (ev->kind) {
+	case METRICS_DENIED:
+		slot_decided(s, METRICS_DENY, ev->bytes_in);
+		if (ev->status == 429)
+			add(&s->rate_limited, 1);
+		break;
+	case METRICS_FAILED:
+		slot_decided(s, METRICS_ALLOW, ev->bytes_in);
+		slot_upstream_error(s, ev->upstream_error);
+		slot_duration(s, ev->seconds);
+		break;
+	case METRICS_OPENED:
+		slot_decided(s, METRICS_ALLOW, ev->bytes_in);
+		if (ev->stream)
+			slot_streams(s, 1);
+		break;
+	case METRICS_SENT:
+		add(&s->bytes[METRICS_OUT], ev->bytes_out);
+		break;
+	case METRICS_ENDED:
+		slot_upstream_error(s, ev->upstream_error);
+		if (ev->stream)
+			slot_streams(s, -1);
+		else
+			slot_duration(s, ev->seconds);
+		break;
+	}
+}
+
+/* ---- single counters ---- */
+
+void metrics_request(struct metrics *m, const char *tool,
+		     enum metrics_decision decision)
+{
+	struct slot *s = slot_for(m, tool);
 
 	if (s != NULL)
-		atomic_fetch_add_explicit(&s->streams, delta,
-					  memory_order_relaxed);
+		slot_request(s, decision);
+}
+
+void metrics_duration(struct metrics *m, const char *tool, double seconds)
+{
+	struct slot *s = slot_for(m, tool);
+
+	if (s != NULL)
+		slot_duration(s, seconds);
+}
+
+void metrics_stream(struct metrics *m, const char *tool, int delta)
+{
+	struct slot *s = slot_for(m, tool);
+
+	if (s != NULL)
+		slot_streams(s, delta);
 }
 
 void metrics_bytes(struct metrics *m, const char *tool,
@@ -216,7 +290,7 @@ void metrics_bytes(struct metrics *m, const char *tool,
 {
 	struct slot *s;
 
-	if ((unsigned)dir > METRICS_OUT || (s = get(m, tool)) == NULL)
+	if ((unsigned)dir > METRICS_OUT || (s = slot_for(m, tool)) == NULL)
 		return;
 	add(&s->bytes[dir], n);
 }
@@ -226,15 +300,16 @@ void metrics_upstream_error(struct metrics *m, const char *tool,
 {
 	struct slot *s;
 
-	if ((unsigned)kind >= METRICS_UPSTREAM_ERROR_KINDS ||
-	    (s = get(m, tool)) == NULL)
+	if (kind <= METRICS_UPSTREAM_NONE ||
+	    kind >= METRICS_UPSTREAM_ERROR_KINDS ||
+	    (s = slot_for(m, tool)) == NULL)
 		return;
-	add(&s->upstream[kind], 1);
+	slot_upstream_error(s, kind);
 }
 
 void metrics_rate_limited(struct metrics *m, const char *tool)
 {
-	struct slot *s = get(m, tool);
+	struct slot *s = slot_for(m, tool);
 
 	if (s != NULL)
 		add(&s->rate_limited, 1);
@@ -394,7 +469,8 @@ static void render_upstream(FILE *f, struct metrics *m)
 
 	put_family(f, name, "counter", "Upstream failures, by tool and kind.");
 	for (struct slot *s = first(m); s != NULL; s = next_slot(s))
-		for (int k = 0; k < METRICS_UPSTREAM_ERROR_KINDS; k++)
+		for (int k = METRICS_UPSTREAM_NONE + 1;
+		     k < METRICS_UPSTREAM_ERROR_KINDS; k++)
 			put_u64(f, name, s, kind_label[k],
 				get_u64(&s->upstream[k]));
 }
@@ -453,7 +529,7 @@ char *metrics_render(struct metrics *m, const struct metrics_info *info,
 	char *buf = NULL;
 	size_t n = 0;
 	FILE *f;
-	int failed;
+	int write_error;
 
 	if (m == NULL || (f = open_memstream(&buf, &n)) == NULL)
 		return NULL;
@@ -465,8 +541,8 @@ char *metrics_render(struct metrics *m, const struct metrics_info *info,
 	render_rate_limited(f, m);
 	render_refused(f, m);
 	render_info(f, info != NULL ? info : &none);
-	failed = ferror(f);
-	if (fclose(f) != 0 || failed) {
+	write_error = ferror(f);
+	if (fclose(f) != 0 || write_error) {
 		free(buf);
 		return NULL;
 	}

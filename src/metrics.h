@@ -18,6 +18,7 @@ enum metrics_direction {
 };
 
 enum metrics_upstream_error {
+	METRICS_UPSTREAM_NONE,        /* not the upstream's fault */
 	METRICS_UPSTREAM_UNREACHABLE, /* connect failed */
 	METRICS_UPSTREAM_TIMEOUT,     /* no head in time, or idle too long */
 	METRICS_UPSTREAM_PROTOCOL,    /* not usable HTTP */
@@ -43,15 +44,53 @@ struct metrics_info {
 	double config_load_time;     /* Unix time of the last (re)load */
 };
 
+/* What happened to a request, told by the ledger in one call; metrics
+ * derives every per-tool counter from it. */
+enum metrics_event_kind {
+	METRICS_DENIED, /* refused before forwarding: a denied request, and
+			 * a rate-limited one when status is 429 */
+	METRICS_FAILED, /* allowed, but ended with an error and no answer:
+			 * an allowed request, its upstream_error and its
+			 * duration */
+	METRICS_OPENED, /* allowed, the answer's head went out: an allowed
+			 * request, and an active stream when stream */
+	METRICS_SENT,   /* bytes_out body bytes went to the client */
+	METRICS_ENDED,  /* an opened answer is over: its upstream_error, and
+			 * its duration, or one active stream fewer */
+};
+
+struct metrics_event {
+	enum metrics_event_kind kind;
+	const char *tool;       /* NULL or "": no known tool; borrowed */
+	unsigned status;        /* METRICS_DENIED */
+	int stream;             /* METRICS_OPENED, METRICS_ENDED: the answer
+				 * is a stream (no duration is counted) */
+	uint64_t bytes_in;      /* DENIED, FAILED, OPENED: the request body */
+	uint64_t bytes_out;     /* METRICS_SENT */
+	double seconds;         /* FAILED, ENDED: since the request came */
+	enum metrics_upstream_error upstream_error; /* FAILED, ENDED */
+};
+
+/* Whether a request was let through (carapace_requests_total). */
+enum metrics_decision {
+	METRICS_ALLOW,
+	METRICS_DENY, /* refused by policy, limit or error before forwarding */
+};
+
 struct metrics;
 
 /* NULL on out of memory. */
 struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
 
-/* A request has been decided (denied != 0: refused by policy, limit or
- * error before forwarding). Counts carapace_requests_total. */
-void metrics_request(struct metrics *m, const char *tool, int denied);
+/* Counts one event of a request (see enum metrics_event_kind). */
+void metrics_record(struct metrics *m, const struct metrics_event *ev);
+
+/* The single counters metrics_record derives, one at a time. The daemon
+ * counts only through metrics_record; these are for the exposition's
+ * tests. carapace_requests_total: */
+void metrics_request(struct metrics *m, const char *tool,
+		     enum metrics_decision decision);
 /* A non-stream request ended after seconds: the duration histogram. */
 void metrics_duration(struct metrics *m, const char *tool, double seconds);
 /* A stream opened (+1) or ended (-1): carapace_active_streams. */

@@ -526,7 +526,7 @@ static void report(struct worker *w, enum outcome how, CURLcode result)
 		if (how == IDLE_TIMEOUT)
 			log_info("%s: no data for %us, stream closed",
 				 w->req->url, w->req->idle_timeout_secs);
-		stream_finish(s, ok);
+		stream_finish(s, ok ? STREAM_END_WHOLE : STREAM_END_BROKEN);
 		return;
 	}
 	if (how == CANCELLED)

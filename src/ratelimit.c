@@ -21,7 +21,7 @@ struct rl_key {
 	unsigned cap;       /* the max it was sized for */
 	unsigned head;
 	unsigned count;
-	uint64_t window_ms; /* of the last take, to expire it lazily */
+	uint64_t window_ms; /* of the last admission, to expire it lazily */
 };
 
 struct ratelimit {
@@ -69,7 +69,7 @@ static uint64_t newest(const struct rl_key *k)
 }
 
 /* Times never run backwards within a key: callers read the clock before
- * taking the lock, so a later take can carry an earlier now. */
+ * taking the lock, so a later admission can carry an earlier now. */
 static uint64_t key_now(const struct rl_key *k, uint64_t now)
 {
 	if (k->count > 0 && newest(k) > now)
@@ -175,10 +175,13 @@ static unsigned retry_after(const struct rl_key *k, unsigned need,
 	return secs >= RATELIMIT_NEVER ? RATELIMIT_NEVER - 1 : (unsigned)secs;
 }
 
-/* n (1 <= n <= max) at now, all or none; commit 0 only says whether. */
-static unsigned take(struct ratelimit *rl, const char *key, unsigned n,
-		     unsigned max, uint64_t window_ms, uint64_t now,
-		     int commit)
+/* Whether admit() logs what it admits, or only says whether it would. */
+enum admission { PEEK, COMMIT };
+
+/* n (1 <= n <= max) at now, all or none. */
+static unsigned admit(struct ratelimit *rl, const char *key, unsigned n,
+		      unsigned max, uint64_t window_ms, uint64_t now,
+		      enum admission how)
 {
 	struct rl_key *k = get_key(rl, key, max, now);
 
@@ -189,16 +192,16 @@ static unsigned take(struct ratelimit *rl, const char *key, unsigned n,
 	expire(k, now);
 	if (k->count > max - n)
 		return retry_after(k, k->count - (max - n), now);
-	for (unsigned i = 0; commit && i < n; i++) {
+	for (unsigned i = 0; how == COMMIT && i < n; i++) {
 		k->t[(k->head + k->count) % k->cap] = now;
 		k->count++;
 	}
 	return 0;
 }
 
-static unsigned take_or_wait(struct ratelimit *rl, const char *key,
-			     unsigned n, unsigned max, unsigned window_secs,
-			     uint64_t now_ms, int commit)
+static unsigned admit_or_peek(struct ratelimit *rl, const char *key,
+			      unsigned n, unsigned max, unsigned window_secs,
+			      uint64_t now_ms, enum admission how)
 {
 	unsigned wait;
 
@@ -211,27 +214,27 @@ static unsigned take_or_wait(struct ratelimit *rl, const char *key,
 	if (n == 0)
 		return 0;
 	pthread_mutex_lock(&rl->lock);
-	wait = take(rl, key, n, max, (uint64_t)window_secs * 1000, now_ms,
-		    commit);
+	wait = admit(rl, key, n, max, (uint64_t)window_secs * 1000, now_ms,
+		     how);
 	pthread_mutex_unlock(&rl->lock);
 	return wait;
 }
 
-unsigned ratelimit_take(struct ratelimit *rl, const char *key, unsigned max,
-			unsigned window_secs, uint64_t now_ms)
+unsigned ratelimit_admit(struct ratelimit *rl, const char *key,
+			 unsigned max, unsigned window_secs, uint64_t now_ms)
 {
-	return take_or_wait(rl, key, 1, max, window_secs, now_ms, 1);
+	return admit_or_peek(rl, key, 1, max, window_secs, now_ms, COMMIT);
 }
 
-unsigned ratelimit_take_n(struct ratelimit *rl, const char *key, unsigned n,
-			  unsigned max, unsigned window_secs,
-			  uint64_t now_ms)
+unsigned ratelimit_admit_n(struct ratelimit *rl, const char *key,
+			   unsigned n, unsigned max, unsigned window_secs,
+			   uint64_t now_ms)
 {
-	return take_or_wait(rl, key, n, max, window_secs, now_ms, 1);
+	return admit_or_peek(rl, key, n, max, window_secs, now_ms, COMMIT);
 }
 
 unsigned ratelimit_wait(struct ratelimit *rl, const char *key, unsigned n,
 			unsigned max, unsigned window_secs, uint64_t now_ms)
 {
-	return take_or_wait(rl, key, n, max, window_secs, now_ms, 0);
+	return admit_or_peek(rl, key, n, max, window_secs, now_ms, PEEK);
 }

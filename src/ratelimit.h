@@ -1,8 +1,8 @@
 /* ratelimit — sliding-window request limits, one window per key.
  *
  * At most max requests are admitted in any window_secs long interval
- * (exactly: a log of admission times per key, bounded by max); a take of
- * n admits n at once or none. Thread-safe.
+ * (exactly: a log of admission times per key, bounded by max); n
+ * requests are admitted all at once or none. Thread-safe.
  * Keys are copied; a key's state is dropped once its window is empty. */
 #ifndef CARAPACE_RATELIMIT_H
 #define CARAPACE_RATELIMIT_H
@@ -20,18 +20,18 @@ void ratelimit_free(struct ratelimit *rl);
 
 /* Admit one request for key at now_ms (a monotonic clock). 0: admitted.
  * Otherwise the whole seconds (>= 1) until one would be: Retry-After. */
-unsigned ratelimit_take(struct ratelimit *rl, const char *key, unsigned max,
-			unsigned window_secs, uint64_t now_ms);
+unsigned ratelimit_admit(struct ratelimit *rl, const char *key,
+			 unsigned max, unsigned window_secs, uint64_t now_ms);
 
 /* Admit n requests at once (a JSON-RPC batch of n calls), all or none:
- * 0 when all n were admitted; else nothing is taken and the result is the
+ * 0 when all n were admitted; else none is and the result is the
  * whole seconds (>= 1) until n would fit, or RATELIMIT_NEVER when n > max.
- * n == 0 is admitted and takes nothing. */
-unsigned ratelimit_take_n(struct ratelimit *rl, const char *key, unsigned n,
-			  unsigned max, unsigned window_secs,
-			  uint64_t now_ms);
+ * n == 0 is admitted and logs nothing. */
+unsigned ratelimit_admit_n(struct ratelimit *rl, const char *key,
+			   unsigned n, unsigned max, unsigned window_secs,
+			   uint64_t now_ms);
 
-/* What ratelimit_take_n would answer, taking nothing: to refuse early,
+/* What ratelimit_admit_n would answer, admitting nothing: to refuse early,
  * before a body whose size in calls is not known yet is read. */
 unsigned ratelimit_wait(struct ratelimit *rl, const char *key, unsigned n,
 			unsigned max, unsigned window_secs, uint64_t now_ms);

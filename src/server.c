@@ -88,7 +88,7 @@ struct request {
 	struct listener *listener;
 	const struct cfg *cfg;          /* in force when it came; a reference */
 	char *target;                   /* raw, as the client sent it */
-	struct entry *entry;            /* the audit entry until it is ended or
+	struct ledger_entry *entry;     /* the audit entry until it is ended or
 					 * handed to the body reader */
 	struct body_reader *reader;     /* the queued answer's, if any */
 	int started;
@@ -111,7 +111,7 @@ struct request {
 /* The content reader's state; owned by the MHD response. */
 struct body_reader {
 	struct stream *stream;          /* the consumer's reference */
-	struct entry *entry;            /* ended when MHD drops the response */
+	struct ledger_entry *entry;     /* ended when MHD drops the response */
 	struct server *server;
 	int client_fd;
 	int complete;                   /* MHD sent it all */
@@ -228,10 +228,10 @@ static unsigned take_tokens(struct request *rq, size_t n)
 {
 	const struct cfg_tool *tool = rq->route.tool;
 
-	return ratelimit_take_n(rq->listener->server->ratelimit, tool->name,
-				n > UINT_MAX ? UINT_MAX : (unsigned)n,
-				tool->rate_max_requests,
-				tool->rate_window_secs, text_mono_ms());
+	return ratelimit_admit_n(rq->listener->server->ratelimit, tool->name,
+				 n > UINT_MAX ? UINT_MAX : (unsigned)n,
+				 tool->rate_max_requests,
+				 tool->rate_window_secs, text_mono_ms());
 }
 
 /* A refused request costs one token, as every request did when tokens
@@ -253,7 +253,7 @@ static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
 {
 	charge_refusal(rq);
 	if (rq->entry != NULL) {
-		entry_deny(rq->entry, status, reason);
+		ledger_entry_deny(rq->entry, status, reason);
 		rq->entry = NULL;
 	}
 	guard_answering(rq->listener->server->guard, guard_conn_of(c));
@@ -266,7 +266,8 @@ static enum MHD_Result fail(struct request *rq, struct MHD_Connection *c,
 			    unsigned status, const char *reason)
 {
 	if (rq->entry != NULL) {
-		entry_fail(rq->entry, status, reason, -1);
+		ledger_entry_fail(rq->entry, status, reason,
+				  METRICS_UPSTREAM_NONE);
 		rq->entry = NULL;
 	}
 	return send_error(c, status, reason, rq->route.tool_name);
@@ -302,7 +303,7 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 
 	ssize_t n = stream_read(br->stream, br->client_fd, buf, max);
 	if (n > 0) {
-		entry_add_out(br->entry, (size_t)n);
+		ledger_entry_add_out(br->entry, (size_t)n);
 		return n;
 	}
 	if (n == 0)
@@ -310,27 +311,27 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-static enum entry_ending ending_of(struct body_reader *br)
+static enum ledger_ending ending_of(struct body_reader *br)
 {
 	if (br->complete)
-		return ENDED_COMPLETE;
+		return LEDGER_ENDED_COMPLETE;
 	if (stream_was_stalled(br->stream))
-		return ENDED_CLIENT_STALLED;
+		return LEDGER_ENDED_CLIENT_STALLED;
 	if (atomic_load(&br->server->stopping))
-		return ENDED_SHUTDOWN;
-	return stream_was_broken(br->stream) ? ENDED_ERROR :
-					       ENDED_CLIENT_CLOSED;
+		return LEDGER_ENDED_SHUTDOWN;
+	return stream_was_broken(br->stream) ? LEDGER_ENDED_ERROR :
+					       LEDGER_ENDED_CLIENT_CLOSED;
 }
 
 /* MHD dropped the response: the request is over, for whatever reason. */
 static void free_body_reader(void *cls)
 {
 	struct body_reader *br = cls;
-	int exit_code, signal;
+	struct ledger_exit ex;
 
 	stream_cancel(br->stream);
-	int has_exit = stream_get_exit(br->stream, &exit_code, &signal);
-	entry_end(br->entry, ending_of(br), has_exit, exit_code, signal);
+	int has_exit = stream_get_exit(br->stream, &ex.code, &ex.signal);
+	ledger_entry_end(br->entry, ending_of(br), has_exit ? &ex : NULL);
 	stream_release(br->stream);
 	free(br);
 }
@@ -494,12 +495,12 @@ static void end_unanswered(struct request *rq)
 {
 	if (rq->entry == NULL)
 		return;
-	entry_open(rq->entry, STATUS_CLIENT_CLOSED, 0);
-	entry_end(rq->entry, ENDED_CLIENT_CLOSED, 0, 0, 0);
+	ledger_entry_open(rq->entry, STATUS_CLIENT_CLOSED, LEDGER_PLAIN);
+	ledger_entry_end(rq->entry, LEDGER_ENDED_CLIENT_CLOSED, NULL);
 	rq->entry = NULL;
 }
 
-static int upstream_kind(enum stream_failure why)
+static enum metrics_upstream_error upstream_kind(enum stream_failure why)
 {
 	switch (why) {
 	case STREAM_FAIL_UNREACHABLE:
@@ -509,7 +510,7 @@ static int upstream_kind(enum stream_failure why)
 	case STREAM_FAIL_PROTOCOL:
 		return METRICS_UPSTREAM_PROTOCOL;
 	default:
-		return -1;
+		return METRICS_UPSTREAM_NONE;
 	}
 }
 
@@ -537,7 +538,8 @@ static enum MHD_Result upstream_failed(struct request *rq,
 	const char *tool = rq->route.tool->name;
 
 	log_warnx("%s %s: %s", tool, rq->target, msg);
-	entry_fail(rq->entry, failure_status(why), msg, upstream_kind(why));
+	ledger_entry_fail(rq->entry, failure_status(why), msg,
+			  upstream_kind(why));
 	rq->entry = NULL;
 	return send_error(c, failure_status(why), msg, tool);
 }
@@ -584,14 +586,16 @@ static enum MHD_Result serve_stream(struct request *rq,
 				       "upstream response head too large");
 	}
 	/* a reload or a stop may end the stream early, cleanly */
-	entry_set_closer(rq->entry, close_stream, s);
-	entry_open(rq->entry, (unsigned)head->status, is_event_stream(head));
+	ledger_entry_set_closer(rq->entry, close_stream, s);
+	ledger_entry_open(rq->entry, (unsigned)head->status,
+			  is_event_stream(head) ? LEDGER_STREAM :
+						  LEDGER_PLAIN);
 	struct body_reader *br;
 	struct MHD_Response *resp = response_for(head, s, fd, rq, &br);
 	if (resp == NULL) {
 		stream_cancel(s);
 		stream_release(s);
-		entry_end(rq->entry, ENDED_ERROR, 0, 0, 0);
+		ledger_entry_end(rq->entry, LEDGER_ENDED_ERROR, NULL);
 		rq->entry = NULL;
 		return MHD_NO;
 	}
@@ -655,11 +659,11 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 	struct cli_request *cr = cli_request_parse(tool, sse, rq->body,
 						   rq->body_len, why,
 						   sizeof(why));
-	entry_set_body(rq->entry, rq->body, rq->body_len);
+	ledger_entry_set_body(rq->entry, rq->body, rq->body_len);
 	if (cr == NULL)
 		return deny(rq, c, MHD_HTTP_BAD_REQUEST, why, 0);
 	char *const *argv = cli_request_argv(cr, &argc);
-	entry_set_argv(rq->entry, argv, argc);
+	ledger_entry_set_argv(rq->entry, argv, argc);
 	if (policy_check_argv(tool, argv, argc, &v) < 0) {
 		cli_request_free(cr);
 		log_info("%s: denied: %s", tool->name, v.reason);
@@ -1005,7 +1009,8 @@ static enum MHD_Result on_first_call(struct request *rq,
 	/* a connection the guard cut for a slow head gets nothing more */
 	if (guard_head_done(srv->guard, guard_conn_of(c), has_body(c)) < 0)
 		return MHD_NO;
-	rq->entry = entry_new(srv->ledger, client_of(c), method, rq->target);
+	rq->entry = ledger_entry_new(srv->ledger, client_of(c), method,
+				     rq->target);
 	if (rq->entry == NULL)
 		return MHD_NO;
 	/* the config in force now serves this request to its end */
@@ -1037,7 +1042,9 @@ static enum MHD_Result on_first_call(struct request *rq,
 			      "tool removed by a reload", 0);
 	if (route_request(rq->cfg, dropin, rq->target, &rq->route) ==
 	    ROUTE_TOOL)
-		entry_set_tool(rq->entry, rq->route.tool);
+		if (ledger_entry_set_tool(rq->entry, rq->route.tool) < 0)
+			return refuse(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				      "out of memory", 0);
 	switch (rq->route.kind) {
 	case ROUTE_BAD_REQUEST:
 		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, rq->route.reason, 0);
@@ -1070,7 +1077,7 @@ static enum MHD_Result deny_rpc(struct request *rq, struct MHD_Connection *c,
 	char secs[16];
 
 	charge_refusal(rq);
-	entry_deny(rq->entry, status, reason);
+	ledger_entry_deny(rq->entry, status, reason);
 	rq->entry = NULL;
 	snprintf(secs, sizeof(secs), "%u", retry_after);
 	return send_text(c, status, body, retry_after ? "Retry-After" : NULL,
@@ -1129,7 +1136,8 @@ static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
 	int rc = policy_check_jsonrpc(tool, rq->body ? rq->body : "",
 				      rq->body_len, &forward, &forward_len,
 				      &error_body, &v, &calls);
-	entry_set_jsonrpc_methods(rq->entry, calls.methods, calls.truncated);
+	ledger_entry_set_jsonrpc_methods(rq->entry, calls.methods,
+					 calls.truncated);
 	calls.methods = NULL; /* the entry's now */
 	policy_calls_free(&calls);
 	if (rc < 0) {
@@ -1211,13 +1219,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	if (rq->body_busy)
 		return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
 	if (rq->route.kind == ROUTE_HEALTH) {
-		entry_discard(rq->entry);
+		ledger_entry_discard(rq->entry);
 		rq->entry = NULL;
 		return send_health(c);
 	}
 	if (rq->route.tool->type == CFG_TOOL_CLI)
 		return run_cli(rq, c);
-	entry_set_body(rq->entry, rq->body, rq->body_len);
+	ledger_entry_set_body(rq->entry, rq->body, rq->body_len);
 	/* Any body sent to a JSON-RPC tool is checked, whatever the method:
 	 * a PUT must not carry past the policy what a POST could not. */
 	enum MHD_Result answer;
@@ -1259,7 +1267,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		/* a body too slow: the guard has answered 408 */
 		if (rq->entry != NULL &&
 		    guard_cut_of(l->server->guard, gc) == GUARD_CUT_BODY) {
-			entry_deny(rq->entry, MHD_HTTP_REQUEST_TIMEOUT,
+			ledger_entry_deny(rq->entry, MHD_HTTP_REQUEST_TIMEOUT,
 				   "request body not received in time");
 			rq->entry = NULL;
 		}
@@ -1269,12 +1277,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
 		/* the client left (or MHD gave up) before an answer */
 		if (rq->entry != NULL)
-			entry_deny(rq->entry, STATUS_CLIENT_CLOSED,
+			ledger_entry_deny(rq->entry, STATUS_CLIENT_CLOSED,
 				   rq->refusal ? rq->refusal_reason :
 						 "client closed the connection "
 						 "before the request was "
 						 "complete");
-		cfg_free(rq->cfg);
+		cfg_release(rq->cfg);
 		free(rq->target);
 		free(rq->body);
 		body_release(rq);
@@ -1604,11 +1612,11 @@ int server_apply(struct server *srv, const struct cfg *cfg, char *err,
 	if (start_missing(srv, w, n, &fresh, err, err_len) < 0) {
 		if (before != NULL)
 			set_guard_limits(srv, before);
-		cfg_free(before);
+		cfg_release(before);
 		free(w);
 		return -1;
 	}
-	cfg_free(before);
+	cfg_release(before);
 	pthread_mutex_lock(&srv->lock);
 	int rc = settle_listeners(srv, w, n);
 	while (fresh != NULL) {
@@ -1620,7 +1628,7 @@ int server_apply(struct server *srv, const struct cfg *cfg, char *err,
 	const struct cfg *old = srv->cfg;
 	srv->cfg = cfg_hold(cfg);
 	pthread_mutex_unlock(&srv->lock);
-	cfg_free(old);
+	cfg_release(old);
 	free(w);
 	/* a listener retired with no connection will see no last close */
 	srv->wake(srv->wake_arg);
@@ -1673,7 +1681,7 @@ void server_stop(struct server *srv)
 		listener_free(l);
 	}
 	guard_free(srv->guard);
-	cfg_free(srv->cfg);
+	cfg_release(srv->cfg);
 	ratelimit_free(srv->ratelimit);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

@@ -31,7 +31,7 @@ struct chunk {
 
 struct stream {
 	pthread_mutex_t lock;
-	pthread_cond_t space;   /* signalled when the consumer takes bytes */
+	pthread_cond_t space;   /* signalled when the consumer reads bytes */
 	int wake_fd;            /* eventfd the consumer sleeps on */
 	int refs;
 	size_t capacity;
@@ -54,7 +54,7 @@ struct stream {
 	unsigned send_timeout_secs;
 	int client_fd;          /* the consumer's, from its first wait until
 				 * stream_cancel; -1 */
-	uint64_t taken;         /* bytes the consumer has taken, in all */
+	uint64_t consumed;      /* bytes the consumer has read, in all */
 	int stalled;            /* the client read nothing for too long */
 	int consumer_gone;      /* stream_cancel: nobody will read again */
 	void (*cancel_hook)(void *);
@@ -251,7 +251,7 @@ static int wait_space(struct stream *s, uint64_t deadline_ms)
 		       -1 : 0;
 }
 
-/* Lock held. Whether the consumer must take bytes before room bytes fit;
+/* Lock held. Whether the consumer must read bytes before room bytes fit;
  * room SIZE_MAX: before the queue is empty (a drain), which a stream
  * ended by stream_close is still owed; a push to it is refused at once. */
 static int must_wait(const struct stream *s, size_t room)
@@ -268,13 +268,13 @@ static int must_wait(const struct stream *s, size_t room)
  * the client stalled it, -2 the producer's deadline passed. */
 static int wait_room(struct stream *s, size_t room, uint64_t deadline_ms)
 {
-	uint64_t taken = s->taken, stall_at = 0;
+	uint64_t consumed = s->consumed, stall_at = 0;
 
 	while (must_wait(s, room)) {
 		uint64_t now = text_mono_ms();
-		if (stall_at == 0 || s->taken != taken) {
-			/* the client took something: it is reading */
-			taken = s->taken;
+		if (stall_at == 0 || s->consumed != consumed) {
+			/* the client read something: it is reading */
+			consumed = s->consumed;
 			stall_at = 0;
 			if (s->send_timeout_secs > 0)
 				stall_at = now + s->send_timeout_secs * 1000ull;
@@ -356,16 +356,18 @@ int stream_offer(struct stream *s, const void *data, size_t len)
 	return rc == 0 ? stream_push(s, data, len) : rc;
 }
 
-void stream_finish(struct stream *s, int ok)
+void stream_finish(struct stream *s, enum stream_end end)
 {
+	int whole = end == STREAM_END_WHOLE;
+
 	pthread_mutex_lock(&s->lock);
 	s->finished = 1;
-	s->finished_ok = ok;
+	s->finished_ok = whole;
 	/* after a cancel, a broken end is the cancel's doing, not the
 	 * producer's */
-	s->broken = !ok && !s->cancelled;
+	s->broken = !whole && !s->cancelled;
 	wake_consumer(s);
-	/* The client must still take what is queued, within the send
+	/* The client must still read what is queued, within the send
 	 * timeout: no one else is awake to see that it never does. */
 	if (s->send_timeout_secs > 0)
 		wait_room(s, SIZE_MAX, 0);
@@ -443,7 +445,7 @@ int stream_wait_head(struct stream *s, int client_fd,
 }
 
 /* Lock held: moves up to max queued bytes into buf. */
-static size_t take_bytes(struct stream *s, char *buf, size_t max)
+static size_t dequeue(struct stream *s, char *buf, size_t max)
 {
 	size_t n = 0;
 
@@ -463,7 +465,7 @@ static size_t take_bytes(struct stream *s, char *buf, size_t max)
 		}
 	}
 	s->queued -= n;
-	s->taken += n;
+	s->consumed += n;
 	if (s->producer_waiting)
 		pthread_cond_signal(&s->space);
 	return n;
@@ -476,7 +478,7 @@ ssize_t stream_read(struct stream *s, int client_fd, void *buf, size_t max)
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		if (s->closed) {
-			rc = s->first ? (ssize_t)take_bytes(s, buf, max) : 0;
+			rc = s->first ? (ssize_t)dequeue(s, buf, max) : 0;
 			break;
 		}
 		if (s->cancelled) {
@@ -484,7 +486,7 @@ ssize_t stream_read(struct stream *s, int client_fd, void *buf, size_t max)
 			break;
 		}
 		if (s->first != NULL) {
-			rc = (ssize_t)take_bytes(s, buf, max);
+			rc = (ssize_t)dequeue(s, buf, max);
 			break;
 		}
 		if (s->finished) {

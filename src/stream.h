@@ -1,13 +1,15 @@
-/* stream — the one-way pipe from an upstream worker to a client connection.
+/* stream — the one-way pipe from a producer to a client connection.
  *
- * Two threads share a stream. The producer (a proxy worker) publishes the
- * response head once, pushes body bytes and finishes, or fails before a head.
- * The consumer (the MHD connection thread) waits for the head, then reads.
+ * Two threads share a stream. The producer (a proxy worker relaying an
+ * upstream's answer, a cli job relaying a tool's output, or the audit log
+ * feeding a live tail) publishes the response head once, pushes body bytes
+ * and finishes, or fails before a head. The consumer (the MHD connection
+ * thread) waits for the head, then reads.
  *
  * Nothing is buffered for time: bytes are readable the moment they are
  * pushed. Memory is bounded: a push into a stream holding `capacity` bytes
  * waits until the consumer has read (backpressure), and, with a send
- * timeout, no longer than that while the client takes nothing. The
+ * timeout, no longer than that while the client reads nothing. The
  * consumer's waits watch the client socket too, so a client that leaves
  * is noticed at once, even when silent;
  * that cancels the stream, which wakes a waiting producer and calls the
@@ -32,6 +34,13 @@ enum stream_failure {
 	STREAM_FAIL_CANCELLED,   /* the client left */
 };
 
+/* How the producer ends the body, for stream_finish. */
+enum stream_end {
+	STREAM_END_BROKEN, /* cut short: the client must not take it for
+			    * whole */
+	STREAM_END_WHOLE,  /* every byte was pushed */
+};
+
 struct stream_field {
 	char *name;
 	char *value;
@@ -50,7 +59,7 @@ struct stream;
 
 /* NULL on failure (errno set). */
 struct stream *stream_new(size_t capacity);
-/* A client that takes nothing from a full stream for secs (0: never)
+/* A client that reads nothing from a full stream for secs (0: never)
  * stalls it: the stream is cancelled, the producer's push fails, and the
  * client's socket (the one the consumer waits with) is shut down, so its
  * connection ends even while MHD waits to write to it. Set it before the
@@ -63,7 +72,8 @@ void stream_release(struct stream *s);
 /* Hook run (under the stream's lock, so it must not block or call back)
  * when the stream is cancelled; NULL clears it. */
 void stream_set_cancel_hook(struct stream *s, void (*hook)(void *), void *arg);
-/* Takes ownership of head (freed with the stream). 0, or -1 if cancelled. */
+/* Takes ownership of head (freed with the stream, or at once when
+ * cancelled). 0, or -1 if cancelled. */
 int stream_publish_head(struct stream *s, struct stream_head *head);
 /* Copies len bytes in; waits while full. 0, or -1 if cancelled. A wait
  * longer than the send timeout ends the stream as stalled (-1). */
@@ -76,10 +86,10 @@ int stream_push_until(struct stream *s, const void *data, size_t len,
  * (nothing was queued). For producers that must not block, such as the
  * audit log feeding a live tail. */
 int stream_offer(struct stream *s, const void *data, size_t len);
-/* No more bytes: clean end (ok != 0) or a broken body (ok == 0). With a
- * send timeout, it waits until the client has taken every queued byte,
- * or stalls the stream when the client takes nothing for that long. */
-void stream_finish(struct stream *s, int ok);
+/* No more bytes: the body is whole or broken. With a send timeout, it
+ * waits until the client has read every queued byte, or stalls the
+ * stream when the client reads nothing for that long. */
+void stream_finish(struct stream *s, enum stream_end end);
 /* Ends a stream that never got a head; message is copied. */
 void stream_fail(struct stream *s, enum stream_failure why,
 		 const char *message);
@@ -100,7 +110,7 @@ int stream_wait_head(struct stream *s, int client_fd,
 ssize_t stream_read(struct stream *s, int client_fd, void *buf, size_t max);
 /* 1 and *exit_code, *signal when the producer set them, else 0. */
 int stream_get_exit(struct stream *s, int *exit_code, int *signal);
-/* 1 when the producer ended the body broken (stream_finish(s, 0)) before
+/* 1 when the producer ended the body broken (STREAM_END_BROKEN) before
  * anyone cancelled the stream. */
 int stream_was_broken(struct stream *s);
 /* 1 when the client stalled the stream (see stream_set_send_timeout). */

@@ -730,7 +730,7 @@ static int run_case(const struct parse_case *tc)
 		fprintf(stderr, "\n  case \"%s\": rc=%d path=\"%s\" "
 			"message=\"%s\"\n", tc->name, rc, err.path,
 			err.message);
-	cfg_free(cfg);
+	cfg_release(cfg);
 	return good;
 }
 
@@ -800,7 +800,7 @@ static void test_good_urls(void)
 		CU_ASSERT_EQUAL_FATAL(cfg_load_string(json, &cfg, &err), 0);
 		CU_ASSERT_STRING_EQUAL(cfg->tools[0].upstream,
 				       good_urls[i][1]);
-		cfg_free(cfg);
+		cfg_release(cfg);
 	}
 }
 
@@ -821,9 +821,9 @@ static void test_audit_defaults(void)
 	CU_ASSERT(cfg->tools[0].owner == cfg);
 	/* a held config outlives the loader's reference */
 	cfg_hold(cfg);
-	cfg_free(cfg);
+	cfg_release(cfg);
 	CU_ASSERT_STRING_EQUAL(cfg->tools[0].name, "t");
-	cfg_free(cfg);
+	cfg_release(cfg);
 	CU_ASSERT_FATAL(cfg_load_string(
 		"{\"listen\":[\"127.0.0.1:1\"],\"admin_listen\":"
 		"\"unix:/run/c.sock\",\"audit_log\":\"/var/log/a\","
@@ -837,7 +837,7 @@ static void test_audit_defaults(void)
 	CU_ASSERT(!cfg->tools[0].audit_enabled);
 	CU_ASSERT(cfg->tools[0].audit_log_body);
 	CU_ASSERT(cfg->tools[0].redact_patterns.n == 2);
-	cfg_free(cfg);
+	cfg_release(cfg);
 }
 
 /* Keys of one type of tool are refused in the other, whatever the value
@@ -999,7 +999,7 @@ static void test_jsonrpc_flag(void)
 		CU_ASSERT_PTR_NULL(cfg->tools[0].param_filters);
 		CU_ASSERT_EQUAL(cfg->tools[0].n_param_allow, 0);
 		CU_ASSERT_PTR_NULL(cfg->tools[0].param_allow);
-		cfg_free(cfg);
+		cfg_release(cfg);
 	}
 }
 
@@ -1091,7 +1091,7 @@ static void test_full(void)
 
 	CU_ASSERT_EQUAL_FATAL(cfg_load_string(FULL_CONFIG, &cfg, &err), 0);
 	check_full(cfg);
-	cfg_free(cfg);
+	cfg_release(cfg);
 }
 
 static void test_defaults(void)
@@ -1114,7 +1114,7 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(cfg->tools[0].max_body_bytes,
 			CFG_DEFAULT_MAX_BODY_BYTES);
 	check_no_policy(&cfg->tools[0]);
-	cfg_free(cfg);
+	cfg_release(cfg);
 }
 
 /* Every policy key; the top-level max_body_bytes comes after the tools. */
@@ -1223,7 +1223,7 @@ static void test_policy(void)
 	CU_ASSERT_STRING_EQUAL(t->name, "plain");
 	CU_ASSERT_EQUAL(t->max_body_bytes, 4096);
 	check_no_policy(t);
-	cfg_free(cfg);
+	cfg_release(cfg);
 }
 
 /* jsonrpc_param_allow, and filters given one per method, as a list and
@@ -1277,7 +1277,7 @@ static void test_param_rules(void)
 	CU_ASSERT(filter_is(&t->param_filters[2], "send*", "groupId", 0, 1));
 	CU_ASSERT(filter_is(&t->param_filters[3], "sendReaction",
 			    "target.author", 1, 0));
-	cfg_free(cfg);
+	cfg_release(cfg);
 }
 
 /* Every cli key ("type" last), a cli tool with defaults only and an http
@@ -1395,7 +1395,7 @@ static void test_cli(void)
 	CU_ASSERT_EQUAL(cfg_load_string(json, &cfg, &err), 0);
 	if (cfg && dir_real)
 		check_cli(cfg, tmp_real, dir_real);
-	cfg_free(cfg);
+	cfg_release(cfg);
 	unlink(link);
 	rmdir(real);
 	rmdir(dir);
@@ -1413,7 +1413,7 @@ static void test_http_no_cli(void)
 	CU_ASSERT_EQUAL_FATAL(cfg_load_string(POLICY_CONFIG, &cfg, &err), 0);
 	for (i = 0; i < cfg->n_tools; i++)
 		check_no_cli(&cfg->tools[i]);
-	cfg_free(cfg);
+	cfg_release(cfg);
 }
 
 static void test_bad_arguments(void)
@@ -1428,7 +1428,7 @@ static void test_bad_arguments(void)
 	/* no error record wanted: still refused, nothing written */
 	CU_ASSERT_EQUAL(cfg_load_string("{", &cfg, NULL), -1);
 	CU_ASSERT_PTR_NULL(cfg);
-	cfg_free(NULL);
+	cfg_release(NULL);
 }
 
 /* A document of exactly n bytes: TOP("") padded with blanks. */
@@ -1453,7 +1453,7 @@ static void test_string_size_cap(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_EQUAL(cfg_load_string(s, &cfg, &err), 0);
-	cfg_free(cfg);
+	cfg_release(cfg);
 	cfg = NULL;
 	free(s);
 	s = padded(MIB4 + 1);
@@ -1567,7 +1567,7 @@ static void test_find_tool(void)
 	CU_ASSERT_PTR_NULL(cfg_find_tool(cfg, "", 0));
 	CU_ASSERT_PTR_NULL(cfg_find_tool(cfg, "op.v2\0x", 7));
 	CU_ASSERT_PTR_NULL(cfg_find_tool(NULL, "op.v2", 5));
-	cfg_free(cfg);
+	cfg_release(cfg);
 }
 
 /* A temp file holding len bytes of data; its name goes to path. */
@@ -1595,7 +1595,7 @@ static int load_temp(const char *data, size_t len, struct cfg_error *err)
 	if (temp_file(path, sizeof(path), data, len) == 0)
 		rc = cfg_load_file(path, &cfg, err);
 	unlink(path);
-	cfg_free(cfg);
+	cfg_release(cfg);
 	return rc;
 }
 
@@ -1611,7 +1611,7 @@ static void test_load_file(void)
 	unlink(path);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
 	check_full(cfg);
-	cfg_free(cfg);
+	cfg_release(cfg);
 }
 
 static void test_load_file_errors(void)

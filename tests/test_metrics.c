@@ -112,9 +112,9 @@ static void test_counters(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	for (int i = 0; i < 3; i++)
-		metrics_request(m, "sig", 0);
-	metrics_request(m, "sig", 1);
-	metrics_request(m, "sig", 7);
+		metrics_request(m, "sig", METRICS_ALLOW);
+	metrics_request(m, "sig", METRICS_DENY);
+	metrics_request(m, "sig", METRICS_DENY);
 	metrics_bytes(m, "sig", METRICS_IN, 100);
 	metrics_bytes(m, "sig", METRICS_OUT, 2500);
 	metrics_bytes(m, "sig", METRICS_OUT, 1);
@@ -150,7 +150,7 @@ static void test_counters(void)
 			1);
 	free(text);
 	/* they keep moving */
-	metrics_request(m, "sig", 0);
+	metrics_request(m, "sig", METRICS_ALLOW);
 	metrics_stream(m, "sig", -1);
 	metrics_stream(m, "sig", -1);
 	text = render(m, &info0);
@@ -221,7 +221,7 @@ static void test_escaping(void)
 	char *text;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	metrics_request(m, "a\"b\\c\nd", 0);
+	metrics_request(m, "a\"b\\c\nd", METRICS_ALLOW);
 	text = render(m, &info);
 	CU_ASSERT_EQUAL(val(text, "carapace_requests_total",
 			    "tool=\"a\\\"b\\\\c\\nd\",decision=\"allow\""), 1);
@@ -238,8 +238,8 @@ static void test_empty_tool(void)
 	char *text;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	metrics_request(m, "", 1);
-	metrics_request(m, NULL, 1); /* the same as "" */
+	metrics_request(m, "", METRICS_DENY);
+	metrics_request(m, NULL, METRICS_DENY); /* the same as "" */
 	metrics_duration(m, "", 0.2);
 	text = render(m, &info0);
 	CU_ASSERT_EQUAL(val(text, "carapace_requests_total",
@@ -325,6 +325,72 @@ static void test_histogram(void)
 	metrics_free(m);
 }
 
+/* Each event of a request moves exactly the counters it implies. */
+static void test_events(void)
+{
+	static const struct {
+		struct metrics_event ev;
+		const char *name, *labels;
+		double value; /* the one sample this event changes */
+	} steps[] = {
+		{ { .kind = METRICS_DENIED, .tool = "t", .status = 403 },
+		  "carapace_requests_total", "decision=\"deny\"", 1 },
+		{ { .kind = METRICS_DENIED, .tool = "t", .status = 429,
+		    .bytes_in = 5 },
+		  "carapace_rate_limited_total", "", 1 },
+		{ { .kind = METRICS_FAILED, .tool = "t", .seconds = 0.3,
+		    .upstream_error = METRICS_UPSTREAM_TIMEOUT },
+		  "carapace_upstream_errors_total", "kind=\"timeout\"", 1 },
+		{ { .kind = METRICS_OPENED, .tool = "t", .stream = 1,
+		    .bytes_in = 7 },
+		  "carapace_active_streams", "", 1 },
+		{ { .kind = METRICS_SENT, .tool = "t", .bytes_out = 9 },
+		  "carapace_bytes_total", "direction=\"out\"", 9 },
+		{ { .kind = METRICS_ENDED, .tool = "t", .stream = 1,
+		    .seconds = 100,
+		    .upstream_error = METRICS_UPSTREAM_BROKEN },
+		  "carapace_active_streams", "", 0 },
+		{ { .kind = METRICS_OPENED, .tool = "t",
+		    .upstream_error = METRICS_UPSTREAM_NONE },
+		  "carapace_requests_total", "decision=\"allow\"", 3 },
+		{ { .kind = METRICS_ENDED, .tool = "t", .seconds = 0.02,
+		    .upstream_error = METRICS_UPSTREAM_NONE },
+		  "carapace_request_duration_seconds_count", "", 2 },
+	};
+	struct metrics *m = metrics_new();
+	char labels[64];
+	char *text;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		metrics_record(m, &steps[i].ev);
+		text = render(m, &info0);
+		snprintf(labels, sizeof(labels), "tool=\"t\"%s%s",
+			 steps[i].labels[0] ? "," : "", steps[i].labels);
+		CU_ASSERT_EQUAL(val(text, steps[i].name, labels),
+				steps[i].value);
+		free(text);
+	}
+	text = render(m, &info0);
+	CU_ASSERT_EQUAL(val(text, "carapace_requests_total",
+			    "tool=\"t\",decision=\"deny\""), 2);
+	CU_ASSERT_EQUAL(val(text, "carapace_rate_limited_total",
+			    "tool=\"t\""), 1);
+	CU_ASSERT_EQUAL(val(text, "carapace_bytes_total",
+			    "tool=\"t\",direction=\"in\""), 12);
+	CU_ASSERT_EQUAL(val(text, "carapace_upstream_errors_total",
+			    "tool=\"t\",kind=\"broken\""), 1);
+	CU_ASSERT_EQUAL(val(text, "carapace_upstream_errors_total",
+			    "tool=\"t\",kind=\"unreachable\""), 0);
+	/* the failure and the plain answer; not the stream */
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+		"carapace_request_duration_seconds_sum{tool=\"t\"} "
+		"0.320000\n"));
+	CU_ASSERT_EQUAL(bucket(text, "t", 2), 1); /* le 0.025 */
+	free(text);
+	metrics_free(m);
+}
+
 static void test_totals(void)
 {
 	struct metrics *m = metrics_new();
@@ -334,11 +400,11 @@ static void test_totals(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	metrics_totals(m, NULL, &req, &den, &streams);
 	CU_ASSERT(req == 0 && den == 0 && streams == 0);
-	metrics_request(m, "a", 0);
-	metrics_request(m, "a", 1);
-	metrics_request(m, "b", 0);
-	metrics_request(m, "b", 0);
-	metrics_request(m, "b", 1);
+	metrics_request(m, "a", METRICS_ALLOW);
+	metrics_request(m, "a", METRICS_DENY);
+	metrics_request(m, "b", METRICS_ALLOW);
+	metrics_request(m, "b", METRICS_ALLOW);
+	metrics_request(m, "b", METRICS_DENY);
 	metrics_stream(m, "a", 1);
 	metrics_stream(m, "b", 1);
 	metrics_stream(m, "b", 1);
@@ -377,9 +443,10 @@ static void *hammer(void *arg)
 
 	pthread_barrier_wait(&start);
 	for (unsigned i = 0; i < ROUNDS; i++) {
-		metrics_request(m, "shared", i & 1);
+		metrics_request(m, "shared",
+				i & 1 ? METRICS_DENY : METRICS_ALLOW);
 		snprintf(t, sizeof(t), "n%u", i / PER_NEW);
-		metrics_request(m, t, 0);
+		metrics_request(m, t, METRICS_ALLOW);
 		metrics_bytes(m, t, METRICS_OUT, 2);
 	}
 	return NULL;
@@ -610,6 +677,7 @@ int main(void)
 	    !CU_add_test(s, "tool \"\"", test_empty_tool) ||
 	    !CU_add_test(s, "a bound is in its bucket", test_bucket_bounds) ||
 	    !CU_add_test(s, "histogram buckets and sum", test_histogram) ||
+	    !CU_add_test(s, "events move their counters", test_events) ||
 	    !CU_add_test(s, "totals", test_totals) ||
 	    !CU_add_test(s, "8 threads, shared and new tools",
 			 test_threads) ||

@@ -36,7 +36,7 @@ static void test_bytes_in_order_then_end(void)
 
 	CU_ASSERT_EQUAL(stream_push(s, "abc", 3), 0);
 	CU_ASSERT_EQUAL(stream_push(s, "defg", 4), 0);
-	stream_finish(s, 1);
+	stream_finish(s, STREAM_END_WHOLE);
 	CU_ASSERT_EQUAL(stream_read(s, -1, buf, 5), 5);
 	CU_ASSERT_EQUAL(memcmp(buf, "abcde", 5), 0);
 	CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), 2);
@@ -52,7 +52,7 @@ static void test_broken_end_is_error(void)
 	char buf[8];
 
 	stream_push(s, "x", 1);
-	stream_finish(s, 0);
+	stream_finish(s, STREAM_END_BROKEN);
 	CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), 1);
 	CU_ASSERT_EQUAL(stream_read(s, -1, buf, sizeof(buf)), -1);
 	stream_release(s);
@@ -65,10 +65,10 @@ static void test_broken_unless_cancelled_first(void)
 {
 	struct stream *a = stream_new(64), *b = stream_new(64);
 
-	stream_finish(a, 0);
+	stream_finish(a, STREAM_END_BROKEN);
 	CU_ASSERT(stream_was_broken(a));
 	stream_cancel(b);
-	stream_finish(b, 0);
+	stream_finish(b, STREAM_END_BROKEN);
 	CU_ASSERT(!stream_was_broken(b));
 	for (int i = 0; i < 2; i++) {
 		stream_release(a);
@@ -139,7 +139,7 @@ static void *produce(void *arg)
 		atomic_fetch_add(&p->done, 1);
 	}
 	if (!p->failed)
-		stream_finish(p->s, 1);
+		stream_finish(p->s, STREAM_END_WHOLE);
 	return NULL;
 }
 
@@ -319,7 +319,7 @@ static void *run_call(void *arg)
 	if (c->kind == CALL_PUSH)
 		c->rc = stream_push_until(c->s, fill, c->len, c->deadline_ms);
 	else
-		stream_finish(c->s, 1);
+		stream_finish(c->s, STREAM_END_WHOLE);
 	c->end_ms = now_ms();
 	atomic_store(&c->done, 1);
 	return NULL;
