@@ -12,7 +12,6 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
-#include <sys/socket.h>
 
 #include "addr.h"
 #include "error.h"
@@ -121,7 +120,7 @@ struct cfg_tool {
 struct cfg_admin {
 	int enabled;
 	int is_unix;
-	struct addr addr;              /* when !is_unix */
+	struct addr addr;                  /* when !is_unix */
 	char *unix_path;                   /* when is_unix: absolute */
 	char *text;                        /* as written, for messages */
 };
