@@ -27,7 +27,7 @@ struct admin {
 	struct admin_context ctx;
 	struct MHD_Daemon *daemon;
 	char *unix_path;                /* to unlink at stop */
-	struct cfg_addr addr;           /* where it listens, unless unix */
+	struct addr addr;               /* where it listens, unless unix */
 };
 
 /* The live tail's reader; owned by the MHD response. */
@@ -130,11 +130,11 @@ static void add_u64(struct json_object *o, const char *key, uint64_t v)
 	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
 }
 
-static struct json_object *addr_json(const struct cfg_addr *addr)
+static struct json_object *addr_json(const struct addr *addr)
 {
 	char text[96];
 
-	cfg_format_addr(addr, text, sizeof(text));
+	addr_format(addr, text, sizeof(text));
 	return json_object_new_string(text);
 }
 
@@ -585,7 +585,7 @@ static struct MHD_Daemon *start_daemon(struct admin *a,
 	};
 
 	if (listen_fd < 0) {
-		if (cfg_addr_sockaddr(&where->addr, &ss) < 0)
+		if (addr_sockaddr(&where->addr, &ss) < 0)
 			return NULL;
 		where_opt[0] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0,
 							&ss };

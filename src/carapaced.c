@@ -145,15 +145,15 @@ static unsigned raise_fd_limit(void)
 /* The file, parsed and checked; msg says why not. */
 static struct cfg *read_config(const char *file, char *msg, size_t len)
 {
-	struct cfg_error err;
+	struct error err;
 	struct cfg *cfg;
 
 	if (cfg_load_file(file, &cfg, &err) == 0)
 		return cfg;
-	if (err.path[0] != '\0')
-		snprintf(msg, len, "%s: %s: %s", file, err.path, err.message);
+	if (err.key[0] != '\0')
+		snprintf(msg, len, "%s: %s: %s", file, err.key, err.msg);
 	else
-		snprintf(msg, len, "%s: %s", file, err.message);
+		snprintf(msg, len, "%s: %s", file, err.msg);
 	return NULL;
 }
 

@@ -3,14 +3,18 @@
  * A config object is immutable once loaded; any thread may read it. It is
  * reference counted, so a reload can put a new one in force while requests
  * and tool runs that started under the old one finish with it.
- * Every key the file may hold is described once, in the key table of cfg.c;
- * parsing and the errors of `carapaced -t` come from it. */
+ * Every key the file may hold is described once, in the key tables of
+ * cfg.c and cfg_tool.c (name, type, bounds, default, where it is stored);
+ * parsing, defaults, the errors of `carapaced -t` and the manual's check
+ * (cfg_key_at) come from them. */
 #ifndef CARAPACE_CFG_H
 #define CARAPACE_CFG_H
 
 #include <stdatomic.h>
 #include <stddef.h>
-#include <sys/socket.h>
+
+#include "addr.h"
+#include "error.h"
 
 #define CFG_DEFAULT_MAX_BODY_BYTES ((size_t)1048576)
 #define CFG_DEFAULT_TIMEOUT_SECS 30u
@@ -20,14 +24,6 @@
 #define CFG_DEFAULT_CLIENT_BODY_TIMEOUT_SECS 30u
 #define CFG_DEFAULT_CLIENT_SEND_TIMEOUT_SECS 60u
 #define CFG_DEFAULT_MAX_CONNECTIONS_PER_IP 256u
-
-/* A listen address as written: host is a numeric IPv4 or IPv6 literal
- * (IPv6 written in brackets in the file, stored without them). */
-struct cfg_addr {
-	char host[64];
-	unsigned short port;
-	int is_ipv6;
-};
 
 enum cfg_tool_type { CFG_TOOL_HTTP, CFG_TOOL_CLI };
 
@@ -76,7 +72,7 @@ struct cfg_tool {
 	enum cfg_tool_type type;
 	char *upstream;                    /* http(s) URL, no trailing '/' */
 	int has_listen;                    /* drop-in listener of its own */
-	struct cfg_addr listen;
+	struct addr listen;
 	unsigned timeout_secs;             /* connect + response head; >= 1 */
 	unsigned stream_idle_timeout_secs; /* 0 = never */
 	size_t max_body_bytes;             /* the top-level value unless set */
@@ -124,14 +120,14 @@ struct cfg_tool {
 struct cfg_admin {
 	int enabled;
 	int is_unix;
-	struct cfg_addr addr;              /* when !is_unix */
+	struct addr addr;                  /* when !is_unix */
 	char *unix_path;                   /* when is_unix: absolute */
 	char *text;                        /* as written, for messages */
 };
 
 struct cfg {
 	atomic_int refs;                   /* cfg_hold / cfg_release */
-	struct cfg_addr *listen;
+	struct addr *listen;
 	size_t n_listen;
 	struct cfg_admin admin;
 	char *audit_log;                   /* absolute path, or NULL */
@@ -146,17 +142,12 @@ struct cfg {
 	size_t n_tools;
 };
 
-/* What went wrong, for a human: path names the key ("tools.sig.upstream"),
- * message says why ("not an http(s) URL"). */
-struct cfg_error {
-	char path[256];
-	char message[256];
-};
-
 /* Parse and validate; 0 and *out set (one reference, the caller's: give
- * it back with cfg_release), or -1 and err filled (nothing to free). */
-int cfg_load_file(const char *file, struct cfg **out, struct cfg_error *err);
-int cfg_load_string(const char *text, struct cfg **out, struct cfg_error *err);
+ * it back with cfg_release), or -1 and err filled (nothing to free): err->key
+ * names the key ("tools.sig.upstream", "" for the whole file), err->msg
+ * says why ("not an http(s) URL"), err->status is 0. err may be NULL. */
+int cfg_load_file(const char *file, struct cfg **out, struct error *err);
+int cfg_load_string(const char *text, struct cfg **out, struct error *err);
 /* Another reference to cfg; returns it. */
 const struct cfg *cfg_hold(const struct cfg *cfg);
 /* Gives a reference back; the last one frees. NULL is a no-op. */
@@ -168,19 +159,36 @@ int cfg_has_cli_tools(const struct cfg *cfg);
 const struct cfg_tool *cfg_find_tool(const struct cfg *cfg, const char *name,
 				     size_t name_len);
 
-/* Every key the parser knows, as a path with "*" for names the user
- * picks: "listen", "tools.*.type", "tools.*.audit.log_body",
- * "tools.*.jsonrpc_param_filters.*.field", ... NULL-terminated; static. */
-const char *const *cfg_known_keys(void);
+/* What a key's value is in the file. */
+enum cfg_key_type {
+	CFG_KEY_STRING,
+	CFG_KEY_INT,
+	CFG_KEY_STRINGS, /* an array of strings */
+	CFG_KEY_OBJECT,
+	CFG_KEY_BOOL
+};
 
-/* The socket address of a; 0, or -1 when its host does not parse. */
-int cfg_addr_sockaddr(const struct cfg_addr *a, struct sockaddr_storage *ss);
+/* Which tools a key is for: one of these, both, or 0 at the top level. */
+#define CFG_KEY_HTTP 0x4u
+#define CFG_KEY_CLI 0x8u
 
-/* "127.0.0.1:8765" or "[::1]:8765" into buf (always terminated). */
-void cfg_format_addr(const struct cfg_addr *a, char *buf, size_t len);
+/* One key the parser knows, as the tables describe it. */
+struct cfg_key_info {
+	const char *path;        /* "tools.*.audit.log_body": "*" for a name
+				  * the user picks */
+	enum cfg_key_type type;
+	unsigned scope;          /* CFG_KEY_HTTP | CFG_KEY_CLI bits */
+	int required;            /* for the tools in its scope */
+	int later;               /* a later feature's key: refused */
+	long long min, max;      /* CFG_KEY_INT */
+	int has_default;         /* CFG_KEY_INT and CFG_KEY_BOOL: dflt */
+	long long dflt;
+	int inherits;            /* the default is the top-level key's value */
+};
 
-/* Parse "HOST:PORT" / "[V6]:PORT"; 0 or -1 with a reason in why (borrowed
- * static string). */
-int cfg_parse_addr(const char *text, struct cfg_addr *out, const char **why);
+/* Every key the parser knows, for documentation checks: cfg_key_at(i)
+ * for i < cfg_key_count(); static, any thread. NULL past the end. */
+size_t cfg_key_count(void);
+const struct cfg_key_info *cfg_key_at(size_t i);
 
 #endif

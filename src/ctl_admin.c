@@ -65,13 +65,13 @@ static void target_from_admin(struct ctl_target *t, const struct cfg_admin *a)
 /* As `carapaced -t` says it, so both point at the same key. */
 static int load_config(const char *file, struct cfg **cfg)
 {
-	struct cfg_error err;
+	struct error err;
 
 	if (cfg_load_file(file, cfg, &err) == 0)
 		return 0;
-	if (err.path[0] != '\0')
-		return ctl_complain("%s: %s: %s", file, err.path, err.message);
-	return ctl_complain("%s: %s", file, err.message);
+	if (err.key[0] != '\0')
+		return ctl_complain("%s: %s: %s", file, err.key, err.msg);
+	return ctl_complain("%s: %s", file, err.msg);
 }
 
 int ctl_check_config(const char *file)

@@ -7,7 +7,7 @@
 
 struct error {
 	int status;
-	char key[128];
+	char key[256]; /* a config key path: env names alone are 128 */
 	char msg[256];
 };
 

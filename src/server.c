@@ -59,7 +59,7 @@
 struct listener {
 	struct listener *next;
 	struct server *server;
-	struct cfg_addr addr;
+	struct addr addr;
 	char *tool_name;                /* a tool's drop-in listener; NULL: a
 					 * main one. Under the server's lock. */
 	struct MHD_Daemon *daemon;
@@ -1385,7 +1385,7 @@ static int listener_start(struct listener *l)
 			 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
-	if (cfg_addr_sockaddr(&l->addr, &ss) < 0)
+	if (addr_sockaddr(&l->addr, &ss) < 0)
 		return -1;
 	if (l->addr.is_ipv6)
 		flags |= MHD_USE_IPv6;
@@ -1437,7 +1437,7 @@ static void listener_retire(struct listener *l)
 /* ---- the set of listeners a config asks for ---- */
 
 struct wanted {
-	const struct cfg_addr *addr;
+	const struct addr *addr;
 	const char *tool_name;          /* NULL: main */
 };
 
@@ -1461,19 +1461,19 @@ static struct wanted *wanted_of(const struct cfg *cfg, size_t *n)
 }
 
 /* Compared as binary, as cfg.c does: "::1" and "0::1" are one. */
-static int same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
+static int same_addr(const struct addr *a, const struct addr *b)
 {
 	struct sockaddr_storage x, y;
 
 	if (a->port != b->port || a->is_ipv6 != b->is_ipv6 ||
-	    cfg_addr_sockaddr(a, &x) < 0 || cfg_addr_sockaddr(b, &y) < 0)
+	    addr_sockaddr(a, &x) < 0 || addr_sockaddr(b, &y) < 0)
 		return 0;
 	return memcmp(&x, &y, sizeof(x)) == 0;
 }
 
 /* Lock held. The live (not retired) listener on addr, or NULL. */
 static struct listener *find_listener(struct server *srv,
-				      const struct cfg_addr *addr)
+				      const struct addr *addr)
 {
 	for (struct listener *l = srv->listeners; l != NULL; l = l->next)
 		if (!l->retired && same_addr(&l->addr, addr))
@@ -1544,7 +1544,7 @@ static int start_missing(struct server *srv, const struct wanted *w,
 		if (l == NULL || take_name(&l->tool_name, w[i].tool_name) < 0 ||
 		    listener_start(l) < 0) {
 			char text[96];
-			cfg_format_addr(w[i].addr, text, sizeof(text));
+			addr_format(w[i].addr, text, sizeof(text));
 			snprintf(err, err_len, "cannot listen on %s: %s", text,
 				 strerror(errno ? errno : ENOMEM));
 			if (l != NULL)

@@ -56,7 +56,7 @@ struct fixture {
 
 static void setup(struct fixture *f)
 {
-	struct cfg_error cerr;
+	struct error cerr;
 	char err[256];
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_ledger.XXXXXX");

@@ -1,0 +1,601 @@
+/* cfg_tool — the keys of one tool ("tools.NAME"), see cfg_keys.h.
+ *
+ * A tool's type is read before its other keys, so a key for the other
+ * type is refused as such, and the defaults stored are those of its type.
+ * Beyond what the table checks: objects whose member names are the
+ * user's (jsonrpc_param_filters, jsonrpc_param_allow, env_inject; the
+ * tools themselves) are checked as they are stored, and a cli tool's
+ * files (binary, cwd_allowed) are looked at on disk at load time. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfg_keys.h"
+
+#define TOOL_NAME_MAX 64
+#define DIGITS "0123456789"
+#define ALNUM "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" DIGITS
+/* Tool names become URL path segments and log fields: keep them plain. */
+#define TOOL_NAME_CHARS ALNUM "._-"
+/* RFC 9110 tchar: what a header name is made of. */
+#define TOKEN_CHARS ALNUM "!#$%&'*+-.^_`|~"
+#define HEADER_NAME_MAX 64
+#define HTTP_METHOD_MAX 20
+#define UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+/* Environment variable names: [A-Za-z_][A-Za-z0-9_]* */
+#define ENV_NAME_CHARS ALNUM "_"
+#define ENV_NAME_MAX 128
+
+/* --- the tables' check column: NULL when s is good, else why not ------- */
+
+static const char *check_path_pattern(const char *s)
+{
+	return s[0] == '/' ? NULL : "a path pattern must start with '/'";
+}
+
+static const char *check_http_method(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len >= 1 && len <= HTTP_METHOD_MAX && strspn(s, UPPER) == len)
+		return NULL;
+	return "not an upper-case HTTP method";
+}
+
+static const char *check_non_empty(const char *s)
+{
+	return s[0] ? NULL : "must not be empty";
+}
+
+const char *cfg_check_header_name(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len >= 1 && len <= HEADER_NAME_MAX &&
+	    strspn(s, TOKEN_CHARS) == len)
+		return NULL;
+	return "not a header name";
+}
+
+/* "a" or "a.b.c": no empty name anywhere. */
+static const char *check_dotted_path(const char *s)
+{
+	const char *dot;
+
+	for (;; s = dot + 1) {
+		dot = strchr(s, '.');
+		if (dot == s || s[0] == '\0')
+			return "field must be a dotted path of non-empty "
+			       "names";
+		if (!dot)
+			return NULL;
+	}
+}
+
+const char *cfg_check_absolute(const char *s)
+{
+	return s[0] == '/' ? NULL : "not an absolute path";
+}
+
+/* "--name" (a long option) or "-x" (one short option character). */
+static const char *check_flag(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 2 && s[0] == '-' && s[1] != '-' && s[1] != '\0')
+		return NULL;
+	if (n > 2 && s[0] == '-' && s[1] == '-' && strchr(s, '=') == NULL)
+		return NULL;
+	return "must be a long option (\"--name\") or a short one (\"-x\")";
+}
+
+/* Names are matched against params' own keys only, never followed into
+ * an object, so a dotted name would look like a rule it is not. */
+static const char *check_param_name(const char *s)
+{
+	if (s[0] == '\0')
+		return "must not be empty";
+	if (strchr(s, '.'))
+		return "a parameter name, not a dotted path";
+	return NULL;
+}
+
+/* --- http tools ---------------------------------------------------------- */
+
+static int set_type(struct ctx *c, const struct key *k, void *dst,
+		    struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	const char *s = json_object_get_string(v);
+
+	(void)k;
+	if (strcmp(s, "http") == 0) {
+		t->type = CFG_TOOL_HTTP;
+		return 0;
+	}
+	if (strcmp(s, "cli") == 0) {
+		t->type = CFG_TOOL_CLI;
+		return 0;
+	}
+	return key_fail(c, "unknown tool type");
+}
+
+static int set_upstream(struct ctx *c, const struct key *k, void *dst,
+			struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	const char *s = json_object_get_string(v);
+	size_t len = strlen(s);
+
+	(void)k;
+	if (!addr_url_ok(s))
+		return key_fail(c, "not an http(s) URL");
+	/* without trailing '/', joining a request path adds exactly one;
+	 * addr_url_ok() guarantees a host, so this stops before "//" */
+	while (s[len - 1] == '/')
+		len--;
+	t->upstream = strndup(s, len); /* owned by the tool */
+	if (!t->upstream)
+		return key_fail(c, "out of memory");
+	return 0;
+}
+
+static int set_tool_listen(struct ctx *c, const struct key *k, void *dst,
+			   struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	const char *why;
+
+	(void)k;
+	if (addr_parse(json_object_get_string(v), &t->listen, &why) < 0)
+		return key_fail(c, "%s", why);
+	t->has_listen = 1;
+	return 0;
+}
+
+static int set_param_aliases(struct ctx *c, const struct key *k, void *dst,
+			     struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	const char *s = json_object_get_string(v);
+
+	(void)k;
+	if (strcmp(s, "none") == 0)
+		t->param_aliases = CFG_ALIASES_NONE;
+	else if (strcmp(s, "signal-cli") == 0)
+		t->param_aliases = CFG_ALIASES_SIGNAL_CLI;
+	else
+		return key_fail(c, "must be \"none\" or \"signal-cli\"");
+	return 0;
+}
+
+/* --- jsonrpc_param_filters (dst is one filter) --------------------------- */
+
+#define F(field) offsetof(struct cfg_param_filter, field)
+static const struct key filter_keys[] = {
+	{ "field", CFG_KEY_STRING, KEY_REQUIRED, ST_STR, .off = F(field),
+	  .check = check_dotted_path },
+	{ "allow_patterns", CFG_KEY_STRINGS, 0, ST_STRS,
+	  .off = F(allow_patterns) },
+	{ "deny_patterns", CFG_KEY_STRINGS, 0, ST_STRS,
+	  .off = F(deny_patterns) },
+	KEY_END
+};
+#undef F
+
+struct one_method {
+	struct cfg_tool *t;
+	const char *method;
+};
+
+static int take_filter(struct ctx *c, void *arg, size_t i,
+		       struct json_object *v)
+{
+	struct one_method *m = arg;
+	struct cfg_tool *t = m->t;
+	struct cfg_param_filter *f = &t->param_filters[t->n_param_filters];
+
+	(void)i;
+	if (!json_object_is_type(v, json_type_object))
+		return key_fail(c, "expected an object");
+	f->method = strdup(m->method);
+	if (!f->method)
+		return key_fail(c, "out of memory");
+	t->n_param_filters++; /* from here on cfg_release() frees what f holds */
+	if (key_walk(c, filter_keys, f, v) < 0)
+		return -1;
+	if (f->allow_patterns.n == 0 && f->deny_patterns.n == 0)
+		return key_fail(c, "filter has no patterns");
+	return 0;
+}
+
+/* One method's filters: an object, or an array of them that must all
+ * pass; each becomes a filter of its own with that method. */
+static int take_filters(struct ctx *c, void *arg, const char *method,
+			struct json_object *v)
+{
+	struct one_method m = { arg, method };
+
+	if (method[0] == '\0')
+		return key_fail(c, "method name must not be empty");
+	if (json_object_is_type(v, json_type_object))
+		return take_filter(c, &m, 0, v);
+	if (!json_object_is_type(v, json_type_array) ||
+	    json_object_array_length(v) == 0)
+		return key_fail(c, "expected an object or a non-empty "
+			       "array of objects");
+	return key_each_element(c, v, take_filter, &m);
+}
+
+/* How many filters v (one method's value) holds; a value that is not a
+ * non-empty array counts as one, for take_filters() to refuse. */
+static size_t count_filters(struct json_object *v)
+{
+	size_t n;
+
+	if (json_object_is_type(v, json_type_array) &&
+	    (n = json_object_array_length(v)) > 0)
+		return n;
+	return 1;
+}
+
+static int set_filters(struct ctx *c, const struct key *k, void *dst,
+		       struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	size_t n = 0;
+
+	(void)k;
+	json_object_object_foreach(v, key, val)
+	{
+		(void)key;
+		n += count_filters(val);
+	}
+	if (n == 0)
+		return 0;
+	t->param_filters = calloc(n, sizeof(*t->param_filters));
+	if (!t->param_filters) /* owned by the tool */
+		return key_fail(c, "out of memory");
+	return key_each_member(c, v, take_filters, t);
+}
+
+/* --- jsonrpc_param_allow ------------------------------------------------- */
+
+/* The walker's checks, for a value whose key is the user's. */
+static const struct key param_names = { "", CFG_KEY_STRINGS,
+					.check = check_param_name };
+
+static int take_param_allow(struct ctx *c, void *arg, const char *method,
+			    struct json_object *v)
+{
+	struct cfg_tool *t = arg;
+	struct cfg_param_allow *a = &t->param_allow[t->n_param_allow];
+
+	if (method[0] == '\0')
+		return key_fail(c, "method name must not be empty");
+	if (key_check(c, &param_names, v) < 0)
+		return -1;
+	a->method = strdup(method);
+	if (!a->method)
+		return key_fail(c, "out of memory");
+	t->n_param_allow++; /* from here on cfg_release() frees what a holds */
+	return key_take_strings(c, v, &a->params);
+}
+
+static int set_param_allow(struct ctx *c, const struct key *k, void *dst,
+			   struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	size_t n = (size_t)json_object_object_length(v);
+
+	(void)k;
+	if (n == 0)
+		return 0;
+	t->param_allow = calloc(n, sizeof(*t->param_allow));
+	if (!t->param_allow) /* owned by the tool */
+		return key_fail(c, "out of memory");
+	return key_each_member(c, v, take_param_allow, t);
+}
+
+/* --- cli tools ----------------------------------------------------------- */
+
+/* Checked now, so that -t tells; cli.c checks again before each exec. */
+static int set_binary(struct ctx *c, const struct key *k, void *dst,
+		      struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	const char *s = json_object_get_string(v);
+	struct stat st;
+
+	(void)k;
+	if (stat(s, &st) < 0)
+		return key_fail(c, "not an executable file: %s",
+				strerror(errno));
+	if (!S_ISREG(st.st_mode) || access(s, X_OK) < 0)
+		return key_fail(c, "not an executable file");
+	t->binary = strdup(s); /* owned by the tool */
+	if (!t->binary)
+		return key_fail(c, "out of memory");
+	return 0;
+}
+
+/* Each directory stored as realpath(3) gives it: no symlink, "." or "..",
+ * so cli.c compares a client's directory with it byte for byte. */
+static int take_dir(struct ctx *c, void *arg, size_t i,
+		    struct json_object *v)
+{
+	struct cfg_strings *out = arg;
+	struct stat st;
+	char *real = realpath(json_object_get_string(v), NULL);
+
+	(void)i;
+	if (!real)
+		return key_fail(c, "not a directory: %s", strerror(errno));
+	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(real);
+		return key_fail(c, "not a directory");
+	}
+	out->v[out->n++] = real; /* owned by the config */
+	return 0;
+}
+
+static int set_cwd_allowed(struct ctx *c, const struct key *k, void *dst,
+			   struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	size_t n = json_object_array_length(v);
+
+	(void)k;
+	if (n == 0)
+		return 0;
+	t->cwd_allowed.v = calloc(n, sizeof(*t->cwd_allowed.v));
+	if (!t->cwd_allowed.v) /* owned by the tool */
+		return key_fail(c, "out of memory");
+	return key_each_element(c, v, take_dir, &t->cwd_allowed);
+}
+
+static int env_name_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	/* len >= 1 first: strchr() would find the NUL of "" */
+	return len >= 1 && len <= ENV_NAME_MAX &&
+	       strspn(s, ENV_NAME_CHARS) == len &&
+	       strchr(DIGITS, s[0]) == NULL;
+}
+
+/* Values are secrets: messages never show them.  Names are unique, as
+ * json-c keeps the last of two equal member names. */
+static int take_env(struct ctx *c, void *arg, const char *name,
+		    struct json_object *v)
+{
+	struct cfg_tool *t = arg;
+	struct cfg_header *e = &t->env_inject[t->n_env_inject];
+
+	if (!env_name_ok(name))
+		return key_fail(c, "not an environment variable name");
+	if (!json_object_is_type(v, json_type_string))
+		return key_fail(c, "expected a string");
+	if (strlen(json_object_get_string(v)) !=
+	    (size_t)json_object_get_string_len(v))
+		return key_fail(c, "value contains a NUL character");
+	e->name = strdup(name);
+	e->value = strdup(json_object_get_string(v));
+	t->n_env_inject++; /* cfg_release() frees what e holds */
+	if (!e->name || !e->value)
+		return key_fail(c, "out of memory");
+	return 0;
+}
+
+static int set_env_inject(struct ctx *c, const struct key *k, void *dst,
+			  struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	size_t n = (size_t)json_object_object_length(v);
+
+	(void)k;
+	if (n == 0)
+		return 0;
+	t->env_inject = calloc(n, sizeof(*t->env_inject));
+	if (!t->env_inject) /* owned by the tool */
+		return key_fail(c, "out of memory");
+	return key_each_member(c, v, take_env, t);
+}
+
+/* --- the tables (dst is the tool) ---------------------------------------- */
+
+#define T(field) offsetof(struct cfg_tool, field)
+#define GiB 1073741824LL
+
+static const struct key rate_keys[] = {
+	{ "max_requests", CFG_KEY_INT, KEY_REQUIRED, ST_UINT,
+	  .off = T(rate_max_requests), .min = 1, .max = 100000 },
+	{ "window_secs", CFG_KEY_INT, KEY_REQUIRED, ST_UINT,
+	  .off = T(rate_window_secs), .min = 1, .max = 86400 },
+	KEY_END
+};
+
+static const struct key audit_keys[] = {
+	{ "enabled", CFG_KEY_BOOL, 0, ST_BOOL,
+	  .off = T(audit_enabled), .dflt = 1 },
+	{ "log_body", CFG_KEY_BOOL, 0, ST_BOOL, .off = T(audit_log_body) },
+	{ "log_argv", CFG_KEY_BOOL, 0, ST_BOOL, .off = T(audit_log_argv) },
+	{ "redact_patterns", CFG_KEY_STRINGS, 0, ST_STRS,
+	  .off = T(redact_patterns), .check = check_non_empty },
+	KEY_END
+};
+
+/* KEY_HTTP / KEY_CLI: for one type of tool only; a key with neither is
+ * for both.  KEY_REQUIRED with one of them: required for that type.
+ * When struct cfg_tool gets http and cli parts, only T() changes. */
+const struct key cfg_tool_keys[] = {
+	{ "type", CFG_KEY_STRING, KEY_REQUIRED, .set = set_type },
+	{ "upstream", CFG_KEY_STRING, KEY_REQUIRED | KEY_HTTP, ST_STR,
+	  .off = T(upstream), .set = set_upstream },
+	{ "listen", CFG_KEY_STRING, KEY_HTTP, .set = set_tool_listen },
+	{ "timeout_secs", CFG_KEY_INT, 0, ST_UINT, .off = T(timeout_secs),
+	  .min = 1, .max = 86400, .dflt = CFG_DEFAULT_TIMEOUT_SECS },
+	{ "stream_idle_timeout_secs", CFG_KEY_INT, KEY_HTTP, ST_UINT,
+	  .off = T(stream_idle_timeout_secs), .min = 0, .max = 31536000 },
+	{ "max_body_bytes", CFG_KEY_INT, KEY_INHERIT, ST_SIZE,
+	  .off = T(max_body_bytes), .min = 1, .max = GiB },
+	{ "allow_paths", CFG_KEY_STRINGS, KEY_HTTP, ST_STRS,
+	  .off = T(allow_paths), .check = check_path_pattern },
+	{ "allow_http_methods", CFG_KEY_STRINGS, KEY_HTTP, ST_STRS,
+	  .off = T(allow_http_methods), .check = check_http_method },
+	{ "jsonrpc_allow_methods", CFG_KEY_STRINGS, KEY_HTTP | KEY_JSONRPC,
+	  ST_STRS, .off = T(jsonrpc_allow_methods), .check = check_non_empty },
+	{ "jsonrpc_deny_methods", CFG_KEY_STRINGS, KEY_HTTP | KEY_JSONRPC,
+	  ST_STRS, .off = T(jsonrpc_deny_methods), .check = check_non_empty },
+	{ "jsonrpc_param_aliases", CFG_KEY_STRING, KEY_HTTP | KEY_JSONRPC,
+	  .set = set_param_aliases },
+	{ "jsonrpc_max_batch", CFG_KEY_INT, KEY_HTTP | KEY_JSONRPC, ST_UINT,
+	  .off = T(jsonrpc_max_batch), .min = 1, .max = 100000,
+	  .dflt = CFG_DEFAULT_JSONRPC_MAX_BATCH },
+	{ "jsonrpc_param_allow", CFG_KEY_OBJECT, KEY_HTTP | KEY_JSONRPC,
+	  .set = set_param_allow },
+	{ "jsonrpc_param_filters", CFG_KEY_OBJECT,
+	  KEY_HTTP | KEY_JSONRPC | KEY_NAMED, .set = set_filters,
+	  .sub = filter_keys },
+	{ "inject_headers", CFG_KEY_OBJECT, KEY_HTTP,
+	  .set = cfg_set_inject_headers },
+	{ "forward_headers", CFG_KEY_STRINGS, KEY_HTTP, ST_STRS,
+	  .off = T(forward_headers), .check = cfg_check_header_name },
+	{ "add_x_forwarded_for", CFG_KEY_BOOL, KEY_HTTP, ST_BOOL,
+	  .off = T(add_x_forwarded_for) },
+	{ "allow_path_params", CFG_KEY_BOOL, KEY_HTTP, ST_BOOL,
+	  .off = T(allow_path_params) },
+	{ "rate_limit", CFG_KEY_OBJECT, 0, .sub = rate_keys },
+	{ "audit", CFG_KEY_OBJECT, 0, .sub = audit_keys },
+	{ "binary", CFG_KEY_STRING, KEY_REQUIRED | KEY_CLI, ST_STR,
+	  .off = T(binary), .set = set_binary, .check = cfg_check_absolute },
+	{ "argv_allow_patterns", CFG_KEY_STRINGS, KEY_CLI, ST_STRS,
+	  .off = T(argv_allow_patterns) },
+	{ "argv_deny_patterns", CFG_KEY_STRINGS, KEY_CLI, ST_STRS,
+	  .off = T(argv_deny_patterns) },
+	{ "env_inject", CFG_KEY_OBJECT, KEY_CLI, .set = set_env_inject },
+	{ "cwd_allowed", CFG_KEY_STRINGS, KEY_CLI, ST_STRS,
+	  .off = T(cwd_allowed),
+	  .set = set_cwd_allowed, .check = cfg_check_absolute },
+	{ "max_output_bytes", CFG_KEY_INT, KEY_CLI, ST_SIZE,
+	  .off = T(max_output_bytes), .min = 1, .max = GiB,
+	  .dflt = CFG_DEFAULT_MAX_OUTPUT_BYTES },
+	{ "argv_deny_flags", CFG_KEY_STRINGS, KEY_CLI, ST_STRS,
+	  .off = T(argv_deny_flags), .check = check_flag },
+	{ "max_concurrent", CFG_KEY_INT, KEY_CLI, ST_UINT,
+	  .off = T(max_concurrent),
+	  .min = 1, .max = 1024, .dflt = CFG_DEFAULT_MAX_CONCURRENT },
+	KEY_END
+};
+#undef T
+
+/* --- a tool -------------------------------------------------------------- */
+
+static int tool_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len >= 1 && len <= TOOL_NAME_MAX &&
+	       strspn(name, TOOL_NAME_CHARS) == len &&
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+/* Any jsonrpc_* key, even an empty one, makes the tool a JSON-RPC tool. */
+static int speaks_jsonrpc(struct json_object *v)
+{
+	const struct key *k;
+
+	for (k = cfg_tool_keys; k->name; k++)
+		if ((k->flags & KEY_JSONRPC) &&
+		    json_object_object_get_ex(v, k->name, NULL))
+			return 1;
+	return 0;
+}
+
+/* Type first: which keys the tool may have, and their defaults, depend
+ * on it. */
+static int take_type(struct ctx *c, struct cfg_tool *t, struct json_object *v)
+{
+	struct json_object *type;
+
+	if (!json_object_object_get_ex(v, "type", &type)) {
+		key_path_add(c, "type");
+		return key_fail(c, "missing required key");
+	}
+	if (key_take(c, cfg_tool_keys, t, "type", type) < 0)
+		return -1;
+	c->scope = t->type == CFG_TOOL_CLI ? KEY_CLI : KEY_HTTP;
+	key_defaults(cfg_tool_keys, c->scope, t);
+	return 0;
+}
+
+static int take_tool(struct ctx *c, void *arg, const char *name,
+		     struct json_object *v)
+{
+	struct cfg *cfg = arg;
+	struct cfg_tool *t = &cfg->tools[cfg->n_tools];
+	int rc;
+
+	if (!tool_name_ok(name))
+		return key_fail(c, "invalid tool name");
+	if (!json_object_is_type(v, json_type_object))
+		return key_fail(c, "expected an object");
+	t->name = strdup(name);
+	if (!t->name)
+		return key_fail(c, "out of memory");
+	t->owner = cfg;
+	cfg->n_tools++; /* from here on cfg_release() frees what t holds */
+	rc = take_type(c, t, v);
+	if (rc == 0)
+		rc = key_walk(c, cfg_tool_keys, t, v);
+	c->scope = 0;
+	t->is_jsonrpc = speaks_jsonrpc(v);
+	return rc;
+}
+
+int cfg_tool_set_all(struct ctx *c, const struct key *k, void *dst,
+		     struct json_object *v)
+{
+	struct cfg *cfg = dst;
+	size_t n = (size_t)json_object_object_length(v);
+
+	(void)k;
+	if (n == 0)
+		return key_fail(c, "no tool defined");
+	cfg->tools = calloc(n, sizeof(*cfg->tools)); /* owned by cfg */
+	if (!cfg->tools)
+		return key_fail(c, "out of memory");
+	return key_each_member(c, v, take_tool, cfg);
+}
+
+void cfg_tool_free(struct cfg_tool *t)
+{
+	size_t i;
+
+	key_free(cfg_tool_keys, t);
+	free(t->name);
+	for (i = 0; i < t->n_param_allow; i++) {
+		free(t->param_allow[i].method);
+		key_free_strings(&t->param_allow[i].params);
+	}
+	free(t->param_allow);
+	for (i = 0; i < t->n_param_filters; i++) {
+		free(t->param_filters[i].method);
+		key_free(filter_keys, &t->param_filters[i]);
+	}
+	free(t->param_filters);
+	for (i = 0; i < t->n_inject_headers; i++) {
+		free(t->inject_headers[i].name);
+		free(t->inject_headers[i].value);
+	}
+	free(t->inject_headers);
+	for (i = 0; i < t->n_env_inject; i++) {
+		free(t->env_inject[i].name);
+		free(t->env_inject[i].value);
+	}
+	free(t->env_inject);
+}
