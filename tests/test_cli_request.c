@@ -248,7 +248,8 @@ static void test_bounds(void)
 	body = repeat("{\"argv\":[\"x\"", ",\"y\"", 4999, ",false]}");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(body);
 	CU_ASSERT_PTR_NULL(parse(&plain_tool, body, &e));
-	CU_ASSERT_STRING_EQUAL(e.msg, "argv[5000] must be a string without NUL");
+	CU_ASSERT_STRING_EQUAL(e.msg,
+			       "argv[5000] must be a string without NUL");
 	free(body);
 
 	/* too deep, too costly: refused before json-c builds it */
