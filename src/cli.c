@@ -296,6 +296,39 @@ static void free_env(char **env)
 	free(env);
 }
 
+/* What the client is told once the child has ended (rc and res from
+ * exec_run). */
+static void answer_end(struct job *j, int rc, const struct exec_result *res)
+{
+	const struct cfg_tool *tool = j->req->tool;
+
+	if (res->undelivered)
+		log_info("%s: the client took too little; output after the "
+			 "timeout dropped", tool->name);
+	if (rc < 0 && res->spawn_errno != 0) {
+		log_warnx("%s: cannot run %s: %s", tool->name, tool->binary,
+			  strerror(res->spawn_errno));
+		if (j->req->sse)
+			stream_finish(j->stream, 0);
+		else
+			stream_fail(j->stream, STREAM_FAIL_INTERNAL,
+				    "cannot run the tool");
+		return;
+	}
+	stream_set_exit(j->stream, res->exit_code, res->signal);
+	if (!j->req->sse) {
+		answer_json(j, res);
+		return;
+	}
+	/* After dropped output, the exit event goes only if it fits now, and
+	 * the body ends broken: the client must not take it for whole. */
+	json_object *o = result_json(res);
+	int ok = push_event(j->stream, "exit", o,
+			    res->undelivered ? 1 : 0) == 0;
+	stream_finish(j->stream, rc == 0 && ok && !res->undelivered);
+	json_object_put(o);
+}
+
 static void run_job(struct job *j)
 {
 	const struct cfg_tool *tool = j->req->tool;
@@ -315,8 +348,9 @@ static void run_job(struct job *j)
 	};
 
 	j->req->argv[0] = (char *)tool->binary;
-	if (env == NULL || (j->req->sse &&
-			    publish_head(j->stream, "text/event-stream", -1) < 0)) {
+	if (env == NULL ||
+	    (j->req->sse &&
+	     publish_head(j->stream, "text/event-stream", -1) < 0)) {
 		stream_fail(j->stream, STREAM_FAIL_INTERNAL, "out of memory");
 		free_env(env);
 		running_give(tool);
@@ -330,31 +364,7 @@ static void run_job(struct job *j)
 	/* max_concurrent counts children: the slot is free once ours is
 	 * gone, however long the client then takes over the answer */
 	running_give(tool);
-	if (res.undelivered)
-		log_info("%s: the client took too little; output after the "
-			 "timeout dropped", tool->name);
-	if (rc < 0 && res.spawn_errno != 0) {
-		log_warnx("%s: cannot run %s: %s", tool->name, tool->binary,
-			  strerror(res.spawn_errno));
-		if (j->req->sse)
-			stream_finish(j->stream, 0);
-		else
-			stream_fail(j->stream, STREAM_FAIL_INTERNAL,
-				    "cannot run the tool");
-		return;
-	}
-	stream_set_exit(j->stream, res.exit_code, res.signal);
-	if (!j->req->sse) {
-		answer_json(j, &res);
-		return;
-	}
-	/* After dropped output, the exit event goes only if it fits now, and
-	 * the body ends broken: the client must not take it for whole. */
-	json_object *o = result_json(&res);
-	int ok = push_event(j->stream, "exit", o,
-			    res.undelivered ? 1 : 0) == 0;
-	stream_finish(j->stream, rc == 0 && ok && !res.undelivered);
-	json_object_put(o);
+	answer_end(j, rc, &res);
 }
 
 static void *cli_main(void *arg)
