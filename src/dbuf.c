@@ -121,3 +121,8 @@ void dbuf_free(struct dbuf *b)
 	free(b->mem);
 	*b = (struct dbuf)DBUF_INIT(b->max);
 }
+
+int dbuf_fail(struct dbuf *b, int err)
+{
+	return failed(b, err);
+}

@@ -40,5 +40,9 @@ char *dbuf_take(struct dbuf *b, size_t *len);
 void dbuf_reset(struct dbuf *b);
 /* Frees the memory; b is then as after dbuf_init with the same limit. */
 void dbuf_free(struct dbuf *b);
+/* Sets b's error as a failed add would (err: ENOMEM or EMSGSIZE; the
+ * first error sticks), for a piece the caller could not make itself, so
+ * that one dbuf_error check still covers every piece. Returns -1. */
+int dbuf_fail(struct dbuf *b, int err);
 
 #endif

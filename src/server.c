@@ -651,17 +651,15 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 							 "Accept");
 	int sse = accept != NULL && strstr(accept, "text/event-stream");
 	struct policy_verdict v;
-	const char *denied;
-	char why[128];
+	struct error err;
 	size_t argc;
 
 	/* parsed for the run, then for the record: one tree at a time */
 	struct cli_request *cr = cli_request_parse(tool, sse, rq->body,
-						   rq->body_len, why,
-						   sizeof(why));
+						   rq->body_len, &err);
 	ledger_entry_set_body(rq->entry, rq->body, rq->body_len);
 	if (cr == NULL)
-		return deny(rq, c, MHD_HTTP_BAD_REQUEST, why, 0);
+		return deny(rq, c, (unsigned)err.status, err.msg, 0);
 	char *const *argv = cli_request_argv(cr, &argc);
 	ledger_entry_set_argv(rq->entry, argv, argc);
 	if (policy_check_argv(tool, argv, argc, &v) < 0) {
@@ -669,10 +667,10 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 		log_info("%s: denied: %s", tool->name, v.reason);
 		return deny(rq, c, (unsigned)v.status, v.reason, 0);
 	}
-	if (cli_request_check_cwd(cr, &denied) < 0) {
+	if (cli_request_check_cwd(cr, &err) < 0) {
 		cli_request_free(cr);
-		log_info("%s: denied: %s", tool->name, denied);
-		return deny(rq, c, MHD_HTTP_FORBIDDEN, denied, 0);
+		log_info("%s: denied: %s", tool->name, err.msg);
+		return deny(rq, c, (unsigned)err.status, err.msg, 0);
 	}
 	struct stream *s = new_stream(rq);
 	int rc = s ? cli_start(cr, s) : -1;

@@ -1602,6 +1602,56 @@ static void test_value_count_bounded(void)
 	free(body);
 }
 
+/* The error body's buffer is bounded in proportion to the body it
+ * answers (policy_jsonrpc.c): the bound must hold the densest answers
+ * whole. Every entry echoes its id, a number written longer than it came
+ * ("1e-7"), or carries a message of control characters (6 bytes each). */
+static void test_error_body_whole(void)
+{
+	static const struct cfg_tool wide = { .name = "wide",
+					      .is_jsonrpc = 1,
+					      .jsonrpc_max_batch = 100000 };
+	const size_t n = 1000; /* within jsonparse's cost */
+	char *body = malloc(n * 12 + 2), *fwd = NULL, *err = NULL;
+	char msg[1001];
+	struct policy_verdict v;
+	size_t len = 0, fwd_len = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+	body[len++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		memcpy(body + len, i ? ",{\"id\":1e-7}" : "{\"id\":1e-7}",
+		       i ? 12 : 11);
+		len += i ? 12 : 11;
+	}
+	body[len++] = ']';
+	CU_ASSERT_EQUAL(policy_check_jsonrpc(&wide, body, len, &fwd, &fwd_len,
+					     &err, &v, NULL),
+			-1);
+	CU_ASSERT_EQUAL(v.status, 400);
+	CU_ASSERT_STRING_EQUAL(v.reason,
+			       "invalid request: \"jsonrpc\" must be \"2.0\"");
+	CU_ASSERT_PTR_NULL(fwd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+	json_object *all = json_tokener_parse(err);
+	CU_ASSERT_FATAL(json_object_is_type(all, json_type_array));
+	CU_ASSERT_EQUAL(json_object_array_length(all), n);
+	json_object_put(all);
+	free(err);
+
+	memset(msg, '\x01', sizeof(msg) - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	err = policy_jsonrpc_refusal(body, len, msg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+	CU_ASSERT(strlen(err) > n * 6 * (sizeof(msg) - 1));
+	all = json_tokener_parse(err);
+	CU_ASSERT_FATAL(json_object_is_type(all, json_type_array));
+	CU_ASSERT_EQUAL(json_object_array_length(all), n);
+	json_object_put(all);
+	free(err);
+	free(body);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1615,6 +1665,7 @@ int main(void)
 	    !CU_add_test(s, "refusal body", test_refusal_body) ||
 	    !CU_add_test(s, "verdict fields", test_verdict_fields) ||
 	    !CU_add_test(s, "value count bounded", test_value_count_bounded) ||
+	    !CU_add_test(s, "error body whole", test_error_body_whole) ||
 	    !CU_add_test(s, "argv table", test_argv_table) ||
 	    !CU_add_test(s, "argv_deny_flags table", test_argv_deny_flags) ||
 	    !CU_add_test(s, "argv too long", test_argv_long) ||
