@@ -72,7 +72,7 @@ static int split_hostport(const char *text, const char **host,
 	return 0;
 }
 
-int addr_parse(const char *text, struct addr *out, const char **why)
+int addr_parse(const char *text, struct addr *out, struct error *err)
 {
 	struct addr a = { .port = 0 };
 	const char *host, *port, *msg;
@@ -92,9 +92,7 @@ int addr_parse(const char *text, struct addr *out, const char **why)
 	*out = a;
 	return 0;
 fail:
-	if (why)
-		*why = msg;
-	return -1;
+	return error_set(err, 0, NULL, "%s", msg);
 }
 
 int addr_sockaddr(const struct addr *a, struct sockaddr_storage *ss)

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "error.h"
+
 /* A listen address as written: host is a numeric IPv4 or IPv6 literal
  * (IPv6 written in brackets in the file, stored without them). */
 struct addr {
@@ -16,9 +18,9 @@ struct addr {
 	int is_ipv6;
 };
 
-/* Parse "HOST:PORT" / "[V6]:PORT"; 0, or -1 with *out untouched and a
- * reason in *why (a static string; why may be NULL). */
-int addr_parse(const char *text, struct addr *out, const char **why);
+/* Parse "HOST:PORT" / "[V6]:PORT"; 0, or -1 with *out untouched and the
+ * reason in err's msg (err may be NULL). */
+int addr_parse(const char *text, struct addr *out, struct error *err);
 
 /* The socket address of a; 0, or -1 when its host does not parse. */
 int addr_sockaddr(const struct addr *a, struct sockaddr_storage *ss);

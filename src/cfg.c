@@ -112,10 +112,10 @@ static int take_listen(struct ctx *c, void *arg, size_t i,
 		       struct json_object *v)
 {
 	struct cfg *cfg = arg;
-	const char *why;
+	struct error why;
 
 	if (addr_parse(json_object_get_string(v), &cfg->listen[i], &why) < 0)
-		return key_fail(c, "%s", why);
+		return key_fail(c, "%s", why.msg);
 	cfg->n_listen++;
 	return 0;
 }
@@ -156,7 +156,7 @@ static int set_admin_listen(struct ctx *c, const struct key *k, void *dst,
 {
 	struct cfg_admin *a = &((struct cfg *)dst)->admin;
 	const char *s = json_object_get_string(v);
-	const char *why;
+	struct error why;
 
 	(void)k;
 	a->text = strdup(s); /* owned by the config */
@@ -166,7 +166,7 @@ static int set_admin_listen(struct ctx *c, const struct key *k, void *dst,
 	if (strncmp(s, "unix:", 5) == 0)
 		return set_admin_unix(c, a, s + 5);
 	if (addr_parse(s, &a->addr, &why) < 0)
-		return key_fail(c, "%s", why);
+		return key_fail(c, "%s", why.msg);
 	if (!addr_is_loopback(&a->addr))
 		return key_fail(c, "must be a loopback address (127.0.0.0/8, "
 				"[::1]) or unix:/path");

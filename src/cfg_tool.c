@@ -148,11 +148,11 @@ static int set_tool_listen(struct ctx *c, const struct key *k, void *dst,
 			   struct json_object *v)
 {
 	struct cfg_tool *t = dst;
-	const char *why;
+	struct error why;
 
 	(void)k;
 	if (addr_parse(json_object_get_string(v), &t->listen, &why) < 0)
-		return key_fail(c, "%s", why);
+		return key_fail(c, "%s", why.msg);
 	t->has_listen = 1;
 	return 0;
 }

@@ -74,7 +74,7 @@ static const struct addr_case addr_cases[] = {
 static int run_addr_case(const struct addr_case *ac)
 {
 	struct addr a = { "untouched", 7, 7 };
-	const char *why = NULL;
+	struct error why = { 0, "", "" };
 	int rc = addr_parse(ac->text, &a, &why);
 	int good;
 
@@ -82,24 +82,24 @@ static int run_addr_case(const struct addr_case *ac)
 		good = rc == 0 && strcmp(a.host, ac->host) == 0 &&
 		       a.port == ac->port && a.is_ipv6 == ac->is_ipv6;
 	else /* and the output left alone */
-		good = rc == -1 && why && strstr(why, ac->why) &&
+		good = rc == -1 && strstr(why.msg, ac->why) &&
 		       strcmp(a.host, "untouched") == 0 && a.port == 7;
 	if (!good)
 		fprintf(stderr, "\n  address \"%s\": rc=%d why=\"%s\"\n",
-			ac->text, rc, why ? why : "(null)");
+			ac->text, rc, why.msg);
 	return good;
 }
 
 static void test_parse_addr(void)
 {
 	struct addr a;
-	const char *why = NULL;
+	struct error why = { 0, "", "" };
 	size_t i;
 
 	for (i = 0; i < N_ELEMS(addr_cases); i++)
 		CU_ASSERT(run_addr_case(&addr_cases[i]));
 	CU_ASSERT_EQUAL(addr_parse(NULL, &a, &why), -1);
-	CU_ASSERT_STRING_EQUAL(why, WHY_FORM);
+	CU_ASSERT_STRING_EQUAL(why.msg, WHY_FORM);
 	CU_ASSERT_EQUAL(addr_parse("1.2.3.4:0", &a, NULL), -1);
 }
 
