@@ -396,15 +396,8 @@ static void test_privilege_drop(void)
 /* A foreground daemon on conf, waited for on port. */
 static pid_t spawn_fg(const char *conf, int port)
 {
-	char *argv[] = { (char *)carapaced_path, "-f", "-c", (char *)conf,
-			 NULL };
-	pid_t pid = tu_spawn(argv, NULL);
-
-	if (pid > 0 && tu_wait_port(port, 10000) < 0) {
-		tu_stop(pid);
-		return -1;
-	}
-	return pid;
+	return tu_start_daemon(&(struct tu_daemon){ .conf = conf,
+						    .ports = { port } });
 }
 
 /* One number of the test upstream's /_upstream/stats, or -1. */

@@ -52,21 +52,12 @@ static pid_t spawn_gateway(const char *name, const char *text, int port,
 			   int admin, const char *prefix)
 {
 	char path[600];
-	char *plain[] = { (char *)carapaced_path, "-f", "-c", path, NULL };
-	char *limited[] = { "prlimit", (char *)prefix, (char *)carapaced_path,
-			    "-f", "-c", path, NULL };
 
 	snprintf(path, sizeof(path), "%s/%s", workdir, name);
 	if (tu_write_file(path, text) < 0)
 		return -1;
-	pid_t pid = tu_spawn(prefix ? limited : plain, NULL);
-	if (pid < 0)
-		return -1;
-	if (tu_wait_port(port, 10000) < 0 || tu_wait_port(admin, 10000) < 0) {
-		tu_stop(pid);
-		return -1;
-	}
-	return pid;
+	return tu_start_daemon(&(struct tu_daemon){
+		.conf = path, .ports = { port, admin }, .prlimit = prefix });
 }
 
 /* A connection to 127.0.0.1:port from the local address src. */

@@ -32,19 +32,12 @@ static void sleep_ms(int ms)
 static pid_t spawn_gateway(const char *name, const char *text, int port)
 {
 	char path[600];
-	char *argv[] = { (char *)carapaced_path, "-f", "-c", path, NULL };
 
 	snprintf(path, sizeof(path), "%s/%s", workdir, name);
 	if (tu_write_file(path, text) < 0)
 		return -1;
-	pid_t pid = tu_spawn(argv, NULL);
-	if (pid < 0)
-		return -1;
-	if (tu_wait_port(port, 10000) < 0) {
-		tu_stop(pid);
-		return -1;
-	}
-	return pid;
+	return tu_start_daemon(&(struct tu_daemon){ .conf = path,
+						    .ports = { port } });
 }
 
 /* Sends a POST head declaring len body bytes and the first sent of them;
