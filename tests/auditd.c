@@ -86,17 +86,24 @@ size_t count_lines(const char *path)
 }
 
 /* Waits until path has at least want lines; the count seen. */
+struct lines {
+	const char *path;
+	size_t want, n;
+};
+
+static int has_lines(void *arg)
+{
+	struct lines *l = arg;
+
+	return (l->n = count_lines(l->path)) >= l->want;
+}
+
 size_t wait_lines(const char *path, size_t want, int limit_ms)
 {
-	size_t n = 0;
+	struct lines l = { path, want, 0 };
 
-	for (int waited = 0; waited <= limit_ms; waited += 20) {
-		n = count_lines(path);
-		if (n >= want)
-			break;
-		tu_sleep_ms(20);
-	}
-	return n;
+	tu_wait_until(has_lines, &l, (unsigned)limit_ms);
+	return l.n;
 }
 
 /* Every line of path parsed; caller puts the array. NULL if a line is
@@ -328,14 +335,24 @@ void tail_stop(struct tail *t)
 }
 
 /* Waits until the tail has accounted for want records. */
+struct tail_want {
+	struct tail *t;
+	int want;
+};
+
+static int tail_has(void *arg)
+{
+	const struct tail_want *w = arg;
+
+	return atomic_load(&w->t->records) + atomic_load(&w->t->dropped) >=
+	       w->want;
+}
+
 int tail_wait(struct tail *t, int want, int limit_ms)
 {
-	for (int waited = 0; waited <= limit_ms; waited += 20) {
-		if (atomic_load(&t->records) + atomic_load(&t->dropped) >= want)
-			return 0;
-		tu_sleep_ms(20);
-	}
-	return -1;
+	struct tail_want w = { t, want };
+
+	return tu_wait_until(tail_has, &w, (unsigned)limit_ms);
 }
 
 
@@ -353,19 +370,31 @@ int ts_ok(const char *ts)
 
 /* The newest record for target, once it is written; caller puts the
  * array it lives in (*records). */
+struct newest {
+	const char *target;
+	json_object *records, *record;
+};
+
+static int has_record(void *arg)
+{
+	struct newest *n = arg;
+
+	json_object_put(n->records);
+	n->records = read_records(audit_path);
+	n->record = n->records ? last_for_path(n->records, n->target) : NULL;
+	return n->record != NULL;
+}
+
 json_object *newest_for(const char *target, json_object **records)
 {
-	for (int waited = 0; waited <= 5000; waited += 20) {
-		*records = read_records(audit_path);
-		json_object *o = *records ? last_for_path(*records, target) :
-					    NULL;
-		if (o != NULL)
-			return o;
-		json_object_put(*records);
-		*records = NULL;
-		tu_sleep_ms(20);
+	struct newest n = { target, NULL, NULL };
+
+	if (tu_wait_until(has_record, &n, 5000) < 0) {
+		json_object_put(n.records);
+		n.records = NULL;
 	}
-	return NULL;
+	*records = n.records;
+	return n.records ? n.record : NULL;
 }
 
 /* No byte a terminal would obey: C0 (the line has no newline), DEL, and

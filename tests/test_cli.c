@@ -406,15 +406,24 @@ static int count_children(pid_t pid)
 
 /* Polls for up to limit_ms until pid has want children; the last count.
  * An SSE answer's head goes out before its tool is spawned. */
+struct children {
+	pid_t pid;
+	int want, n;
+};
+
+static int has_children(void *arg)
+{
+	struct children *c = arg;
+
+	return (c->n = count_children(c->pid)) == c->want;
+}
+
 static int wait_children(pid_t pid, int want, int limit_ms)
 {
-	uint64_t t0 = tu_now_ns();
-	int n;
+	struct children c = { pid, want, -1 };
 
-	while ((n = count_children(pid)) != want &&
-	       tu_now_ns() - t0 < (uint64_t)limit_ms * MS)
-		tu_sleep_ms(10);
-	return n;
+	tu_wait_until(has_children, &c, (unsigned)limit_ms);
+	return c.n;
 }
 
 /* SSE: output as it is produced; the client leaving kills the child. */
@@ -627,15 +636,24 @@ static int in_proc(pid_t pid)
 }
 
 /* Polls for limit_ms until no process of the run is left; its count. */
+struct run_procs {
+	const char *cmd, *arg;
+	int n;
+};
+
+static int none_left(void *arg)
+{
+	struct run_procs *r = arg;
+
+	return (r->n = clitool_processes(r->cmd, r->arg)) <= 0;
+}
+
 static int wait_none_left(const char *cmd, const char *arg, int limit_ms)
 {
-	uint64_t t0 = tu_now_ns();
-	int n;
+	struct run_procs r = { cmd, arg, -1 };
 
-	while ((n = clitool_processes(cmd, arg)) > 0 &&
-	       tu_now_ns() - t0 < (uint64_t)limit_ms * MS)
-		tu_sleep_ms(20);
-	return n;
+	tu_wait_until(none_left, &r, (unsigned)limit_ms);
+	return r.n;
 }
 
 /* A run's child leaves a daemon behind (setsid, double fork) and ends:

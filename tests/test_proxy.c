@@ -81,34 +81,50 @@ static int upstream_stats(int port, int *open, int *requests)
 	return 0;
 }
 
+struct upstream_open {
+	int port, want;
+};
+
+static int upstream_open_is(void *arg)
+{
+	const struct upstream_open *u = arg;
+	int open;
+
+	return upstream_stats(u->port, &open, NULL) == 0 && open == u->want;
+}
+
 /* ms until the upstream's open stream count is want, or -1 after limit. */
 static long wait_upstream_open(int port, int want, int limit_ms)
 {
 	uint64_t start = tu_now_ns();
-	int open;
+	struct upstream_open u = { port, want };
 
-	for (;;) {
-		if (upstream_stats(port, &open, NULL) == 0 && open == want)
-			return (long)((tu_now_ns() - start) / MS);
-		if (tu_now_ns() - start > (uint64_t)limit_ms * MS)
-			return -1;
-		tu_sleep_ms(10);
-	}
+	if (tu_wait_until(upstream_open_is, &u, (unsigned)limit_ms) < 0)
+		return -1;
+	return (long)((tu_now_ns() - start) / MS);
 }
 
 
 /* Waits until carapaced's threads are back to the given count and its fds
  * too, less whole parked handles: a leak can only show as more. */
+struct counts {
+	int threads, fds;
+};
+
+static int back_to_baseline(void *arg)
+{
+	const struct counts *c = arg;
+
+	return tu_proc_threads(gw_pid) == c->threads &&
+	       tu_fds_back(tu_proc_fds(gw_pid), c->fds);
+}
+
 static int wait_baseline(int threads, int fds, int limit_ms)
 {
-	uint64_t start = tu_now_ns();
+	struct counts c = { threads, fds };
 
-	while (tu_now_ns() - start < (uint64_t)limit_ms * MS) {
-		if (tu_proc_threads(gw_pid) == threads &&
-		    tu_fds_back(tu_proc_fds(gw_pid), fds))
-			return 0;
-		tu_sleep_ms(20);
-	}
+	if (tu_wait_until(back_to_baseline, &c, (unsigned)limit_ms) == 0)
+		return 0;
 	fprintf(stderr, "baseline: threads %d (want %d), fds %d (want %d)\n",
 		tu_proc_threads(gw_pid), threads, tu_proc_fds(gw_pid), fds);
 	return -1;

@@ -990,6 +990,56 @@ int tu_proc_fds(pid_t pid)
 	return n;
 }
 
+/* Whether socket inode ino is one of pid's descriptors. */
+static int holds_socket(pid_t pid, unsigned long ino)
+{
+	char path[64], link[64], want[48];
+	struct dirent *de;
+	int found = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	snprintf(want, sizeof(want), "socket:[%lu]", ino);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL) {
+		char fd_path[64 + 256];
+		ssize_t n;
+		snprintf(fd_path, sizeof(fd_path), "%s/%s", path, de->d_name);
+		n = readlink(fd_path, link, sizeof(link) - 1);
+		found = n > 0 && (link[n] = '\0', strcmp(link, want) == 0);
+	}
+	closedir(d);
+	return found;
+}
+
+int tu_proc_tcp(pid_t pid, int local_port, int remote_port)
+{
+	char path[64], line[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/net/tcp", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned lp, rp, st;
+		unsigned long ino;
+		/* sl local:port remote:port st queues tr retrnsmt uid timeout
+		 * inode */
+		if (sscanf(line, " %*d: %*x:%x %*x:%x %x %*x:%*x %*x:%*x %*x "
+			   "%*u %*u %lu", &lp, &rp, &st, &ino) != 4 ||
+		    st == 0x0a /* LISTEN */ || ino == 0)
+			continue;
+		if ((local_port == 0 || (int)lp == local_port) &&
+		    (remote_port == 0 || (int)rp == remote_port) &&
+		    holds_socket(pid, ino))
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
 int tu_processes(const char *argv0, const char *a, const char *b)
 {
 	char want[600];

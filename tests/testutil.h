@@ -267,6 +267,9 @@ static inline int tu_fds_back_or_parked(int now, int want)
 
 int tu_proc_threads(pid_t pid);		/* "Threads:" of status, or -1 */
 int tu_proc_fds(pid_t pid);		/* entries of /proc/PID/fd, or -1 */
+/* TCP sockets of pid that are not listening, with that local port and
+ * that remote port (0: any), or -1. */
+int tu_proc_tcp(pid_t pid, int local_port, int remote_port);
 /* Processes, anywhere, whose command line begins with argv0 a b (their
  * whole argv: a fork keeps the command line of its parent). */
 int tu_processes(const char *argv0, const char *a, const char *b);
