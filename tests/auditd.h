@@ -33,7 +33,8 @@
 #define HEADER_SECRET "SECRET-HDR-8f3a21"
 #define ENV_SECRET "SECRET-ENV-77c1d9"
 
-extern const char *carapaced_path, *ctl_path;	/* from the environment */
+/* carapaced and carapacectl, from the environment */
+extern const char *carapaced_path, *ctl_path;
 extern char workdir[];		/* a template until the program's mkdtemp */
 extern char conf_path[600], audit_path[700], errlog_path[700];
 extern pid_t up_pid, gw_pid, gw2_pid;	/* gw2: test_audit's second one */
