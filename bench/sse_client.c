@@ -13,6 +13,10 @@
  * and when the last stream got the event (the whole fan-out).
  *
  * Libc only; build: cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"	/* bench/sse_latency builds it alone */
+#endif
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>

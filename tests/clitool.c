@@ -26,8 +26,12 @@
  *                     (so it always looks young) for MS ms; "hopper
  *                     PID\n" names the first; go on
  *
- * Uses libc only (not even config.h: it builds on its own). A bad command
- * line exits with status 2. */
+ * Uses libc only (config.h only for the feature macros: it builds on its
+ * own). A bad command line exits with status 2. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

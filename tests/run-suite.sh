@@ -1,11 +1,13 @@
 #!/bin/sh
 # The full test suite from a clean tree: dependencies, build, `make check`
 # (each test program's CUnit summary is printed), then `make distcheck`.
+# Warnings are errors here, as in distcheck (--enable-werror).
 # Exits non-zero if anything fails.
 set -u
 cd "$(dirname "$0")/.."
 sh tests/install-deps.sh || exit 1
-{ ./autogen.sh && ./configure -q && make -j2; } >build.log 2>&1 || {
+{ ./autogen.sh && ./configure -q --enable-werror && make -j2; } \
+	>build.log 2>&1 || {
 	cat build.log; echo "build failed"; exit 1; }
 
 make -j2 check >check.log 2>&1

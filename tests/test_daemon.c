@@ -32,12 +32,6 @@ static int up_port;
 
 /* ---- helpers ---- */
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-	nanosleep(&ts, NULL);
-}
-
 static void path_in(char *buf, size_t len, const char *name)
 {
 	snprintf(buf, len, "%s/%s", workdir, name);
@@ -73,20 +67,20 @@ static int alive(pid_t pid)
 }
 
 /* Waits for a process that is not our child to be gone. */
+static int gone(void *arg)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)*(pid_t *)arg);
+	char *stat = slurp(path);
+	/* gone, or a zombie nobody of ours will reap */
+	int is_gone = stat == NULL || strstr(stat, ") Z ") != NULL;
+	free(stat);
+	return is_gone;
+}
+
 static int wait_gone(pid_t pid, int limit_ms)
 {
-	for (int waited = 0; waited <= limit_ms; waited += 10) {
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		char *stat = slurp(path);
-		/* gone, or a zombie nobody of ours will reap */
-		int gone = stat == NULL || strstr(stat, ") Z ") != NULL;
-		free(stat);
-		if (gone)
-			return 0;
-		sleep_ms(10);
-	}
-	return -1;
+	return tu_wait_until(gone, &pid, (unsigned)limit_ms);
 }
 
 /* Runs a shell command line; its exit status, stderr+stdout in out. */
@@ -396,15 +390,8 @@ static void test_privilege_drop(void)
 /* A foreground daemon on conf, waited for on port. */
 static pid_t spawn_fg(const char *conf, int port)
 {
-	char *argv[] = { (char *)carapaced_path, "-f", "-c", (char *)conf,
-			 NULL };
-	pid_t pid = tu_spawn(argv, NULL);
-
-	if (pid > 0 && tu_wait_port(port, 10000) < 0) {
-		tu_stop(pid);
-		return -1;
-	}
-	return pid;
+	return tu_start_daemon(&(struct tu_daemon){ .conf = conf,
+						    .ports = { port } });
 }
 
 /* One number of the test upstream's /_upstream/stats, or -1. */
@@ -428,17 +415,23 @@ static int upstream_open_streams(void)
 	return upstream_stat("open_streams");
 }
 
+struct streams {
+	int want, n;
+};
+
+static int streams_are(void *arg)
+{
+	struct streams *s = arg;
+
+	return (s->n = upstream_open_streams()) == s->want;
+}
+
 static int wait_open_streams(int want, int limit_ms)
 {
-	int n = -1;
+	struct streams s = { want, -1 };
 
-	for (int waited = 0; waited <= limit_ms; waited += 20) {
-		n = upstream_open_streams();
-		if (n == want)
-			break;
-		sleep_ms(20);
-	}
-	return n;
+	tu_wait_until(streams_are, &s, (unsigned)limit_ms);
+	return s.n;
 }
 
 static int open_stream(int port, const char *target, int *fd,
@@ -481,6 +474,35 @@ static char *audit_text(void)
 	return slurp(path);
 }
 
+/* No client connection left on port and parked upstream handles (the
+ * daemon's connections to the test upstream) as many as want. */
+struct quiet {
+	int port, parked;
+};
+
+static int calls_over(void *arg)
+{
+	const struct quiet *q = arg;
+
+	return tu_proc_tcp(fg_pid, q->port, 0) == 0 &&
+	       tu_proc_tcp(fg_pid, 0, up_port) == q->parked;
+}
+
+/* The daemon's threads and descriptors back to the baseline. */
+struct back {
+	int threads0, fds0, threads, fds;
+};
+
+static int back_to(void *arg)
+{
+	struct back *b = arg;
+
+	b->threads = tu_proc_threads(fg_pid);
+	b->fds = tu_proc_fds(fg_pid);
+	return b->threads == b->threads0 &&
+	       tu_fds_back_or_parked(b->fds, b->fds0);
+}
+
 static void test_reload_keeps_streams(void)
 {
 	static int fds[N_STREAMS];
@@ -496,7 +518,11 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT_FATAL(fg_pid > 0);
 	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
 	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 403);
-	sleep_ms(200); /* the calls' connection threads end */
+	/* the baseline once the calls are over: their connections closed
+	 * and their upstream handle parked (a known-length answer reaches
+	 * its client before that: a baseline taken earlier is 3 short) */
+	struct quiet q = { port, 1 };
+	CU_ASSERT(tu_wait_until(calls_over, &q, 10000) == 0);
 	int threads0 = tu_proc_threads(fg_pid), fds0 = tu_proc_fds(fg_pid);
 	base = upstream_open_streams();
 	for (int i = 0; i < N_STREAMS; i++)
@@ -518,7 +544,7 @@ static void test_reload_keeps_streams(void)
 	for (int w = 0; w < 250 && !denied; w++) {
 		denied = rpc(port, "sig", "send") == 403;
 		if (!denied)
-			sleep_ms(20);
+			tu_sleep_ms(20);
 	}
 	CU_ASSERT(denied);
 	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
@@ -538,7 +564,7 @@ static void test_reload_keeps_streams(void)
 		if (fd < 0)
 			break;
 		close(fd);
-		sleep_ms(20);
+		tu_sleep_ms(20);
 	}
 	CU_ASSERT(fd < 0);
 
@@ -581,14 +607,10 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT(get(other, "/echo", &status, NULL) == 0 && status == 200);
 	/* back where it started: the retired listener ("third") and every
 	 * stream's thread and descriptors are gone */
-	int threads = -1, nfds = -1;
-	for (int w = 0; w < 250; w++) {
-		threads = tu_proc_threads(fg_pid);
-		nfds = tu_proc_fds(fg_pid);
-		if (threads == threads0 && tu_fds_back_or_parked(nfds, fds0))
-			break;
-		sleep_ms(20);
-	}
+	struct back b = { threads0, fds0, -1, -1 };
+	tu_wait_until(calls_over, &q, 10000);
+	tu_wait_until(back_to, &b, 5000);
+	int threads = b.threads, nfds = b.fds;
 	if (threads != threads0 || !tu_fds_back_or_parked(nfds, fds0))
 		fprintf(stderr, "threads %d -> %d, fds %d -> %d\n", threads0,
 			threads, fds0, nfds);
@@ -637,7 +659,7 @@ static int exit_code_of(pid_t pid, int limit_ms)
 		if (r == pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status) :
 						   128 + WTERMSIG(status);
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	}
 	return -1;
 }
@@ -664,7 +686,7 @@ static void test_sigterm_lets_requests_finish(void)
 	}
 	/* all 100 are at the upstream, waiting for their answers */
 	for (int w = 0; w < 500 && upstream_requests() < before + N_SLOW; w++)
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	CU_ASSERT(upstream_requests() >= before + N_SLOW);
 	uint64_t t0 = tu_now_ns();
 	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
@@ -678,7 +700,7 @@ static void test_sigterm_lets_requests_finish(void)
 		if (fd < 0)
 			break;
 		close(fd);
-		sleep_ms(5);
+		tu_sleep_ms(5);
 	}
 	CU_ASSERT(fd < 0);
 	int ok = 0;
@@ -717,9 +739,9 @@ static void test_second_signal_stops_at_once(void)
 	/* far longer than anyone would wait */
 	pthread_create(&call.thread, NULL, slow_call_main, &call);
 	for (int w = 0; w < 500 && upstream_requests() < before + 1; w++)
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
-	sleep_ms(200);
+	tu_sleep_ms(200);
 	CU_ASSERT(alive(fg_pid)); /* still waiting for the call */
 	uint64_t t0 = tu_now_ns();
 	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
@@ -800,7 +822,7 @@ static void test_sigterm_and_cli_runs(void)
 	pthread_create(&quick.thread, NULL, cli_call_main, &quick);
 	pthread_create(&slow.thread, NULL, cli_call_main, &slow);
 	for (int w = 0; w < 500 && children_of(fg_pid) < 2; w++)
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	CU_ASSERT_EQUAL_FATAL(children_of(fg_pid), 2);
 	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
 	pthread_join(quick.thread, NULL);
@@ -911,7 +933,7 @@ static void test_installed_sysv_script(void)
 	for (int w = 0; w < 250 && !denied; w++) {
 		denied = rpc(port, "sig", "send") == 403;
 		if (!denied)
-			sleep_ms(20);
+			tu_sleep_ms(20);
 	}
 	CU_ASSERT(denied);
 	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
@@ -948,7 +970,7 @@ static void test_installed_sysv_script(void)
 		written = text && strstr(text, "\"version\"") != NULL;
 		free(text);
 		if (!written)
-			sleep_ms(20);
+			tu_sleep_ms(20);
 	}
 	CU_ASSERT(written);
 

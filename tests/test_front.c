@@ -35,12 +35,6 @@ static int up_port, gw_port, adm_port, many_port, many_adm, few_port,
 	few_adm;
 static char audit_path[600];
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-	nanosleep(&ts, NULL);
-}
-
 static uint64_t ms_since(uint64_t start_ns)
 {
 	return (tu_now_ns() - start_ns) / MS;
@@ -52,21 +46,12 @@ static pid_t spawn_gateway(const char *name, const char *text, int port,
 			   int admin, const char *prefix)
 {
 	char path[600];
-	char *plain[] = { (char *)carapaced_path, "-f", "-c", path, NULL };
-	char *limited[] = { "prlimit", (char *)prefix, (char *)carapaced_path,
-			    "-f", "-c", path, NULL };
 
 	snprintf(path, sizeof(path), "%s/%s", workdir, name);
 	if (tu_write_file(path, text) < 0)
 		return -1;
-	pid_t pid = tu_spawn(prefix ? limited : plain, NULL);
-	if (pid < 0)
-		return -1;
-	if (tu_wait_port(port, 10000) < 0 || tu_wait_port(admin, 10000) < 0) {
-		tu_stop(pid);
-		return -1;
-	}
-	return pid;
+	return tu_start_daemon(&(struct tu_daemon){
+		.conf = path, .ports = { port, admin }, .prlimit = prefix });
 }
 
 /* A connection to 127.0.0.1:port from the local address src. */
@@ -184,7 +169,7 @@ static int audit_has(const char *a, const char *b, int timeout_ms)
 		}
 		if (f != NULL)
 			fclose(f);
-		sleep_ms(50);
+		tu_sleep_ms(50);
 	} while ((int)ms_since(start) < timeout_ms);
 	return 0;
 }
@@ -320,7 +305,7 @@ static void test_keepalive_idle_not_cut(void)
 	CU_ASSERT_FATAL(fd >= 0);
 	for (int i = 0; i < 2; i++) {
 		if (i == 1) /* idle longer than the head may take */
-			sleep_ms((HEADER_SECS + 1) * 1000);
+			tu_sleep_ms((HEADER_SECS + 1) * 1000);
 		CU_ASSERT_EQUAL(tu_send_request(fd, "GET", "/healthz", NULL,
 						NULL, 0),
 				0);
@@ -359,7 +344,7 @@ static void test_slow_body(void)
 	CU_ASSERT_FATAL(fd >= 0);
 	tu_send_all(fd, head, strlen(head));
 	for (int i = 0; i < 10; i++) {
-		sleep_ms(500);
+		tu_sleep_ms(500);
 		tu_send_all(fd, "x", 1);
 	}
 	CU_ASSERT(read_some(fd, buf, sizeof(buf) - 1, 10000) > 12);
@@ -379,7 +364,7 @@ static void test_stream_not_cut(void)
 	tu_send_request(fd, "GET", "/tools/up/api/v1/events", NULL, NULL, 0);
 	CU_ASSERT_EQUAL_FATAL(tu_read_head(&r, fd, 10000), 0);
 	CU_ASSERT_EQUAL(r.status, 200);
-	sleep_ms((HEADER_SECS + 2) * 1000);
+	tu_sleep_ms((HEADER_SECS + 2) * 1000);
 	CU_ASSERT_EQUAL(tu_http(up_port, "POST", "/_upstream/broadcast", NULL,
 				"", &status, NULL, NULL),
 			0);
@@ -412,7 +397,7 @@ static void test_stalled_client(void)
 	close(fd);
 	uint64_t start = tu_now_ns();
 	while (tu_proc_threads(gw_pid) > threads && ms_since(start) < 10000)
-		sleep_ms(20);
+		tu_sleep_ms(20);
 	CU_ASSERT(tu_proc_threads(gw_pid) <= threads);
 }
 
@@ -550,7 +535,7 @@ static void settle(pid_t pid)
 		if (now == last)
 			return;
 		last = now;
-		sleep_ms(50);
+		tu_sleep_ms(50);
 	}
 }
 
@@ -602,7 +587,7 @@ static void test_two_thousand_slow_heads(void)
 	uint64_t start = tu_now_ns();
 	while (tu_proc_threads(many_pid) < base + SLOW_HEADS &&
 	       ms_since(start) < 30000)
-		sleep_ms(20);
+		tu_sleep_ms(20);
 	CU_ASSERT(tu_proc_threads(many_pid) >= base + SLOW_HEADS);
 	start = tu_now_ns();
 	CU_ASSERT_EQUAL(health(many_port), 200);
@@ -621,7 +606,7 @@ static void test_two_thousand_slow_heads(void)
 	CU_ASSERT_EQUAL(refused(many_adm, "header_timeout"), SLOW_HEADS);
 	start = tu_now_ns();
 	while (tu_proc_threads(many_pid) > base && ms_since(start) < 20000)
-		sleep_ms(20);
+		tu_sleep_ms(20);
 	CU_ASSERT_EQUAL(tu_proc_threads(many_pid), base);
 }
 
@@ -678,7 +663,7 @@ static void test_total_limit(void)
 		close(fds[i]);
 	start = tu_now_ns();
 	while (health(few_port) != 200 && ms_since(start) < 10000)
-		sleep_ms(50);
+		tu_sleep_ms(50);
 	CU_ASSERT_EQUAL(health(few_port), 200);
 }
 

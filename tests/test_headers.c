@@ -248,9 +248,9 @@ static int suite_init(void)
 	snprintf(conf, sizeof(conf), "%s/carapaced.conf", workdir);
 	if (up_pid < 0 || gw_port < 0 || write_config(conf) < 0)
 		return -1;
-	char *argv[] = { (char *)carapaced, "-f", "-c", conf, NULL };
-	gw_pid = tu_spawn(argv, NULL);
-	return gw_pid < 0 || tu_wait_port(gw_port, 10000) < 0 ? -1 : 0;
+	gw_pid = tu_start_daemon(&(struct tu_daemon){
+		.conf = conf, .ports = { gw_port } });
+	return gw_pid < 0 ? -1 : 0;
 }
 
 static int suite_clean(void)

@@ -21,30 +21,17 @@ static char workdir[] = "/tmp/carapaced-limits-XXXXXX";
 static pid_t up_pid = -1, gw_pid = -1, mem_pid = -1;
 static int up_port;
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-	nanosleep(&ts, NULL);
-}
-
 /* Starts carapaced on the config text (written to workdir/name) and
  * waits for port; pid or -1. */
 static pid_t spawn_gateway(const char *name, const char *text, int port)
 {
 	char path[600];
-	char *argv[] = { (char *)carapaced_path, "-f", "-c", path, NULL };
 
 	snprintf(path, sizeof(path), "%s/%s", workdir, name);
 	if (tu_write_file(path, text) < 0)
 		return -1;
-	pid_t pid = tu_spawn(argv, NULL);
-	if (pid < 0)
-		return -1;
-	if (tu_wait_port(port, 10000) < 0) {
-		tu_stop(pid);
-		return -1;
-	}
-	return pid;
+	return tu_start_daemon(&(struct tu_daemon){ .conf = path,
+						    .ports = { port } });
 }
 
 /* Sends a POST head declaring len body bytes and the first sent of them;
@@ -180,7 +167,7 @@ static void check_cap_full(const char *const targets[3],
 	int fds[3], tries = 0, ok;
 
 	while (hold_three(targets, bodies, fds) < 0 && ++tries < 50)
-		sleep_ms(100);
+		tu_sleep_ms(100);
 	CU_ASSERT_FATAL(tries < 50);
 
 	/* the head only: refused before a byte of its body is read */
@@ -231,7 +218,7 @@ static void test_declared_not_reserved(void)
 		ok = answer(fd, 10000, NULL, NULL, NULL) == 200;
 		close(fd);
 		if (!ok)
-			sleep_ms(100); /* an earlier charge on its way back */
+			tu_sleep_ms(100); /* an earlier charge on its way back */
 	}
 	CU_ASSERT(ok);
 	for (int i = 0; i < 3; i++)
@@ -263,7 +250,7 @@ static void test_inflight_released(void)
 	check_cap_full(mixed, bodies);
 	/* cut by the client before its body was whole */
 	while (hold_three(echo3, echo_bodies, fds) < 0 && ++tries < 50)
-		sleep_ms(100);
+		tu_sleep_ms(100);
 	CU_ASSERT_FATAL(tries < 50);
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,12 +15,7 @@
 
 #include "stream.h"
 #include "cu_run.h"
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-	nanosleep(&ts, NULL);
-}
+#include "testutil.h"
 
 static struct stream_head *make_head(int status)
 {
@@ -122,6 +118,7 @@ struct producer {
 	size_t len;
 	atomic_int done;
 	int failed;
+	atomic_int tid;		/* the producer thread's, once it runs */
 };
 
 static void *produce(void *arg)
@@ -130,7 +127,8 @@ static void *produce(void *arg)
 	char data[256];
 
 	memset(data, 'z', sizeof(data));
-	sleep_ms(p->delay_ms);
+	atomic_store(&p->tid, (int)gettid());
+	tu_sleep_ms(p->delay_ms);
 	for (int i = 0; i < p->pushes; i++) {
 		if (stream_push(p->s, data, p->len) < 0) {
 			p->failed = 1;
@@ -163,6 +161,27 @@ static void test_read_waits_for_push(void)
 	stream_release(s);
 }
 
+/* Whether the producer has made its first push and sleeps: blocked in
+ * the next one (the only place it can sleep then). */
+static int producer_blocked(void *arg)
+{
+	struct producer *p = arg;
+	char path[64], stat[256];
+	int tid = atomic_load(&p->tid);
+	FILE *f;
+
+	if (tid == 0 || atomic_load(&p->done) < 1)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	const char *state = strrchr(stat, ')');
+	return state != NULL && state[1] == ' ' && state[2] == 'S';
+}
+
 static void test_full_stream_blocks_producer(void)
 {
 	struct stream *s = stream_new(100);
@@ -173,7 +192,7 @@ static void test_full_stream_blocks_producer(void)
 	ssize_t n;
 
 	pthread_create(&t, NULL, produce, &p);
-	sleep_ms(150);
+	CU_ASSERT(tu_wait_until(producer_blocked, &p, 10000) == 0);
 	/* 60 fits; 60 more would pass the capacity of 100. */
 	CU_ASSERT_EQUAL(atomic_load(&p.done), 1);
 	while ((n = stream_read(s, -1, buf, sizeof(buf))) > 0)
@@ -202,7 +221,7 @@ static void test_cancel_wakes_blocked_producer(void)
 	hook_calls = 0;
 	stream_set_cancel_hook(s, count_hook, NULL);
 	pthread_create(&t, NULL, produce, &p);
-	sleep_ms(100);
+	CU_ASSERT(tu_wait_until(producer_blocked, &p, 10000) == 0);
 	stream_cancel(s);
 	stream_cancel(s);
 	pthread_join(t, NULL);
@@ -333,12 +352,14 @@ static void call_start(struct call *c)
 
 /* 1 when the call returned within ms. Else 0, and the stream is
  * cancelled to free the call. Joins its thread either way. */
+static int call_done(void *arg)
+{
+	return atomic_load(&((struct call *)arg)->done);
+}
+
 static int call_wait(struct call *c, unsigned ms)
 {
-	uint64_t until = now_ms() + ms;
-
-	while (!atomic_load(&c->done) && now_ms() < until)
-		sleep_ms(10);
+	tu_wait_until(call_done, c, ms);
 	int done = atomic_load(&c->done);
 	if (!done)
 		stream_cancel(c->s);
@@ -365,14 +386,14 @@ static void *consume(void *arg)
 	struct reader *r = arg;
 	char buf[256];
 
-	sleep_ms(r->delay_ms);
+	tu_sleep_ms(r->delay_ms);
 	while (!atomic_load(&r->stop) &&
 	       (r->want == 0 || r->total < r->want)) {
 		ssize_t n = stream_read(r->s, -1, buf, r->chunk);
 		if (n <= 0)
 			break;
 		r->total += (size_t)n;
-		sleep_ms(r->every_ms);
+		tu_sleep_ms(r->every_ms);
 	}
 	return NULL;
 }

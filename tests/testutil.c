@@ -1,4 +1,6 @@
 /* testutil — see testutil.h. */
+#include "config.h"
+
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -77,12 +79,30 @@ static int wait_readable(int fd, uint64_t deadline)
 	}
 }
 
-static void sleep_ms(long ms)
+void tu_sleep_ms(unsigned ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+int tu_wait_until(int (*cond)(void *), void *arg, unsigned ms)
+{
+	uint64_t deadline = tu_now_ns() + (uint64_t)ms * 1000000u;
+	unsigned pause = 1;
+
+	/* first looks quick (most conditions hold at once or nearly), then
+	 * every 20 ms: a loaded machine is not polled harder */
+	for (;;) {
+		if (cond(arg))
+			return 0;
+		if (tu_now_ns() >= deadline)
+			return cond(arg) ? 0 : -1;
+		tu_sleep_ms(pause);
+		if (pause < 20)
+			pause *= 2;
+	}
 }
 
 /* ---- ports and processes ------------------------------------------------ */
@@ -93,23 +113,6 @@ static void loopback(struct sockaddr_in *sa, int port)
 	sa->sin_family = AF_INET;
 	sa->sin_port = htons((uint16_t)port);
 	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-}
-
-int tu_free_port(void)
-{
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	int port = -1;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	loopback(&sa, 0);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
 }
 
 static int spawn_attrs(posix_spawnattr_t *at)
@@ -130,8 +133,10 @@ static int spawn_attrs(posix_spawnattr_t *at)
 	return 0;
 }
 
-pid_t tu_spawn(char *const argv[], int *stdout_fd)
+pid_t tu_spawn(const char *const argv[], int *stdout_fd)
 {
+	/* posix_spawnp's argv is not const for historical reasons only */
+	char *const *args = (char *const *)(uintptr_t)argv;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	int p[2] = { -1, -1 };
@@ -147,7 +152,7 @@ pid_t tu_spawn(char *const argv[], int *stdout_fd)
 	}
 	if (stdout_fd == NULL ||
 	    posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO) == 0) {
-		if (posix_spawnp(&pid, argv[0], &fa, &at, argv, environ) != 0)
+		if (posix_spawnp(&pid, args[0], &fa, &at, args, environ) != 0)
 			pid = -1;
 	}
 	posix_spawn_file_actions_destroy(&fa);
@@ -213,7 +218,7 @@ static int parse_port_line(const char *line)
 
 pid_t tu_spawn_upstream(const char *upstream_path, int *port)
 {
-	char *argv[] = { (char *)upstream_path, "-p", "0", NULL };
+	const char *argv[] = { upstream_path, "-p", "0", NULL };
 	char line[128];
 	int fd = -1;
 	int p = -1;
@@ -256,7 +261,7 @@ int tu_stop(pid_t pid)
 			return exit_code(st);
 		if (w < 0 && errno != EINTR)
 			return -1;
-		sleep_ms(5);
+		tu_sleep_ms(5);
 	}
 	kill(pid, SIGKILL);
 	while (waitpid(pid, &st, 0) < 0) {
@@ -279,7 +284,7 @@ int tu_wait_port(int port, int timeout_ms)
 		}
 		if (tu_now_ns() >= deadline)
 			return -1;
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	}
 }
 
@@ -985,6 +990,56 @@ int tu_proc_fds(pid_t pid)
 	return n;
 }
 
+/* Whether socket inode ino is one of pid's descriptors. */
+static int holds_socket(pid_t pid, unsigned long ino)
+{
+	char path[64], link[64], want[48];
+	struct dirent *de;
+	int found = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	snprintf(want, sizeof(want), "socket:[%lu]", ino);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL) {
+		char fd_path[64 + 256];
+		ssize_t n;
+		snprintf(fd_path, sizeof(fd_path), "%s/%s", path, de->d_name);
+		n = readlink(fd_path, link, sizeof(link) - 1);
+		found = n > 0 && (link[n] = '\0', strcmp(link, want) == 0);
+	}
+	closedir(d);
+	return found;
+}
+
+int tu_proc_tcp(pid_t pid, int local_port, int remote_port)
+{
+	char path[64], line[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/net/tcp", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned lp, rp, st;
+		unsigned long ino;
+		/* sl local:port remote:port st queues tr retrnsmt uid timeout
+		 * inode */
+		if (sscanf(line, " %*d: %*x:%x %*x:%x %x %*x:%*x %*x:%*x %*x "
+			   "%*u %*u %lu", &lp, &rp, &st, &ino) != 4 ||
+		    st == 0x0a /* LISTEN */ || ino == 0)
+			continue;
+		if ((local_port == 0 || (int)lp == local_port) &&
+		    (remote_port == 0 || (int)rp == remote_port) &&
+		    holds_socket(pid, ino))
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
 int tu_processes(const char *argv0, const char *a, const char *b)
 {
 	char want[600];
@@ -1119,4 +1174,15 @@ void tu_prepare_process(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	signal(SIGPIPE, SIG_IGN);
+}
+
+int tu_remove_tree(const char *dir)
+{
+	char cmd[1200];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) == 0)
+		return 0;
+	fprintf(stderr, "cannot remove %s\n", dir);
+	return -1;
 }

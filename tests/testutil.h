@@ -2,7 +2,7 @@
  * plain HTTP/1.1 client connections on loopback, SSE parsing, /proc probes.
  *
  * Everything talks to 127.0.0.1 only. Errors: -1 (and, for tu_read_body,
- * -2), never a message; no function prints. All functions may be called
+ * -2), never a message; no function prints (tu_remove_tree excepted). All functions may be called
  * from any thread; a struct tu_resp belongs to one thread at a time.
  * Timeouts are in milliseconds; a negative timeout waits forever. */
 #ifndef CARAPACE_TESTUTIL_H
@@ -74,15 +74,42 @@ static inline size_t tu_head_end(const char *p, size_t n)
 
 uint64_t tu_now_ns(void);			/* CLOCK_MONOTONIC */
 
-/* A port that was free a moment ago on 127.0.0.1, or -1. */
+/* Sleeps ms milliseconds (resumed after a signal). Not a way to wait for
+ * something to happen: that is tu_wait_until(). */
+void tu_sleep_ms(unsigned ms);
+
+/* Calls cond(arg) until it returns non-zero, at growing intervals up to
+ * 20 ms, for at most ms milliseconds (and once more at the deadline):
+ * 0 when it did, -1 when time ran out. */
+int tu_wait_until(int (*cond)(void *), void *arg, unsigned ms);
+
+/* A port of 127.0.0.1 for a daemon to listen on, or -1: bindable now,
+ * below the kernel's ephemeral range (no bind(0) or connect() is given
+ * it) and locked for this process's life under $TMPDIR, so that no other
+ * test program running at the same time gets it (tu_daemon.c says why). */
 int tu_free_port(void);
+
+/* How to start carapaced for a test: `carapaced -f -c conf`. */
+#define TU_DAEMON_PORTS 4
+struct tu_daemon {
+	const char *conf;
+	int ports[TU_DAEMON_PORTS];	/* each waited for (10 s); 0 ends */
+	const char *errlog;	/* its stderr appended there; NULL: ours */
+	const char *prlimit;	/* run as `prlimit PRLIMIT carapaced ...` */
+};
+
+/* The one way tests start the daemon: $CARAPACED (make check sets it)
+ * with d, waited for until each port accepts a connection and checked to
+ * be still running then. Its pid (stop it with tu_stop()), or -1: the
+ * daemon, if it started, is stopped. */
+pid_t tu_start_daemon(const struct tu_daemon *d);
 
 /* Start argv[0] (searched in PATH when it has no '/') with argv, the
  * caller's environment, default signal dispositions and an empty signal
  * mask. stderr is inherited. If stdout_fd is non-NULL the child's stdout is
  * a pipe whose read end (close-on-exec) is stored there: the caller owns
  * and closes it; otherwise stdout is inherited. Returns the pid or -1. */
-pid_t tu_spawn(char *const argv[], int *stdout_fd);
+pid_t tu_spawn(const char *const argv[], int *stdout_fd);
 
 /* Read one line from fd, one byte at a time (nothing past the newline is
  * consumed). Stores it without "\n" / "\r\n", NUL-terminated, truncated
@@ -240,6 +267,9 @@ static inline int tu_fds_back_or_parked(int now, int want)
 
 int tu_proc_threads(pid_t pid);		/* "Threads:" of status, or -1 */
 int tu_proc_fds(pid_t pid);		/* entries of /proc/PID/fd, or -1 */
+/* TCP sockets of pid that are not listening, with that local port and
+ * that remote port (0: any), or -1. */
+int tu_proc_tcp(pid_t pid, int local_port, int remote_port);
 /* Processes, anywhere, whose command line begins with argv0 a b (their
  * whole argv: a fork keeps the command line of its parent). */
 int tu_processes(const char *argv0, const char *a, const char *b);
@@ -251,5 +281,9 @@ double tu_proc_cpu_secs(pid_t pid);	/* utime + stime in s, or -1 */
 
 /* Create or truncate path and write text into it. 0 or -1. */
 int tu_write_file(const char *path, const char *text);
+
+/* rm -rf dir (a test's work directory); says so on stderr if it cannot.
+ * 0 or -1. */
+int tu_remove_tree(const char *dir);
 
 #endif

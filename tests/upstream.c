@@ -37,6 +37,8 @@
  * the newest 10,000 requests (and at most 256 MiB of them). A stream whose
  * socket accepts nothing for 10 s is dropped (SO_SNDTIMEO), so one stalled
  * reader cannot hold up /_upstream/broadcast for ever. */
+#include "config.h"
+
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -119,6 +121,12 @@ struct stream {
 	int in_group;
 	struct stream *next;	/* broadcast group; under streams_lock */
 };
+
+/* writev's iovec is not const; what it is given here is only read */
+static void *unconst(const void *p)
+{
+	return (void *)(uintptr_t)p;
+}
 
 static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stream *group;		/* broadcast group */
@@ -283,7 +291,7 @@ static int sendv_all(int fd, struct iovec *iov, int n)
 
 static int send_all(int fd, const void *p, size_t n)
 {
-	struct iovec iov = { (void *)p, n };
+	struct iovec iov = { unconst(p), n };
 
 	return sendv_all(fd, &iov, 1);
 }
@@ -298,8 +306,8 @@ static int send_chunk(int fd, const void *p, size_t n)
 		return send_all(fd, "0\r\n\r\n", 5);
 	snprintf(size, sizeof(size), "%zx\r\n", n);
 	iov[0] = (struct iovec){ size, strlen(size) };
-	iov[1] = (struct iovec){ (void *)p, n };
-	iov[2] = (struct iovec){ "\r\n", 2 };
+	iov[1] = (struct iovec){ unconst(p), n };
+	iov[2] = (struct iovec){ unconst("\r\n"), 2 };
 	return sendv_all(fd, iov, 3);
 }
 
@@ -380,7 +388,7 @@ static int send_resp(struct conn *c, const struct req *rq, int status,
 	if (n < 0)
 		return -1;
 	iov[0] = (struct iovec){ head, (size_t)n };
-	iov[1] = (struct iovec){ (void *)body, len };
+	iov[1] = (struct iovec){ unconst(body), len };
 	if (rq->head_only || no_body_status(status))
 		return sendv_all(c->fd, iov, 1);
 	return sendv_all(c->fd, iov, 2);
