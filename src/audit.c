@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -224,10 +225,12 @@ static void write_locked(struct audit *a, const char *line, size_t len)
 		lost_locked(a, a->open_errno);
 		return;
 	}
+	/* writev only reads what iov_base points at: the casts lose
+	 * nothing */
 	struct iovec iov[3] = {
-		{ "\n", a->torn ? 1 : 0 },
-		{ (void *)line, len },
-		{ "\n", 1 },
+		{ (void *)(uintptr_t)"\n", a->torn ? 1 : 0 },
+		{ (void *)(uintptr_t)line, len },
+		{ (void *)(uintptr_t)"\n", 1 },
 	};
 	size_t want = iov[0].iov_len + len + 1;
 	ssize_t n = writev(a->fd, iov, 3);

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -489,7 +490,7 @@ int cfg_load_string(const char *text, struct cfg **out, struct error *err)
 const struct cfg *cfg_hold(const struct cfg *cfg)
 {
 	/* the count is the only mutable part of a config */
-	atomic_fetch_add(&((struct cfg *)cfg)->refs, 1);
+	atomic_fetch_add(&((struct cfg *)(uintptr_t)cfg)->refs, 1);
 	return cfg;
 }
 
@@ -503,7 +504,7 @@ int cfg_has_cli_tools(const struct cfg *cfg)
 
 void cfg_release(const struct cfg *c)
 {
-	struct cfg *cfg = (struct cfg *)c;
+	struct cfg *cfg = (struct cfg *)(uintptr_t)c; /* the last holder's */
 	size_t i;
 
 	if (!cfg || atomic_fetch_sub(&cfg->refs, 1) > 1)

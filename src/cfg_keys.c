@@ -160,7 +160,8 @@ int key_check(struct ctx *c, const struct key *k, struct json_object *v)
 	case CFG_KEY_STRINGS:
 		if (!json_object_is_type(v, json_type_array))
 			return key_fail(c, "expected an array of strings");
-		return key_each_element(c, v, check_element, (void *)k);
+		return key_each_element(c, v, check_element,
+					(void *)(uintptr_t)k); /* read only */
 	case CFG_KEY_OBJECT:
 		if (!json_object_is_type(v, json_type_object))
 			return key_fail(c, "expected an object");

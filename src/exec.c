@@ -123,7 +123,7 @@ static char **copy_argv(const struct exec_spec *spec)
 	argv = calloc(n < 1 ? 2 : n + 1, sizeof(*argv));
 	if (!argv)
 		return NULL;
-	argv[0] = (char *)spec->binary;
+	argv[0] = (char *)(uintptr_t)spec->binary; /* execve reads it */
 	for (size_t i = 1; i < n; i++)
 		argv[i] = spec->argv[i];
 	return argv;
