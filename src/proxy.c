@@ -106,22 +106,6 @@ void proxy_request_free(struct proxy_request *r)
 	free(r);
 }
 
-/* RFC 9110 7.6.1, plus what the proxy itself decides (Host, framing). */
-static int is_hop_by_hop(const char *name)
-{
-	static const char *const names[] = {
-		"Connection", "Keep-Alive", "Proxy-Connection",
-		"Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
-		"Transfer-Encoding", "Upgrade", "Host", "Content-Length",
-		"Expect",
-	};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (header_name_eq(name, names[i]))
-			return 1;
-	return 0;
-}
-
 /* Connection may name more hop-by-hop headers; they are dropped when the
  * request is built, whatever order they came in. */
 static int note_connection_tokens(struct proxy_request *r, const char *value)
@@ -139,7 +123,7 @@ static int note_connection_tokens(struct proxy_request *r, const char *value)
 static int add_field(struct proxy_request *r, const char *name,
 		     const char *value, int from_host)
 {
-	if (is_hop_by_hop(name))
+	if (header_hop_by_hop(name))
 		return 0;
 	struct field *f =
 		realloc(r->fields, (r->n_fields + 1) * sizeof(*f));
@@ -292,21 +276,6 @@ static int head_add_field(struct stream_head *h, const char *name,
 	return 0;
 }
 
-/* Headers MHD writes itself, or that describe the upstream hop only. */
-static int is_response_hop_header(const char *name, size_t len)
-{
-	static const char *const names[] = {
-		"Connection", "Keep-Alive", "Proxy-Connection",
-		"Transfer-Encoding", "Trailer", "TE", "Upgrade",
-		"Proxy-Authenticate", "Content-Length",
-	};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (header_name_eq_len(name, len, names[i]))
-			return 1;
-	return 0;
-}
-
 static int head_start(struct worker *w, const char *line, size_t len)
 {
 	stream_head_free(w->head);
@@ -351,7 +320,7 @@ static int head_field(struct worker *w, const char *line, size_t len)
 			w->head->content_length = cl;
 		return 0;
 	}
-	if (is_response_hop_header(line, name_len))
+	if (header_response_hop_by_hop(line, name_len))
 		return 0;
 	return head_add_field(w->head, line, name_len, v, (size_t)(end - v));
 }
