@@ -161,7 +161,8 @@ enum header_forward header_forwardable(const char *name)
 
 	if (flags & NEVER)
 		return HEADER_NEVER;
-	if ((flags & IF_LISTED) || header_name_has_prefix(name, SPOOFABLE_PREFIX))
+	if ((flags & IF_LISTED) ||
+	    header_name_has_prefix(name, SPOOFABLE_PREFIX))
 		return HEADER_IF_LISTED;
 	return HEADER_FORWARD;
 }

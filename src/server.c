@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "guard.h"
 #include "header.h"
+#include "httpd.h"
 #include "ledger.h"
 #include "log.h"
 #include "policy.h"
@@ -119,13 +120,6 @@ struct body_reader {
 
 /* ---- the connection ---- */
 
-static const struct sockaddr *client_addr_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	return info != NULL ? info->client_addr : NULL;
-}
-
 /* The connection's guard record (NULL only before it was made). */
 static struct guard_conn *guard_conn_of(struct MHD_Connection *c)
 {
@@ -134,93 +128,7 @@ static struct guard_conn *guard_conn_of(struct MHD_Connection *c)
 	return info != NULL ? info->socket_context : NULL;
 }
 
-static int client_fd_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	return info != NULL ? info->connect_fd : -1;
-}
-
 /* ---- answers ---- */
-
-/* A JSON body; extra_name/extra_value add one header when not NULL. */
-static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status,
-				 const char *text, const char *extra_name,
-				 const char *extra_value)
-{
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	if (extra_name != NULL)
-		MHD_add_response_header(resp, extra_name, extra_value);
-	enum MHD_Result rc = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
-	return rc;
-}
-
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
-				 struct json_object *obj)
-{
-	enum MHD_Result rc = send_text(
-		c, status,
-		json_object_to_json_string_ext(
-			obj, JSON_C_TO_STRING_PLAIN |
-				     JSON_C_TO_STRING_NOSLASHESCAPE),
-		NULL, NULL);
-	json_object_put(obj);
-	return rc;
-}
-
-static char *error_text(unsigned status, const char *message,
-			const char *tool)
-{
-	struct json_object *err = json_object_new_object();
-	struct json_object *top = json_object_new_object();
-
-	json_object_object_add(err, "code", json_object_new_int((int)status));
-	json_object_object_add(err, "message", json_object_new_string(message));
-	json_object_object_add(err, "tool",
-			       tool && *tool ? json_object_new_string(tool) :
-					       NULL);
-	json_object_object_add(top, "error", err);
-	/* the tool as requested is the client's bytes, valid UTF-8 or not */
-	size_t len = 0;
-	const char *raw = json_object_to_json_string_length(
-		top, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-		&len);
-	char *text = raw ? text_json_clean(raw, len, NULL) : NULL;
-	json_object_put(top);
-	return text;
-}
-
-/* {"error":{"code":..,"message":..,"tool":..}} — the only error shape;
- * retry_after > 0 adds Retry-After (429, 503). */
-static enum MHD_Result send_error_ex(struct MHD_Connection *c,
-				     unsigned status, const char *message,
-				     const char *tool, unsigned retry_after)
-{
-	char *text = error_text(status, message, tool);
-	char secs[16];
-
-	if (text == NULL)
-		return MHD_NO;
-	snprintf(secs, sizeof(secs), "%u", retry_after);
-	enum MHD_Result rc = send_text(c, status, text,
-				       retry_after ? "Retry-After" : NULL,
-				       secs);
-	free(text);
-	return rc;
-}
-
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
-				  const char *message, const char *tool)
-{
-	return send_error_ex(c, status, message, tool, 0);
-}
 
 /* n tokens of the tool's rate limit, all or none: 0, the seconds until
  * they would fit, or RATELIMIT_NEVER. */
@@ -257,8 +165,8 @@ static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
 		rq->entry = NULL;
 	}
 	guard_answering(rq->listener->server->guard, guard_conn_of(c));
-	return send_error_ex(c, status, reason, rq->route.tool_name,
-			     retry_after);
+	return httpd_send_error(c, status, reason, rq->route.tool_name,
+				retry_after);
 }
 
 /* Allowed, but nothing could be started for it. */
@@ -269,7 +177,7 @@ static enum MHD_Result fail(struct request *rq, struct MHD_Connection *c,
 		entry_fail(rq->entry, status, reason, -1);
 		rq->entry = NULL;
 	}
-	return send_error(c, status, reason, rq->route.tool_name);
+	return httpd_send_error(c, status, reason, rq->route.tool_name, 0);
 }
 
 static enum MHD_Result send_health(struct MHD_Connection *c)
@@ -277,7 +185,7 @@ static enum MHD_Result send_health(struct MHD_Connection *c)
 	struct json_object *top = json_object_new_object();
 
 	json_object_object_add(top, "status", json_object_new_string("ok"));
-	return send_json(c, MHD_HTTP_OK, top);
+	return httpd_send_json(c, MHD_HTTP_OK, top);
 }
 
 static unsigned failure_status(enum stream_failure why)
@@ -300,14 +208,10 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 	struct body_reader *br = cls;
 	(void)pos;
 
-	ssize_t n = stream_read(br->stream, br->client_fd, buf, max);
-	if (n > 0) {
+	ssize_t n = httpd_stream_read(br->stream, br->client_fd, buf, max);
+	if (n > 0)
 		entry_add_out(br->entry, (size_t)n);
-		return n;
-	}
-	if (n == 0)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n;
 }
 
 static enum entry_ending ending_of(struct body_reader *br)
@@ -383,32 +287,6 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 
 /* ---- the proxy hand-off ---- */
 
-/* The client's address, without its port ("127.0.0.1", "::1"), and the
- * port. -1 when MHD does not know it. */
-static int client_address(struct MHD_Connection *c, char *host, size_t len,
-			  unsigned *port, int *is_ipv6)
-{
-	const struct sockaddr *sa = client_addr_of(c);
-
-	if (sa == NULL)
-		return -1;
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-		*port = ntohs(s6->sin6_port);
-		*is_ipv6 = 1;
-		return inet_ntop(AF_INET6, &s6->sin6_addr, host,
-				 (socklen_t)len) ? 0 : -1;
-	}
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-		*port = ntohs(s4->sin_port);
-		*is_ipv6 = 0;
-		return inet_ntop(AF_INET, &s4->sin_addr, host,
-				 (socklen_t)len) ? 0 : -1;
-	}
-	return -1;
-}
-
 struct header_sink {
 	struct proxy_request *pr;
 	const struct cfg_tool *tool;
@@ -452,7 +330,7 @@ static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
 			    tool->inject_headers[i].value) < 0)
 			return -1;
 	if (tool->add_x_forwarded_for &&
-	    client_address(c, host, sizeof(host), &port, &is_ipv6) == 0 &&
+	    httpd_client_address(c, host, sizeof(host), &port, &is_ipv6) == 0 &&
 	    proxy_request_add_host_header(pr, "X-Forwarded-For", host) < 0)
 		return -1;
 	return 0;
@@ -539,7 +417,7 @@ static enum MHD_Result upstream_failed(struct request *rq,
 	log_warnx("%s %s: %s", tool, rq->target, msg);
 	entry_fail(rq->entry, failure_status(why), msg, upstream_kind(why));
 	rq->entry = NULL;
-	return send_error(c, failure_status(why), msg, tool);
+	return httpd_send_error(c, failure_status(why), msg, tool, 0);
 }
 
 /* The bytes the head will take on the wire, status line included. */
@@ -564,7 +442,7 @@ static enum MHD_Result serve_stream(struct request *rq,
 	 * keep-alive clients only and comes back on completion. */
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
 
-	int fd = client_fd_of(c);
+	int fd = httpd_client_fd(c);
 	const struct stream_head *head;
 	enum stream_failure why = STREAM_FAIL_NONE;
 	char msg[200];
@@ -595,7 +473,8 @@ static enum MHD_Result serve_stream(struct request *rq,
 		rq->entry = NULL;
 		return MHD_NO;
 	}
-	enum MHD_Result rc = MHD_queue_response(c, (unsigned)head->status, resp);
+	enum MHD_Result rc = MHD_queue_response(c, (unsigned)head->status,
+						resp);
 	if (rc == MHD_YES)
 		rq->reader = br; /* MHD keeps it until after on_completed */
 	MHD_destroy_response(resp);
@@ -982,7 +861,7 @@ static const char *client_of(struct MHD_Connection *c)
 	unsigned port;
 	int is_ipv6;
 
-	if (client_address(c, host, sizeof(host), &port, &is_ipv6) < 0)
+	if (httpd_client_address(c, host, sizeof(host), &port, &is_ipv6) < 0)
 		return "";
 	snprintf(text, sizeof(text), is_ipv6 ? "[%s]:%u" : "%s:%u", host,
 		 port);
@@ -1073,8 +952,9 @@ static enum MHD_Result deny_rpc(struct request *rq, struct MHD_Connection *c,
 	entry_deny(rq->entry, status, reason);
 	rq->entry = NULL;
 	snprintf(secs, sizeof(secs), "%u", retry_after);
-	return send_text(c, status, body, retry_after ? "Retry-After" : NULL,
-			 secs);
+	return httpd_send_body(c, status, "application/json", body,
+			       strlen(body), retry_after ? "Retry-After" : NULL,
+			       secs);
 }
 
 /* An allowed body of n calls takes n tokens, all or none: a batch that
@@ -1294,40 +1174,6 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *uri)
 	return strlen(uri);
 }
 
-/* MHD reports every request the application ends with an error; for a
- * gateway that is mostly a client leaving (mid-stream, or while the
- * upstream is still thinking), which is routine: debug, not a warning. */
-static int is_routine_mhd_message(const char *line)
-{
-	static const char *const routine[] = {
-		"Closing connection (application error",
-		"Closing connection (application reported error",
-		"Application reported internal error, closing connection",
-		"Failed to send the response body for the request",
-		/* a client that left mid-head, or one the guard cut */
-		"Connection socket is closed when reading request",
-		"Connection was closed by remote side with incomplete",
-	};
-
-	for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++)
-		if (strncmp(line, routine[i], strlen(routine[i])) == 0)
-			return 1;
-	return 0;
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char line[512];
-	(void)cls;
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	if (is_routine_mhd_message(line))
-		log_debug("httpd: %s", line);
-	else
-		log_warnx("httpd: %s", line);
-}
-
 /* ---- listeners ---- */
 
 /* MHD tells each connection's start and end: a retired listener is
@@ -1341,11 +1187,11 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		atomic_fetch_add(&l->connections, 1);
-		*socket_context = guard_open(guard, client_addr_of(c),
-					     client_fd_of(c));
+		*socket_context = guard_open(guard, httpd_client_sockaddr(c),
+					     httpd_client_fd(c));
 		/* unguarded, it could hold a thread for ever: end it now */
 		if (*socket_context == NULL)
-			shutdown(client_fd_of(c), SHUT_RDWR);
+			shutdown(httpd_client_fd(c), SHUT_RDWR);
 		return;
 	}
 	guard_close(guard, *socket_context);
@@ -1383,7 +1229,7 @@ static int listener_start(struct listener *l)
 		flags |= MHD_USE_IPv6;
 	l->daemon = MHD_start_daemon(
 		flags, l->addr.port, on_accept, l, on_request, l,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_CONNECTION_LIMIT,
 		l->server->conn_limit + CONN_LIMIT_SLACK,
