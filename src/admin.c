@@ -15,8 +15,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "dbuf.h"
 #include "httpd.h"
 #include "log.h"
+#include "sse.h"
 #include "text.h"
 
 #define CONN_THREAD_STACK (256 * 1024)
@@ -194,6 +196,27 @@ static ssize_t read_tail(void *cls, uint64_t pos, char *buf, size_t max)
 	return httpd_stream_read(tr->stream, tr->client_fd, buf, max);
 }
 
+/* An audit record as the event "audit", a gap as "dropped" with the
+ * count: SSE, one event per record (a record is one line of JSON). */
+static int tail_event(struct stream *s, const char *record, size_t len,
+		      uint64_t missed)
+{
+	struct dbuf ev = DBUF_INIT(len + 64);
+	char note[48];
+
+	if (record != NULL) {
+		sse_write(&ev, "audit", record, len);
+	} else {
+		int n = snprintf(note, sizeof(note), "{\"dropped\":%llu}",
+				 (unsigned long long)missed);
+		sse_write(&ev, "dropped", note, (size_t)n);
+	}
+	int rc = dbuf_error(&ev) ? -2 :
+				   stream_offer(s, dbuf_str(&ev), dbuf_len(&ev));
+	dbuf_free(&ev);
+	return rc;
+}
+
 static void free_tail(void *cls)
 {
 	struct tail_reader *tr = cls;
@@ -242,7 +265,8 @@ static enum MHD_Result get_audit(struct admin *a, struct MHD_Connection *c)
 	/* a first comment, so the client sees the head at once */
 	static const char hello[] = ": carapaced audit tail\n\n";
 	stream_offer(s, hello, sizeof(hello) - 1);
-	tr->tail = audit_tail_new(a->ctx.audit, tool, decision, s);
+	tr->tail = audit_tail_new(a->ctx.audit, tool, decision, s,
+				  tail_event);
 	struct MHD_Response *resp = tr->tail ? MHD_create_response_from_callback(
 		MHD_SIZE_UNKNOWN, 1024, read_tail, tr, free_tail) : NULL;
 	if (resp == NULL) {
