@@ -9,7 +9,6 @@
 #include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include "guard.h"
 #include "header.h"
 #include "httpd.h"
+#include "listener.h"
 #include "ledger.h"
 #include "log.h"
 #include "policy.h"
@@ -33,16 +33,6 @@
 #include "stream.h"
 #include "text.h"
 
-#define CONN_THREAD_STACK (256 * 1024)
-/* Request head plus response write buffer, per connection. 16 KiB (MHD's
- * default is 32) admits request heads of about 8 KiB, as nginx's default
- * large_client_header_buffers does, and saves 8 KiB per open stream. */
-#define CONN_MEMORY (16 * 1024)
-#define CLIENT_IDLE_TIMEOUT_SECS 60
-/* The guard refuses (and counts) connections past the limit; MHD's own
- * limit, a little higher, is only the backstop: at it MHD stops accepting
- * without a word. */
-#define CONN_LIMIT_SLACK 16u
 #define STREAM_CAPACITY (64 * 1024)
 #define SMALL_BLOCK 1024
 #define LARGE_BLOCK (16 * 1024)
@@ -52,27 +42,8 @@
  * not (measured), so past this the client would get nothing at all. */
 #define MAX_RESPONSE_HEAD (7 * 1024)
 
-/* One listening address and its MHD daemon. A reload keeps the listeners
- * whose address stays (their role may change), starts new ones and
- * retires the others: a retired listener accepts nothing more and is
- * stopped once its last connection has closed, so no request or stream
- * on it is cut. */
-struct listener {
-	struct listener *next;
-	struct server *server;
-	struct cfg_addr addr;
-	char *tool_name;                /* a tool's drop-in listener; NULL: a
-					 * main one. Under the server's lock. */
-	struct MHD_Daemon *daemon;
-	atomic_int connections;
-	int retired;                    /* under the server's lock */
-	int listen_fd;                  /* a retired listener's, shut down */
-};
-
 struct server {
-	pthread_mutex_t lock;           /* cfg, the listener list, roles */
-	const struct cfg *cfg;          /* in force; holds a reference */
-	struct listener *listeners;
+	struct listeners *listeners;    /* and the config in force */
 	struct ratelimit *ratelimit;
 	struct ledger *ledger;
 	struct guard *guard;            /* connection limits and timers */
@@ -80,13 +51,12 @@ struct server {
 	atomic_int stopping;            /* new requests get 503 */
 	atomic_size_t body_bytes;       /* charged for request bodies: see
 					 * "request bodies" below */
-	void (*wake)(void *);           /* a retired listener can be reaped */
-	void *wake_arg;
 };
 
 /* One request on a connection; MHD's con_cls. Freed on completion. */
 struct request {
-	struct listener *listener;
+	struct server *server;
+	struct listener *listener;      /* it came on */
 	const struct cfg *cfg;          /* in force when it came; a reference */
 	char *target;                   /* raw, as the client sent it */
 	struct entry *entry;            /* the audit entry until it is ended or
@@ -120,14 +90,6 @@ struct body_reader {
 
 /* ---- the connection ---- */
 
-/* The connection's guard record (NULL only before it was made). */
-static struct guard_conn *guard_conn_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return info != NULL ? info->socket_context : NULL;
-}
-
 /* ---- answers ---- */
 
 /* n tokens of the tool's rate limit, all or none: 0, the seconds until
@@ -136,7 +98,7 @@ static unsigned take_tokens(struct request *rq, size_t n)
 {
 	const struct cfg_tool *tool = rq->route.tool;
 
-	return ratelimit_take_n(rq->listener->server->ratelimit, tool->name,
+	return ratelimit_take_n(rq->server->ratelimit, tool->name,
 				n > UINT_MAX ? UINT_MAX : (unsigned)n,
 				tool->rate_max_requests,
 				tool->rate_window_secs, text_mono_ms());
@@ -164,7 +126,7 @@ static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
 		entry_deny(rq->entry, status, reason);
 		rq->entry = NULL;
 	}
-	guard_answering(rq->listener->server->guard, guard_conn_of(c));
+	guard_answering(rq->server->guard, listener_guard_conn(c));
 	return httpd_send_error(c, status, reason, rq->route.tool_name,
 				retry_after);
 }
@@ -257,7 +219,7 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 		return NULL;
 	br->stream = s;
 	br->client_fd = client_fd;
-	br->server = rq->listener->server;
+	br->server = rq->server;
 	if (head->status == MHD_HTTP_NO_CONTENT)
 		size = 0; /* MHD writes no framing for it at all */
 	struct MHD_Response *resp = MHD_create_response_from_callback(
@@ -640,7 +602,7 @@ static int declares_bad_framing(struct MHD_Connection *c, size_t max,
 /* 0: n more bytes charged to rq; -1: they would pass the cap. */
 static int body_charge(struct request *rq, size_t n)
 {
-	struct server *srv = rq->listener->server;
+	struct server *srv = rq->server;
 	size_t cap = rq->cfg->max_inflight_body_bytes;
 	size_t held = atomic_load(&srv->body_bytes);
 
@@ -655,7 +617,7 @@ static int body_charge(struct request *rq, size_t n)
 
 static void body_release(struct request *rq)
 {
-	atomic_fetch_sub(&rq->listener->server->body_bytes,
+	atomic_fetch_sub(&rq->server->body_bytes,
 			 rq->body_charged);
 	rq->body_charged = 0;
 }
@@ -665,7 +627,7 @@ static void body_release(struct request *rq)
 static int body_fits(const struct request *rq, size_t n)
 {
 	size_t cap = rq->cfg->max_inflight_body_bytes;
-	size_t held = atomic_load(&rq->listener->server->body_bytes);
+	size_t held = atomic_load(&rq->server->body_bytes);
 
 	return n <= cap && held <= cap - n;
 }
@@ -806,7 +768,7 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 	}
 	if (tool->rate_max_requests == 0)
 		return 0;
-	struct ratelimit *rl = rq->listener->server->ratelimit;
+	struct ratelimit *rl = rq->server->ratelimit;
 	unsigned wait;
 	if (counts_calls(c, tool, method)) {
 		wait = ratelimit_wait(rl, tool->name, 1,
@@ -872,36 +834,25 @@ static enum MHD_Result on_first_call(struct request *rq,
 				     struct MHD_Connection *c,
 				     const char *method)
 {
-	struct listener *l = rq->listener;
-	struct server *srv = l->server;
-	const struct cfg_tool *dropin = NULL;
-	int dropin_gone = 0;
+	struct server *srv = rq->server;
+	const struct cfg_tool *dropin;
+	int dropin_gone;
 	unsigned status;
 	const char *why;
 
 	rq->started = 1;
 	rq->is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	/* a connection the guard cut for a slow head gets nothing more */
-	if (guard_head_done(srv->guard, guard_conn_of(c), has_body(c)) < 0)
+	if (guard_head_done(srv->guard, listener_guard_conn(c), has_body(c)) < 0)
 		return MHD_NO;
 	rq->entry = entry_new(srv->ledger, client_of(c), method, rq->target);
 	if (rq->entry == NULL)
 		return MHD_NO;
-	/* the config in force now serves this request to its end */
-	pthread_mutex_lock(&srv->lock);
-	/* NULL only in the instant a first start's listeners open before
-	 * their config is in place: nothing is served yet */
-	if (srv->cfg == NULL) {
-		pthread_mutex_unlock(&srv->lock);
+	/* the config in force now serves this request to its end; none
+	 * yet in the instant a first start's listeners open before it */
+	rq->cfg = listener_hold_cfg(rq->listener, &dropin, &dropin_gone);
+	if (rq->cfg == NULL)
 		return MHD_NO;
-	}
-	rq->cfg = cfg_hold(srv->cfg);
-	if (l->tool_name != NULL) {
-		dropin = cfg_find_tool(rq->cfg, l->tool_name,
-				       strlen(l->tool_name));
-		dropin_gone = dropin == NULL;
-	}
-	pthread_mutex_unlock(&srv->lock);
 	/* before anything is decided on what the headers say */
 	if (!header_is_token(method, strlen(method)))
 		return refuse(rq, c, MHD_HTTP_BAD_REQUEST,
@@ -1033,7 +984,7 @@ static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
 	rq->body_cap = forward_len;
 	if (forward_len > rq->body_charged) {
 		/* already allocated: counted, even past the cap */
-		atomic_fetch_add(&rq->listener->server->body_bytes,
+		atomic_fetch_add(&rq->server->body_bytes,
 				 forward_len - rq->body_charged);
 		rq->body_charged = forward_len;
 	}
@@ -1072,15 +1023,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_NO;
 	if (!rq->started)
 		return on_first_call(rq, c, method);
-	struct guard *guard = rq->listener->server->guard;
+	struct guard *guard = rq->server->guard;
 	if (*upload_size > 0) {
-		guard_body_read(guard, guard_conn_of(c));
+		guard_body_read(guard, listener_guard_conn(c));
 		take_body(rq, body_limit(rq), upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	/* the guard may have cut it between the last byte and here */
-	if (guard_answering(guard, guard_conn_of(c)) < 0)
+	if (guard_answering(guard, listener_guard_conn(c)) < 0)
 		return MHD_NO;
 	if (rq->refusal != 0)
 		return deny(rq, c, rq->refusal, rq->refusal_reason,
@@ -1120,6 +1071,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	if (rq == NULL)
 		return NULL;
 	rq->listener = cls;
+	rq->server = listener_arg(rq->listener);
 	rq->target = strdup(uri);
 	if (rq->target == NULL) {
 		free(rq);
@@ -1132,13 +1084,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct request *rq = *con_cls;
-	struct listener *l = cls;
-	struct guard_conn *gc = guard_conn_of(c);
+	struct server *srv = listener_arg(cls);
+	struct guard_conn *gc = listener_guard_conn(c);
 
 	if (rq != NULL) {
 		/* a body too slow: the guard has answered 408 */
 		if (rq->entry != NULL &&
-		    guard_cut_of(l->server->guard, gc) == GUARD_CUT_BODY) {
+		    guard_cut_of(srv->guard, gc) == GUARD_CUT_BODY) {
 			entry_deny(rq->entry, MHD_HTTP_REQUEST_TIMEOUT,
 				   "request body not received in time");
 			rq->entry = NULL;
@@ -1161,173 +1113,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free(rq);
 		*con_cls = NULL;
 	}
-	guard_request_done(l->server->guard, gc);
+	guard_request_done(srv->guard, gc);
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
-				  (unsigned)CLIENT_IDLE_TIMEOUT_SECS);
-}
-
-/* Keep the URL as sent; route.c refuses what decoding would change. */
-static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *uri)
-{
-	(void)cls;
-	(void)c;
-	return strlen(uri);
-}
-
-/* ---- listeners ---- */
-
-/* MHD tells each connection's start and end: a retired listener is
- * stopped after its last one. */
-static void on_connection(void *cls, struct MHD_Connection *c,
-			  void **socket_context,
-			  enum MHD_ConnectionNotificationCode code)
-{
-	struct listener *l = cls;
-	struct guard *guard = l->server->guard;
-
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		atomic_fetch_add(&l->connections, 1);
-		*socket_context = guard_open(guard, httpd_client_sockaddr(c),
-					     httpd_client_fd(c));
-		/* unguarded, it could hold a thread for ever: end it now */
-		if (*socket_context == NULL)
-			shutdown(httpd_client_fd(c), SHUT_RDWR);
-		return;
-	}
-	guard_close(guard, *socket_context);
-	*socket_context = NULL;
-	if (atomic_fetch_sub(&l->connections, 1) == 1) {
-		pthread_mutex_lock(&l->server->lock);
-		int retired = l->retired;
-		pthread_mutex_unlock(&l->server->lock);
-		if (retired)
-			l->server->wake(l->server->wake_arg);
-	}
-}
-
-/* Before MHD makes a connection: the limits per address and in all. */
-static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
-				 socklen_t addrlen)
-{
-	struct listener *l = cls;
-	(void)addrlen;
-
-	return guard_admit(l->server->guard, addr) == 0 ? MHD_YES : MHD_NO;
-}
-
-static int listener_start(struct listener *l)
-{
-	struct sockaddr_storage ss;
-	/* ITC: MHD_quiesce_daemon needs it with an internal thread */
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
-
-	if (cfg_addr_sockaddr(&l->addr, &ss) < 0)
-		return -1;
-	if (l->addr.is_ipv6)
-		flags |= MHD_USE_IPv6;
-	l->daemon = MHD_start_daemon(
-		flags, l->addr.port, on_accept, l, on_request, l,
-		MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_CONNECTION_LIMIT,
-		l->server->conn_limit + CONN_LIMIT_SLACK,
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)CLIENT_IDLE_TIMEOUT_SECS,
-		MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONN_THREAD_STACK,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-		MHD_OPTION_STRICT_FOR_CLIENT, 1,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
-		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-		MHD_OPTION_END);
-	return l->daemon != NULL ? 0 : -1;
-}
-
-static void listener_free(struct listener *l)
-{
-	if (l->daemon != NULL)
-		MHD_stop_daemon(l->daemon);
-	if (l->listen_fd >= 0)
-		close(l->listen_fd);
-	free(l->tool_name);
-	free(l);
-}
-
-/* Lock held. Accept nothing more; shutdown(2) makes the port refuse
- * connections at once, while the descriptor stays open until MHD has
- * stopped (its thread may still look at it). */
-static void listener_retire(struct listener *l)
-{
-	if (l->retired)
-		return;
-	l->retired = 1;
-	l->listen_fd = MHD_quiesce_daemon(l->daemon);
-	if (l->listen_fd >= 0)
-		shutdown(l->listen_fd, SHUT_RDWR);
-	else
-		log_warnx("cannot stop accepting on port %u", l->addr.port);
-}
-
-/* ---- the set of listeners a config asks for ---- */
-
-struct wanted {
-	const struct cfg_addr *addr;
-	const char *tool_name;          /* NULL: main */
-};
-
-/* Every listener of cfg, main ones first; *n set. Caller frees. */
-static struct wanted *wanted_of(const struct cfg *cfg, size_t *n)
-{
-	struct wanted *w = calloc(cfg->n_listen + cfg->n_tools + 1,
-				  sizeof(*w));
-	size_t k = 0;
-
-	if (w == NULL)
-		return NULL;
-	for (size_t i = 0; i < cfg->n_listen; i++)
-		w[k++] = (struct wanted){ &cfg->listen[i], NULL };
-	for (size_t i = 0; i < cfg->n_tools; i++)
-		if (cfg->tools[i].has_listen)
-			w[k++] = (struct wanted){ &cfg->tools[i].listen,
-						  cfg->tools[i].name };
-	*n = k;
-	return w;
-}
-
-/* Compared as binary, as cfg.c does: "::1" and "0::1" are one. */
-static int same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
-{
-	struct sockaddr_storage x, y;
-
-	if (a->port != b->port || a->is_ipv6 != b->is_ipv6 ||
-	    cfg_addr_sockaddr(a, &x) < 0 || cfg_addr_sockaddr(b, &y) < 0)
-		return 0;
-	return memcmp(&x, &y, sizeof(x)) == 0;
-}
-
-/* Lock held. The live (not retired) listener on addr, or NULL. */
-static struct listener *find_listener(struct server *srv,
-				      const struct cfg_addr *addr)
-{
-	for (struct listener *l = srv->listeners; l != NULL; l = l->next)
-		if (!l->retired && same_addr(&l->addr, addr))
-			return l;
-	return NULL;
-}
-
-static int take_name(char **dst, const char *name)
-{
-	char *copy = name ? strdup(name) : NULL;
-
-	if (name != NULL && copy == NULL)
-		return -1;
-	free(*dst);
-	*dst = copy;
-	return 0;
+				  LISTENER_IDLE_TIMEOUT_SECS);
 }
 
 /* ---- the server ---- */
@@ -1337,6 +1125,8 @@ struct server *server_new(struct ledger *ledger, struct metrics *metrics,
 			  void *wake_arg)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
+	struct listener_handlers handlers = { on_uri, on_request,
+					      on_completed, srv };
 	/* the defaults until server_apply() gives a config's */
 	struct guard_limits none = {
 		CFG_DEFAULT_MAX_CONNECTIONS_PER_IP, conn_limit,
@@ -1345,182 +1135,42 @@ struct server *server_new(struct ledger *ledger, struct metrics *metrics,
 	};
 
 	if (srv == NULL || (srv->ratelimit = ratelimit_new()) == NULL ||
-	    (srv->guard = guard_new(metrics, &none)) == NULL) {
-		if (srv != NULL)
+	    (srv->guard = guard_new(metrics, &none)) == NULL ||
+	    (srv->listeners = listeners_new(&handlers, srv->guard, &none,
+					    conn_limit, wake, wake_arg)) ==
+		    NULL) {
+		if (srv != NULL) {
+			guard_free(srv->guard);
 			ratelimit_free(srv->ratelimit);
+		}
 		free(srv);
 		return NULL;
 	}
-	pthread_mutex_init(&srv->lock, NULL);
 	srv->ledger = ledger;
-	srv->conn_limit = conn_limit;
-	srv->wake = wake;
-	srv->wake_arg = wake_arg;
 	return srv;
 }
 
-/* Starts, off the list, a listener for each wanted address that has none;
- * they are put on *fresh. -1 (and *fresh stopped) when one cannot bind. */
-static int start_missing(struct server *srv, const struct wanted *w,
-			 size_t n, struct listener **fresh, char *err,
-			 size_t err_len)
+int server_apply(struct server *srv, const struct cfg *cfg, struct error *err)
 {
-	*fresh = NULL;
-	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_lock(&srv->lock);
-		int have = find_listener(srv, w[i].addr) != NULL;
-		pthread_mutex_unlock(&srv->lock);
-		if (have)
-			continue;
-		struct listener *l = calloc(1, sizeof(*l));
-		if (l != NULL) {
-			l->server = srv;
-			l->addr = *w[i].addr;
-			l->listen_fd = -1;
-			atomic_init(&l->connections, 0);
-		}
-		if (l == NULL || take_name(&l->tool_name, w[i].tool_name) < 0 ||
-		    listener_start(l) < 0) {
-			char text[96];
-			cfg_format_addr(w[i].addr, text, sizeof(text));
-			snprintf(err, err_len, "cannot listen on %s: %s", text,
-				 strerror(errno ? errno : ENOMEM));
-			if (l != NULL)
-				listener_free(l);
-			while (*fresh != NULL) {
-				struct listener *next = (*fresh)->next;
-				listener_free(*fresh);
-				*fresh = next;
-			}
-			return -1;
-		}
-		l->next = *fresh;
-		*fresh = l;
-	}
-	return 0;
-}
-
-/* Lock held: the roles of kept listeners, retirement of the others. */
-static int settle_listeners(struct server *srv, const struct wanted *w,
-			    size_t n)
-{
-	for (struct listener *l = srv->listeners; l != NULL; l = l->next) {
-		if (l->retired)
-			continue;
-		size_t i = 0;
-		while (i < n && !same_addr(&l->addr, w[i].addr))
-			i++;
-		if (i == n)
-			listener_retire(l);
-		else if (take_name(&l->tool_name, w[i].tool_name) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static void set_guard_limits(struct server *srv, const struct cfg *cfg)
-{
-	struct guard_limits lim = {
-		.per_ip = cfg->max_connections_per_ip,
-		.total = srv->conn_limit,
-		.header_secs = cfg->client_header_timeout_secs,
-		.body_secs = cfg->client_body_timeout_secs,
-	};
-
-	guard_set_limits(srv->guard, &lim);
-}
-
-int server_apply(struct server *srv, const struct cfg *cfg, char *err,
-		 size_t err_len)
-{
-	struct listener *fresh;
-	size_t n;
-	struct wanted *w = wanted_of(cfg, &n);
-
-	if (w == NULL) {
-		snprintf(err, err_len, "out of memory");
-		return -1;
-	}
-	/* A listener serves from the moment it starts: its connections'
-	 * timers must already be the ones this config asks for. */
-	pthread_mutex_lock(&srv->lock);
-	const struct cfg *before = srv->cfg ? cfg_hold(srv->cfg) : NULL;
-	pthread_mutex_unlock(&srv->lock);
-	set_guard_limits(srv, cfg);
-	if (start_missing(srv, w, n, &fresh, err, err_len) < 0) {
-		if (before != NULL)
-			set_guard_limits(srv, before);
-		cfg_free(before);
-		free(w);
-		return -1;
-	}
-	cfg_free(before);
-	pthread_mutex_lock(&srv->lock);
-	int rc = settle_listeners(srv, w, n);
-	while (fresh != NULL) {
-		struct listener *next = fresh->next;
-		fresh->next = srv->listeners;
-		srv->listeners = fresh;
-		fresh = next;
-	}
-	const struct cfg *old = srv->cfg;
-	srv->cfg = cfg_hold(cfg);
-	pthread_mutex_unlock(&srv->lock);
-	cfg_free(old);
-	free(w);
-	/* a listener retired with no connection will see no last close */
-	srv->wake(srv->wake_arg);
-	if (rc < 0)
-		snprintf(err, err_len, "out of memory");
-	return rc;
+	return listeners_apply(srv->listeners, cfg, err);
 }
 
 unsigned server_reap(struct server *srv)
 {
-	struct listener *done = NULL, **p;
-	unsigned left = 0;
-
-	pthread_mutex_lock(&srv->lock);
-	for (p = &srv->listeners; *p != NULL;) {
-		struct listener *l = *p;
-		if (l->retired && atomic_load(&l->connections) == 0) {
-			*p = l->next;
-			l->next = done;
-			done = l;
-		} else {
-			left += l->retired;
-			p = &l->next;
-		}
-	}
-	pthread_mutex_unlock(&srv->lock);
-	while (done != NULL) {
-		struct listener *next = done->next;
-		listener_free(done);
-		done = next;
-	}
-	return left;
+	return listeners_reap(srv->listeners);
 }
 
 void server_quiesce(struct server *srv)
 {
 	atomic_store(&srv->stopping, 1);
-	pthread_mutex_lock(&srv->lock);
-	for (struct listener *l = srv->listeners; l != NULL; l = l->next)
-		listener_retire(l);
-	pthread_mutex_unlock(&srv->lock);
+	listeners_quiesce(srv->listeners);
 }
 
 void server_stop(struct server *srv)
 {
 	atomic_store(&srv->stopping, 1);
-	while (srv->listeners != NULL) {
-		struct listener *l = srv->listeners;
-		srv->listeners = l->next;
-		listener_free(l);
-	}
+	listeners_free(srv->listeners);
 	guard_free(srv->guard);
-	cfg_free(srv->cfg);
 	ratelimit_free(srv->ratelimit);
-	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }
