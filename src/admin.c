@@ -211,8 +211,9 @@ static int tail_event(struct stream *s, const char *record, size_t len,
 				 (unsigned long long)missed);
 		sse_write(&ev, "dropped", note, (size_t)n);
 	}
-	int rc = dbuf_error(&ev) ? -2 :
-				   stream_offer(s, dbuf_str(&ev), dbuf_len(&ev));
+	int rc = -2; /* no memory: missed, as a full stream would */
+	if (dbuf_error(&ev) == 0)
+		rc = stream_offer(s, dbuf_str(&ev), dbuf_len(&ev));
 	dbuf_free(&ev);
 	return rc;
 }

@@ -4,12 +4,16 @@
 #include "httpd.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <json-c/json.h>
+#include <stdint.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "header.h"
 #include "log.h"
 #include "text.h"
 
@@ -126,6 +130,125 @@ int httpd_client_address(struct MHD_Connection *c, char *host, size_t len,
 				 (socklen_t)len) ? 0 : -1;
 	}
 	return -1;
+}
+
+const char *httpd_client_text(struct MHD_Connection *c)
+{
+	static __thread char text[INET6_ADDRSTRLEN + 10];
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+	int is_ipv6;
+
+	if (httpd_client_address(c, host, sizeof(host), &port, &is_ipv6) < 0)
+		return "";
+	snprintf(text, sizeof(text), is_ipv6 ? "[%s]:%u" : "%s:%u", host,
+		 port);
+	return text;
+}
+
+/* ---- the request head ---- */
+
+int httpd_has_body(struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     "Content-Length");
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+					   "Transfer-Encoding") != NULL ||
+	       (cl != NULL && strcmp(cl, "0") != 0);
+}
+
+struct framing {
+	unsigned n_te, n_cl;
+	int te_not_chunked;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind,
+				     const char *name, const char *value)
+{
+	struct framing *f = cls;
+	(void)kind;
+
+	if (strcasecmp(name, "Transfer-Encoding") == 0) {
+		f->n_te++;
+		f->te_not_chunked |= value == NULL ||
+				     strcasecmp(value, "chunked") != 0;
+	} else if (strcasecmp(name, "Content-Length") == 0) {
+		f->n_cl++;
+	}
+	return MHD_YES;
+}
+
+/* The Content-Length value as a number: 0, or -1 when it is not one. */
+static int content_length(struct MHD_Connection *c, unsigned long long *n)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     "Content-Length");
+	char *end;
+
+	if (cl == NULL)
+		return -1;
+	errno = 0;
+	*n = strtoull(cl, &end, 10);
+	return errno == 0 && *end == '\0' ? 0 : -1;
+}
+
+const char *httpd_framing_problem(struct MHD_Connection *c, size_t max,
+				  unsigned *status)
+{
+	struct framing f = { 0, 0, 0 };
+	unsigned long long n;
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+	*status = MHD_HTTP_BAD_REQUEST;
+	if (f.n_te > 0 && f.n_cl > 0)
+		return "both Transfer-Encoding and Content-Length";
+	if (f.n_te > 1 || f.n_cl > 1)
+		return "more than one Transfer-Encoding or Content-Length";
+	if (f.te_not_chunked)
+		return "a Transfer-Encoding other than chunked";
+	if (content_length(c, &n) == 0 && n > max) {
+		*status = MHD_HTTP_CONTENT_TOO_LARGE;
+		return "request body too large";
+	}
+	return NULL;
+}
+
+size_t httpd_declared_length(struct MHD_Connection *c)
+{
+	unsigned long long n;
+
+	if (content_length(c, &n) < 0)
+		return 0;
+	return n <= SIZE_MAX ? (size_t)n : 0;
+}
+
+struct field_check {
+	const char *problem;            /* the first one found, or NULL */
+};
+
+static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind,
+				   const char *name, size_t name_len,
+				   const char *value, size_t value_len)
+{
+	struct field_check *fc = cls;
+	(void)kind;
+
+	fc->problem = header_field_problem(name, name_len,
+					   value ? value : "",
+					   value ? value_len : 0);
+	return fc->problem == NULL ? MHD_YES : MHD_NO;
+}
+
+/* Every header exactly as MHD kept it, counted bytes (a NUL inside is
+ * seen, not a shorter string): MHD 0.9.75 passes a bare CR in a value,
+ * a blank before the colon and other non-token names. Trailers of a
+ * chunked body are never forwarded, so only the head is checked. */
+const char *httpd_header_problem(struct MHD_Connection *c)
+{
+	struct field_check fc = { NULL };
+
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND, check_field, &fc);
+	return fc.problem;
 }
 
 /* ---- streamed bodies ---- */

@@ -44,6 +44,28 @@ const struct sockaddr *httpd_client_sockaddr(struct MHD_Connection *c);
 int httpd_client_address(struct MHD_Connection *c, char *host, size_t len,
 			 unsigned *port, int *is_ipv6);
 
+/* "127.0.0.1:40312" or "[::1]:40312", for the audit trail; "" when
+ * unknown. A buffer of the calling thread's, valid until its next call. */
+const char *httpd_client_text(struct MHD_Connection *c);
+
+/* ---- the request head ---- */
+
+/* Whether the head says a body follows (Transfer-Encoding, or a
+ * Content-Length other than 0). */
+int httpd_has_body(struct MHD_Connection *c);
+/* Why the body's framing is refused, or NULL: it must be unambiguous
+ * (MHD 0.9.75 reads the first Content-Length of several, and a body of
+ * any coding but chunked till the connection closes), and a declared
+ * length not over max. *status: 400, or 413 for the length. */
+const char *httpd_framing_problem(struct MHD_Connection *c, size_t max,
+				  unsigned *status);
+/* The Content-Length, once httpd_framing_problem() has passed it; 0 when
+ * none. */
+size_t httpd_declared_length(struct MHD_Connection *c);
+/* Why a header of the head may not be read at all
+ * (header_field_problem()), or NULL. */
+const char *httpd_header_problem(struct MHD_Connection *c);
+
 /* A content reader's read from s for the client on client_fd: the bytes
  * copied, or MHD's end-of-stream / end-with-error code. */
 ssize_t httpd_stream_read(struct stream *s, int client_fd, char *buf,

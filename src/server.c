@@ -24,6 +24,7 @@
 #include "header.h"
 #include "httpd.h"
 #include "listener.h"
+#include "request.h"
 #include "ledger.h"
 #include "log.h"
 #include "policy.h"
@@ -53,32 +54,6 @@ struct server {
 					 * "request bodies" below */
 };
 
-/* One request on a connection; MHD's con_cls. Freed on completion. */
-struct request {
-	struct server *server;
-	struct listener *listener;      /* it came on */
-	const struct cfg *cfg;          /* in force when it came; a reference */
-	char *target;                   /* raw, as the client sent it */
-	struct entry *entry;            /* the audit entry until it is ended or
-					 * handed to the body reader */
-	struct body_reader *reader;     /* the queued answer's, if any */
-	int started;
-	int is_head;                    /* HEAD: the answer has no body */
-	struct route route;
-	char *body;
-	size_t body_len;
-	size_t body_cap;
-	size_t body_charged;            /* to the server's body_bytes */
-	size_t declared;                /* Content-Length, or 0 */
-	int body_too_large;
-	int body_busy;                  /* max_inflight_body_bytes reached */
-	unsigned refusal;               /* status to answer once read, or 0 */
-	char refusal_reason[256];
-	unsigned retry_after;           /* seconds, with a 429 */
-	int rate_pending;               /* a JSON-RPC body's calls are yet to
-					 * be counted: no token taken so far */
-};
-
 /* The content reader's state; owned by the MHD response. */
 struct body_reader {
 	struct stream *stream;          /* the consumer's reference */
@@ -87,8 +62,6 @@ struct body_reader {
 	int client_fd;
 	int complete;                   /* MHD sent it all */
 };
-
-/* ---- the connection ---- */
 
 /* ---- answers ---- */
 
@@ -122,10 +95,7 @@ static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
 			    unsigned retry_after)
 {
 	charge_refusal(rq);
-	if (rq->entry != NULL) {
-		entry_deny(rq->entry, status, reason);
-		rq->entry = NULL;
-	}
+	request_deny(rq, status, reason);
 	guard_answering(rq->server->guard, listener_guard_conn(c));
 	return httpd_send_error(c, status, reason, rq->route.tool_name,
 				retry_after);
@@ -135,10 +105,7 @@ static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
 static enum MHD_Result fail(struct request *rq, struct MHD_Connection *c,
 			    unsigned status, const char *reason)
 {
-	if (rq->entry != NULL) {
-		entry_fail(rq->entry, status, reason, -1);
-		rq->entry = NULL;
-	}
+	request_fail(rq, status, reason, -1);
 	return httpd_send_error(c, status, reason, rq->route.tool_name, 0);
 }
 
@@ -236,8 +203,7 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 		MHD_set_response_options(resp,
 					 MHD_RF_HTTP_1_0_COMPATIBLE_STRICT,
 					 MHD_RO_END);
-	br->entry = rq->entry; /* from here on, the response ends it */
-	rq->entry = NULL;
+	br->entry = request_hand_entry(rq); /* the response ends it now */
 	*reader = br;
 	for (size_t i = 0; i < head->n_fields; i++)
 		if (MHD_add_response_header(resp, head->fields[i].name,
@@ -248,96 +214,6 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 }
 
 /* ---- the proxy hand-off ---- */
-
-struct header_sink {
-	struct proxy_request *pr;
-	const struct cfg_tool *tool;
-	int failed;                     /* out of memory: MHD stops early */
-};
-
-static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
-					 const char *name, const char *value)
-{
-	struct header_sink *sink = cls;
-	(void)kind;
-
-	if (!policy_forward_header(sink->tool, name))
-		return MHD_YES;
-	if (proxy_request_add_header(sink->pr, name, value ? value : "") < 0) {
-		sink->failed = 1;
-		return MHD_NO;
-	}
-	return MHD_YES;
-}
-
-/* The client's allowed headers, then the host's own, which nothing the
- * client sends can remove. Only the head's headers: trailers of a chunked
- * body (MHD_FOOTER_KIND) are never forwarded, as the body goes upstream
- * whole, with a Content-Length. */
-static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
-		       struct MHD_Connection *c)
-{
-	struct header_sink sink = { pr, tool, 0 };
-	char host[INET6_ADDRSTRLEN];
-	unsigned port;
-	int is_ipv6;
-
-	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
-				      &sink) < 0 ||
-	    sink.failed)
-		return -1;
-	for (size_t i = 0; i < tool->n_inject_headers; i++)
-		if (proxy_request_add_host_header(
-			    pr, tool->inject_headers[i].name,
-			    tool->inject_headers[i].value) < 0)
-			return -1;
-	if (tool->add_x_forwarded_for &&
-	    httpd_client_address(c, host, sizeof(host), &port, &is_ipv6) == 0 &&
-	    proxy_request_add_host_header(pr, "X-Forwarded-For", host) < 0)
-		return -1;
-	return 0;
-}
-
-static struct proxy_request *build_proxy_request(struct request *rq,
-						 struct MHD_Connection *c,
-						 const char *method)
-{
-	const struct cfg_tool *tool = rq->route.tool;
-	size_t n = strlen(tool->upstream) + strlen(rq->route.upstream_rest) + 2;
-	char *url = malloc(n);
-
-	if (url == NULL)
-		return NULL;
-	snprintf(url, n, "%s%s%s", tool->upstream, rq->route.upstream_prefix,
-		 rq->route.upstream_rest);
-	struct proxy_request *pr = proxy_request_new(method, url);
-	free(url);
-	if (pr == NULL)
-		return NULL;
-	if (add_headers(pr, tool, c) < 0) {
-		proxy_request_free(pr);
-		return NULL;
-	}
-	proxy_request_set_body(pr, rq->body, rq->body_len);
-	rq->body = NULL;
-	proxy_request_set_timeouts(pr, tool->timeout_secs,
-				   tool->stream_idle_timeout_secs);
-	return pr;
-}
-
-/* nginx's number for a client that left before its answer. */
-#define STATUS_CLIENT_CLOSED 499
-
-/* The request went upstream, but the client left before the head came
- * back (or out of memory before it went out). */
-static void end_unanswered(struct request *rq)
-{
-	if (rq->entry == NULL)
-		return;
-	entry_open(rq->entry, STATUS_CLIENT_CLOSED, 0);
-	entry_end(rq->entry, ENDED_CLIENT_CLOSED, 0, 0, 0);
-	rq->entry = NULL;
-}
 
 static int upstream_kind(enum stream_failure why)
 {
@@ -377,8 +253,7 @@ static enum MHD_Result upstream_failed(struct request *rq,
 	const char *tool = rq->route.tool->name;
 
 	log_warnx("%s %s: %s", tool, rq->target, msg);
-	entry_fail(rq->entry, failure_status(why), msg, upstream_kind(why));
-	rq->entry = NULL;
+	request_fail(rq, failure_status(why), msg, upstream_kind(why));
 	return httpd_send_error(c, failure_status(why), msg, tool, 0);
 }
 
@@ -412,7 +287,7 @@ static enum MHD_Result serve_stream(struct request *rq,
 		stream_cancel(s); /* this side is leaving: forget its socket */
 		stream_release(s);
 		if (why == STREAM_FAIL_CANCELLED) {
-			end_unanswered(rq);
+			request_unanswered(rq);
 			return MHD_NO;
 		}
 		return upstream_failed(rq, c, why, msg);
@@ -424,15 +299,15 @@ static enum MHD_Result serve_stream(struct request *rq,
 				       "upstream response head too large");
 	}
 	/* a reload or a stop may end the stream early, cleanly */
-	entry_set_closer(rq->entry, close_stream, s);
-	entry_open(rq->entry, (unsigned)head->status, is_event_stream(head));
+	entry_set_closer(request_entry(rq), close_stream, s);
+	entry_open(request_entry(rq), (unsigned)head->status,
+		   is_event_stream(head));
 	struct body_reader *br;
 	struct MHD_Response *resp = response_for(head, s, fd, rq, &br);
 	if (resp == NULL) {
 		stream_cancel(s);
 		stream_release(s);
-		entry_end(rq->entry, ENDED_ERROR, 0, 0, 0);
-		rq->entry = NULL;
+		request_end(rq, ENDED_ERROR);
 		return MHD_NO;
 	}
 	enum MHD_Result rc = MHD_queue_response(c, (unsigned)head->status,
@@ -467,8 +342,15 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 				     const char *method)
 {
 	const char *tool = rq->route.tool->name;
-	struct proxy_request *pr = build_proxy_request(rq, c, method);
+	struct proxy_request *pr = proxy_request_for_route(&rq->route, c,
+							   method);
 	struct stream *s = pr ? new_stream(rq) : NULL;
+	size_t len;
+
+	if (pr != NULL) { /* its charge stays with the request */
+		char *body = request_give_body(rq, &len);
+		proxy_request_set_body(pr, body, len);
+	}
 
 	if (s == NULL || proxy_start(pr, s) < 0) {
 		stream_drop(s);
@@ -489,18 +371,21 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 	int sse = accept != NULL && strstr(accept, "text/event-stream");
 	struct policy_verdict v;
 	const char *denied;
-	char why[128];
-	size_t argc;
+	char why[128] = "";
+	size_t argc, len;
+	const char *body = request_body(rq, &len);
 
 	/* parsed for the run, then for the record: one tree at a time */
-	struct cli_request *cr = cli_request_parse(tool, sse, rq->body,
-						   rq->body_len, why,
+	struct cli_request *cr = cli_request_parse(tool, sse, body, len, why,
 						   sizeof(why));
-	entry_set_body(rq->entry, rq->body, rq->body_len);
+	entry_set_body(request_entry(rq), body, len);
+	if (cr == NULL && why[0] == '\0') /* no reason: out of memory */
+		return fail(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			    "out of memory");
 	if (cr == NULL)
 		return deny(rq, c, MHD_HTTP_BAD_REQUEST, why, 0);
 	char *const *argv = cli_request_argv(cr, &argc);
-	entry_set_argv(rq->entry, argv, argc);
+	entry_set_argv(request_entry(rq), argv, argc);
 	if (policy_check_argv(tool, argv, argc, &v) < 0) {
 		cli_request_free(cr);
 		log_info("%s: denied: %s", tool->name, v.reason);
@@ -525,181 +410,7 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 
 /* ---- MHD callbacks ---- */
 
-struct framing {
-	unsigned n_te, n_cl;
-	int te_not_chunked;
-};
-
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind,
-				     const char *name, const char *value)
-{
-	struct framing *f = cls;
-	(void)kind;
-
-	if (strcasecmp(name, "Transfer-Encoding") == 0) {
-		f->n_te++;
-		f->te_not_chunked |= value == NULL ||
-				     strcasecmp(value, "chunked") != 0;
-	} else if (strcasecmp(name, "Content-Length") == 0) {
-		f->n_cl++;
-	}
-	return MHD_YES;
-}
-
-/* How the body is framed must be unambiguous: MHD 0.9.75 reads the
- * first Content-Length of several, and a body of any coding but chunked
- * till the connection closes. */
-static int declares_bad_framing(struct MHD_Connection *c, size_t max,
-				unsigned *status, const char **why)
-{
-	struct framing f = { 0, 0, 0 };
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						     "Content-Length");
-
-	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
-	*status = MHD_HTTP_BAD_REQUEST;
-	if (f.n_te > 0 && f.n_cl > 0) {
-		*why = "both Transfer-Encoding and Content-Length";
-		return 1;
-	}
-	if (f.n_te > 1 || f.n_cl > 1) {
-		*why = "more than one Transfer-Encoding or Content-Length";
-		return 1;
-	}
-	if (f.te_not_chunked) {
-		*why = "a Transfer-Encoding other than chunked";
-		return 1;
-	}
-	if (cl != NULL) {
-		char *end;
-		errno = 0;
-		unsigned long long n = strtoull(cl, &end, 10);
-		if (errno == 0 && *end == '\0' && n > max) {
-			*status = MHD_HTTP_CONTENT_TOO_LARGE;
-			*why = "request body too large";
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* ---- request bodies ----
- *
- * Every request charges the server's body_bytes with the capacity of the
- * body buffer it holds, as the buffer grows with the bytes that come (a
- * declared Content-Length is only checked against what is free, never
- * reserved: a client that declares much and sends slowly holds only what
- * it sent), and gives it back when it ends (on_completed). The charge
- * stays for the request's whole life even when the buffer moves to the
- * proxy worker (which frees it when the
- * transfer ends) or is replaced by the policy's re-serialised body (never
- * larger, else the difference is charged too). A charge that would pass
- * max_inflight_body_bytes is refused and nothing is allocated: the
- * request is answered 503 with Retry-After. */
-
 #define BODY_BUSY "gateway busy: too many request bodies in memory"
-
-/* 0: n more bytes charged to rq; -1: they would pass the cap. */
-static int body_charge(struct request *rq, size_t n)
-{
-	struct server *srv = rq->server;
-	size_t cap = rq->cfg->max_inflight_body_bytes;
-	size_t held = atomic_load(&srv->body_bytes);
-
-	do {
-		if (n > cap || held > cap - n)
-			return -1;
-	} while (!atomic_compare_exchange_weak(&srv->body_bytes, &held,
-					       held + n));
-	rq->body_charged += n;
-	return 0;
-}
-
-static void body_release(struct request *rq)
-{
-	atomic_fetch_sub(&rq->server->body_bytes,
-			 rq->body_charged);
-	rq->body_charged = 0;
-}
-
-/* Whether n more body bytes would fit under the cap now (nothing is
- * charged). */
-static int body_fits(const struct request *rq, size_t n)
-{
-	size_t cap = rq->cfg->max_inflight_body_bytes;
-	size_t held = atomic_load(&rq->server->body_bytes);
-
-	return n <= cap && held <= cap - n;
-}
-
-/* The buffer grows to hold need bytes, doubling from 4 KiB, never past
- * max nor past a declared length. The charge is taken first. */
-static int body_grow(struct request *rq, size_t need, size_t max)
-{
-	size_t cap = rq->body_cap ? rq->body_cap : 4096;
-
-	while (cap < need)
-		cap *= 2;
-	if (rq->declared > 0 && cap > rq->declared)
-		cap = rq->declared;
-	if (cap > max)
-		cap = max;
-	if (cap < need)
-		cap = need; /* the callers never let need pass max */
-	if (cap > rq->body_charged &&
-	    body_charge(rq, cap - rq->body_charged) < 0) {
-		rq->body_busy = 1;
-		return -1;
-	}
-	char *body = realloc(rq->body, cap);
-	if (body == NULL) {
-		rq->body_too_large = 1;
-		return -1;
-	}
-	rq->body = body;
-	rq->body_cap = cap;
-	return 0;
-}
-
-static void take_body(struct request *rq, size_t max, const char *data,
-		      size_t len)
-{
-	if (rq->body_too_large || rq->body_busy)
-		return; /* discarded: refused once read */
-	if (rq->body_len + len > max) {
-		rq->body_too_large = 1; /* discard: never buffer past max */
-		return;
-	}
-	if (rq->body_len + len > rq->body_cap &&
-	    body_grow(rq, rq->body_len + len, max) < 0)
-		return;
-	memcpy(rq->body + rq->body_len, data, len);
-	rq->body_len += len;
-}
-
-static int has_body(struct MHD_Connection *c)
-{
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						     "Content-Length");
-	return MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-					   "Transfer-Encoding") != NULL ||
-	       (cl != NULL && strcmp(cl, "0") != 0);
-}
-
-/* The Content-Length, once declares_bad_framing() has checked it is not
- * over the body limit; 0 when none. */
-static size_t declared_length(struct MHD_Connection *c)
-{
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						     "Content-Length");
-	char *end;
-
-	if (cl == NULL)
-		return 0;
-	errno = 0;
-	unsigned long long n = strtoull(cl, &end, 10);
-	return errno == 0 && *end == '\0' && n <= SIZE_MAX ? (size_t)n : 0;
-}
 
 /* A refusal is answered once the request is read, so the connection can
  * stay open; with a body still to come, at once (MHD then closes). */
@@ -707,7 +418,7 @@ static enum MHD_Result refuse(struct request *rq, struct MHD_Connection *c,
 			      unsigned status, const char *reason,
 			      unsigned retry_after)
 {
-	if (has_body(c))
+	if (httpd_has_body(c))
 		return deny(rq, c, status, reason, retry_after);
 	rq->refusal = status;
 	snprintf(rq->refusal_reason, sizeof(rq->refusal_reason), "%s",
@@ -732,7 +443,7 @@ static int counts_calls(struct MHD_Connection *c, const struct cfg_tool *tool,
 			const char *method)
 {
 	return tool->is_jsonrpc &&
-	       (strcmp(method, "POST") == 0 || has_body(c));
+	       (strcmp(method, "POST") == 0 || httpd_has_body(c));
 }
 
 /* Method, path and rate: everything decidable before the body (a request
@@ -785,109 +496,118 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 	return -1;
 }
 
-struct field_check {
-	const char *problem;            /* the first one found, or NULL */
-};
-
-static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind,
-				   const char *name, size_t name_len,
-				   const char *value, size_t value_len)
+/* The guard's word on the head, the audit entry, and the config in force
+ * now, which serves this request to its end. -1: nothing more for this
+ * connection (cut by the guard, out of memory, no config yet: in the
+ * instant a first start's listeners open before it). */
+static int open_request(struct request *rq, struct MHD_Connection *c,
+			const char *method, const struct cfg_tool **dropin,
+			int *dropin_gone)
 {
-	struct field_check *fc = cls;
-	(void)kind;
+	struct server *srv = rq->server;
 
-	fc->problem = header_field_problem(name, name_len,
-					   value ? value : "",
-					   value ? value_len : 0);
-	return fc->problem == NULL ? MHD_YES : MHD_NO;
+	rq->started = 1;
+	rq->is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	if (guard_head_done(srv->guard, listener_guard_conn(c),
+			    httpd_has_body(c)) < 0 ||
+	    request_open_entry(rq, srv->ledger, httpd_client_text(c),
+			       method) < 0)
+		return -1;
+	rq->cfg = listener_hold_cfg(rq->listener, dropin, dropin_gone);
+	return rq->cfg != NULL ? 0 : -1;
 }
 
-/* Every header exactly as MHD kept it, counted bytes (a NUL inside is
- * seen, not a shorter string): MHD 0.9.75 passes a bare CR in a value,
- * a blank before the colon and other non-token names. Trailers of a
- * chunked body are never forwarded, so only the head is checked. NULL,
- * or why the request is refused. */
-static const char *header_problem(struct MHD_Connection *c)
+/* The head itself, before anything is decided on what it says. */
+static const char *head_problem(const struct request *rq,
+				struct MHD_Connection *c, const char *method,
+				unsigned *status)
 {
-	struct field_check fc = { NULL };
+	const char *why;
 
-	MHD_get_connection_values_n(c, MHD_HEADER_KIND, check_field, &fc);
-	return fc.problem;
+	*status = MHD_HTTP_BAD_REQUEST;
+	if (!header_is_token(method, strlen(method)))
+		return "bad request: the method is not a token";
+	if ((why = httpd_header_problem(c)) != NULL)
+		return why;
+	*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	if (atomic_load(&rq->server->stopping))
+		return "shutting down";
+	return NULL;
 }
 
-/* "127.0.0.1:40312" or "[::1]:40312", for the audit trail. */
-static const char *client_of(struct MHD_Connection *c)
+/* Where the request goes: the drop-in listener's tool or the target's.
+ * 0: a tool or the health check; -1: refused (*answer). */
+static int route(struct request *rq, struct MHD_Connection *c,
+		 const struct cfg_tool *dropin, int dropin_gone,
+		 enum MHD_Result *answer)
 {
-	static __thread char text[INET6_ADDRSTRLEN + 10];
-	char host[INET6_ADDRSTRLEN];
-	unsigned port;
-	int is_ipv6;
+	unsigned status = MHD_HTTP_NOT_FOUND;
 
-	if (httpd_client_address(c, host, sizeof(host), &port, &is_ipv6) < 0)
-		return "";
-	snprintf(text, sizeof(text), is_ipv6 ? "[%s]:%u" : "%s:%u", host,
-		 port);
-	return text;
+	if (dropin_gone) {
+		*answer = refuse(rq, c, status, "tool removed by a reload", 0);
+		return -1;
+	}
+	if (route_request(rq->cfg, dropin, rq->target, &rq->route) ==
+	    ROUTE_TOOL)
+		entry_set_tool(request_entry(rq), rq->route.tool);
+	if (rq->route.kind == ROUTE_TOOL || rq->route.kind == ROUTE_HEALTH)
+		return 0;
+	if (rq->route.kind == ROUTE_BAD_REQUEST)
+		status = MHD_HTTP_BAD_REQUEST;
+	*answer = refuse(rq, c, status, rq->route.reason, 0);
+	return -1;
 }
 
+/* Who the client is: the place client identity will be established (and
+ * the request refused when it cannot be). Nothing yet: always 0. */
+static int identify(struct request *rq, struct MHD_Connection *c,
+		    enum MHD_Result *answer)
+{
+	(void)rq;
+	(void)c;
+	(void)answer;
+	return 0;
+}
+
+/* The body as declared: framed unambiguously, within the limit, and
+ * within what the server may hold now. */
+static enum MHD_Result check_declared_body(struct request *rq,
+					   struct MHD_Connection *c)
+{
+	unsigned status;
+	const char *why = httpd_framing_problem(c, body_limit(rq), &status);
+
+	if (why != NULL)
+		return deny(rq, c, status, why, 0);
+	request_body_limit(rq, body_limit(rq), httpd_declared_length(c));
+	if (rq->declared > 0 && !request_body_fits(rq, rq->declared))
+		return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
+	return MHD_YES;
+}
+
+/* The head is in: route, identity, policy (what can be decided before
+ * the body); the body and the dispatch come in on_request(). */
 static enum MHD_Result on_first_call(struct request *rq,
 				     struct MHD_Connection *c,
 				     const char *method)
 {
-	struct server *srv = rq->server;
 	const struct cfg_tool *dropin;
 	int dropin_gone;
+	enum MHD_Result answer;
 	unsigned status;
 	const char *why;
 
-	rq->started = 1;
-	rq->is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-	/* a connection the guard cut for a slow head gets nothing more */
-	if (guard_head_done(srv->guard, listener_guard_conn(c), has_body(c)) < 0)
+	if (open_request(rq, c, method, &dropin, &dropin_gone) < 0)
 		return MHD_NO;
-	rq->entry = entry_new(srv->ledger, client_of(c), method, rq->target);
-	if (rq->entry == NULL)
-		return MHD_NO;
-	/* the config in force now serves this request to its end; none
-	 * yet in the instant a first start's listeners open before it */
-	rq->cfg = listener_hold_cfg(rq->listener, &dropin, &dropin_gone);
-	if (rq->cfg == NULL)
-		return MHD_NO;
-	/* before anything is decided on what the headers say */
-	if (!header_is_token(method, strlen(method)))
-		return refuse(rq, c, MHD_HTTP_BAD_REQUEST,
-			      "bad request: the method is not a token", 0);
-	if ((why = header_problem(c)) != NULL)
-		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, why, 0);
-	if (atomic_load(&srv->stopping))
-		return refuse(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
-			      "shutting down", 0);
-	if (dropin_gone)
-		return refuse(rq, c, MHD_HTTP_NOT_FOUND,
-			      "tool removed by a reload", 0);
-	if (route_request(rq->cfg, dropin, rq->target, &rq->route) ==
-	    ROUTE_TOOL)
-		entry_set_tool(rq->entry, rq->route.tool);
-	switch (rq->route.kind) {
-	case ROUTE_BAD_REQUEST:
-		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, rq->route.reason, 0);
-	case ROUTE_NOT_FOUND:
-		return refuse(rq, c, MHD_HTTP_NOT_FOUND, rq->route.reason, 0);
-	case ROUTE_HEALTH:
-		break;
-	case ROUTE_TOOL: {
-		enum MHD_Result answer;
-		if (check_tool_request(rq, c, method, &answer) < 0)
-			return answer;
-		break;
-	}
-	}
-	if (declares_bad_framing(c, body_limit(rq), &status, &why))
-		return deny(rq, c, status, why, 0);
-	rq->declared = declared_length(c);
-	if (rq->declared > 0 && !body_fits(rq, rq->declared))
-		return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
-	return MHD_YES;
+	if ((why = head_problem(rq, c, method, &status)) != NULL)
+		return refuse(rq, c, status, why, 0);
+	if (route(rq, c, dropin, dropin_gone, &answer) < 0 ||
+	    identify(rq, c, &answer) < 0)
+		return answer;
+	if (rq->route.kind == ROUTE_TOOL &&
+	    check_tool_request(rq, c, method, &answer) < 0)
+		return answer;
+	return check_declared_body(rq, c);
 }
 
 /* A JSON-RPC refusal: the audit record, then the error body the policy
@@ -900,8 +620,7 @@ static enum MHD_Result deny_rpc(struct request *rq, struct MHD_Connection *c,
 	char secs[16];
 
 	charge_refusal(rq);
-	entry_deny(rq->entry, status, reason);
-	rq->entry = NULL;
+	request_deny(rq, status, reason);
 	snprintf(secs, sizeof(secs), "%u", retry_after);
 	return httpd_send_body(c, status, "application/json", body,
 			       strlen(body), retry_after ? "Retry-After" : NULL,
@@ -957,10 +676,12 @@ static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
 	char *forward = NULL, *error_body = NULL;
 	size_t forward_len = 0;
 
-	int rc = policy_check_jsonrpc(tool, rq->body ? rq->body : "",
-				      rq->body_len, &forward, &forward_len,
+	size_t len;
+	const char *body = request_body(rq, &len);
+	int rc = policy_check_jsonrpc(tool, body, len, &forward, &forward_len,
 				      &error_body, &v, &calls);
-	entry_set_jsonrpc_methods(rq->entry, calls.methods, calls.truncated);
+	entry_set_jsonrpc_methods(request_entry(rq), calls.methods,
+				  calls.truncated);
 	calls.methods = NULL; /* the entry's now */
 	policy_calls_free(&calls);
 	if (rc < 0) {
@@ -978,16 +699,7 @@ static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
 		free(forward);
 		return -1;
 	}
-	free(rq->body);
-	rq->body = forward;
-	rq->body_len = forward_len;
-	rq->body_cap = forward_len;
-	if (forward_len > rq->body_charged) {
-		/* already allocated: counted, even past the cap */
-		atomic_fetch_add(&rq->server->body_bytes,
-				 forward_len - rq->body_charged);
-		rq->body_charged = forward_len;
-	}
+	request_replace_body(rq, forward, forward_len);
 	return 0;
 }
 
@@ -1009,6 +721,54 @@ static int take_pending(struct request *rq, struct MHD_Connection *c,
 	return -1;
 }
 
+/* The policy on the body, for an HTTP tool: any body sent to a JSON-RPC
+ * tool is checked, whatever the method (a PUT must not carry past the
+ * policy what a POST could not), and its calls counted. 0: go on; -1:
+ * refused (*answer). */
+static int check_body(struct request *rq, struct MHD_Connection *c,
+		      const char *method, enum MHD_Result *answer)
+{
+	size_t len;
+	const char *body = request_body(rq, &len);
+
+	entry_set_body(request_entry(rq), body, len);
+	if (rq->route.tool->is_jsonrpc &&
+	    (len > 0 || strcmp(method, "POST") == 0))
+		return check_jsonrpc_body(rq, c, answer);
+	return take_pending(rq, c, answer);
+}
+
+/* The request is read and nothing refused it on the way: answer it. */
+static enum MHD_Result dispatch(struct request *rq, struct MHD_Connection *c,
+				const char *method)
+{
+	enum MHD_Result answer;
+
+	if (rq->route.kind == ROUTE_HEALTH) {
+		request_discard(rq);
+		return send_health(c);
+	}
+	if (rq->route.tool->type == CFG_TOOL_CLI)
+		return run_cli(rq, c);
+	if (check_body(rq, c, method, &answer) < 0)
+		return answer;
+	return proxy_to_tool(rq, c, method);
+}
+
+/* What was decided while the request came in, told now that it is read:
+ * a refusal, a body too large or over the budget. */
+static enum MHD_Result refused_on_the_way(struct request *rq,
+					  struct MHD_Connection *c)
+{
+	if (rq->refusal != 0)
+		return deny(rq, c, rq->refusal, rq->refusal_reason,
+			    rq->retry_after);
+	if (rq->body_too_large)
+		return deny(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "request body too large", 0);
+	return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 				  const char *url, const char *method,
 				  const char *version, const char *upload,
@@ -1026,58 +786,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	struct guard *guard = rq->server->guard;
 	if (*upload_size > 0) {
 		guard_body_read(guard, listener_guard_conn(c));
-		take_body(rq, body_limit(rq), upload, *upload_size);
+		request_take_body(rq, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	/* the guard may have cut it between the last byte and here */
 	if (guard_answering(guard, listener_guard_conn(c)) < 0)
 		return MHD_NO;
-	if (rq->refusal != 0)
-		return deny(rq, c, rq->refusal, rq->refusal_reason,
-			    rq->retry_after);
-	if (rq->body_too_large)
-		return deny(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
-			    "request body too large", 0);
-	if (rq->body_busy)
-		return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
-	if (rq->route.kind == ROUTE_HEALTH) {
-		entry_discard(rq->entry);
-		rq->entry = NULL;
-		return send_health(c);
-	}
-	if (rq->route.tool->type == CFG_TOOL_CLI)
-		return run_cli(rq, c);
-	entry_set_body(rq->entry, rq->body, rq->body_len);
-	/* Any body sent to a JSON-RPC tool is checked, whatever the method:
-	 * a PUT must not carry past the policy what a POST could not. */
-	enum MHD_Result answer;
-	if (rq->route.tool->is_jsonrpc &&
-	    (rq->body_len > 0 || strcmp(method, "POST") == 0)) {
-		if (check_jsonrpc_body(rq, c, &answer) < 0)
-			return answer;
-	} else if (take_pending(rq, c, &answer) < 0) {
-		return answer;
-	}
-	return proxy_to_tool(rq, c, method);
+	if (rq->refusal != 0 || rq->body_too_large || rq->body_busy)
+		return refused_on_the_way(rq, c);
+	return dispatch(rq, c, method);
 }
 
 /* Called first, with the raw target: the only place it is seen undecoded. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	struct request *rq = calloc(1, sizeof(*rq));
+	struct listener *l = cls;
+	struct server *srv = listener_arg(l);
 	(void)c;
 
-	if (rq == NULL)
-		return NULL;
-	rq->listener = cls;
-	rq->server = listener_arg(rq->listener);
-	rq->target = strdup(uri);
-	if (rq->target == NULL) {
-		free(rq);
-		return NULL;
-	}
-	return rq;
+	return request_new(srv, l, &srv->body_bytes, uri);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -1089,28 +817,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	if (rq != NULL) {
 		/* a body too slow: the guard has answered 408 */
-		if (rq->entry != NULL &&
-		    guard_cut_of(srv->guard, gc) == GUARD_CUT_BODY) {
-			entry_deny(rq->entry, MHD_HTTP_REQUEST_TIMEOUT,
-				   "request body not received in time");
-			rq->entry = NULL;
-		}
+		if (guard_cut_of(srv->guard, gc) == GUARD_CUT_BODY)
+			request_deny(rq, MHD_HTTP_REQUEST_TIMEOUT,
+				     "request body not received in time");
 		/* MHD frees the answer's reader only after this call */
 		if (rq->reader != NULL)
 			rq->reader->complete =
 				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
-		/* the client left (or MHD gave up) before an answer */
-		if (rq->entry != NULL)
-			entry_deny(rq->entry, STATUS_CLIENT_CLOSED,
-				   rq->refusal ? rq->refusal_reason :
-						 "client closed the connection "
-						 "before the request was "
-						 "complete");
-		cfg_free(rq->cfg);
-		free(rq->target);
-		free(rq->body);
-		body_release(rq);
-		free(rq);
+		request_free(rq);
 		*con_cls = NULL;
 	}
 	guard_request_done(srv->guard, gc);
