@@ -1,35 +1,38 @@
-/* server — see server.h. */
+/* server — see server.h.
+ *
+ * A request, as MHD calls in: on_uri() makes it (request.c); once the
+ * head is in, on_first_call() opens its audit entry and config, then
+ * decides in this order: route (route.c), identity (to come: identify()),
+ * policy on the method, path and rate (check_tool_request()). Then the
+ * body comes (request_take_body()), and on_request() ends in dispatch():
+ * the policy on the body, then the health answer, a CLI run or the proxy
+ * hand-off, whose stream becomes the answer (serve_stream()).
+ * on_completed() releases the request. The listeners are listener.c's. */
 #include "config.h"
 
 #include "server.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "guard.h"
 #include "header.h"
 #include "httpd.h"
-#include "listener.h"
-#include "request.h"
 #include "ledger.h"
+#include "listener.h"
 #include "log.h"
 #include "policy.h"
 #include "proxy.h"
 #include "ratelimit.h"
+#include "request.h"
 #include "route.h"
 #include "stream.h"
 #include "text.h"
@@ -48,10 +51,9 @@ struct server {
 	struct ratelimit *ratelimit;
 	struct ledger *ledger;
 	struct guard *guard;            /* connection limits and timers */
-	unsigned conn_limit;
 	atomic_int stopping;            /* new requests get 503 */
 	atomic_size_t body_bytes;       /* charged for request bodies: see
-					 * "request bodies" below */
+					 * "the body" in request.c */
 };
 
 /* The content reader's state; owned by the MHD response. */

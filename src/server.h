@@ -1,5 +1,6 @@
-/* server — the HTTP front: every listener of a config, routing, the request
- * body, error answers, and the hand-off to the proxy worker.
+/* server — the HTTP front: what a request on a tool listener gets (route,
+ * identity, policy, then the health answer, a CLI run or the hand-off to
+ * the proxy worker); the listeners themselves are listener.c's.
  *
  * libmicrohttpd runs a thread per connection (poll mode: no FD_SETSIZE
  * limit). That thread may block: it waits for the upstream's head, then
