@@ -15,7 +15,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "dbuf.h"
+#include "httpd.h"
 #include "log.h"
+#include "sse.h"
 #include "text.h"
 
 #define CONN_THREAD_STACK (256 * 1024)
@@ -40,50 +43,11 @@ struct tail_reader {
 
 /* ---- answers ---- */
 
-static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status,
-				 const char *type, const char *text,
-				 size_t len)
-{
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		len, (void *)text, MHD_RESPMEM_MUST_COPY);
-
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", type);
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	enum MHD_Result rc = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
-	return rc;
-}
-
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
-				 struct json_object *o)
-{
-	size_t len = 0;
-	const char *text = json_object_to_json_string_length(
-		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-		&len);
-	/* /v1/streams shows clients' paths: valid UTF-8, as in the log */
-	char *clean = text ? text_json_clean(text, len, &len) : NULL;
-	enum MHD_Result rc = clean ? send_body(c, status, "application/json",
-					       clean, len) :
-				     MHD_NO;
-	free(clean);
-	json_object_put(o);
-	return rc;
-}
-
+/* An admin error names no tool. */
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 				  const char *message)
 {
-	struct json_object *err = json_object_new_object();
-	struct json_object *top = json_object_new_object();
-
-	json_object_object_add(err, "code", json_object_new_int((int)status));
-	json_object_object_add(err, "message", json_object_new_string(message));
-	json_object_object_add(err, "tool", NULL);
-	json_object_object_add(top, "error", err);
-	return send_json(c, status, top);
+	return httpd_send_error(c, status, message, NULL, 0);
 }
 
 static double seconds_since(const struct timespec *t)
@@ -115,10 +79,10 @@ static enum MHD_Result get_metrics(struct admin *a, struct MHD_Connection *c)
 	if (text == NULL)
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "out of memory");
-	enum MHD_Result rc = send_body(c, MHD_HTTP_OK,
-				       "text/plain; version=0.0.4; "
-				       "charset=utf-8",
-				       text, len);
+	enum MHD_Result rc = httpd_send_body(c, MHD_HTTP_OK,
+					     "text/plain; version=0.0.4; "
+					     "charset=utf-8",
+					     text, len, NULL, NULL);
 	free(text);
 	return rc;
 }
@@ -219,7 +183,7 @@ static enum MHD_Result get_status(struct admin *a, struct MHD_Connection *c)
 	add_u64(o, "denied_total", denied);
 	json_object_object_add(o, "active_streams",
 			       json_object_new_int64(streams));
-	return send_json(c, MHD_HTTP_OK, o);
+	return httpd_send_json(c, MHD_HTTP_OK, o);
 }
 
 /* ---- GET /v1/audit ---- */
@@ -229,11 +193,29 @@ static ssize_t read_tail(void *cls, uint64_t pos, char *buf, size_t max)
 	struct tail_reader *tr = cls;
 	(void)pos;
 
-	ssize_t n = stream_read(tr->stream, tr->client_fd, buf, max);
-	if (n > 0)
-		return n;
-	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM :
-			MHD_CONTENT_READER_END_WITH_ERROR;
+	return httpd_stream_read(tr->stream, tr->client_fd, buf, max);
+}
+
+/* An audit record as the event "audit", a gap as "dropped" with the
+ * count: SSE, one event per record (a record is one line of JSON). */
+static int tail_event(struct stream *s, const char *record, size_t len,
+		      uint64_t missed)
+{
+	struct dbuf ev = DBUF_INIT(len + 64);
+	char note[48];
+
+	if (record != NULL) {
+		sse_write(&ev, "audit", record, len);
+	} else {
+		int n = snprintf(note, sizeof(note), "{\"dropped\":%llu}",
+				 (unsigned long long)missed);
+		sse_write(&ev, "dropped", note, (size_t)n);
+	}
+	int rc = -2; /* no memory: missed, as a full stream would */
+	if (dbuf_error(&ev) == 0)
+		rc = stream_offer(s, dbuf_str(&ev), dbuf_len(&ev));
+	dbuf_free(&ev);
+	return rc;
 }
 
 static void free_tail(void *cls)
@@ -245,13 +227,6 @@ static void free_tail(void *cls)
 		audit_tail_end(tr->admin->ctx.audit, tr->tail);
 	stream_release(tr->stream);
 	free(tr);
-}
-
-static int client_fd_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	return info != NULL ? info->connect_fd : -1;
 }
 
 /* A typo in ?tool= would tail nothing, silently. */
@@ -287,11 +262,12 @@ static enum MHD_Result get_audit(struct admin *a, struct MHD_Connection *c)
 	}
 	tr->admin = a;
 	tr->stream = s;
-	tr->client_fd = client_fd_of(c);
+	tr->client_fd = httpd_client_fd(c);
 	/* a first comment, so the client sees the head at once */
 	static const char hello[] = ": carapaced audit tail\n\n";
 	stream_offer(s, hello, sizeof(hello) - 1);
-	tr->tail = audit_tail_new(a->ctx.audit, tool, decision, s);
+	tr->tail = audit_tail_new(a->ctx.audit, tool, decision, s,
+				  tail_event);
 	struct MHD_Response *resp = tr->tail ? MHD_create_response_from_callback(
 		MHD_SIZE_UNKNOWN, 1024, read_tail, tr, free_tail) : NULL;
 	if (resp == NULL) {
@@ -324,7 +300,7 @@ static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *c)
 	json_object_object_add(o, "config_file",
 			       json_object_new_string(a->ctx.config_file));
 	json_object_object_add(o, "config_loaded", json_object_new_string(ts));
-	return send_json(c, MHD_HTTP_OK, o);
+	return httpd_send_json(c, MHD_HTTP_OK, o);
 }
 
 /* ---- who may ask ---- */
@@ -435,7 +411,7 @@ struct admin_route {
 
 static enum MHD_Result get_streams(struct admin *a, struct MHD_Connection *c)
 {
-	return send_json(c, MHD_HTTP_OK, ledger_streams(a->ctx.ledger));
+	return httpd_send_json(c, MHD_HTTP_OK, ledger_streams(a->ctx.ledger));
 }
 
 static const struct admin_route routes[] = {
@@ -502,16 +478,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
 				  IDLE_TIMEOUT_SECS);
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char line[512];
-	(void)cls;
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	log_debug("admin httpd: %s", line);
 }
 
 /* ---- the listener ---- */
@@ -595,7 +561,7 @@ static struct MHD_Daemon *start_daemon(struct admin *a,
 	return MHD_start_daemon(
 		flags, listen_fd < 0 ? where->addr.port : 0, NULL, NULL,
 		on_request, a, MHD_OPTION_ARRAY, where_opt,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, httpd_log_admin, NULL,
 		MHD_OPTION_CONNECTION_LIMIT, ADMIN_CONN_LIMIT,
 		MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_SECS,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONN_THREAD_STACK,

@@ -24,6 +24,7 @@
 struct audit_tail {
 	struct audit_tail *next;
 	struct stream *stream;          /* producer reference */
+	audit_tail_fn deliver;          /* frames records into stream */
 	char *tool;                     /* NULL: any */
 	char *decision;                 /* NULL: any */
 	uint64_t missed;                /* records not delivered since last */
@@ -252,16 +253,13 @@ static int tail_wants(const struct audit_tail *t, const char *tool,
 		(decision && strcmp(t->decision, decision) == 0));
 }
 
-/* Lock held. -1: the reader is gone. */
+/* Lock held. The note of a gap goes first; while it finds no room, the
+ * record is missed too. -1: the reader is gone. */
 static int feed_tail(struct audit *a, struct audit_tail *t, const char *line,
 		     size_t len)
 {
 	if (t->missed > 0) {
-		char note[96];
-		int n = snprintf(note, sizeof(note),
-				 "event: dropped\ndata: {\"dropped\":%llu}\n\n",
-				 (unsigned long long)t->missed);
-		int rc = stream_offer(t->stream, note, (size_t)n);
+		int rc = t->deliver(t->stream, NULL, 0, t->missed);
 		if (rc == -1)
 			return -1;
 		if (rc == -2) {
@@ -271,13 +269,7 @@ static int feed_tail(struct audit *a, struct audit_tail *t, const char *line,
 		}
 		t->missed = 0;
 	}
-	char *event = malloc(len + 32);
-	if (event == NULL)
-		return 0;
-	int n = snprintf(event, len + 32, "event: audit\ndata: %.*s\n\n",
-			 (int)len, line);
-	int rc = stream_offer(t->stream, event, (size_t)n);
-	free(event);
+	int rc = t->deliver(t->stream, line, len, 0);
 	if (rc == -2) {
 		t->missed++;
 		a->dropped++;
@@ -314,13 +306,15 @@ uint64_t audit_dropped(struct audit *a)
 }
 
 struct audit_tail *audit_tail_new(struct audit *a, const char *tool,
-				  const char *decision, struct stream *s)
+				  const char *decision, struct stream *s,
+				  audit_tail_fn deliver)
 {
 	struct audit_tail *t = calloc(1, sizeof(*t));
 
 	if (t == NULL)
 		goto fail;
 	t->stream = s;
+	t->deliver = deliver;
 	t->tool = tool ? strdup(tool) : NULL;
 	t->decision = decision ? strdup(decision) : NULL;
 	if ((tool && !t->tool) || (decision && !t->decision)) {

@@ -43,12 +43,21 @@ void audit_write(struct audit *a, const char *line, size_t len,
 uint64_t audit_write_errors(struct audit *a); /* records not written */
 uint64_t audit_dropped(struct audit *a);      /* records tails missed */
 
-/* A live tail into s, whose producer reference it takes; s gets each
- * later record as "event: audit\ndata: <record>\n\n", and after a gap
- * "event: dropped\ndata: {"dropped":N}\n\n". tool / decision NULL: all.
- * NULL on out of memory (s is then released). */
+/* How a live tail's stream gets its events (admin.c frames them): with
+ * record[0..len), one record as written to the file (no newline), or with
+ * record NULL when missed records were lost since the last one delivered.
+ * Returns as stream_offer(): 0 queued; -2 no room (or no memory), and
+ * that record is counted missed; -1 the reader is gone. Called under the
+ * audit's lock, from the writer's thread: it must not call into audit. */
+typedef int (*audit_tail_fn)(struct stream *s, const char *record,
+			     size_t len, uint64_t missed);
+
+/* A live tail into s, whose producer reference it takes; deliver gets
+ * each later record (and each gap). tool / decision NULL: all. NULL on
+ * out of memory (s is then released). */
 struct audit_tail *audit_tail_new(struct audit *a, const char *tool,
-				  const char *decision, struct stream *s);
+				  const char *decision, struct stream *s,
+				  audit_tail_fn deliver);
 /* The reader is gone: stop feeding, finish and release the stream. */
 void audit_tail_end(struct audit *a, struct audit_tail *t);
 

@@ -224,12 +224,14 @@ static int apply_config(struct daemon *d, const struct cfg *cfg, char *msg,
 {
 	char old[4096], ignored[256];
 	const char *old_path = audit_path(d->audit, old, sizeof(old));
+	struct error e;
 
 	if (tools_as_root_ok(cfg, geteuid() == 0, msg, len) < 0 ||
 	    audit_set_path(d->audit, cfg->audit_log, msg, len) < 0)
 		return -1;
-	if (server_apply(d->server, cfg, msg, len) == 0)
+	if (server_apply(d->server, cfg, &e) == 0)
 		return 0;
+	snprintf(msg, len, "%s", e.msg);
 	audit_set_path(d->audit, old_path, ignored, sizeof(ignored));
 	return -1;
 }
@@ -325,12 +327,12 @@ static int start_serving(struct daemon *d, unsigned conn_limit)
 {
 	const struct options *o = d->options;
 	char err[512];
+	struct error e;
 
 	d->server = server_new(d->ledger, d->metrics, conn_limit, wake_main,
 			       NULL);
-	if (d->server == NULL ||
-	    server_apply(d->server, d->cfg, err, sizeof(err)) < 0) {
-		log_warnx("%s", d->server ? err : "out of memory");
+	if (d->server == NULL || server_apply(d->server, d->cfg, &e) < 0) {
+		log_warnx("%s", d->server ? e.msg : "out of memory");
 		return -1;
 	}
 	if (o->pidfile != NULL &&

@@ -28,22 +28,6 @@
 
 /* --- inject_headers (dst is the tool) ----------------------------------- */
 
-/* Hop-by-hop and framing headers are the proxy's to write. */
-static int header_injectable(const char *name)
-{
-	static const char *const refused[] = {
-		"Connection", "Keep-Alive", "Proxy-Connection", "TE",
-		"Trailer", "Transfer-Encoding", "Upgrade", "Host",
-		"Content-Length", NULL
-	};
-	size_t i;
-
-	for (i = 0; refused[i]; i++)
-		if (header_name_eq(name, refused[i]))
-			return 0;
-	return 1;
-}
-
 /* Values are secrets: messages never show them. */
 static int header_value_ok(struct json_object *v)
 {

@@ -77,3 +77,92 @@ const char *header_field_problem(const char *name, size_t name_len,
 	}
 	return NULL;
 }
+
+/* ---- the one table of names ---- */
+
+enum {
+	HOP = 1,                /* a request's hop-by-hop (or framing) header */
+	RESPONSE_HOP = 2,       /* an answer's: MHD or the upstream hop's */
+	NOT_INJECTABLE = 4,     /* refused in inject_headers */
+	NEVER = 8,              /* a client's credential: never forwarded */
+	IF_LISTED = 16,         /* forwarded only when forward_headers says */
+};
+
+static const struct {
+	const char *name;
+	unsigned flags;
+} names[] = {
+	/* RFC 9110 7.6.1, and what the proxy itself writes */
+	{ "Connection", HOP | RESPONSE_HOP | NOT_INJECTABLE },
+	{ "Keep-Alive", HOP | RESPONSE_HOP | NOT_INJECTABLE },
+	{ "Proxy-Connection", HOP | RESPONSE_HOP | NOT_INJECTABLE },
+	{ "Proxy-Authenticate", HOP | RESPONSE_HOP },
+	{ "Proxy-Authorization", HOP | NEVER },
+	{ "TE", HOP | RESPONSE_HOP | NOT_INJECTABLE },
+	{ "Trailer", HOP | RESPONSE_HOP | NOT_INJECTABLE },
+	{ "Transfer-Encoding", HOP | RESPONSE_HOP | NOT_INJECTABLE },
+	{ "Upgrade", HOP | RESPONSE_HOP | NOT_INJECTABLE },
+	{ "Host", HOP | NOT_INJECTABLE },
+	{ "Content-Length", HOP | RESPONSE_HOP | NOT_INJECTABLE },
+	{ "Expect", HOP },
+	/* the client's credentials and cookies */
+	{ "Authorization", NEVER },
+	{ "Cookie", IF_LISTED },
+	/* who the client is ("X-Forwarded-" names: see below) */
+	{ "Forwarded", IF_LISTED },
+	{ "X-Real-IP", IF_LISTED },
+	{ "True-Client-IP", IF_LISTED },
+	{ "X-Client-IP", IF_LISTED },
+	{ "CF-Connecting-IP", IF_LISTED },
+	{ "X-Cluster-Client-IP", IF_LISTED },
+	{ "X-ProxyUser-IP", IF_LISTED },
+	{ "X-Original-Forwarded-For", IF_LISTED },
+	{ "Via", IF_LISTED },
+	{ "X-Host", IF_LISTED },
+	/* another method or path than the one the policy checked */
+	{ "X-HTTP-Method-Override", IF_LISTED },
+	{ "X-HTTP-Method", IF_LISTED },
+	{ "X-Method-Override", IF_LISTED },
+	{ "X-Original-Method", IF_LISTED },
+	{ "X-Original-URL", IF_LISTED },
+	{ "X-Rewrite-URL", IF_LISTED },
+};
+
+/* Names with this prefix (X-Forwarded-For, -Host, -Proto, ...) are
+ * IF_LISTED too, whatever follows. */
+#define SPOOFABLE_PREFIX "X-Forwarded-"
+
+static unsigned flags_of(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (header_name_eq_len(name, len, names[i].name))
+			return names[i].flags;
+	return 0;
+}
+
+int header_hop_by_hop(const char *name)
+{
+	return (flags_of(name, strlen(name)) & HOP) != 0;
+}
+
+int header_response_hop_by_hop(const char *name, size_t len)
+{
+	return (flags_of(name, len) & RESPONSE_HOP) != 0;
+}
+
+int header_injectable(const char *name)
+{
+	return (flags_of(name, strlen(name)) & NOT_INJECTABLE) == 0;
+}
+
+enum header_forward header_forwardable(const char *name)
+{
+	unsigned flags = flags_of(name, strlen(name));
+
+	if (flags & NEVER)
+		return HEADER_NEVER;
+	if ((flags & IF_LISTED) ||
+	    header_name_has_prefix(name, SPOOFABLE_PREFIX))
+		return HEADER_IF_LISTED;
+	return HEADER_FORWARD;
+}

@@ -33,4 +33,35 @@ int header_is_token(const char *s, size_t len);
 const char *header_field_problem(const char *name, size_t name_len,
 				 const char *value, size_t value_len);
 
+/* ---- which request headers go upstream ----
+ *
+ * Every list of header names carapaced acts on is one table in header.c,
+ * so the proxy, the policy and the config checks cannot disagree. */
+
+/* Whether a request header is the proxy's to drop, whoever sent it: RFC
+ * 9110 7.6.1's hop-by-hop names, Host and the framing it writes itself
+ * (Content-Length, Expect). Proxy-Authorization is one too. */
+int header_hop_by_hop(const char *name);
+
+/* The same for an upstream's answer, name[0..len): the hop-by-hop names
+ * and those MHD writes itself (framing). Host, Expect and
+ * Proxy-Authorization are not among them. */
+int header_response_hop_by_hop(const char *name, size_t len);
+
+/* Whether inject_headers may name it: not a hop-by-hop or framing header
+ * (the proxy writes those). */
+int header_injectable(const char *name);
+
+/* What a client's header needs to go upstream, before the tool's own
+ * settings (inject_headers, add_x_forwarded_for) are applied. */
+enum header_forward {
+	HEADER_FORWARD,         /* passed on */
+	HEADER_NEVER,           /* credentials: the host's to send */
+	HEADER_IF_LISTED,       /* only when forward_headers names it: Cookie,
+				 * and names that pass a client for another
+				 * address, host, scheme, method or path
+				 * (X-Forwarded-*, Forwarded, X-Real-IP, ...) */
+};
+enum header_forward header_forwardable(const char *name);
+
 #endif

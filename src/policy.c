@@ -107,33 +107,15 @@ int policy_check_request(const struct cfg_tool *tool, const char *method,
 	return c.status == 0 ? 0 : -1;
 }
 
-/* Headers a client could use to pass for another address, host or scheme,
- * or to change the method the policy checked; with the "X-Forwarded-"
- * prefix. Forwarded only when forward_headers names them. */
-static int is_spoofable(const char *name)
-{
-	static const char *const names[] = {
-		/* who the client is */
-		"Forwarded", "X-Real-IP", "True-Client-IP", "X-Client-IP",
-		"CF-Connecting-IP", "X-Cluster-Client-IP", "X-ProxyUser-IP",
-		"X-Original-Forwarded-For", "Via", "X-Host",
-		/* another method or path than the one checked */
-		"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
-		"X-Original-Method", "X-Original-URL", "X-Rewrite-URL",
-	};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (header_name_eq(name, names[i]))
-			return 1;
-	return header_name_has_prefix(name, "X-Forwarded-");
-}
-
+/* The names are header.c's (one table); what a tool adds here is its own
+ * say: what it injects or writes itself is never the client's, and
+ * forward_headers opens the ones kept back. */
 int policy_forward_header(const struct cfg_tool *tool, const char *name)
 {
 	if (tool == NULL || name == NULL)
 		return 0;
-	if (header_name_eq(name, "Authorization") ||
-	    header_name_eq(name, "Proxy-Authorization"))
+	enum header_forward rule = header_forwardable(name);
+	if (rule == HEADER_NEVER)
 		return 0;
 	for (size_t i = 0; i < tool->n_inject_headers; i++)
 		if (header_name_eq(name, tool->inject_headers[i].name))
@@ -141,7 +123,7 @@ int policy_forward_header(const struct cfg_tool *tool, const char *name)
 	if (tool->add_x_forwarded_for &&
 	    header_name_eq(name, "X-Forwarded-For"))
 		return 0;
-	if (header_name_eq(name, "Cookie") || is_spoofable(name))
+	if (rule == HEADER_IF_LISTED)
 		return listed_header(&tool->forward_headers, name);
 	return 1;
 }

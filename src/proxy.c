@@ -10,6 +10,7 @@
 
 #include "proxy.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -21,7 +22,9 @@
 #include <time.h>
 
 #include "header.h"
+#include "httpd.h"
 #include "log.h"
+#include "policy.h"
 #include "workers.h"
 #include "text.h"
 
@@ -106,22 +109,6 @@ void proxy_request_free(struct proxy_request *r)
 	free(r);
 }
 
-/* RFC 9110 7.6.1, plus what the proxy itself decides (Host, framing). */
-static int is_hop_by_hop(const char *name)
-{
-	static const char *const names[] = {
-		"Connection", "Keep-Alive", "Proxy-Connection",
-		"Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
-		"Transfer-Encoding", "Upgrade", "Host", "Content-Length",
-		"Expect",
-	};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (header_name_eq(name, names[i]))
-			return 1;
-	return 0;
-}
-
 /* Connection may name more hop-by-hop headers; they are dropped when the
  * request is built, whatever order they came in. */
 static int note_connection_tokens(struct proxy_request *r, const char *value)
@@ -139,7 +126,7 @@ static int note_connection_tokens(struct proxy_request *r, const char *value)
 static int add_field(struct proxy_request *r, const char *name,
 		     const char *value, int from_host)
 {
-	if (is_hop_by_hop(name))
+	if (header_hop_by_hop(name))
 		return 0;
 	struct field *f =
 		realloc(r->fields, (r->n_fields + 1) * sizeof(*f));
@@ -271,6 +258,83 @@ static struct curl_slist *build_headers(const struct proxy_request *r)
 	return list;
 }
 
+/* ---- a routed tool call's request ---- */
+
+struct header_sink {
+	struct proxy_request *pr;
+	const struct cfg_tool *tool;
+	int failed;                     /* out of memory: MHD stops early */
+};
+
+static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
+					 const char *name, const char *value)
+{
+	struct header_sink *sink = cls;
+	(void)kind;
+
+	if (!policy_forward_header(sink->tool, name))
+		return MHD_YES;
+	if (proxy_request_add_header(sink->pr, name, value ? value : "") < 0) {
+		sink->failed = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* The client's allowed headers, then the host's own, which nothing the
+ * client sends can remove. Only the head's headers: trailers of a chunked
+ * body (MHD_FOOTER_KIND) are never forwarded, as the body goes upstream
+ * whole, with a Content-Length. */
+static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
+		       struct MHD_Connection *c)
+{
+	struct header_sink sink = { pr, tool, 0 };
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+	int is_ipv6;
+
+	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
+				      &sink) < 0 ||
+	    sink.failed)
+		return -1;
+	for (size_t i = 0; i < tool->n_inject_headers; i++)
+		if (proxy_request_add_host_header(
+			    pr, tool->inject_headers[i].name,
+			    tool->inject_headers[i].value) < 0)
+			return -1;
+	if (tool->add_x_forwarded_for &&
+	    httpd_client_address(c, host, sizeof(host), &port, &is_ipv6) == 0 &&
+	    proxy_request_add_host_header(pr, "X-Forwarded-For", host) < 0)
+		return -1;
+	return 0;
+}
+
+struct proxy_request *proxy_request_for_route(const struct route *route,
+					      struct MHD_Connection *c,
+					      const char *method)
+{
+	const struct cfg_tool *tool = route->tool;
+	size_t n = strlen(tool->upstream) + strlen(route->upstream_prefix) +
+		   strlen(route->upstream_rest) + 1;
+	char *url = malloc(n);
+
+	if (url == NULL)
+		return NULL;
+	snprintf(url, n, "%s%s%s", tool->upstream, route->upstream_prefix,
+		 route->upstream_rest);
+	struct proxy_request *pr = proxy_request_new(method, url);
+	free(url);
+	if (pr == NULL)
+		return NULL;
+	if (add_headers(pr, tool, c) < 0) {
+		proxy_request_free(pr);
+		return NULL;
+	}
+	proxy_request_set_timeouts(pr, tool->timeout_secs,
+				   tool->stream_idle_timeout_secs);
+	return pr;
+}
+
 /* ---- response head ---- */
 
 static int head_add_field(struct stream_head *h, const char *name,
@@ -289,21 +353,6 @@ static int head_add_field(struct stream_head *h, const char *name,
 		return -1;
 	}
 	h->n_fields++;
-	return 0;
-}
-
-/* Headers MHD writes itself, or that describe the upstream hop only. */
-static int is_response_hop_header(const char *name, size_t len)
-{
-	static const char *const names[] = {
-		"Connection", "Keep-Alive", "Proxy-Connection",
-		"Transfer-Encoding", "Trailer", "TE", "Upgrade",
-		"Proxy-Authenticate", "Content-Length",
-	};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (header_name_eq_len(name, len, names[i]))
-			return 1;
 	return 0;
 }
 
@@ -351,7 +400,7 @@ static int head_field(struct worker *w, const char *line, size_t len)
 			w->head->content_length = cl;
 		return 0;
 	}
-	if (is_response_hop_header(line, name_len))
+	if (header_response_hop_by_hop(line, name_len))
 		return 0;
 	return head_add_field(w->head, line, name_len, v, (size_t)(end - v));
 }

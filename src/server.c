@@ -1,47 +1,42 @@
-/* server — see server.h. */
+/* server — see server.h.
+ *
+ * A request, as MHD calls in: on_uri() makes it (request.c); once the
+ * head is in, on_first_call() opens its audit entry and config, then
+ * decides in this order: route (route.c), identity (to come: identify()),
+ * policy on the method, path and rate (check_tool_request()). Then the
+ * body comes (request_take_body()), and on_request() ends in dispatch():
+ * the policy on the body, then the health answer, a CLI run or the proxy
+ * hand-off, whose stream becomes the answer (serve_stream()).
+ * on_completed() releases the request. The listeners are listener.c's. */
 #include "config.h"
 
 #include "server.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "guard.h"
 #include "header.h"
+#include "httpd.h"
 #include "ledger.h"
+#include "listener.h"
 #include "log.h"
 #include "policy.h"
 #include "proxy.h"
 #include "ratelimit.h"
+#include "request.h"
 #include "route.h"
 #include "stream.h"
 #include "text.h"
 
-#define CONN_THREAD_STACK (256 * 1024)
-/* Request head plus response write buffer, per connection. 16 KiB (MHD's
- * default is 32) admits request heads of about 8 KiB, as nginx's default
- * large_client_header_buffers does, and saves 8 KiB per open stream. */
-#define CONN_MEMORY (16 * 1024)
-#define CLIENT_IDLE_TIMEOUT_SECS 60
-/* The guard refuses (and counts) connections past the limit; MHD's own
- * limit, a little higher, is only the backstop: at it MHD stops accepting
- * without a word. */
-#define CONN_LIMIT_SLACK 16u
 #define STREAM_CAPACITY (64 * 1024)
 #define SMALL_BLOCK 1024
 #define LARGE_BLOCK (16 * 1024)
@@ -51,61 +46,14 @@
  * not (measured), so past this the client would get nothing at all. */
 #define MAX_RESPONSE_HEAD (7 * 1024)
 
-/* One listening address and its MHD daemon. A reload keeps the listeners
- * whose address stays (their role may change), starts new ones and
- * retires the others: a retired listener accepts nothing more and is
- * stopped once its last connection has closed, so no request or stream
- * on it is cut. */
-struct listener {
-	struct listener *next;
-	struct server *server;
-	struct addr addr;
-	char *tool_name;                /* a tool's drop-in listener; NULL: a
-					 * main one. Under the server's lock. */
-	struct MHD_Daemon *daemon;
-	atomic_int connections;
-	int retired;                    /* under the server's lock */
-	int listen_fd;                  /* a retired listener's, shut down */
-};
-
 struct server {
-	pthread_mutex_t lock;           /* cfg, the listener list, roles */
-	const struct cfg *cfg;          /* in force; holds a reference */
-	struct listener *listeners;
+	struct listeners *listeners;    /* and the config in force */
 	struct ratelimit *ratelimit;
 	struct ledger *ledger;
 	struct guard *guard;            /* connection limits and timers */
-	unsigned conn_limit;
 	atomic_int stopping;            /* new requests get 503 */
 	atomic_size_t body_bytes;       /* charged for request bodies: see
-					 * "request bodies" below */
-	void (*wake)(void *);           /* a retired listener can be reaped */
-	void *wake_arg;
-};
-
-/* One request on a connection; MHD's con_cls. Freed on completion. */
-struct request {
-	struct listener *listener;
-	const struct cfg *cfg;          /* in force when it came; a reference */
-	char *target;                   /* raw, as the client sent it */
-	struct ledger_entry *entry;     /* the audit entry until it is ended or
-					 * handed to the body reader */
-	struct body_reader *reader;     /* the queued answer's, if any */
-	int started;
-	int is_head;                    /* HEAD: the answer has no body */
-	struct route route;
-	char *body;
-	size_t body_len;
-	size_t body_cap;
-	size_t body_charged;            /* to the server's body_bytes */
-	size_t declared;                /* Content-Length, or 0 */
-	int body_too_large;
-	int body_busy;                  /* max_inflight_body_bytes reached */
-	unsigned refusal;               /* status to answer once read, or 0 */
-	char refusal_reason[256];
-	unsigned retry_after;           /* seconds, with a 429 */
-	int rate_pending;               /* a JSON-RPC body's calls are yet to
-					 * be counted: no token taken so far */
+					 * "the body" in request.c */
 };
 
 /* The content reader's state; owned by the MHD response. */
@@ -117,110 +65,7 @@ struct body_reader {
 	int complete;                   /* MHD sent it all */
 };
 
-/* ---- the connection ---- */
-
-static const struct sockaddr *client_addr_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	return info != NULL ? info->client_addr : NULL;
-}
-
-/* The connection's guard record (NULL only before it was made). */
-static struct guard_conn *guard_conn_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return info != NULL ? info->socket_context : NULL;
-}
-
-static int client_fd_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	return info != NULL ? info->connect_fd : -1;
-}
-
 /* ---- answers ---- */
-
-/* A JSON body; extra_name/extra_value add one header when not NULL. */
-static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status,
-				 const char *text, const char *extra_name,
-				 const char *extra_value)
-{
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	if (extra_name != NULL)
-		MHD_add_response_header(resp, extra_name, extra_value);
-	enum MHD_Result rc = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
-	return rc;
-}
-
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status,
-				 struct json_object *obj)
-{
-	enum MHD_Result rc = send_text(
-		c, status,
-		json_object_to_json_string_ext(
-			obj, JSON_C_TO_STRING_PLAIN |
-				     JSON_C_TO_STRING_NOSLASHESCAPE),
-		NULL, NULL);
-	json_object_put(obj);
-	return rc;
-}
-
-static char *error_text(unsigned status, const char *message,
-			const char *tool)
-{
-	struct json_object *err = json_object_new_object();
-	struct json_object *top = json_object_new_object();
-
-	json_object_object_add(err, "code", json_object_new_int((int)status));
-	json_object_object_add(err, "message", json_object_new_string(message));
-	json_object_object_add(err, "tool",
-			       tool && *tool ? json_object_new_string(tool) :
-					       NULL);
-	json_object_object_add(top, "error", err);
-	/* the tool as requested is the client's bytes, valid UTF-8 or not */
-	size_t len = 0;
-	const char *raw = json_object_to_json_string_length(
-		top, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-		&len);
-	char *text = raw ? text_json_clean(raw, len, NULL) : NULL;
-	json_object_put(top);
-	return text;
-}
-
-/* {"error":{"code":..,"message":..,"tool":..}} — the only error shape;
- * retry_after > 0 adds Retry-After (429, 503). */
-static enum MHD_Result send_error_ex(struct MHD_Connection *c,
-				     unsigned status, const char *message,
-				     const char *tool, unsigned retry_after)
-{
-	char *text = error_text(status, message, tool);
-	char secs[16];
-
-	if (text == NULL)
-		return MHD_NO;
-	snprintf(secs, sizeof(secs), "%u", retry_after);
-	enum MHD_Result rc = send_text(c, status, text,
-				       retry_after ? "Retry-After" : NULL,
-				       secs);
-	free(text);
-	return rc;
-}
-
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
-				  const char *message, const char *tool)
-{
-	return send_error_ex(c, status, message, tool, 0);
-}
 
 /* n tokens of the tool's rate limit, all or none: 0, the seconds until
  * they would fit, or RATELIMIT_NEVER. */
@@ -228,7 +73,7 @@ static unsigned take_tokens(struct request *rq, size_t n)
 {
 	const struct cfg_tool *tool = rq->route.tool;
 
-	return ratelimit_admit_n(rq->listener->server->ratelimit, tool->name,
+	return ratelimit_admit_n(rq->server->ratelimit, tool->name,
 				 n > UINT_MAX ? UINT_MAX : (unsigned)n,
 				 tool->rate_max_requests,
 				 tool->rate_window_secs, text_mono_ms());
@@ -252,25 +97,18 @@ static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
 			    unsigned retry_after)
 {
 	charge_refusal(rq);
-	if (rq->entry != NULL) {
-		ledger_entry_deny(rq->entry, status, reason);
-		rq->entry = NULL;
-	}
-	guard_answering(rq->listener->server->guard, guard_conn_of(c));
-	return send_error_ex(c, status, reason, rq->route.tool_name,
-			     retry_after);
+	request_deny(rq, status, reason);
+	guard_answering(rq->server->guard, listener_guard_conn(c));
+	return httpd_send_error(c, status, reason, rq->route.tool_name,
+				retry_after);
 }
 
 /* Allowed, but nothing could be started for it. */
 static enum MHD_Result fail(struct request *rq, struct MHD_Connection *c,
 			    unsigned status, const char *reason)
 {
-	if (rq->entry != NULL) {
-		ledger_entry_fail(rq->entry, status, reason,
-				  METRICS_UPSTREAM_NONE);
-		rq->entry = NULL;
-	}
-	return send_error(c, status, reason, rq->route.tool_name);
+	request_fail(rq, status, reason, METRICS_UPSTREAM_NONE);
+	return httpd_send_error(c, status, reason, rq->route.tool_name, 0);
 }
 
 static enum MHD_Result send_health(struct MHD_Connection *c)
@@ -278,7 +116,7 @@ static enum MHD_Result send_health(struct MHD_Connection *c)
 	struct json_object *top = json_object_new_object();
 
 	json_object_object_add(top, "status", json_object_new_string("ok"));
-	return send_json(c, MHD_HTTP_OK, top);
+	return httpd_send_json(c, MHD_HTTP_OK, top);
 }
 
 static unsigned failure_status(enum stream_failure why)
@@ -301,14 +139,10 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 	struct body_reader *br = cls;
 	(void)pos;
 
-	ssize_t n = stream_read(br->stream, br->client_fd, buf, max);
-	if (n > 0) {
+	ssize_t n = httpd_stream_read(br->stream, br->client_fd, buf, max);
+	if (n > 0)
 		ledger_entry_add_out(br->entry, (size_t)n);
-		return n;
-	}
-	if (n == 0)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n;
 }
 
 static enum ledger_ending ending_of(struct body_reader *br)
@@ -354,7 +188,7 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 		return NULL;
 	br->stream = s;
 	br->client_fd = client_fd;
-	br->server = rq->listener->server;
+	br->server = rq->server;
 	if (head->status == MHD_HTTP_NO_CONTENT)
 		size = 0; /* MHD writes no framing for it at all */
 	struct MHD_Response *resp = MHD_create_response_from_callback(
@@ -371,8 +205,7 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 		MHD_set_response_options(resp,
 					 MHD_RF_HTTP_1_0_COMPATIBLE_STRICT,
 					 MHD_RO_END);
-	br->entry = rq->entry; /* from here on, the response ends it */
-	rq->entry = NULL;
+	br->entry = request_hand_entry(rq); /* the response ends it now */
 	*reader = br;
 	for (size_t i = 0; i < head->n_fields; i++)
 		if (MHD_add_response_header(resp, head->fields[i].name,
@@ -383,122 +216,6 @@ static struct MHD_Response *response_for(const struct stream_head *head,
 }
 
 /* ---- the proxy hand-off ---- */
-
-/* The client's address, without its port ("127.0.0.1", "::1"), and the
- * port. -1 when MHD does not know it. */
-static int client_address(struct MHD_Connection *c, char *host, size_t len,
-			  unsigned *port, int *is_ipv6)
-{
-	const struct sockaddr *sa = client_addr_of(c);
-
-	if (sa == NULL)
-		return -1;
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-		*port = ntohs(s6->sin6_port);
-		*is_ipv6 = 1;
-		return inet_ntop(AF_INET6, &s6->sin6_addr, host,
-				 (socklen_t)len) ? 0 : -1;
-	}
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-		*port = ntohs(s4->sin_port);
-		*is_ipv6 = 0;
-		return inet_ntop(AF_INET, &s4->sin_addr, host,
-				 (socklen_t)len) ? 0 : -1;
-	}
-	return -1;
-}
-
-struct header_sink {
-	struct proxy_request *pr;
-	const struct cfg_tool *tool;
-	int failed;                     /* out of memory: MHD stops early */
-};
-
-static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
-					 const char *name, const char *value)
-{
-	struct header_sink *sink = cls;
-	(void)kind;
-
-	if (!policy_forward_header(sink->tool, name))
-		return MHD_YES;
-	if (proxy_request_add_header(sink->pr, name, value ? value : "") < 0) {
-		sink->failed = 1;
-		return MHD_NO;
-	}
-	return MHD_YES;
-}
-
-/* The client's allowed headers, then the host's own, which nothing the
- * client sends can remove. Only the head's headers: trailers of a chunked
- * body (MHD_FOOTER_KIND) are never forwarded, as the body goes upstream
- * whole, with a Content-Length. */
-static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
-		       struct MHD_Connection *c)
-{
-	struct header_sink sink = { pr, tool, 0 };
-	char host[INET6_ADDRSTRLEN];
-	unsigned port;
-	int is_ipv6;
-
-	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
-				      &sink) < 0 ||
-	    sink.failed)
-		return -1;
-	for (size_t i = 0; i < tool->n_inject_headers; i++)
-		if (proxy_request_add_host_header(
-			    pr, tool->inject_headers[i].name,
-			    tool->inject_headers[i].value) < 0)
-			return -1;
-	if (tool->add_x_forwarded_for &&
-	    client_address(c, host, sizeof(host), &port, &is_ipv6) == 0 &&
-	    proxy_request_add_host_header(pr, "X-Forwarded-For", host) < 0)
-		return -1;
-	return 0;
-}
-
-static struct proxy_request *build_proxy_request(struct request *rq,
-						 struct MHD_Connection *c,
-						 const char *method)
-{
-	const struct cfg_tool *tool = rq->route.tool;
-	size_t n = strlen(tool->upstream) + strlen(rq->route.upstream_rest) + 2;
-	char *url = malloc(n);
-
-	if (url == NULL)
-		return NULL;
-	snprintf(url, n, "%s%s%s", tool->upstream, rq->route.upstream_prefix,
-		 rq->route.upstream_rest);
-	struct proxy_request *pr = proxy_request_new(method, url);
-	free(url);
-	if (pr == NULL)
-		return NULL;
-	if (add_headers(pr, tool, c) < 0) {
-		proxy_request_free(pr);
-		return NULL;
-	}
-	proxy_request_set_body(pr, rq->body, rq->body_len);
-	rq->body = NULL;
-	proxy_request_set_timeouts(pr, tool->timeout_secs,
-				   tool->stream_idle_timeout_secs);
-	return pr;
-}
-
-/* nginx's number for a client that left before its answer. */
-#define STATUS_CLIENT_CLOSED 499
-
-/* The request went upstream, but the client left before the head came
- * back (or out of memory before it went out). */
-static void end_unanswered(struct request *rq)
-{
-	if (rq->entry == NULL)
-		return;
-	ledger_entry_open(rq->entry, STATUS_CLIENT_CLOSED, LEDGER_PLAIN);
-	ledger_entry_end(rq->entry, LEDGER_ENDED_CLIENT_CLOSED, NULL);
-	rq->entry = NULL;
-}
 
 static enum metrics_upstream_error upstream_kind(enum stream_failure why)
 {
@@ -538,10 +255,8 @@ static enum MHD_Result upstream_failed(struct request *rq,
 	const char *tool = rq->route.tool->name;
 
 	log_warnx("%s %s: %s", tool, rq->target, msg);
-	ledger_entry_fail(rq->entry, failure_status(why), msg,
-			  upstream_kind(why));
-	rq->entry = NULL;
-	return send_error(c, failure_status(why), msg, tool);
+	request_fail(rq, failure_status(why), msg, upstream_kind(why));
+	return httpd_send_error(c, failure_status(why), msg, tool, 0);
 }
 
 /* The bytes the head will take on the wire, status line included. */
@@ -566,7 +281,7 @@ static enum MHD_Result serve_stream(struct request *rq,
 	 * keep-alive clients only and comes back on completion. */
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
 
-	int fd = client_fd_of(c);
+	int fd = httpd_client_fd(c);
 	const struct stream_head *head;
 	enum stream_failure why = STREAM_FAIL_NONE;
 	char msg[200];
@@ -574,7 +289,7 @@ static enum MHD_Result serve_stream(struct request *rq,
 		stream_cancel(s); /* this side is leaving: forget its socket */
 		stream_release(s);
 		if (why == STREAM_FAIL_CANCELLED) {
-			end_unanswered(rq);
+			request_unanswered(rq);
 			return MHD_NO;
 		}
 		return upstream_failed(rq, c, why, msg);
@@ -586,20 +301,19 @@ static enum MHD_Result serve_stream(struct request *rq,
 				       "upstream response head too large");
 	}
 	/* a reload or a stop may end the stream early, cleanly */
-	ledger_entry_set_closer(rq->entry, close_stream, s);
-	ledger_entry_open(rq->entry, (unsigned)head->status,
-			  is_event_stream(head) ? LEDGER_STREAM :
-						  LEDGER_PLAIN);
+	ledger_entry_set_closer(request_entry(rq), close_stream, s);
+	ledger_entry_open(request_entry(rq), (unsigned)head->status,
+		   is_event_stream(head));
 	struct body_reader *br;
 	struct MHD_Response *resp = response_for(head, s, fd, rq, &br);
 	if (resp == NULL) {
 		stream_cancel(s);
 		stream_release(s);
-		ledger_entry_end(rq->entry, LEDGER_ENDED_ERROR, NULL);
-		rq->entry = NULL;
+		request_end(rq, LEDGER_ENDED_ERROR);
 		return MHD_NO;
 	}
-	enum MHD_Result rc = MHD_queue_response(c, (unsigned)head->status, resp);
+	enum MHD_Result rc = MHD_queue_response(c, (unsigned)head->status,
+						resp);
 	if (rc == MHD_YES)
 		rq->reader = br; /* MHD keeps it until after on_completed */
 	MHD_destroy_response(resp);
@@ -630,8 +344,15 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 				     const char *method)
 {
 	const char *tool = rq->route.tool->name;
-	struct proxy_request *pr = build_proxy_request(rq, c, method);
+	struct proxy_request *pr = proxy_request_for_route(&rq->route, c,
+							   method);
 	struct stream *s = pr ? new_stream(rq) : NULL;
+	size_t len;
+
+	if (pr != NULL) { /* its charge stays with the request */
+		char *body = request_give_body(rq, &len);
+		proxy_request_set_body(pr, body, len);
+	}
 
 	if (s == NULL || proxy_start(pr, s) < 0) {
 		stream_drop(s);
@@ -643,6 +364,16 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 	return serve_stream(rq, c, s);
 }
 
+/* A CLI request that could not be parsed or checked: the client's fault
+ * (4xx) is a denial, ours (out of memory) a failure. */
+static enum MHD_Result refuse_cli(struct request *rq, struct MHD_Connection *c,
+				  const struct error *err)
+{
+	if (err->status >= 500)
+		return fail(rq, c, (unsigned)err->status, err->msg);
+	return deny(rq, c, (unsigned)err->status, err->msg, 0);
+}
+
 /* POST /tools/<cli-tool>: parse, check argv and cwd, run. */
 static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 {
@@ -652,16 +383,16 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 	int sse = accept != NULL && strstr(accept, "text/event-stream");
 	struct policy_verdict v;
 	struct error err;
-	size_t argc;
+	size_t argc, len;
+	const char *body = request_body(rq, &len);
 
 	/* parsed for the run, then for the record: one tree at a time */
-	struct cli_request *cr = cli_request_parse(tool, sse, rq->body,
-						   rq->body_len, &err);
-	ledger_entry_set_body(rq->entry, rq->body, rq->body_len);
+	struct cli_request *cr = cli_request_parse(tool, sse, body, len, &err);
+	ledger_entry_set_body(request_entry(rq), body, len);
 	if (cr == NULL)
-		return deny(rq, c, (unsigned)err.status, err.msg, 0);
+		return refuse_cli(rq, c, &err);
 	char *const *argv = cli_request_argv(cr, &argc);
-	ledger_entry_set_argv(rq->entry, argv, argc);
+	ledger_entry_set_argv(request_entry(rq), argv, argc);
 	if (policy_check_argv(tool, argv, argc, &v) < 0) {
 		cli_request_free(cr);
 		log_info("%s: denied: %s", tool->name, v.reason);
@@ -670,7 +401,7 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 	if (cli_request_check_cwd(cr, &err) < 0) {
 		cli_request_free(cr);
 		log_info("%s: denied: %s", tool->name, err.msg);
-		return deny(rq, c, (unsigned)err.status, err.msg, 0);
+		return refuse_cli(rq, c, &err);
 	}
 	struct stream *s = new_stream(rq);
 	int rc = s ? cli_start(cr, s) : -1;
@@ -686,181 +417,7 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 
 /* ---- MHD callbacks ---- */
 
-struct framing {
-	unsigned n_te, n_cl;
-	int te_not_chunked;
-};
-
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind,
-				     const char *name, const char *value)
-{
-	struct framing *f = cls;
-	(void)kind;
-
-	if (strcasecmp(name, "Transfer-Encoding") == 0) {
-		f->n_te++;
-		f->te_not_chunked |= value == NULL ||
-				     strcasecmp(value, "chunked") != 0;
-	} else if (strcasecmp(name, "Content-Length") == 0) {
-		f->n_cl++;
-	}
-	return MHD_YES;
-}
-
-/* How the body is framed must be unambiguous: MHD 0.9.75 reads the
- * first Content-Length of several, and a body of any coding but chunked
- * till the connection closes. */
-static int declares_bad_framing(struct MHD_Connection *c, size_t max,
-				unsigned *status, const char **why)
-{
-	struct framing f = { 0, 0, 0 };
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						     "Content-Length");
-
-	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
-	*status = MHD_HTTP_BAD_REQUEST;
-	if (f.n_te > 0 && f.n_cl > 0) {
-		*why = "both Transfer-Encoding and Content-Length";
-		return 1;
-	}
-	if (f.n_te > 1 || f.n_cl > 1) {
-		*why = "more than one Transfer-Encoding or Content-Length";
-		return 1;
-	}
-	if (f.te_not_chunked) {
-		*why = "a Transfer-Encoding other than chunked";
-		return 1;
-	}
-	if (cl != NULL) {
-		char *end;
-		errno = 0;
-		unsigned long long n = strtoull(cl, &end, 10);
-		if (errno == 0 && *end == '\0' && n > max) {
-			*status = MHD_HTTP_CONTENT_TOO_LARGE;
-			*why = "request body too large";
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* ---- request bodies ----
- *
- * Every request charges the server's body_bytes with the capacity of the
- * body buffer it holds, as the buffer grows with the bytes that come (a
- * declared Content-Length is only checked against what is free, never
- * reserved: a client that declares much and sends slowly holds only what
- * it sent), and gives it back when it ends (on_completed). The charge
- * stays for the request's whole life even when the buffer moves to the
- * proxy worker (which frees it when the
- * transfer ends) or is replaced by the policy's re-serialised body (never
- * larger, else the difference is charged too). A charge that would pass
- * max_inflight_body_bytes is refused and nothing is allocated: the
- * request is answered 503 with Retry-After. */
-
 #define BODY_BUSY "gateway busy: too many request bodies in memory"
-
-/* 0: n more bytes charged to rq; -1: they would pass the cap. */
-static int body_charge(struct request *rq, size_t n)
-{
-	struct server *srv = rq->listener->server;
-	size_t cap = rq->cfg->max_inflight_body_bytes;
-	size_t held = atomic_load(&srv->body_bytes);
-
-	do {
-		if (n > cap || held > cap - n)
-			return -1;
-	} while (!atomic_compare_exchange_weak(&srv->body_bytes, &held,
-					       held + n));
-	rq->body_charged += n;
-	return 0;
-}
-
-static void body_release(struct request *rq)
-{
-	atomic_fetch_sub(&rq->listener->server->body_bytes,
-			 rq->body_charged);
-	rq->body_charged = 0;
-}
-
-/* Whether n more body bytes would fit under the cap now (nothing is
- * charged). */
-static int body_fits(const struct request *rq, size_t n)
-{
-	size_t cap = rq->cfg->max_inflight_body_bytes;
-	size_t held = atomic_load(&rq->listener->server->body_bytes);
-
-	return n <= cap && held <= cap - n;
-}
-
-/* The buffer grows to hold need bytes, doubling from 4 KiB, never past
- * max nor past a declared length. The charge is taken first. */
-static int body_grow(struct request *rq, size_t need, size_t max)
-{
-	size_t cap = rq->body_cap ? rq->body_cap : 4096;
-
-	while (cap < need)
-		cap *= 2;
-	if (rq->declared > 0 && cap > rq->declared)
-		cap = rq->declared;
-	if (cap > max)
-		cap = max;
-	if (cap < need)
-		cap = need; /* the callers never let need pass max */
-	if (cap > rq->body_charged &&
-	    body_charge(rq, cap - rq->body_charged) < 0) {
-		rq->body_busy = 1;
-		return -1;
-	}
-	char *body = realloc(rq->body, cap);
-	if (body == NULL) {
-		rq->body_too_large = 1;
-		return -1;
-	}
-	rq->body = body;
-	rq->body_cap = cap;
-	return 0;
-}
-
-static void take_body(struct request *rq, size_t max, const char *data,
-		      size_t len)
-{
-	if (rq->body_too_large || rq->body_busy)
-		return; /* discarded: refused once read */
-	if (rq->body_len + len > max) {
-		rq->body_too_large = 1; /* discard: never buffer past max */
-		return;
-	}
-	if (rq->body_len + len > rq->body_cap &&
-	    body_grow(rq, rq->body_len + len, max) < 0)
-		return;
-	memcpy(rq->body + rq->body_len, data, len);
-	rq->body_len += len;
-}
-
-static int has_body(struct MHD_Connection *c)
-{
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						     "Content-Length");
-	return MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-					   "Transfer-Encoding") != NULL ||
-	       (cl != NULL && strcmp(cl, "0") != 0);
-}
-
-/* The Content-Length, once declares_bad_framing() has checked it is not
- * over the body limit; 0 when none. */
-static size_t declared_length(struct MHD_Connection *c)
-{
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						     "Content-Length");
-	char *end;
-
-	if (cl == NULL)
-		return 0;
-	errno = 0;
-	unsigned long long n = strtoull(cl, &end, 10);
-	return errno == 0 && *end == '\0' && n <= SIZE_MAX ? (size_t)n : 0;
-}
 
 /* A refusal is answered once the request is read, so the connection can
  * stay open; with a body still to come, at once (MHD then closes). */
@@ -868,7 +425,7 @@ static enum MHD_Result refuse(struct request *rq, struct MHD_Connection *c,
 			      unsigned status, const char *reason,
 			      unsigned retry_after)
 {
-	if (has_body(c))
+	if (httpd_has_body(c))
 		return deny(rq, c, status, reason, retry_after);
 	rq->refusal = status;
 	snprintf(rq->refusal_reason, sizeof(rq->refusal_reason), "%s",
@@ -893,7 +450,7 @@ static int counts_calls(struct MHD_Connection *c, const struct cfg_tool *tool,
 			const char *method)
 {
 	return tool->is_jsonrpc &&
-	       (strcmp(method, "POST") == 0 || has_body(c));
+	       (strcmp(method, "POST") == 0 || httpd_has_body(c));
 }
 
 /* Method, path and rate: everything decidable before the body (a request
@@ -929,7 +486,7 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 	}
 	if (tool->rate_max_requests == 0)
 		return 0;
-	struct ratelimit *rl = rq->listener->server->ratelimit;
+	struct ratelimit *rl = rq->server->ratelimit;
 	unsigned wait;
 	if (counts_calls(c, tool, method)) {
 		wait = ratelimit_wait(rl, tool->name, 1,
@@ -946,123 +503,122 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 	return -1;
 }
 
-struct field_check {
-	const char *problem;            /* the first one found, or NULL */
-};
-
-static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind,
-				   const char *name, size_t name_len,
-				   const char *value, size_t value_len)
+/* The guard's word on the head, the audit entry, and the config in force
+ * now, which serves this request to its end. -1: nothing more for this
+ * connection (cut by the guard, out of memory, no config yet: in the
+ * instant a first start's listeners open before it). */
+static int open_request(struct request *rq, struct MHD_Connection *c,
+			const char *method, const struct cfg_tool **dropin,
+			int *dropin_gone)
 {
-	struct field_check *fc = cls;
-	(void)kind;
+	struct server *srv = rq->server;
 
-	fc->problem = header_field_problem(name, name_len,
-					   value ? value : "",
-					   value ? value_len : 0);
-	return fc->problem == NULL ? MHD_YES : MHD_NO;
+	rq->started = 1;
+	rq->is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	if (guard_head_done(srv->guard, listener_guard_conn(c),
+			    httpd_has_body(c)) < 0 ||
+	    request_open_entry(rq, srv->ledger, httpd_client_text(c),
+			       method) < 0)
+		return -1;
+	rq->cfg = listener_hold_cfg(rq->listener, dropin, dropin_gone);
+	return rq->cfg != NULL ? 0 : -1;
 }
 
-/* Every header exactly as MHD kept it, counted bytes (a NUL inside is
- * seen, not a shorter string): MHD 0.9.75 passes a bare CR in a value,
- * a blank before the colon and other non-token names. Trailers of a
- * chunked body are never forwarded, so only the head is checked. NULL,
- * or why the request is refused. */
-static const char *header_problem(struct MHD_Connection *c)
+/* The head itself, before anything is decided on what it says. */
+static const char *head_problem(const struct request *rq,
+				struct MHD_Connection *c, const char *method,
+				unsigned *status)
 {
-	struct field_check fc = { NULL };
+	const char *why;
 
-	MHD_get_connection_values_n(c, MHD_HEADER_KIND, check_field, &fc);
-	return fc.problem;
+	*status = MHD_HTTP_BAD_REQUEST;
+	if (!header_is_token(method, strlen(method)))
+		return "bad request: the method is not a token";
+	if ((why = httpd_header_problem(c)) != NULL)
+		return why;
+	*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	if (atomic_load(&rq->server->stopping))
+		return "shutting down";
+	return NULL;
 }
 
-/* "127.0.0.1:40312" or "[::1]:40312", for the audit trail. */
-static const char *client_of(struct MHD_Connection *c)
+/* Where the request goes: the drop-in listener's tool or the target's.
+ * 0: a tool or the health check; -1: refused (*answer). */
+static int route(struct request *rq, struct MHD_Connection *c,
+		 const struct cfg_tool *dropin, int dropin_gone,
+		 enum MHD_Result *answer)
 {
-	static __thread char text[INET6_ADDRSTRLEN + 10];
-	char host[INET6_ADDRSTRLEN];
-	unsigned port;
-	int is_ipv6;
+	unsigned status = MHD_HTTP_NOT_FOUND;
 
-	if (client_address(c, host, sizeof(host), &port, &is_ipv6) < 0)
-		return "";
-	snprintf(text, sizeof(text), is_ipv6 ? "[%s]:%u" : "%s:%u", host,
-		 port);
-	return text;
+	if (dropin_gone) {
+		*answer = refuse(rq, c, status, "tool removed by a reload", 0);
+		return -1;
+	}
+	if (route_request(rq->cfg, dropin, rq->target, &rq->route) ==
+	    ROUTE_TOOL &&
+	    ledger_entry_set_tool(request_entry(rq), rq->route.tool) < 0) {
+		*answer = refuse(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				 "out of memory", 0);
+		return -1;
+	}
+	if (rq->route.kind == ROUTE_TOOL || rq->route.kind == ROUTE_HEALTH)
+		return 0;
+	if (rq->route.kind == ROUTE_BAD_REQUEST)
+		status = MHD_HTTP_BAD_REQUEST;
+	*answer = refuse(rq, c, status, rq->route.reason, 0);
+	return -1;
 }
 
+/* Who the client is: the place client identity will be established (and
+ * the request refused when it cannot be). Nothing yet: always 0. */
+static int identify(struct request *rq, struct MHD_Connection *c,
+		    enum MHD_Result *answer)
+{
+	(void)rq;
+	(void)c;
+	(void)answer;
+	return 0;
+}
+
+/* The body as declared: framed unambiguously, within the limit, and
+ * within what the server may hold now. */
+static enum MHD_Result check_declared_body(struct request *rq,
+					   struct MHD_Connection *c)
+{
+	unsigned status;
+	const char *why = httpd_framing_problem(c, body_limit(rq), &status);
+
+	if (why != NULL)
+		return deny(rq, c, status, why, 0);
+	request_body_limit(rq, body_limit(rq), httpd_declared_length(c));
+	if (rq->declared > 0 && !request_body_fits(rq, rq->declared))
+		return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
+	return MHD_YES;
+}
+
+/* The head is in: route, identity, policy (what can be decided before
+ * the body); the body and the dispatch come in on_request(). */
 static enum MHD_Result on_first_call(struct request *rq,
 				     struct MHD_Connection *c,
 				     const char *method)
 {
-	struct listener *l = rq->listener;
-	struct server *srv = l->server;
-	const struct cfg_tool *dropin = NULL;
-	int dropin_gone = 0;
+	const struct cfg_tool *dropin;
+	int dropin_gone;
+	enum MHD_Result answer;
 	unsigned status;
 	const char *why;
 
-	rq->started = 1;
-	rq->is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-	/* a connection the guard cut for a slow head gets nothing more */
-	if (guard_head_done(srv->guard, guard_conn_of(c), has_body(c)) < 0)
+	if (open_request(rq, c, method, &dropin, &dropin_gone) < 0)
 		return MHD_NO;
-	rq->entry = ledger_entry_new(srv->ledger, client_of(c), method,
-				     rq->target);
-	if (rq->entry == NULL)
-		return MHD_NO;
-	/* the config in force now serves this request to its end */
-	pthread_mutex_lock(&srv->lock);
-	/* NULL only in the instant a first start's listeners open before
-	 * their config is in place: nothing is served yet */
-	if (srv->cfg == NULL) {
-		pthread_mutex_unlock(&srv->lock);
-		return MHD_NO;
-	}
-	rq->cfg = cfg_hold(srv->cfg);
-	if (l->tool_name != NULL) {
-		dropin = cfg_find_tool(rq->cfg, l->tool_name,
-				       strlen(l->tool_name));
-		dropin_gone = dropin == NULL;
-	}
-	pthread_mutex_unlock(&srv->lock);
-	/* before anything is decided on what the headers say */
-	if (!header_is_token(method, strlen(method)))
-		return refuse(rq, c, MHD_HTTP_BAD_REQUEST,
-			      "bad request: the method is not a token", 0);
-	if ((why = header_problem(c)) != NULL)
-		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, why, 0);
-	if (atomic_load(&srv->stopping))
-		return refuse(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
-			      "shutting down", 0);
-	if (dropin_gone)
-		return refuse(rq, c, MHD_HTTP_NOT_FOUND,
-			      "tool removed by a reload", 0);
-	if (route_request(rq->cfg, dropin, rq->target, &rq->route) ==
-	    ROUTE_TOOL)
-		if (ledger_entry_set_tool(rq->entry, rq->route.tool) < 0)
-			return refuse(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
-				      "out of memory", 0);
-	switch (rq->route.kind) {
-	case ROUTE_BAD_REQUEST:
-		return refuse(rq, c, MHD_HTTP_BAD_REQUEST, rq->route.reason, 0);
-	case ROUTE_NOT_FOUND:
-		return refuse(rq, c, MHD_HTTP_NOT_FOUND, rq->route.reason, 0);
-	case ROUTE_HEALTH:
-		break;
-	case ROUTE_TOOL: {
-		enum MHD_Result answer;
-		if (check_tool_request(rq, c, method, &answer) < 0)
-			return answer;
-		break;
-	}
-	}
-	if (declares_bad_framing(c, body_limit(rq), &status, &why))
-		return deny(rq, c, status, why, 0);
-	rq->declared = declared_length(c);
-	if (rq->declared > 0 && !body_fits(rq, rq->declared))
-		return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
-	return MHD_YES;
+	if ((why = head_problem(rq, c, method, &status)) != NULL)
+		return refuse(rq, c, status, why, 0);
+	if (route(rq, c, dropin, dropin_gone, &answer) < 0 ||
+	    identify(rq, c, &answer) < 0)
+		return answer;
+	if (rq->route.kind == ROUTE_TOOL &&
+	    check_tool_request(rq, c, method, &answer) < 0)
+		return answer;
+	return check_declared_body(rq, c);
 }
 
 /* A JSON-RPC refusal: the audit record, then the error body the policy
@@ -1075,11 +631,11 @@ static enum MHD_Result deny_rpc(struct request *rq, struct MHD_Connection *c,
 	char secs[16];
 
 	charge_refusal(rq);
-	ledger_entry_deny(rq->entry, status, reason);
-	rq->entry = NULL;
+	request_deny(rq, status, reason);
 	snprintf(secs, sizeof(secs), "%u", retry_after);
-	return send_text(c, status, body, retry_after ? "Retry-After" : NULL,
-			 secs);
+	return httpd_send_body(c, status, "application/json", body,
+			       strlen(body), retry_after ? "Retry-After" : NULL,
+			       secs);
 }
 
 /* An allowed body of n calls takes n tokens, all or none: a batch that
@@ -1131,11 +687,12 @@ static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
 	char *forward = NULL, *error_body = NULL;
 	size_t forward_len = 0;
 
-	int rc = policy_check_jsonrpc(tool, rq->body ? rq->body : "",
-				      rq->body_len, &forward, &forward_len,
+	size_t len;
+	const char *body = request_body(rq, &len);
+	int rc = policy_check_jsonrpc(tool, body, len, &forward, &forward_len,
 				      &error_body, &v, &calls);
-	ledger_entry_set_jsonrpc_methods(rq->entry, calls.methods,
-					 calls.truncated);
+	ledger_entry_set_jsonrpc_methods(request_entry(rq), calls.methods,
+				  calls.truncated);
 	calls.methods = NULL; /* the entry's now */
 	policy_calls_free(&calls);
 	if (rc < 0) {
@@ -1153,16 +710,7 @@ static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
 		free(forward);
 		return -1;
 	}
-	free(rq->body);
-	rq->body = forward;
-	rq->body_len = forward_len;
-	rq->body_cap = forward_len;
-	if (forward_len > rq->body_charged) {
-		/* already allocated: counted, even past the cap */
-		atomic_fetch_add(&rq->listener->server->body_bytes,
-				 forward_len - rq->body_charged);
-		rq->body_charged = forward_len;
-	}
+	request_replace_body(rq, forward, forward_len);
 	return 0;
 }
 
@@ -1184,6 +732,54 @@ static int take_pending(struct request *rq, struct MHD_Connection *c,
 	return -1;
 }
 
+/* The policy on the body, for an HTTP tool: any body sent to a JSON-RPC
+ * tool is checked, whatever the method (a PUT must not carry past the
+ * policy what a POST could not), and its calls counted. 0: go on; -1:
+ * refused (*answer). */
+static int check_body(struct request *rq, struct MHD_Connection *c,
+		      const char *method, enum MHD_Result *answer)
+{
+	size_t len;
+	const char *body = request_body(rq, &len);
+
+	ledger_entry_set_body(request_entry(rq), body, len);
+	if (rq->route.tool->is_jsonrpc &&
+	    (len > 0 || strcmp(method, "POST") == 0))
+		return check_jsonrpc_body(rq, c, answer);
+	return take_pending(rq, c, answer);
+}
+
+/* The request is read and nothing refused it on the way: answer it. */
+static enum MHD_Result dispatch(struct request *rq, struct MHD_Connection *c,
+				const char *method)
+{
+	enum MHD_Result answer;
+
+	if (rq->route.kind == ROUTE_HEALTH) {
+		request_discard(rq);
+		return send_health(c);
+	}
+	if (rq->route.tool->type == CFG_TOOL_CLI)
+		return run_cli(rq, c);
+	if (check_body(rq, c, method, &answer) < 0)
+		return answer;
+	return proxy_to_tool(rq, c, method);
+}
+
+/* What was decided while the request came in, told now that it is read:
+ * a refusal, a body too large or over the budget. */
+static enum MHD_Result refused_on_the_way(struct request *rq,
+					  struct MHD_Connection *c)
+{
+	if (rq->refusal != 0)
+		return deny(rq, c, rq->refusal, rq->refusal_reason,
+			    rq->retry_after);
+	if (rq->body_too_large)
+		return deny(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "request body too large", 0);
+	return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 				  const char *url, const char *method,
 				  const char *version, const char *upload,
@@ -1198,296 +794,53 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_NO;
 	if (!rq->started)
 		return on_first_call(rq, c, method);
-	struct guard *guard = rq->listener->server->guard;
+	struct guard *guard = rq->server->guard;
 	if (*upload_size > 0) {
-		guard_body_read(guard, guard_conn_of(c));
-		take_body(rq, body_limit(rq), upload, *upload_size);
+		guard_body_read(guard, listener_guard_conn(c));
+		request_take_body(rq, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	/* the guard may have cut it between the last byte and here */
-	if (guard_answering(guard, guard_conn_of(c)) < 0)
+	if (guard_answering(guard, listener_guard_conn(c)) < 0)
 		return MHD_NO;
-	if (rq->refusal != 0)
-		return deny(rq, c, rq->refusal, rq->refusal_reason,
-			    rq->retry_after);
-	if (rq->body_too_large)
-		return deny(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
-			    "request body too large", 0);
-	if (rq->body_busy)
-		return deny(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, BODY_BUSY, 1);
-	if (rq->route.kind == ROUTE_HEALTH) {
-		ledger_entry_discard(rq->entry);
-		rq->entry = NULL;
-		return send_health(c);
-	}
-	if (rq->route.tool->type == CFG_TOOL_CLI)
-		return run_cli(rq, c);
-	ledger_entry_set_body(rq->entry, rq->body, rq->body_len);
-	/* Any body sent to a JSON-RPC tool is checked, whatever the method:
-	 * a PUT must not carry past the policy what a POST could not. */
-	enum MHD_Result answer;
-	if (rq->route.tool->is_jsonrpc &&
-	    (rq->body_len > 0 || strcmp(method, "POST") == 0)) {
-		if (check_jsonrpc_body(rq, c, &answer) < 0)
-			return answer;
-	} else if (take_pending(rq, c, &answer) < 0) {
-		return answer;
-	}
-	return proxy_to_tool(rq, c, method);
+	if (rq->refusal != 0 || rq->body_too_large || rq->body_busy)
+		return refused_on_the_way(rq, c);
+	return dispatch(rq, c, method);
 }
 
 /* Called first, with the raw target: the only place it is seen undecoded. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	struct request *rq = calloc(1, sizeof(*rq));
+	struct listener *l = cls;
+	struct server *srv = listener_arg(l);
 	(void)c;
 
-	if (rq == NULL)
-		return NULL;
-	rq->listener = cls;
-	rq->target = strdup(uri);
-	if (rq->target == NULL) {
-		free(rq);
-		return NULL;
-	}
-	return rq;
+	return request_new(srv, l, &srv->body_bytes, uri);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct request *rq = *con_cls;
-	struct listener *l = cls;
-	struct guard_conn *gc = guard_conn_of(c);
+	struct server *srv = listener_arg(cls);
+	struct guard_conn *gc = listener_guard_conn(c);
 
 	if (rq != NULL) {
 		/* a body too slow: the guard has answered 408 */
-		if (rq->entry != NULL &&
-		    guard_cut_of(l->server->guard, gc) == GUARD_CUT_BODY) {
-			ledger_entry_deny(rq->entry, MHD_HTTP_REQUEST_TIMEOUT,
-				   "request body not received in time");
-			rq->entry = NULL;
-		}
+		if (guard_cut_of(srv->guard, gc) == GUARD_CUT_BODY)
+			request_deny(rq, MHD_HTTP_REQUEST_TIMEOUT,
+				     "request body not received in time");
 		/* MHD frees the answer's reader only after this call */
 		if (rq->reader != NULL)
 			rq->reader->complete =
 				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
-		/* the client left (or MHD gave up) before an answer */
-		if (rq->entry != NULL)
-			ledger_entry_deny(rq->entry, STATUS_CLIENT_CLOSED,
-				   rq->refusal ? rq->refusal_reason :
-						 "client closed the connection "
-						 "before the request was "
-						 "complete");
-		cfg_release(rq->cfg);
-		free(rq->target);
-		free(rq->body);
-		body_release(rq);
-		free(rq);
+		request_free(rq);
 		*con_cls = NULL;
 	}
-	guard_request_done(l->server->guard, gc);
+	guard_request_done(srv->guard, gc);
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
-				  (unsigned)CLIENT_IDLE_TIMEOUT_SECS);
-}
-
-/* Keep the URL as sent; route.c refuses what decoding would change. */
-static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *uri)
-{
-	(void)cls;
-	(void)c;
-	return strlen(uri);
-}
-
-/* MHD reports every request the application ends with an error; for a
- * gateway that is mostly a client leaving (mid-stream, or while the
- * upstream is still thinking), which is routine: debug, not a warning. */
-static int is_routine_mhd_message(const char *line)
-{
-	static const char *const routine[] = {
-		"Closing connection (application error",
-		"Closing connection (application reported error",
-		"Application reported internal error, closing connection",
-		"Failed to send the response body for the request",
-		/* a client that left mid-head, or one the guard cut */
-		"Connection socket is closed when reading request",
-		"Connection was closed by remote side with incomplete",
-	};
-
-	for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++)
-		if (strncmp(line, routine[i], strlen(routine[i])) == 0)
-			return 1;
-	return 0;
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char line[512];
-	(void)cls;
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	if (is_routine_mhd_message(line))
-		log_debug("httpd: %s", line);
-	else
-		log_warnx("httpd: %s", line);
-}
-
-/* ---- listeners ---- */
-
-/* MHD tells each connection's start and end: a retired listener is
- * stopped after its last one. */
-static void on_connection(void *cls, struct MHD_Connection *c,
-			  void **socket_context,
-			  enum MHD_ConnectionNotificationCode code)
-{
-	struct listener *l = cls;
-	struct guard *guard = l->server->guard;
-
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		atomic_fetch_add(&l->connections, 1);
-		*socket_context = guard_open(guard, client_addr_of(c),
-					     client_fd_of(c));
-		/* unguarded, it could hold a thread for ever: end it now */
-		if (*socket_context == NULL)
-			shutdown(client_fd_of(c), SHUT_RDWR);
-		return;
-	}
-	guard_close(guard, *socket_context);
-	*socket_context = NULL;
-	if (atomic_fetch_sub(&l->connections, 1) == 1) {
-		pthread_mutex_lock(&l->server->lock);
-		int retired = l->retired;
-		pthread_mutex_unlock(&l->server->lock);
-		if (retired)
-			l->server->wake(l->server->wake_arg);
-	}
-}
-
-/* Before MHD makes a connection: the limits per address and in all. */
-static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
-				 socklen_t addrlen)
-{
-	struct listener *l = cls;
-	(void)addrlen;
-
-	return guard_admit(l->server->guard, addr) == 0 ? MHD_YES : MHD_NO;
-}
-
-static int listener_start(struct listener *l)
-{
-	struct sockaddr_storage ss;
-	/* ITC: MHD_quiesce_daemon needs it with an internal thread */
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
-
-	if (addr_sockaddr(&l->addr, &ss) < 0)
-		return -1;
-	if (l->addr.is_ipv6)
-		flags |= MHD_USE_IPv6;
-	l->daemon = MHD_start_daemon(
-		flags, l->addr.port, on_accept, l, on_request, l,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_CONNECTION_LIMIT,
-		l->server->conn_limit + CONN_LIMIT_SLACK,
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)CLIENT_IDLE_TIMEOUT_SECS,
-		MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONN_THREAD_STACK,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-		MHD_OPTION_STRICT_FOR_CLIENT, 1,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
-		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-		MHD_OPTION_END);
-	return l->daemon != NULL ? 0 : -1;
-}
-
-static void listener_free(struct listener *l)
-{
-	if (l->daemon != NULL)
-		MHD_stop_daemon(l->daemon);
-	if (l->listen_fd >= 0)
-		close(l->listen_fd);
-	free(l->tool_name);
-	free(l);
-}
-
-/* Lock held. Accept nothing more; shutdown(2) makes the port refuse
- * connections at once, while the descriptor stays open until MHD has
- * stopped (its thread may still look at it). */
-static void listener_retire(struct listener *l)
-{
-	if (l->retired)
-		return;
-	l->retired = 1;
-	l->listen_fd = MHD_quiesce_daemon(l->daemon);
-	if (l->listen_fd >= 0)
-		shutdown(l->listen_fd, SHUT_RDWR);
-	else
-		log_warnx("cannot stop accepting on port %u", l->addr.port);
-}
-
-/* ---- the set of listeners a config asks for ---- */
-
-struct wanted {
-	const struct addr *addr;
-	const char *tool_name;          /* NULL: main */
-};
-
-/* Every listener of cfg, main ones first; *n set. Caller frees. */
-static struct wanted *wanted_of(const struct cfg *cfg, size_t *n)
-{
-	struct wanted *w = calloc(cfg->n_listen + cfg->n_tools + 1,
-				  sizeof(*w));
-	size_t k = 0;
-
-	if (w == NULL)
-		return NULL;
-	for (size_t i = 0; i < cfg->n_listen; i++)
-		w[k++] = (struct wanted){ &cfg->listen[i], NULL };
-	for (size_t i = 0; i < cfg->n_tools; i++)
-		if (cfg->tools[i].has_listen)
-			w[k++] = (struct wanted){ &cfg->tools[i].listen,
-						  cfg->tools[i].name };
-	*n = k;
-	return w;
-}
-
-/* Compared as binary, as cfg.c does: "::1" and "0::1" are one. */
-static int same_addr(const struct addr *a, const struct addr *b)
-{
-	struct sockaddr_storage x, y;
-
-	if (a->port != b->port || a->is_ipv6 != b->is_ipv6 ||
-	    addr_sockaddr(a, &x) < 0 || addr_sockaddr(b, &y) < 0)
-		return 0;
-	return memcmp(&x, &y, sizeof(x)) == 0;
-}
-
-/* Lock held. The live (not retired) listener on addr, or NULL. */
-static struct listener *find_listener(struct server *srv,
-				      const struct addr *addr)
-{
-	for (struct listener *l = srv->listeners; l != NULL; l = l->next)
-		if (!l->retired && same_addr(&l->addr, addr))
-			return l;
-	return NULL;
-}
-
-static int take_name(char **dst, const char *name)
-{
-	char *copy = name ? strdup(name) : NULL;
-
-	if (name != NULL && copy == NULL)
-		return -1;
-	free(*dst);
-	*dst = copy;
-	return 0;
+				  LISTENER_IDLE_TIMEOUT_SECS);
 }
 
 /* ---- the server ---- */
@@ -1497,6 +850,8 @@ struct server *server_new(struct ledger *ledger, struct metrics *metrics,
 			  void *wake_arg)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
+	struct listener_handlers handlers = { on_uri, on_request,
+					      on_completed, srv };
 	/* the defaults until server_apply() gives a config's */
 	struct guard_limits none = {
 		CFG_DEFAULT_MAX_CONNECTIONS_PER_IP, conn_limit,
@@ -1505,182 +860,42 @@ struct server *server_new(struct ledger *ledger, struct metrics *metrics,
 	};
 
 	if (srv == NULL || (srv->ratelimit = ratelimit_new()) == NULL ||
-	    (srv->guard = guard_new(metrics, &none)) == NULL) {
-		if (srv != NULL)
+	    (srv->guard = guard_new(metrics, &none)) == NULL ||
+	    (srv->listeners = listeners_new(&handlers, srv->guard, &none,
+					    conn_limit, wake, wake_arg)) ==
+		    NULL) {
+		if (srv != NULL) {
+			guard_free(srv->guard);
 			ratelimit_free(srv->ratelimit);
+		}
 		free(srv);
 		return NULL;
 	}
-	pthread_mutex_init(&srv->lock, NULL);
 	srv->ledger = ledger;
-	srv->conn_limit = conn_limit;
-	srv->wake = wake;
-	srv->wake_arg = wake_arg;
 	return srv;
 }
 
-/* Starts, off the list, a listener for each wanted address that has none;
- * they are put on *fresh. -1 (and *fresh stopped) when one cannot bind. */
-static int start_missing(struct server *srv, const struct wanted *w,
-			 size_t n, struct listener **fresh, char *err,
-			 size_t err_len)
+int server_apply(struct server *srv, const struct cfg *cfg, struct error *err)
 {
-	*fresh = NULL;
-	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_lock(&srv->lock);
-		int have = find_listener(srv, w[i].addr) != NULL;
-		pthread_mutex_unlock(&srv->lock);
-		if (have)
-			continue;
-		struct listener *l = calloc(1, sizeof(*l));
-		if (l != NULL) {
-			l->server = srv;
-			l->addr = *w[i].addr;
-			l->listen_fd = -1;
-			atomic_init(&l->connections, 0);
-		}
-		if (l == NULL || take_name(&l->tool_name, w[i].tool_name) < 0 ||
-		    listener_start(l) < 0) {
-			char text[96];
-			addr_format(w[i].addr, text, sizeof(text));
-			snprintf(err, err_len, "cannot listen on %s: %s", text,
-				 strerror(errno ? errno : ENOMEM));
-			if (l != NULL)
-				listener_free(l);
-			while (*fresh != NULL) {
-				struct listener *next = (*fresh)->next;
-				listener_free(*fresh);
-				*fresh = next;
-			}
-			return -1;
-		}
-		l->next = *fresh;
-		*fresh = l;
-	}
-	return 0;
-}
-
-/* Lock held: the roles of kept listeners, retirement of the others. */
-static int settle_listeners(struct server *srv, const struct wanted *w,
-			    size_t n)
-{
-	for (struct listener *l = srv->listeners; l != NULL; l = l->next) {
-		if (l->retired)
-			continue;
-		size_t i = 0;
-		while (i < n && !same_addr(&l->addr, w[i].addr))
-			i++;
-		if (i == n)
-			listener_retire(l);
-		else if (take_name(&l->tool_name, w[i].tool_name) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static void set_guard_limits(struct server *srv, const struct cfg *cfg)
-{
-	struct guard_limits lim = {
-		.per_ip = cfg->max_connections_per_ip,
-		.total = srv->conn_limit,
-		.header_secs = cfg->client_header_timeout_secs,
-		.body_secs = cfg->client_body_timeout_secs,
-	};
-
-	guard_set_limits(srv->guard, &lim);
-}
-
-int server_apply(struct server *srv, const struct cfg *cfg, char *err,
-		 size_t err_len)
-{
-	struct listener *fresh;
-	size_t n;
-	struct wanted *w = wanted_of(cfg, &n);
-
-	if (w == NULL) {
-		snprintf(err, err_len, "out of memory");
-		return -1;
-	}
-	/* A listener serves from the moment it starts: its connections'
-	 * timers must already be the ones this config asks for. */
-	pthread_mutex_lock(&srv->lock);
-	const struct cfg *before = srv->cfg ? cfg_hold(srv->cfg) : NULL;
-	pthread_mutex_unlock(&srv->lock);
-	set_guard_limits(srv, cfg);
-	if (start_missing(srv, w, n, &fresh, err, err_len) < 0) {
-		if (before != NULL)
-			set_guard_limits(srv, before);
-		cfg_release(before);
-		free(w);
-		return -1;
-	}
-	cfg_release(before);
-	pthread_mutex_lock(&srv->lock);
-	int rc = settle_listeners(srv, w, n);
-	while (fresh != NULL) {
-		struct listener *next = fresh->next;
-		fresh->next = srv->listeners;
-		srv->listeners = fresh;
-		fresh = next;
-	}
-	const struct cfg *old = srv->cfg;
-	srv->cfg = cfg_hold(cfg);
-	pthread_mutex_unlock(&srv->lock);
-	cfg_release(old);
-	free(w);
-	/* a listener retired with no connection will see no last close */
-	srv->wake(srv->wake_arg);
-	if (rc < 0)
-		snprintf(err, err_len, "out of memory");
-	return rc;
+	return listeners_apply(srv->listeners, cfg, err);
 }
 
 unsigned server_reap(struct server *srv)
 {
-	struct listener *done = NULL, **p;
-	unsigned left = 0;
-
-	pthread_mutex_lock(&srv->lock);
-	for (p = &srv->listeners; *p != NULL;) {
-		struct listener *l = *p;
-		if (l->retired && atomic_load(&l->connections) == 0) {
-			*p = l->next;
-			l->next = done;
-			done = l;
-		} else {
-			left += l->retired;
-			p = &l->next;
-		}
-	}
-	pthread_mutex_unlock(&srv->lock);
-	while (done != NULL) {
-		struct listener *next = done->next;
-		listener_free(done);
-		done = next;
-	}
-	return left;
+	return listeners_reap(srv->listeners);
 }
 
 void server_quiesce(struct server *srv)
 {
 	atomic_store(&srv->stopping, 1);
-	pthread_mutex_lock(&srv->lock);
-	for (struct listener *l = srv->listeners; l != NULL; l = l->next)
-		listener_retire(l);
-	pthread_mutex_unlock(&srv->lock);
+	listeners_quiesce(srv->listeners);
 }
 
 void server_stop(struct server *srv)
 {
 	atomic_store(&srv->stopping, 1);
-	while (srv->listeners != NULL) {
-		struct listener *l = srv->listeners;
-		srv->listeners = l->next;
-		listener_free(l);
-	}
+	listeners_free(srv->listeners);
 	guard_free(srv->guard);
-	cfg_release(srv->cfg);
 	ratelimit_free(srv->ratelimit);
-	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }

@@ -1,5 +1,6 @@
-/* server — the HTTP front: every listener of a config, routing, the request
- * body, error answers, and the hand-off to the proxy worker.
+/* server — the HTTP front: what a request on a tool listener gets (route,
+ * identity, policy, then the health answer, a CLI run or the hand-off to
+ * the proxy worker); the listeners themselves are listener.c's.
  *
  * libmicrohttpd runs a thread per connection (poll mode: no FD_SETSIZE
  * limit). That thread may block: it waits for the upstream's head, then
@@ -12,6 +13,7 @@
 #include <stddef.h>
 
 #include "cfg.h"
+#include "error.h"
 #include "ledger.h"
 
 struct server;
@@ -30,10 +32,12 @@ struct server *server_new(struct ledger *ledger, struct metrics *metrics,
  * it names that are not open yet, gives kept ones their new role, and
  * retires the others (they accept nothing more; their open connections,
  * streams included, go on). New requests use cfg at once; those under way
- * keep the config they started with. 0, or -1 with the reason in err and
- * nothing changed (an address cannot be bound). */
-int server_apply(struct server *srv, const struct cfg *cfg, char *err,
-		 size_t err_len);
+ * keep the config they started with. Every new listener is started
+ * before anything else changes: 0, or -1 with the reason in err and
+ * nothing changed (an address cannot be bound, out of memory). Main
+ * thread only. */
+int server_apply(struct server *srv, const struct cfg *cfg,
+		 struct error *err);
 /* Stops the retired listeners that have no connection left; returns how
  * many retired ones remain. Main thread only. */
 unsigned server_reap(struct server *srv);

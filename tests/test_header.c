@@ -166,6 +166,86 @@ static void test_field_problem(void)
 	}
 }
 
+/* One row per name: what each predicate says of it. The table in
+ * header.c is the one place these are decided; this pins every answer
+ * (the lists it replaced: proxy.c's two, cfg.c's, policy.c's). */
+struct rule_case {
+	const char *name;
+	int hop, response_hop, injectable;
+	enum header_forward forward;
+};
+
+#define FWD HEADER_FORWARD
+#define NEV HEADER_NEVER
+#define LST HEADER_IF_LISTED
+
+static const struct rule_case rule_cases[] = {
+	{ "Connection", 1, 1, 0, FWD },
+	{ "keep_alive", 1, 1, 0, FWD },
+	{ "Proxy-Connection", 1, 1, 0, FWD },
+	{ "Proxy-Authenticate", 1, 1, 1, FWD },
+	{ "Proxy-Authorization", 1, 0, 1, NEV },
+	{ "te", 1, 1, 0, FWD },
+	{ "Trailer", 1, 1, 0, FWD },
+	{ "Transfer-Encoding", 1, 1, 0, FWD },
+	{ "Upgrade", 1, 1, 0, FWD },
+	{ "HOST", 1, 0, 0, FWD },
+	{ "Content-Length", 1, 1, 0, FWD },
+	{ "Expect", 1, 0, 1, FWD },
+	{ "Authorization", 0, 0, 1, NEV },
+	{ "cookie", 0, 0, 1, LST },
+	{ "Forwarded", 0, 0, 1, LST },
+	{ "X-Forwarded-For", 0, 0, 1, LST },
+	{ "x_forwarded_proto", 0, 0, 1, LST },
+	{ "X-Forwarded-Anything", 0, 0, 1, LST },
+	{ "X-Forwarded", 0, 0, 1, FWD },
+	{ "X-Real-IP", 0, 0, 1, LST },
+	{ "True-Client-IP", 0, 0, 1, LST },
+	{ "X-Client-IP", 0, 0, 1, LST },
+	{ "CF-Connecting-IP", 0, 0, 1, LST },
+	{ "X-Cluster-Client-IP", 0, 0, 1, LST },
+	{ "X-ProxyUser-IP", 0, 0, 1, LST },
+	{ "X-Original-Forwarded-For", 0, 0, 1, LST },
+	{ "Via", 0, 0, 1, LST },
+	{ "X-Host", 0, 0, 1, LST },
+	{ "X-HTTP-Method-Override", 0, 0, 1, LST },
+	{ "X-HTTP-Method", 0, 0, 1, LST },
+	{ "X-Method-Override", 0, 0, 1, LST },
+	{ "X-Original-Method", 0, 0, 1, LST },
+	{ "X-Original-URL", 0, 0, 1, LST },
+	{ "X-Rewrite-URL", 0, 0, 1, LST },
+	{ "Accept", 0, 0, 1, FWD },
+	{ "Content-Type", 0, 0, 1, FWD },
+	{ "X-Api-Key", 0, 0, 1, FWD },
+	{ "Hostname", 0, 0, 1, FWD },
+	{ "Connections", 0, 0, 1, FWD },
+	{ "", 0, 0, 1, FWD },
+};
+
+static void test_rules(void)
+{
+	for (size_t i = 0; i < sizeof(rule_cases) / sizeof(rule_cases[0]);
+	     i++) {
+		const struct rule_case *t = &rule_cases[i];
+		int hop = header_hop_by_hop(t->name);
+		int rhop = header_response_hop_by_hop(t->name, strlen(t->name));
+		int inj = header_injectable(t->name);
+		enum header_forward fwd = header_forwardable(t->name);
+		if (hop != t->hop || rhop != t->response_hop ||
+		    inj != t->injectable || fwd != t->forward)
+			fprintf(stderr, "\n    %s: hop %d response %d "
+				"injectable %d forward %d", t->name, hop, rhop,
+				inj, (int)fwd);
+		CU_ASSERT_EQUAL(hop, t->hop);
+		CU_ASSERT_EQUAL(rhop, t->response_hop);
+		CU_ASSERT_EQUAL(inj, t->injectable);
+		CU_ASSERT_EQUAL(fwd, t->forward);
+	}
+	/* an answer's name is counted bytes: a longer one is another name */
+	CU_ASSERT(header_response_hop_by_hop("Connection: x", 10));
+	CU_ASSERT(!header_response_hop_by_hop("Connection: x", 11));
+}
+
 int main(void)
 {
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -176,5 +256,6 @@ int main(void)
 	CU_add_test(s, "names: folded prefix", test_name_prefix);
 	CU_add_test(s, "fields: token names, no control bytes",
 		    test_field_problem);
+	CU_add_test(s, "rules: which names go upstream", test_rules);
 	return cu_run();
 }

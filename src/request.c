@@ -1,0 +1,232 @@
+/* request — see request.h. */
+#include "config.h"
+
+#include "request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct request *request_new(struct server *srv, struct listener *l,
+			    atomic_size_t *budget, const char *target)
+{
+	struct request *rq = calloc(1, sizeof(*rq));
+
+	if (rq == NULL)
+		return NULL;
+	rq->server = srv;
+	rq->listener = l;
+	rq->budget = budget;
+	dbuf_init(&rq->body, 0);
+	rq->target = strdup(target);
+	if (rq->target == NULL) {
+		free(rq);
+		return NULL;
+	}
+	return rq;
+}
+
+static void body_release(struct request *rq)
+{
+	atomic_fetch_sub(rq->budget, rq->body_charged);
+	rq->body_charged = 0;
+}
+
+void request_free(struct request *rq)
+{
+	if (rq == NULL)
+		return;
+	/* the client left (or MHD gave up) before an answer */
+	request_deny(rq, STATUS_CLIENT_CLOSED,
+		     rq->refusal ? rq->refusal_reason :
+				   "client closed the connection before the "
+				   "request was complete");
+	cfg_release(rq->cfg);
+	free(rq->target);
+	dbuf_free(&rq->body);
+	free(rq->forward);
+	body_release(rq);
+	free(rq);
+}
+
+/* ---- the audit entry ---- */
+
+int request_open_entry(struct request *rq, struct ledger *ledger,
+		       const char *client, const char *method)
+{
+	rq->entry = ledger_entry_new(ledger, client, method, rq->target);
+	return rq->entry != NULL ? 0 : -1;
+}
+
+struct ledger_entry *request_entry(struct request *rq)
+{
+	return rq->entry;
+}
+
+/* The one place the entry leaves the request. */
+struct ledger_entry *request_hand_entry(struct request *rq)
+{
+	struct ledger_entry *e = rq->entry;
+
+	rq->entry = NULL;
+	return e;
+}
+
+void request_deny(struct request *rq, unsigned status, const char *reason)
+{
+	struct ledger_entry *e = request_hand_entry(rq);
+
+	if (e != NULL)
+		ledger_entry_deny(e, status, reason);
+}
+
+void request_fail(struct request *rq, unsigned status, const char *reason,
+		  enum metrics_upstream_error upstream_kind)
+{
+	struct ledger_entry *e = request_hand_entry(rq);
+
+	if (e != NULL)
+		ledger_entry_fail(e, status, reason, upstream_kind);
+}
+
+void request_discard(struct request *rq)
+{
+	struct ledger_entry *e = request_hand_entry(rq);
+
+	if (e != NULL)
+		ledger_entry_discard(e);
+}
+
+void request_end(struct request *rq, enum ledger_ending how)
+{
+	struct ledger_entry *e = request_hand_entry(rq);
+
+	if (e != NULL)
+		ledger_entry_end(e, how, NULL);
+}
+
+void request_unanswered(struct request *rq)
+{
+	if (rq->entry == NULL)
+		return;
+	ledger_entry_open(rq->entry, STATUS_CLIENT_CLOSED, LEDGER_PLAIN);
+	request_end(rq, LEDGER_ENDED_CLIENT_CLOSED);
+}
+
+/* ---- the body ----
+ *
+ * Every request charges the server's budget with the capacity its body
+ * buffer is given, as it grows with the bytes that come: doubling from
+ * 4 KiB, never past the limit nor past a declared length (a declared
+ * Content-Length is only checked against what is free, never reserved: a
+ * client that declares much and sends slowly holds only what it sent).
+ * It gives the charge back when it ends (request_free). The charge stays
+ * for the request's whole life even when the body moves to the proxy
+ * worker (which frees it when the transfer ends) or is replaced by the
+ * policy's re-serialised body (never larger, else the difference is
+ * charged too). A charge that would pass max_inflight_body_bytes is
+ * refused and nothing is added: the request is answered 503 with
+ * Retry-After. */
+
+#define FIRST_CHARGE 4096
+
+/* 0: n more bytes charged to rq; -1: they would pass the cap. */
+static int body_charge(struct request *rq, size_t n)
+{
+	size_t cap = rq->cfg->max_inflight_body_bytes;
+	size_t held = atomic_load(rq->budget);
+
+	do {
+		if (n > cap || held > cap - n)
+			return -1;
+	} while (!atomic_compare_exchange_weak(rq->budget, &held, held + n));
+	rq->body_charged += n;
+	return 0;
+}
+
+int request_body_fits(const struct request *rq, size_t n)
+{
+	size_t cap = rq->cfg->max_inflight_body_bytes;
+	size_t held = atomic_load(rq->budget);
+
+	return n <= cap && held <= cap - n;
+}
+
+void request_body_limit(struct request *rq, size_t max, size_t declared)
+{
+	dbuf_init(&rq->body, max);
+	rq->declared = declared;
+}
+
+/* The charge grows to cover need bytes, in the steps above. */
+static int charge_for(struct request *rq, size_t need)
+{
+	size_t cap = rq->body_charged ? rq->body_charged : FIRST_CHARGE;
+
+	if (need <= rq->body_charged)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	if (rq->declared > 0 && cap > rq->declared)
+		cap = rq->declared;
+	if (cap > rq->body.max)
+		cap = rq->body.max;
+	if (cap < need)
+		cap = need; /* the caller never lets need pass max */
+	return body_charge(rq, cap - rq->body_charged);
+}
+
+void request_take_body(struct request *rq, const char *data, size_t len)
+{
+	size_t held = dbuf_len(&rq->body);
+
+	if (rq->body_too_large || rq->body_busy)
+		return; /* discarded: refused once read */
+	if (len > rq->body.max - held) {
+		rq->body_too_large = 1; /* discard: never buffer past max */
+		return;
+	}
+	if (charge_for(rq, held + len) < 0) {
+		rq->body_busy = 1;
+		return;
+	}
+	if (dbuf_add(&rq->body, data, len) < 0)
+		rq->body_too_large = 1; /* out of memory */
+}
+
+const char *request_body(const struct request *rq, size_t *len)
+{
+	if (rq->forward != NULL) {
+		*len = rq->forward_len;
+		return rq->forward;
+	}
+	*len = dbuf_len(&rq->body);
+	return dbuf_str(&rq->body);
+}
+
+void request_replace_body(struct request *rq, char *body, size_t len)
+{
+	dbuf_free(&rq->body);
+	free(rq->forward);
+	rq->forward = body;
+	rq->forward_len = len;
+	if (len > rq->body_charged) {
+		/* already allocated: counted, even past the cap */
+		atomic_fetch_add(rq->budget, len - rq->body_charged);
+		rq->body_charged = len;
+	}
+}
+
+char *request_give_body(struct request *rq, size_t *len)
+{
+	char *body = rq->forward;
+
+	*len = rq->forward_len;
+	rq->forward = NULL;
+	rq->forward_len = 0;
+	if (body == NULL && dbuf_len(&rq->body) > 0)
+		body = dbuf_take(&rq->body, len);
+	if (body == NULL)
+		*len = 0;
+	return body;
+}

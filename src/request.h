@@ -1,0 +1,104 @@
+/* request — one request on a tool listener and everything it owns: the
+ * config it started under (a reference), its raw target, its route
+ * (which borrows from those two), its audit entry and its body, with the
+ * body's charge to the server's in-flight budget. request_free() is the
+ * one release path; the entry is ended once, by the request_* verb that
+ * decides its fate, or handed on by request_hand_entry().
+ *
+ * A request belongs to its connection's MHD thread (it is MHD's
+ * con_cls); nothing here is thread-safe but the budget, an atomic shared
+ * by every request of a server. */
+#ifndef CARAPACE_REQUEST_H
+#define CARAPACE_REQUEST_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "cfg.h"
+#include "dbuf.h"
+#include "ledger.h"
+#include "route.h"
+
+struct server;
+struct listener;
+struct body_reader;
+
+/* nginx's number for a client that left before its answer. */
+#define STATUS_CLIENT_CLOSED 499
+
+struct request {
+	struct server *server;          /* borrowed */
+	struct listener *listener;      /* it came on; borrowed */
+	const struct cfg *cfg;          /* in force when it came; a reference
+					 * (NULL until request_hold_cfg) */
+	char *target;                   /* raw, as the client sent it */
+	struct route route;             /* borrows from cfg and target */
+	struct body_reader *reader;     /* the queued answer's, if any */
+	int started;
+	int is_head;                    /* HEAD: the answer has no body */
+	size_t declared;                /* Content-Length, or 0 */
+	int body_too_large;
+	int body_busy;                  /* max_inflight_body_bytes reached */
+	unsigned refusal;               /* status to answer once read, or 0 */
+	char refusal_reason[256];
+	unsigned retry_after;           /* seconds, with a 429 */
+	int rate_pending;               /* a JSON-RPC body's calls are yet to
+					 * be counted: no token taken so far */
+	/* owned; through the functions below only */
+	struct ledger_entry *entry;     /* until ended or handed on */
+	struct dbuf body;               /* as received */
+	char *forward;                  /* the policy's re-serialised body */
+	size_t forward_len;
+	size_t body_charged;            /* to *budget */
+	atomic_size_t *budget;          /* the server's body bytes */
+};
+
+/* A request for target (copied) on l of srv, charging its body to
+ * budget. NULL on out of memory. */
+struct request *request_new(struct server *srv, struct listener *l,
+			    atomic_size_t *budget, const char *target);
+/* The one release path: an entry still held is recorded as the client
+ * having left before an answer (or with the refusal it was to get), the
+ * body and its charge are given back, the config released. NULL: no-op. */
+void request_free(struct request *rq);
+
+/* ---- the audit entry ---- */
+
+/* Opens the entry. 0, or -1 on out of memory. */
+int request_open_entry(struct request *rq, struct ledger *ledger,
+		       const char *client, const char *method);
+/* The entry, borrowed, for its setters (never to end it); NULL once it
+ * has been ended or handed on. */
+struct ledger_entry *request_entry(struct request *rq);
+/* Each ends the entry held, if any, as the ledger's verb of that name. */
+void request_deny(struct request *rq, unsigned status, const char *reason);
+void request_fail(struct request *rq, unsigned status, const char *reason,
+		  enum metrics_upstream_error upstream_kind);
+void request_discard(struct request *rq);
+/* An answer that opened but never reached the client. */
+void request_end(struct request *rq, enum ledger_ending how);
+/* Went upstream, but the client left before the head came back. */
+void request_unanswered(struct request *rq);
+/* The entry moves to the answer's body reader, which ends it when MHD
+ * drops the response; the caller owns what is returned. */
+struct ledger_entry *request_hand_entry(struct request *rq);
+
+/* ---- the body ---- */
+
+/* Once the route is known: the body may hold max bytes; declared is the
+ * Content-Length (0: none). */
+void request_body_limit(struct request *rq, size_t max, size_t declared);
+/* Whether n more bytes would fit in the budget now (nothing charged). */
+int request_body_fits(const struct request *rq, size_t n);
+/* Appends what arrived; past the limit it sets body_too_large, past the
+ * budget body_busy, and from then on discards (refused once read). */
+void request_take_body(struct request *rq, const char *data, size_t len);
+/* The body to check or record, borrowed ("" when none). */
+const char *request_body(const struct request *rq, size_t *len);
+/* The policy's re-serialised body (malloc'd; taken) replaces it. */
+void request_replace_body(struct request *rq, char *body, size_t len);
+/* The body to send, for the proxy request (caller frees; NULL with *len
+ * 0 when there is none or no memory). Its charge stays with rq. */
+char *request_give_body(struct request *rq, size_t *len);
+
+#endif
