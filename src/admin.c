@@ -286,10 +286,10 @@ static enum MHD_Result get_audit(struct admin *a, struct MHD_Connection *c)
 
 static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *c)
 {
-	char msg[512] = "";
+	struct error e;
 
-	if (a->ctx.reload(a->ctx.arg, msg, sizeof(msg)) < 0)
-		return send_error(c, MHD_HTTP_CONFLICT, msg);
+	if (a->ctx.reload(a->ctx.arg, &e) < 0)
+		return send_error(c, MHD_HTTP_CONFLICT, e.msg);
 	struct json_object *o = json_object_new_object();
 	struct timespec loaded;
 	char ts[40];
@@ -484,7 +484,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* A socket file left by a daemon that died is removed; one that still
  * answers belongs to a running daemon and is left alone. */
-static int clear_stale_socket(const char *path, char *err, size_t err_len)
+static int clear_stale_socket(const char *path, struct error *err)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -492,7 +492,7 @@ static int clear_stale_socket(const char *path, char *err, size_t err_len)
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, err_len, "%s exists and is not a socket", path);
+		error_set(err, 0, NULL, "%s exists and is not a socket", path);
 		return -1;
 	}
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
@@ -502,7 +502,7 @@ static int clear_stale_socket(const char *path, char *err, size_t err_len)
 	if (fd >= 0)
 		close(fd);
 	if (live) {
-		snprintf(err, err_len, "%s is in use by another process", path);
+		error_set(err, 0, NULL, "%s is in use by another process", path);
 		return -1;
 	}
 	return unlink(path);
@@ -510,12 +510,12 @@ static int clear_stale_socket(const char *path, char *err, size_t err_len)
 
 /* Mode 0600 from the moment it exists: the umask is narrowed around
  * bind(2), which creates the file. */
-static int unix_listen(const char *path, char *err, size_t err_len)
+static int unix_listen(const char *path, struct error *err)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd = -1;
 
-	if (clear_stale_socket(path, err, err_len) < 0)
+	if (clear_stale_socket(path, err) < 0)
 		goto fail;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -528,8 +528,8 @@ static int unix_listen(const char *path, char *err, size_t err_len)
 		goto fail;
 	return fd;
 fail:
-	if (err[0] == '\0')
-		snprintf(err, err_len, "cannot listen on unix:%s: %s", path,
+	if (err->msg[0] == '\0')
+		error_set(err, 0, NULL, "cannot listen on unix:%s: %s", path,
 			 strerror(errno));
 	if (fd >= 0)
 		close(fd);
@@ -570,21 +570,20 @@ static struct MHD_Daemon *start_daemon(struct admin *a,
 }
 
 struct admin *admin_start(const struct cfg_admin *where,
-			  const struct admin_context *ctx, char *err,
-			  size_t err_len)
+			  const struct admin_context *ctx, struct error *err)
 {
 	struct admin *a = calloc(1, sizeof(*a));
 	int fd = -1;
 
-	err[0] = '\0';
+	error_clear(err);
 	if (a == NULL) {
-		snprintf(err, err_len, "out of memory");
+		error_set(err, 0, NULL, "out of memory");
 		return NULL;
 	}
 	a->ctx = *ctx;
 	a->addr = where->addr;
 	if (where->is_unix) {
-		fd = unix_listen(where->unix_path, err, err_len);
+		fd = unix_listen(where->unix_path, err);
 		a->unix_path = fd >= 0 ? strdup(where->unix_path) : NULL;
 		if (a->unix_path == NULL)
 			goto fail;
@@ -594,8 +593,8 @@ struct admin *admin_start(const struct cfg_admin *where,
 		goto fail;
 	return a;
 fail:
-	if (err[0] == '\0')
-		snprintf(err, err_len, "cannot listen on %s (admin_listen)",
+	if (err->msg[0] == '\0')
+		error_set(err, 0, NULL, "cannot listen on %s (admin_listen)",
 			 where->text);
 	if (fd >= 0)
 		close(fd);

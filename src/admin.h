@@ -28,8 +28,8 @@ struct admin_context {
 	 * held until given back with release. */
 	const struct cfg *(*acquire)(void *arg, struct timespec *loaded);
 	void (*release)(void *arg, const struct cfg *cfg);
-	/* POST /v1/reload: 0 done; -1 refused, with why in msg. */
-	int (*reload)(void *arg, char *msg, size_t msg_len);
+	/* POST /v1/reload: 0 done; -1 refused, with why in e->msg. */
+	int (*reload)(void *arg, struct error *e);
 	void *arg;
 };
 
@@ -38,8 +38,7 @@ struct admin;
 /* Listens on cfg->admin (which must be enabled). NULL on failure, with
  * the reason in err. */
 struct admin *admin_start(const struct cfg_admin *where,
-			  const struct admin_context *ctx, char *err,
-			  size_t err_len);
+			  const struct admin_context *ctx, struct error *err);
 /* Closes the listener and every admin connection (live tails end). */
 void admin_stop(struct admin *a);
 

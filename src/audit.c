@@ -51,12 +51,12 @@ static int open_log(const char *path)
 		    FILE_MODE);
 }
 
-struct audit *audit_new(const char *path, char *err, size_t err_len)
+struct audit *audit_new(const char *path, struct error *err)
 {
 	struct audit *a = calloc(1, sizeof(*a));
 
 	if (a == NULL) {
-		snprintf(err, err_len, "out of memory");
+		error_set(err, 0, NULL, "out of memory");
 		return NULL;
 	}
 	a->fd = -1;
@@ -64,7 +64,7 @@ struct audit *audit_new(const char *path, char *err, size_t err_len)
 		a->path = strdup(path);
 		a->fd = a->path ? open_log(path) : -1;
 		if (a->fd < 0) {
-			snprintf(err, err_len, "cannot open audit log %s: %s",
+			error_set(err, 0, NULL, "cannot open audit log %s: %s",
 				 path, a->path ? strerror(errno) :
 						 "out of memory");
 			free(a->path);
@@ -116,14 +116,13 @@ static int same_path(const char *a, const char *b)
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-int audit_set_path(struct audit *a, const char *path, char *err,
-		   size_t err_len)
+int audit_set_path(struct audit *a, const char *path, struct error *err)
 {
 	char *copy = path ? strdup(path) : NULL;
 	int fd = copy ? open_log(copy) : -1;
 
 	if (path != NULL && fd < 0) {
-		snprintf(err, err_len, "cannot open audit log %s: %s", path,
+		error_set(err, 0, NULL, "cannot open audit log %s: %s", path,
 			 copy ? strerror(errno) : "out of memory");
 		free(copy);
 		return -1;

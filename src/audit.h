@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
 #include "stream.h"
 
 struct audit;
@@ -21,7 +22,7 @@ struct audit_tail;
 
 /* path NULL: no file, records go to live tails only. NULL on failure with
  * the reason in err (the file cannot be opened: a start-up error). */
-struct audit *audit_new(const char *path, char *err, size_t err_len);
+struct audit *audit_new(const char *path, struct error *err);
 /* Ends every live tail too. */
 void audit_free(struct audit *a);
 /* Opens the file anew (after logrotate renamed it). 0, or -1: counted,
@@ -30,8 +31,7 @@ int audit_reopen(struct audit *a);
 /* A reload named another file (or none: NULL): the new one is opened
  * first, and only then replaces the old. 0, or -1 with why in err and
  * nothing changed. */
-int audit_set_path(struct audit *a, const char *path, char *err,
-		   size_t err_len);
+int audit_set_path(struct audit *a, const char *path, struct error *err);
 /* The file written now (a copy into buf), or NULL when none. */
 const char *audit_path(struct audit *a, char *buf, size_t len);
 

@@ -142,30 +142,29 @@ static unsigned raise_fd_limit(void)
 	return (unsigned)((rl.rlim_cur - FDS_RESERVED) / FDS_PER_STREAM);
 }
 
-/* The file, parsed and checked; msg says why not. */
-static struct cfg *read_config(const char *file, char *msg, size_t len)
+/* The file, parsed and checked; e says why not, naming the file and the
+ * key as `carapaced -t` prints them. */
+static struct cfg *read_config(const char *file, struct error *e)
 {
-	struct error err;
+	struct error raw;
 	struct cfg *cfg;
 
-	if (cfg_load_file(file, &cfg, &err) == 0)
+	if (cfg_load_file(file, &cfg, &raw) == 0)
 		return cfg;
-	if (err.key[0] != '\0')
-		snprintf(msg, len, "%s: %s: %s", file, err.key, err.msg);
-	else
-		snprintf(msg, len, "%s: %s", file, err.msg);
-	return NULL;
+	if (raw.key[0] != '\0')
+		return error_set(e, 0, raw.key, "%s: %s: %s", file, raw.key,
+				 raw.msg), NULL;
+	return error_set(e, 0, NULL, "%s: %s", file, raw.msg), NULL;
 }
 
 /* A cli tool's child runs with our uid: never root unless asked for. */
 static int tools_as_root_ok(const struct cfg *cfg, int will_be_root,
-			    char *msg, size_t len)
+			    struct error *e)
 {
 	if (!will_be_root || cfg->run_tools_as_root || !cfg_has_cli_tools(cfg))
 		return 0;
-	snprintf(msg, len, "cli tools would run as root: start with -u USER, "
-			   "or set run_tools_as_root");
-	return -1;
+	return error_set(e, 0, NULL, "cli tools would run as root: start "
+			 "with -u USER, or set run_tools_as_root");
 }
 
 /* Signals are taken synchronously by the main thread; every thread made
@@ -219,20 +218,19 @@ static int tool_removed(void *arg, const char *tool)
 
 /* Everything that can refuse the new config; on a refusal nothing has
  * changed. 0 or -1 with why in msg. */
-static int apply_config(struct daemon *d, const struct cfg *cfg, char *msg,
-			size_t len)
+static int apply_config(struct daemon *d, const struct cfg *cfg,
+			struct error *e)
 {
-	char old[4096], ignored[256];
+	char old[4096];
 	const char *old_path = audit_path(d->audit, old, sizeof(old));
-	struct error e;
+	struct error ignored;
 
-	if (tools_as_root_ok(cfg, geteuid() == 0, msg, len) < 0 ||
-	    audit_set_path(d->audit, cfg->audit_log, msg, len) < 0)
+	if (tools_as_root_ok(cfg, geteuid() == 0, e) < 0 ||
+	    audit_set_path(d->audit, cfg->audit_log, e) < 0)
 		return -1;
-	if (server_apply(d->server, cfg, &e) == 0)
+	if (server_apply(d->server, cfg, e) == 0)
 		return 0;
-	snprintf(msg, len, "%s", e.msg);
-	audit_set_path(d->audit, old_path, ignored, sizeof(ignored));
+	audit_set_path(d->audit, old_path, &ignored);
 	return -1;
 }
 
@@ -246,19 +244,19 @@ static void warn_restart_only(const struct cfg *old, const struct cfg *cfg)
 			  "start");
 }
 
-/* SIGHUP and POST /v1/reload. 0, or -1 with why in msg and the old
+/* SIGHUP and POST /v1/reload. 0, or -1 with why in e and the old
  * config still in force. */
-static int reload(void *arg, char *msg, size_t len)
+static int reload(void *arg, struct error *e)
 {
 	struct daemon *d = arg;
 	const char *file = d->options->config;
 
 	pthread_mutex_lock(&d->reload_lock);
-	struct cfg *cfg = read_config(file, msg, len);
-	if (cfg == NULL || apply_config(d, cfg, msg, len) < 0) {
+	struct cfg *cfg = read_config(file, e);
+	if (cfg == NULL || apply_config(d, cfg, e) < 0) {
 		pthread_mutex_unlock(&d->reload_lock);
 		log_warnx("reload refused, the configuration in force stays: "
-			  "%s", msg);
+			  "%s", e->msg);
 		cfg_release(cfg);
 		return -1;
 	}
@@ -282,14 +280,14 @@ static int reload(void *arg, char *msg, size_t len)
 /* The audit trail, counters and the admin listener. 0 or -1 (logged). */
 static int start_records(struct daemon *d)
 {
-	char err[512];
+	struct error err;
 
 	d->metrics = metrics_new();
-	d->audit = audit_new(d->cfg->audit_log, err, sizeof(err));
+	d->audit = audit_new(d->cfg->audit_log, &err);
 	d->ledger = d->metrics && d->audit ?
 			    ledger_new(d->audit, d->metrics) : NULL;
 	if (d->ledger == NULL) {
-		log_warnx("%s", d->audit ? "out of memory" : err);
+		log_warnx("%s", d->audit ? "out of memory" : err.msg);
 		return -1;
 	}
 	if (!d->cfg->admin.enabled)
@@ -305,9 +303,9 @@ static int start_records(struct daemon *d)
 		.arg = d,
 	};
 	clock_gettime(CLOCK_REALTIME, &ctx.started);
-	d->admin = admin_start(&d->cfg->admin, &ctx, err, sizeof(err));
+	d->admin = admin_start(&d->cfg->admin, &ctx, &err);
 	if (d->admin == NULL) {
-		log_warnx("%s", err);
+		log_warnx("%s", err.msg);
 		return -1;
 	}
 	return 0;
@@ -326,7 +324,6 @@ static void stop_records(struct daemon *d)
 static int start_serving(struct daemon *d, unsigned conn_limit)
 {
 	const struct options *o = d->options;
-	char err[512];
 	struct error e;
 
 	d->server = server_new(d->ledger, d->metrics, conn_limit, wake_main,
@@ -336,13 +333,12 @@ static int start_serving(struct daemon *d, unsigned conn_limit)
 		return -1;
 	}
 	if (o->pidfile != NULL &&
-	    (d->pidfile_fd = daemon_pidfile_write(o->pidfile, err,
-						  sizeof(err))) < 0) {
-		log_warnx("%s", err);
+	    (d->pidfile_fd = daemon_pidfile_write(o->pidfile, &e)) < 0) {
+		log_warnx("%s", e.msg);
 		return -1;
 	}
-	if (d->has_user && daemon_drop(&d->user, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
+	if (d->has_user && daemon_drop(&d->user, &e) < 0) {
+		log_warnx("%s", e.msg);
 		return -1;
 	}
 	return 0;
@@ -396,7 +392,7 @@ static void drain(struct daemon *d, const sigset_t *set)
 
 static void serve(struct daemon *d, const sigset_t *set)
 {
-	char msg[512];
+	struct error e;
 	int sig;
 
 	for (;;) {
@@ -411,7 +407,7 @@ static void serve(struct daemon *d, const sigset_t *set)
 			/* a reload reopens the audit log; a refused one
 			 * still does, as logrotate may send SIGHUP */
 			log_info("SIGHUP: reloading %s", d->options->config);
-			if (reload(d, msg, sizeof(msg)) < 0)
+			if (reload(d, &e) < 0)
 				audit_reopen(d->audit);
 			break;
 		case SIGUSR1:
@@ -486,32 +482,30 @@ static int absolute(const char **path, char *buf, size_t len)
 static int prepare(struct daemon *d, struct options *o)
 {
 	static char config[4096], pidfile[4096];
-	char msg[512];
+	struct error e;
 
 	/* the daemon works in "/": a reload must find the same files */
 	if (absolute(&o->config, config, sizeof(config)) < 0 ||
 	    absolute(&o->pidfile, pidfile, sizeof(pidfile)) < 0) {
-		snprintf(msg, sizeof(msg), "path too long");
+		error_set(&e, 0, NULL, "path too long");
 		goto fail;
 	}
-	struct cfg *cfg = read_config(o->config, msg, sizeof(msg));
+	struct cfg *cfg = read_config(o->config, &e);
 
 	if (cfg == NULL)
 		goto fail;
 	d->cfg = cfg;
-	if (o->user != NULL &&
-	    daemon_parse_user(o->user, &d->user, msg, sizeof(msg)) < 0)
+	if (o->user != NULL && daemon_parse_user(o->user, &d->user, &e) < 0)
 		goto fail;
 	d->has_user = o->user != NULL;
 	int root = d->has_user ? d->user.uid == 0 : geteuid() == 0;
-	if (tools_as_root_ok(cfg, root, msg, sizeof(msg)) < 0)
+	if (tools_as_root_ok(cfg, root, &e) < 0)
 		goto fail;
-	if (o->pidfile != NULL &&
-	    daemon_pidfile_check(o->pidfile, msg, sizeof(msg)) < 0)
+	if (o->pidfile != NULL && daemon_pidfile_check(o->pidfile, &e) < 0)
 		goto fail;
 	return 0;
 fail:
-	fprintf(stderr, "carapaced: %s\n", msg);
+	fprintf(stderr, "carapaced: %s\n", e.msg);
 	return -1;
 }
 
@@ -520,25 +514,25 @@ fail:
 static int test_config(const struct options *o)
 {
 	struct daemon_user user;
-	char msg[512];
-	struct cfg *cfg = read_config(o->config, msg, sizeof(msg));
+	struct error e;
+	struct cfg *cfg = read_config(o->config, &e);
 	int root = geteuid() == 0;
 
 	if (cfg == NULL)
 		goto fail;
 	if (o->user != NULL) {
-		if (daemon_parse_user(o->user, &user, msg, sizeof(msg)) < 0)
+		if (daemon_parse_user(o->user, &user, &e) < 0)
 			goto fail;
 		root = user.uid == 0;
 	}
-	if (tools_as_root_ok(cfg, root, msg, sizeof(msg)) < 0)
+	if (tools_as_root_ok(cfg, root, &e) < 0)
 		goto fail;
 	printf("carapaced: configuration file %s test is successful\n",
 	       o->config);
 	cfg_release(cfg);
 	return 0;
 fail:
-	fprintf(stderr, "carapaced: %s\n", msg);
+	fprintf(stderr, "carapaced: %s\n", e.msg);
 	cfg_release(cfg);
 	return 1;
 }

@@ -110,21 +110,21 @@ static pid_t pidfile_read(const char *path)
 	return pid > 0 && pid < (1L << 22) ? (pid_t)pid : 0;
 }
 
-int daemon_pidfile_check(const char *path, char *err, size_t err_len)
+int daemon_pidfile_check(const char *path, struct error *err)
 {
 	pid_t pid = pidfile_read(path);
 
 	if (pid <= 0 || pid == getpid())
 		return 0;
 	if (kill(pid, 0) == 0 || errno == EPERM) {
-		snprintf(err, err_len, "already running (pid %ld, from %s)",
+		error_set(err, 0, NULL, "already running (pid %ld, from %s)",
 			 (long)pid, path);
 		return -1;
 	}
 	return 0;
 }
 
-int daemon_pidfile_write(const char *path, char *err, size_t err_len)
+int daemon_pidfile_write(const char *path, struct error *err)
 {
 	char text[32];
 	int n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
@@ -132,7 +132,7 @@ int daemon_pidfile_write(const char *path, char *err, size_t err_len)
 		      0644);
 
 	if (fd < 0 || write(fd, text, (size_t)n) != n) {
-		snprintf(err, err_len, "cannot write pidfile %s: %s", path,
+		error_set(err, 0, NULL, "cannot write pidfile %s: %s", path,
 			 strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -179,44 +179,43 @@ static int lookup_group(const char *name, gid_t *gid)
 	return 0;
 }
 
-int daemon_parse_user(const char *spec, struct daemon_user *u, char *err,
-		      size_t err_len)
+int daemon_parse_user(const char *spec, struct daemon_user *u, struct error *err)
 {
 	char user[64];
 	const char *colon = strchr(spec, ':');
 	size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
 
 	if (len == 0 || len >= sizeof(user)) {
-		snprintf(err, err_len, "bad user: %s", spec);
+		error_set(err, 0, NULL, "bad user: %s", spec);
 		return -1;
 	}
 	memcpy(user, spec, len);
 	user[len] = '\0';
 	struct passwd *pw = getpwnam(user);
 	if (pw == NULL) {
-		snprintf(err, err_len, "no such user: %s", user);
+		error_set(err, 0, NULL, "no such user: %s", user);
 		return -1;
 	}
 	u->uid = pw->pw_uid;
 	u->gid = pw->pw_gid;
 	snprintf(u->name, sizeof(u->name), "%s", pw->pw_name);
 	if (colon != NULL && lookup_group(colon + 1, &u->gid) < 0) {
-		snprintf(err, err_len, "no such group: %s", colon + 1);
+		error_set(err, 0, NULL, "no such group: %s", colon + 1);
 		return -1;
 	}
 	return 0;
 }
 
-int daemon_drop(const struct daemon_user *u, char *err, size_t err_len)
+int daemon_drop(const struct daemon_user *u, struct error *err)
 {
 	if (initgroups(u->name, u->gid) < 0 || setgid(u->gid) < 0 ||
 	    setuid(u->uid) < 0) {
-		snprintf(err, err_len, "cannot become %s: %s", u->name,
+		error_set(err, 0, NULL, "cannot become %s: %s", u->name,
 			 strerror(errno));
 		return -1;
 	}
 	if (u->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
-		snprintf(err, err_len, "root privileges could be regained");
+		error_set(err, 0, NULL, "root privileges could be regained");
 		return -1;
 	}
 	return 0;

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "error.h"
+
 /* Goes to the background (fork, setsid, fork, chdir "/"). Returns 0 in
  * the daemon, with *report a pipe to the launching process: start-up
  * errors go there (log_also_to), then daemon_ready(). Three processes
@@ -25,12 +27,12 @@ int daemon_background(int *report);
  * stdin, stdout and stderr at /dev/null. */
 void daemon_ready(int report);
 
-/* 0 when path does not name a live process; -1 with why in err. */
-int daemon_pidfile_check(const char *path, char *err, size_t err_len);
+/* 0 when path does not name a live process; -1 with why in err->msg. */
+int daemon_pidfile_check(const char *path, struct error *err);
 /* Writes our pid to path. The descriptor it returns stays open (caller
  * closes it in daemon_pidfile_remove) so the file can still be emptied
- * once privileges are gone. -1 with why in err. */
-int daemon_pidfile_write(const char *path, char *err, size_t err_len);
+ * once privileges are gone. -1 with why in err->msg. */
+int daemon_pidfile_write(const char *path, struct error *err);
 /* Removes path if it still names us; emptied through fd when the
  * directory is no longer ours to write (logged when neither works).
  * Closes fd. */
@@ -43,11 +45,10 @@ struct daemon_user {
 };
 
 /* "USER" or "USER:GROUP" (names or numbers); GROUP defaults to the
- * user's primary group. 0 or -1 with why in err. */
-int daemon_parse_user(const char *spec, struct daemon_user *u, char *err,
-		      size_t err_len);
+ * user's primary group. 0 or -1 with why in err->msg. */
+int daemon_parse_user(const char *spec, struct daemon_user *u, struct error *err);
 /* setgroups (the user's supplementary groups), setgid, setuid; and checks
- * root cannot be regained. 0 or -1 with why in err. */
-int daemon_drop(const struct daemon_user *u, char *err, size_t err_len);
+ * root cannot be regained. 0 or -1 with why in err->msg. */
+int daemon_drop(const struct daemon_user *u, struct error *err);
 
 #endif

@@ -8,7 +8,7 @@
 struct error {
 	int status;
 	char key[256]; /* a config key path: env names alone are 128 */
-	char msg[256];
+	char msg[512];
 };
 
 /* Fills e (NULL is a no-op); key may be NULL. Truncates, always

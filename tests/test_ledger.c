@@ -56,14 +56,13 @@ struct fixture {
 
 static void setup(struct fixture *f)
 {
-	struct error cerr;
-	char err[256];
+	struct error cerr, err;
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_ledger.XXXXXX");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/audit.log", f->dir);
 	CU_ASSERT_EQUAL_FATAL(cfg_load_string(CONFIG, &f->cfg, &cerr), 0);
-	f->audit = audit_new(f->path, err, sizeof(err));
+	f->audit = audit_new(f->path, &err);
 	f->metrics = metrics_new();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f->audit);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f->metrics);
