@@ -284,15 +284,15 @@ static enum MHD_Result serve_stream(struct request *rq,
 	int fd = httpd_client_fd(c);
 	const struct stream_head *head;
 	enum stream_failure why = STREAM_FAIL_NONE;
-	char msg[200];
-	if (stream_wait_head(s, fd, &head, &why, msg, sizeof(msg)) < 0) {
+	struct error err;
+	if (stream_wait_head(s, fd, &head, &why, &err) < 0) {
 		stream_cancel(s); /* this side is leaving: forget its socket */
 		stream_release(s);
 		if (why == STREAM_FAIL_CANCELLED) {
 			request_unanswered(rq);
 			return MHD_NO;
 		}
-		return upstream_failed(rq, c, why, msg);
+		return upstream_failed(rq, c, why, err.msg);
 	}
 	if (head_size(head) > MAX_RESPONSE_HEAD) {
 		stream_cancel(s);

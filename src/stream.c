@@ -413,7 +413,7 @@ static int consumer_sleep(struct stream *s, int client_fd)
 
 int stream_wait_head(struct stream *s, int client_fd,
 		     const struct stream_head **head, enum stream_failure *why,
-		     char *msg, size_t msg_len)
+		     struct error *err)
 {
 	int rc = -1;
 
@@ -428,13 +428,13 @@ int stream_wait_head(struct stream *s, int client_fd,
 		}
 		if (s->cancelled) {
 			*why = STREAM_FAIL_CANCELLED;
-			snprintf(msg, msg_len, "client closed the connection");
+			error_set(err, 0, NULL, "client closed the connection");
 			break;
 		}
 		if (s->finished) {
 			*why = s->failure != STREAM_FAIL_NONE ?
 				       s->failure : STREAM_FAIL_PROTOCOL;
-			snprintf(msg, msg_len, "%s", s->fail_msg);
+			error_set(err, 0, NULL, "%s", s->fail_msg);
 			break;
 		}
 		if (consumer_sleep(s, client_fd) < 0)

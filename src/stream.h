@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "error.h"
+
 /* Why a stream failed before it had a head; the server maps it to a status. */
 enum stream_failure {
 	STREAM_FAIL_NONE,
@@ -101,10 +103,10 @@ void stream_set_exit(struct stream *s, int exit_code, int signal);
 /* --- consumer side; client_fd is watched for the peer's close --- */
 
 /* Waits for the head. 0 and *head set (borrowed), or -1 with *why set and
- * the failure message copied into msg. */
+ * the failure message in err->msg. */
 int stream_wait_head(struct stream *s, int client_fd,
 		     const struct stream_head **head, enum stream_failure *why,
-		     char *msg, size_t msg_len);
+		     struct error *err);
 /* Waits for bytes. >0 bytes copied; 0 at a clean end; -1 when the body
  * broke, the stream was cancelled or the client left. */
 ssize_t stream_read(struct stream *s, int client_fd, void *buf, size_t max);

@@ -275,10 +275,10 @@ static void test_head_and_failure(void)
 	struct stream *s = stream_new(1024);
 	const struct stream_head *h = NULL;
 	enum stream_failure why = STREAM_FAIL_NONE;
-	char msg[64];
+	struct error msg;
 
 	CU_ASSERT_EQUAL(stream_publish_head(s, make_head(201)), 0);
-	CU_ASSERT_EQUAL(stream_wait_head(s, -1, &h, &why, msg, sizeof(msg)), 0);
+	CU_ASSERT_EQUAL(stream_wait_head(s, -1, &h, &why, &msg), 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
 	CU_ASSERT_EQUAL(h->status, 201);
 	stream_release(s);
@@ -286,9 +286,9 @@ static void test_head_and_failure(void)
 
 	s = stream_new(1024);
 	stream_fail(s, STREAM_FAIL_TIMEOUT, "too slow");
-	CU_ASSERT_EQUAL(stream_wait_head(s, -1, &h, &why, msg, sizeof(msg)), -1);
+	CU_ASSERT_EQUAL(stream_wait_head(s, -1, &h, &why, &msg), -1);
 	CU_ASSERT_EQUAL(why, STREAM_FAIL_TIMEOUT);
-	CU_ASSERT_STRING_EQUAL(msg, "too slow");
+	CU_ASSERT_STRING_EQUAL(msg.msg, "too slow");
 	stream_release(s);
 	stream_release(s);
 }
@@ -465,12 +465,12 @@ static struct stream *stream_with_client(size_t capacity, int sv[2])
 	struct stream *s = stream_new(capacity);
 	const struct stream_head *h = NULL;
 	enum stream_failure why = STREAM_FAIL_NONE;
-	char msg[64];
+	struct error msg;
 
 	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	stream_set_send_timeout(s, 1);
 	CU_ASSERT_EQUAL(stream_publish_head(s, make_head(200)), 0);
-	CU_ASSERT_EQUAL(stream_wait_head(s, sv[0], &h, &why, msg, sizeof(msg)),
+	CU_ASSERT_EQUAL(stream_wait_head(s, sv[0], &h, &why, &msg),
 			0);
 	return s;
 }
