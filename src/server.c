@@ -236,16 +236,6 @@ static void close_stream(void *s)
 	stream_close(s);
 }
 
-/* A long-lived answer: audited when it opens and when it ends. */
-static int is_event_stream(const struct stream_head *head)
-{
-	for (size_t i = 0; i < head->n_fields; i++)
-		if (strcasecmp(head->fields[i].name, "Content-Type") == 0)
-			return strncasecmp(head->fields[i].value,
-					   "text/event-stream", 17) == 0;
-	return 0;
-}
-
 /* No answer came from upstream: 502 or 504, said and recorded. */
 static enum MHD_Result upstream_failed(struct request *rq,
 				       struct MHD_Connection *c,
@@ -257,17 +247,6 @@ static enum MHD_Result upstream_failed(struct request *rq,
 	log_warnx("%s %s: %s", tool, rq->target, msg);
 	request_fail(rq, failure_status(why), msg, upstream_kind(why));
 	return httpd_send_error(c, failure_status(why), msg, tool, 0);
-}
-
-/* The bytes the head will take on the wire, status line included. */
-static size_t head_size(const struct stream_head *head)
-{
-	size_t n = sizeof("HTTP/1.1 999 Reason\r\n") + 64; /* Date, ... */
-
-	for (size_t i = 0; i < head->n_fields; i++)
-		n += strlen(head->fields[i].name) +
-		     strlen(head->fields[i].value) + 4;
-	return n;
 }
 
 /* A worker holds the producer side of s: wait for its head, watching the
@@ -294,7 +273,7 @@ static enum MHD_Result serve_stream(struct request *rq,
 		}
 		return upstream_failed(rq, c, why, err.msg);
 	}
-	if (head_size(head) > MAX_RESPONSE_HEAD) {
+	if (stream_head_wire_size(head) > MAX_RESPONSE_HEAD) {
 		stream_cancel(s);
 		stream_release(s);
 		return upstream_failed(rq, c, STREAM_FAIL_PROTOCOL,
@@ -303,7 +282,7 @@ static enum MHD_Result serve_stream(struct request *rq,
 	/* a reload or a stop may end the stream early, cleanly */
 	ledger_entry_set_closer(request_entry(rq), close_stream, s);
 	ledger_entry_open(request_entry(rq), (unsigned)head->status,
-		   is_event_stream(head));
+		   stream_head_is_sse(head));
 	struct body_reader *br;
 	struct MHD_Response *resp = response_for(head, s, fd, rq, &br);
 	if (resp == NULL) {

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -498,4 +499,23 @@ ssize_t stream_read(struct stream *s, int client_fd, void *buf, size_t max)
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+int stream_head_is_sse(const struct stream_head *head)
+{
+	for (size_t i = 0; i < head->n_fields; i++)
+		if (strcasecmp(head->fields[i].name, "Content-Type") == 0)
+			return strncasecmp(head->fields[i].value,
+					   "text/event-stream", 17) == 0;
+	return 0;
+}
+
+size_t stream_head_wire_size(const struct stream_head *head)
+{
+	size_t n = sizeof("HTTP/1.1 999 Reason\r\n") + 64; /* Date, ... */
+
+	for (size_t i = 0; i < head->n_fields; i++)
+		n += strlen(head->fields[i].name) +
+		     strlen(head->fields[i].value) + 4;
+	return n;
 }

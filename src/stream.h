@@ -127,4 +127,13 @@ void stream_close(struct stream *s);
 
 void stream_head_free(struct stream_head *head);
 
+/* --- the head --- */
+
+/* Whether it answers with Server-Sent Events (Content-Type
+ * text/event-stream): such an answer is audited when it opens as well as
+ * when it ends. */
+int stream_head_is_sse(const struct stream_head *head);
+/* About the bytes it takes on the wire, status line and Date included. */
+size_t stream_head_wire_size(const struct stream_head *head);
+
 #endif
