@@ -90,12 +90,21 @@ const char *ctl_jstr(json_object *o, const char *key)
 		       json_object_get_string(v) : NULL;
 }
 
-int ctl_jnum(json_object *o, const char *key, double *out)
+/* o's member key when it is a number, else NULL. */
+static json_object *jnumber(json_object *o, const char *key)
 {
 	json_object *v = ctl_jget(o, key);
 
-	if (!json_object_is_type(v, json_type_int) &&
-	    !json_object_is_type(v, json_type_double))
+	return json_object_is_type(v, json_type_int) ||
+			       json_object_is_type(v, json_type_double) ?
+		       v : NULL;
+}
+
+int ctl_jnum(json_object *o, const char *key, double *out)
+{
+	json_object *v = jnumber(o, key);
+
+	if (v == NULL)
 		return -1;
 	*out = json_object_get_double(v);
 	return 0;
@@ -103,10 +112,9 @@ int ctl_jnum(json_object *o, const char *key, double *out)
 
 int ctl_jint(json_object *o, const char *key, int64_t *out)
 {
-	json_object *v = ctl_jget(o, key);
+	json_object *v = jnumber(o, key);
 
-	if (!json_object_is_type(v, json_type_int) &&
-	    !json_object_is_type(v, json_type_double))
+	if (v == NULL)
 		return -1;
 	*out = json_object_get_int64(v);
 	return 0;

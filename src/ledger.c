@@ -330,31 +330,36 @@ static void count(const struct ledger_entry *e,
 	metrics_record(e->ledger->metrics, &ev);
 }
 
-void ledger_entry_deny(struct ledger_entry *e, unsigned status,
-		       const char *reason)
+/* A request answered with an error and nothing more: one record, one
+ * event, and the entry is gone. */
+static void end_refused(struct ledger_entry *e, const char *decision,
+			unsigned status, const char *reason,
+			enum metrics_event_kind kind,
+			enum metrics_upstream_error upstream_error)
 {
 	struct json_object *o = record_head(e, "request");
 
-	record_decision(o, "deny", reason, status);
+	record_decision(o, decision, reason, status);
 	record_counts(o, e, WITH_DURATION);
-	record_write(e, o, "deny");
+	record_write(e, o, decision);
 	e->status = status;
-	count(e, METRICS_DENIED, METRICS_UPSTREAM_NONE);
+	count(e, kind, upstream_error);
 	ledger_entry_discard(e);
+}
+
+void ledger_entry_deny(struct ledger_entry *e, unsigned status,
+		       const char *reason)
+{
+	end_refused(e, "deny", status, reason, METRICS_DENIED,
+		    METRICS_UPSTREAM_NONE);
 }
 
 void ledger_entry_fail(struct ledger_entry *e, unsigned status,
 		       const char *reason,
 		       enum metrics_upstream_error upstream_error)
 {
-	struct json_object *o = record_head(e, "request");
-
-	record_decision(o, "allow", reason, status);
-	record_counts(o, e, WITH_DURATION);
-	record_write(e, o, "allow");
-	e->status = status;
-	count(e, METRICS_FAILED, upstream_error);
-	ledger_entry_discard(e);
+	end_refused(e, "allow", status, reason, METRICS_FAILED,
+		    upstream_error);
 }
 
 static void streams_add(struct ledger *l, struct ledger_entry *e)
