@@ -114,14 +114,16 @@ static struct json_object *tool_json(struct admin *a,
 	json_object_object_add(o, "type", json_object_new_string(
 				       t->type == CFG_TOOL_CLI ? "cli" :
 								 "http"));
-	if (t->upstream != NULL)
-		json_object_object_add(o, "upstream",
-				       json_object_new_string(t->upstream));
-	if (t->binary != NULL)
+	if (t->http.upstream != NULL)
+		json_object_object_add(o, "upstream", json_object_new_string(
+					       t->http.upstream));
+	if (t->cli.binary != NULL)
 		json_object_object_add(o, "binary",
-				       json_object_new_string(t->binary));
+				       json_object_new_string(t->cli.binary));
 	json_object_object_add(o, "listen",
-			       t->has_listen ? addr_json(&t->listen) : NULL);
+			       t->http.has_listen ?
+				       addr_json(&t->http.listen) :
+				       NULL);
 	add_u64(o, "requests_total", requests);
 	add_u64(o, "denied_total", denied);
 	json_object_object_add(o, "active_streams",

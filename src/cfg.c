@@ -45,8 +45,8 @@ static int header_taken(const struct cfg_tool *t, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < t->n_inject_headers; i++)
-		if (header_name_eq(t->inject_headers[i].name, name))
+	for (i = 0; i < t->http.n_inject_headers; i++)
+		if (header_name_eq(t->http.inject_headers[i].name, name))
 			return 1;
 	return 0;
 }
@@ -55,7 +55,8 @@ static int take_header(struct ctx *c, void *arg, const char *name,
 		       struct json_object *v)
 {
 	struct cfg_tool *t = arg;
-	struct cfg_header *h = &t->inject_headers[t->n_inject_headers];
+	struct cfg_header *h =
+		&t->http.inject_headers[t->http.n_inject_headers];
 
 	if (cfg_check_header_name(name))
 		return key_fail(c, "not a header name");
@@ -70,7 +71,7 @@ static int take_header(struct ctx *c, void *arg, const char *name,
 		return key_fail(c, "header value contains CR, LF or NUL");
 	h->name = strdup(name);
 	h->value = strdup(json_object_get_string(v));
-	t->n_inject_headers++; /* cfg_release() frees what h holds */
+	t->http.n_inject_headers++; /* cfg_release() frees what h holds */
 	if (!h->name || !h->value)
 		return key_fail(c, "out of memory");
 	return 0;
@@ -85,8 +86,8 @@ int cfg_set_inject_headers(struct ctx *c, const struct key *k, void *dst,
 	(void)k;
 	if (n == 0)
 		return 0;
-	t->inject_headers = calloc(n, sizeof(*t->inject_headers));
-	if (!t->inject_headers) /* owned by the tool */
+	t->http.inject_headers = calloc(n, sizeof(*t->http.inject_headers));
+	if (!t->http.inject_headers) /* owned by the tool */
 		return key_fail(c, "out of memory");
 	return key_each_member(c, v, take_header, t);
 }
@@ -262,10 +263,10 @@ static const struct addr *listener(const struct cfg *cfg, size_t i,
 	}
 	i -= cfg->n_listen;
 	for (t = 0; t < cfg->n_tools; t++) {
-		if (!cfg->tools[t].has_listen || i-- > 0)
+		if (!cfg->tools[t].http.has_listen || i-- > 0)
 			continue;
 		snprintf(name, size, "tools.%s.listen", cfg->tools[t].name);
-		return &cfg->tools[t].listen;
+		return &cfg->tools[t].http.listen;
 	}
 	if (i == 0 && cfg->admin.enabled && !cfg->admin.is_unix) {
 		snprintf(name, size, "admin_listen");

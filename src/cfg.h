@@ -66,16 +66,12 @@ struct cfg_header {
 
 struct cfg;
 
-struct cfg_tool {
-	const struct cfg *owner;           /* the config it belongs to */
-	char *name;
-	enum cfg_tool_type type;
+/* What only an http tool has; all zero for a cli tool. */
+struct cfg_tool_http {
 	char *upstream;                    /* http(s) URL, no trailing '/' */
 	int has_listen;                    /* drop-in listener of its own */
 	struct addr listen;
-	unsigned timeout_secs;             /* connect + response head; >= 1 */
 	unsigned stream_idle_timeout_secs; /* 0 = never */
-	size_t max_body_bytes;             /* the top-level value unless set */
 
 	/* policy (issue 4); empty lists mean "no restriction" except where
 	 * policy.h says otherwise */
@@ -95,10 +91,10 @@ struct cfg_tool {
 	struct cfg_strings forward_headers;    /* e.g. "Cookie" */
 	int add_x_forwarded_for;               /* default off */
 	int allow_path_params;                 /* ';' in a path segment */
-	unsigned rate_max_requests;            /* 0: no rate limit */
-	unsigned rate_window_secs;
+};
 
-	/* cli tools (issue 5); upstream is NULL for them */
+/* What only a cli tool has (issue 5); all zero for an http tool. */
+struct cfg_tool_cli {
 	char *binary;                          /* absolute, executable */
 	struct cfg_strings argv_allow_patterns;
 	struct cfg_strings argv_deny_patterns;
@@ -108,12 +104,28 @@ struct cfg_tool {
 	struct cfg_strings cwd_allowed;        /* absolute, realpath'd */
 	size_t max_output_bytes;
 	unsigned max_concurrent;
+};
+
+/* One tool: what both types have, then the part of its type (the other
+ * part stays zero). Which part a key is stored in follows its scope in
+ * cfg_tool.c's table: KEY_HTTP in http, KEY_CLI in cli, neither here. */
+struct cfg_tool {
+	const struct cfg *owner;           /* the config it belongs to */
+	char *name;
+	enum cfg_tool_type type;
+	unsigned timeout_secs;             /* connect + response head; >= 1 */
+	size_t max_body_bytes;             /* the top-level value unless set */
+	unsigned rate_max_requests;        /* 0: no rate limit */
+	unsigned rate_window_secs;
 
 	/* "audit": {...} (issue 6) */
 	int audit_enabled;                     /* default on */
 	int audit_log_body;                    /* default off */
 	int audit_log_argv;                    /* default off */
 	struct cfg_strings redact_patterns;    /* fnmatch, case-folded */
+
+	struct cfg_tool_http http;         /* type == CFG_TOOL_HTTP */
+	struct cfg_tool_cli cli;           /* type == CFG_TOOL_CLI */
 };
 
 /* admin_listen: "HOST:PORT" on a loopback address, or "unix:/path". */

@@ -138,8 +138,8 @@ static int set_upstream(struct ctx *c, const struct key *k, void *dst,
 	 * addr_url_ok() guarantees a host, so this stops before "//" */
 	while (s[len - 1] == '/')
 		len--;
-	t->upstream = strndup(s, len); /* owned by the tool */
-	if (!t->upstream)
+	t->http.upstream = strndup(s, len); /* owned by the tool */
+	if (!t->http.upstream)
 		return key_fail(c, "out of memory");
 	return 0;
 }
@@ -151,9 +151,9 @@ static int set_tool_listen(struct ctx *c, const struct key *k, void *dst,
 	struct error why;
 
 	(void)k;
-	if (addr_parse(json_object_get_string(v), &t->listen, &why) < 0)
+	if (addr_parse(json_object_get_string(v), &t->http.listen, &why) < 0)
 		return key_fail(c, "%s", why.msg);
-	t->has_listen = 1;
+	t->http.has_listen = 1;
 	return 0;
 }
 
@@ -165,9 +165,9 @@ static int set_param_aliases(struct ctx *c, const struct key *k, void *dst,
 
 	(void)k;
 	if (strcmp(s, "none") == 0)
-		t->param_aliases = CFG_ALIASES_NONE;
+		t->http.param_aliases = CFG_ALIASES_NONE;
 	else if (strcmp(s, "signal-cli") == 0)
-		t->param_aliases = CFG_ALIASES_SIGNAL_CLI;
+		t->http.param_aliases = CFG_ALIASES_SIGNAL_CLI;
 	else
 		return key_fail(c, "must be \"none\" or \"signal-cli\"");
 	return 0;
@@ -197,7 +197,8 @@ static int take_filter(struct ctx *c, void *arg, size_t i,
 {
 	struct one_method *m = arg;
 	struct cfg_tool *t = m->t;
-	struct cfg_param_filter *f = &t->param_filters[t->n_param_filters];
+	struct cfg_param_filter *f =
+		&t->http.param_filters[t->http.n_param_filters];
 
 	(void)i;
 	if (!json_object_is_type(v, json_type_object))
@@ -205,7 +206,8 @@ static int take_filter(struct ctx *c, void *arg, size_t i,
 	f->method = strdup(m->method);
 	if (!f->method)
 		return key_fail(c, "out of memory");
-	t->n_param_filters++; /* from here on cfg_release() frees what f holds */
+	/* from here on cfg_release() frees what f holds */
+	t->http.n_param_filters++;
 	if (key_walk(c, filter_keys, f, v) < 0)
 		return -1;
 	if (f->allow_patterns.n == 0 && f->deny_patterns.n == 0)
@@ -257,8 +259,8 @@ static int set_filters(struct ctx *c, const struct key *k, void *dst,
 	}
 	if (n == 0)
 		return 0;
-	t->param_filters = calloc(n, sizeof(*t->param_filters));
-	if (!t->param_filters) /* owned by the tool */
+	t->http.param_filters = calloc(n, sizeof(*t->http.param_filters));
+	if (!t->http.param_filters) /* owned by the tool */
 		return key_fail(c, "out of memory");
 	return key_each_member(c, v, take_filters, t);
 }
@@ -273,7 +275,7 @@ static int take_param_allow(struct ctx *c, void *arg, const char *method,
 			    struct json_object *v)
 {
 	struct cfg_tool *t = arg;
-	struct cfg_param_allow *a = &t->param_allow[t->n_param_allow];
+	struct cfg_param_allow *a = &t->http.param_allow[t->http.n_param_allow];
 
 	if (method[0] == '\0')
 		return key_fail(c, "method name must not be empty");
@@ -282,7 +284,8 @@ static int take_param_allow(struct ctx *c, void *arg, const char *method,
 	a->method = strdup(method);
 	if (!a->method)
 		return key_fail(c, "out of memory");
-	t->n_param_allow++; /* from here on cfg_release() frees what a holds */
+	/* from here on cfg_release() frees what a holds */
+	t->http.n_param_allow++;
 	return key_take_strings(c, v, &a->params);
 }
 
@@ -295,8 +298,8 @@ static int set_param_allow(struct ctx *c, const struct key *k, void *dst,
 	(void)k;
 	if (n == 0)
 		return 0;
-	t->param_allow = calloc(n, sizeof(*t->param_allow));
-	if (!t->param_allow) /* owned by the tool */
+	t->http.param_allow = calloc(n, sizeof(*t->http.param_allow));
+	if (!t->http.param_allow) /* owned by the tool */
 		return key_fail(c, "out of memory");
 	return key_each_member(c, v, take_param_allow, t);
 }
@@ -317,8 +320,8 @@ static int set_binary(struct ctx *c, const struct key *k, void *dst,
 				strerror(errno));
 	if (!S_ISREG(st.st_mode) || access(s, X_OK) < 0)
 		return key_fail(c, "not an executable file");
-	t->binary = strdup(s); /* owned by the tool */
-	if (!t->binary)
+	t->cli.binary = strdup(s); /* owned by the tool */
+	if (!t->cli.binary)
 		return key_fail(c, "out of memory");
 	return 0;
 }
@@ -352,10 +355,10 @@ static int set_cwd_allowed(struct ctx *c, const struct key *k, void *dst,
 	(void)k;
 	if (n == 0)
 		return 0;
-	t->cwd_allowed.v = calloc(n, sizeof(*t->cwd_allowed.v));
-	if (!t->cwd_allowed.v) /* owned by the tool */
+	t->cli.cwd_allowed.v = calloc(n, sizeof(*t->cli.cwd_allowed.v));
+	if (!t->cli.cwd_allowed.v) /* owned by the tool */
 		return key_fail(c, "out of memory");
-	return key_each_element(c, v, take_dir, &t->cwd_allowed);
+	return key_each_element(c, v, take_dir, &t->cli.cwd_allowed);
 }
 
 static int env_name_ok(const char *s)
@@ -374,7 +377,7 @@ static int take_env(struct ctx *c, void *arg, const char *name,
 		    struct json_object *v)
 {
 	struct cfg_tool *t = arg;
-	struct cfg_header *e = &t->env_inject[t->n_env_inject];
+	struct cfg_header *e = &t->cli.env_inject[t->cli.n_env_inject];
 
 	if (!env_name_ok(name))
 		return key_fail(c, "not an environment variable name");
@@ -385,7 +388,7 @@ static int take_env(struct ctx *c, void *arg, const char *name,
 		return key_fail(c, "value contains a NUL character");
 	e->name = strdup(name);
 	e->value = strdup(json_object_get_string(v));
-	t->n_env_inject++; /* cfg_release() frees what e holds */
+	t->cli.n_env_inject++; /* cfg_release() frees what e holds */
 	if (!e->name || !e->value)
 		return key_fail(c, "out of memory");
 	return 0;
@@ -400,8 +403,8 @@ static int set_env_inject(struct ctx *c, const struct key *k, void *dst,
 	(void)k;
 	if (n == 0)
 		return 0;
-	t->env_inject = calloc(n, sizeof(*t->env_inject));
-	if (!t->env_inject) /* owned by the tool */
+	t->cli.env_inject = calloc(n, sizeof(*t->cli.env_inject));
+	if (!t->cli.env_inject) /* owned by the tool */
 		return key_fail(c, "out of memory");
 	return key_each_member(c, v, take_env, t);
 }
@@ -431,30 +434,33 @@ static const struct key audit_keys[] = {
 
 /* KEY_HTTP / KEY_CLI: for one type of tool only; a key with neither is
  * for both.  KEY_REQUIRED with one of them: required for that type.
- * When struct cfg_tool gets http and cli parts, only T() changes. */
+ * A key for one type is stored in that type's part of struct cfg_tool,
+ * T(http.x) or T(cli.x); a key for both, in the common part. */
 const struct key cfg_tool_keys[] = {
 	{ "type", CFG_KEY_STRING, KEY_REQUIRED, .set = set_type },
 	{ "upstream", CFG_KEY_STRING, KEY_REQUIRED | KEY_HTTP, ST_STR,
-	  .off = T(upstream), .set = set_upstream },
+	  .off = T(http.upstream), .set = set_upstream },
 	{ "listen", CFG_KEY_STRING, KEY_HTTP, .set = set_tool_listen },
 	{ "timeout_secs", CFG_KEY_INT, 0, ST_UINT, .off = T(timeout_secs),
 	  .min = 1, .max = 86400, .dflt = CFG_DEFAULT_TIMEOUT_SECS },
 	{ "stream_idle_timeout_secs", CFG_KEY_INT, KEY_HTTP, ST_UINT,
-	  .off = T(stream_idle_timeout_secs), .min = 0, .max = 31536000 },
+	  .off = T(http.stream_idle_timeout_secs), .min = 0, .max = 31536000 },
 	{ "max_body_bytes", CFG_KEY_INT, KEY_INHERIT, ST_SIZE,
 	  .off = T(max_body_bytes), .min = 1, .max = GiB },
 	{ "allow_paths", CFG_KEY_STRINGS, KEY_HTTP, ST_STRS,
-	  .off = T(allow_paths), .check = check_path_pattern },
+	  .off = T(http.allow_paths), .check = check_path_pattern },
 	{ "allow_http_methods", CFG_KEY_STRINGS, KEY_HTTP, ST_STRS,
-	  .off = T(allow_http_methods), .check = check_http_method },
+	  .off = T(http.allow_http_methods), .check = check_http_method },
 	{ "jsonrpc_allow_methods", CFG_KEY_STRINGS, KEY_HTTP | KEY_JSONRPC,
-	  ST_STRS, .off = T(jsonrpc_allow_methods), .check = check_non_empty },
+	  ST_STRS, .off = T(http.jsonrpc_allow_methods),
+	  .check = check_non_empty },
 	{ "jsonrpc_deny_methods", CFG_KEY_STRINGS, KEY_HTTP | KEY_JSONRPC,
-	  ST_STRS, .off = T(jsonrpc_deny_methods), .check = check_non_empty },
+	  ST_STRS, .off = T(http.jsonrpc_deny_methods),
+	  .check = check_non_empty },
 	{ "jsonrpc_param_aliases", CFG_KEY_STRING, KEY_HTTP | KEY_JSONRPC,
 	  .set = set_param_aliases },
 	{ "jsonrpc_max_batch", CFG_KEY_INT, KEY_HTTP | KEY_JSONRPC, ST_UINT,
-	  .off = T(jsonrpc_max_batch), .min = 1, .max = 100000,
+	  .off = T(http.jsonrpc_max_batch), .min = 1, .max = 100000,
 	  .dflt = CFG_DEFAULT_JSONRPC_MAX_BATCH },
 	{ "jsonrpc_param_allow", CFG_KEY_OBJECT, KEY_HTTP | KEY_JSONRPC,
 	  .set = set_param_allow },
@@ -464,30 +470,31 @@ const struct key cfg_tool_keys[] = {
 	{ "inject_headers", CFG_KEY_OBJECT, KEY_HTTP,
 	  .set = cfg_set_inject_headers },
 	{ "forward_headers", CFG_KEY_STRINGS, KEY_HTTP, ST_STRS,
-	  .off = T(forward_headers), .check = cfg_check_header_name },
+	  .off = T(http.forward_headers), .check = cfg_check_header_name },
 	{ "add_x_forwarded_for", CFG_KEY_BOOL, KEY_HTTP, ST_BOOL,
-	  .off = T(add_x_forwarded_for) },
+	  .off = T(http.add_x_forwarded_for) },
 	{ "allow_path_params", CFG_KEY_BOOL, KEY_HTTP, ST_BOOL,
-	  .off = T(allow_path_params) },
+	  .off = T(http.allow_path_params) },
 	{ "rate_limit", CFG_KEY_OBJECT, 0, .sub = rate_keys },
 	{ "audit", CFG_KEY_OBJECT, 0, .sub = audit_keys },
 	{ "binary", CFG_KEY_STRING, KEY_REQUIRED | KEY_CLI, ST_STR,
-	  .off = T(binary), .set = set_binary, .check = cfg_check_absolute },
+	  .off = T(cli.binary),
+	  .set = set_binary, .check = cfg_check_absolute },
 	{ "argv_allow_patterns", CFG_KEY_STRINGS, KEY_CLI, ST_STRS,
-	  .off = T(argv_allow_patterns) },
+	  .off = T(cli.argv_allow_patterns) },
 	{ "argv_deny_patterns", CFG_KEY_STRINGS, KEY_CLI, ST_STRS,
-	  .off = T(argv_deny_patterns) },
+	  .off = T(cli.argv_deny_patterns) },
 	{ "env_inject", CFG_KEY_OBJECT, KEY_CLI, .set = set_env_inject },
 	{ "cwd_allowed", CFG_KEY_STRINGS, KEY_CLI, ST_STRS,
-	  .off = T(cwd_allowed),
+	  .off = T(cli.cwd_allowed),
 	  .set = set_cwd_allowed, .check = cfg_check_absolute },
 	{ "max_output_bytes", CFG_KEY_INT, KEY_CLI, ST_SIZE,
-	  .off = T(max_output_bytes), .min = 1, .max = GiB,
+	  .off = T(cli.max_output_bytes), .min = 1, .max = GiB,
 	  .dflt = CFG_DEFAULT_MAX_OUTPUT_BYTES },
 	{ "argv_deny_flags", CFG_KEY_STRINGS, KEY_CLI, ST_STRS,
-	  .off = T(argv_deny_flags), .check = check_flag },
+	  .off = T(cli.argv_deny_flags), .check = check_flag },
 	{ "max_concurrent", CFG_KEY_INT, KEY_CLI, ST_UINT,
-	  .off = T(max_concurrent),
+	  .off = T(cli.max_concurrent),
 	  .min = 1, .max = 1024, .dflt = CFG_DEFAULT_MAX_CONCURRENT },
 	KEY_END
 };
@@ -553,7 +560,7 @@ static int take_tool(struct ctx *c, void *arg, const char *name,
 	if (rc == 0)
 		rc = key_walk(c, cfg_tool_keys, t, v);
 	c->scope = 0;
-	t->is_jsonrpc = speaks_jsonrpc(v);
+	t->http.is_jsonrpc = speaks_jsonrpc(v);
 	return rc;
 }
 
@@ -578,24 +585,24 @@ void cfg_tool_free(struct cfg_tool *t)
 
 	key_free(cfg_tool_keys, t);
 	free(t->name);
-	for (i = 0; i < t->n_param_allow; i++) {
-		free(t->param_allow[i].method);
-		key_free_strings(&t->param_allow[i].params);
+	for (i = 0; i < t->http.n_param_allow; i++) {
+		free(t->http.param_allow[i].method);
+		key_free_strings(&t->http.param_allow[i].params);
 	}
-	free(t->param_allow);
-	for (i = 0; i < t->n_param_filters; i++) {
-		free(t->param_filters[i].method);
-		key_free(filter_keys, &t->param_filters[i]);
+	free(t->http.param_allow);
+	for (i = 0; i < t->http.n_param_filters; i++) {
+		free(t->http.param_filters[i].method);
+		key_free(filter_keys, &t->http.param_filters[i]);
 	}
-	free(t->param_filters);
-	for (i = 0; i < t->n_inject_headers; i++) {
-		free(t->inject_headers[i].name);
-		free(t->inject_headers[i].value);
+	free(t->http.param_filters);
+	for (i = 0; i < t->http.n_inject_headers; i++) {
+		free(t->http.inject_headers[i].name);
+		free(t->http.inject_headers[i].value);
 	}
-	free(t->inject_headers);
-	for (i = 0; i < t->n_env_inject; i++) {
-		free(t->env_inject[i].name);
-		free(t->env_inject[i].value);
+	free(t->http.inject_headers);
+	for (i = 0; i < t->cli.n_env_inject; i++) {
+		free(t->cli.env_inject[i].name);
+		free(t->cli.env_inject[i].value);
 	}
-	free(t->env_inject);
+	free(t->cli.env_inject);
 }

@@ -76,7 +76,7 @@ static int running_take(const struct cfg_tool *tool)
 			running = r;
 		}
 	}
-	if (r != NULL && r->n < tool->max_concurrent) {
+	if (r != NULL && r->n < tool->cli.max_concurrent) {
 		r->n++;
 		ok = 1;
 	}
@@ -265,14 +265,14 @@ static void wake_cancel(void *arg)
  * the client, nothing from carapaced's own environment. */
 static char **build_env(const struct cfg_tool *tool)
 {
-	char **env = calloc(tool->n_env_inject + 2, sizeof(*env));
+	char **env = calloc(tool->cli.n_env_inject + 2, sizeof(*env));
 	size_t n = 0;
 	int has_path = 0;
 
 	if (env == NULL)
 		return NULL;
-	for (size_t i = 0; i < tool->n_env_inject; i++) {
-		const struct cfg_header *e = &tool->env_inject[i];
+	for (size_t i = 0; i < tool->cli.n_env_inject; i++) {
+		const struct cfg_header *e = &tool->cli.env_inject[i];
 		size_t len = strlen(e->name) + strlen(e->value) + 2;
 		if ((env[n] = malloc(len)) == NULL)
 			goto fail;
@@ -306,7 +306,7 @@ static void answer_end(struct job *j, int rc, const struct exec_result *res)
 		log_info("%s: the client took too little; output after the "
 			 "timeout dropped", tool->name);
 	if (rc < 0 && res->spawn_errno != 0) {
-		log_warnx("%s: cannot run %s: %s", tool->name, tool->binary,
+		log_warnx("%s: cannot run %s: %s", tool->name, tool->cli.binary,
 			  strerror(res->spawn_errno));
 		if (j->req->sse)
 			stream_finish(j->stream, STREAM_END_BROKEN);
@@ -335,7 +335,7 @@ static void run_job(struct job *j)
 	char **env = build_env(tool);
 	struct exec_result res;
 	struct exec_spec spec = {
-		.binary = tool->binary,
+		.binary = tool->cli.binary,
 		.argv = j->req->argv,
 		.envp = env,
 		.cwd_fd = j->req->cwd_fd, /* -1, no cwd asked: "/" */
@@ -343,11 +343,11 @@ static void run_job(struct job *j)
 		.stdin_len = j->req->stdin_len,
 		.timeout_ms = tool->timeout_secs * 1000u,
 		.grace_ms = KILL_GRACE_MS,
-		.max_output = tool->max_output_bytes,
+		.max_output = tool->cli.max_output_bytes,
 		.cancel_fd = j->cancel_fd,
 	};
 
-	j->req->argv[0] = (char *)tool->binary;
+	j->req->argv[0] = (char *)tool->cli.binary;
 	if (env == NULL ||
 	    (j->req->sse &&
 	     publish_head(j->stream, "text/event-stream", -1) < 0)) {
@@ -397,8 +397,8 @@ int cli_start(struct cli_request *r, struct stream *s)
 	/* exec stops the child at max_output_bytes (0: none, in a tool not
 	 * made by cfg.c), so neither channel ever holds more */
 	for (int i = 0; i < 2; i++)
-		dbuf_init(&j->out[i], r->tool->max_output_bytes ?
-					      r->tool->max_output_bytes :
+		dbuf_init(&j->out[i], r->tool->cli.max_output_bytes ?
+					      r->tool->cli.max_output_bytes :
 					      SIZE_MAX);
 	j->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (j->cancel_fd < 0)

@@ -318,7 +318,7 @@ out:
 
 int cli_request_check_cwd(struct cli_request *r, struct error *e)
 {
-	const struct cfg_strings *allowed = &r->tool->cwd_allowed;
+	const struct cfg_strings *allowed = &r->tool->cli.cwd_allowed;
 
 	if (r->cwd == NULL)
 		return 0;

@@ -221,8 +221,8 @@ static struct wanted *wanted_of(const struct cfg *cfg, size_t *n)
 	for (size_t i = 0; i < cfg->n_listen; i++)
 		w[k++] = (struct wanted){ &cfg->listen[i], NULL };
 	for (size_t i = 0; i < cfg->n_tools; i++)
-		if (cfg->tools[i].has_listen)
-			w[k++] = (struct wanted){ &cfg->tools[i].listen,
+		if (cfg->tools[i].http.has_listen)
+			w[k++] = (struct wanted){ &cfg->tools[i].http.listen,
 						  cfg->tools[i].name };
 	*n = k;
 	return w;

@@ -55,11 +55,11 @@ static int check_path(const struct cfg_tool *tool, const char *path,
 		set_check(c, 400, 0, "bad request: control character in path");
 		return -1;
 	}
-	if (tool->allow_paths.n == 0)
+	if (tool->http.allow_paths.n == 0)
 		return 0;
 	memcpy(copy, path, path_len);
 	copy[path_len] = '\0';
-	if (glob_any(&tool->allow_paths, copy))
+	if (glob_any(&tool->http.allow_paths, copy))
 		return 0;
 	quote(q, path, path_len);
 	set_check(c, 403, 0,
@@ -87,14 +87,14 @@ int policy_check_request(const struct cfg_tool *tool, const char *method,
 
 	if (tool == NULL || method == NULL || path == NULL) {
 		set_check(&c, 400, 0, "bad request: no method or path");
-	} else if (tool->allow_http_methods.n > 0 &&
-		   !listed(&tool->allow_http_methods, method)) {
+	} else if (tool->http.allow_http_methods.n > 0 &&
+		   !listed(&tool->http.allow_http_methods, method)) {
 		quote(q, method, strlen(method));
 		set_check(&c, 405, 0,
 			  "denied by policy: method \"%s\" is not in "
 			  "allow_http_methods",
 			  q);
-	} else if (tool->allow_http_methods.n == 0 && is_trace(method)) {
+	} else if (tool->http.allow_http_methods.n == 0 && is_trace(method)) {
 		quote(q, method, strlen(method));
 		set_check(&c, 405, 0,
 			  "denied by policy: method \"%s\" is allowed only "
@@ -117,13 +117,13 @@ int policy_forward_header(const struct cfg_tool *tool, const char *name)
 	enum header_forward rule = header_forwardable(name);
 	if (rule == HEADER_NEVER)
 		return 0;
-	for (size_t i = 0; i < tool->n_inject_headers; i++)
-		if (header_name_eq(name, tool->inject_headers[i].name))
+	for (size_t i = 0; i < tool->http.n_inject_headers; i++)
+		if (header_name_eq(name, tool->http.inject_headers[i].name))
 			return 0;
-	if (tool->add_x_forwarded_for &&
+	if (tool->http.add_x_forwarded_for &&
 	    header_name_eq(name, "X-Forwarded-For"))
 		return 0;
 	if (rule == HEADER_IF_LISTED)
-		return listed_header(&tool->forward_headers, name);
+		return listed_header(&tool->http.forward_headers, name);
 	return 1;
 }

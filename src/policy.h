@@ -61,7 +61,7 @@ void policy_calls_free(struct policy_calls *calls);
  * absent or an object whose every name is listed; then every filter whose
  * key matches the method.  A key holding one of "*?[\\" is a glob, any
  * other is the exact name; a method no key matches is unaffected.  Param
- * names compare under tool->param_aliases: exactly ("none"), or
+ * names compare under tool->http.param_aliases: exactly ("none"), or
  * ("signal-cli") as one field when their camelCase spellings ('-'/'_'
  * removed, the next letter upper-cased) are equal or one is the other's
  * plus "s"; a filter checks every spelling present.

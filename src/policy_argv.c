@@ -154,13 +154,13 @@ int policy_check_argv(const struct cfg_tool *tool, char *const *argv,
 		goto out;
 	}
 	quote(q, joined, strlen(joined));
-	if ((pat = glob_first(&tool->argv_deny_patterns, joined)) != NULL) {
+	if ((pat = glob_first(&tool->cli.argv_deny_patterns, joined)) != NULL) {
 		quote(qp, pat, strlen(pat));
 		set_check(&c, 403, 0,
 			  "denied by policy: argv \"%s\" matches "
 			  "argv_deny_patterns pattern \"%s\"",
 			  q, qp);
-	} else if ((arg = denied_flag(&tool->argv_deny_flags, argv, argc,
+	} else if ((arg = denied_flag(&tool->cli.argv_deny_flags, argv, argc,
 				      &flag)) != NULL) {
 		quote(q, arg, strlen(arg));
 		quote(qp, flag, strlen(flag));
@@ -168,7 +168,7 @@ int policy_check_argv(const struct cfg_tool *tool, char *const *argv,
 			  "denied by policy: argument \"%s\" spells \"%s\" "
 			  "of argv_deny_flags",
 			  q, qp);
-	} else if (!glob_any(&tool->argv_allow_patterns, joined)) {
+	} else if (!glob_any(&tool->cli.argv_allow_patterns, joined)) {
 		set_check(&c, 403, 0,
 			  "denied by policy: argv \"%s\" matches no "
 			  "argv_allow_patterns pattern",

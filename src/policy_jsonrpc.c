@@ -124,15 +124,15 @@ static int check_method(const struct cfg_tool *tool, const char *name,
 	char q[QUOTE_MAX + 1];
 
 	quote(q, name, strlen(name));
-	if (glob_any(&tool->jsonrpc_deny_methods, name)) {
+	if (glob_any(&tool->http.jsonrpc_deny_methods, name)) {
 		set_check(c, 403, RPC_DENIED,
 			  "denied by policy: method \"%s\" is in "
 			  "jsonrpc_deny_methods",
 			  q);
 		return -1;
 	}
-	if (tool->jsonrpc_allow_methods.n > 0 &&
-	    !glob_any(&tool->jsonrpc_allow_methods, name)) {
+	if (tool->http.jsonrpc_allow_methods.n > 0 &&
+	    !glob_any(&tool->http.jsonrpc_allow_methods, name)) {
 		set_check(c, 403, RPC_DENIED,
 			  "denied by policy: method \"%s\" is not in "
 			  "jsonrpc_allow_methods",
@@ -217,7 +217,7 @@ static int name_listed(const struct cfg_tool *tool,
 		       const struct cfg_strings *names, const char *key)
 {
 	for (size_t i = 0; i < names->n; i++)
-		if (param_same(tool->param_aliases, key, strlen(key),
+		if (param_same(tool->http.param_aliases, key, strlen(key),
 			       names->v[i], strlen(names->v[i])))
 			return 1;
 	return 0;
@@ -231,8 +231,8 @@ static int check_param_allow(const struct cfg_tool *tool, const char *method,
 {
 	char qm[QUOTE_MAX + 1], qk[QUOTE_MAX + 1];
 
-	for (size_t i = 0; i < tool->n_param_allow; i++) {
-		const struct cfg_param_allow *a = &tool->param_allow[i];
+	for (size_t i = 0; i < tool->http.n_param_allow; i++) {
+		const struct cfg_param_allow *a = &tool->http.param_allow[i];
 		if (params == NULL || !method_matches(a->method, method))
 			continue;
 		quote(qm, method, strlen(method));
@@ -361,8 +361,8 @@ static int check_field(const struct cfg_tool *tool,
 		return 0;
 	json_object_object_foreach(o, key, val)
 	{
-		if (!param_same(tool->param_aliases, key, strlen(key), field,
-				seg))
+		if (!param_same(tool->http.param_aliases, key, strlen(key),
+				field, seg))
 			continue;
 		if (field[seg] != '\0') {
 			if (check_field(tool, f, val, field + seg + 1, method,
@@ -408,8 +408,8 @@ static void check_request(const struct cfg_tool *tool,
 	json_object_object_get_ex(req, "params", &params);
 	if (check_param_allow(tool, name, params, c) < 0)
 		return;
-	for (size_t i = 0; i < tool->n_param_filters; i++) {
-		const struct cfg_param_filter *f = &tool->param_filters[i];
+	for (size_t i = 0; i < tool->http.n_param_filters; i++) {
+		const struct cfg_param_filter *f = &tool->http.param_filters[i];
 		if (method_matches(f->method, name) &&
 		    check_filter(tool, f, params, name, c) < 0)
 			return;
@@ -566,8 +566,9 @@ static int check_batch(const struct cfg_tool *tool, struct json_object *root,
 static unsigned max_batch(const struct cfg_tool *tool)
 {
 	/* 0 only in a tool not made by cfg.c: the default, not unbounded */
-	return tool->jsonrpc_max_batch > 0 ? tool->jsonrpc_max_batch :
-					     CFG_DEFAULT_JSONRPC_MAX_BATCH;
+	return tool->http.jsonrpc_max_batch > 0 ?
+		       tool->http.jsonrpc_max_batch :
+		       CFG_DEFAULT_JSONRPC_MAX_BATCH;
 }
 
 /* A batch longer than jsonrpc_max_batch is refused whole, as one invalid

@@ -297,12 +297,12 @@ static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
 				      &sink) < 0 ||
 	    sink.failed)
 		return -1;
-	for (size_t i = 0; i < tool->n_inject_headers; i++)
+	for (size_t i = 0; i < tool->http.n_inject_headers; i++)
 		if (proxy_request_add_host_header(
-			    pr, tool->inject_headers[i].name,
-			    tool->inject_headers[i].value) < 0)
+			    pr, tool->http.inject_headers[i].name,
+			    tool->http.inject_headers[i].value) < 0)
 			return -1;
-	if (tool->add_x_forwarded_for &&
+	if (tool->http.add_x_forwarded_for &&
 	    httpd_client_address(c, host, sizeof(host), &port, &is_ipv6) == 0 &&
 	    proxy_request_add_host_header(pr, "X-Forwarded-For", host) < 0)
 		return -1;
@@ -314,13 +314,14 @@ struct proxy_request *proxy_request_for_route(const struct route *route,
 					      const char *method)
 {
 	const struct cfg_tool *tool = route->tool;
-	size_t n = strlen(tool->upstream) + strlen(route->upstream_prefix) +
+	size_t n = strlen(tool->http.upstream) +
+		   strlen(route->upstream_prefix) +
 		   strlen(route->upstream_rest) + 1;
 	char *url = malloc(n);
 
 	if (url == NULL)
 		return NULL;
-	snprintf(url, n, "%s%s%s", tool->upstream, route->upstream_prefix,
+	snprintf(url, n, "%s%s%s", tool->http.upstream, route->upstream_prefix,
 		 route->upstream_rest);
 	struct proxy_request *pr = proxy_request_new(method, url);
 	free(url);
@@ -331,7 +332,7 @@ struct proxy_request *proxy_request_for_route(const struct route *route,
 		return NULL;
 	}
 	proxy_request_set_timeouts(pr, tool->timeout_secs,
-				   tool->stream_idle_timeout_secs);
+				   tool->http.stream_idle_timeout_secs);
 	return pr;
 }
 

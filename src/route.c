@@ -190,7 +190,8 @@ enum route_kind route_request(const struct cfg *cfg,
 		out->kind = ROUTE_TOOL;
 	}
 	/* the rest of check_path's judgement, now that the tool is known */
-	if (out->kind == ROUTE_TOOL && params && !out->tool->allow_path_params)
+	if (out->kind == ROUTE_TOOL && params &&
+	    !out->tool->http.allow_path_params)
 		return refuse(out, ROUTE_BAD_REQUEST,
 			      "';' in a path segment (allow_path_params is "
 			      "off)");

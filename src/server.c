@@ -428,7 +428,7 @@ static size_t body_limit(const struct request *rq)
 static int counts_calls(struct MHD_Connection *c, const struct cfg_tool *tool,
 			const char *method)
 {
-	return tool->is_jsonrpc &&
+	return tool->http.is_jsonrpc &&
 	       (strcmp(method, "POST") == 0 || httpd_has_body(c));
 }
 
@@ -722,7 +722,7 @@ static int check_body(struct request *rq, struct MHD_Connection *c,
 	const char *body = request_body(rq, &len);
 
 	ledger_entry_set_body(request_entry(rq), body, len);
-	if (rq->route.tool->is_jsonrpc &&
+	if (rq->route.tool->http.is_jsonrpc &&
 	    (len > 0 || strcmp(method, "POST") == 0))
 		return check_jsonrpc_body(rq, c, answer);
 	return take_pending(rq, c, answer);

@@ -85,7 +85,7 @@ static void arm(unsigned n)
 
 #define TOOL(allowed_v, allowed_n) \
 	{ .name = "ct", .type = CFG_TOOL_CLI, \
-	  .cwd_allowed = { (allowed_v), (allowed_n) } }
+	  .cli.cwd_allowed = { (allowed_v), (allowed_n) } }
 
 static const struct cfg_tool plain_tool = TOOL(NULL, 0);
 

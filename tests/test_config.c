@@ -799,7 +799,7 @@ static void test_good_urls(void)
 
 		snprintf(json, sizeof(json), UPSTREAM("%s"), good_urls[i][0]);
 		CU_ASSERT_EQUAL_FATAL(cfg_load_string(json, &cfg, &err), 0);
-		CU_ASSERT_STRING_EQUAL(cfg->tools[0].upstream,
+		CU_ASSERT_STRING_EQUAL(cfg->tools[0].http.upstream,
 				       good_urls[i][1]);
 		cfg_release(cfg);
 	}
@@ -995,11 +995,11 @@ static void test_jsonrpc_flag(void)
 
 		CU_ASSERT_EQUAL_FATAL(cfg_load_string(docs[i], &cfg, &err),
 				      0);
-		CU_ASSERT_EQUAL(cfg->tools[0].is_jsonrpc, 1);
-		CU_ASSERT_EQUAL(cfg->tools[0].n_param_filters, 0);
-		CU_ASSERT_PTR_NULL(cfg->tools[0].param_filters);
-		CU_ASSERT_EQUAL(cfg->tools[0].n_param_allow, 0);
-		CU_ASSERT_PTR_NULL(cfg->tools[0].param_allow);
+		CU_ASSERT_EQUAL(cfg->tools[0].http.is_jsonrpc, 1);
+		CU_ASSERT_EQUAL(cfg->tools[0].http.n_param_filters, 0);
+		CU_ASSERT_PTR_NULL(cfg->tools[0].http.param_filters);
+		CU_ASSERT_EQUAL(cfg->tools[0].http.n_param_allow, 0);
+		CU_ASSERT_PTR_NULL(cfg->tools[0].http.param_allow);
 		cfg_release(cfg);
 	}
 }
@@ -1027,9 +1027,9 @@ static void test_jsonrpc_flag(void)
 static void check_no_policy(const struct cfg_tool *t)
 {
 	const struct cfg_strings *lists[] = {
-		&t->allow_paths, &t->allow_http_methods,
-		&t->jsonrpc_allow_methods, &t->jsonrpc_deny_methods,
-		&t->forward_headers,
+		&t->http.allow_paths, &t->http.allow_http_methods,
+		&t->http.jsonrpc_allow_methods, &t->http.jsonrpc_deny_methods,
+		&t->http.forward_headers,
 	};
 	size_t i;
 
@@ -1037,14 +1037,14 @@ static void check_no_policy(const struct cfg_tool *t)
 		CU_ASSERT_EQUAL(lists[i]->n, 0);
 		CU_ASSERT_PTR_NULL(lists[i]->v);
 	}
-	CU_ASSERT_EQUAL(t->is_jsonrpc, 0);
-	CU_ASSERT_EQUAL(t->n_param_filters, 0);
-	CU_ASSERT_PTR_NULL(t->param_filters);
-	CU_ASSERT_EQUAL(t->n_param_allow, 0);
-	CU_ASSERT_PTR_NULL(t->param_allow);
-	CU_ASSERT_EQUAL(t->param_aliases, CFG_ALIASES_NONE);
-	CU_ASSERT_EQUAL(t->n_inject_headers, 0);
-	CU_ASSERT_PTR_NULL(t->inject_headers);
+	CU_ASSERT_EQUAL(t->http.is_jsonrpc, 0);
+	CU_ASSERT_EQUAL(t->http.n_param_filters, 0);
+	CU_ASSERT_PTR_NULL(t->http.param_filters);
+	CU_ASSERT_EQUAL(t->http.n_param_allow, 0);
+	CU_ASSERT_PTR_NULL(t->http.param_allow);
+	CU_ASSERT_EQUAL(t->http.param_aliases, CFG_ALIASES_NONE);
+	CU_ASSERT_EQUAL(t->http.n_inject_headers, 0);
+	CU_ASSERT_PTR_NULL(t->http.inject_headers);
 	CU_ASSERT_EQUAL(t->rate_max_requests, 0);
 	CU_ASSERT_EQUAL(t->rate_window_secs, 0);
 }
@@ -1065,22 +1065,22 @@ static void check_full(const struct cfg *cfg)
 	t = &cfg->tools[0];
 	CU_ASSERT_STRING_EQUAL(t->name, "signal-cli");
 	CU_ASSERT_EQUAL(t->type, CFG_TOOL_HTTP);
-	CU_ASSERT_STRING_EQUAL(t->upstream, "http://127.0.0.1:18080");
-	CU_ASSERT_EQUAL(t->has_listen, 1);
-	CU_ASSERT_STRING_EQUAL(t->listen.host, "127.0.0.1");
-	CU_ASSERT_EQUAL(t->listen.port, 8080);
-	CU_ASSERT_EQUAL(t->listen.is_ipv6, 0);
+	CU_ASSERT_STRING_EQUAL(t->http.upstream, "http://127.0.0.1:18080");
+	CU_ASSERT_EQUAL(t->http.has_listen, 1);
+	CU_ASSERT_STRING_EQUAL(t->http.listen.host, "127.0.0.1");
+	CU_ASSERT_EQUAL(t->http.listen.port, 8080);
+	CU_ASSERT_EQUAL(t->http.listen.is_ipv6, 0);
 	CU_ASSERT_EQUAL(t->timeout_secs, 10);
-	CU_ASSERT_EQUAL(t->stream_idle_timeout_secs, 600);
+	CU_ASSERT_EQUAL(t->http.stream_idle_timeout_secs, 600);
 	CU_ASSERT_EQUAL(t->max_body_bytes, 2048);
 	check_no_policy(t);
 	t = &cfg->tools[1];
 	CU_ASSERT_STRING_EQUAL(t->name, "op.v2");
 	CU_ASSERT_EQUAL(t->type, CFG_TOOL_HTTP);
-	CU_ASSERT_STRING_EQUAL(t->upstream, "https://[::1]:8443/base");
-	CU_ASSERT_EQUAL(t->has_listen, 0);
+	CU_ASSERT_STRING_EQUAL(t->http.upstream, "https://[::1]:8443/base");
+	CU_ASSERT_EQUAL(t->http.has_listen, 0);
 	CU_ASSERT_EQUAL(t->timeout_secs, CFG_DEFAULT_TIMEOUT_SECS);
-	CU_ASSERT_EQUAL(t->stream_idle_timeout_secs, 0);
+	CU_ASSERT_EQUAL(t->http.stream_idle_timeout_secs, 0);
 	CU_ASSERT_EQUAL(t->max_body_bytes, 2048);
 	check_no_policy(t);
 }
@@ -1106,12 +1106,12 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(cfg->max_body_bytes, CFG_DEFAULT_MAX_BODY_BYTES);
 	CU_ASSERT_EQUAL_FATAL(cfg->n_tools, 1);
 	CU_ASSERT_STRING_EQUAL(cfg->tools[0].name, "t");
-	CU_ASSERT_STRING_EQUAL(cfg->tools[0].upstream, "http://h");
-	CU_ASSERT_EQUAL(cfg->tools[0].has_listen, 1);
-	CU_ASSERT_STRING_EQUAL(cfg->tools[0].listen.host, "127.0.0.1");
-	CU_ASSERT_EQUAL(cfg->tools[0].listen.port, 9000);
+	CU_ASSERT_STRING_EQUAL(cfg->tools[0].http.upstream, "http://h");
+	CU_ASSERT_EQUAL(cfg->tools[0].http.has_listen, 1);
+	CU_ASSERT_STRING_EQUAL(cfg->tools[0].http.listen.host, "127.0.0.1");
+	CU_ASSERT_EQUAL(cfg->tools[0].http.listen.port, 9000);
 	CU_ASSERT_EQUAL(cfg->tools[0].timeout_secs, CFG_DEFAULT_TIMEOUT_SECS);
-	CU_ASSERT_EQUAL(cfg->tools[0].stream_idle_timeout_secs, 0);
+	CU_ASSERT_EQUAL(cfg->tools[0].http.stream_idle_timeout_secs, 0);
 	CU_ASSERT_EQUAL(cfg->tools[0].max_body_bytes,
 			CFG_DEFAULT_MAX_BODY_BYTES);
 	check_no_policy(&cfg->tools[0]);
@@ -1175,29 +1175,33 @@ static void check_policy_sig(const struct cfg_tool *t)
 
 	CU_ASSERT_STRING_EQUAL(t->name, "sig");
 	CU_ASSERT_EQUAL(t->max_body_bytes, 65536);
-	CU_ASSERT(STRINGS_ARE(&t->allow_paths, "/api/v1/rpc",
+	CU_ASSERT(STRINGS_ARE(&t->http.allow_paths, "/api/v1/rpc",
 			      "/api/v1/events*"));
-	CU_ASSERT(STRINGS_ARE(&t->allow_http_methods, "GET", "POST"));
-	CU_ASSERT_EQUAL(t->is_jsonrpc, 1);
-	CU_ASSERT(STRINGS_ARE(&t->jsonrpc_allow_methods, "send", "version"));
-	CU_ASSERT(STRINGS_ARE(&t->jsonrpc_deny_methods, "removeAccount"));
-	CU_ASSERT_EQUAL_FATAL(t->n_param_filters, 2);
-	f = &t->param_filters[0];
+	CU_ASSERT(STRINGS_ARE(&t->http.allow_http_methods, "GET", "POST"));
+	CU_ASSERT_EQUAL(t->http.is_jsonrpc, 1);
+	CU_ASSERT(STRINGS_ARE(&t->http.jsonrpc_allow_methods, "send",
+			      "version"));
+	CU_ASSERT(STRINGS_ARE(&t->http.jsonrpc_deny_methods, "removeAccount"));
+	CU_ASSERT_EQUAL_FATAL(t->http.n_param_filters, 2);
+	f = &t->http.param_filters[0];
 	CU_ASSERT_STRING_EQUAL(f->method, "send");
 	CU_ASSERT_STRING_EQUAL(f->field, "recipient");
 	CU_ASSERT(STRINGS_ARE(&f->allow_patterns, "+1*", "+44*"));
 	CU_ASSERT(strings_are(&f->deny_patterns, NULL, 0));
-	f = &t->param_filters[1];
+	f = &t->http.param_filters[1];
 	CU_ASSERT_STRING_EQUAL(f->method, "sendReaction");
 	CU_ASSERT_STRING_EQUAL(f->field, "target.author.number");
 	CU_ASSERT(strings_are(&f->allow_patterns, NULL, 0));
 	CU_ASSERT(STRINGS_ARE(&f->deny_patterns, "+1555*"));
-	CU_ASSERT_EQUAL_FATAL(t->n_inject_headers, 2);
-	CU_ASSERT_STRING_EQUAL(t->inject_headers[0].name, "Authorization");
-	CU_ASSERT_STRING_EQUAL(t->inject_headers[0].value, "Bearer s3cret");
-	CU_ASSERT_STRING_EQUAL(t->inject_headers[1].name, "X-Api-Key");
-	CU_ASSERT_STRING_EQUAL(t->inject_headers[1].value, "k=1; v");
-	CU_ASSERT(STRINGS_ARE(&t->forward_headers, "Cookie", "X-Trace_Id"));
+	CU_ASSERT_EQUAL_FATAL(t->http.n_inject_headers, 2);
+	CU_ASSERT_STRING_EQUAL(t->http.inject_headers[0].name,
+			       "Authorization");
+	CU_ASSERT_STRING_EQUAL(t->http.inject_headers[0].value,
+			       "Bearer s3cret");
+	CU_ASSERT_STRING_EQUAL(t->http.inject_headers[1].name, "X-Api-Key");
+	CU_ASSERT_STRING_EQUAL(t->http.inject_headers[1].value, "k=1; v");
+	CU_ASSERT(STRINGS_ARE(&t->http.forward_headers, "Cookie",
+			      "X-Trace_Id"));
 	CU_ASSERT_EQUAL(t->rate_max_requests, 100);
 	CU_ASSERT_EQUAL(t->rate_window_secs, 60);
 }
@@ -1215,10 +1219,10 @@ static void test_policy(void)
 	/* an empty jsonrpc_deny_methods: a JSON-RPC tool, nothing else */
 	t = &cfg->tools[1];
 	CU_ASSERT_STRING_EQUAL(t->name, "rpc");
-	CU_ASSERT_EQUAL(t->is_jsonrpc, 1);
-	CU_ASSERT(strings_are(&t->jsonrpc_deny_methods, NULL, 0));
-	CU_ASSERT(strings_are(&t->jsonrpc_allow_methods, NULL, 0));
-	CU_ASSERT_EQUAL(t->n_param_filters, 0);
+	CU_ASSERT_EQUAL(t->http.is_jsonrpc, 1);
+	CU_ASSERT(strings_are(&t->http.jsonrpc_deny_methods, NULL, 0));
+	CU_ASSERT(strings_are(&t->http.jsonrpc_allow_methods, NULL, 0));
+	CU_ASSERT_EQUAL(t->http.n_param_filters, 0);
 	CU_ASSERT_EQUAL(t->max_body_bytes, 4096);
 	t = &cfg->tools[2];
 	CU_ASSERT_STRING_EQUAL(t->name, "plain");
@@ -1264,19 +1268,22 @@ static void test_param_rules(void)
 	CU_ASSERT_EQUAL_FATAL(cfg_load_string(PARAM_RULES_CONFIG, &cfg, &err),
 			      0);
 	t = &cfg->tools[0];
-	CU_ASSERT_EQUAL(t->is_jsonrpc, 1);
-	CU_ASSERT_EQUAL(t->param_aliases, CFG_ALIASES_SIGNAL_CLI);
-	CU_ASSERT_EQUAL_FATAL(t->n_param_allow, 2);
-	CU_ASSERT_STRING_EQUAL(t->param_allow[0].method, "send");
-	CU_ASSERT(STRINGS_ARE(&t->param_allow[0].params, "recipient",
+	CU_ASSERT_EQUAL(t->http.is_jsonrpc, 1);
+	CU_ASSERT_EQUAL(t->http.param_aliases, CFG_ALIASES_SIGNAL_CLI);
+	CU_ASSERT_EQUAL_FATAL(t->http.n_param_allow, 2);
+	CU_ASSERT_STRING_EQUAL(t->http.param_allow[0].method, "send");
+	CU_ASSERT(STRINGS_ARE(&t->http.param_allow[0].params, "recipient",
 			      "message", "account"));
-	CU_ASSERT_STRING_EQUAL(t->param_allow[1].method, "version");
-	CU_ASSERT(strings_are(&t->param_allow[1].params, NULL, 0));
-	CU_ASSERT_EQUAL_FATAL(t->n_param_filters, 4);
-	CU_ASSERT(filter_is(&t->param_filters[0], "send", "recipient", 1, 0));
-	CU_ASSERT(filter_is(&t->param_filters[1], "send", "message", 0, 1));
-	CU_ASSERT(filter_is(&t->param_filters[2], "send*", "groupId", 0, 1));
-	CU_ASSERT(filter_is(&t->param_filters[3], "sendReaction",
+	CU_ASSERT_STRING_EQUAL(t->http.param_allow[1].method, "version");
+	CU_ASSERT(strings_are(&t->http.param_allow[1].params, NULL, 0));
+	CU_ASSERT_EQUAL_FATAL(t->http.n_param_filters, 4);
+	CU_ASSERT(filter_is(&t->http.param_filters[0], "send", "recipient",
+			    1, 0));
+	CU_ASSERT(filter_is(&t->http.param_filters[1], "send", "message",
+			    0, 1));
+	CU_ASSERT(filter_is(&t->http.param_filters[2], "send*", "groupId",
+			    0, 1));
+	CU_ASSERT(filter_is(&t->http.param_filters[3], "sendReaction",
 			    "target.author", 1, 0));
 	cfg_release(cfg);
 }
@@ -1311,12 +1318,12 @@ static void test_param_rules(void)
 /* No cli key set: what an http tool has. */
 static void check_no_cli(const struct cfg_tool *t)
 {
-	CU_ASSERT_PTR_NULL(t->binary);
-	CU_ASSERT(strings_are(&t->argv_allow_patterns, NULL, 0));
-	CU_ASSERT(strings_are(&t->argv_deny_patterns, NULL, 0));
-	CU_ASSERT_EQUAL(t->n_env_inject, 0);
-	CU_ASSERT_PTR_NULL(t->env_inject);
-	CU_ASSERT(strings_are(&t->cwd_allowed, NULL, 0));
+	CU_ASSERT_PTR_NULL(t->cli.binary);
+	CU_ASSERT(strings_are(&t->cli.argv_allow_patterns, NULL, 0));
+	CU_ASSERT(strings_are(&t->cli.argv_deny_patterns, NULL, 0));
+	CU_ASSERT_EQUAL(t->cli.n_env_inject, 0);
+	CU_ASSERT_PTR_NULL(t->cli.env_inject);
+	CU_ASSERT(strings_are(&t->cli.cwd_allowed, NULL, 0));
 }
 
 static void check_cli_op(const struct cfg_tool *t, const char *tmp_real,
@@ -1324,22 +1331,23 @@ static void check_cli_op(const struct cfg_tool *t, const char *tmp_real,
 {
 	CU_ASSERT_STRING_EQUAL(t->name, "op");
 	CU_ASSERT_EQUAL(t->type, CFG_TOOL_CLI);
-	CU_ASSERT_STRING_EQUAL(t->binary, "/usr/bin/env");
-	CU_ASSERT_PTR_NULL(t->upstream);
-	CU_ASSERT_EQUAL(t->has_listen, 0);
-	CU_ASSERT(STRINGS_ARE(&t->argv_allow_patterns, "item get *",
+	CU_ASSERT_STRING_EQUAL(t->cli.binary, "/usr/bin/env");
+	CU_ASSERT_PTR_NULL(t->http.upstream);
+	CU_ASSERT_EQUAL(t->http.has_listen, 0);
+	CU_ASSERT(STRINGS_ARE(&t->cli.argv_allow_patterns, "item get *",
 			      "vault list*"));
-	CU_ASSERT(STRINGS_ARE(&t->argv_deny_patterns, "* --session *"));
-	CU_ASSERT_EQUAL_FATAL(t->n_env_inject, 2);
-	CU_ASSERT_STRING_EQUAL(t->env_inject[0].name, "OP_TOKEN");
-	CU_ASSERT_STRING_EQUAL(t->env_inject[0].value, "ops_s3cret");
-	CU_ASSERT_STRING_EQUAL(t->env_inject[1].name, "PATH");
-	CU_ASSERT_STRING_EQUAL(t->env_inject[1].value, "/opt/op/bin");
+	CU_ASSERT(STRINGS_ARE(&t->cli.argv_deny_patterns, "* --session *"));
+	CU_ASSERT_EQUAL_FATAL(t->cli.n_env_inject, 2);
+	CU_ASSERT_STRING_EQUAL(t->cli.env_inject[0].name, "OP_TOKEN");
+	CU_ASSERT_STRING_EQUAL(t->cli.env_inject[0].value, "ops_s3cret");
+	CU_ASSERT_STRING_EQUAL(t->cli.env_inject[1].name, "PATH");
+	CU_ASSERT_STRING_EQUAL(t->cli.env_inject[1].value, "/opt/op/bin");
 	/* the symlink and the "." spelling both stored as the real path */
-	CU_ASSERT(STRINGS_ARE(&t->cwd_allowed, tmp_real, dir_real, dir_real));
+	CU_ASSERT(STRINGS_ARE(&t->cli.cwd_allowed, tmp_real, dir_real,
+			      dir_real));
 	CU_ASSERT_EQUAL(t->timeout_secs, 5);
-	CU_ASSERT_EQUAL(t->max_output_bytes, 65536);
-	CU_ASSERT_EQUAL(t->max_concurrent, 2);
+	CU_ASSERT_EQUAL(t->cli.max_output_bytes, 65536);
+	CU_ASSERT_EQUAL(t->cli.max_concurrent, 2);
 	CU_ASSERT_EQUAL(t->max_body_bytes, 1024);
 	CU_ASSERT_EQUAL(t->rate_max_requests, 10);
 	CU_ASSERT_EQUAL(t->rate_window_secs, 60);
@@ -1355,16 +1363,16 @@ static void check_cli(const struct cfg *cfg, const char *tmp_real,
 	t = &cfg->tools[1];
 	CU_ASSERT_STRING_EQUAL(t->name, "bare");
 	CU_ASSERT_EQUAL(t->type, CFG_TOOL_CLI);
-	CU_ASSERT_STRING_EQUAL(t->binary, "/bin/true");
-	CU_ASSERT_PTR_NULL(t->upstream);
-	CU_ASSERT(strings_are(&t->argv_allow_patterns, NULL, 0));
-	CU_ASSERT(strings_are(&t->argv_deny_patterns, NULL, 0));
-	CU_ASSERT_EQUAL(t->n_env_inject, 0);
-	CU_ASSERT_PTR_NULL(t->env_inject);
-	CU_ASSERT(strings_are(&t->cwd_allowed, NULL, 0));
+	CU_ASSERT_STRING_EQUAL(t->cli.binary, "/bin/true");
+	CU_ASSERT_PTR_NULL(t->http.upstream);
+	CU_ASSERT(strings_are(&t->cli.argv_allow_patterns, NULL, 0));
+	CU_ASSERT(strings_are(&t->cli.argv_deny_patterns, NULL, 0));
+	CU_ASSERT_EQUAL(t->cli.n_env_inject, 0);
+	CU_ASSERT_PTR_NULL(t->cli.env_inject);
+	CU_ASSERT(strings_are(&t->cli.cwd_allowed, NULL, 0));
 	CU_ASSERT_EQUAL(t->timeout_secs, CFG_DEFAULT_TIMEOUT_SECS);
-	CU_ASSERT_EQUAL(t->max_output_bytes, CFG_DEFAULT_MAX_OUTPUT_BYTES);
-	CU_ASSERT_EQUAL(t->max_concurrent, CFG_DEFAULT_MAX_CONCURRENT);
+	CU_ASSERT_EQUAL(t->cli.max_output_bytes, CFG_DEFAULT_MAX_OUTPUT_BYTES);
+	CU_ASSERT_EQUAL(t->cli.max_concurrent, CFG_DEFAULT_MAX_CONCURRENT);
 	CU_ASSERT_EQUAL(t->max_body_bytes, 4096);
 	check_no_policy(t);
 	/* an http tool: no cli field set, cli limits left at 0 */
@@ -1372,8 +1380,8 @@ static void check_cli(const struct cfg *cfg, const char *tmp_real,
 	CU_ASSERT_STRING_EQUAL(t->name, "web");
 	CU_ASSERT_EQUAL(t->type, CFG_TOOL_HTTP);
 	check_no_cli(t);
-	CU_ASSERT_EQUAL(t->max_output_bytes, 0);
-	CU_ASSERT_EQUAL(t->max_concurrent, 0);
+	CU_ASSERT_EQUAL(t->cli.max_output_bytes, 0);
+	CU_ASSERT_EQUAL(t->cli.max_concurrent, 0);
 }
 
 static void test_cli(void)

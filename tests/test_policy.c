@@ -32,14 +32,14 @@ static struct cfg_param_filter sig_filters[] = {
 /* signal-cli-like: method lists and a recipient filter */
 static const struct cfg_tool sig = {
 	.name = "signal-cli",
-	.is_jsonrpc = 1,
-	.jsonrpc_allow_methods = STRS("send", "sendTyping", "sendReceipt",
-				      "sendReaction", "getAttachment",
-				      "version"),
-	.jsonrpc_deny_methods = STRS("deleteEverything", "removeAccount",
-				     "unregister", "*Account"),
-	.param_filters = sig_filters,
-	.n_param_filters = 1,
+	.http.is_jsonrpc = 1,
+	.http.jsonrpc_allow_methods = STRS("send", "sendTyping", "sendReceipt",
+					   "sendReaction", "getAttachment",
+					   "version"),
+	.http.jsonrpc_deny_methods = STRS("deleteEverything", "removeAccount",
+					  "unregister", "*Account"),
+	.http.param_filters = sig_filters,
+	.http.n_param_filters = 1,
 };
 
 static struct cfg_param_filter mcp_filters[] = {
@@ -50,9 +50,9 @@ static struct cfg_param_filter mcp_filters[] = {
 /* MCP-like: no method lists, only which tools may be called */
 static const struct cfg_tool mcp = {
 	.name = "mcp",
-	.is_jsonrpc = 1,
-	.param_filters = mcp_filters,
-	.n_param_filters = 1,
+	.http.is_jsonrpc = 1,
+	.http.param_filters = mcp_filters,
+	.http.n_param_filters = 1,
 };
 
 static struct cfg_param_filter dot_filters[] = {
@@ -63,9 +63,9 @@ static struct cfg_param_filter dot_filters[] = {
 /* dotted fields: one allow-filter, one deny-only filter */
 static const struct cfg_tool dot = {
 	.name = "dot",
-	.is_jsonrpc = 1,
-	.param_filters = dot_filters,
-	.n_param_filters = 2,
+	.http.is_jsonrpc = 1,
+	.http.param_filters = dot_filters,
+	.http.n_param_filters = 2,
 };
 
 /* jsonrpc_param_allow (issue 12): send by name only, version with no
@@ -79,17 +79,17 @@ static struct cfg_param_allow pa_allow[] = {
 
 static const struct cfg_tool pa = {
 	.name = "pa",
-	.is_jsonrpc = 1,
-	.param_allow = pa_allow,
-	.n_param_allow = 3,
+	.http.is_jsonrpc = 1,
+	.http.param_allow = pa_allow,
+	.http.n_param_allow = 3,
 };
 
 static const struct cfg_tool pa_sig = {
 	.name = "pa-sig",
-	.is_jsonrpc = 1,
-	.param_aliases = CFG_ALIASES_SIGNAL_CLI,
-	.param_allow = pa_allow,
-	.n_param_allow = 3,
+	.http.is_jsonrpc = 1,
+	.http.param_aliases = CFG_ALIASES_SIGNAL_CLI,
+	.http.param_allow = pa_allow,
+	.http.n_param_allow = 3,
 };
 
 /* several filters per method, a glob key, a dashed field, a dotted one;
@@ -111,30 +111,30 @@ static struct cfg_param_filter mf_filters[] = {
 
 static const struct cfg_tool mf = {
 	.name = "mf",
-	.is_jsonrpc = 1,
-	.param_filters = mf_filters,
-	.n_param_filters = 6,
+	.http.is_jsonrpc = 1,
+	.http.param_filters = mf_filters,
+	.http.n_param_filters = 6,
 };
 
 static const struct cfg_tool mf_sig = {
 	.name = "mf-sig",
-	.is_jsonrpc = 1,
-	.param_aliases = CFG_ALIASES_SIGNAL_CLI,
-	.param_filters = mf_filters,
-	.n_param_filters = 6,
+	.http.is_jsonrpc = 1,
+	.http.param_aliases = CFG_ALIASES_SIGNAL_CLI,
+	.http.param_filters = mf_filters,
+	.http.n_param_filters = 6,
 };
 
 /* batches of at most 3 */
 static const struct cfg_tool few = {
 	.name = "few",
-	.is_jsonrpc = 1,
-	.jsonrpc_max_batch = 3,
+	.http.is_jsonrpc = 1,
+	.http.jsonrpc_max_batch = 3,
 };
 
 static const struct cfg_tool web = {
 	.name = "web",
-	.allow_paths = STRS("/api/v1/rpc", "/api/v1/events", "/files/*"),
-	.allow_http_methods = STRS("GET", "POST"),
+	.http.allow_paths = STRS("/api/v1/rpc", "/api/v1/events", "/files/*"),
+	.http.allow_http_methods = STRS("GET", "POST"),
 };
 
 static struct cfg_header hdr_inject[] = {
@@ -143,9 +143,9 @@ static struct cfg_header hdr_inject[] = {
 
 static const struct cfg_tool hdr = {
 	.name = "hdr",
-	.inject_headers = hdr_inject,
-	.n_inject_headers = 1,
-	.forward_headers = STRS("cookie"),
+	.http.inject_headers = hdr_inject,
+	.http.n_inject_headers = 1,
+	.http.forward_headers = STRS("cookie"),
 };
 
 static struct cfg_header hdr2_inject[] = {
@@ -155,41 +155,42 @@ static struct cfg_header hdr2_inject[] = {
 /* forward_headers lists Cookie, but the host injects its own */
 static const struct cfg_tool hdr2 = {
 	.name = "hdr2",
-	.inject_headers = hdr2_inject,
-	.n_inject_headers = 1,
-	.forward_headers = STRS("Cookie"),
+	.http.inject_headers = hdr2_inject,
+	.http.n_inject_headers = 1,
+	.http.forward_headers = STRS("Cookie"),
 };
 
 /* lists spoofable headers, in '_' spellings; adds its own X-Forwarded-For */
 static const struct cfg_tool spoof = {
 	.name = "spoof",
-	.forward_headers = STRS("X_Forwarded_Proto", "x-real-ip",
-				"X-Forwarded-For", "X-HTTP-Method-Override"),
-	.add_x_forwarded_for = 1,
+	.http.forward_headers = STRS("X_Forwarded_Proto", "x-real-ip",
+				     "X-Forwarded-For",
+				     "X-HTTP-Method-Override"),
+	.http.add_x_forwarded_for = 1,
 };
 
 /* names TRACE: the operator asked for it */
 static const struct cfg_tool tracer = {
 	.name = "tracer",
-	.allow_http_methods = STRS("GET", "TRACE"),
+	.http.allow_http_methods = STRS("GET", "TRACE"),
 };
 
 /* 1Password-CLI-like: reads allowed, writes and --session denied */
 static const struct cfg_tool op = {
 	.name = "op",
 	.type = CFG_TOOL_CLI,
-	.binary = "/usr/bin/op",
-	.argv_allow_patterns = STRS("item get *", "item list*", "vault list*",
-				    "--version"),
-	.argv_deny_patterns = STRS("item delete *", "item create *",
-				   "* --session *"),
+	.cli.binary = "/usr/bin/op",
+	.cli.argv_allow_patterns = STRS("item get *", "item list*",
+					"vault list*", "--version"),
+	.cli.argv_deny_patterns = STRS("item delete *", "item create *",
+				       "* --session *"),
 };
 
 /* deny patterns only: nothing is allowed */
 static const struct cfg_tool op_deny_only = {
 	.name = "op-deny-only",
 	.type = CFG_TOOL_CLI,
-	.argv_deny_patterns = STRS("item delete *"),
+	.cli.argv_deny_patterns = STRS("item delete *"),
 };
 
 /* no patterns at all: nothing is allowed either */
@@ -202,17 +203,17 @@ static const struct cfg_tool op_bare = {
 static const struct cfg_tool gh = {
 	.name = "gh",
 	.type = CFG_TOOL_CLI,
-	.argv_allow_patterns = STRS("*"),
-	.argv_deny_patterns = STRS("* --token*"),
-	.argv_deny_flags = STRS("--output", "-o"),
+	.cli.argv_allow_patterns = STRS("*"),
+	.cli.argv_deny_patterns = STRS("* --token*"),
+	.cli.argv_deny_flags = STRS("--output", "-o"),
 };
 
 /* a short flag only: its long spellings are the operator's to list */
 static const struct cfg_tool gh_short = {
 	.name = "gh-short",
 	.type = CFG_TOOL_CLI,
-	.argv_allow_patterns = STRS("*"),
-	.argv_deny_flags = STRS("-o"),
+	.cli.argv_allow_patterns = STRS("*"),
+	.cli.argv_deny_flags = STRS("-o"),
 };
 
 /* --- generated inputs --------------------------------------------------- */
@@ -1615,9 +1616,11 @@ static void test_value_count_bounded(void)
  * ("1e-7"), or carries a message of control characters (6 bytes each). */
 static void test_error_body_whole(void)
 {
-	static const struct cfg_tool wide = { .name = "wide",
-					      .is_jsonrpc = 1,
-					      .jsonrpc_max_batch = 100000 };
+	static const struct cfg_tool wide = {
+		.name = "wide",
+		.http.is_jsonrpc = 1,
+		.http.jsonrpc_max_batch = 100000,
+	};
 	const size_t n = 1000; /* within jsonparse's cost */
 	char *body = malloc(n * 12 + 2), *fwd = NULL, *err = NULL;
 	char msg[1001];

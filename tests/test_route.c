@@ -10,12 +10,12 @@
 
 static struct cfg_tool tools[] = {
 	{ .name = (char[]){ "signal-cli" },
-	  .upstream = (char[]){ "http://127.0.0.1:18080" } },
+	  .http.upstream = (char[]){ "http://127.0.0.1:18080" } },
 	{ .name = (char[]){ "mcp" },
-	  .upstream = (char[]){ "http://127.0.0.1:9000/base" } },
+	  .http.upstream = (char[]){ "http://127.0.0.1:9000/base" } },
 	{ .name = (char[]){ "params" },
-	  .upstream = (char[]){ "http://127.0.0.1:9001" },
-	  .allow_path_params = 1 },
+	  .http.upstream = (char[]){ "http://127.0.0.1:9001" },
+	  .http.allow_path_params = 1 },
 };
 static struct cfg cfg = { .tools = tools, .n_tools = 3 };
 
