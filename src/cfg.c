@@ -81,14 +81,10 @@ int cfg_set_inject_headers(struct ctx *c, const struct key *k, void *dst,
 			   struct json_object *v)
 {
 	struct cfg_tool *t = dst;
-	size_t n = (size_t)json_object_object_length(v);
 
 	(void)k;
-	if (n == 0)
-		return 0;
-	t->http.inject_headers = calloc(n, sizeof(*t->http.inject_headers));
-	if (!t->http.inject_headers) /* owned by the tool */
-		return key_fail(c, "out of memory");
+	if (KEY_ALLOC(c, v, t->http.inject_headers) < 0)
+		return -1;
 	return key_each_member(c, v, take_header, t);
 }
 
@@ -110,14 +106,10 @@ static int set_listen(struct ctx *c, const struct key *k, void *dst,
 		      struct json_object *v)
 {
 	struct cfg *cfg = dst;
-	size_t n = json_object_array_length(v);
 
 	(void)k;
-	if (n == 0)
-		return 0;
-	cfg->listen = calloc(n, sizeof(*cfg->listen)); /* owned by cfg */
-	if (!cfg->listen)
-		return key_fail(c, "out of memory");
+	if (KEY_ALLOC(c, v, cfg->listen) < 0)
+		return -1;
 	return key_each_element(c, v, take_listen, cfg);
 }
 

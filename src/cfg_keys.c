@@ -95,6 +95,29 @@ int key_each_member(struct ctx *c, struct json_object *obj, member_fn fn,
 	return 0;
 }
 
+static size_t count_of(struct json_object *v)
+{
+	if (json_object_is_type(v, json_type_array))
+		return json_object_array_length(v);
+	if (json_object_is_type(v, json_type_object))
+		return (size_t)json_object_object_length(v);
+	return 0;
+}
+
+void *key_calloc_for(struct json_object *v, size_t size)
+{
+	size_t n = count_of(v);
+
+	return n ? calloc(n, size) : NULL;
+}
+
+int key_alloc_check(struct ctx *c, struct json_object *v, const void *got)
+{
+	if (got == NULL && count_of(v) > 0)
+		return key_fail(c, "out of memory");
+	return 0;
+}
+
 int key_each_element(struct ctx *c, struct json_object *arr, element_fn fn,
 		     void *arg)
 {

@@ -82,6 +82,17 @@ typedef int (*member_fn)(struct ctx *c, void *arg, const char *name,
 			 struct json_object *v);
 int key_each_member(struct ctx *c, struct json_object *obj, member_fn fn,
 		    void *arg);
+/* A zeroed array of one element of size bytes per member of the object
+ * (or element of the array) v, for a setter to fill; NULL when v has
+ * none. Use KEY_ALLOC, which also fails the walk on out of memory. */
+void *key_calloc_for(struct json_object *v, size_t size);
+int key_alloc_check(struct ctx *c, struct json_object *v, const void *got);
+/* dst = key_calloc_for(v, ...): 0, or -1 (out of memory, said). dst is
+ * owned by the config from then on and freed with it. */
+#define KEY_ALLOC(c, v, dst) \
+	key_alloc_check((c), (v), \
+			(dst) = key_calloc_for((v), sizeof(*(dst))))
+
 /* Each element of the array arr, the path naming it ("[i]"). */
 typedef int (*element_fn)(struct ctx *c, void *arg, size_t i,
 			  struct json_object *v);

@@ -293,14 +293,10 @@ static int set_param_allow(struct ctx *c, const struct key *k, void *dst,
 			   struct json_object *v)
 {
 	struct cfg_tool *t = dst;
-	size_t n = (size_t)json_object_object_length(v);
 
 	(void)k;
-	if (n == 0)
-		return 0;
-	t->http.param_allow = calloc(n, sizeof(*t->http.param_allow));
-	if (!t->http.param_allow) /* owned by the tool */
-		return key_fail(c, "out of memory");
+	if (KEY_ALLOC(c, v, t->http.param_allow) < 0)
+		return -1;
 	return key_each_member(c, v, take_param_allow, t);
 }
 
@@ -350,14 +346,10 @@ static int set_cwd_allowed(struct ctx *c, const struct key *k, void *dst,
 			   struct json_object *v)
 {
 	struct cfg_tool *t = dst;
-	size_t n = json_object_array_length(v);
 
 	(void)k;
-	if (n == 0)
-		return 0;
-	t->cli.cwd_allowed.v = calloc(n, sizeof(*t->cli.cwd_allowed.v));
-	if (!t->cli.cwd_allowed.v) /* owned by the tool */
-		return key_fail(c, "out of memory");
+	if (KEY_ALLOC(c, v, t->cli.cwd_allowed.v) < 0)
+		return -1;
 	return key_each_element(c, v, take_dir, &t->cli.cwd_allowed);
 }
 
@@ -398,14 +390,10 @@ static int set_env_inject(struct ctx *c, const struct key *k, void *dst,
 			  struct json_object *v)
 {
 	struct cfg_tool *t = dst;
-	size_t n = (size_t)json_object_object_length(v);
 
 	(void)k;
-	if (n == 0)
-		return 0;
-	t->cli.env_inject = calloc(n, sizeof(*t->cli.env_inject));
-	if (!t->cli.env_inject) /* owned by the tool */
-		return key_fail(c, "out of memory");
+	if (KEY_ALLOC(c, v, t->cli.env_inject) < 0)
+		return -1;
 	return key_each_member(c, v, take_env, t);
 }
 
