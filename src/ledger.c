@@ -237,6 +237,17 @@ static void add_kept(struct json_object *o, const char *key,
 }
 
 /* The fields every record has, in the order DESIGN.md lists them. */
+/* Who asked which tool for what, as a record and /v1/streams both say
+ * it. */
+static void add_who_what(struct json_object *o, const struct ledger_entry *e)
+{
+	add_str(o, "client", e->client);
+	add_str(o, "tool", e->tool);
+	add_str(o, "kind", e->kind);
+	add_str(o, "http_method", e->method);
+	add_str(o, "path", e->target);
+}
+
 static struct json_object *record_head(const struct ledger_entry *e,
 				       const char *event)
 {
@@ -251,11 +262,7 @@ static struct json_object *record_head(const struct ledger_entry *e,
 	add_str(o, "ts", ts);
 	add_str(o, "id", e->id);
 	add_str(o, "event", event);
-	add_str(o, "client", e->client);
-	add_str(o, "tool", e->tool);
-	add_str(o, "kind", e->kind);
-	add_str(o, "http_method", e->method);
-	add_str(o, "path", e->target);
+	add_who_what(o, e);
 	add_kept(o, "jsonrpc_methods", e->jsonrpc_methods);
 	if (e->methods_truncated)
 		json_object_object_add(o, "jsonrpc_methods_truncated",
@@ -480,14 +487,10 @@ static struct json_object *stream_json(const struct ledger_entry *e,
 
 	text_rfc3339(&e->started, ts, sizeof(ts));
 	add_str(o, "id", e->id);
-	add_str(o, "client", e->client);
-	add_str(o, "tool", e->tool);
-	add_str(o, "kind", e->kind);
-	add_str(o, "http_method", e->method);
+	add_who_what(o, e);
 	/* the key before http_method, kept for one release: remove it in
 	 * the next */
 	add_str(o, "method", e->method);
-	add_str(o, "path", e->target);
 	add_str(o, "started", ts);
 	add_secs(o, "age_secs", now - e->started_ms);
 	add_int(o, "bytes_out", (int64_t)atomic_load(&e->bytes_out));
