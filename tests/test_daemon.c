@@ -2,7 +2,9 @@
  * background, the pidfile, start-up errors, privilege drop, reload
  * (SIGHUP and POST /v1/reload) with open streams, the graceful stop.
  * The real carapaced and test upstream over 127.0.0.1; paths from the
- * environment (make check sets them): CARAPACED, UPSTREAM, CLITOOL. */
+ * environment (make check sets them): CARAPACED, UPSTREAM, CLITOOL.
+ * The installed tree and its init script: test_installed.c, run by
+ * make installcheck. */
 #include "config.h"
 
 #include <CUnit/Basic.h>
@@ -844,145 +846,6 @@ static void test_sigterm_and_cli_runs(void)
 	free(slow.answer);
 }
 
-/* ---- installed, under its System V init script ---- */
-
-/* make install DESTDIR=root, from the build tree make check runs in
- * (MAKE, TOP_BUILDDIR, SBINDIR, SYSCONFDIR, MANDIR from make check). */
-static int install_into(const char *root, char *out, size_t len)
-{
-	char cmd[2048];
-
-	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL %s "
-		 "install DESTDIR='%s' >'%s.log' 2>&1 || { tail -20 '%s.log'; "
-		 "exit 1; }",
-		 getenv("TOP_BUILDDIR"), getenv("MAKE"), root, root, root);
-	return run(cmd, out, len);
-}
-
-/* The installed script, run with its paths pointed into root and at the
- * test's config and pidfile. */
-static int initd(const char *root, const char *conf, const char *pidfile,
-		 const char *action, char *out, size_t len)
-{
-	char cmd[4096];
-
-	snprintf(cmd, sizeof(cmd),
-		 "DAEMON='%s%s/carapaced' CONFIG='%s' PIDFILE='%s' "
-		 "DEFAULTS_FILE=/dev/null sh '%s%s/init.d/carapaced' %s",
-		 root, getenv("SBINDIR"), conf, pidfile, root,
-		 getenv("SYSCONFDIR"), action);
-	return run(cmd, out, len);
-}
-
-static int installed(const char *root, const char *dir_var, const char *rest)
-{
-	char path[1200];
-
-	snprintf(path, sizeof(path), "%s%s/%s", root, getenv(dir_var), rest);
-	return access(path, F_OK) == 0;
-}
-
-static void test_installed_sysv_script(void)
-{
-	char root[600], conf[600], pidfile[600], out[8192], path[1200];
-	int port = tu_free_port(), admin = tu_free_port();
-
-	CU_ASSERT_FATAL(getenv("MAKE") && getenv("TOP_BUILDDIR") &&
-			getenv("SBINDIR") && getenv("SYSCONFDIR") &&
-			getenv("MANDIR"));
-	path_in(root, sizeof(root), "root");
-	CU_ASSERT_EQUAL_FATAL(install_into(root, out, sizeof(out)), 0);
-	CU_ASSERT(installed(root, "SBINDIR", "carapaced"));
-	CU_ASSERT(installed(root, "SBINDIR", "carapacectl"));
-	CU_ASSERT(installed(root, "SYSCONFDIR", "carapace/carapaced.conf"));
-	CU_ASSERT(installed(root, "SYSCONFDIR", "logrotate.d/carapaced"));
-	CU_ASSERT(installed(root, "MANDIR", "man8/carapaced.8"));
-	CU_ASSERT(installed(root, "MANDIR", "man5/carapaced.conf.5"));
-	/* a second install keeps a configuration the admin changed */
-	snprintf(path, sizeof(path), "%s%s/carapace/carapaced.conf", root,
-		 getenv("SYSCONFDIR"));
-	CU_ASSERT(tu_write_file(path, "{ \"changed\": \"by the admin\" }\n") ==
-		  0);
-	CU_ASSERT_EQUAL(install_into(root, out, sizeof(out)), 0);
-	char *kept = slurp(path);
-	CU_ASSERT(kept && strstr(kept, "by the admin") != NULL);
-	free(kept);
-
-	path_in(conf, sizeof(conf), "initd.conf");
-	path_in(pidfile, sizeof(pidfile), "initd.pid");
-	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", 0) == 0);
-	CU_ASSERT_EQUAL(initd(root, conf, pidfile, "start", out, sizeof(out)),
-			0);
-	bg_pid = read_pid(pidfile);
-	CU_ASSERT_FATAL(alive(bg_pid));
-	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
-	CU_ASSERT_EQUAL(initd(root, conf, pidfile, "status", out, sizeof(out)),
-			0);
-	CU_ASSERT(strstr(out, "running") != NULL);
-	CU_ASSERT_EQUAL(initd(root, conf, pidfile, "start", out, sizeof(out)),
-			0);
-	CU_ASSERT(strstr(out, "already running") != NULL);
-	CU_ASSERT_EQUAL(read_pid(pidfile), bg_pid);
-
-	/* reload: the change takes effect */
-	CU_ASSERT_FATAL(write_conf(conf, port, admin, "version", 0) == 0);
-	CU_ASSERT_EQUAL(initd(root, conf, pidfile, "reload", out, sizeof(out)),
-			0);
-	int denied = 0;
-	for (int w = 0; w < 250 && !denied; w++) {
-		denied = rpc(port, "sig", "send") == 403;
-		if (!denied)
-			tu_sleep_ms(20);
-	}
-	CU_ASSERT(denied);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
-
-	/* a broken file: refused by the script's -t, the old one serves */
-	CU_ASSERT(tu_write_file(conf, "{ \"listen\": ") == 0);
-	CU_ASSERT_EQUAL(initd(root, conf, pidfile, "reload", out, sizeof(out)),
-			1);
-	CU_ASSERT(strstr(out, "invalid") != NULL);
-	CU_ASSERT_EQUAL(initd(root, conf, pidfile, "status", out, sizeof(out)),
-			0);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
-	CU_ASSERT(alive(bg_pid));
-
-	/* the installed logrotate snippet, pointed at this test's files */
-	char lr[700], state[700], cmd[8192], audit[600], rotated[700];
-	path_in(lr, sizeof(lr), "logrotate.conf");
-	path_in(state, sizeof(state), "logrotate.state");
-	path_in(audit, sizeof(audit), "audit.log");
-	snprintf(rotated, sizeof(rotated), "%s.1", audit);
-	snprintf(cmd, sizeof(cmd),
-		 "sed -e 's|/var/log/carapace/audit.log|%s|' "
-		 "-e 's|/run/carapaced.pid|%s|g' '%s%s/logrotate.d/carapaced' "
-		 ">'%s' && grep -q '%s' '%s' && logrotate -f -s '%s' '%s'",
-		 audit, pidfile, root, getenv("SYSCONFDIR"), lr, pidfile, lr,
-		 state, lr);
-	CU_ASSERT_EQUAL(run(cmd, out, sizeof(out)), 0);
-	CU_ASSERT(access(rotated, F_OK) == 0);
-	/* carapaced reopened: the next record is in a new file */
-	int written = 0;
-	for (int w = 0; w < 250 && !written; w++) {
-		rpc(port, "sig", "version");
-		char *text = slurp(audit);
-		written = text && strstr(text, "\"version\"") != NULL;
-		free(text);
-		if (!written)
-			tu_sleep_ms(20);
-	}
-	CU_ASSERT(written);
-
-	CU_ASSERT_EQUAL(initd(root, conf, pidfile, "stop", out, sizeof(out)),
-			0);
-	CU_ASSERT(!alive(bg_pid) || wait_gone(bg_pid, 5000) == 0);
-	CU_ASSERT(access(pidfile, F_OK) != 0);
-	CU_ASSERT_EQUAL(initd(root, conf, pidfile, "status", out, sizeof(out)),
-			3);
-	bg_pid = -1;
-}
-
 /* ---- main ---- */
 
 int main(void)
@@ -1005,8 +868,6 @@ int main(void)
 	CU_add_test(s, "a second signal stops at once",
 		    test_second_signal_stops_at_once);
 	CU_add_test(s, "SIGTERM and cli runs", test_sigterm_and_cli_runs);
-	CU_add_test(s, "installed, under the sysv script",
-		    test_installed_sysv_script);
 	int rc = cu_run();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
 	if (system(cmd) != 0)
