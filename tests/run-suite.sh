@@ -32,7 +32,11 @@ distcheck_rc=0
 if [ "$check_rc" -eq 0 ]; then
 	make distcheck >distcheck.log 2>&1 || {
 		distcheck_rc=1; tail -60 distcheck.log; echo "make distcheck failed"; }
-	[ "$distcheck_rc" -eq 0 ] && echo "make distcheck: ok"
+	if [ "$distcheck_rc" -eq 0 ]; then
+		# its installcheck ran tests/test_installed on the installed tree
+		grep -A6 '^tests/test_installed:' distcheck.log
+		echo "make distcheck: ok"
+	fi
 fi
 echo "tests: $passed passed, $failed failed"
 [ "$check_rc" -eq 0 ] && [ "$distcheck_rc" -eq 0 ]
