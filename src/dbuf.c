@@ -23,10 +23,23 @@ static int failed(struct dbuf *b, int err)
 	return -1;
 }
 
+/* The allocation becomes cap bytes. */
+static int resize(struct dbuf *b, size_t cap)
+{
+	char *mem = realloc(b->mem, cap);
+
+	if (mem == NULL)
+		return failed(b, ENOMEM);
+	b->mem = mem;
+	b->cap = cap;
+	return 0;
+}
+
 /* Room for need more bytes and the NUL, growing by doubling. */
 static int reserve(struct dbuf *b, size_t need)
 {
-	if (need > b->max - b->len)
+	/* max is at most SIZE_MAX - 1 in effect: len + need + 1 never wraps */
+	if (need > b->max - b->len || b->len + need == SIZE_MAX)
 		return failed(b, EMSGSIZE);
 	size_t want = b->len + need + 1;
 	if (want <= b->cap)
@@ -34,11 +47,21 @@ static int reserve(struct dbuf *b, size_t need)
 	size_t cap = b->cap ? b->cap : 64;
 	while (cap < want)
 		cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-	char *mem = realloc(b->mem, cap);
-	if (mem == NULL)
-		return failed(b, ENOMEM);
-	b->mem = mem;
-	b->cap = cap;
+	return resize(b, cap);
+}
+
+int dbuf_reserve(struct dbuf *b, size_t total)
+{
+	if (b->err)
+		return failed(b, b->err);
+	if (total > b->max || total == SIZE_MAX)
+		return failed(b, EMSGSIZE);
+	if (total + 1 <= b->cap)
+		return 0;
+	if (resize(b, total + 1) < 0)
+		return -1;
+	if (b->len == 0)
+		b->mem[0] = '\0';
 	return 0;
 }
 

@@ -26,6 +26,11 @@ int dbuf_add(struct dbuf *b, const void *mem, size_t n);
 int dbuf_addstr(struct dbuf *b, const char *s);
 int dbuf_printf(struct dbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Room for total bytes in all (and the NUL), allocated exactly, so that a
+ * caller that accounts for memory holds what it counted: adds up to total
+ * then allocate nothing more. 0, or -1 as dbuf_add (total over max:
+ * EMSGSIZE). Never shrinks. */
+int dbuf_reserve(struct dbuf *b, size_t total);
 /* 0, ENOMEM or EMSGSIZE: the first failure since init or reset. */
 int dbuf_error(const struct dbuf *b);
 /* The contents, NUL-terminated; "" when empty. Valid until the next add,

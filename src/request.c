@@ -158,7 +158,9 @@ void request_body_limit(struct request *rq, size_t max, size_t declared)
 	rq->declared = declared;
 }
 
-/* The charge grows to cover need bytes, in the steps above. */
+/* The charge grows to cover need bytes, in the steps above, and the
+ * buffer to what is charged. 0; -1 over max_inflight_body_bytes; 1 out of
+ * memory. */
 static int charge_for(struct request *rq, size_t need)
 {
 	size_t cap = rq->body_charged ? rq->body_charged : FIRST_CHARGE;
@@ -173,7 +175,10 @@ static int charge_for(struct request *rq, size_t need)
 		cap = rq->body.max;
 	if (cap < need)
 		cap = need; /* the caller never lets need pass max */
-	return body_charge(rq, cap - rq->body_charged);
+	if (body_charge(rq, cap - rq->body_charged) < 0)
+		return -1;
+	/* what is charged is what is allocated: the buffer grows to it */
+	return dbuf_reserve(&rq->body, cap) < 0 ? 1 : 0;
 }
 
 void request_take_body(struct request *rq, const char *data, size_t len)
@@ -186,8 +191,13 @@ void request_take_body(struct request *rq, const char *data, size_t len)
 		rq->body_too_large = 1; /* discard: never buffer past max */
 		return;
 	}
-	if (charge_for(rq, held + len) < 0) {
+	int charged = charge_for(rq, held + len);
+	if (charged < 0) {
 		rq->body_busy = 1;
+		return;
+	}
+	if (charged > 0) {
+		rq->body_too_large = 1; /* out of memory */
 		return;
 	}
 	if (dbuf_add(&rq->body, data, len) < 0)

@@ -5,6 +5,7 @@
 
 #include <CUnit/Basic.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,37 @@ static void test_dbuf_take_empty(void)
 	CU_ASSERT_STRING_EQUAL(s, "");
 	CU_ASSERT_EQUAL(len, 0);
 	free(s);
+}
+
+/* What a caller charges is what is allocated: reserve is exact, and adds
+ * within it allocate nothing more. */
+static void test_dbuf_reserve_exact(void)
+{
+	struct dbuf b = DBUF_INIT(1 << 20);
+
+	CU_ASSERT_EQUAL(dbuf_reserve(&b, 4096), 0);
+	CU_ASSERT_EQUAL(b.cap, 4097);
+	CU_ASSERT_STRING_EQUAL(dbuf_str(&b), "");
+	char *mem = b.mem;
+	for (int i = 0; i < 4096; i++)
+		CU_ASSERT_EQUAL(dbuf_add(&b, "x", 1), 0);
+	CU_ASSERT_PTR_EQUAL(b.mem, mem);
+	CU_ASSERT_EQUAL(b.cap, 4097);
+	CU_ASSERT_EQUAL(dbuf_reserve(&b, 100), 0);      /* never shrinks */
+	CU_ASSERT_EQUAL(b.cap, 4097);
+	CU_ASSERT_EQUAL(dbuf_reserve(&b, 1 << 20), 0);
+	CU_ASSERT_EQUAL(b.cap, (1 << 20) + 1);
+	CU_ASSERT_EQUAL(dbuf_len(&b), 4096);
+	errno = 0;
+	CU_ASSERT_EQUAL(dbuf_reserve(&b, (1 << 20) + 1), -1);
+	CU_ASSERT_EQUAL(errno, EMSGSIZE);
+	dbuf_free(&b);
+	/* a limit of SIZE_MAX cannot make len + need + 1 wrap */
+	dbuf_init(&b, SIZE_MAX);
+	CU_ASSERT_EQUAL(dbuf_add(&b, "ab", 2), 0);
+	CU_ASSERT_EQUAL(dbuf_add(&b, "c", SIZE_MAX - 2), -1);
+	CU_ASSERT_EQUAL(dbuf_error(&b), EMSGSIZE);
+	dbuf_free(&b);
 }
 
 static void test_error_set(void)
@@ -238,6 +270,7 @@ int main(void)
 		    test_dbuf_grows_and_terminates);
 	CU_add_test(s, "dbuf: limit, sticky error", test_dbuf_limit_is_sticky);
 	CU_add_test(s, "dbuf: take of an empty buffer", test_dbuf_take_empty);
+	CU_add_test(s, "dbuf: reserve is exact", test_dbuf_reserve_exact);
 	CU_add_test(s, "error: set, truncate, clear", test_error_set);
 	CU_add_test(s, "sse: parse, whole and split feeds", test_sse_parse);
 	CU_add_test(s, "sse: bounded, callback stops",
