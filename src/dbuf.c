@@ -118,7 +118,7 @@ size_t dbuf_len(const struct dbuf *b)
 	return b->len;
 }
 
-char *dbuf_take(struct dbuf *b, size_t *len)
+char *dbuf_detach(struct dbuf *b, size_t *len)
 {
 	if (b->err) {
 		dbuf_free(b);

@@ -40,7 +40,7 @@ size_t dbuf_len(const struct dbuf *b);
 /* Hands the contents over (NUL-terminated, caller frees; *len may be
  * NULL) and leaves b empty with the same limit. NULL on out of memory or
  * when b's error is set (b is then reset). */
-char *dbuf_take(struct dbuf *b, size_t *len);
+char *dbuf_detach(struct dbuf *b, size_t *len);
 /* Empties b and clears its error; keeps the memory for reuse. */
 void dbuf_reset(struct dbuf *b);
 /* Frees the memory; b is then as after dbuf_init with the same limit. */

@@ -678,7 +678,7 @@ int policy_check_jsonrpc(const struct cfg_tool *tool, const char *body,
 		goto out;
 	}
 denied:
-	if ((*error_body = dbuf_take(&b, NULL)) == NULL)
+	if ((*error_body = dbuf_detach(&b, NULL)) == NULL)
 		goto fail;
 	goto out;
 fail:
@@ -723,5 +723,5 @@ char *policy_jsonrpc_refusal(const char *checked, size_t len,
 		add_error(&b, RPC_DENIED, message, request_id(root));
 	}
 	json_object_put(root);
-	return dbuf_take(&b, NULL);
+	return dbuf_detach(&b, NULL);
 }

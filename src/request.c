@@ -181,7 +181,7 @@ static int charge_for(struct request *rq, size_t need)
 	return dbuf_reserve(&rq->body, cap) < 0 ? 1 : 0;
 }
 
-void request_take_body(struct request *rq, const char *data, size_t len)
+void request_append_body(struct request *rq, const char *data, size_t len)
 {
 	size_t held = dbuf_len(&rq->body);
 
@@ -235,7 +235,7 @@ char *request_give_body(struct request *rq, size_t *len)
 	rq->forward = NULL;
 	rq->forward_len = 0;
 	if (body == NULL && dbuf_len(&rq->body) > 0)
-		body = dbuf_take(&rq->body, len);
+		body = dbuf_detach(&rq->body, len);
 	if (body == NULL)
 		*len = 0;
 	return body;

@@ -92,7 +92,7 @@ void request_body_limit(struct request *rq, size_t max, size_t declared);
 int request_body_fits(const struct request *rq, size_t n);
 /* Appends what arrived; past the limit it sets body_too_large, past the
  * budget body_busy, and from then on discards (refused once read). */
-void request_take_body(struct request *rq, const char *data, size_t len);
+void request_append_body(struct request *rq, const char *data, size_t len);
 /* The body to check or record, borrowed ("" when none). */
 const char *request_body(const struct request *rq, size_t *len);
 /* The policy's re-serialised body (malloc'd; taken) replaces it. */

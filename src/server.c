@@ -4,7 +4,7 @@
  * head is in, on_first_call() opens its audit entry and config, then
  * decides in this order: route (route.c), identity (to come: identify()),
  * policy on the method, path and rate (check_tool_request()). Then the
- * body comes (request_take_body()), and on_request() ends in dispatch():
+ * body comes (request_append_body()), and on_request() ends in dispatch():
  * the policy on the body, then the health answer, a CLI run or the proxy
  * hand-off, whose stream becomes the answer (serve_stream()).
  * on_completed() releases the request. The listeners are listener.c's. */
@@ -776,7 +776,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	struct guard *guard = rq->server->guard;
 	if (*upload_size > 0) {
 		guard_body_read(guard, listener_guard_conn(c));
-		request_take_body(rq, upload, *upload_size);
+		request_append_body(rq, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}

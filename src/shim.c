@@ -123,7 +123,7 @@ static char *read_stdin(size_t *len)
 		if (dbuf_error(&in))
 			die(EXIT_UNAVAILABLE, "%s", "out of memory");
 	}
-	char *buf = dbuf_take(&in, len);
+	char *buf = dbuf_detach(&in, len);
 	if (buf == NULL)
 		die(EXIT_UNAVAILABLE, "%s", "out of memory");
 	return buf;

@@ -29,7 +29,7 @@ static void test_dbuf_grows_and_terminates(void)
 	CU_ASSERT_EQUAL(dbuf_add(&b, "x\0y", 3), 0);
 	CU_ASSERT_EQUAL(dbuf_len(&b), 3007);
 	size_t len = 0;
-	char *s = dbuf_take(&b, &len);
+	char *s = dbuf_detach(&b, &len);
 	CU_ASSERT_EQUAL(len, 3007);
 	CU_ASSERT_EQUAL(memcmp(s + 3004, "x\0y", 4), 0);
 	free(s);
@@ -53,7 +53,7 @@ static void test_dbuf_limit_is_sticky(void)
 	CU_ASSERT_EQUAL(dbuf_add(&b, "", 0), 0);
 	CU_ASSERT_EQUAL(dbuf_printf(&b, "%s", "123456789"), -1);
 	CU_ASSERT_EQUAL(dbuf_add(&b, "1", 1), -1);
-	CU_ASSERT_PTR_NULL(dbuf_take(&b, NULL));
+	CU_ASSERT_PTR_NULL(dbuf_detach(&b, NULL));
 	CU_ASSERT_EQUAL(dbuf_error(&b), 0);
 	CU_ASSERT_EQUAL(dbuf_add(&b, "1", 1), 0);
 	dbuf_free(&b);
@@ -63,7 +63,7 @@ static void test_dbuf_take_empty(void)
 {
 	struct dbuf b = DBUF_INIT(4);
 	size_t len = 99;
-	char *s = dbuf_take(&b, &len);
+	char *s = dbuf_detach(&b, &len);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_STRING_EQUAL(s, "");
