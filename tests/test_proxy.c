@@ -229,15 +229,8 @@ static int run_check(const char *text, char *out, size_t len)
 	snprintf(path, sizeof(path), "%s/check.conf", workdir);
 	if (tu_write_file(path, text) < 0)
 		return -1;
-	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s' 2>&1", carapaced_path,
-		 path);
-	FILE *p = popen(cmd, "r");
-	if (p == NULL)
-		return -1;
-	size_t n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	int status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s'", carapaced_path, path);
+	return tu_run(cmd, out, len);
 }
 
 static void test_check_config(void)

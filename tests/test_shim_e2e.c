@@ -83,18 +83,13 @@ static int shim_run(const char *cmdline, int port, char *out, size_t out_len,
 		 "cd '%s' && export CARAPACE_URL=http://127.0.0.1:%d "
 		 "PATH='%s':\"$PATH\" && { %s; } 2>'%s'",
 		 workdir, port, workdir, cmdline, errfile);
-	FILE *p = popen(cmd, "r");
-	if (p == NULL)
-		return -1;
-	size_t n = fread(out, 1, out_len - 1, p);
-	out[n] = '\0';
-	int status = pclose(p);
+	int rc = tu_popen_read(cmd, out, out_len);
 	FILE *e = fopen(errfile, "r");
-	n = e ? fread(err, 1, err_len - 1, e) : 0;
+	size_t n = e ? fread(err, 1, err_len - 1, e) : 0;
 	err[n] = '\0';
 	if (e)
 		fclose(e);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return rc;
 }
 
 static void test_shim(void)

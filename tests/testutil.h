@@ -286,4 +286,28 @@ int tu_write_file(const char *path, const char *text);
  * 0 or -1. */
 int tu_remove_tree(const char *dir);
 
+/* ---- commands, and processes that are not our children (tu_run.c) ------ */
+
+/* Run cmd with sh -c; its stdout, NUL-terminated and truncated to len - 1
+ * bytes, in out. Its exit status, or -1 (it could not be run, or a signal
+ * ended it). */
+int tu_popen_read(const char *cmd, char *out, size_t len);
+
+/* tu_popen_read() of `cmd 2>&1`: stderr and stdout in out. */
+int tu_run(const char *cmd, char *out, size_t len);
+
+/* The first MiB of a file, NUL-terminated (caller frees), or NULL. */
+char *tu_slurp(const char *path);
+
+/* The pid written in a pidfile, or 0 if there is none. */
+pid_t tu_read_pid(const char *pidfile);
+
+/* Whether pid (> 0) is a process we may signal. */
+int tu_alive(pid_t pid);
+
+/* Wait up to limit_ms for a process that is not our child (a daemon in
+ * the background) to be gone, or a zombie nobody of ours will reap: 0, or
+ * -1 when time ran out. */
+int tu_wait_gone(pid_t pid, int limit_ms);
+
 #endif
