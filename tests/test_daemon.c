@@ -113,13 +113,7 @@ static int write_conf(const char *path, int port, int admin,
 
 static int suite_init(void)
 {
-	const char *up = getenv("UPSTREAM");
-
-	carapaced_path = getenv("CARAPACED");
-	if (up == NULL || carapaced_path == NULL)
-		return -1;
-	tu_prepare_process();
-	up_pid = tu_spawn_upstream(up, &up_port);
+	up_pid = tu_suite_upstream(&carapaced_path, &up_port);
 	return up_pid > 0 ? 0 : -1;
 }
 
@@ -790,7 +784,6 @@ static void test_sigterm_and_cli_runs(void)
 int main(void)
 {
 	static pid_t *const children[] = { &fg_pid, &bg_pid, &up_pid };
-	char cmd[600];
 
 	tu_watchdog("test_daemon", 600, children, 3);
 	if (mkdtemp(workdir) == NULL ||
@@ -808,8 +801,6 @@ int main(void)
 		    test_second_signal_stops_at_once);
 	CU_add_test(s, "SIGTERM and cli runs", test_sigterm_and_cli_runs);
 	int rc = cu_run();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", workdir);
+	tu_remove_tree(workdir);
 	return rc;
 }

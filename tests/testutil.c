@@ -927,6 +927,21 @@ int tu_sse_next_event(struct tu_resp *r, char *data, size_t len,
 	return 0;
 }
 
+int tu_open_stream(int port, const char *target, struct tu_resp *r)
+{
+	int fd = tu_connect(port);
+
+	if (fd < 0)
+		return -1;
+	if (tu_send_request(fd, "GET", target, "Accept: text/event-stream\r\n",
+			    NULL, 0) < 0 ||
+	    tu_read_head(r, fd, 10000) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* ---- /proc -------------------------------------------------------------- */
 
 /* The number after "key:" in /proc/PID/status, or -1. */

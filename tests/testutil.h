@@ -104,6 +104,16 @@ struct tu_daemon {
  * daemon, if it started, is stopped. */
 pid_t tu_start_daemon(const struct tu_daemon *d);
 
+/* How an integration suite starts: $CARAPACED into *carapaced, the process
+ * prepared (tu_prepare_process()) and the test upstream ($UPSTREAM)
+ * started, its port in *up_port. Its pid, or -1 (either variable unset,
+ * or the upstream did not start). */
+pid_t tu_suite_upstream(const char **carapaced, int *up_port);
+
+/* tu_stop() of a daemon that must exit 0 on SIGTERM: 0, or -1 and a line
+ * on stderr saying it did not. */
+int tu_stop_daemon(pid_t pid);
+
 /* Start argv[0] (searched in PATH when it has no '/') with argv, the
  * caller's environment, default signal dispositions and an empty signal
  * mask. stderr is inherited. If stdout_fd is non-NULL the child's stdout is
@@ -228,6 +238,11 @@ int tu_http(int port, const char *method, const char *target,
  * undispatched text in r between calls; do not mix with tu_read_body(). */
 int tu_sse_next_event(struct tu_resp *r, char *data, size_t len,
 		      int timeout_ms);
+
+/* GET target on a new connection to port with "Accept: text/event-stream"
+ * and the response head read into *r (10 s): the connection (caller
+ * closes it, and frees r), or -1 with nothing open. */
+int tu_open_stream(int port, const char *target, struct tu_resp *r);
 
 /* ---- a test program's own safety ---------------------------------------- */
 

@@ -154,3 +154,22 @@ fail:
 		close(fd);
 	return -1;
 }
+
+pid_t tu_suite_upstream(const char **carapaced, int *up_port)
+{
+	const char *up = getenv("UPSTREAM");
+
+	*carapaced = getenv("CARAPACED");
+	if (up == NULL || *carapaced == NULL)
+		return -1;
+	tu_prepare_process();
+	return tu_spawn_upstream(up, up_port);
+}
+
+int tu_stop_daemon(pid_t pid)
+{
+	if (tu_stop(pid) == 0)
+		return 0;
+	fprintf(stderr, "carapaced did not exit 0 on SIGTERM\n");
+	return -1;
+}
