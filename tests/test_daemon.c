@@ -55,23 +55,6 @@ static int get(int port, const char *target, int *status, char **body)
 	return tu_http(port, "GET", target, NULL, NULL, status, body, NULL);
 }
 
-static int rpc(int port, const char *tool, const char *method)
-{
-	char body[256], target[128];
-	int status = -1;
-
-	snprintf(body, sizeof(body),
-		 "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"id\":1}", method);
-	snprintf(target, sizeof(target), "/tools/%s/api/v1/rpc", tool);
-	if (tu_http(port, "POST", target, "Content-Type: application/json\r\n",
-		    body, &status, NULL, NULL) < 0) {
-		fprintf(stderr, "  POST %s (%s) to port %d failed: %s\n",
-			target, method, port, strerror(errno));
-		return -1;
-	}
-	return status;
-}
-
 /* A config: main listener, admin, audit log, tool "sig" (allowing
  * allowed_method) and, if other_port, tool other_name with a listener
  * there. */
@@ -451,8 +434,8 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", other) == 0);
 	fg_pid = spawn_fg(conf, port);
 	CU_ASSERT_FATAL(fg_pid > 0);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 403);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "send"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "version"), 403);
 	/* the baseline once the calls are over: their connections closed
 	 * and their upstream handle parked (a known-length answer reaches
 	 * its client before that: a baseline taken earlier is 3 short) */
@@ -477,12 +460,12 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT_FATAL(kill(fg_pid, SIGHUP) == 0);
 	int denied = 0;
 	for (int w = 0; w < 250 && !denied; w++) {
-		denied = rpc(port, "sig", "send") == 403;
+		denied = tu_rpc(port, "sig", "send") == 403;
 		if (!denied)
 			tu_sleep_ms(20);
 	}
 	CU_ASSERT(denied);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "version"), 200);
 	CU_ASSERT(get(third, "/echo", &status, NULL) == 0 && status == 200);
 
 	/* the removed tool's stream ended, cleanly, on record */
@@ -531,14 +514,14 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT(body && strstr(body, "reload.conf") != NULL);
 	free(body);
 	CU_ASSERT(tu_alive(fg_pid));
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 403);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "version"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "send"), 403);
 
 	/* and a good one through the admin API: the first config again */
 	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", other) == 0);
 	CU_ASSERT(tu_http(admin, "POST", "/v1/reload", NULL, "", &status,
 			  NULL, NULL) == 0 && status == 200);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "send"), 200);
 	CU_ASSERT(get(other, "/echo", &status, NULL) == 0 && status == 200);
 	/* back where it started: the retired listener ("third") and every
 	 * stream's thread and descriptors are gone */

@@ -39,23 +39,6 @@ static void path_in(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s", workdir, name);
 }
 
-static int rpc(int port, const char *tool, const char *method)
-{
-	char body[256], target[128];
-	int status = -1;
-
-	snprintf(body, sizeof(body),
-		 "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"id\":1}", method);
-	snprintf(target, sizeof(target), "/tools/%s/api/v1/rpc", tool);
-	if (tu_http(port, "POST", target, "Content-Type: application/json\r\n",
-		    body, &status, NULL, NULL) < 0) {
-		fprintf(stderr, "  POST %s (%s) to port %d failed: %s\n",
-			target, method, port, strerror(errno));
-		return -1;
-	}
-	return status;
-}
-
 /* A config: main listener, admin, audit log, tool "sig" allowing
  * allowed_method. */
 static int write_conf(const char *path, int port, int admin,
@@ -194,7 +177,7 @@ static void sysv_start(void)
 	CU_ASSERT_EQUAL(initd("start", out, sizeof(out)), 0);
 	bg_pid = tu_read_pid(pidfile);
 	CU_ASSERT_FATAL(tu_alive(bg_pid));
-	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "send"), 200);
 	CU_ASSERT_EQUAL(initd("status", out, sizeof(out)), 0);
 	CU_ASSERT(strstr(out, "running") != NULL);
 	CU_ASSERT_EQUAL(initd("start", out, sizeof(out)), 0);
@@ -211,19 +194,19 @@ static void sysv_reload(void)
 	CU_ASSERT_EQUAL(initd("reload", out, sizeof(out)), 0);
 	int denied = 0;
 	for (int w = 0; w < 250 && !denied; w++) {
-		denied = rpc(port, "sig", "send") == 403;
+		denied = tu_rpc(port, "sig", "send") == 403;
 		if (!denied)
 			tu_sleep_ms(20);
 	}
 	CU_ASSERT(denied);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "version"), 200);
 
 	/* a broken file: refused by the script's -t, the old one serves */
 	CU_ASSERT(tu_write_file(conf, "{ \"listen\": ") == 0);
 	CU_ASSERT_EQUAL(initd("reload", out, sizeof(out)), 1);
 	CU_ASSERT(strstr(out, "invalid") != NULL);
 	CU_ASSERT_EQUAL(initd("status", out, sizeof(out)), 0);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "version"), 200);
 	CU_ASSERT(tu_alive(bg_pid));
 }
 
@@ -249,7 +232,7 @@ static void sysv_logrotate(void)
 	/* carapaced reopened: the next record is in a new file */
 	int written = 0;
 	for (int w = 0; w < 250 && !written; w++) {
-		rpc(port, "sig", "version");
+		tu_rpc(port, "sig", "version");
 		char *text = tu_slurp(audit);
 		written = text && strstr(text, "\"version\"") != NULL;
 		free(text);

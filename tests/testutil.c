@@ -942,6 +942,23 @@ int tu_open_stream(int port, const char *target, struct tu_resp *r)
 	return fd;
 }
 
+int tu_rpc(int port, const char *tool, const char *method)
+{
+	char body[256], target[128];
+	int status = -1;
+
+	snprintf(body, sizeof(body),
+		 "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"id\":1}", method);
+	snprintf(target, sizeof(target), "/tools/%s/api/v1/rpc", tool);
+	if (tu_http(port, "POST", target, "Content-Type: application/json\r\n",
+		    body, &status, NULL, NULL) < 0) {
+		fprintf(stderr, "  POST %s (%s) to port %d failed: %s\n",
+			target, method, port, strerror(errno));
+		return -1;
+	}
+	return status;
+}
+
 /* ---- /proc -------------------------------------------------------------- */
 
 /* The number after "key:" in /proc/PID/status, or -1. */

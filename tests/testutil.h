@@ -114,6 +114,13 @@ pid_t tu_suite_upstream(const char **carapaced, int *up_port);
  * on stderr saying it did not. */
 int tu_stop_daemon(pid_t pid);
 
+/* The CLI tool "ct" that test_cli and test_shim_e2e configure, as
+ * `"ct": { ... }` in buf: tests/clitool at tool, the argv patterns their
+ * tests run (and more_allow, when not NULL), its cwd confined to jail, 2 s,
+ * 1 MiB of output, two at once. 0, or -1 when it does not fit in len. */
+int tu_cli_ct_tool(char *buf, size_t len, const char *tool, const char *jail,
+		   const char *more_allow);
+
 /* Start argv[0] (searched in PATH when it has no '/') with argv, the
  * caller's environment, default signal dispositions and an empty signal
  * mask. stderr is inherited. If stdout_fd is non-NULL the child's stdout is
@@ -243,6 +250,11 @@ int tu_sse_next_event(struct tu_resp *r, char *data, size_t len,
  * and the response head read into *r (10 s): the connection (caller
  * closes it, and frees r), or -1 with nothing open. */
 int tu_open_stream(int port, const char *target, struct tu_resp *r);
+
+/* POST a JSON-RPC call of method (no params, id 1) to the daemon on port
+ * at /tools/TOOL/api/v1/rpc: the answer's status, or -1 (and a line on
+ * stderr saying why) when the request failed. */
+int tu_rpc(int port, const char *tool, const char *method);
 
 /* ---- a test program's own safety ---------------------------------------- */
 
