@@ -490,24 +490,13 @@ static int add_header(struct tu_resp *r, char *line)
 /* Split r->head (n bytes, NUL-terminated) into status and headers. */
 static int parse_head(struct tu_resp *r, size_t n)
 {
-	char *p = r->head;
-	char *limit = r->head + n;
+	char *p = r->head, *line;
 	int first = 1;
 
-	while (p < limit) {
-		char *nl = memchr(p, '\n', (size_t)(limit - p));
-
-		if (nl == NULL)
-			break;
-		*nl = '\0';
-		if (nl > p && nl[-1] == '\r')
-			nl[-1] = '\0';
-		if (*p == '\0')
-			break;
-		if (first ? parse_status(r, p) : add_header(r, p))
+	while ((line = tu_head_line(&p, r->head + n)) != NULL) {
+		if (first ? parse_status(r, line) : add_header(r, line))
 			return -1;
 		first = 0;
-		p = nl + 1;
 	}
 	return first ? -1 : 0;
 }

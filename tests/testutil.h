@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 /* Byte i of the pattern the test upstream serves on /bytes and /abort. */
@@ -31,6 +32,26 @@ static inline size_t tu_head_end(const char *p, size_t n)
 			return i + 3;
 	}
 	return 0;
+}
+
+/* The next line of an HTTP head at *p (before limit), NUL-terminated in
+ * place without its "\n" or "\r\n", and *p moved past it; NULL at the
+ * blank line that ends the head or when no whole line is left. Shared with
+ * tests/upstream, which reads requests the way tu_read_head() responses. */
+static inline char *tu_head_line(char **p, char *limit)
+{
+	char *line = *p, *nl;
+
+	if (line >= limit)
+		return NULL;
+	nl = memchr(line, '\n', (size_t)(limit - line));
+	if (nl == NULL)
+		return NULL;
+	*nl = '\0';
+	if (nl > line && nl[-1] == '\r')
+		nl[-1] = '\0';
+	*p = nl + 1;
+	return *line == '\0' ? NULL : line;
 }
 
 /* The exact bytes the test upstream serves on GET /sse-exact (320 bytes).

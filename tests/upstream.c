@@ -561,25 +561,14 @@ static int is_raw(const struct req *rq)
 /* Split rq->head (n bytes) into request line and headers. */
 static int parse_head(struct req *rq, size_t n)
 {
-	char *p = rq->head;
-	char *limit = rq->head + n;
+	char *p = rq->head, *line;
 	int first = 1;
 
-	while (p < limit) {
-		char *nl = memchr(p, '\n', (size_t)(limit - p));
-
-		if (nl == NULL)
-			break;
-		*nl = '\0';
-		if (nl > p && nl[-1] == '\r')
-			nl[-1] = '\0';
-		if (*p == '\0')
-			break;
-		if (first ? parse_request_line(rq, p) :
-			    parse_header(rq, p) && !is_raw(rq))
+	while ((line = tu_head_line(&p, rq->head + n)) != NULL) {
+		if (first ? parse_request_line(rq, line) :
+			    parse_header(rq, line) && !is_raw(rq))
 			return -1;
 		first = 0;
-		p = nl + 1;
 	}
 	if (first)
 		return -1;
