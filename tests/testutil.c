@@ -445,18 +445,6 @@ static int next_line(struct tu_resp *r, uint64_t deadline, char **line)
 
 /* ---- response head ------------------------------------------------------ */
 
-static char *trim(char *s)
-{
-	size_t n;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-	return s;
-}
-
 static int parse_status(struct tu_resp *r, const char *line)
 {
 	char *end;
@@ -482,7 +470,7 @@ static int add_header(struct tu_resp *r, char *line)
 		return -1;
 	*colon = '\0';
 	r->headers[r->n_headers].name = line;
-	r->headers[r->n_headers].value = trim(colon + 1);
+	r->headers[r->n_headers].value = tu_trim(colon + 1);
 	r->n_headers++;
 	return 0;
 }

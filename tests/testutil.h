@@ -34,6 +34,21 @@ static inline size_t tu_head_end(const char *p, size_t n)
 	return 0;
 }
 
+/* s without its leading and trailing blanks (spaces, tabs), which are cut
+ * off in place: a header value, as tu_read_head() and tests/upstream store
+ * it. */
+static inline char *tu_trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+	return s;
+}
+
 /* The next line of an HTTP head at *p (before limit), NUL-terminated in
  * place without its "\n" or "\r\n", and *p moved past it; NULL at the
  * blank line that ends the head or when no whole line is left. Shared with

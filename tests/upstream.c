@@ -492,18 +492,6 @@ static int conn_line(struct conn *c, char **line)
 	}
 }
 
-static char *trim(char *s)
-{
-	size_t n;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-	return s;
-}
-
 /* "METHOD SP TARGET SP HTTP/1.x" */
 static int parse_request_line(struct req *rq, char *line)
 {
@@ -536,7 +524,7 @@ static int parse_header(struct req *rq, char *line)
 		return -1;
 	*colon = '\0';
 	rq->hdr[rq->n_hdr].name = line;
-	rq->hdr[rq->n_hdr].value = trim(colon + 1);
+	rq->hdr[rq->n_hdr].value = tu_trim(colon + 1);
 	rq->n_hdr++;
 	return 0;
 }
