@@ -421,12 +421,6 @@ int ctl(const char *args, char *out, size_t out_len)
 {
 	char cmd[2400];
 
-	snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", ctl_path, args);
-	FILE *p = popen(cmd, "r");
-	if (p == NULL)
-		return -1;
-	size_t n = fread(out, 1, out_len - 1, p);
-	out[n] = '\0';
-	int status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	snprintf(cmd, sizeof(cmd), "'%s' %s", ctl_path, args);
+	return tu_run(cmd, out, out_len);
 }

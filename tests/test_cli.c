@@ -47,23 +47,14 @@ static char cli_conf[600], jail[600];
  * reload tests' way to tell the new configuration is in force). */
 static int write_cli_conf(const char *tool, const char *more_allow)
 {
-	char text[4096];
+	char text[4096], ct[2048];
 
+	if (tu_cli_ct_tool(ct, sizeof(ct), tool, jail, more_allow) < 0)
+		return -1;
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\", \"127.0.0.1:%d\"],\n"
 		 "  \"run_tools_as_root\": true,\n"
-		 "  \"tools\": { \"ct\": { \"type\": \"cli\",\n"
-		 "    \"binary\": \"%s\",\n"
-		 "    \"argv_allow_patterns\": [\"println *\", \"eprint *\",\n"
-		 "      \"args *\", \"env\", \"cwd\", \"cat\", \"sleep *\",\n"
-		 "      \"lines *\", \"flood *\", \"exit *\", \"kill *\",\n"
-		 "      \"ignore-term *\", \"bytes\", \"fds\", \"detach *\"%s%s%s],\n"
-		 "    \"argv_deny_patterns\": [\"* secret*\"],\n"
-		 "    \"argv_deny_flags\": [\"--output\", \"-o\"],\n"
-		 "    \"env_inject\": { \"TOOL_TOKEN\": \"s3cr3t-token\" },\n"
-		 "    \"cwd_allowed\": [\"%s\"],\n"
-		 "    \"timeout_secs\": 2, \"max_output_bytes\": 1048576,\n"
-		 "    \"max_concurrent\": 2 },\n"
+		 "  \"tools\": { %s,\n"
 		 "    \"ct3\": { \"type\": \"cli\", \"binary\": \"%s\",\n"
 		 "    \"argv_allow_patterns\": [\"flood *\"],\n"
 		 "    \"timeout_secs\": 3, \"max_output_bytes\": 1073741824,\n"
@@ -71,9 +62,7 @@ static int write_cli_conf(const char *tool, const char *more_allow)
 		 "    \"ct4\": { \"type\": \"cli\", \"binary\": \"%s\",\n"
 		 "    \"argv_allow_patterns\": [\"sleep *\", \"hop *\"%s%s%s],\n"
 		 "    \"timeout_secs\": 30, \"max_concurrent\": 2 } } }\n",
-		 cli_port, cli_port2, tool, more_allow ? ", \"" : "",
-		 more_allow ? more_allow : "", more_allow ? "\"" : "", jail,
-		 tool, tool, more_allow ? ", \"" : "",
+		 cli_port, cli_port2, ct, tool, tool, more_allow ? ", \"" : "",
 		 more_allow ? more_allow : "", more_allow ? "\"" : "");
 	return tu_write_file(cli_conf, text);
 }

@@ -39,67 +39,6 @@ static void path_in(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s", workdir, name);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	buf = malloc(1 << 20);
-	n = fread(buf, 1, (1 << 20) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
-static pid_t read_pid(const char *pidfile)
-{
-	char *text = slurp(pidfile);
-	pid_t pid = text ? (pid_t)atol(text) : 0;
-
-	free(text);
-	return pid;
-}
-
-static int alive(pid_t pid)
-{
-	return pid > 0 && kill(pid, 0) == 0;
-}
-
-/* Waits for a process that is not our child to be gone. */
-static int gone(void *arg)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)*(pid_t *)arg);
-	char *stat = slurp(path);
-	/* gone, or a zombie nobody of ours will reap */
-	int is_gone = stat == NULL || strstr(stat, ") Z ") != NULL;
-	free(stat);
-	return is_gone;
-}
-
-static int wait_gone(pid_t pid, int limit_ms)
-{
-	return tu_wait_until(gone, &pid, (unsigned)limit_ms);
-}
-
-/* Runs a shell command line; its exit status, stderr+stdout in out. */
-static int run(const char *cmd, char *out, size_t len)
-{
-	char full[4096];
-
-	snprintf(full, sizeof(full), "%s 2>&1", cmd);
-	FILE *p = popen(full, "r");
-	if (p == NULL)
-		return -1;
-	size_t n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	int status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* carapaced in the background: `carapaced -c conf -p pidfile extra`. */
 static int start_bg(const char *conf, const char *pidfile, const char *extra,
 		    char *out, size_t len)
@@ -108,29 +47,12 @@ static int start_bg(const char *conf, const char *pidfile, const char *extra,
 
 	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' -p '%s' %s", carapaced_path,
 		 conf, pidfile, extra ? extra : "");
-	return run(cmd, out, len);
+	return tu_run(cmd, out, len);
 }
 
 static int get(int port, const char *target, int *status, char **body)
 {
 	return tu_http(port, "GET", target, NULL, NULL, status, body, NULL);
-}
-
-static int rpc(int port, const char *tool, const char *method)
-{
-	char body[256], target[128];
-	int status = -1;
-
-	snprintf(body, sizeof(body),
-		 "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"id\":1}", method);
-	snprintf(target, sizeof(target), "/tools/%s/api/v1/rpc", tool);
-	if (tu_http(port, "POST", target, "Content-Type: application/json\r\n",
-		    body, &status, NULL, NULL) < 0) {
-		fprintf(stderr, "  POST %s (%s) to port %d failed: %s\n",
-			target, method, port, strerror(errno));
-		return -1;
-	}
-	return status;
 }
 
 /* A config: main listener, admin, audit log, tool "sig" (allowing
@@ -174,13 +96,7 @@ static int write_conf(const char *path, int port, int admin,
 
 static int suite_init(void)
 {
-	const char *up = getenv("UPSTREAM");
-
-	carapaced_path = getenv("CARAPACED");
-	if (up == NULL || carapaced_path == NULL)
-		return -1;
-	tu_prepare_process();
-	up_pid = tu_spawn_upstream(up, &up_port);
+	up_pid = tu_suite_upstream(&carapaced_path, &up_port);
 	return up_pid > 0 ? 0 : -1;
 }
 
@@ -188,9 +104,9 @@ static int suite_clean(void)
 {
 	if (fg_pid > 0)
 		tu_stop(fg_pid);
-	if (alive(bg_pid)) {
+	if (tu_alive(bg_pid)) {
 		kill(bg_pid, SIGKILL);
-		wait_gone(bg_pid, 5000);
+		tu_wait_gone(bg_pid, 5000);
 	}
 	if (up_pid > 0)
 		tu_stop(up_pid);
@@ -204,7 +120,7 @@ static long stat_field(pid_t pid, int n)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	char *text = slurp(path);
+	char *text = tu_slurp(path);
 	char *p = text ? strrchr(text, ')') : NULL;
 	long v = -1;
 
@@ -237,8 +153,8 @@ static void test_background_and_pidfile(void)
 	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", 0) == 0);
 	CU_ASSERT_EQUAL_FATAL(start_bg(conf, pidfile, NULL, out, sizeof(out)),
 			      0);
-	bg_pid = read_pid(pidfile);
-	CU_ASSERT_FATAL(alive(bg_pid));
+	bg_pid = tu_read_pid(pidfile);
+	CU_ASSERT_FATAL(tu_alive(bg_pid));
 	/* serving by the time the launcher returned: no waiting here */
 	CU_ASSERT(get(port, "/healthz", &status, NULL) == 0 && status == 200);
 	/* a daemon: not our child, in a session that is not ours, in "/",
@@ -253,21 +169,21 @@ static void test_background_and_pidfile(void)
 	/* a second start on the same pidfile is refused, and says why */
 	CU_ASSERT_EQUAL(start_bg(conf, pidfile, NULL, out, sizeof(out)), 1);
 	CU_ASSERT(strstr(out, "already running") != NULL);
-	CU_ASSERT_EQUAL(read_pid(pidfile), bg_pid);
-	CU_ASSERT(alive(bg_pid));
+	CU_ASSERT_EQUAL(tu_read_pid(pidfile), bg_pid);
+	CU_ASSERT(tu_alive(bg_pid));
 
 	CU_ASSERT(kill(bg_pid, SIGTERM) == 0);
-	CU_ASSERT(wait_gone(bg_pid, 10000) == 0);
+	CU_ASSERT(tu_wait_gone(bg_pid, 10000) == 0);
 	CU_ASSERT(access(pidfile, F_OK) != 0);
 	bg_pid = -1;
 
 	/* a stale pidfile (a pid that is gone) does not stop a start */
 	CU_ASSERT(tu_write_file(pidfile, "999999\n") == 0);
 	CU_ASSERT_EQUAL(start_bg(conf, pidfile, NULL, out, sizeof(out)), 0);
-	bg_pid = read_pid(pidfile);
-	CU_ASSERT(alive(bg_pid) && bg_pid != 999999);
+	bg_pid = tu_read_pid(pidfile);
+	CU_ASSERT(tu_alive(bg_pid) && bg_pid != 999999);
 	kill(bg_pid, SIGTERM);
-	CU_ASSERT(wait_gone(bg_pid, 10000) == 0);
+	CU_ASSERT(tu_wait_gone(bg_pid, 10000) == 0);
 	bg_pid = -1;
 }
 
@@ -284,8 +200,8 @@ static void expect_start_error(const char *conf, const char *extra,
 	if (strstr(out, want) == NULL)
 		fprintf(stderr, "wanted \"%s\" in: %s\n", want, out);
 	CU_ASSERT(strstr(out, want) != NULL);
-	pid_t pid = read_pid(pidfile);
-	CU_ASSERT(pid == 0 || !alive(pid));
+	pid_t pid = tu_read_pid(pidfile);
+	CU_ASSERT(pid == 0 || !tu_alive(pid));
 }
 
 static void test_start_errors_reach_the_launcher(void)
@@ -325,11 +241,11 @@ static void test_start_errors_reach_the_launcher(void)
 	char cmd[2048], out[4096];
 	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s' -u root", carapaced_path,
 		 conf);
-	CU_ASSERT_EQUAL(run(cmd, out, sizeof(out)), 1);
+	CU_ASSERT_EQUAL(tu_run(cmd, out, sizeof(out)), 1);
 	CU_ASSERT(strstr(out, "cli tools would run as root") != NULL);
 	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s' -u nobody", carapaced_path,
 		 conf);
-	CU_ASSERT_EQUAL(run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_EQUAL(tu_run(cmd, out, sizeof(out)), 0);
 	CU_ASSERT(strstr(out, "test is successful") != NULL);
 }
 
@@ -339,7 +255,7 @@ static int status_ids(pid_t pid, const char *key, long ids[4])
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	char *text = slurp(path);
+	char *text = tu_slurp(path);
 	char *line = text ? strstr(text, key) : NULL;
 	int n = line ? sscanf(line + strlen(key), "%ld %ld %ld %ld", &ids[0],
 			      &ids[1], &ids[2], &ids[3]) :
@@ -366,7 +282,7 @@ static void test_privilege_drop(void)
 		return;
 	}
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
-	bg_pid = read_pid(pidfile);
+	bg_pid = tu_read_pid(pidfile);
 	long uids[4], gids[4];
 	CU_ASSERT_FATAL(status_ids(bg_pid, "Uid:", uids) == 0 &&
 			status_ids(bg_pid, "Gid:", gids) == 0);
@@ -379,9 +295,9 @@ static void test_privilege_drop(void)
 	CU_ASSERT(get(port, "/tools/sig/echo", &status, NULL) == 0 &&
 		  status == 200);
 	kill(bg_pid, SIGTERM);
-	CU_ASSERT(wait_gone(bg_pid, 10000) == 0);
+	CU_ASSERT(tu_wait_gone(bg_pid, 10000) == 0);
 	/* its directory is not nobody's: the pidfile is left empty */
-	CU_ASSERT(read_pid(pidfile) == 0);
+	CU_ASSERT(tu_read_pid(pidfile) == 0);
 	bg_pid = -1;
 }
 
@@ -473,7 +389,7 @@ static char *audit_text(void)
 	char path[600];
 
 	path_in(path, sizeof(path), "audit.log");
-	return slurp(path);
+	return tu_slurp(path);
 }
 
 /* No client connection left on port and parked upstream handles (the
@@ -518,8 +434,8 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", other) == 0);
 	fg_pid = spawn_fg(conf, port);
 	CU_ASSERT_FATAL(fg_pid > 0);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 403);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "send"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "version"), 403);
 	/* the baseline once the calls are over: their connections closed
 	 * and their upstream handle parked (a known-length answer reaches
 	 * its client before that: a baseline taken earlier is 3 short) */
@@ -544,12 +460,12 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT_FATAL(kill(fg_pid, SIGHUP) == 0);
 	int denied = 0;
 	for (int w = 0; w < 250 && !denied; w++) {
-		denied = rpc(port, "sig", "send") == 403;
+		denied = tu_rpc(port, "sig", "send") == 403;
 		if (!denied)
 			tu_sleep_ms(20);
 	}
 	CU_ASSERT(denied);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "version"), 200);
 	CU_ASSERT(get(third, "/echo", &status, NULL) == 0 && status == 200);
 
 	/* the removed tool's stream ended, cleanly, on record */
@@ -597,15 +513,15 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT_EQUAL(status, 409);
 	CU_ASSERT(body && strstr(body, "reload.conf") != NULL);
 	free(body);
-	CU_ASSERT(alive(fg_pid));
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 403);
+	CU_ASSERT(tu_alive(fg_pid));
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "version"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "send"), 403);
 
 	/* and a good one through the admin API: the first config again */
 	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", other) == 0);
 	CU_ASSERT(tu_http(admin, "POST", "/v1/reload", NULL, "", &status,
 			  NULL, NULL) == 0 && status == 200);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "send"), 200);
 	CU_ASSERT(get(other, "/echo", &status, NULL) == 0 && status == 200);
 	/* back where it started: the retired listener ("third") and every
 	 * stream's thread and descriptors are gone */
@@ -744,7 +660,7 @@ static void test_second_signal_stops_at_once(void)
 		tu_sleep_ms(10);
 	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
 	tu_sleep_ms(200);
-	CU_ASSERT(alive(fg_pid)); /* still waiting for the call */
+	CU_ASSERT(tu_alive(fg_pid)); /* still waiting for the call */
 	uint64_t t0 = tu_now_ns();
 	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
 	CU_ASSERT_EQUAL(exit_code_of(fg_pid, 5000), 0);
@@ -788,7 +704,7 @@ static int children_of(pid_t pid)
 			continue;
 		char file[400];
 		snprintf(file, sizeof(file), "%s/%s/children", path, e->d_name);
-		char *text = slurp(file);
+		char *text = tu_slurp(file);
 		for (char *p = text; p && *p; p++)
 			n += *p == ' ';
 		free(text);
@@ -830,7 +746,7 @@ static void test_sigterm_and_cli_runs(void)
 	pthread_join(quick.thread, NULL);
 	CU_ASSERT_EQUAL(quick.status, 200);
 	CU_ASSERT(quick.answer && strstr(quick.answer, "\"exit_code\":0"));
-	CU_ASSERT(alive(fg_pid)); /* the slow one is still running */
+	CU_ASSERT(tu_alive(fg_pid)); /* the slow one is still running */
 	CU_ASSERT_EQUAL(children_of(fg_pid), 1);
 	CU_ASSERT_EQUAL(tu_processes(getenv("CLITOOL"), "sleep", "60017"),
 			1);
@@ -851,7 +767,6 @@ static void test_sigterm_and_cli_runs(void)
 int main(void)
 {
 	static pid_t *const children[] = { &fg_pid, &bg_pid, &up_pid };
-	char cmd[600];
 
 	tu_watchdog("test_daemon", 600, children, 3);
 	if (mkdtemp(workdir) == NULL ||
@@ -869,8 +784,6 @@ int main(void)
 		    test_second_signal_stops_at_once);
 	CU_add_test(s, "SIGTERM and cli runs", test_sigterm_and_cli_runs);
 	int rc = cu_run();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", workdir);
+	tu_remove_tree(workdir);
 	return rc;
 }

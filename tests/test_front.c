@@ -671,16 +671,11 @@ int main(void)
 {
 	static pid_t *const children[] = { &up_pid, &gw_pid, &many_pid,
 					   &few_pid };
-	const char *up = getenv("UPSTREAM");
-	char cmd[600];
 	int rc;
 
 	tu_watchdog("test_front", 600, children, 4);
-	tu_prepare_process();
-	carapaced_path = getenv("CARAPACED");
-	if (up == NULL || carapaced_path == NULL ||
+	if ((up_pid = tu_suite_upstream(&carapaced_path, &up_port)) < 0 ||
 	    mkdtemp(workdir) == NULL ||
-	    (up_pid = tu_spawn_upstream(up, &up_port)) < 0 ||
 	    CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	CU_pSuite s = CU_add_suite("front timers and limits", front_init,
@@ -706,8 +701,6 @@ int main(void)
 		    test_total_limit);
 	rc = cu_run();
 	tu_stop(up_pid);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", workdir);
+	tu_remove_tree(workdir);
 	return rc;
 }

@@ -236,14 +236,10 @@ static int write_config(const char *path)
 
 static int suite_init(void)
 {
-	const char *carapaced = getenv("CARAPACED");
-	const char *upstream = getenv("UPSTREAM");
+	const char *carapaced;
 	char conf[600];
 
-	if (carapaced == NULL || upstream == NULL)
-		return -1;
-	tu_prepare_process();
-	up_pid = tu_spawn_upstream(upstream, &up_port);
+	up_pid = tu_suite_upstream(&carapaced, &up_port);
 	gw_port = tu_free_port();
 	snprintf(conf, sizeof(conf), "%s/carapaced.conf", workdir);
 	if (up_pid < 0 || gw_port < 0 || write_config(conf) < 0)
@@ -255,12 +251,8 @@ static int suite_init(void)
 
 static int suite_clean(void)
 {
-	int rc = 0;
+	int rc = gw_pid > 0 ? tu_stop_daemon(gw_pid) : 0;
 
-	if (gw_pid > 0 && tu_stop(gw_pid) != 0) {
-		fprintf(stderr, "carapaced did not exit 0 on SIGTERM\n");
-		rc = -1;
-	}
 	if (up_pid > 0)
 		tu_stop(up_pid);
 	return rc;
@@ -573,9 +565,6 @@ int main(void)
 	CU_add_test(s, "add_x_forwarded_for", test_add_x_forwarded_for);
 	CU_add_test(s, "TRACE and TRACK refused", test_trace_track_refused);
 	int rc = cu_run();
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", workdir);
+	tu_remove_tree(workdir);
 	return rc;
 }

@@ -39,84 +39,6 @@ static void path_in(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s", workdir, name);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	buf = malloc(1 << 20);
-	n = fread(buf, 1, (1 << 20) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
-static pid_t read_pid(const char *pidfile)
-{
-	char *text = slurp(pidfile);
-	pid_t pid = text ? (pid_t)atol(text) : 0;
-
-	free(text);
-	return pid;
-}
-
-static int alive(pid_t pid)
-{
-	return pid > 0 && kill(pid, 0) == 0;
-}
-
-/* Waits for a process that is not our child to be gone. */
-static int gone(void *arg)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)*(pid_t *)arg);
-	char *stat = slurp(path);
-	/* gone, or a zombie nobody of ours will reap */
-	int is_gone = stat == NULL || strstr(stat, ") Z ") != NULL;
-	free(stat);
-	return is_gone;
-}
-
-static int wait_gone(pid_t pid, int limit_ms)
-{
-	return tu_wait_until(gone, &pid, (unsigned)limit_ms);
-}
-
-/* Runs a shell command line; its exit status, stderr+stdout in out. */
-static int run(const char *cmd, char *out, size_t len)
-{
-	char full[8192];
-
-	snprintf(full, sizeof(full), "%s 2>&1", cmd);
-	FILE *p = popen(full, "r");
-	if (p == NULL)
-		return -1;
-	size_t n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	int status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int rpc(int port, const char *tool, const char *method)
-{
-	char body[256], target[128];
-	int status = -1;
-
-	snprintf(body, sizeof(body),
-		 "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"id\":1}", method);
-	snprintf(target, sizeof(target), "/tools/%s/api/v1/rpc", tool);
-	if (tu_http(port, "POST", target, "Content-Type: application/json\r\n",
-		    body, &status, NULL, NULL) < 0) {
-		fprintf(stderr, "  POST %s (%s) to port %d failed: %s\n",
-			target, method, port, strerror(errno));
-		return -1;
-	}
-	return status;
-}
-
 /* A config: main listener, admin, audit log, tool "sig" allowing
  * allowed_method. */
 static int write_conf(const char *path, int port, int admin,
@@ -173,9 +95,9 @@ static int suite_init(void)
 
 static int suite_clean(void)
 {
-	if (alive(bg_pid)) {
+	if (tu_alive(bg_pid)) {
 		kill(bg_pid, SIGKILL);
-		wait_gone(bg_pid, 5000);
+		tu_wait_gone(bg_pid, 5000);
 	}
 	if (up_pid > 0)
 		tu_stop(up_pid);
@@ -208,7 +130,7 @@ static int install_into(const char *scratch, char *out, size_t len)
 		 "{ tail -20 '%s.log'; exit 1; }",
 		 getenv("TOP_BUILDDIR"), getenv("MAKE"), scratch, scratch,
 		 scratch);
-	return run(cmd, out, len);
+	return tu_run(cmd, out, len);
 }
 
 static void test_second_install_keeps_config(void)
@@ -223,7 +145,7 @@ static void test_second_install_keeps_config(void)
 	CU_ASSERT(tu_write_file(path, "{ \"changed\": \"by the admin\" }\n") ==
 		  0);
 	CU_ASSERT_EQUAL(install_into(scratch, out, sizeof(out)), 0);
-	char *kept = slurp(path);
+	char *kept = tu_slurp(path);
 	CU_ASSERT(kept && strstr(kept, "by the admin") != NULL);
 	free(kept);
 }
@@ -244,7 +166,7 @@ static int initd(const char *action, char *out, size_t len)
 		 "DEFAULTS_FILE=/dev/null sh '%s%s/init.d/carapaced' %s",
 		 root, getenv("SBINDIR"), conf, pidfile, root,
 		 getenv("SYSCONFDIR"), action);
-	return run(cmd, out, len);
+	return tu_run(cmd, out, len);
 }
 
 static void sysv_start(void)
@@ -253,14 +175,14 @@ static void sysv_start(void)
 
 	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send") == 0);
 	CU_ASSERT_EQUAL(initd("start", out, sizeof(out)), 0);
-	bg_pid = read_pid(pidfile);
-	CU_ASSERT_FATAL(alive(bg_pid));
-	CU_ASSERT_EQUAL(rpc(port, "sig", "send"), 200);
+	bg_pid = tu_read_pid(pidfile);
+	CU_ASSERT_FATAL(tu_alive(bg_pid));
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "send"), 200);
 	CU_ASSERT_EQUAL(initd("status", out, sizeof(out)), 0);
 	CU_ASSERT(strstr(out, "running") != NULL);
 	CU_ASSERT_EQUAL(initd("start", out, sizeof(out)), 0);
 	CU_ASSERT(strstr(out, "already running") != NULL);
-	CU_ASSERT_EQUAL(read_pid(pidfile), bg_pid);
+	CU_ASSERT_EQUAL(tu_read_pid(pidfile), bg_pid);
 }
 
 static void sysv_reload(void)
@@ -272,20 +194,20 @@ static void sysv_reload(void)
 	CU_ASSERT_EQUAL(initd("reload", out, sizeof(out)), 0);
 	int denied = 0;
 	for (int w = 0; w < 250 && !denied; w++) {
-		denied = rpc(port, "sig", "send") == 403;
+		denied = tu_rpc(port, "sig", "send") == 403;
 		if (!denied)
 			tu_sleep_ms(20);
 	}
 	CU_ASSERT(denied);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "version"), 200);
 
 	/* a broken file: refused by the script's -t, the old one serves */
 	CU_ASSERT(tu_write_file(conf, "{ \"listen\": ") == 0);
 	CU_ASSERT_EQUAL(initd("reload", out, sizeof(out)), 1);
 	CU_ASSERT(strstr(out, "invalid") != NULL);
 	CU_ASSERT_EQUAL(initd("status", out, sizeof(out)), 0);
-	CU_ASSERT_EQUAL(rpc(port, "sig", "version"), 200);
-	CU_ASSERT(alive(bg_pid));
+	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "version"), 200);
+	CU_ASSERT(tu_alive(bg_pid));
 }
 
 /* The installed logrotate snippet, pointed at this test's files. */
@@ -305,13 +227,13 @@ static void sysv_logrotate(void)
 		 "-e 's|/run/carapaced.pid|%s|g' '%s' "
 		 ">'%s' && grep -q '%s' '%s' && logrotate -f -s '%s' '%s'",
 		 audit, pidfile, snippet, lr, pidfile, lr, state, lr);
-	CU_ASSERT_EQUAL(run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_EQUAL(tu_run(cmd, out, sizeof(out)), 0);
 	CU_ASSERT(access(rotated, F_OK) == 0);
 	/* carapaced reopened: the next record is in a new file */
 	int written = 0;
 	for (int w = 0; w < 250 && !written; w++) {
-		rpc(port, "sig", "version");
-		char *text = slurp(audit);
+		tu_rpc(port, "sig", "version");
+		char *text = tu_slurp(audit);
 		written = text && strstr(text, "\"version\"") != NULL;
 		free(text);
 		if (!written)
@@ -325,7 +247,7 @@ static void sysv_stop(void)
 	char out[8192];
 
 	CU_ASSERT_EQUAL(initd("stop", out, sizeof(out)), 0);
-	CU_ASSERT(!alive(bg_pid) || wait_gone(bg_pid, 5000) == 0);
+	CU_ASSERT(!tu_alive(bg_pid) || tu_wait_gone(bg_pid, 5000) == 0);
 	CU_ASSERT(access(pidfile, F_OK) != 0);
 	CU_ASSERT_EQUAL(initd("status", out, sizeof(out)), 3);
 	bg_pid = -1;

@@ -38,22 +38,6 @@
 
 static char workdir[] = "/tmp/carapaced-policy-XXXXXX";
 
-/* GET target on port; opens the connection and reads the head. */
-static int open_stream(int port, const char *target, struct tu_resp *r)
-{
-	int fd = tu_connect(port);
-
-	if (fd < 0)
-		return -1;
-	if (tu_send_request(fd, "GET", target, "Accept: text/event-stream\r\n",
-			    NULL, 0) < 0 ||
-	    tu_read_head(r, fd, 10000) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* ==== policy: the shipped signal-cli example, and generic rules ==== */
 
 static pid_t pol_up_pid = -1, sig_pid = -1, pol_pid = -1;
@@ -560,7 +544,7 @@ static void test_example_events_stream(void)
 {
 	struct tu_resp r = { 0 };
 	char data[256];
-	int fd = open_stream(sig_port, "/api/v1/events?schedule=0.2&end=1",
+	int fd = tu_open_stream(sig_port, "/api/v1/events?schedule=0.2&end=1",
 			     &r);
 
 	CU_ASSERT_FATAL(fd >= 0);

@@ -46,22 +46,6 @@ static int up_port, victim_port, gw_port, dropin_port, dead_port;
 
 /* ---- helpers ---- */
 
-/* GET target on port; opens the connection and reads the head. */
-static int open_stream(int port, const char *target, struct tu_resp *r)
-{
-	int fd = tu_connect(port);
-
-	if (fd < 0)
-		return -1;
-	if (tu_send_request(fd, "GET", target, "Accept: text/event-stream\r\n",
-			    NULL, 0) < 0 ||
-	    tu_read_head(r, fd, 10000) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int upstream_stats(int port, int *open, int *requests)
 {
 	int status;
@@ -188,15 +172,11 @@ static int start_gateway(void)
 
 static int suite_init(void)
 {
-	const char *up = getenv("UPSTREAM");
-
-	carapaced_path = getenv("CARAPACED");
-	if (up == NULL || carapaced_path == NULL)
+	/* thousands of client sockets in this process too: prepared */
+	up_pid = tu_suite_upstream(&carapaced_path, &up_port);
+	if (up_pid < 0)
 		return -1;
-	/* thousands of client sockets in this process too */
-	tu_prepare_process();
-	up_pid = tu_spawn_upstream(up, &up_port);
-	victim_pid = tu_spawn_upstream(up, &victim_port);
+	victim_pid = tu_spawn_upstream(getenv("UPSTREAM"), &victim_port);
 	gw_port = tu_free_port();
 	dropin_port = tu_free_port();
 	dead_port = tu_free_port();
@@ -207,12 +187,8 @@ static int suite_init(void)
 
 static int suite_clean(void)
 {
-	int rc = 0;
+	int rc = gw_pid > 0 ? tu_stop_daemon(gw_pid) : 0;
 
-	if (gw_pid > 0 && tu_stop(gw_pid) != 0) {
-		fprintf(stderr, "carapaced did not exit 0 on SIGTERM\n");
-		rc = -1;
-	}
 	if (up_pid > 0)
 		tu_stop(up_pid);
 	if (victim_pid > 0)
@@ -229,15 +205,8 @@ static int run_check(const char *text, char *out, size_t len)
 	snprintf(path, sizeof(path), "%s/check.conf", workdir);
 	if (tu_write_file(path, text) < 0)
 		return -1;
-	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s' 2>&1", carapaced_path,
-		 path);
-	FILE *p = popen(cmd, "r");
-	if (p == NULL)
-		return -1;
-	size_t n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	int status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s'", carapaced_path, path);
+	return tu_run(cmd, out, len);
 }
 
 static void test_check_config(void)
@@ -461,7 +430,7 @@ static void test_sse_events_arrive_live(void)
 	struct tu_resp r = { 0 };
 	char data[256];
 	uint64_t opened = tu_now_ns();
-	int fd = open_stream(gw_port,
+	int fd = tu_open_stream(gw_port,
 			     "/tools/up/api/v1/events?schedule=0.1,0.5,2.5,5,12"
 			     "&end=1",
 			     &r);
@@ -497,7 +466,7 @@ static void test_head_before_first_byte(void)
 {
 	struct tu_resp r = { 0 };
 	uint64_t t0 = tu_now_ns();
-	int fd = open_stream(gw_port, "/tools/up/api/v1/events?schedule=3",
+	int fd = tu_open_stream(gw_port, "/tools/up/api/v1/events?schedule=3",
 			     &r);
 
 	CU_ASSERT_FATAL(fd >= 0);
@@ -513,7 +482,7 @@ static void test_sse_byte_exact(void)
 	char body[2048];
 	size_t len = 0;
 	ssize_t n;
-	int fd = open_stream(gw_port, "/tools/up/sse-exact", &r);
+	int fd = tu_open_stream(gw_port, "/tools/up/sse-exact", &r);
 
 	CU_ASSERT_FATAL(fd >= 0);
 	while ((n = tu_read_body(&r, body + len, sizeof(body) - len, 10000)) >
@@ -533,7 +502,7 @@ static void test_client_disconnect_on_silent_stream(void)
 
 	baseline(&threads, &fds);
 	CU_ASSERT_EQUAL(wait_upstream_open(up_port, 0, 5000) >= 0, 1);
-	int fd = open_stream(gw_port, "/tools/up/api/v1/events", &r);
+	int fd = tu_open_stream(gw_port, "/tools/up/api/v1/events", &r);
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT(wait_upstream_open(up_port, 1, 5000) >= 0);
 	CU_ASSERT(tu_proc_threads(gw_pid) > threads);
@@ -550,7 +519,7 @@ static void test_upstream_killed_mid_stream(void)
 {
 	struct tu_resp r = { 0 };
 	char data[256];
-	int fd = open_stream(gw_port, "/tools/victim/api/v1/events?schedule=0.1",
+	int fd = tu_open_stream(gw_port, "/tools/victim/api/v1/events?schedule=0.1",
 			     &r);
 
 	CU_ASSERT_FATAL(fd >= 0);
@@ -578,7 +547,7 @@ static void test_upstream_reset_is_not_a_clean_end(void)
 	char buf[65536];
 	ssize_t n;
 	size_t total = 0;
-	int fd = open_stream(gw_port, "/tools/up/abort?after=100000", &r);
+	int fd = tu_open_stream(gw_port, "/tools/up/abort?after=100000", &r);
 
 	CU_ASSERT_FATAL(fd >= 0);
 	while ((n = tu_read_body(&r, buf, sizeof(buf), 5000)) > 0)
@@ -594,7 +563,7 @@ static void test_idle_timeout_cuts_silent_stream(void)
 	struct tu_resp r = { 0 };
 	char buf[256];
 	uint64_t t0 = tu_now_ns();
-	int fd = open_stream(gw_port, "/tools/idle/api/v1/events", &r);
+	int fd = tu_open_stream(gw_port, "/tools/idle/api/v1/events", &r);
 
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT(tu_read_body(&r, buf, sizeof(buf), 5000) < 0);
@@ -655,7 +624,7 @@ static void test_chunked_body_passthrough(void)
 	uint64_t pos = 0;
 	int mismatch = 0;
 	ssize_t n;
-	int fd = open_stream(gw_port,
+	int fd = tu_open_stream(gw_port,
 			     "/tools/up/bytes?n=5000000&chunked=1&chunk=777",
 			     &r);
 

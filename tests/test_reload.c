@@ -211,13 +211,7 @@ static void test_refused_reload_changes_nothing(void)
 
 static int suite_init(void)
 {
-	const char *up = getenv("UPSTREAM");
-
-	carapaced_path = getenv("CARAPACED");
-	if (up == NULL || carapaced_path == NULL)
-		return -1;
-	tu_prepare_process();
-	up_pid = tu_spawn_upstream(up, &up_port);
+	up_pid = tu_suite_upstream(&carapaced_path, &up_port);
 	return up_pid > 0 ? 0 : -1;
 }
 
@@ -233,7 +227,6 @@ static int suite_clean(void)
 int main(void)
 {
 	static pid_t *const children[] = { &fg_pid, &up_pid };
-	char cmd[600];
 
 	tu_watchdog("test_reload", 120, children, 2);
 	if (mkdtemp(workdir) == NULL ||
@@ -243,8 +236,6 @@ int main(void)
 	CU_add_test(s, "a refused reload changes nothing",
 		    test_refused_reload_changes_nothing);
 	int rc = cu_run();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", workdir);
+	tu_remove_tree(workdir);
 	return rc;
 }

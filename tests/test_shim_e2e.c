@@ -22,27 +22,18 @@ static pid_t cli_pid = -1;
 static int cli_port, cli_port2;
 static char cli_conf[600], jail[600];
 
-/* The tool "ct" as test_cli's configuration has it. */
+/* The tool "ct" as test_cli's configuration has it (tu_cli_ct_tool). */
 static int write_conf(const char *tool)
 {
-	char text[4096];
+	char text[4096], ct[2048];
 
+	if (tu_cli_ct_tool(ct, sizeof(ct), tool, jail, NULL) < 0)
+		return -1;
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\", \"127.0.0.1:%d\"],\n"
 		 "  \"run_tools_as_root\": true,\n"
-		 "  \"tools\": { \"ct\": { \"type\": \"cli\",\n"
-		 "    \"binary\": \"%s\",\n"
-		 "    \"argv_allow_patterns\": [\"println *\", \"eprint *\",\n"
-		 "      \"args *\", \"env\", \"cwd\", \"cat\", \"sleep *\",\n"
-		 "      \"lines *\", \"flood *\", \"exit *\", \"kill *\",\n"
-		 "      \"ignore-term *\", \"bytes\", \"fds\", \"detach *\"],\n"
-		 "    \"argv_deny_patterns\": [\"* secret*\"],\n"
-		 "    \"argv_deny_flags\": [\"--output\", \"-o\"],\n"
-		 "    \"env_inject\": { \"TOOL_TOKEN\": \"s3cr3t-token\" },\n"
-		 "    \"cwd_allowed\": [\"%s\"],\n"
-		 "    \"timeout_secs\": 2, \"max_output_bytes\": 1048576,\n"
-		 "    \"max_concurrent\": 2 } } }\n",
-		 cli_port, cli_port2, tool, jail);
+		 "  \"tools\": { %s } }\n",
+		 cli_port, cli_port2, ct);
 	return tu_write_file(cli_conf, text);
 }
 
@@ -83,18 +74,13 @@ static int shim_run(const char *cmdline, int port, char *out, size_t out_len,
 		 "cd '%s' && export CARAPACE_URL=http://127.0.0.1:%d "
 		 "PATH='%s':\"$PATH\" && { %s; } 2>'%s'",
 		 workdir, port, workdir, cmdline, errfile);
-	FILE *p = popen(cmd, "r");
-	if (p == NULL)
-		return -1;
-	size_t n = fread(out, 1, out_len - 1, p);
-	out[n] = '\0';
-	int status = pclose(p);
+	int rc = tu_popen_read(cmd, out, out_len);
 	FILE *e = fopen(errfile, "r");
-	n = e ? fread(err, 1, err_len - 1, e) : 0;
+	size_t n = e ? fread(err, 1, err_len - 1, e) : 0;
 	err[n] = '\0';
 	if (e)
 		fclose(e);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return rc;
 }
 
 static void test_shim(void)

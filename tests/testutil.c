@@ -445,18 +445,6 @@ static int next_line(struct tu_resp *r, uint64_t deadline, char **line)
 
 /* ---- response head ------------------------------------------------------ */
 
-static char *trim(char *s)
-{
-	size_t n;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-	return s;
-}
-
 static int parse_status(struct tu_resp *r, const char *line)
 {
 	char *end;
@@ -482,7 +470,7 @@ static int add_header(struct tu_resp *r, char *line)
 		return -1;
 	*colon = '\0';
 	r->headers[r->n_headers].name = line;
-	r->headers[r->n_headers].value = trim(colon + 1);
+	r->headers[r->n_headers].value = tu_trim(colon + 1);
 	r->n_headers++;
 	return 0;
 }
@@ -490,24 +478,13 @@ static int add_header(struct tu_resp *r, char *line)
 /* Split r->head (n bytes, NUL-terminated) into status and headers. */
 static int parse_head(struct tu_resp *r, size_t n)
 {
-	char *p = r->head;
-	char *limit = r->head + n;
+	char *p = r->head, *line;
 	int first = 1;
 
-	while (p < limit) {
-		char *nl = memchr(p, '\n', (size_t)(limit - p));
-
-		if (nl == NULL)
-			break;
-		*nl = '\0';
-		if (nl > p && nl[-1] == '\r')
-			nl[-1] = '\0';
-		if (*p == '\0')
-			break;
-		if (first ? parse_status(r, p) : add_header(r, p))
+	while ((line = tu_head_line(&p, r->head + n)) != NULL) {
+		if (first ? parse_status(r, line) : add_header(r, line))
 			return -1;
 		first = 0;
-		p = nl + 1;
 	}
 	return first ? -1 : 0;
 }
@@ -925,6 +902,38 @@ int tu_sse_next_event(struct tu_resp *r, char *data, size_t len,
 		r->sse_len += (size_t)n;
 	}
 	return 0;
+}
+
+int tu_open_stream(int port, const char *target, struct tu_resp *r)
+{
+	int fd = tu_connect(port);
+
+	if (fd < 0)
+		return -1;
+	if (tu_send_request(fd, "GET", target, "Accept: text/event-stream\r\n",
+			    NULL, 0) < 0 ||
+	    tu_read_head(r, fd, 10000) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int tu_rpc(int port, const char *tool, const char *method)
+{
+	char body[256], target[128];
+	int status = -1;
+
+	snprintf(body, sizeof(body),
+		 "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"id\":1}", method);
+	snprintf(target, sizeof(target), "/tools/%s/api/v1/rpc", tool);
+	if (tu_http(port, "POST", target, "Content-Type: application/json\r\n",
+		    body, &status, NULL, NULL) < 0) {
+		fprintf(stderr, "  POST %s (%s) to port %d failed: %s\n",
+			target, method, port, strerror(errno));
+		return -1;
+	}
+	return status;
 }
 
 /* ---- /proc -------------------------------------------------------------- */

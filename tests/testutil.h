@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 /* Byte i of the pattern the test upstream serves on /bytes and /abort. */
@@ -31,6 +32,41 @@ static inline size_t tu_head_end(const char *p, size_t n)
 			return i + 3;
 	}
 	return 0;
+}
+
+/* s without its leading and trailing blanks (spaces, tabs), which are cut
+ * off in place: a header value, as tu_read_head() and tests/upstream store
+ * it. */
+static inline char *tu_trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+	return s;
+}
+
+/* The next line of an HTTP head at *p (before limit), NUL-terminated in
+ * place without its "\n" or "\r\n", and *p moved past it; NULL at the
+ * blank line that ends the head or when no whole line is left. Shared with
+ * tests/upstream, which reads requests the way tu_read_head() responses. */
+static inline char *tu_head_line(char **p, char *limit)
+{
+	char *line = *p, *nl;
+
+	if (line >= limit)
+		return NULL;
+	nl = memchr(line, '\n', (size_t)(limit - line));
+	if (nl == NULL)
+		return NULL;
+	*nl = '\0';
+	if (nl > line && nl[-1] == '\r')
+		nl[-1] = '\0';
+	*p = nl + 1;
+	return *line == '\0' ? NULL : line;
 }
 
 /* The exact bytes the test upstream serves on GET /sse-exact (320 bytes).
@@ -103,6 +139,23 @@ struct tu_daemon {
  * be still running then. Its pid (stop it with tu_stop()), or -1: the
  * daemon, if it started, is stopped. */
 pid_t tu_start_daemon(const struct tu_daemon *d);
+
+/* How an integration suite starts: $CARAPACED into *carapaced, the process
+ * prepared (tu_prepare_process()) and the test upstream ($UPSTREAM)
+ * started, its port in *up_port. Its pid, or -1 (either variable unset,
+ * or the upstream did not start). */
+pid_t tu_suite_upstream(const char **carapaced, int *up_port);
+
+/* tu_stop() of a daemon that must exit 0 on SIGTERM: 0, or -1 and a line
+ * on stderr saying it did not. */
+int tu_stop_daemon(pid_t pid);
+
+/* The CLI tool "ct" that test_cli and test_shim_e2e configure, as
+ * `"ct": { ... }` in buf: tests/clitool at tool, the argv patterns their
+ * tests run (and more_allow, when not NULL), its cwd confined to jail, 2 s,
+ * 1 MiB of output, two at once. 0, or -1 when it does not fit in len. */
+int tu_cli_ct_tool(char *buf, size_t len, const char *tool, const char *jail,
+		   const char *more_allow);
 
 /* Start argv[0] (searched in PATH when it has no '/') with argv, the
  * caller's environment, default signal dispositions and an empty signal
@@ -229,6 +282,16 @@ int tu_http(int port, const char *method, const char *target,
 int tu_sse_next_event(struct tu_resp *r, char *data, size_t len,
 		      int timeout_ms);
 
+/* GET target on a new connection to port with "Accept: text/event-stream"
+ * and the response head read into *r (10 s): the connection (caller
+ * closes it, and frees r), or -1 with nothing open. */
+int tu_open_stream(int port, const char *target, struct tu_resp *r);
+
+/* POST a JSON-RPC call of method (no params, id 1) to the daemon on port
+ * at /tools/TOOL/api/v1/rpc: the answer's status, or -1 (and a line on
+ * stderr saying why) when the request failed. */
+int tu_rpc(int port, const char *tool, const char *method);
+
 /* ---- a test program's own safety ---------------------------------------- */
 
 /* A crash, SIGINT or a hang must not leave daemons behind or stall the
@@ -285,5 +348,29 @@ int tu_write_file(const char *path, const char *text);
 /* rm -rf dir (a test's work directory); says so on stderr if it cannot.
  * 0 or -1. */
 int tu_remove_tree(const char *dir);
+
+/* ---- commands, and processes that are not our children (tu_run.c) ------ */
+
+/* Run cmd with sh -c; its stdout, NUL-terminated and truncated to len - 1
+ * bytes, in out. Its exit status, or -1 (it could not be run, or a signal
+ * ended it). */
+int tu_popen_read(const char *cmd, char *out, size_t len);
+
+/* tu_popen_read() of `cmd 2>&1`: stderr and stdout in out. */
+int tu_run(const char *cmd, char *out, size_t len);
+
+/* The first MiB of a file, NUL-terminated (caller frees), or NULL. */
+char *tu_slurp(const char *path);
+
+/* The pid written in a pidfile, or 0 if there is none. */
+pid_t tu_read_pid(const char *pidfile);
+
+/* Whether pid (> 0) is a process we may signal. */
+int tu_alive(pid_t pid);
+
+/* Wait up to limit_ms for a process that is not our child (a daemon in
+ * the background) to be gone, or a zombie nobody of ours will reap: 0, or
+ * -1 when time ran out. */
+int tu_wait_gone(pid_t pid, int limit_ms);
 
 #endif

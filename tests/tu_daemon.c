@@ -154,3 +154,44 @@ fail:
 		close(fd);
 	return -1;
 }
+
+pid_t tu_suite_upstream(const char **carapaced, int *up_port)
+{
+	const char *up = getenv("UPSTREAM");
+
+	*carapaced = getenv("CARAPACED");
+	if (up == NULL || *carapaced == NULL)
+		return -1;
+	tu_prepare_process();
+	return tu_spawn_upstream(up, up_port);
+}
+
+int tu_stop_daemon(pid_t pid)
+{
+	if (tu_stop(pid) == 0)
+		return 0;
+	fprintf(stderr, "carapaced did not exit 0 on SIGTERM\n");
+	return -1;
+}
+
+int tu_cli_ct_tool(char *buf, size_t len, const char *tool, const char *jail,
+		   const char *more_allow)
+{
+	int n = snprintf(buf, len,
+		 "\"ct\": { \"type\": \"cli\",\n"
+		 "    \"binary\": \"%s\",\n"
+		 "    \"argv_allow_patterns\": [\"println *\", \"eprint *\",\n"
+		 "      \"args *\", \"env\", \"cwd\", \"cat\", \"sleep *\",\n"
+		 "      \"lines *\", \"flood *\", \"exit *\", \"kill *\",\n"
+		 "      \"ignore-term *\", \"bytes\", \"fds\", \"detach *\"%s%s%s],\n"
+		 "    \"argv_deny_patterns\": [\"* secret*\"],\n"
+		 "    \"argv_deny_flags\": [\"--output\", \"-o\"],\n"
+		 "    \"env_inject\": { \"TOOL_TOKEN\": \"s3cr3t-token\" },\n"
+		 "    \"cwd_allowed\": [\"%s\"],\n"
+		 "    \"timeout_secs\": 2, \"max_output_bytes\": 1048576,\n"
+		 "    \"max_concurrent\": 2 }",
+		 tool, more_allow ? ", \"" : "", more_allow ? more_allow : "",
+		 more_allow ? "\"" : "", jail);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}

@@ -492,18 +492,6 @@ static int conn_line(struct conn *c, char **line)
 	}
 }
 
-static char *trim(char *s)
-{
-	size_t n;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-	return s;
-}
-
 /* "METHOD SP TARGET SP HTTP/1.x" */
 static int parse_request_line(struct req *rq, char *line)
 {
@@ -536,7 +524,7 @@ static int parse_header(struct req *rq, char *line)
 		return -1;
 	*colon = '\0';
 	rq->hdr[rq->n_hdr].name = line;
-	rq->hdr[rq->n_hdr].value = trim(colon + 1);
+	rq->hdr[rq->n_hdr].value = tu_trim(colon + 1);
 	rq->n_hdr++;
 	return 0;
 }
@@ -561,25 +549,14 @@ static int is_raw(const struct req *rq)
 /* Split rq->head (n bytes) into request line and headers. */
 static int parse_head(struct req *rq, size_t n)
 {
-	char *p = rq->head;
-	char *limit = rq->head + n;
+	char *p = rq->head, *line;
 	int first = 1;
 
-	while (p < limit) {
-		char *nl = memchr(p, '\n', (size_t)(limit - p));
-
-		if (nl == NULL)
-			break;
-		*nl = '\0';
-		if (nl > p && nl[-1] == '\r')
-			nl[-1] = '\0';
-		if (*p == '\0')
-			break;
-		if (first ? parse_request_line(rq, p) :
-			    parse_header(rq, p) && !is_raw(rq))
+	while ((line = tu_head_line(&p, rq->head + n)) != NULL) {
+		if (first ? parse_request_line(rq, line) :
+			    parse_header(rq, line) && !is_raw(rq))
 			return -1;
 		first = 0;
-		p = nl + 1;
 	}
 	if (first)
 		return -1;
