@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "workers.h"
@@ -48,9 +49,26 @@ static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static int gate_open, entered;
 
+/* Thread-specific data whose destructor runs at the thread's very end,
+ * slowly (the delay only widens the window in which a shutdown that did
+ * not join would return before it): like a TLS library's per-thread
+ * state, which must be freed before the library's own clean-up. */
+static pthread_key_t key;
+static int key_made;
+static _Atomic int exits;
+
+static void key_gone(void *value)
+{
+	(void)value;
+	tu_sleep_ms(20);
+	exits++;
+}
+
 static void blocking_job(void *arg)
 {
 	(void)arg;
+	if (key_made)
+		pthread_setspecific(key, &key_made);
 	pthread_mutex_lock(&gate_lock);
 	entered++;
 	while (!gate_open)
@@ -221,13 +239,17 @@ static void test_no_leak_between_jobs(void)
 	CU_ASSERT_EQUAL(b.usr1_blocked, 0);
 }
 
-/* Shut down, the parked threads are gone at once (joined), and no job
- * is taken any more. */
+/* Shut down, the parked threads are gone at once (joined: their
+ * thread-specific data freed), and no job is taken any more. */
 static void test_shutdown(void)
 {
+	CU_ASSERT_FATAL(pthread_key_create(&key, key_gone) == 0);
+	key_made = 1;
 	burst(8);
-	CU_ASSERT(stats().idle >= 8);
+	unsigned parked = stats().idle;
+	CU_ASSERT_EQUAL(parked, 8);
 	workers_shutdown();
+	CU_ASSERT_EQUAL(exits, (int)parked);
 	CU_ASSERT_EQUAL(stats().idle, 0);
 	CU_ASSERT_EQUAL(tasks(), base);
 	ran = 0;
