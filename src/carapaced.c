@@ -452,6 +452,7 @@ static int run(struct daemon *d)
 	drain(d, &set);
 	server_stop(d->server);
 	unsigned left = workers_wait(WORKER_DRAIN_MS);
+	workers_shutdown(); /* the parked ones: none outlives curl's cleanup */
 	stop_records(d);
 	if (left > 0) {
 		log_warnx("%u workers still running at exit", left);

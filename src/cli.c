@@ -19,7 +19,6 @@
 #include "text.h"
 #include "workers.h"
 
-#define WORKER_STACK_SIZE (256 * 1024)
 #define KILL_GRACE_MS 2000
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 /* One event of output: a read of exec's (64 KiB at most) as JSON, whose
@@ -367,7 +366,7 @@ static void run_job(struct job *j)
 	answer_end(j, rc, &res);
 }
 
-static void *cli_main(void *arg)
+static void cli_main(void *arg)
 {
 	struct job *j = arg;
 
@@ -378,15 +377,11 @@ static void *cli_main(void *arg)
 	stream_release(j->stream);
 	cli_request_free(j->req);
 	free(j);
-	workers_leave();
-	return NULL;
 }
 
 int cli_start(struct cli_request *r, struct stream *s)
 {
 	struct job *j;
-	pthread_attr_t attr;
-	pthread_t tid;
 
 	if (!running_take(r->tool))
 		return -2;
@@ -403,15 +398,8 @@ int cli_start(struct cli_request *r, struct stream *s)
 	j->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (j->cancel_fd < 0)
 		goto fail;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
-	workers_enter();
-	int rc = pthread_create(&tid, &attr, cli_main, j);
-	pthread_attr_destroy(&attr);
-	if (rc == 0)
+	if (workers_run(cli_main, j) == 0)
 		return 0;
-	workers_leave();
 	close(j->cancel_fd);
 fail:
 	free(j);

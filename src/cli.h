@@ -1,7 +1,7 @@
 /* cli — one CLI tool run per worker thread, fed into a stream.
  *
  * The server parses and checks the request (cli_request.h); cli_start()
- * runs the tool's binary on a dedicated, detached thread (exec.c) and
+ * runs the tool's binary on a dedicated pool thread (workers.h, exec.c) and
  * answers on the stream. With sse, the head (200 text/event-stream) goes at once, then
  * each piece of output as it is produced — `event: stdout` or `event:
  * stderr` whose data is {"data":"text"}, or {"base64":"..."} when the

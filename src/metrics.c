@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "workers.h"
+
 /* Upper bounds (inclusive) of the duration histogram, as printed. */
 static const struct {
 	double bound;
@@ -522,6 +524,22 @@ static void render_info(FILE *f, const struct metrics_info *info)
 	put_double(f, info->config_load_time);
 }
 
+/* The process's one worker pool (workers.h), whoever renders. */
+static void render_workers(FILE *f)
+{
+	struct workers_stats st;
+
+	workers_get_stats(&st);
+	put_family(f, "carapace_worker_threads", "gauge",
+		   "Worker threads (transfers, CLI runs): parked or busy.");
+	fprintf(f, "carapace_worker_threads{state=\"idle\"} %u\n", st.idle);
+	fprintf(f, "carapace_worker_threads{state=\"busy\"} %u\n", st.busy);
+	put_family(f, "carapace_worker_threads_started_total", "counter",
+		   "Worker threads created (not taken from the pool).");
+	fprintf(f, "carapace_worker_threads_started_total %" PRIu64 "\n",
+		st.started);
+}
+
 char *metrics_render(struct metrics *m, const struct metrics_info *info,
 		     size_t *len)
 {
@@ -540,6 +558,7 @@ char *metrics_render(struct metrics *m, const struct metrics_info *info,
 	render_upstream(f, m);
 	render_rate_limited(f, m);
 	render_refused(f, m);
+	render_workers(f);
 	render_info(f, info != NULL ? info : &none);
 	write_error = ferror(f);
 	if (fclose(f) != 0 || write_error) {

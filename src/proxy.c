@@ -28,7 +28,6 @@
 #include "workers.h"
 #include "text.h"
 
-#define WORKER_STACK_SIZE (256 * 1024)
 #define MAX_HEAD_BYTES (64 * 1024)
 
 /* A header to send. The host's own (injected by the configuration, or
@@ -728,7 +727,7 @@ static void run_worker(struct worker *w)
 	curl_slist_free_all(hdrs);
 }
 
-static void *worker_main(void *arg)
+static void worker_main(void *arg)
 {
 	struct worker *w = arg;
 
@@ -737,31 +736,20 @@ static void *worker_main(void *arg)
 	stream_release(w->stream);
 	proxy_request_free(w->req);
 	free(w);
-
-	workers_leave();
-	return NULL;
 }
 
 int proxy_start(struct proxy_request *r, struct stream *s)
 {
 	struct worker *w = calloc(1, sizeof(*w));
-	pthread_attr_t attr;
-	pthread_t tid;
 
 	if (w == NULL)
 		return -1;
 	w->req = r;
 	w->stream = s;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
-	workers_enter();
-	int rc = pthread_create(&tid, &attr, worker_main, w);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		workers_leave();
-		errno = rc;
+	if (workers_run(worker_main, w) < 0) {
+		int saved = errno;
 		free(w);
+		errno = saved;
 		return -1;
 	}
 	return 0;

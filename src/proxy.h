@@ -1,10 +1,11 @@
 /* proxy — one upstream HTTP transfer per worker thread, fed into a stream.
  *
- * The server builds a request, then proxy_start() runs it on a dedicated,
- * detached thread with libcurl. The worker publishes the upstream's status
- * and end-to-end headers the moment they arrive, pushes every body byte as
- * it is received (never timed, never re-framed) and ends the stream when the
- * upstream does. Cancelling the stream aborts the transfer at once. */
+ * The server builds a request, then proxy_start() runs it with libcurl on
+ * a thread of the worker pool (workers.h), dedicated to it while it runs.
+ * The worker publishes the upstream's status and end-to-end headers the
+ * moment they arrive, pushes every body byte as it is received (never
+ * timed, never re-framed) and ends the stream when the upstream does.
+ * Cancelling the stream aborts the transfer at once. */
 #ifndef CARAPACE_PROXY_H
 #define CARAPACE_PROXY_H
 

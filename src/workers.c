@@ -1,35 +1,212 @@
-/* workers — see workers.h. */
+/* workers — see workers.h.
+ *
+ * A parked thread waits on a condition variable of its own, so that
+ * workers_run() hands a job to one chosen thread with one signal and no
+ * thundering herd. The parked ones form a stack: the thread parked last
+ * (its stack and caches warm) is taken first, and the ones at the bottom
+ * are those that time out when the load falls. */
 #include "config.h"
 
 #include "workers.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <time.h>
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gone = PTHREAD_COND_INITIALIZER;
-static unsigned active;
+struct thread {
+	struct thread *next;       /* in the idle stack, while parked */
+	pthread_t tid;             /* set by the thread before it parks */
+	pthread_cond_t wake;       /* a job, a stop, or a new idle time */
+	workers_fn *fn;            /* the job handed over; NULL: none */
+	void *arg;
+	struct timespec parked_at; /* CLOCK_MONOTONIC */
+	int stop;                  /* workers_shutdown() joins it */
+};
 
-void workers_enter(void)
+/* Everything below but started is under lock. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gone = PTHREAD_COND_INITIALIZER; /* busy fell to 0 */
+static struct thread *idle_stack;
+static unsigned n_idle, n_busy;
+static unsigned idle_ms = WORKERS_IDLE_MS;
+static int stopping;
+static _Atomic uint64_t started;
+
+static void thread_free(struct thread *t)
 {
-	pthread_mutex_lock(&lock);
-	active++;
-	pthread_mutex_unlock(&lock);
+	pthread_cond_destroy(&t->wake);
+	free(t);
 }
 
-void workers_leave(void)
+static void unlink_idle(struct thread *t)
 {
+	struct thread **p;
+
+	for (p = &idle_stack; *p != t; p = &(*p)->next)
+		;
+	*p = t->next;
+	n_idle--;
+}
+
+static struct timespec idle_deadline(const struct thread *t)
+{
+	struct timespec until = t->parked_at;
+
+	until.tv_sec += idle_ms / 1000;
+	until.tv_nsec += (long)(idle_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	return until;
+}
+
+static int reached(const struct timespec *until)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > until->tv_sec ||
+	       (now.tv_sec == until->tv_sec && now.tv_nsec >= until->tv_nsec);
+}
+
+/* Under lock, t parked: 1 when a job was handed over (in t->fn), 0 when
+ * t is to exit (stopped, or idle too long above the floor). Only a thread
+ * above the floor has a deadline: the floor sleeps untimed. */
+static int await_job(struct thread *t)
+{
+	for (;;) {
+		if (t->fn != NULL)
+			return 1;
+		if (t->stop)
+			return 0;
+		if (n_idle <= WORKERS_IDLE_FLOOR) {
+			pthread_cond_wait(&t->wake, &lock);
+			continue;
+		}
+		struct timespec until = idle_deadline(t);
+		if (reached(&until)) {
+			unlink_idle(t);
+			return 0;
+		}
+		pthread_cond_timedwait(&t->wake, &lock, &until);
+	}
+}
+
+/* Under lock, t's job over: parks t until the next job (1) or says that
+ * t is to exit (0). */
+static int park(struct thread *t)
+{
+	if (--n_busy == 0)
+		pthread_cond_broadcast(&gone);
+	if (stopping || n_idle >= WORKERS_IDLE_MAX)
+		return 0;
+	t->next = idle_stack;
+	idle_stack = t;
+	n_idle++;
+	clock_gettime(CLOCK_MONOTONIC, &t->parked_at);
+	return await_job(t);
+}
+
+static void *thread_main(void *arg)
+{
+	struct thread *t = arg;
+	sigset_t mask;
+
+	pthread_sigmask(SIG_SETMASK, NULL, &mask);
 	pthread_mutex_lock(&lock);
-	if (--active == 0)
+	t->tid = pthread_self();
+	do {
+		workers_fn *fn = t->fn;
+		void *job = t->arg;
+
+		t->fn = NULL;
+		pthread_mutex_unlock(&lock);
+		errno = 0;
+		fn(job);
+		pthread_sigmask(SIG_SETMASK, &mask, NULL);
+		pthread_mutex_lock(&lock);
+	} while (park(t));
+	int joined = t->stop;
+	pthread_mutex_unlock(&lock);
+	if (!joined) {
+		pthread_detach(pthread_self());
+		thread_free(t);
+	}
+	return NULL;
+}
+
+/* A new thread for the job: 0 or an error number. */
+static int start_thread(workers_fn *fn, void *arg)
+{
+	struct thread *t = calloc(1, sizeof(*t));
+	pthread_condattr_t ca;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int rc;
+
+	if (t == NULL)
+		return ENOMEM;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(&t->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc != 0) {
+		free(t);
+		return rc;
+	}
+	t->fn = fn;
+	t->arg = arg;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WORKERS_STACK_SIZE);
+	rc = pthread_create(&tid, &attr, thread_main, t);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		thread_free(t);
+	else
+		atomic_fetch_add(&started, 1);
+	return rc;
+}
+
+int workers_run(workers_fn *fn, void *arg)
+{
+	struct thread *t;
+
+	pthread_mutex_lock(&lock);
+	if (stopping) {
+		pthread_mutex_unlock(&lock);
+		errno = ECANCELED;
+		return -1;
+	}
+	n_busy++;
+	if ((t = idle_stack) != NULL) {
+		idle_stack = t->next;
+		n_idle--;
+		t->fn = fn;
+		t->arg = arg;
+		pthread_cond_signal(&t->wake);
+		pthread_mutex_unlock(&lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&lock);
+	int rc = start_thread(fn, arg);
+	if (rc == 0)
+		return 0;
+	pthread_mutex_lock(&lock);
+	if (--n_busy == 0)
 		pthread_cond_broadcast(&gone);
 	pthread_mutex_unlock(&lock);
+	errno = rc;
+	return -1;
 }
 
 unsigned workers_active(void)
 {
 	pthread_mutex_lock(&lock);
-	unsigned n = active;
+	unsigned n = n_busy;
 	pthread_mutex_unlock(&lock);
 	return n;
 }
@@ -46,10 +223,48 @@ unsigned workers_wait(int timeout_ms)
 		until.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&lock);
-	while (active > 0 &&
+	while (n_busy > 0 &&
 	       pthread_cond_timedwait(&gone, &lock, &until) != ETIMEDOUT)
 		;
-	unsigned n = active;
+	unsigned n = n_busy;
 	pthread_mutex_unlock(&lock);
 	return n;
+}
+
+void workers_shutdown(void)
+{
+	pthread_mutex_lock(&lock);
+	stopping = 1;
+	struct thread *t = idle_stack;
+	idle_stack = NULL;
+	n_idle = 0;
+	for (struct thread *p = t; p != NULL; p = p->next) {
+		p->stop = 1;
+		pthread_cond_signal(&p->wake);
+	}
+	pthread_mutex_unlock(&lock);
+	while (t != NULL) {
+		struct thread *next = t->next;
+		pthread_join(t->tid, NULL);
+		thread_free(t);
+		t = next;
+	}
+}
+
+void workers_get_stats(struct workers_stats *st)
+{
+	pthread_mutex_lock(&lock);
+	st->idle = n_idle;
+	st->busy = n_busy;
+	pthread_mutex_unlock(&lock);
+	st->started = atomic_load(&started);
+}
+
+void workers_set_idle_ms(unsigned ms)
+{
+	pthread_mutex_lock(&lock);
+	idle_ms = ms;
+	for (struct thread *t = idle_stack; t != NULL; t = t->next)
+		pthread_cond_signal(&t->wake);
+	pthread_mutex_unlock(&lock);
 }

@@ -26,6 +26,7 @@
 
 #include "cu_run.h"
 #include "testutil.h"
+#include "tu_workers.h"
 
 static const char *carapaced_path;
 static char workdir[] = "/tmp/carapaced-daemon-XXXXXX";
@@ -406,18 +407,19 @@ static int calls_over(void *arg)
 	       tu_proc_tcp(fg_pid, 0, up_port) == q->parked;
 }
 
-/* The daemon's threads and descriptors back to the baseline. */
+/* The daemon's threads and descriptors back to the baseline: threads
+ * plus the worker threads parked since (tu_workers.h). */
 struct back {
-	int threads0, fds0, threads, fds;
+	int admin, threads0, idle0, fds0, threads, want, fds;
 };
 
 static int back_to(void *arg)
 {
 	struct back *b = arg;
 
-	b->threads = tu_proc_threads(fg_pid);
 	b->fds = tu_proc_fds(fg_pid);
-	return b->threads == b->threads0 &&
+	return tu_threads_back(fg_pid, b->admin, b->threads0, b->idle0,
+			       &b->threads, &b->want) &&
 	       tu_fds_back_or_parked(b->fds, b->fds0);
 }
 
@@ -441,7 +443,9 @@ static void test_reload_keeps_streams(void)
 	 * its client before that: a baseline taken earlier is 3 short) */
 	struct quiet q = { port, 1 };
 	CU_ASSERT(tu_wait_until(calls_over, &q, 10000) == 0);
-	int threads0 = tu_proc_threads(fg_pid), fds0 = tu_proc_fds(fg_pid);
+	int fds0 = tu_proc_fds(fg_pid), threads0, idle0;
+	CU_ASSERT_FATAL(tu_threads_baseline(fg_pid, admin, &threads0,
+					    &idle0) == 0);
 	base = upstream_open_streams();
 	for (int i = 0; i < N_STREAMS; i++)
 		CU_ASSERT_FATAL(open_stream(port, "/tools/sig/api/v1/events",
@@ -525,14 +529,14 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT(get(other, "/echo", &status, NULL) == 0 && status == 200);
 	/* back where it started: the retired listener ("third") and every
 	 * stream's thread and descriptors are gone */
-	struct back b = { threads0, fds0, -1, -1 };
+	struct back b = { admin, threads0, idle0, fds0, -1, -1, -1 };
 	tu_wait_until(calls_over, &q, 10000);
 	tu_wait_until(back_to, &b, 5000);
 	int threads = b.threads, nfds = b.fds;
-	if (threads != threads0 || !tu_fds_back_or_parked(nfds, fds0))
-		fprintf(stderr, "threads %d -> %d, fds %d -> %d\n", threads0,
-			threads, fds0, nfds);
-	CU_ASSERT_EQUAL(threads, threads0);
+	if (threads != b.want || !tu_fds_back_or_parked(nfds, fds0))
+		fprintf(stderr, "threads %d -> %d (want %d), fds %d -> %d\n",
+			threads0, threads, b.want, fds0, nfds);
+	CU_ASSERT_EQUAL(threads, b.want);
 	CU_ASSERT(tu_fds_back_or_parked(nfds, fds0));
 	CU_ASSERT_EQUAL(tu_stop(fg_pid), 0);
 	fg_pid = -1;

@@ -23,6 +23,7 @@
 
 #include "cu_run.h"
 #include "testutil.h"
+#include "tu_workers.h"
 
 #define MS (1000000ull)
 #define HEADER_SECS 3
@@ -376,14 +377,32 @@ static void test_stream_not_cut(void)
 /* A client that reads nothing: after client_send_timeout_secs the stream
  * ends, the upstream transfer and the worker go, the record says
  * client_stalled, and the connection is closed. */
+struct threads_at {
+	int threads, idle;
+};
+
+/* No more threads than at the baseline, plus the worker threads parked
+ * since (tu_workers.h). */
+static int no_more_threads(void *arg)
+{
+	const struct threads_at *at = arg;
+	int threads, idle;
+
+	return tu_threads_idle(gw_pid, adm_port, &threads, &idle) == 0 &&
+	       threads <= at->threads + idle - at->idle;
+}
+
 static void test_stalled_client(void)
 {
-	int small = 4096, threads = tu_proc_threads(gw_pid);
+	int small = 4096;
+	struct threads_at at;
 	char buf[256];
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_port = htons((unsigned short)gw_port) };
 
+	CU_ASSERT_FATAL(tu_threads_baseline(gw_pid, adm_port, &at.threads,
+					    &at.idle) == 0);
 	CU_ASSERT_FATAL(fd >= 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
@@ -395,10 +414,7 @@ static void test_stalled_client(void)
 	/* the connection ends: what was sent, then EOF */
 	CU_ASSERT(read_to_end(fd, buf, sizeof(buf), 20000) > 0);
 	close(fd);
-	uint64_t start = tu_now_ns();
-	while (tu_proc_threads(gw_pid) > threads && ms_since(start) < 10000)
-		tu_sleep_ms(20);
-	CU_ASSERT(tu_proc_threads(gw_pid) <= threads);
+	CU_ASSERT(tu_wait_until(no_more_threads, &at, 10000) == 0);
 }
 
 /* The raw answer to one request on a fresh connection. */

@@ -12,7 +12,9 @@
 
 #include "metrics.h"
 #include "promtext.h"
+#include "workers.h"
 #include "cu_run.h"
+#include "testutil.h"
 
 static const struct metrics_info info0 = { .version = "test" };
 
@@ -92,9 +94,16 @@ static void test_empty(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	text = render(m, &info0);
-	CU_ASSERT_EQUAL(count_lines(text, "# HELP "), 12);
-	CU_ASSERT_EQUAL(count_lines(text, "# TYPE "), 12);
+	CU_ASSERT_EQUAL(count_lines(text, "# HELP "), 14);
+	CU_ASSERT_EQUAL(count_lines(text, "# TYPE "), 14);
 	CU_ASSERT_PTR_NULL(strstr(text, "tool="));
+	/* the worker pool (workers.h): none started in this process */
+	CU_ASSERT_EQUAL(val(text, "carapace_worker_threads",
+			    "state=\"idle\""), 0);
+	CU_ASSERT_EQUAL(val(text, "carapace_worker_threads",
+			    "state=\"busy\""), 0);
+	CU_ASSERT_EQUAL(val(text, "carapace_worker_threads_started_total",
+			    ""), 0);
 	CU_ASSERT_EQUAL(val(text, "carapace_build_info", "version=\"test\""),
 			1);
 	free(text);
@@ -102,6 +111,38 @@ static void test_empty(void)
 	text = render(m, NULL);
 	CU_ASSERT_EQUAL(val(text, "carapace_uptime_seconds", ""), 0);
 	free(text);
+	metrics_free(m);
+}
+
+static void nothing(void *arg)
+{
+	(void)arg;
+}
+
+static int no_job_running(void *arg)
+{
+	(void)arg;
+	return workers_active() == 0;
+}
+
+/* The gauges are the process's pool: one job run, one thread parked. */
+static void test_worker_pool(void)
+{
+	struct metrics *m = metrics_new();
+	char *text;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_FATAL(workers_run(nothing, NULL) == 0);
+	CU_ASSERT_FATAL(tu_wait_until(no_job_running, NULL, 10000) == 0);
+	text = render(m, &info0);
+	CU_ASSERT_EQUAL(val(text, "carapace_worker_threads",
+			    "state=\"idle\""), 1);
+	CU_ASSERT_EQUAL(val(text, "carapace_worker_threads",
+			    "state=\"busy\""), 0);
+	CU_ASSERT_EQUAL(val(text, "carapace_worker_threads_started_total",
+			    ""), 1);
+	free(text);
+	workers_shutdown();
 	metrics_free(m);
 }
 
@@ -668,6 +709,7 @@ int main(void)
 	p = CU_add_suite("promtext", NULL, NULL);
 	if (s == NULL || p == NULL ||
 	    !CU_add_test(s, "no tools yet", test_empty) ||
+	    !CU_add_test(s, "the worker pool", test_worker_pool) ||
 	    !CU_add_test(s, "connections refused, by reason",
 			 test_connections_refused) ||
 	    !CU_add_test(s, "counters move", test_counters) ||

@@ -33,6 +33,7 @@
 #include "cu_run.h"
 #include "tu_json.h"
 #include "tu_assert.h"
+#include "tu_workers.h"
 
 
 #define MS (1000000ull)
@@ -43,6 +44,7 @@ static char workdir[] = "/tmp/carapaced-proxy-XXXXXX";
 static char conf_path[512];
 static pid_t up_pid = -1, victim_pid = -1, gw_pid = -1;
 static int up_port, victim_port, gw_port, dropin_port, dead_port;
+static int adm_port; /* /metrics: the idle worker threads */
 
 /* ---- helpers ---- */
 
@@ -89,45 +91,51 @@ static long wait_upstream_open(int port, int want, int limit_ms)
 }
 
 
-/* Waits until carapaced's threads are back to the given count and its fds
- * too, less whole parked handles: a leak can only show as more. */
+/* Waits until carapaced's threads are back to the baseline's, plus the
+ * worker threads parked since (tu_workers.h), and its fds too, less whole
+ * parked handles: a leak can only show as more. */
 struct counts {
-	int threads, fds;
+	int threads, idle, fds;
 };
 
 static int back_to_baseline(void *arg)
 {
 	const struct counts *c = arg;
 
-	return tu_proc_threads(gw_pid) == c->threads &&
+	return tu_threads_back(gw_pid, adm_port, c->threads, c->idle, NULL,
+			       NULL) &&
 	       tu_fds_back(tu_proc_fds(gw_pid), c->fds);
 }
 
-static int wait_baseline(int threads, int fds, int limit_ms)
+static int wait_baseline(struct counts *c, int limit_ms)
 {
-	struct counts c = { threads, fds };
+	int threads, want;
 
-	if (tu_wait_until(back_to_baseline, &c, (unsigned)limit_ms) == 0)
+	if (tu_wait_until(back_to_baseline, c, (unsigned)limit_ms) == 0)
 		return 0;
+	tu_threads_back(gw_pid, adm_port, c->threads, c->idle, &threads,
+			&want);
 	fprintf(stderr, "baseline: threads %d (want %d), fds %d (want %d)\n",
-		tu_proc_threads(gw_pid), threads, tu_proc_fds(gw_pid), fds);
+		threads, want, tu_proc_fds(gw_pid), c->fds);
 	return -1;
 }
 
-static void baseline(int *threads, int *fds)
+static void baseline(struct counts *c)
 {
 	/* Let connection threads of earlier tests finish first. */
-	int t = -1, f = -1;
+	struct counts last = { -1, -1, -1 }, now;
+
 	for (int i = 0; i < 100; i++) {
-		int t2 = tu_proc_threads(gw_pid), f2 = tu_proc_fds(gw_pid);
-		if (t2 == t && f2 == f)
+		now.fds = tu_proc_fds(gw_pid);
+		if (tu_threads_idle(gw_pid, adm_port, &now.threads,
+				    &now.idle) == 0 &&
+		    now.threads == last.threads && now.idle == last.idle &&
+		    now.fds == last.fds)
 			break;
-		t = t2;
-		f = f2;
+		last = now;
 		tu_sleep_ms(50);
 	}
-	*threads = t;
-	*fds = f;
+	*c = last;
 }
 
 /* ---- set-up ---- */
@@ -140,6 +148,7 @@ static int write_config(void)
 	snprintf(text, sizeof(text),
 		 "// integration test configuration\n"
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
+		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
 		 "  /* thousands of streams, all from 127.0.0.1 */\n"
 		 "  \"max_connections_per_ip\": 0,\n"
 		 "  \"max_body_bytes\": %d,\n"
@@ -158,7 +167,7 @@ static int write_config(void)
 		 "      \"stream_idle_timeout_secs\": 1,\n"
 		 "      \"upstream\": \"http://127.0.0.1:%d\" }\n"
 		 "  }\n}\n",
-		 gw_port, MAX_BODY, up_port, dropin_port, victim_port,
+		 gw_port, adm_port, MAX_BODY, up_port, dropin_port, victim_port,
 		 dead_port, up_port, up_port);
 	return tu_write_file(conf_path, text);
 }
@@ -166,7 +175,7 @@ static int write_config(void)
 static int start_gateway(void)
 {
 	gw_pid = tu_start_daemon(&(struct tu_daemon){
-		.conf = conf_path, .ports = { gw_port, dropin_port } });
+		.conf = conf_path, .ports = { gw_port, dropin_port, adm_port } });
 	return gw_pid < 0 ? -1 : 0;
 }
 
@@ -178,6 +187,7 @@ static int suite_init(void)
 		return -1;
 	victim_pid = tu_spawn_upstream(getenv("UPSTREAM"), &victim_port);
 	gw_port = tu_free_port();
+	adm_port = tu_free_port();
 	dropin_port = tu_free_port();
 	dead_port = tu_free_port();
 	if (up_pid < 0 || victim_pid < 0 || write_config() < 0)
@@ -498,20 +508,23 @@ static void test_sse_byte_exact(void)
 static void test_client_disconnect_on_silent_stream(void)
 {
 	struct tu_resp r = { 0 };
-	int threads, fds;
+	struct counts c;
+	int threads, idle;
 
-	baseline(&threads, &fds);
+	baseline(&c);
 	CU_ASSERT_EQUAL(wait_upstream_open(up_port, 0, 5000) >= 0, 1);
 	int fd = tu_open_stream(gw_port, "/tools/up/api/v1/events", &r);
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT(wait_upstream_open(up_port, 1, 5000) >= 0);
-	CU_ASSERT(tu_proc_threads(gw_pid) > threads);
+	/* its worker: a thread more than the baseline and those parked */
+	CU_ASSERT(tu_threads_idle(gw_pid, adm_port, &threads, &idle) == 0 &&
+		  threads > c.threads + idle - c.idle);
 	tu_resp_free(&r);
 	close(fd);
 	long ms = wait_upstream_open(up_port, 0, 2000);
 	fprintf(stderr, "  upstream saw the close after %ld ms\n", ms);
 	CU_ASSERT(ms >= 0);
-	CU_ASSERT_EQUAL(wait_baseline(threads, fds, 5000), 0);
+	CU_ASSERT_EQUAL(wait_baseline(&c, 5000), 0);
 }
 
 /* The upstream dies: the client's response must end, not hang. */
@@ -769,9 +782,9 @@ static void test_two_thousand_streams(void)
 	enum { STREAMS = 2000 };
 	int *fds = malloc(STREAMS * sizeof(*fds));
 	struct tu_resp *rs = calloc(STREAMS, sizeof(*rs));
-	int threads, nfds;
+	struct counts c;
 
-	baseline(&threads, &nfds);
+	baseline(&c);
 	memset(fds, -1, STREAMS * sizeof(*fds));
 	uint64_t t0 = tu_now_ns();
 	int opened = open_many(STREAMS, fds, rs);
@@ -787,7 +800,7 @@ static void test_two_thousand_streams(void)
 	test_health(); /* still answering */
 	close_many(STREAMS, fds, rs);
 	CU_ASSERT(wait_upstream_open(up_port, 0, 10000) >= 0);
-	CU_ASSERT_EQUAL(wait_baseline(threads, nfds, 10000), 0);
+	CU_ASSERT_EQUAL(wait_baseline(&c, 10000), 0);
 	free(fds);
 	free(rs);
 }
