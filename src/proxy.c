@@ -1,11 +1,14 @@
 /* proxy — see proxy.h.
  *
  * Each worker drives its own curl multi handle rather than
- * curl_easy_perform(), for one reason: curl_multi_wakeup() may be called from
- * any thread, so a client that leaves a silent stream aborts the upstream
- * transfer at once instead of at curl's next once-a-second progress call.
- * Backpressure needs no pause API: the write callback blocks in stream_push()
- * and the TCP window does the rest. */
+ * curl_easy_perform(), for one reason: curl_multi_wait() takes extra
+ * descriptors, so the worker watches its client's socket too (the MHD
+ * connection is suspended while the stream is empty and sees nothing of
+ * it): a client that leaves a silent stream aborts the upstream transfer
+ * at once. A cancel from another thread (reload, shutdown, MHD dropping
+ * the answer) wakes the worker by shutdown(2) of the upstream socket, not
+ * through a wake-up pipe. Backpressure needs no pause API: the write
+ * callback blocks in stream_push() and the TCP window does the rest. */
 #include "config.h"
 
 #include "proxy.h"
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "header.h"
@@ -63,6 +67,10 @@ struct worker {
 	int head_too_large;
 	int idle_expired;          /* a push outlasted the idle timeout */
 	uint64_t last_byte_ms;
+	pthread_mutex_t wait_lock; /* the two below, for the cancel hook */
+	int waiting;               /* in curl_multi_wait ... */
+	int upstream_fd;           /* ... on this upstream socket, or -1 */
+	int client_fd;             /* watched while it may close; -1 */
 };
 
 int proxy_global_init(void)
@@ -476,9 +484,56 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *arg)
 
 /* ---- the transfer ---- */
 
+/* The cancel hook (under the stream's lock): a worker asleep in
+ * curl_multi_wait wakes when its upstream socket is shut down. The socket
+ * cannot be closed meanwhile: only the worker's own curl calls close it. */
 static void wake_worker(void *arg)
 {
-	curl_multi_wakeup(arg);
+	struct worker *w = arg;
+
+	pthread_mutex_lock(&w->wait_lock);
+	if (w->waiting && w->upstream_fd >= 0)
+		shutdown(w->upstream_fd, SHUT_RDWR);
+	pthread_mutex_unlock(&w->wait_lock);
+}
+
+/* The client's socket became readable: closed (or reset), or a next
+ * request pipelined behind this one, which MHD will read; then it is
+ * watched no more (poll would report it again and again). */
+static void check_client(struct worker *w)
+{
+	char c;
+	ssize_t n = recv(w->client_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		stream_cancel(w->stream);
+	else
+		w->client_fd = -1;
+}
+
+/* Sleeps in curl_multi_wait up to budget ms, watching the client. */
+static void wait_events(struct worker *w, CURL *easy, int budget)
+{
+	struct curl_waitfd extra = { .fd = w->client_fd,
+				     .events = CURL_WAIT_POLLIN };
+	curl_socket_t sock = CURL_SOCKET_BAD;
+
+	if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK)
+		sock = CURL_SOCKET_BAD;
+	pthread_mutex_lock(&w->wait_lock);
+	w->waiting = 1;
+	w->upstream_fd = sock == CURL_SOCKET_BAD ? -1 : (int)sock;
+	pthread_mutex_unlock(&w->wait_lock);
+	/* after waiting is set: a cancel from here on shuts the socket */
+	if (!stream_is_cancelled(w->stream))
+		curl_multi_wait(w->multi, &extra, w->client_fd >= 0, budget,
+				NULL);
+	pthread_mutex_lock(&w->wait_lock);
+	w->waiting = 0;
+	w->upstream_fd = -1;
+	pthread_mutex_unlock(&w->wait_lock);
+	if (w->client_fd >= 0 && extra.revents != 0)
+		check_client(w);
 }
 
 static int setup_easy(CURL *easy, struct worker *w, struct curl_slist *hdrs)
@@ -542,7 +597,7 @@ static int poll_budget(const struct worker *w, uint64_t start,
 	return deadline - now > 3600000 ? 3600000 : (int)(deadline - now);
 }
 
-static enum outcome drive(struct worker *w, CURLcode *result)
+static enum outcome drive(struct worker *w, CURL *easy, CURLcode *result)
 {
 	uint64_t start = text_mono_ms();
 	int running = 1;
@@ -558,7 +613,7 @@ static enum outcome drive(struct worker *w, CURLcode *result)
 		int budget = poll_budget(w, start, &expired);
 		if (budget == 0)
 			return expired;
-		curl_multi_poll(w->multi, NULL, 0, budget, NULL);
+		wait_events(w, easy, budget);
 	}
 	int left;
 	CURLMsg *msg = curl_multi_info_read(w->multi, &left);
@@ -715,8 +770,9 @@ static void run_worker(struct worker *w)
 		return;
 	}
 	w->multi = h->multi;
-	stream_set_cancel_hook(w->stream, wake_worker, w->multi);
-	how = drive(w, &result);
+	w->client_fd = stream_client_fd(w->stream);
+	stream_set_cancel_hook(w->stream, wake_worker, w);
+	how = drive(w, h->easy, &result);
 	if (w->idle_expired)
 		how = IDLE_TIMEOUT;
 	stream_set_cancel_hook(w->stream, NULL, NULL);
@@ -736,6 +792,7 @@ static void *worker_main(void *arg)
 	stream_head_free(w->head);
 	stream_release(w->stream);
 	proxy_request_free(w->req);
+	pthread_mutex_destroy(&w->wait_lock);
 	free(w);
 
 	workers_leave();
@@ -752,6 +809,9 @@ int proxy_start(struct proxy_request *r, struct stream *s)
 		return -1;
 	w->req = r;
 	w->stream = s;
+	w->upstream_fd = -1;
+	w->client_fd = -1;
+	pthread_mutex_init(&w->wait_lock, NULL);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
@@ -761,6 +821,7 @@ int proxy_start(struct proxy_request *r, struct stream *s)
 	if (rc != 0) {
 		workers_leave();
 		errno = rc;
+		pthread_mutex_destroy(&w->wait_lock);
 		free(w);
 		return -1;
 	}

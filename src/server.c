@@ -134,15 +134,23 @@ static unsigned failure_status(enum stream_failure why)
 
 /* ---- streaming the upstream's answer ---- */
 
+/* Never blocks: the one MHD thread serves every connection. Nothing
+ * queued: the stream has parked the connection (MHD_suspend_connection)
+ * and 0 tells MHD to call again once the producer resumes it. */
 static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct body_reader *br = cls;
 	(void)pos;
 
-	ssize_t n = httpd_stream_read(br->stream, br->client_fd, buf, max);
-	if (n > 0)
+	ssize_t n = stream_try_read(br->stream, buf, max);
+	if (n > 0) {
 		ledger_entry_add_out(br->entry, (size_t)n);
-	return n;
+		return n;
+	}
+	if (n == STREAM_AGAIN)
+		return 0;
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM :
+			MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
 static enum ledger_ending ending_of(struct body_reader *br)
@@ -249,30 +257,21 @@ static enum MHD_Result upstream_failed(struct request *rq,
 	return httpd_send_error(c, failure_status(why), msg, tool, 0);
 }
 
-/* A worker holds the producer side of s: wait for its head, watching the
- * client (blocking here is what this connection's thread is for), then
- * hand the consumer side to MHD as the response body. */
-static enum MHD_Result serve_stream(struct request *rq,
-				    struct MHD_Connection *c,
-				    struct stream *s)
+static void park_connection(void *c)
 {
-	/* A stream may be silent for days; MHD's idle timeout is for idle
-	 * keep-alive clients only and comes back on completion. */
-	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	MHD_suspend_connection(c);
+}
 
-	int fd = httpd_client_fd(c);
-	const struct stream_head *head;
-	enum stream_failure why = STREAM_FAIL_NONE;
-	struct error err;
-	if (stream_wait_head(s, fd, &head, &why, &err) < 0) {
-		stream_cancel(s); /* this side is leaving: forget its socket */
-		stream_release(s);
-		if (why == STREAM_FAIL_CANCELLED) {
-			request_unanswered(rq);
-			return MHD_NO;
-		}
-		return upstream_failed(rq, c, why, err.msg);
-	}
+static void unpark_connection(void *c)
+{
+	MHD_resume_connection(c);
+}
+
+/* The head is there (or the stream failed): the answer. */
+static enum MHD_Result answer_head(struct request *rq,
+				   struct MHD_Connection *c, struct stream *s,
+				   const struct stream_head *head)
+{
 	if (stream_head_wire_size(head) > MAX_RESPONSE_HEAD) {
 		stream_cancel(s);
 		stream_release(s);
@@ -284,7 +283,8 @@ static enum MHD_Result serve_stream(struct request *rq,
 	ledger_entry_open(request_entry(rq), (unsigned)head->status,
 		   stream_head_is_sse(head));
 	struct body_reader *br;
-	struct MHD_Response *resp = response_for(head, s, fd, rq, &br);
+	struct MHD_Response *resp = response_for(head, s, httpd_client_fd(c),
+						 rq, &br);
 	if (resp == NULL) {
 		stream_cancel(s);
 		stream_release(s);
@@ -299,13 +299,57 @@ static enum MHD_Result serve_stream(struct request *rq,
 	return rc;
 }
 
+/* Called again by MHD each time the worker resumes the connection, until
+ * the head is in: no wait here, the connection is suspended meanwhile
+ * (and the worker watches its client). */
+static enum MHD_Result answer_stream(struct request *rq,
+				     struct MHD_Connection *c)
+{
+	struct stream *s = rq->waiting;
+	const struct stream_head *head;
+	enum stream_failure why = STREAM_FAIL_NONE;
+	struct error err;
+
+	int rc = stream_try_head(s, &head, &why, &err);
+	if (rc == 1)
+		return MHD_YES;
+	rq->waiting = NULL;
+	if (rc == 0)
+		return answer_head(rq, c, s, head);
+	stream_cancel(s); /* this side is leaving: forget its socket */
+	stream_release(s);
+	if (why == STREAM_FAIL_CANCELLED) {
+		request_unanswered(rq);
+		return MHD_NO;
+	}
+	return upstream_failed(rq, c, why, err.msg);
+}
+
+/* A worker holds the producer side of s; the consumer side becomes the
+ * response body once the head is in. */
+static enum MHD_Result serve_stream(struct request *rq,
+				    struct MHD_Connection *c,
+				    struct stream *s)
+{
+	/* A stream may be silent for days; MHD's idle timeout is for idle
+	 * keep-alive clients only and comes back on completion. */
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	rq->waiting = s;
+	return answer_stream(rq, c);
+}
+
 /* A client that reads nothing for client_send_timeout_secs ends it. */
-static struct stream *new_stream(const struct request *rq)
+static struct stream *new_stream(const struct request *rq,
+				 struct MHD_Connection *c)
 {
 	struct stream *s = stream_new(STREAM_CAPACITY);
 
 	if (s != NULL)
 		stream_set_send_timeout(s, rq->cfg->client_send_timeout_secs);
+	/* before the producer starts: it watches the client from then on */
+	if (s != NULL)
+		stream_set_consumer(s, httpd_client_fd(c), park_connection,
+				    unpark_connection, c);
 	return s;
 }
 
@@ -325,7 +369,7 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 	const char *tool = rq->route.tool->name;
 	struct proxy_request *pr = proxy_request_for_route(&rq->route, c,
 							   method);
-	struct stream *s = pr ? new_stream(rq) : NULL;
+	struct stream *s = pr ? new_stream(rq, c) : NULL;
 	size_t len;
 
 	if (pr != NULL) { /* its charge stays with the request */
@@ -382,7 +426,7 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 		log_info("%s: denied: %s", tool->name, err.msg);
 		return refuse_cli(rq, c, &err);
 	}
-	struct stream *s = new_stream(rq);
+	struct stream *s = new_stream(rq, c);
 	int rc = s ? cli_start(cr, s) : -1;
 	if (rc < 0) {
 		stream_drop(s);
@@ -773,6 +817,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_NO;
 	if (!rq->started)
 		return on_first_call(rq, c, method);
+	if (rq->waiting != NULL)
+		return answer_stream(rq, c);
 	struct guard *guard = rq->server->guard;
 	if (*upload_size > 0) {
 		guard_body_read(guard, listener_guard_conn(c));
@@ -814,6 +860,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		if (rq->reader != NULL)
 			rq->reader->complete =
 				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+		if (rq->waiting != NULL) { /* closed before the head came */
+			stream_cancel(rq->waiting);
+			stream_release(rq->waiting);
+		}
 		request_free(rq);
 		*con_cls = NULL;
 	}
