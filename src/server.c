@@ -923,6 +923,8 @@ void server_quiesce(struct server *srv)
 void server_stop(struct server *srv)
 {
 	atomic_store(&srv->stopping, 1);
+	/* MHD may not stop with a connection suspended */
+	stream_close_parkable();
 	listeners_free(srv->listeners);
 	guard_free(srv->guard);
 	ratelimit_free(srv->ratelimit);

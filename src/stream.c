@@ -64,7 +64,45 @@ struct stream {
 	int consumer_gone;      /* stream_cancel: nobody will read again */
 	void (*cancel_hook)(void *);
 	void *cancel_arg;
+	struct stream *prev_parkable; /* on the parkable list: a consumer */
+	struct stream *next_parkable; /* that parks; under parkable_lock */
+	int on_parkable;
 };
+
+/* Every stream whose consumer may be parked (a suspended MHD connection):
+ * a daemon must not stop with one suspended, so stream_close_parkable()
+ * ends them all first. Lock order: parkable_lock, then a stream's. */
+static pthread_mutex_t parkable_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stream *parkable;
+
+static void parkable_add(struct stream *s)
+{
+	pthread_mutex_lock(&parkable_lock);
+	if (!s->on_parkable) {
+		s->on_parkable = 1;
+		s->prev_parkable = NULL;
+		s->next_parkable = parkable;
+		if (parkable != NULL)
+			parkable->prev_parkable = s;
+		parkable = s;
+	}
+	pthread_mutex_unlock(&parkable_lock);
+}
+
+static void parkable_remove(struct stream *s)
+{
+	pthread_mutex_lock(&parkable_lock);
+	if (s->on_parkable) {
+		s->on_parkable = 0;
+		if (s->prev_parkable != NULL)
+			s->prev_parkable->next_parkable = s->next_parkable;
+		else
+			parkable = s->next_parkable;
+		if (s->next_parkable != NULL)
+			s->next_parkable->prev_parkable = s->prev_parkable;
+	}
+	pthread_mutex_unlock(&parkable_lock);
+}
 
 struct stream *stream_new(size_t capacity)
 {
@@ -101,6 +139,7 @@ static void stream_destroy(struct stream *s)
 {
 	struct chunk *c = s->first;
 
+	parkable_remove(s);
 	while (c != NULL) {
 		struct chunk *next = c->next;
 		free(c);
@@ -166,6 +205,7 @@ void stream_cancel(struct stream *s)
 	s->suspend = NULL;
 	s->resume = NULL;
 	pthread_mutex_unlock(&s->lock);
+	parkable_remove(s);
 }
 
 void stream_close(struct stream *s)
@@ -408,6 +448,7 @@ static int consumer_sleep(struct stream *s, int client_fd)
 		s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->wake_fd < 0)
 		return -1;
+	fds[0].fd = s->wake_fd; /* made just now, on a first sleep */
 	s->consumer_sleeping = 1;
 	pthread_mutex_unlock(&s->lock);
 	int n = poll(fds, client_fd >= 0 ? 2 : 1, -1);
@@ -544,7 +585,22 @@ void stream_set_consumer(struct stream *s, int client_fd,
 	s->suspend = suspend;
 	s->resume = resume;
 	s->consumer_arg = arg;
+	int gone = s->cancelled;
 	pthread_mutex_unlock(&s->lock);
+	if (!gone)
+		parkable_add(s);
+}
+
+void stream_close_parkable(void)
+{
+	pthread_mutex_lock(&parkable_lock);
+	for (struct stream *s = parkable; s != NULL; s = s->next_parkable) {
+		pthread_mutex_lock(&s->lock);
+		s->closed = 1;
+		cancel_locked(s); /* resumes a parked consumer */
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&parkable_lock);
 }
 
 int stream_client_fd(struct stream *s)

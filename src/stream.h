@@ -141,6 +141,9 @@ void stream_head_free(struct stream_head *head);
 void stream_set_consumer(struct stream *s, int client_fd,
 			 void (*suspend)(void *), void (*resume)(void *),
 			 void *arg);
+/* Closes (stream_close) every stream whose consumer parks, so that no
+ * connection stays suspended: before an MHD daemon stops. */
+void stream_close_parkable(void);
 /* The client's socket for the producer to watch; -1: none, or gone. */
 int stream_client_fd(struct stream *s);
 /* 0 and *head set; -1 failed (*why, err->msg); 1: parked. */
