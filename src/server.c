@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "answer.h"
 #include "cli.h"
 #include "guard.h"
 #include "header.h"
@@ -38,8 +39,6 @@
 #include "text.h"
 
 #define STREAM_CAPACITY (64 * 1024)
-#define SMALL_BLOCK 1024
-#define LARGE_BLOCK (16 * 1024)
 /* The largest upstream head passed on. MHD writes the head into the
  * connection's memory next to the request head; with the largest request
  * head it takes (~7.8 KiB) an 8,000-byte answer head fit and 9,000 did
@@ -54,15 +53,6 @@ struct server {
 	atomic_int stopping;            /* new requests get 503 */
 	atomic_size_t body_bytes;       /* charged for request bodies: see
 					 * "the body" in request.c */
-};
-
-/* The content reader's state; owned by the MHD response. */
-struct body_reader {
-	struct stream *stream;          /* the consumer's reference */
-	struct ledger_entry *entry;     /* ended when MHD drops the response */
-	struct server *server;
-	int client_fd;
-	int complete;                   /* MHD sent it all */
 };
 
 /* ---- answers ---- */
@@ -132,97 +122,6 @@ static unsigned failure_status(enum stream_failure why)
 	}
 }
 
-/* ---- streaming the upstream's answer ---- */
-
-/* Never blocks: the one MHD thread serves every connection. Nothing
- * queued: the stream has parked the connection (MHD_suspend_connection)
- * and 0 tells MHD to call again once the producer resumes it. */
-static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct body_reader *br = cls;
-	(void)pos;
-
-	ssize_t n = stream_try_read(br->stream, buf, max);
-	if (n > 0) {
-		ledger_entry_add_out(br->entry, (size_t)n);
-		return n;
-	}
-	if (n == STREAM_AGAIN)
-		return 0;
-	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM :
-			MHD_CONTENT_READER_END_WITH_ERROR;
-}
-
-static enum ledger_ending ending_of(struct body_reader *br)
-{
-	if (br->complete)
-		return LEDGER_ENDED_COMPLETE;
-	if (stream_was_stalled(br->stream))
-		return LEDGER_ENDED_CLIENT_STALLED;
-	if (atomic_load(&br->server->stopping))
-		return LEDGER_ENDED_SHUTDOWN;
-	return stream_was_broken(br->stream) ? LEDGER_ENDED_ERROR :
-					       LEDGER_ENDED_CLIENT_CLOSED;
-}
-
-/* MHD dropped the response: the request is over, for whatever reason. */
-static void free_body_reader(void *cls)
-{
-	struct body_reader *br = cls;
-	struct ledger_exit ex;
-
-	stream_cancel(br->stream);
-	int has_exit = stream_get_exit(br->stream, &ex.code, &ex.signal);
-	ledger_entry_end(br->entry, ending_of(br), has_exit ? &ex : NULL);
-	stream_release(br->stream);
-	free(br);
-}
-
-/* *reader: the new response's reader state (owned by the response). */
-static struct MHD_Response *response_for(const struct stream_head *head,
-					 struct stream *s, int client_fd,
-					 struct request *rq,
-					 struct body_reader **reader)
-{
-	struct body_reader *br = calloc(1, sizeof(*br));
-	uint64_t size = head->content_length < 0 ?
-				MHD_SIZE_UNKNOWN :
-				(uint64_t)head->content_length;
-	/* MHD gives a chunked body the connection's own write buffer; its
-	 * block buffer serves only known-length (and HTTP/1.0) bodies. */
-	size_t block = head->content_length < 0 ? SMALL_BLOCK : LARGE_BLOCK;
-
-	if (br == NULL)
-		return NULL;
-	br->stream = s;
-	br->client_fd = client_fd;
-	br->server = rq->server;
-	if (head->status == MHD_HTTP_NO_CONTENT)
-		size = 0; /* MHD writes no framing for it at all */
-	struct MHD_Response *resp = MHD_create_response_from_callback(
-		size, block, read_body, br, free_body_reader);
-	if (resp == NULL) {
-		free(br);
-		return NULL;
-	}
-	/* A HEAD or 304 answer of unknown length: MHD would frame the body
-	 * that is not there as chunked. Without chunking, it writes neither
-	 * Transfer-Encoding nor Content-Length (and closes after). */
-	if (size == MHD_SIZE_UNKNOWN &&
-	    (rq->is_head || head->status == MHD_HTTP_NOT_MODIFIED))
-		MHD_set_response_options(resp,
-					 MHD_RF_HTTP_1_0_COMPATIBLE_STRICT,
-					 MHD_RO_END);
-	br->entry = request_hand_entry(rq); /* the response ends it now */
-	*reader = br;
-	for (size_t i = 0; i < head->n_fields; i++)
-		if (MHD_add_response_header(resp, head->fields[i].name,
-					    head->fields[i].value) != MHD_YES)
-			log_warnx("upstream header %s dropped",
-				  head->fields[i].name);
-	return resp;
-}
-
 /* ---- the proxy hand-off ---- */
 
 static enum metrics_upstream_error upstream_kind(enum stream_failure why)
@@ -283,8 +182,9 @@ static enum MHD_Result answer_head(struct request *rq,
 	ledger_entry_open(request_entry(rq), (unsigned)head->status,
 		   stream_head_is_sse(head));
 	struct body_reader *br;
-	struct MHD_Response *resp = response_for(head, s, httpd_client_fd(c),
-						 rq, &br);
+	struct MHD_Response *resp = answer_response(head, s, rq,
+						    &rq->server->stopping,
+						    &br);
 	if (resp == NULL) {
 		stream_cancel(s);
 		stream_release(s);
@@ -858,8 +758,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 				     "request body not received in time");
 		/* MHD frees the answer's reader only after this call */
 		if (rq->reader != NULL)
-			rq->reader->complete =
-				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+			answer_set_complete(rq->reader,
+				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 		if (rq->waiting != NULL) { /* closed before the head came */
 			stream_cancel(rq->waiting);
 			stream_release(rq->waiting);
