@@ -31,9 +31,10 @@
 #endif
 #define DEFAULT_CONFIG SYSCONFDIR "/carapace/carapaced.conf"
 
-/* Each open stream holds a client socket, an upstream socket and the
- * worker's two wake-up descriptors plus the stream's eventfd. */
-#define FDS_PER_STREAM 5
+/* Each open stream holds a client socket and an upstream socket; its
+ * worker's multi handle has no wake-up pair (proxy.c) and the stream no
+ * eventfd (stream.c). */
+#define FDS_PER_STREAM 2
 #define FDS_RESERVED 64
 #define WORKER_DRAIN_MS 5000
 /* How long a stop waits for requests under way (systemd's unit allows 40) */

@@ -344,6 +344,7 @@ static void run_job(struct job *j)
 		.grace_ms = KILL_GRACE_MS,
 		.max_output = tool->cli.max_output_bytes,
 		.cancel_fd = j->cancel_fd,
+		.client_fd = stream_client_fd(j->stream),
 	};
 
 	j->req->argv[0] = (char *)tool->cli.binary;

@@ -42,7 +42,7 @@
 #define TICK_MS 50    /* waitid polling when there is no pidfd */
 #define DRAIN_MS 200  /* pipe draining after the child's exit */
 
-enum { P_IN, P_OUT, P_ERR, P_CANCEL, P_CHILD, P_COUNT };
+enum { P_IN, P_OUT, P_ERR, P_CANCEL, P_CLIENT, P_CHILD, P_COUNT };
 
 struct run {
 	const struct exec_spec *spec;
@@ -448,13 +448,16 @@ static void fill_pollfds(const struct run *r, struct pollfd *pfd)
 	pfd[P_ERR].events = POLLIN;
 	pfd[P_CANCEL].fd = watch_cancel ? r->spec->cancel_fd : -1;
 	pfd[P_CANCEL].events = POLLIN;
+	/* a client that leaves while its answer waits: as a cancel */
+	pfd[P_CLIENT].fd = watch_cancel ? r->spec->client_fd : -1;
+	pfd[P_CLIENT].events = POLLRDHUP;
 	pfd[P_CHILD].fd = r->exited ? -1 : r->pidfd;
 	pfd[P_CHILD].events = POLLIN;
 }
 
 static void on_events(struct run *r, const struct pollfd *pfd)
 {
-	if (pfd[P_CANCEL].revents) {
+	if (pfd[P_CANCEL].revents || pfd[P_CLIENT].revents) {
 		r->res->cancelled = 1;
 		stop(r);
 	}

@@ -38,6 +38,8 @@ struct exec_spec {
 	unsigned grace_ms;         /* between SIGTERM and SIGKILL */
 	size_t max_output;         /* stdout + stderr bytes; 0: unlimited */
 	int cancel_fd;             /* -1: none; readable means stop */
+	int client_fd;             /* -1: none; its peer closing (POLLRDHUP)
+				    * means stop too */
 };
 
 enum exec_channel { EXEC_STDOUT = 1, EXEC_STDERR = 2 };

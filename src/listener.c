@@ -111,10 +111,13 @@ static int listener_start(struct listener *l)
 {
 	const struct listener_handlers *h = &l->set->handlers;
 	struct sockaddr_storage ss;
-	/* ITC: MHD_quiesce_daemon needs it with an internal thread */
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	/* One epoll thread for every connection: nothing MHD calls may
+	 * block; a stream with nothing to give suspends its connection and
+	 * the producer resumes it (stream.h). ITC: MHD_quiesce_daemon and
+	 * MHD_resume_connection need it with an internal thread. */
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+			 MHD_USE_ERROR_LOG;
 
 	if (addr_sockaddr(&l->addr, &ss) < 0)
 		return -1;

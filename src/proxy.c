@@ -1,11 +1,14 @@
 /* proxy — see proxy.h.
  *
  * Each worker drives its own curl multi handle rather than
- * curl_easy_perform(), for one reason: curl_multi_wakeup() may be called from
- * any thread, so a client that leaves a silent stream aborts the upstream
- * transfer at once instead of at curl's next once-a-second progress call.
- * Backpressure needs no pause API: the write callback blocks in stream_push()
- * and the TCP window does the rest. */
+ * curl_easy_perform(), for one reason: curl_multi_wait() takes extra
+ * descriptors, so the worker watches its client's socket too (the MHD
+ * connection is suspended while the stream is empty and sees nothing of
+ * it): a client that leaves a silent stream aborts the upstream transfer
+ * at once. A cancel from another thread (reload, shutdown, MHD dropping
+ * the answer) wakes the worker by shutdown(2) of the upstream socket, not
+ * through a wake-up pipe. Backpressure needs no pause API: the write
+ * callback blocks in stream_push() and the TCP window does the rest. */
 #include "config.h"
 
 #include "proxy.h"
@@ -19,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "header.h"
 #include "httpd.h"
@@ -62,6 +68,10 @@ struct worker {
 	int head_too_large;
 	int idle_expired;          /* a push outlasted the idle timeout */
 	uint64_t last_byte_ms;
+	pthread_mutex_t wait_lock; /* the two below, for the cancel hook */
+	int waiting;               /* in curl_multi_wait ... */
+	int upstream_fd;           /* ... on this upstream socket, or -1 */
+	int client_fd;             /* watched while it may close; -1 */
 };
 
 int proxy_global_init(void)
@@ -475,9 +485,56 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *arg)
 
 /* ---- the transfer ---- */
 
+/* The cancel hook (under the stream's lock): a worker asleep in
+ * curl_multi_wait wakes when its upstream socket is shut down. The socket
+ * cannot be closed meanwhile: only the worker's own curl calls close it. */
 static void wake_worker(void *arg)
 {
-	curl_multi_wakeup(arg);
+	struct worker *w = arg;
+
+	pthread_mutex_lock(&w->wait_lock);
+	if (w->waiting && w->upstream_fd >= 0)
+		shutdown(w->upstream_fd, SHUT_RDWR);
+	pthread_mutex_unlock(&w->wait_lock);
+}
+
+/* The client's socket became readable: closed (or reset), or a next
+ * request pipelined behind this one, which MHD will read; then it is
+ * watched no more (poll would report it again and again). */
+static void check_client(struct worker *w)
+{
+	char c;
+	ssize_t n = recv(w->client_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		stream_cancel(w->stream);
+	else
+		w->client_fd = -1;
+}
+
+/* Sleeps in curl_multi_wait up to budget ms, watching the client. */
+static void wait_events(struct worker *w, CURL *easy, int budget)
+{
+	struct curl_waitfd extra = { .fd = w->client_fd,
+				     .events = CURL_WAIT_POLLIN };
+	curl_socket_t sock = CURL_SOCKET_BAD;
+
+	if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK)
+		sock = CURL_SOCKET_BAD;
+	pthread_mutex_lock(&w->wait_lock);
+	w->waiting = 1;
+	w->upstream_fd = sock == CURL_SOCKET_BAD ? -1 : (int)sock;
+	pthread_mutex_unlock(&w->wait_lock);
+	/* after waiting is set: a cancel from here on shuts the socket */
+	if (!stream_is_cancelled(w->stream))
+		curl_multi_wait(w->multi, &extra, w->client_fd >= 0, budget,
+				NULL);
+	pthread_mutex_lock(&w->wait_lock);
+	w->waiting = 0;
+	w->upstream_fd = -1;
+	pthread_mutex_unlock(&w->wait_lock);
+	if (w->client_fd >= 0 && extra.revents != 0)
+		check_client(w);
 }
 
 static int setup_easy(CURL *easy, struct worker *w, struct curl_slist *hdrs)
@@ -541,7 +598,7 @@ static int poll_budget(const struct worker *w, uint64_t start,
 	return deadline - now > 3600000 ? 3600000 : (int)(deadline - now);
 }
 
-static enum outcome drive(struct worker *w, CURLcode *result)
+static enum outcome drive(struct worker *w, CURL *easy, CURLcode *result)
 {
 	uint64_t start = text_mono_ms();
 	int running = 1;
@@ -557,7 +614,7 @@ static enum outcome drive(struct worker *w, CURLcode *result)
 		int budget = poll_budget(w, start, &expired);
 		if (budget == 0)
 			return expired;
-		curl_multi_poll(w->multi, NULL, 0, budget, NULL);
+		wait_events(w, easy, budget);
 	}
 	int left;
 	CURLMsg *msg = curl_multi_info_read(w->multi, &left);
@@ -628,6 +685,37 @@ static void origin_of(const char *url, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)n, url);
 }
 
+/* ---- a multi handle without its wake-up pair ----
+ *
+ * libcurl 7.88 gives every multi handle a socketpair for
+ * curl_multi_wakeup()/curl_multi_poll(), made in curl_multi_init(); when
+ * socketpair() fails it goes on without one (multi.c: wakeup_pair set to
+ * CURL_SOCKET_BAD, and multi_wait then polls no wake-up fd). This worker
+ * never uses either call (it waits in curl_multi_wait and is woken by a
+ * shutdown of its upstream socket), so the pair would be two descriptors
+ * per stream for nothing. libcurl calls socketpair() through the dynamic
+ * symbol table, so this definition is the one it gets: it refuses on the
+ * thread that is inside multi_init_bare(), and is the plain system call
+ * everywhere else. */
+static _Thread_local int refuse_socketpair;
+
+int socketpair(int domain, int type, int protocol, int sv[2])
+{
+	if (refuse_socketpair) {
+		errno = EMFILE;
+		return -1;
+	}
+	return (int)syscall(SYS_socketpair, domain, type, protocol, sv);
+}
+
+static CURLM *multi_init_bare(void)
+{
+	refuse_socketpair = 1;
+	CURLM *m = curl_multi_init();
+	refuse_socketpair = 0;
+	return m;
+}
+
 static void handle_destroy(struct handle *h)
 {
 	curl_easy_cleanup(h->easy);
@@ -658,7 +746,7 @@ static struct handle *handle_take(const char *url)
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
 	snprintf(h->origin, sizeof(h->origin), "%s", origin);
-	h->multi = curl_multi_init();
+	h->multi = multi_init_bare();
 	h->easy = curl_easy_init();
 	if (h->multi == NULL || h->easy == NULL) {
 		handle_destroy(h);
@@ -714,8 +802,9 @@ static void run_worker(struct worker *w)
 		return;
 	}
 	w->multi = h->multi;
-	stream_set_cancel_hook(w->stream, wake_worker, w->multi);
-	how = drive(w, &result);
+	w->client_fd = stream_client_fd(w->stream);
+	stream_set_cancel_hook(w->stream, wake_worker, w);
+	how = drive(w, h->easy, &result);
 	if (w->idle_expired)
 		how = IDLE_TIMEOUT;
 	stream_set_cancel_hook(w->stream, NULL, NULL);
@@ -735,6 +824,7 @@ static void worker_main(void *arg)
 	stream_head_free(w->head);
 	stream_release(w->stream);
 	proxy_request_free(w->req);
+	pthread_mutex_destroy(&w->wait_lock);
 	free(w);
 }
 
@@ -746,8 +836,14 @@ int proxy_start(struct proxy_request *r, struct stream *s)
 		return -1;
 	w->req = r;
 	w->stream = s;
+	/* a fresh worker per job: the pooled thread that runs it carries
+	 * nothing of the job before (wait_lock, client_fd, upstream_fd) */
+	w->upstream_fd = -1;
+	w->client_fd = -1;
+	pthread_mutex_init(&w->wait_lock, NULL);
 	if (workers_run(worker_main, w) < 0) {
 		int saved = errno;
+		pthread_mutex_destroy(&w->wait_lock);
 		free(w);
 		errno = saved;
 		return -1;

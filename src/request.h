@@ -22,6 +22,7 @@
 struct server;
 struct listener;
 struct body_reader;
+struct stream;
 
 /* nginx's number for a client that left before its answer. */
 #define STATUS_CLIENT_CLOSED 499
@@ -34,6 +35,8 @@ struct request {
 	char *target;                   /* raw, as the client sent it */
 	struct route route;             /* borrows from cfg and target */
 	struct body_reader *reader;     /* the queued answer's, if any */
+	struct stream *waiting;         /* the consumer's reference while the
+					 * connection waits for the head */
 	int started;
 	int is_head;                    /* HEAD: the answer has no body */
 	size_t declared;                /* Content-Length, or 0 */

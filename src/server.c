@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "answer.h"
 #include "cli.h"
 #include "guard.h"
 #include "header.h"
@@ -38,8 +39,6 @@
 #include "text.h"
 
 #define STREAM_CAPACITY (64 * 1024)
-#define SMALL_BLOCK 1024
-#define LARGE_BLOCK (16 * 1024)
 /* The largest upstream head passed on. MHD writes the head into the
  * connection's memory next to the request head; with the largest request
  * head it takes (~7.8 KiB) an 8,000-byte answer head fit and 9,000 did
@@ -54,15 +53,6 @@ struct server {
 	atomic_int stopping;            /* new requests get 503 */
 	atomic_size_t body_bytes;       /* charged for request bodies: see
 					 * "the body" in request.c */
-};
-
-/* The content reader's state; owned by the MHD response. */
-struct body_reader {
-	struct stream *stream;          /* the consumer's reference */
-	struct ledger_entry *entry;     /* ended when MHD drops the response */
-	struct server *server;
-	int client_fd;
-	int complete;                   /* MHD sent it all */
 };
 
 /* ---- answers ---- */
@@ -132,89 +122,6 @@ static unsigned failure_status(enum stream_failure why)
 	}
 }
 
-/* ---- streaming the upstream's answer ---- */
-
-static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct body_reader *br = cls;
-	(void)pos;
-
-	ssize_t n = httpd_stream_read(br->stream, br->client_fd, buf, max);
-	if (n > 0)
-		ledger_entry_add_out(br->entry, (size_t)n);
-	return n;
-}
-
-static enum ledger_ending ending_of(struct body_reader *br)
-{
-	if (br->complete)
-		return LEDGER_ENDED_COMPLETE;
-	if (stream_was_stalled(br->stream))
-		return LEDGER_ENDED_CLIENT_STALLED;
-	if (atomic_load(&br->server->stopping))
-		return LEDGER_ENDED_SHUTDOWN;
-	return stream_was_broken(br->stream) ? LEDGER_ENDED_ERROR :
-					       LEDGER_ENDED_CLIENT_CLOSED;
-}
-
-/* MHD dropped the response: the request is over, for whatever reason. */
-static void free_body_reader(void *cls)
-{
-	struct body_reader *br = cls;
-	struct ledger_exit ex;
-
-	stream_cancel(br->stream);
-	int has_exit = stream_get_exit(br->stream, &ex.code, &ex.signal);
-	ledger_entry_end(br->entry, ending_of(br), has_exit ? &ex : NULL);
-	stream_release(br->stream);
-	free(br);
-}
-
-/* *reader: the new response's reader state (owned by the response). */
-static struct MHD_Response *response_for(const struct stream_head *head,
-					 struct stream *s, int client_fd,
-					 struct request *rq,
-					 struct body_reader **reader)
-{
-	struct body_reader *br = calloc(1, sizeof(*br));
-	uint64_t size = head->content_length < 0 ?
-				MHD_SIZE_UNKNOWN :
-				(uint64_t)head->content_length;
-	/* MHD gives a chunked body the connection's own write buffer; its
-	 * block buffer serves only known-length (and HTTP/1.0) bodies. */
-	size_t block = head->content_length < 0 ? SMALL_BLOCK : LARGE_BLOCK;
-
-	if (br == NULL)
-		return NULL;
-	br->stream = s;
-	br->client_fd = client_fd;
-	br->server = rq->server;
-	if (head->status == MHD_HTTP_NO_CONTENT)
-		size = 0; /* MHD writes no framing for it at all */
-	struct MHD_Response *resp = MHD_create_response_from_callback(
-		size, block, read_body, br, free_body_reader);
-	if (resp == NULL) {
-		free(br);
-		return NULL;
-	}
-	/* A HEAD or 304 answer of unknown length: MHD would frame the body
-	 * that is not there as chunked. Without chunking, it writes neither
-	 * Transfer-Encoding nor Content-Length (and closes after). */
-	if (size == MHD_SIZE_UNKNOWN &&
-	    (rq->is_head || head->status == MHD_HTTP_NOT_MODIFIED))
-		MHD_set_response_options(resp,
-					 MHD_RF_HTTP_1_0_COMPATIBLE_STRICT,
-					 MHD_RO_END);
-	br->entry = request_hand_entry(rq); /* the response ends it now */
-	*reader = br;
-	for (size_t i = 0; i < head->n_fields; i++)
-		if (MHD_add_response_header(resp, head->fields[i].name,
-					    head->fields[i].value) != MHD_YES)
-			log_warnx("upstream header %s dropped",
-				  head->fields[i].name);
-	return resp;
-}
-
 /* ---- the proxy hand-off ---- */
 
 static enum metrics_upstream_error upstream_kind(enum stream_failure why)
@@ -249,30 +156,21 @@ static enum MHD_Result upstream_failed(struct request *rq,
 	return httpd_send_error(c, failure_status(why), msg, tool, 0);
 }
 
-/* A worker holds the producer side of s: wait for its head, watching the
- * client (blocking here is what this connection's thread is for), then
- * hand the consumer side to MHD as the response body. */
-static enum MHD_Result serve_stream(struct request *rq,
-				    struct MHD_Connection *c,
-				    struct stream *s)
+static void park_connection(void *c)
 {
-	/* A stream may be silent for days; MHD's idle timeout is for idle
-	 * keep-alive clients only and comes back on completion. */
-	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	MHD_suspend_connection(c);
+}
 
-	int fd = httpd_client_fd(c);
-	const struct stream_head *head;
-	enum stream_failure why = STREAM_FAIL_NONE;
-	struct error err;
-	if (stream_wait_head(s, fd, &head, &why, &err) < 0) {
-		stream_cancel(s); /* this side is leaving: forget its socket */
-		stream_release(s);
-		if (why == STREAM_FAIL_CANCELLED) {
-			request_unanswered(rq);
-			return MHD_NO;
-		}
-		return upstream_failed(rq, c, why, err.msg);
-	}
+static void unpark_connection(void *c)
+{
+	MHD_resume_connection(c);
+}
+
+/* The head is there (or the stream failed): the answer. */
+static enum MHD_Result answer_head(struct request *rq,
+				   struct MHD_Connection *c, struct stream *s,
+				   const struct stream_head *head)
+{
 	if (stream_head_wire_size(head) > MAX_RESPONSE_HEAD) {
 		stream_cancel(s);
 		stream_release(s);
@@ -284,7 +182,9 @@ static enum MHD_Result serve_stream(struct request *rq,
 	ledger_entry_open(request_entry(rq), (unsigned)head->status,
 		   stream_head_is_sse(head));
 	struct body_reader *br;
-	struct MHD_Response *resp = response_for(head, s, fd, rq, &br);
+	struct MHD_Response *resp = answer_response(head, s, rq,
+						    &rq->server->stopping,
+						    &br);
 	if (resp == NULL) {
 		stream_cancel(s);
 		stream_release(s);
@@ -299,13 +199,57 @@ static enum MHD_Result serve_stream(struct request *rq,
 	return rc;
 }
 
+/* Called again by MHD each time the worker resumes the connection, until
+ * the head is in: no wait here, the connection is suspended meanwhile
+ * (and the worker watches its client). */
+static enum MHD_Result answer_stream(struct request *rq,
+				     struct MHD_Connection *c)
+{
+	struct stream *s = rq->waiting;
+	const struct stream_head *head;
+	enum stream_failure why = STREAM_FAIL_NONE;
+	struct error err;
+
+	int rc = stream_try_head(s, &head, &why, &err);
+	if (rc == 1)
+		return MHD_YES;
+	rq->waiting = NULL;
+	if (rc == 0)
+		return answer_head(rq, c, s, head);
+	stream_cancel(s); /* this side is leaving: forget its socket */
+	stream_release(s);
+	if (why == STREAM_FAIL_CANCELLED) {
+		request_unanswered(rq);
+		return MHD_NO;
+	}
+	return upstream_failed(rq, c, why, err.msg);
+}
+
+/* A worker holds the producer side of s; the consumer side becomes the
+ * response body once the head is in. */
+static enum MHD_Result serve_stream(struct request *rq,
+				    struct MHD_Connection *c,
+				    struct stream *s)
+{
+	/* A stream may be silent for days; MHD's idle timeout is for idle
+	 * keep-alive clients only and comes back on completion. */
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	rq->waiting = s;
+	return answer_stream(rq, c);
+}
+
 /* A client that reads nothing for client_send_timeout_secs ends it. */
-static struct stream *new_stream(const struct request *rq)
+static struct stream *new_stream(const struct request *rq,
+				 struct MHD_Connection *c)
 {
 	struct stream *s = stream_new(STREAM_CAPACITY);
 
 	if (s != NULL)
 		stream_set_send_timeout(s, rq->cfg->client_send_timeout_secs);
+	/* before the producer starts: it watches the client from then on */
+	if (s != NULL)
+		stream_set_consumer(s, httpd_client_fd(c), park_connection,
+				    unpark_connection, c);
 	return s;
 }
 
@@ -325,7 +269,7 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 	const char *tool = rq->route.tool->name;
 	struct proxy_request *pr = proxy_request_for_route(&rq->route, c,
 							   method);
-	struct stream *s = pr ? new_stream(rq) : NULL;
+	struct stream *s = pr ? new_stream(rq, c) : NULL;
 	size_t len;
 
 	if (pr != NULL) { /* its charge stays with the request */
@@ -382,7 +326,7 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 		log_info("%s: denied: %s", tool->name, err.msg);
 		return refuse_cli(rq, c, &err);
 	}
-	struct stream *s = new_stream(rq);
+	struct stream *s = new_stream(rq, c);
 	int rc = s ? cli_start(cr, s) : -1;
 	if (rc < 0) {
 		stream_drop(s);
@@ -773,6 +717,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_NO;
 	if (!rq->started)
 		return on_first_call(rq, c, method);
+	if (rq->waiting != NULL)
+		return answer_stream(rq, c);
 	struct guard *guard = rq->server->guard;
 	if (*upload_size > 0) {
 		guard_body_read(guard, listener_guard_conn(c));
@@ -812,8 +758,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 				     "request body not received in time");
 		/* MHD frees the answer's reader only after this call */
 		if (rq->reader != NULL)
-			rq->reader->complete =
-				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+			answer_set_complete(rq->reader,
+				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+		if (rq->waiting != NULL) { /* closed before the head came */
+			stream_cancel(rq->waiting);
+			stream_release(rq->waiting);
+		}
 		request_free(rq);
 		*con_cls = NULL;
 	}
@@ -873,6 +823,8 @@ void server_quiesce(struct server *srv)
 void server_stop(struct server *srv)
 {
 	atomic_store(&srv->stopping, 1);
+	/* MHD may not stop with a connection suspended */
+	stream_close_parkable();
 	listeners_free(srv->listeners);
 	guard_free(srv->guard);
 	ratelimit_free(srv->ratelimit);

@@ -33,7 +33,11 @@ struct chunk {
 struct stream {
 	pthread_mutex_t lock;
 	pthread_cond_t space;   /* signalled when the consumer reads bytes */
-	int wake_fd;            /* eventfd the consumer sleeps on */
+	int wake_fd;            /* eventfd a blocking consumer sleeps on;
+				 * made at its first sleep; -1 */
+	void (*suspend)(void *); /* a non-blocking consumer's: */
+	void (*resume)(void *);  /* park and unpark it, under the lock */
+	void *consumer_arg;
 	int refs;
 	size_t capacity;
 	size_t queued;
@@ -60,7 +64,45 @@ struct stream {
 	int consumer_gone;      /* stream_cancel: nobody will read again */
 	void (*cancel_hook)(void *);
 	void *cancel_arg;
+	struct stream *prev_parkable; /* on the parkable list: a consumer */
+	struct stream *next_parkable; /* that parks; under parkable_lock */
+	int on_parkable;
 };
+
+/* Every stream whose consumer may be parked (a suspended MHD connection):
+ * a daemon must not stop with one suspended, so stream_close_parkable()
+ * ends them all first. Lock order: parkable_lock, then a stream's. */
+static pthread_mutex_t parkable_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stream *parkable;
+
+static void parkable_add(struct stream *s)
+{
+	pthread_mutex_lock(&parkable_lock);
+	if (!s->on_parkable) {
+		s->on_parkable = 1;
+		s->prev_parkable = NULL;
+		s->next_parkable = parkable;
+		if (parkable != NULL)
+			parkable->prev_parkable = s;
+		parkable = s;
+	}
+	pthread_mutex_unlock(&parkable_lock);
+}
+
+static void parkable_remove(struct stream *s)
+{
+	pthread_mutex_lock(&parkable_lock);
+	if (s->on_parkable) {
+		s->on_parkable = 0;
+		if (s->prev_parkable != NULL)
+			s->prev_parkable->next_parkable = s->next_parkable;
+		else
+			parkable = s->next_parkable;
+		if (s->next_parkable != NULL)
+			s->next_parkable->prev_parkable = s->prev_parkable;
+	}
+	pthread_mutex_unlock(&parkable_lock);
+}
 
 struct stream *stream_new(size_t capacity)
 {
@@ -68,11 +110,7 @@ struct stream *stream_new(size_t capacity)
 
 	if (s == NULL)
 		return NULL;
-	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->wake_fd < 0) {
-		free(s);
-		return NULL;
-	}
+	s->wake_fd = -1;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -101,13 +139,15 @@ static void stream_destroy(struct stream *s)
 {
 	struct chunk *c = s->first;
 
+	parkable_remove(s);
 	while (c != NULL) {
 		struct chunk *next = c->next;
 		free(c);
 		c = next;
 	}
 	stream_head_free(s->head);
-	close(s->wake_fd);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
 	pthread_cond_destroy(&s->space);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -130,6 +170,10 @@ static void wake_consumer(struct stream *s)
 	if (!s->consumer_sleeping)
 		return;
 	s->consumer_sleeping = 0;
+	if (s->resume != NULL) {
+		s->resume(s->consumer_arg);
+		return;
+	}
 	/* Cannot fail short of a counter overflow, which one write per sleep
 	 * never reaches. */
 	if (write(s->wake_fd, &one, sizeof(one)) < 0)
@@ -157,7 +201,11 @@ void stream_cancel(struct stream *s)
 	s->client_fd = -1;
 	pthread_cond_broadcast(&s->space);
 	cancel_locked(s);
+	/* the connection may be gone once this returns: never resume it */
+	s->suspend = NULL;
+	s->resume = NULL;
 	pthread_mutex_unlock(&s->lock);
+	parkable_remove(s);
 }
 
 void stream_close(struct stream *s)
@@ -396,6 +444,11 @@ static int consumer_sleep(struct stream *s, int client_fd)
 	};
 	uint64_t count;
 
+	if (s->wake_fd < 0)
+		s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->wake_fd < 0)
+		return -1;
+	fds[0].fd = s->wake_fd; /* made just now, on a first sleep */
 	s->consumer_sleeping = 1;
 	pthread_mutex_unlock(&s->lock);
 	int n = poll(fds, client_fd >= 0 ? 2 : 1, -1);
@@ -518,4 +571,94 @@ size_t stream_head_wire_size(const struct stream_head *head)
 		n += strlen(head->fields[i].name) +
 		     strlen(head->fields[i].value) + 4;
 	return n;
+}
+
+/* ---- the non-blocking consumer ---- */
+
+void stream_set_consumer(struct stream *s, int client_fd,
+			 void (*suspend)(void *), void (*resume)(void *),
+			 void *arg)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->cancelled)
+		s->client_fd = client_fd;
+	s->suspend = suspend;
+	s->resume = resume;
+	s->consumer_arg = arg;
+	int gone = s->cancelled;
+	pthread_mutex_unlock(&s->lock);
+	if (!gone)
+		parkable_add(s);
+}
+
+void stream_close_parkable(void)
+{
+	pthread_mutex_lock(&parkable_lock);
+	for (struct stream *s = parkable; s != NULL; s = s->next_parkable) {
+		pthread_mutex_lock(&s->lock);
+		s->closed = 1;
+		cancel_locked(s); /* resumes a parked consumer */
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&parkable_lock);
+}
+
+int stream_client_fd(struct stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int fd = s->consumer_gone ? -1 : s->client_fd;
+	pthread_mutex_unlock(&s->lock);
+	return fd;
+}
+
+/* Lock held: nothing to give yet; the consumer parks until a wake. */
+static void consumer_park(struct stream *s)
+{
+	s->consumer_sleeping = 1;
+	s->suspend(s->consumer_arg);
+}
+
+int stream_try_head(struct stream *s, const struct stream_head **head,
+		    enum stream_failure *why, struct error *err)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->head != NULL) {
+		*head = s->head;
+		rc = 0;
+	} else if (s->cancelled) {
+		*why = STREAM_FAIL_CANCELLED;
+		error_set(err, 0, NULL, "client closed the connection");
+	} else if (s->finished) {
+		*why = s->failure != STREAM_FAIL_NONE ? s->failure :
+							STREAM_FAIL_PROTOCOL;
+		error_set(err, 0, NULL, "%s", s->fail_msg);
+	} else {
+		consumer_park(s);
+		rc = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+ssize_t stream_try_read(struct stream *s, void *buf, size_t max)
+{
+	ssize_t rc;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->closed)
+		rc = s->first ? (ssize_t)dequeue(s, buf, max) : 0;
+	else if (s->cancelled)
+		rc = -1;
+	else if (s->first != NULL)
+		rc = (ssize_t)dequeue(s, buf, max);
+	else if (s->finished)
+		rc = s->finished_ok ? 0 : -1;
+	else {
+		consumer_park(s);
+		rc = STREAM_AGAIN;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
 }

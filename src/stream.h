@@ -127,6 +127,31 @@ void stream_close(struct stream *s);
 
 void stream_head_free(struct stream_head *head);
 
+/* --- the non-blocking consumer (an MHD connection in an event loop) ---
+ *
+ * Instead of sleeping, the consumer parks: stream_try_head/try_read call
+ * suspend(arg) under the stream's lock when there is nothing to give, and
+ * the producer's next publish, push, finish or fail calls resume(arg),
+ * under the same lock, once per suspend. stream_cancel() forgets both
+ * (the connection may be freed after it). While parked the consumer sees
+ * nothing of its client: the producer watches client_fd
+ * (stream_client_fd) and cancels the stream when the client leaves. */
+#define STREAM_AGAIN (-2)
+
+void stream_set_consumer(struct stream *s, int client_fd,
+			 void (*suspend)(void *), void (*resume)(void *),
+			 void *arg);
+/* Closes (stream_close) every stream whose consumer parks, so that no
+ * connection stays suspended: before an MHD daemon stops. */
+void stream_close_parkable(void);
+/* The client's socket for the producer to watch; -1: none, or gone. */
+int stream_client_fd(struct stream *s);
+/* 0 and *head set; -1 failed (*why, err->msg); 1: parked. */
+int stream_try_head(struct stream *s, const struct stream_head **head,
+		    enum stream_failure *why, struct error *err);
+/* As stream_read, or STREAM_AGAIN: parked. */
+ssize_t stream_try_read(struct stream *s, void *buf, size_t max);
+
 /* --- the head --- */
 
 /* Whether it answers with Server-Sent Events (Content-Type

@@ -130,6 +130,7 @@ static void spec_init(struct exec_spec *spec, char **argv)
 	spec->argv = argv;
 	spec->envp = plain_env;
 	spec->cancel_fd = -1;
+	spec->client_fd = -1;
 	spec->cwd_fd = -1;
 }
 

@@ -805,6 +805,35 @@ static void test_two_thousand_streams(void)
 	free(rs);
 }
 
+/* Issue 14's budget: an open stream costs its client's and its upstream's
+ * socket and one thread (its worker), nothing more; the daemon's own
+ * descriptors are a constant (parked upstream handles, one socket each,
+ * may come or go by a few). Parked pool threads hold no descriptor and
+ * are taken first, so they can only make the added threads fewer; after,
+ * the threads are back to the baseline plus the pool's parked ones. */
+static void test_stream_budget(void)
+{
+	enum { STREAMS = 300, SLACK = 8 };
+	int fds[STREAMS];
+	struct tu_resp rs[STREAMS];
+	struct counts c;
+
+	baseline(&c);
+	memset(rs, 0, sizeof(rs));
+	memset(fds, -1, sizeof(fds));
+	CU_ASSERT_EQUAL_FATAL(open_many(STREAMS, fds, rs), STREAMS);
+	CU_ASSERT(wait_upstream_open(up_port, STREAMS, 10000) >= 0);
+	int dfds = tu_proc_fds(gw_pid) - c.fds;
+	int dthreads = tu_proc_threads(gw_pid) - c.threads;
+	fprintf(stderr, "  %d streams: +%d fds, +%d threads (%d parked "
+		"before)\n", STREAMS, dfds, dthreads, c.idle);
+	CU_ASSERT(dfds <= 2 * STREAMS + SLACK);
+	CU_ASSERT(dthreads <= STREAMS + SLACK);
+	close_many(STREAMS, fds, rs);
+	CU_ASSERT(wait_upstream_open(up_port, 0, 5000) >= 0);
+	CU_ASSERT_EQUAL(wait_baseline(&c, 10000), 0);
+}
+
 /* Open, silent streams must cost (next to) no CPU: no busy loop. */
 static void test_idle_streams_cost_no_cpu(void)
 {
@@ -860,6 +889,8 @@ int main(void)
 		    test_streams_do_not_delay_requests);
 	CU_add_test(s, "idle streams cost no CPU",
 		    test_idle_streams_cost_no_cpu);
+	CU_add_test(s, "a stream: two descriptors, one thread",
+		    test_stream_budget);
 	CU_add_test(s, "2000 streams", test_two_thousand_streams);
 	CU_add_test(s, "upstream killed mid-stream",
 		    test_upstream_killed_mid_stream);

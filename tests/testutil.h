@@ -308,10 +308,10 @@ void tu_prepare_process(void);
 /* ---- another process, from /proc ---------------------------------------- */
 
 /* Descriptors of one upstream handle carapaced parks for reuse: its
- * connection and curl's wake-up socket pair. A request may take a parked
- * handle and, if it ends uncleanly (cancelled) or its connection was
+ * connection (its multi handle has no wake-up pair). A request may take
+ * a parked handle and, if it ends uncleanly (cancelled) or its connection was
  * closed meanwhile, close it instead of parking it again. */
-#define TU_PARKED_HANDLE_FDS 3
+#define TU_PARKED_HANDLE_FDS 1
 
 /* Whether a daemon's descriptor count now is back to want, less whole
  * parked handles: a leak can only show as more. */
