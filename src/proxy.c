@@ -71,6 +71,7 @@ struct worker {
 	pthread_mutex_t wait_lock; /* the two below, for the cancel hook */
 	int waiting;               /* in curl_multi_wait ... */
 	int upstream_fd;           /* ... on this upstream socket, or -1 */
+	int *opened_fd;            /* its handle's socket being connected */
 	int client_fd;             /* watched while it may close; -1 */
 };
 
@@ -521,6 +522,8 @@ static void wait_events(struct worker *w, CURL *easy, int budget)
 
 	if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK)
 		sock = CURL_SOCKET_BAD;
+	if (sock == CURL_SOCKET_BAD) /* still connecting */
+		sock = *w->opened_fd;
 	pthread_mutex_lock(&w->wait_lock);
 	w->waiting = 1;
 	w->upstream_fd = sock == CURL_SOCKET_BAD ? -1 : (int)sock;
@@ -535,6 +538,33 @@ static void wait_events(struct worker *w, CURL *easy, int budget)
 	pthread_mutex_unlock(&w->wait_lock);
 	if (w->client_fd >= 0 && extra.revents != 0)
 		check_client(w);
+}
+
+/* The socket curl opens, recorded in its handle (clientp) until curl
+ * closes it, so that a cancel can shut it down while it connects, before
+ * CURLINFO_ACTIVESOCKET knows it. The record lives in the handle, not the
+ * worker: curl keeps these callbacks with a cached connection, which may
+ * be closed by the handle's next user. Both run on the thread that holds
+ * the handle, inside its curl calls. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
+				 struct curl_sockaddr *a)
+{
+	int *opened = clientp;
+	int fd = socket(a->family, a->socktype, a->protocol);
+
+	(void)purpose;
+	if (fd >= 0)
+		*opened = fd;
+	return fd >= 0 ? (curl_socket_t)fd : CURL_SOCKET_BAD;
+}
+
+static int close_socket(void *clientp, curl_socket_t fd)
+{
+	int *opened = clientp;
+
+	if (*opened == (int)fd)
+		*opened = -1;
+	return close((int)fd);
 }
 
 static int setup_easy(CURL *easy, struct worker *w, struct curl_slist *hdrs)
@@ -556,6 +586,10 @@ static int setup_easy(CURL *easy, struct worker *w, struct curl_slist *hdrs)
 	SET(CURLOPT_HEADERDATA, w);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, w);
+	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_OPENSOCKETDATA, w->opened_fd);
+	SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+	SET(CURLOPT_CLOSESOCKETDATA, w->opened_fd);
 	if (strcmp(r->method, "GET") == 0 && r->body_len == 0) {
 		SET(CURLOPT_HTTPGET, 1L);
 	} else if (strcmp(r->method, "HEAD") == 0) {
@@ -670,6 +704,7 @@ struct handle {
 	char origin[256];          /* scheme://host:port of its connection */
 	CURLM *multi;
 	CURL *easy;
+	int opened_fd;             /* see open_socket(); -1 */
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -746,6 +781,7 @@ static struct handle *handle_take(const char *url)
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
 	snprintf(h->origin, sizeof(h->origin), "%s", origin);
+	h->opened_fd = -1;
 	h->multi = multi_init_bare();
 	h->easy = curl_easy_init();
 	if (h->multi == NULL || h->easy == NULL) {
@@ -792,6 +828,8 @@ static void run_worker(struct worker *w)
 	CURLcode result = CURLE_FAILED_INIT;
 	enum outcome how = DONE;
 
+	if (h != NULL)
+		w->opened_fd = &h->opened_fd;
 	if (h == NULL || setup_easy(h->easy, w, hdrs) < 0 ||
 	    curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
 		stream_fail(w->stream, STREAM_FAIL_INTERNAL,

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -675,6 +677,73 @@ static void test_second_signal_stops_at_once(void)
 	free(call.body);
 }
 
+/* A listener whose accept queue is full (backlog 0, one connection never
+ * accepted): the kernel drops the next SYNs, so a connect to it hangs.
+ * Its port in *port; the listener's and the filler's fds in fds. */
+static int blackhole(int *port, int fds[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+
+	fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+	if (fds[0] < 0 || bind(fds[0], (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(fds[0], 0) < 0 ||
+	    getsockname(fds[0], (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	*port = ntohs(a.sin_port);
+	fds[1] = tu_connect(*port);
+	return fds[1] < 0 ? -1 : 0;
+}
+
+/* A connect to port stuck in SYN_SENT (state 02 in /proc/net/tcp). */
+static int syn_sent_to(void *arg)
+{
+	char want[16], line[256];
+	int found = 0;
+	FILE *f = fopen("/proc/net/tcp", "r");
+
+	snprintf(want, sizeof(want), ":%04X 02", *(int *)arg);
+	while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, want) != NULL;
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
+/* A stop cancels a transfer still connecting to its upstream: the
+ * canceller shuts down the socket curl opened (CURLOPT_OPENSOCKETFUNCTION)
+ * before CURLINFO_ACTIVESOCKET knows it, so the worker does not sit out
+ * the connect timeout (30 s) and the daemon exits 0 at once. */
+static void test_stop_while_connecting(void)
+{
+	char conf[600];
+	int port = tu_free_port(), hole, fds[2] = { -1, -1 };
+	struct slow_call call = { .port = port, .ms = 0 };
+
+	CU_ASSERT_FATAL(blackhole(&hole, fds) == 0);
+	path_in(conf, sizeof(conf), "hole.conf");
+	int saved = up_port; /* the tool's upstream is write_conf's up_port */
+	up_port = hole;
+	CU_ASSERT_FATAL(write_conf(conf, port, tu_free_port(), "send", 0) == 0);
+	up_port = saved;
+	fg_pid = spawn_fg(conf, port);
+	CU_ASSERT_FATAL(fg_pid > 0);
+	pthread_create(&call.thread, NULL, slow_call_main, &call);
+	CU_ASSERT(tu_wait_until(syn_sent_to, &hole, 10000) == 0);
+	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
+	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
+	uint64_t t0 = tu_now_ns();
+	CU_ASSERT_EQUAL(exit_code_of(fg_pid, 10000), 0);
+	CU_ASSERT((tu_now_ns() - t0) / 1000000 < 2000);
+	fg_pid = -1;
+	pthread_join(call.thread, NULL);
+	CU_ASSERT(call.status != 200);
+	free(call.body);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 /* A cli run under way at SIGTERM finishes; a long one is killed by the
  * second signal, with its child. */
 struct cli_call {
@@ -787,6 +856,8 @@ int main(void)
 	CU_add_test(s, "a second signal stops at once",
 		    test_second_signal_stops_at_once);
 	CU_add_test(s, "SIGTERM and cli runs", test_sigterm_and_cli_runs);
+	CU_add_test(s, "a stop cancels a transfer still connecting",
+		    test_stop_while_connecting);
 	int rc = cu_run();
 	tu_remove_tree(workdir);
 	return rc;
