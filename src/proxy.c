@@ -23,10 +23,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "curl_nopair.h"
 #include "header.h"
 #include "httpd.h"
 #include "log.h"
@@ -720,37 +720,6 @@ static void origin_of(const char *url, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)n, url);
 }
 
-/* ---- a multi handle without its wake-up pair ----
- *
- * libcurl 7.88 gives every multi handle a socketpair for
- * curl_multi_wakeup()/curl_multi_poll(), made in curl_multi_init(); when
- * socketpair() fails it goes on without one (multi.c: wakeup_pair set to
- * CURL_SOCKET_BAD, and multi_wait then polls no wake-up fd). This worker
- * never uses either call (it waits in curl_multi_wait and is woken by a
- * shutdown of its upstream socket), so the pair would be two descriptors
- * per stream for nothing. libcurl calls socketpair() through the dynamic
- * symbol table, so this definition is the one it gets: it refuses on the
- * thread that is inside multi_init_bare(), and is the plain system call
- * everywhere else. */
-static _Thread_local int refuse_socketpair;
-
-int socketpair(int domain, int type, int protocol, int sv[2])
-{
-	if (refuse_socketpair) {
-		errno = EMFILE;
-		return -1;
-	}
-	return (int)syscall(SYS_socketpair, domain, type, protocol, sv);
-}
-
-static CURLM *multi_init_bare(void)
-{
-	refuse_socketpair = 1;
-	CURLM *m = curl_multi_init();
-	refuse_socketpair = 0;
-	return m;
-}
-
 static void handle_destroy(struct handle *h)
 {
 	curl_easy_cleanup(h->easy);
@@ -782,7 +751,7 @@ static struct handle *handle_take(const char *url)
 		return NULL;
 	snprintf(h->origin, sizeof(h->origin), "%s", origin);
 	h->opened_fd = -1;
-	h->multi = multi_init_bare();
+	h->multi = curl_nopair_multi_init();
 	h->easy = curl_easy_init();
 	if (h->multi == NULL || h->easy == NULL) {
 		handle_destroy(h);
