@@ -3,17 +3,29 @@
  * Two threads share a stream. The producer (a proxy worker relaying an
  * upstream's answer, a cli job relaying a tool's output, or the audit log
  * feeding a live tail) publishes the response head once, pushes body bytes
- * and finishes, or fails before a head. The consumer (the MHD connection
- * thread) waits for the head, then reads.
+ * and finishes, or fails before a head. The consumer takes the head, then
+ * reads, in one of two ways:
+ *
+ *  - parking (the tool listeners: one MHD epoll thread for all their
+ *    connections): stream_try_head / stream_try_read never wait; with
+ *    nothing to give they suspend the MHD connection, and the producer's
+ *    next publish, push, finish, fail or cancel resumes it, exactly once.
+ *    A parked connection sees nothing of its client, so the producer
+ *    watches the client's socket (stream_client_fd) and cancels the
+ *    stream when the client leaves. Costs no descriptor of its own.
+ *  - blocking (admin's live tail, on a thread-per-connection daemon):
+ *    stream_wait_head / stream_read sleep on the stream's eventfd (made
+ *    for that consumer only) and the client's socket.
  *
  * Nothing is buffered for time: bytes are readable the moment they are
  * pushed. Memory is bounded: a push into a stream holding `capacity` bytes
  * waits until the consumer has read (backpressure), and, with a send
- * timeout, no longer than that while the client reads nothing. The
- * consumer's waits watch the client socket too, so a client that leaves
- * is noticed at once, even when silent;
+ * timeout, no longer than that while the client reads nothing. A client
+ * that leaves is noticed at once, even on a silent stream (by the
+ * blocking consumer's wait, or by the producer's watch of a parked one);
  * that cancels the stream, which wakes a waiting producer and calls the
- * producer's cancel hook (to wake a transfer blocked elsewhere).
+ * producer's cancel hook (to wake a transfer blocked elsewhere: the proxy
+ * worker shuts its upstream socket down).
  *
  * Reference counted: stream_new() returns two references, one per side; each
  * side calls stream_release() once. All functions are thread-safe. */
