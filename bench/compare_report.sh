@@ -183,6 +183,7 @@ BUILD_REV=$(git -C "${BUILD_SRC:-/nonexistent}" rev-parse --short HEAD 2>/dev/nu
 	summary_table
 	echo
 	echo "What ended each ladder: carapaced $(refusal carapaced); nginx $(refusal nginx)."
+	echo "carapaced's own log at its last start: \`$(grep -o 'up to [0-9]* connections per listener' "$TMP/carapaced.log" | tail -1)\`."
 	echo
 	echo "wrk: $(wrk_errors)"
 	echo
