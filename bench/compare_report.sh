@@ -35,7 +35,6 @@ added() {               # figure target key: median minus direct's median
 }
 
 summary_table() {
-	local g n
 	echo "| figure | carapaced | nginx | direct (no proxy) |"
 	echo "|---|---:|---:|---:|"
 	echo "| JSON-RPC \`send\`, wrk 1 thread $CONNS connections ${DURATION} s: req/s | $(us "$(med rpc carapaced rps)") | $(us "$(med rpc nginx rps)") | $(us "$(med rpc direct rps)") |"

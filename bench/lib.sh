@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # its variables are for the sourcing script
 # lib.sh — shell shared by the benchmark scripts (sourced, bash). The
 # sourcing script sets BENCH_NAME (for messages) and TMP (its run's
 # directory) first. It gets: die/log; STARTED (every pid it starts) and
@@ -38,10 +39,16 @@ bench_cleanup() {
 
 # Stops the given started pids now and forgets them.
 stop_started() {    # pid...
-	local pid keep=() p
+	local pid
 	for pid in "$@"; do
 		[ -n "$pid" ] && stop_pid "$pid"
 	done
+	forget_started "$@"
+}
+
+# Forgets pids already waited for (killing one could hit a reused pid).
+forget_started() {  # pid...
+	local keep=() p
 	for p in "${STARTED[@]}"; do
 		case " $* " in *" $p "*) ;; *) keep+=("$p") ;; esac
 	done
