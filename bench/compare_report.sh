@@ -12,7 +12,8 @@ held() {                # target: the highest step held (0: none)
 }
 refusal() {             # target: what ended its ladder
 	local r
-	r=$(awk -v t="$1" '$1 == "refused" && $2 == t { $1 = ""; $2 = ""; print; exit }' "$LADDER" | sed 's/^ *//')
+	r=$(awk -v t="$1" '$1 == "refused" && $2 == t { $1 = ""; $2 = ""; print; exit }' "$LADDER" |
+		sed 's/^ *//; s/, no RESULT line; its last line: )/)/')
 	if [ -n "$r" ]; then echo "at ${r%% *} streams: ${r#* }"; else echo "none: every step held, up to the last ($MAX_STREAMS, the fd limit less the client's margin)"; fi
 }
 peak_mib() { awk -v t="$1" '$1 == "peak" && $2 == t { split($3, kv, "="); printf "%.0f", kv[2] / 1024 }' "$LADDER"; }
