@@ -62,6 +62,7 @@ struct opts {
 	pid_t pids[MAX_PIDS];
 	int n_pids;
 	const char *label;
+	int hold;
 };
 
 /* ---- one stream --------------------------------------------------------- */
@@ -675,6 +676,26 @@ static double pct_us(double p)
 	return pct_of(samples, n_samples, p);
 }
 
+/* --hold: the streams stay open while the caller looks at the server (its
+ * descriptors, memory, other requests) until our standard input ends; then
+ * every stream must still be there (conn_read dies on one the server
+ * closed). */
+static void hold_streams(void)
+{
+	char buf[256];
+
+	printf("HOLDING\n");
+	fflush(stdout);
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			break;
+	}
+	for (int i = 0; i < opt.streams; i++)
+		conn_read(&conns[i]);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void usage(FILE *out)
@@ -684,7 +705,7 @@ static void usage(FILE *out)
 		"[--streams N]\n"
 		"                  [--events K] [--interval-ms I] "
 		"[--idle-secs S] [--settle-secs T]\n"
-		"                  [--pid PID[,PID...]] [--label L]\n"
+		"                  [--pid PID[,PID...]] [--label L] [--hold]\n"
 		"\n"
 		"Opens N SSE streams on 127.0.0.1:P (GET PATH), waits until the\n"
 		"test upstream on 127.0.0.1:U counts N open streams; with\n"
@@ -695,7 +716,9 @@ static void usage(FILE *out)
 		"its arrival time minus the upstream's send time (sent_ns).\n"
 		"With --pid, the CPU time those processes use during the\n"
 		"rounds is reported too. The last line of output is\n"
-		"\"RESULT key=value ...\".\n");
+		"\"RESULT key=value ...\". With --hold, it then prints\n"
+		"\"HOLDING\" and keeps every stream open until its standard\n"
+		"input ends, and fails if the server closed one meanwhile.\n");
 }
 
 static void parse_pids(const char *s)
@@ -727,6 +750,7 @@ static void parse_args(int argc, char **argv)
 		{ "settle-secs", required_argument, NULL, 'S' },
 		{ "pid", required_argument, NULL, 'x' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "hold", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -772,6 +796,7 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'x': parse_pids(optarg); break;
 		case 'l': opt.label = optarg; break;
+		case 'H': opt.hold = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1021,6 +1046,8 @@ int main(int argc, char **argv)
 		printf(" client_cpu_us_per_event=%.1f",
 		       self_cpu_ms * 1000.0 / (double)n_samples);
 	printf(" unexpected=%ld\n", unexpected_events);
+	if (opt.hold)
+		hold_streams();
 
 	for (int i = 0; i < opt.streams; i++)
 		close(conns[i].fd);

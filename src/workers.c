@@ -51,17 +51,20 @@ static void unlink_idle(struct thread *t)
 	n_idle--;
 }
 
+static struct timespec add_ms(struct timespec t, unsigned ms)
+{
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return t;
+}
+
 static struct timespec idle_deadline(const struct thread *t)
 {
-	struct timespec until = t->parked_at;
-
-	until.tv_sec += idle_ms / 1000;
-	until.tv_nsec += (long)(idle_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	return until;
+	return add_ms(t->parked_at, idle_ms);
 }
 
 static int reached(const struct timespec *until)
@@ -213,15 +216,10 @@ unsigned workers_active(void)
 
 unsigned workers_wait(int timeout_ms)
 {
-	struct timespec until;
+	struct timespec now;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct timespec until = add_ms(now, timeout_ms > 0 ? (unsigned)timeout_ms : 0);
 	pthread_mutex_lock(&lock);
 	while (n_busy > 0 &&
 	       pthread_cond_timedwait(&gone, &lock, &until) != ETIMEDOUT)
