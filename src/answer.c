@@ -15,7 +15,9 @@
 /* The content reader's state; owned by the MHD response. */
 struct body_reader {
 	struct stream *stream;          /* the consumer's reference */
-	struct ledger_entry *entry;     /* ended when MHD drops the response */
+	struct ledger_entry *entry;     /* ended when MHD drops the response;
+					 * NULL for a refusal the worker
+					 * answered (and recorded) */
 	const atomic_int *stopping;     /* the server's */
 	int complete;                   /* MHD sent it all */
 };
@@ -31,7 +33,8 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 
 	ssize_t n = stream_try_read(br->stream, buf, max);
 	if (n > 0) {
-		ledger_entry_add_out(br->entry, (size_t)n);
+		if (br->entry != NULL)
+			ledger_entry_add_out(br->entry, (size_t)n);
 		return n;
 	}
 	if (n == STREAM_AGAIN)
@@ -60,7 +63,9 @@ static void free_body_reader(void *cls)
 
 	stream_cancel(br->stream);
 	int has_exit = stream_get_exit(br->stream, &ex.code, &ex.signal);
-	ledger_entry_end(br->entry, ending_of(br), has_exit ? &ex : NULL);
+	if (br->entry != NULL) /* else a refusal, recorded by its worker */
+		ledger_entry_end(br->entry, ending_of(br),
+				 has_exit ? &ex : NULL);
 	stream_release(br->stream);
 	free(br);
 }

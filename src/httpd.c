@@ -66,13 +66,11 @@ enum MHD_Result httpd_send_json(struct MHD_Connection *c, unsigned status,
 	return rc;
 }
 
-enum MHD_Result httpd_send_error(struct MHD_Connection *c, unsigned status,
-				 const char *message, const char *tool,
-				 unsigned retry_after)
+char *httpd_error_text(unsigned status, const char *message,
+		       const char *tool, size_t *len)
 {
 	struct json_object *err = json_object_new_object();
 	struct json_object *top = json_object_new_object();
-	char secs[16];
 
 	json_object_object_add(err, "code", json_object_new_int((int)status));
 	json_object_object_add(err, "message", json_object_new_string(message));
@@ -81,12 +79,23 @@ enum MHD_Result httpd_send_error(struct MHD_Connection *c, unsigned status,
 			       tool && *tool ? json_object_new_string(tool) :
 					       NULL);
 	json_object_object_add(top, "error", err);
-	snprintf(secs, sizeof(secs), "%u", retry_after);
-	size_t len = 0;
-	char *text = json_text(top, &len);
+	*len = 0;
+	char *text = json_text(top, len);
 	json_object_put(top);
+	return text;
+}
+
+enum MHD_Result httpd_send_error(struct MHD_Connection *c, unsigned status,
+				 const char *message, const char *tool,
+				 unsigned retry_after)
+{
+	char secs[16];
+	size_t len;
+	char *text = httpd_error_text(status, message, tool, &len);
+
 	if (text == NULL)
 		return MHD_NO;
+	snprintf(secs, sizeof(secs), "%u", retry_after);
 	enum MHD_Result rc = httpd_send_body(
 		c, status, "application/json", text, len,
 		retry_after ? "Retry-After" : NULL, secs);

@@ -35,6 +35,12 @@ enum MHD_Result httpd_send_error(struct MHD_Connection *c, unsigned status,
 				 const char *message, const char *tool,
 				 unsigned retry_after);
 
+/* httpd_send_error's body (caller frees), for an answer made on another
+ * thread (a refusal the proxy worker sends through the stream); any
+ * thread. NULL on out of memory. */
+char *httpd_error_text(unsigned status, const char *message,
+		       const char *tool, size_t *len);
+
 /* The client's socket, or -1 when MHD does not say. */
 int httpd_client_fd(struct MHD_Connection *c);
 /* The client's address as MHD has it (borrowed), or NULL. */

@@ -55,6 +55,9 @@ struct proxy_request {
 	size_t body_len;
 	unsigned head_timeout_secs;
 	unsigned idle_timeout_secs;
+	proxy_check_fn *check;  /* run first, on the worker; or NULL */
+	void *check_arg;
+	void (*free_check_arg)(void *);
 };
 
 struct worker {
@@ -116,6 +119,8 @@ void proxy_request_free(struct proxy_request *r)
 	free(r->url);
 	free(r->connection);
 	free(r->body);
+	if (r->free_check_arg != NULL)
+		r->free_check_arg(r->check_arg);
 	free(r);
 }
 
@@ -175,6 +180,20 @@ void proxy_request_set_body(struct proxy_request *r, char *body, size_t len)
 	free(r->body);
 	r->body = body;
 	r->body_len = len;
+}
+
+const char *proxy_request_body(const struct proxy_request *r, size_t *len)
+{
+	*len = r->body_len;
+	return r->body;
+}
+
+void proxy_request_set_check(struct proxy_request *r, proxy_check_fn *check,
+			     void *arg, void (*free_arg)(void *))
+{
+	r->check = check;
+	r->check_arg = arg;
+	r->free_check_arg = free_arg;
 }
 
 void proxy_request_set_timeouts(struct proxy_request *r, unsigned head,
@@ -826,8 +845,10 @@ static void run_worker(struct worker *w)
 static void worker_main(void *arg)
 {
 	struct worker *w = arg;
+	struct proxy_request *r = w->req;
 
-	run_worker(w);
+	if (r->check == NULL || r->check(r->check_arg, r, w->stream) == 0)
+		run_worker(w);
 	stream_head_free(w->head);
 	stream_release(w->stream);
 	proxy_request_free(w->req);

@@ -1,7 +1,10 @@
 /* proxy — one upstream HTTP transfer per worker thread, fed into a stream.
  *
  * The server builds a request, then proxy_start() runs it with libcurl on
- * a thread of the worker pool (workers.h), dedicated to it while it runs.
+ * a thread of the worker pool (workers.h), dedicated to it while it runs:
+ * first its check (the body's policy: proxy_request_set_check), then the
+ * transfer, one hand-off from the MHD thread in all. From proxy_start()
+ * on, the request and everything it owns are the worker's alone.
  * The worker publishes the upstream's status and end-to-end headers the
  * moment they arrive, pushes every body byte as it is received (never
  * timed, never re-framed) and ends the stream when the upstream does.
@@ -44,6 +47,21 @@ struct proxy_request *proxy_request_for_route(const struct route *route,
 					      const char *method);
 /* Takes ownership of body (malloc'd; may be NULL when len is 0). */
 void proxy_request_set_body(struct proxy_request *r, char *body, size_t len);
+/* The body, borrowed (NULL with *len 0: none). */
+const char *proxy_request_body(const struct proxy_request *r, size_t *len);
+
+/* What must pass before the request goes upstream (the policy on its
+ * body), run on the worker before anything else, so that its cost delays
+ * this request only, never the MHD thread's other connections. It may
+ * read and replace r's body. 0: the transfer starts, on the same thread;
+ * -1: it has answered through s itself (a refusal's head and body, or
+ * stream_fail) and nothing goes upstream. */
+typedef int proxy_check_fn(void *arg, struct proxy_request *r,
+			   struct stream *s);
+/* arg belongs to r from here on: free_arg(arg) when r is freed, whether
+ * the check ran or not (free_arg NULL: nothing to free). */
+void proxy_request_set_check(struct proxy_request *r, proxy_check_fn *check,
+			     void *arg, void (*free_arg)(void *));
 /* head: seconds for connect + response head; idle: seconds without a body
  * byte before the transfer is cut (0: never). */
 void proxy_request_set_timeouts(struct proxy_request *r, unsigned head,

@@ -72,6 +72,11 @@ struct ledger_entry *request_hand_entry(struct request *rq)
 	return e;
 }
 
+void request_restore_entry(struct request *rq, struct ledger_entry *e)
+{
+	rq->entry = e;
+}
+
 void request_deny(struct request *rq, unsigned status, const char *reason)
 {
 	struct ledger_entry *e = request_hand_entry(rq);

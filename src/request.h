@@ -7,7 +7,9 @@
  *
  * A request belongs to its connection's MHD thread (it is MHD's
  * con_cls); nothing here is thread-safe but the budget, an atomic shared
- * by every request of a server. */
+ * by every request of a server. What a worker needs moves to it whole
+ * (the body, the audit entry while it checks the body: see
+ * bodycheck.h), never shared. */
 #ifndef CARAPACE_REQUEST_H
 #define CARAPACE_REQUEST_H
 
@@ -82,9 +84,13 @@ void request_discard(struct request *rq);
 void request_end(struct request *rq, enum ledger_ending how);
 /* Went upstream, but the client left before the head came back. */
 void request_unanswered(struct request *rq);
-/* The entry moves to the answer's body reader, which ends it when MHD
- * drops the response; the caller owns what is returned. */
+/* The entry moves on: to the proxy worker that checks the body (which
+ * ends it on a refusal, or gives it back through the stream with the
+ * upstream's head), or to the answer's body reader, which ends it when
+ * MHD drops the response; the caller owns what is returned. */
 struct ledger_entry *request_hand_entry(struct request *rq);
+/* An entry handed on comes back (taken; the request holds none). */
+void request_restore_entry(struct request *rq, struct ledger_entry *e);
 
 /* ---- the body ---- */
 

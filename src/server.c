@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "answer.h"
+#include "bodycheck.h"
 #include "cli.h"
 #include "guard.h"
 #include "header.h"
@@ -178,9 +179,11 @@ static enum MHD_Result answer_head(struct request *rq,
 				       "upstream response head too large");
 	}
 	/* a reload or a stop may end the stream early, cleanly */
-	ledger_entry_set_closer(request_entry(rq), close_stream, s);
-	ledger_entry_open(request_entry(rq), (unsigned)head->status,
-		   stream_head_is_sse(head));
+	if (request_entry(rq) != NULL) {
+		ledger_entry_set_closer(request_entry(rq), close_stream, s);
+		ledger_entry_open(request_entry(rq), (unsigned)head->status,
+				  stream_head_is_sse(head));
+	}
 	struct body_reader *br;
 	struct MHD_Response *resp = answer_response(head, s, rq,
 						    &rq->server->stopping,
@@ -214,6 +217,11 @@ static enum MHD_Result answer_stream(struct request *rq,
 	if (rc == 1)
 		return MHD_YES;
 	rq->waiting = NULL;
+	/* the entry, back from the worker that checked the body; none came
+	 * back from a refusal, which the worker recorded itself */
+	struct ledger_entry *e = stream_detach(s);
+	if (e != NULL)
+		request_restore_entry(rq, e);
 	if (rc == 0)
 		return answer_head(rq, c, s, head);
 	stream_cancel(s); /* this side is leaving: forget its socket */
@@ -262,6 +270,36 @@ static void stream_drop(struct stream *s)
 	}
 }
 
+/* The body's check, for the worker (bodycheck.h): it takes the audit
+ * entry, which comes back with the upstream's head. */
+static struct bodycheck *body_check(struct request *rq, const char *method,
+				    size_t len)
+{
+	struct bodycheck_args a = {
+		.cfg = rq->cfg,
+		.tool = rq->route.tool,
+		.tool_name = rq->route.tool_name,
+		.ratelimit = rq->server->ratelimit,
+		.budget = &rq->server->body_bytes,
+		.entry = request_entry(rq),
+		/* any body sent to a JSON-RPC tool, whatever the method (a
+		 * PUT must not carry past the policy what a POST could
+		 * not), and a POST's even when empty */
+		.jsonrpc = rq->route.tool->http.is_jsonrpc &&
+			   (len > 0 || strcmp(method, "POST") == 0),
+		.rate_pending = rq->rate_pending,
+	};
+	struct bodycheck *bc = bodycheck_new(&a);
+
+	if (bc != NULL) {
+		request_hand_entry(rq);
+		rq->rate_pending = 0;
+	}
+	return bc;
+}
+
+/* The body, its check and the transfer go to one worker: the MHD thread
+ * only builds the upstream request from the head. */
 static enum MHD_Result proxy_to_tool(struct request *rq,
 				     struct MHD_Connection *c,
 				     const char *method)
@@ -270,14 +308,19 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 	struct proxy_request *pr = proxy_request_for_route(&rq->route, c,
 							   method);
 	struct stream *s = pr ? new_stream(rq, c) : NULL;
+	struct bodycheck *bc = NULL;
 	size_t len;
 
-	if (pr != NULL) { /* its charge stays with the request */
+	if (s != NULL) { /* its charge stays with the request */
 		char *body = request_give_body(rq, &len);
 		proxy_request_set_body(pr, body, len);
+		bc = body_check(rq, method, len);
 	}
-
-	if (s == NULL || proxy_start(pr, s) < 0) {
+	if (bc != NULL)
+		proxy_request_set_check(pr, bodycheck_run, bc, bodycheck_free);
+	if (bc == NULL || proxy_start(pr, s) < 0) {
+		if (bc != NULL)
+			request_restore_entry(rq, bodycheck_take_entry(bc));
 		stream_drop(s);
 		proxy_request_free(pr);
 		log_warn("%s: cannot start a worker", tool);
@@ -544,148 +587,16 @@ static enum MHD_Result on_first_call(struct request *rq,
 	return check_declared_body(rq, c);
 }
 
-/* A JSON-RPC refusal: the audit record, then the error body the policy
- * wrote (a JSON-RPC response echoing the ids), with Retry-After when
- * retry_after > 0. */
-static enum MHD_Result deny_rpc(struct request *rq, struct MHD_Connection *c,
-				unsigned status, const char *reason,
-				const char *body, unsigned retry_after)
-{
-	char secs[16];
-
-	charge_refusal(rq);
-	request_deny(rq, status, reason);
-	snprintf(secs, sizeof(secs), "%u", retry_after);
-	return httpd_send_body(c, status, "application/json", body,
-			       strlen(body), retry_after ? "Retry-After" : NULL,
-			       secs);
-}
-
-/* An allowed body of n calls takes n tokens, all or none: a batch that
- * does not fit is refused whole and nothing of it goes upstream.
- * 0: go on; -1: answered (429). */
-static int take_calls(struct request *rq, struct MHD_Connection *c,
-		      const char *checked, size_t len, size_t n,
-		      enum MHD_Result *answer)
-{
-	const struct cfg_tool *tool = rq->route.tool;
-	char reason[128];
-	unsigned wait;
-
-	if (!rq->rate_pending)
-		return 0;
-	rq->rate_pending = 0;
-	if ((wait = take_tokens(rq, n > 0 ? n : 1)) == 0)
-		return 0;
-	if (wait == RATELIMIT_NEVER) {
-		/* waiting would not help: no Retry-After */
-		snprintf(reason, sizeof(reason),
-			 "rate limit exceeded: %zu calls are more than "
-			 "max_requests (%u)",
-			 n, tool->rate_max_requests);
-		wait = 0;
-	} else {
-		snprintf(reason, sizeof(reason), "rate limit exceeded");
-	}
-	char *body = policy_jsonrpc_refusal(checked, len, reason);
-	if (body == NULL) {
-		*answer = deny(rq, c, MHD_HTTP_TOO_MANY_REQUESTS, reason, wait);
-		return -1;
-	}
-	*answer = deny_rpc(rq, c, MHD_HTTP_TOO_MANY_REQUESTS, reason, body,
-			   wait);
-	free(body);
-	return -1;
-}
-
-/* A JSON-RPC tool's POST body must pass the policy, then the rate limit
- * for as many calls as it holds; what is forwarded is the checked value,
- * re-serialised. 0: go on; -1: answered (denied). */
-static int check_jsonrpc_body(struct request *rq, struct MHD_Connection *c,
-			      enum MHD_Result *answer)
-{
-	const struct cfg_tool *tool = rq->route.tool;
-	struct policy_verdict v;
-	struct policy_calls calls;
-	char *forward = NULL, *error_body = NULL;
-	size_t forward_len = 0;
-
-	size_t len;
-	const char *body = request_body(rq, &len);
-	int rc = policy_check_jsonrpc(tool, body, len, &forward, &forward_len,
-				      &error_body, &v, &calls);
-	ledger_entry_set_jsonrpc_methods(request_entry(rq), calls.methods,
-				  calls.truncated);
-	calls.methods = NULL; /* the entry's now */
-	policy_calls_free(&calls);
-	if (rc < 0) {
-		log_info("%s: denied: %s", tool->name, v.reason);
-		if (error_body == NULL) {
-			*answer = deny(rq, c, (unsigned)v.status, v.reason, 0);
-			return -1;
-		}
-		*answer = deny_rpc(rq, c, (unsigned)v.status, v.reason,
-				   error_body, 0);
-		free(error_body);
-		return -1;
-	}
-	if (take_calls(rq, c, forward, forward_len, calls.n, answer) < 0) {
-		free(forward);
-		return -1;
-	}
-	request_replace_body(rq, forward, forward_len);
-	return 0;
-}
-
-/* A request that was to have its calls counted but carries no body to
- * check after all: one token, as any other request. 0: go on; -1:
- * answered (429). */
-static int take_pending(struct request *rq, struct MHD_Connection *c,
-			enum MHD_Result *answer)
-{
-	unsigned wait;
-
-	if (!rq->rate_pending)
-		return 0;
-	rq->rate_pending = 0;
-	if ((wait = take_tokens(rq, 1)) == 0)
-		return 0;
-	*answer = deny(rq, c, MHD_HTTP_TOO_MANY_REQUESTS,
-		       "rate limit exceeded", wait);
-	return -1;
-}
-
-/* The policy on the body, for an HTTP tool: any body sent to a JSON-RPC
- * tool is checked, whatever the method (a PUT must not carry past the
- * policy what a POST could not), and its calls counted. 0: go on; -1:
- * refused (*answer). */
-static int check_body(struct request *rq, struct MHD_Connection *c,
-		      const char *method, enum MHD_Result *answer)
-{
-	size_t len;
-	const char *body = request_body(rq, &len);
-
-	ledger_entry_set_body(request_entry(rq), body, len);
-	if (rq->route.tool->http.is_jsonrpc &&
-	    (len > 0 || strcmp(method, "POST") == 0))
-		return check_jsonrpc_body(rq, c, answer);
-	return take_pending(rq, c, answer);
-}
-
 /* The request is read and nothing refused it on the way: answer it. */
 static enum MHD_Result dispatch(struct request *rq, struct MHD_Connection *c,
 				const char *method)
 {
-	enum MHD_Result answer;
-
 	if (rq->route.kind == ROUTE_HEALTH) {
 		request_discard(rq);
 		return send_health(c);
 	}
 	if (rq->route.tool->type == CFG_TOOL_CLI)
 		return run_cli(rq, c);
-	if (check_body(rq, c, method, &answer) < 0)
-		return answer;
 	return proxy_to_tool(rq, c, method);
 }
 
@@ -826,6 +737,7 @@ void server_stop(struct server *srv)
 	/* MHD may not stop with a connection suspended */
 	stream_close_parkable();
 	listeners_free(srv->listeners);
+	bodycheck_wait_idle(); /* a worker's check may still take tokens */
 	guard_free(srv->guard);
 	ratelimit_free(srv->ratelimit);
 	free(srv);

@@ -64,6 +64,8 @@ struct stream {
 	int consumer_gone;      /* stream_cancel: nobody will read again */
 	void (*cancel_hook)(void *);
 	void *cancel_arg;
+	void *attached;         /* stream_attach's, until detached */
+	void (*drop)(void *);   /* for it, should nobody detach it */
 	struct stream *prev_parkable; /* on the parkable list: a consumer */
 	struct stream *next_parkable; /* that parks; under parkable_lock */
 	int on_parkable;
@@ -140,6 +142,8 @@ static void stream_destroy(struct stream *s)
 	struct chunk *c = s->first;
 
 	parkable_remove(s);
+	if (s->attached != NULL && s->drop != NULL)
+		s->drop(s->attached);
 	while (c != NULL) {
 		struct chunk *next = c->next;
 		free(c);
@@ -616,6 +620,23 @@ static void consumer_park(struct stream *s)
 {
 	s->consumer_sleeping = 1;
 	s->suspend(s->consumer_arg);
+}
+
+void stream_attach(struct stream *s, void *obj, void (*drop)(void *))
+{
+	pthread_mutex_lock(&s->lock);
+	s->attached = obj;
+	s->drop = drop;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void *stream_detach(struct stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	void *obj = s->attached;
+	s->attached = NULL;
+	pthread_mutex_unlock(&s->lock);
+	return obj;
 }
 
 int stream_try_head(struct stream *s, const struct stream_head **head,

@@ -112,6 +112,16 @@ int stream_is_cancelled(struct stream *s);
  * audit record; set before stream_finish(). */
 void stream_set_exit(struct stream *s, int exit_code, int signal);
 
+/* One object the producer passes to the consumer with the head (the
+ * proxy worker gives back the request's audit entry, which it held while
+ * it checked the body): attached before the head is published or the
+ * stream failed, so the consumer finds it once stream_try_head or
+ * stream_wait_head has returned 0 or -1, and detaches it (NULL: none).
+ * One nobody detached (the consumer left first) is given to drop() when
+ * the stream is freed, on the thread releasing it last. */
+void stream_attach(struct stream *s, void *obj, void (*drop)(void *));
+void *stream_detach(struct stream *s);
+
 /* --- consumer side; client_fd is watched for the peer's close --- */
 
 /* Waits for the head. 0 and *head set (borrowed), or -1 with *why set and

@@ -1,0 +1,308 @@
+/* bodycheck — see bodycheck.h. What the MHD thread did in dispatch()
+ * until the check moved here: the same decisions, the same records, the
+ * same answers, only published through the stream. */
+#include "config.h"
+
+#include "bodycheck.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "httpd.h"
+#include "log.h"
+#include "policy.h"
+#include "request.h"
+#include "text.h"
+
+struct bodycheck {
+	const struct cfg *cfg;          /* a reference */
+	const struct cfg_tool *tool;
+	char *tool_name;
+	struct ratelimit *ratelimit;
+	atomic_size_t *budget;
+	size_t charged;                 /* to *budget, by the check */
+	struct ledger_entry *entry;     /* until ended or attached */
+	int jsonrpc;
+	int rate_pending;
+	int deciding;                   /* counted in `deciding` below */
+};
+
+/* Checks made and not yet decided: server_stop waits for none. */
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
+static unsigned deciding;
+
+static void decided(struct bodycheck *bc)
+{
+	if (!bc->deciding)
+		return;
+	bc->deciding = 0;
+	pthread_mutex_lock(&idle_lock);
+	if (--deciding == 0)
+		pthread_cond_broadcast(&idle_cond);
+	pthread_mutex_unlock(&idle_lock);
+}
+
+void bodycheck_wait_idle(void)
+{
+	pthread_mutex_lock(&idle_lock);
+	while (deciding > 0)
+		pthread_cond_wait(&idle_cond, &idle_lock);
+	pthread_mutex_unlock(&idle_lock);
+}
+
+struct bodycheck *bodycheck_new(const struct bodycheck_args *a)
+{
+	struct bodycheck *bc = calloc(1, sizeof(*bc));
+
+	if (bc == NULL || (bc->tool_name = strdup(a->tool_name)) == NULL) {
+		free(bc);
+		return NULL;
+	}
+	bc->cfg = cfg_hold(a->cfg);
+	bc->tool = a->tool;
+	bc->ratelimit = a->ratelimit;
+	bc->budget = a->budget;
+	bc->entry = a->entry;
+	bc->jsonrpc = a->jsonrpc;
+	bc->rate_pending = a->rate_pending;
+	bc->deciding = 1;
+	pthread_mutex_lock(&idle_lock);
+	deciding++;
+	pthread_mutex_unlock(&idle_lock);
+	return bc;
+}
+
+struct ledger_entry *bodycheck_take_entry(struct bodycheck *bc)
+{
+	struct ledger_entry *e = bc->entry;
+
+	bc->entry = NULL;
+	return e;
+}
+
+/* A stream's entry nobody took back, or a check's that never ran. */
+static void drop_entry(void *e)
+{
+	ledger_entry_deny(e, STATUS_CLIENT_CLOSED,
+			  "client closed the connection before the request "
+			  "was complete");
+}
+
+void bodycheck_free(void *arg)
+{
+	struct bodycheck *bc = arg;
+
+	if (bc == NULL)
+		return;
+	if (bc->entry != NULL)
+		drop_entry(bc->entry);
+	decided(bc);
+	atomic_fetch_sub(bc->budget, bc->charged);
+	cfg_release(bc->cfg);
+	free(bc->tool_name);
+	free(bc);
+}
+
+/* ---- the rate limit ---- */
+
+/* n tokens of the tool's rate limit, all or none: 0, the seconds until
+ * they would fit, or RATELIMIT_NEVER. */
+static unsigned take_tokens(struct bodycheck *bc, size_t n)
+{
+	const struct cfg_tool *tool = bc->tool;
+
+	return ratelimit_admit_n(bc->ratelimit, tool->name,
+				 n > UINT_MAX ? UINT_MAX : (unsigned)n,
+				 tool->rate_max_requests,
+				 tool->rate_window_secs, text_mono_ms());
+}
+
+/* A refused request costs one token, as every request did when tokens
+ * were taken on arrival: refusals are not a free way to probe. Whether
+ * it fit does not change the refusal. */
+static void charge_refusal(struct bodycheck *bc)
+{
+	if (!bc->rate_pending)
+		return;
+	bc->rate_pending = 0;
+	take_tokens(bc, 1);
+}
+
+/* ---- the refusal, through the stream ---- */
+
+static int add_field(struct stream_head *h, const char *name,
+		     const char *value)
+{
+	struct stream_field *f = &h->fields[h->n_fields];
+
+	f->name = strdup(name);
+	f->value = strdup(value);
+	h->n_fields++; /* freed with the head, even half made */
+	return f->name && f->value ? 0 : -1;
+}
+
+/* The head httpd_send_body() writes: Content-Type, no-store, and
+ * Retry-After when retry_after > 0. NULL on out of memory. */
+static struct stream_head *refusal_head(unsigned status, size_t len,
+					unsigned retry_after)
+{
+	struct stream_head *h = calloc(1, sizeof(*h));
+	char secs[16];
+
+	if (h == NULL || (h->fields = calloc(3, sizeof(*h->fields))) == NULL) {
+		free(h);
+		return NULL;
+	}
+	h->status = (int)status;
+	h->content_length = (long long)len;
+	snprintf(secs, sizeof(secs), "%u", retry_after);
+	if (add_field(h, "Content-Type", "application/json") < 0 ||
+	    add_field(h, "Cache-Control", "no-store") < 0 ||
+	    (retry_after > 0 && add_field(h, "Retry-After", secs) < 0)) {
+		stream_head_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* Refused: the record first, then the answer, body (taken) or, when
+ * NULL, the one error shape. Always -1: answered. */
+static int refuse(struct bodycheck *bc, struct stream *s, unsigned status,
+		  const char *reason, char *body, unsigned retry_after)
+{
+	size_t len = 0;
+
+	charge_refusal(bc);
+	ledger_entry_deny(bc->entry, status, reason);
+	bc->entry = NULL;
+	decided(bc);
+	if (body == NULL)
+		body = httpd_error_text(status, reason, bc->tool_name, &len);
+	else
+		len = strlen(body);
+	struct stream_head *h = body ? refusal_head(status, len, retry_after) :
+				       NULL;
+	if (h == NULL)
+		stream_fail(s, STREAM_FAIL_INTERNAL, "out of memory");
+	else if (stream_publish_head(s, h) == 0 &&
+		 stream_push(s, body, len) == 0)
+		stream_finish(s, STREAM_END_WHOLE);
+	free(body);
+	return -1;
+}
+
+/* ---- the checks ---- */
+
+/* An allowed body of n calls takes n tokens, all or none: a batch that
+ * does not fit is refused whole and nothing of it goes upstream.
+ * 0: go on; -1: answered (429). */
+static int take_calls(struct bodycheck *bc, struct stream *s,
+		      const char *checked, size_t len, size_t n)
+{
+	char reason[128];
+	unsigned wait;
+
+	if (!bc->rate_pending)
+		return 0;
+	bc->rate_pending = 0;
+	if ((wait = take_tokens(bc, n > 0 ? n : 1)) == 0)
+		return 0;
+	if (wait == RATELIMIT_NEVER) {
+		/* waiting would not help: no Retry-After */
+		snprintf(reason, sizeof(reason),
+			 "rate limit exceeded: %zu calls are more than "
+			 "max_requests (%u)",
+			 n, bc->tool->rate_max_requests);
+		wait = 0;
+	} else {
+		snprintf(reason, sizeof(reason), "rate limit exceeded");
+	}
+	return refuse(bc, s, MHD_HTTP_TOO_MANY_REQUESTS, reason,
+		      policy_jsonrpc_refusal(checked, len, reason), wait);
+}
+
+/* The checked value, re-serialised, is what goes upstream; should it be
+ * longer than what was received, the difference is charged too. */
+static void replace_body(struct bodycheck *bc, struct proxy_request *r,
+			 char *forward, size_t len)
+{
+	size_t old;
+
+	proxy_request_body(r, &old);
+	if (len > old) {
+		bc->charged = len - old;
+		atomic_fetch_add(bc->budget, bc->charged);
+	}
+	proxy_request_set_body(r, forward, len);
+}
+
+/* A JSON-RPC tool's body must pass the policy, then the rate limit for
+ * as many calls as it holds. 0: go on; -1: answered (denied). */
+static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
+			 struct stream *s, const char *body, size_t len)
+{
+	struct policy_verdict v;
+	struct policy_calls calls;
+	char *forward = NULL, *error_body = NULL;
+	size_t forward_len = 0;
+
+	int rc = policy_check_jsonrpc(bc->tool, body, len, &forward,
+				      &forward_len, &error_body, &v, &calls);
+	ledger_entry_set_jsonrpc_methods(bc->entry, calls.methods,
+					 calls.truncated);
+	calls.methods = NULL; /* the entry's now */
+	policy_calls_free(&calls);
+	if (rc < 0) {
+		log_info("%s: denied: %s", bc->tool->name, v.reason);
+		return refuse(bc, s, (unsigned)v.status, v.reason, error_body,
+			      0);
+	}
+	if (take_calls(bc, s, forward, forward_len, calls.n) < 0) {
+		free(forward);
+		return -1;
+	}
+	replace_body(bc, r, forward, forward_len);
+	return 0;
+}
+
+/* A request that was to have its calls counted but carries no body to
+ * check after all: one token, as any other request. */
+static int take_pending(struct bodycheck *bc, struct stream *s)
+{
+	unsigned wait;
+
+	if (!bc->rate_pending)
+		return 0;
+	bc->rate_pending = 0;
+	if ((wait = take_tokens(bc, 1)) == 0)
+		return 0;
+	return refuse(bc, s, MHD_HTTP_TOO_MANY_REQUESTS, "rate limit exceeded",
+		      NULL, wait);
+}
+
+int bodycheck_run(void *arg, struct proxy_request *r, struct stream *s)
+{
+	struct bodycheck *bc = arg;
+	size_t len;
+	const char *body = proxy_request_body(r, &len);
+	int rc;
+
+	if (body == NULL)
+		body = "";
+	ledger_entry_set_body(bc->entry, body, len);
+	if (bc->jsonrpc)
+		rc = check_jsonrpc(bc, r, s, body, len);
+	else
+		rc = take_pending(bc, s);
+	if (rc == 0) {
+		/* back to the MHD thread, with the upstream's head */
+		stream_attach(s, bc->entry, drop_entry);
+		bc->entry = NULL;
+		decided(bc);
+	}
+	return rc;
+}

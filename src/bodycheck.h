@@ -1,0 +1,66 @@
+/* bodycheck — the policy on a proxied request's body, run on the request's
+ * proxy worker (a proxy_check_fn), never on the MHD thread: what it costs
+ * (a strict parse of up to max_body_bytes, the re-serialisation, the
+ * redacted copy for the audit record) is the client's to choose, and one
+ * MHD thread serves every other connection of the listener meanwhile.
+ *
+ * The check records the body in the audit entry; for a JSON-RPC tool it
+ * checks the body against the policy and takes a rate token per call,
+ * for any other a token still owed (a request whose calls were to be
+ * counted). Refused: the entry is ended (ledger_entry_deny: the audit
+ * record and the metrics, before the answer goes out) and the refusal
+ * (status, JSON body, Retry-After) is published through the stream as a
+ * head and a body, which the MHD thread answers like any other; a
+ * refusal's head carries no audit entry back. Allowed: the checked body
+ * replaces the request's, and the entry goes back to the MHD thread
+ * attached to the stream (stream_attach), to be opened with the
+ * upstream's head.
+ *
+ * Ownership: bodycheck_new() takes the request's audit entry and holds a
+ * reference to the config (the tool and its redaction patterns live in
+ * it); handed to proxy_request_set_check(), the check is the proxy
+ * request's, so its worker's alone. The ratelimit is borrowed: the
+ * server frees it only after bodycheck_wait_idle(). */
+#ifndef CARAPACE_BODYCHECK_H
+#define CARAPACE_BODYCHECK_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "cfg.h"
+#include "ledger.h"
+#include "proxy.h"
+#include "ratelimit.h"
+#include "stream.h"
+
+struct bodycheck_args {
+	const struct cfg *cfg;          /* a reference is taken */
+	const struct cfg_tool *tool;    /* in cfg */
+	const char *tool_name;          /* as requested (copied) */
+	struct ratelimit *ratelimit;    /* borrowed, see above */
+	atomic_size_t *budget;          /* the server's body bytes: a
+					 * re-serialised body longer than
+					 * the original is charged there */
+	struct ledger_entry *entry;     /* taken */
+	int jsonrpc;                    /* check the body as JSON-RPC */
+	int rate_pending;               /* the calls' tokens are owed */
+};
+
+struct bodycheck;
+
+/* NULL on out of memory: nothing taken. */
+struct bodycheck *bodycheck_new(const struct bodycheck_args *a);
+/* For proxy_request_set_check(arg = the bodycheck). */
+int bodycheck_run(void *arg, struct proxy_request *r, struct stream *s);
+/* The entry, back, from a check that will never run (proxy_start
+ * failed); the caller still frees the check (through its request). */
+struct ledger_entry *bodycheck_take_entry(struct bodycheck *bc);
+/* For proxy_request_set_check(free_arg): a check that never ran records
+ * its entry as a client that left before the request was complete. */
+void bodycheck_free(void *arg);
+
+/* Waits until no check made by bodycheck_new() is still deciding (they
+ * use the ratelimit and the ledger): before the server frees them. */
+void bodycheck_wait_idle(void);
+
+#endif
