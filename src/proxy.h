@@ -8,7 +8,12 @@
  * The worker publishes the upstream's status and end-to-end headers the
  * moment they arrive, pushes every body byte as it is received (never
  * timed, never re-framed) and ends the stream when the upstream does.
- * Cancelling the stream aborts the transfer at once. */
+ * Cancelling the stream aborts the transfer at once: the worker sleeps in
+ * curl_multi_wait on the upstream socket and the client's (the MHD
+ * connection is suspended meanwhile and sees nothing of its client), and
+ * a cancel from another thread shuts the upstream socket down. A transfer
+ * costs the two sockets and no other descriptor (curl_nopair.h). See
+ * src/README, "The event loop". */
 #ifndef CARAPACE_PROXY_H
 #define CARAPACE_PROXY_H
 
