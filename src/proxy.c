@@ -13,7 +13,6 @@
 
 #include "proxy.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -28,13 +27,17 @@
 
 #include "curl_nopair.h"
 #include "header.h"
-#include "httpd.h"
 #include "log.h"
-#include "policy.h"
 #include "workers.h"
 #include "text.h"
 
 #define MAX_HEAD_BYTES (64 * 1024)
+/* A head whose whole body is no longer than this is held back while its
+ * bytes come in the same pass of curl_multi_perform: head, body and end
+ * then reach the client in one resume of its connection, not one per
+ * piece. Nothing is held across a wait (release_held() before each), so
+ * bytes still flow as they arrive; an event stream is never held. */
+#define HOLD_MAX (64 * 1024)
 
 /* A header to send. The host's own (injected by the configuration, or
  * written by carapaced) are kept apart from the client's: the client's
@@ -65,6 +68,9 @@ struct worker {
 	struct stream *stream;
 	CURLM *multi;
 	struct stream_head *head;  /* being collected; NULL once published */
+	struct stream_head *held;  /* received, not yet published: HOLD_MAX */
+	char *held_body;           /* its body so far (content_length) */
+	size_t held_len;
 	int published;
 	size_t head_bytes;
 	int protocol_error;
@@ -287,84 +293,6 @@ static struct curl_slist *build_headers(const struct proxy_request *r)
 	return list;
 }
 
-/* ---- a routed tool call's request ---- */
-
-struct header_sink {
-	struct proxy_request *pr;
-	const struct cfg_tool *tool;
-	int failed;                     /* out of memory: MHD stops early */
-};
-
-static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
-					 const char *name, const char *value)
-{
-	struct header_sink *sink = cls;
-	(void)kind;
-
-	if (!policy_forward_header(sink->tool, name))
-		return MHD_YES;
-	if (proxy_request_add_header(sink->pr, name, value ? value : "") < 0) {
-		sink->failed = 1;
-		return MHD_NO;
-	}
-	return MHD_YES;
-}
-
-/* The client's allowed headers, then the host's own, which nothing the
- * client sends can remove. Only the head's headers: trailers of a chunked
- * body (MHD_FOOTER_KIND) are never forwarded, as the body goes upstream
- * whole, with a Content-Length. */
-static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
-		       struct MHD_Connection *c)
-{
-	struct header_sink sink = { pr, tool, 0 };
-	char host[INET6_ADDRSTRLEN];
-	unsigned port;
-	int is_ipv6;
-
-	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
-				      &sink) < 0 ||
-	    sink.failed)
-		return -1;
-	for (size_t i = 0; i < tool->http.n_inject_headers; i++)
-		if (proxy_request_add_host_header(
-			    pr, tool->http.inject_headers[i].name,
-			    tool->http.inject_headers[i].value) < 0)
-			return -1;
-	if (tool->http.add_x_forwarded_for &&
-	    httpd_client_address(c, host, sizeof(host), &port, &is_ipv6) == 0 &&
-	    proxy_request_add_host_header(pr, "X-Forwarded-For", host) < 0)
-		return -1;
-	return 0;
-}
-
-struct proxy_request *proxy_request_for_route(const struct route *route,
-					      struct MHD_Connection *c,
-					      const char *method)
-{
-	const struct cfg_tool *tool = route->tool;
-	size_t n = strlen(tool->http.upstream) +
-		   strlen(route->upstream_prefix) +
-		   strlen(route->upstream_rest) + 1;
-	char *url = malloc(n);
-
-	if (url == NULL)
-		return NULL;
-	snprintf(url, n, "%s%s%s", tool->http.upstream, route->upstream_prefix,
-		 route->upstream_rest);
-	struct proxy_request *pr = proxy_request_new(method, url);
-	free(url);
-	if (pr == NULL)
-		return NULL;
-	if (add_headers(pr, tool, c) < 0) {
-		proxy_request_free(pr);
-		return NULL;
-	}
-	proxy_request_set_timeouts(pr, tool->timeout_secs,
-				   tool->http.stream_idle_timeout_secs);
-	return pr;
-}
-
 /* ---- response head ---- */
 
 static int head_add_field(struct stream_head *h, const char *name,
@@ -450,7 +378,50 @@ static int head_end(struct worker *w)
 	w->head = NULL;
 	w->published = 1;
 	w->last_byte_ms = text_mono_ms();
+	if (h->content_length >= 0 && h->content_length <= HOLD_MAX &&
+	    !stream_head_is_sse(h)) {
+		w->held_body = malloc(h->content_length > 0 ?
+					      (size_t)h->content_length : 1);
+		if (w->held_body != NULL) {
+			w->held = h;
+			return 0;
+		}
+	}
 	return stream_publish_head(w->stream, h);
+}
+
+/* What is held goes to the stream now, as it would have without the
+ * hold. 0, or -1 when the stream is cancelled. */
+static int release_held(struct worker *w)
+{
+	struct stream_head *h = w->held;
+
+	if (h == NULL)
+		return 0;
+	w->held = NULL;
+	int rc = stream_publish_head(w->stream, h);
+	/* no wait: it fits the empty stream (HOLD_MAX <= its capacity) */
+	if (rc == 0 && w->held_len > 0)
+		rc = stream_push(w->stream, w->held_body, w->held_len);
+	free(w->held_body);
+	w->held_body = NULL;
+	w->held_len = 0;
+	return rc;
+}
+
+/* Bytes of a held body: kept while the body is not longer than its head
+ * said (curl passes no more), else the hold ends. 1 kept, 0 not held,
+ * -1 cancelled. */
+static int hold_body(struct worker *w, const char *data, size_t len)
+{
+	if (w->held == NULL)
+		return 0;
+	if (len > (size_t)w->held->content_length - w->held_len)
+		return release_held(w);
+	memcpy(w->held_body + w->held_len, data, len);
+	w->held_len += len;
+	w->last_byte_ms = text_mono_ms();
+	return 1;
 }
 
 static size_t on_header(char *data, size_t size, size_t nitems, void *arg)
@@ -494,7 +465,10 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *arg)
 
 	if (!w->published)
 		return CURL_WRITEFUNC_ERROR;
-	int rc = stream_push_until(w->stream, data, len, deadline);
+	int rc = hold_body(w, data, len);
+	if (rc != 0)
+		return rc > 0 ? len : CURL_WRITEFUNC_ERROR;
+	rc = stream_push_until(w->stream, data, len, deadline);
 	if (rc < 0) {
 		w->idle_expired = rc == -2;
 		return CURL_WRITEFUNC_ERROR;
@@ -667,6 +641,7 @@ static enum outcome drive(struct worker *w, CURL *easy, CURLcode *result)
 		int budget = poll_budget(w, start, &expired);
 		if (budget == 0)
 			return expired;
+		release_held(w); /* nothing held across a wait */
 		wait_events(w, easy, budget);
 	}
 	int left;
@@ -682,6 +657,13 @@ static void report(struct worker *w, enum outcome how, CURLcode result)
 
 	if (w->published) {
 		int ok = how == DONE && result == CURLE_OK;
+		if (ok && w->held != NULL) { /* one resume for it all */
+			stream_publish_whole(s, w->held, w->held_body,
+					     w->held_len);
+			w->held = NULL;
+			return;
+		}
+		release_held(w);
 		if (how == IDLE_TIMEOUT)
 			log_info("%s: no data for %us, stream closed",
 				 w->req->url, w->req->idle_timeout_secs);
@@ -850,6 +832,8 @@ static void worker_main(void *arg)
 	if (r->check == NULL || r->check(r->check_arg, r, w->stream) == 0)
 		run_worker(w);
 	stream_head_free(w->head);
+	stream_head_free(w->held);
+	free(w->held_body);
 	stream_release(w->stream);
 	proxy_request_free(w->req);
 	pthread_mutex_destroy(&w->wait_lock);

@@ -18,9 +18,7 @@
 #define CARAPACE_PROXY_H
 
 #include <stddef.h>
-#include <microhttpd.h>
 
-#include "route.h"
 #include "stream.h"
 
 struct proxy_request;
@@ -41,15 +39,6 @@ int proxy_request_add_header(struct proxy_request *r, const char *name,
  * the client's headers say. Hop-by-hop names are still dropped. */
 int proxy_request_add_host_header(struct proxy_request *r, const char *name,
 				  const char *value);
-/* The request for a routed tool call (route->tool set), from c's thread:
- * the tool's upstream URL joined with the route's prefix and rest; the
- * client's head headers that the tool's policy forwards
- * (policy_forward_header; trailers never), then the tool's inject_headers
- * and, with add_x_forwarded_for, X-Forwarded-For: the client's address;
- * the tool's timeouts. No body yet. NULL on out of memory. */
-struct proxy_request *proxy_request_for_route(const struct route *route,
-					      struct MHD_Connection *c,
-					      const char *method);
 /* Takes ownership of body (malloc'd; may be NULL when len is 0). */
 void proxy_request_set_body(struct proxy_request *r, char *body, size_t len);
 /* The body, borrowed (NULL with *len 0: none). */

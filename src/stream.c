@@ -361,6 +361,42 @@ int stream_publish_head(struct stream *s, struct stream_head *head)
 	return cancelled ? -1 : 0;
 }
 
+int stream_publish_whole(struct stream *s, struct stream_head *head,
+			 const void *body, size_t len)
+{
+	struct chunk *c = len > 0 ? malloc(sizeof(*c) + len) : NULL;
+
+	if (len > 0 && c == NULL) {
+		stream_head_free(head);
+		stream_cancel(s);
+		return -1;
+	}
+	if (c != NULL) {
+		memcpy(c->data, body, len);
+		c->len = len;
+		c->off = 0;
+		c->next = NULL;
+	}
+	pthread_mutex_lock(&s->lock);
+	int cancelled = s->cancelled || s->head != NULL;
+	if (!cancelled) { /* no wake yet: stream_finish wakes once */
+		s->head = head;
+		head = NULL;
+		if (c != NULL) {
+			s->first = s->last = c;
+			s->queued = len;
+			c = NULL;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(c);
+	stream_head_free(head);
+	if (cancelled)
+		return -1;
+	stream_finish(s, STREAM_END_WHOLE);
+	return 0;
+}
+
 int stream_push(struct stream *s, const void *data, size_t len)
 {
 	return stream_push_until(s, data, len, 0);

@@ -89,6 +89,14 @@ void stream_set_cancel_hook(struct stream *s, void (*hook)(void *), void *arg);
 /* Takes ownership of head (freed with the stream, or at once when
  * cancelled). 0, or -1 if cancelled. */
 int stream_publish_head(struct stream *s, struct stream_head *head);
+/* A whole short answer at once: the head, len body bytes (copied; any
+ * length, past the capacity too: the caller bounds it) and a whole end,
+ * as stream_publish_head, stream_push and stream_finish would, but
+ * waking a parked consumer once instead of three times. Only for bytes
+ * the producer already has: holding them back to send them together
+ * would be timed buffering. 0, or -1 if cancelled (head freed). */
+int stream_publish_whole(struct stream *s, struct stream_head *head,
+			 const void *body, size_t len);
 /* Copies len bytes in; waits while full. 0, or -1 if cancelled. A wait
  * longer than the send timeout ends the stream as stalled (-1). */
 int stream_push(struct stream *s, const void *data, size_t len);

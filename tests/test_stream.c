@@ -608,6 +608,77 @@ static void test_finish_without_timeout_never_waits(void)
 	stream_release(s);
 }
 
+/* ---- the parking consumer ---- */
+
+static int parks, unparks;
+
+static void park(void *arg)
+{
+	(void)arg;
+	parks++;
+}
+
+static void unpark(void *arg)
+{
+	(void)arg;
+	unparks++;
+}
+
+/* A whole short answer wakes a parked consumer once, and the consumer
+ * then takes the head, every byte and the end without parking again. */
+static void test_publish_whole_one_resume(void)
+{
+	struct stream *s = stream_new(8);
+	const struct stream_head *head;
+	enum stream_failure why;
+	struct error err;
+	char buf[64];
+
+	parks = unparks = 0;
+	stream_set_consumer(s, -1, park, unpark, NULL);
+	CU_ASSERT_EQUAL(stream_try_head(s, &head, &why, &err), 1);
+	/* longer than the capacity: the producer bounds it, not the queue */
+	CU_ASSERT_EQUAL(stream_publish_whole(s, make_head(200),
+					     "0123456789abcdef", 16), 0);
+	CU_ASSERT_EQUAL(unparks, 1);
+	CU_ASSERT_EQUAL(stream_try_head(s, &head, &why, &err), 0);
+	CU_ASSERT_EQUAL(stream_try_read(s, buf, sizeof(buf)), 16);
+	CU_ASSERT_EQUAL(stream_try_read(s, buf, sizeof(buf)), 0);
+	CU_ASSERT_EQUAL(parks, 1);
+	CU_ASSERT_EQUAL(unparks, 1);
+	stream_cancel(s);
+	stream_release(s);
+	/* a cancelled stream takes nothing (the head is freed) */
+	CU_ASSERT_EQUAL(stream_publish_whole(s, make_head(200), "x", 1), -1);
+	stream_release(s);
+}
+
+/* An object attached by the producer is the consumer's once detached,
+ * else dropped with the stream. */
+static int dropped;
+
+static void drop(void *obj)
+{
+	(void)obj;
+	dropped++;
+}
+
+static void test_attach_detach_or_drop(void)
+{
+	struct stream *s = stream_new(8);
+	int a, b;
+
+	dropped = 0;
+	stream_attach(s, &a, drop);
+	CU_ASSERT_PTR_EQUAL(stream_detach(s), &a);
+	CU_ASSERT_PTR_NULL(stream_detach(s));
+	stream_attach(s, &b, drop);
+	stream_release(s);
+	CU_ASSERT_EQUAL(dropped, 0);
+	stream_release(s);
+	CU_ASSERT_EQUAL(dropped, 1);
+}
+
 int main(void)
 {
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -643,6 +714,10 @@ int main(void)
 		    test_finish_stalls_on_silent_client);
 	CU_add_test(suite, "a closed stream's silent client is stalled",
 		    test_closed_stream_stalls_silent_client);
+	CU_add_test(suite, "publish whole: one resume",
+		    test_publish_whole_one_resume);
+	CU_add_test(suite, "attach: detached or dropped",
+		    test_attach_detach_or_drop);
 	CU_add_test(suite, "finish without a timeout never waits",
 		    test_finish_without_timeout_never_waits);
 	return cu_run();
