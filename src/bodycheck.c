@@ -22,8 +22,6 @@ struct bodycheck {
 	const struct cfg_tool *tool;
 	char *tool_name;
 	struct ratelimit *ratelimit;
-	atomic_size_t *budget;
-	size_t charged;                 /* to *budget, by the check */
 	struct ledger_entry *entry;     /* until ended or attached */
 	int jsonrpc;
 	int rate_pending;
@@ -65,7 +63,6 @@ struct bodycheck *bodycheck_new(const struct bodycheck_args *a)
 	bc->cfg = cfg_hold(a->cfg);
 	bc->tool = a->tool;
 	bc->ratelimit = a->ratelimit;
-	bc->budget = a->budget;
 	bc->entry = a->entry;
 	bc->jsonrpc = a->jsonrpc;
 	bc->rate_pending = a->rate_pending;
@@ -101,7 +98,6 @@ void bodycheck_free(void *arg)
 	if (bc->entry != NULL)
 		drop_entry(bc->entry);
 	decided(bc);
-	atomic_fetch_sub(bc->budget, bc->charged);
 	cfg_release(bc->cfg);
 	free(bc->tool_name);
 	free(bc);
@@ -225,21 +221,6 @@ static int take_calls(struct bodycheck *bc, struct stream *s,
 		      policy_jsonrpc_refusal(checked, len, reason), wait);
 }
 
-/* The checked value, re-serialised, is what goes upstream; should it be
- * longer than what was received, the difference is charged too. */
-static void replace_body(struct bodycheck *bc, struct proxy_request *r,
-			 char *forward, size_t len)
-{
-	size_t old;
-
-	proxy_request_body(r, &old);
-	if (len > old) {
-		bc->charged = len - old;
-		atomic_fetch_add(bc->budget, bc->charged);
-	}
-	proxy_request_set_body(r, forward, len);
-}
-
 /* A JSON-RPC tool's body must pass the policy, then the rate limit for
  * as many calls as it holds. 0: go on; -1: answered (denied). */
 static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
@@ -265,7 +246,8 @@ static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
 		free(forward);
 		return -1;
 	}
-	replace_body(bc, r, forward, forward_len);
+	/* what goes upstream is the checked value, re-serialised */
+	proxy_request_set_body(r, forward, forward_len);
 	return 0;
 }
 

@@ -20,11 +20,15 @@
  * reference to the config (the tool and its redaction patterns live in
  * it); handed to proxy_request_set_check(), the check is the proxy
  * request's, so its worker's alone. The ratelimit is borrowed: the
- * server frees it only after bodycheck_wait_idle(). */
+ * server frees it only after bodycheck_wait_idle(). The body's charge
+ * to the server's budget stays with the request (request.c); the
+ * re-serialised body that replaces it is not charged again: a check
+ * outlives the server's budget (its worker may run on after the server
+ * stops), and the re-serialisation is no longer than what was received
+ * but for a number json-c writes longer (a few bytes). */
 #ifndef CARAPACE_BODYCHECK_H
 #define CARAPACE_BODYCHECK_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 
 #include "cfg.h"
@@ -38,9 +42,6 @@ struct bodycheck_args {
 	const struct cfg_tool *tool;    /* in cfg */
 	const char *tool_name;          /* as requested (copied) */
 	struct ratelimit *ratelimit;    /* borrowed, see above */
-	atomic_size_t *budget;          /* the server's body bytes: a
-					 * re-serialised body longer than
-					 * the original is charged there */
 	struct ledger_entry *entry;     /* taken */
 	int jsonrpc;                    /* check the body as JSON-RPC */
 	int rate_pending;               /* the calls' tokens are owed */

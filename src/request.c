@@ -44,7 +44,6 @@ void request_free(struct request *rq)
 	cfg_release(rq->cfg);
 	free(rq->target);
 	dbuf_free(&rq->body);
-	free(rq->forward);
 	body_release(rq);
 	free(rq);
 }
@@ -127,9 +126,9 @@ void request_unanswered(struct request *rq)
  * client that declares much and sends slowly holds only what it sent).
  * It gives the charge back when it ends (request_free). The charge stays
  * for the request's whole life even when the body moves to the proxy
- * worker (which frees it when the transfer ends) or is replaced by the
- * policy's re-serialised body (never larger, else the difference is
- * charged too). A charge that would pass max_inflight_body_bytes is
+ * worker (which frees it when the transfer ends, and whose check may
+ * replace it by the policy's re-serialised body: see bodycheck.h). A
+ * charge that would pass max_inflight_body_bytes is
  * refused and nothing is added: the request is answered 503 with
  * Retry-After. */
 
@@ -211,35 +210,16 @@ void request_append_body(struct request *rq, const char *data, size_t len)
 
 const char *request_body(const struct request *rq, size_t *len)
 {
-	if (rq->forward != NULL) {
-		*len = rq->forward_len;
-		return rq->forward;
-	}
 	*len = dbuf_len(&rq->body);
 	return dbuf_str(&rq->body);
 }
 
-void request_replace_body(struct request *rq, char *body, size_t len)
-{
-	dbuf_free(&rq->body);
-	free(rq->forward);
-	rq->forward = body;
-	rq->forward_len = len;
-	if (len > rq->body_charged) {
-		/* already allocated: counted, even past the cap */
-		atomic_fetch_add(rq->budget, len - rq->body_charged);
-		rq->body_charged = len;
-	}
-}
-
 char *request_give_body(struct request *rq, size_t *len)
 {
-	char *body = rq->forward;
+	char *body = NULL;
 
-	*len = rq->forward_len;
-	rq->forward = NULL;
-	rq->forward_len = 0;
-	if (body == NULL && dbuf_len(&rq->body) > 0)
+	*len = 0;
+	if (dbuf_len(&rq->body) > 0)
 		body = dbuf_detach(&rq->body, len);
 	if (body == NULL)
 		*len = 0;

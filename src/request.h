@@ -52,8 +52,6 @@ struct request {
 	/* owned; through the functions below only */
 	struct ledger_entry *entry;     /* until ended or handed on */
 	struct dbuf body;               /* as received */
-	char *forward;                  /* the policy's re-serialised body */
-	size_t forward_len;
 	size_t body_charged;            /* to *budget */
 	atomic_size_t *budget;          /* the server's body bytes */
 };
@@ -104,8 +102,6 @@ int request_body_fits(const struct request *rq, size_t n);
 void request_append_body(struct request *rq, const char *data, size_t len);
 /* The body to check or record, borrowed ("" when none). */
 const char *request_body(const struct request *rq, size_t *len);
-/* The policy's re-serialised body (malloc'd; taken) replaces it. */
-void request_replace_body(struct request *rq, char *body, size_t len);
 /* The body to send, for the proxy request (caller frees; NULL with *len
  * 0 when there is none or no memory). Its charge stays with rq. */
 char *request_give_body(struct request *rq, size_t *len);

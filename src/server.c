@@ -366,7 +366,6 @@ static struct bodycheck *body_check(struct request *rq, const char *method,
 		.tool = rq->route.tool,
 		.tool_name = rq->route.tool_name,
 		.ratelimit = rq->server->ratelimit,
-		.budget = &rq->server->body_bytes,
 		.entry = request_entry(rq),
 		/* any body sent to a JSON-RPC tool, whatever the method (a
 		 * PUT must not carry past the policy what a POST could
