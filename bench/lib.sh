@@ -294,6 +294,11 @@ wrk_post_lua() {    # path body
 	EOF
 }
 
+# A number #defined in src/workers.h (the worker pool's bounds), or empty.
+workers_def() {     # name
+	awk -v k="$1" '$1 == "#define" && $2 == k { print $3 }' "$BENCH_DIR/../src/workers.h"
+}
+
 # ---- /proc ---------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
 cpu_split() {       # "utime stime" of the processes (all their threads)
