@@ -148,11 +148,13 @@ need_nginx() {      # sets NGINX
 # $TMP/upstream.out, stderr appended to $TMP/upstream.err.
 UP_PID='' UP_PORT=''
 start_upstream() {  # cmd...
+	# not an earlier upstream's port: the child truncates the file late
+	rm -f "$TMP/upstream.out"
 	"$@" >"$TMP/upstream.out" 2>>"$TMP/upstream.err" &
 	UP_PID=$!
 	STARTED+=("$UP_PID")
 	for _ in $(seq 100); do
-		UP_PORT=$(awk '/^PORT /{ print $2 }' "$TMP/upstream.out")
+		UP_PORT=$(awk '/^PORT /{ print $2 }' "$TMP/upstream.out" 2>/dev/null || true)
 		[ -n "$UP_PORT" ] && return 0
 		kill -0 "$UP_PID" 2>/dev/null || die "the upstream exited at start-up"
 		sleep 0.05
