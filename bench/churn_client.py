@@ -31,8 +31,11 @@ broadcast list before it writes the head, and the proxy passes the head on
 only after the upstream's, so every broadcast POSTed after the client has
 the head is due on that stream; of those, the ones whose answer came at
 least G ms (default 2000) before the stream leaves (or before the end) must
-have arrived by then. lost = due - arrived. An event that arrives twice or
-out of order is "unexpected".
+have arrived by then; the client first reads what its socket holds (its
+loop may lag under load) and, should some be missing, waits up to 10 s
+more for them before it closes: those are "late"; lost = due - arrived
+(each loss is printed, "LOST ..."). An event that arrives twice or out of
+order is "unexpected".
 
 Prints "PROGRESS key=value..." every T s and "RESULT key=value..." at the
 end (stdout), and exits 0 (the caller judges the figures); 1 on a usage or
@@ -42,6 +45,7 @@ cleanly.
 """
 import argparse
 import asyncio
+import os
 import random
 import resource
 import signal
@@ -51,8 +55,10 @@ import time
 C = {"opened": 0, "refused": 0, "closed": 0, "server_closed": 0,
      "silent_left": 0, "flowing_left": 0, "events": 0, "due": 0,
      "arrived_due": 0, "lost": 0, "unexpected": 0, "broadcasts": 0,
-     "bc_sent": 0, "stuck": 0}
+     "bc_sent": 0, "stuck": 0, "late": 0}
 STUCK_SECS = 10
+LATE_SECS = 10
+LOST_SHOWN = 20
 REFUSALS = {}
 BC_ANSWERED = []          # (monotonic answer time, bc), in order
 BC_POSTED = [0]           # broadcasts POSTed so far (sent, not answered)
@@ -82,6 +88,8 @@ class Stream(asyncio.Protocol):
         self.first_due = 0
         self.leaving = False
         self.timer = None
+        self.upto = None        # set when its client decides to leave
+        self.late = 0
 
     def connection_made(self, tr):
         self.tr = tr
@@ -145,6 +153,8 @@ class Stream(asyncio.Protocol):
         if self.bcs and bc != self.bcs[-1] + 1:
             C["unexpected"] += 1
         self.bcs.append(bc)
+        if self.upto is not None and not self.missing():
+            self.finish()           # the late ones are in: leave now
 
     def start_life(self):
         OPEN.add(self)
@@ -162,27 +172,65 @@ class Stream(asyncio.Protocol):
         self.timer = None
         self.leave()
 
-    def account(self, t):
-        """Events due by t (see the top) against those that arrived."""
-        if not self.o.broadcast_ms:
-            return
-        upto = due_upto(t - self.o.grace_ms / 1000.0)
-        if upto < self.first_due:
-            return
-        due = upto - self.first_due + 1
-        got = len({b for b in self.bcs if self.first_due <= b <= upto})
+    def missing(self):
+        """The broadcasts due by self.upto (see the top) not arrived."""
+        got = set(self.bcs)
+        return [b for b in range(self.first_due, self.upto + 1)
+                if b not in got]
+
+    def account(self):
+        due = max(0, self.upto - self.first_due + 1)
+        lost = self.missing()
         C["due"] += due
-        C["arrived_due"] += got
-        C["lost"] += due - got
+        C["arrived_due"] += due - len(lost)
+        C["lost"] += len(lost)
+        C["late"] += self.late - len(lost)
+        if lost and C["lost"] <= LOST_SHOWN:
+            print("LOST %d event(s) on a stream that had its head before"
+                  " broadcast %d and left after %d was answered: %s"
+                  % (len(lost), self.first_due, self.upto,
+                     " ".join(map(str, lost[:20]))), flush=True)
+
+    def drain(self):
+        """What the kernel holds for us already counts (this loop may lag
+        behind under load)."""
+        sock = self.tr.get_extra_info("socket")
+        while sock is not None:
+            try:
+                d = os.read(sock.fileno(), 65536)
+            except OSError:
+                return
+            if not d:
+                return
+            self.dechunk(d)
 
     def leave(self):
+        """Due events still missing: wait up to LATE_SECS for them (late,
+        not lost), then close."""
+        if self.leaving or self.upto is not None:
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.o.broadcast_ms:
+            self.drain()
+        self.upto = due_upto(time.monotonic() - self.o.grace_ms / 1000.0) \
+            if self.o.broadcast_ms else 0
+        self.late = len(self.missing())
+        if self.late:
+            self.timer = asyncio.get_running_loop().call_later(
+                LATE_SECS, self.finish)
+            return
+        self.finish()
+
+    def finish(self):
         if self.leaving:
             return
         self.leaving = True
         OPEN.discard(self)
         if self.timer is not None:
             self.timer.cancel()
-        self.account(time.monotonic())
+        self.account()
         C[self.kind + "_left"] += 1
         C["closed"] += 1
         self.tr.close()
@@ -204,7 +252,12 @@ class Stream(asyncio.Protocol):
                 self.leaving = True
                 if self.timer is not None:
                     self.timer.cancel()
-                self.account(time.monotonic())
+                if self.upto is None:
+                    self.upto = due_upto(time.monotonic() -
+                                         self.o.grace_ms / 1000.0) \
+                        if self.o.broadcast_ms else 0
+                    self.late = len(self.missing())
+                self.account()
                 C["server_closed"] += 1
         if not self.done.done():
             self.done.set_result(None)
