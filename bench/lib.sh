@@ -1,8 +1,10 @@
 # shellcheck shell=bash disable=SC2034 # its variables are for the sourcing script
 # lib.sh — shell shared by the benchmark scripts (sourced, bash). The
-# sourcing script sets BENCH_NAME (for messages) and TMP (its run's
-# directory) first. It gets: die/log; STARTED (every pid it starts) and
-# bench_cleanup, which stops them newest first; ports; nginx; the signal-cli
+# sourcing script sets BENCH_NAME (for messages), BENCH_DIR (bench/) and
+# TMP (its run's directory) first. It gets: results_section; die/log;
+# STARTED (every pid it starts) and bench_cleanup, which stops them newest
+# first, trapped on EXIT (INT and TERM exit 130); run_bg_wait; ports; the
+# upstream, carapaced and nginx started and waited for; the signal-cli
 # example policy made benchmarkable; /proc readers; median.
 
 die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
@@ -36,6 +38,11 @@ bench_cleanup() {
 		echo "$BENCH_NAME: failed; logs kept in $TMP" >&2
 	fi
 }
+
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+# shellcheck source=bench/results_section.sh
+. "$BENCH_DIR/results_section.sh"
 
 # Stops the given started pids now and forgets them.
 stop_started() {    # pid...
@@ -82,6 +89,21 @@ wait_port() {       # port pid name
 	die "$3 does not listen on port $1"
 }
 
+# Runs a command in the background and waits for it, so that a signal to
+# the script acts at once (bash runs a trap only between commands).
+BG_PID=''
+run_bg_wait() {     # out cmd...: stdout to out, stderr to out.err
+	local out=$1 rc=0
+	shift
+	"$@" >"$out" 2>"$out.err" &
+	BG_PID=$!
+	STARTED+=("$BG_PID")
+	wait "$BG_PID" || rc=$?
+	forget_started "$BG_PID"
+	BG_PID=''
+	return $rc
+}
+
 children_of() {     # direct children of a pid, space-separated
 	local f st out=
 	for f in /proc/[0-9]*/stat; do
@@ -120,6 +142,79 @@ need_nginx() {      # sets NGINX
 	[ -n "$NGINX" ] || die "nginx still missing after installing nginx-light"
 }
 
+# ---- the processes under test ---------------------------------------------------
+# UP_PID UP_PORT := an upstream that prints "PORT n" once it listens
+# (tests/upstream -p 0, python3 bench/upstream.py -p 0); its stdout in
+# $TMP/upstream.out, stderr appended to $TMP/upstream.err.
+UP_PID='' UP_PORT=''
+start_upstream() {  # cmd...
+	# not an earlier upstream's port: the child truncates the file late
+	rm -f "$TMP/upstream.out"
+	"$@" >"$TMP/upstream.out" 2>>"$TMP/upstream.err" &
+	UP_PID=$!
+	STARTED+=("$UP_PID")
+	for _ in $(seq 100); do
+		UP_PORT=$(awk '/^PORT /{ print $2 }' "$TMP/upstream.out" 2>/dev/null || true)
+		[ -n "$UP_PORT" ] && return 0
+		kill -0 "$UP_PID" 2>/dev/null || die "the upstream exited at start-up"
+		sleep 0.05
+	done
+	die "the upstream did not report its port"
+}
+
+# CAR_PID := carapaced (binary $CARAPACED) on a checked config file,
+# stderr appended to log, once it listens on every port given.
+CAR_PID=''
+start_carapaced_conf() {   # conf log port...
+	local conf=$1 log=$2 p
+	shift 2
+	"$CARAPACED" -t -c "$conf" >/dev/null || die "carapaced -t -c $conf failed"
+	"$CARAPACED" -f -c "$conf" 2>>"$log" &
+	CAR_PID=$!
+	STARTED+=("$CAR_PID")
+	for p in "$@"; do wait_port "$p" "$CAR_PID" "carapaced ($conf)"; done
+}
+
+# NG_PID NG_WORKERS := nginx on $TMP/nginx/nginx.conf: the boilerplate
+# (no daemon, private pid, logs and temp paths, worker_processes auto,
+# no access log, fd limit as given) around the http-block text given,
+# once it listens on every port given.
+NG_PID='' NG_WORKERS=''
+start_nginx_with() {       # nofile http-text port...
+	local d=$TMP/nginx nofile=$1 http=$2 p
+	shift 2
+	mkdir -p "$d/logs" "$d/tmp"
+	cat >"$d/nginx.conf" <<-EOF
+	daemon off;
+	pid $d/nginx.pid;
+	error_log $d/logs/error.log warn;
+	worker_processes auto;
+	worker_rlimit_nofile $nofile;
+	events { worker_connections $nofile; }
+	http {
+	    access_log off;
+	    client_body_temp_path $d/tmp/body;
+	    proxy_temp_path $d/tmp/proxy;
+	    fastcgi_temp_path $d/tmp/fastcgi;
+	    uwsgi_temp_path $d/tmp/uwsgi;
+	    scgi_temp_path $d/tmp/scgi;
+	$http
+	}
+	EOF
+	"$NGINX" -t -q -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log" ||
+		die "nginx -t failed"
+	"$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log" &
+	NG_PID=$!
+	STARTED+=("$NG_PID")
+	for p in "$@"; do wait_port "$p" "$NG_PID" nginx; done
+	for _ in $(seq 50); do
+		NG_WORKERS=$(children_of "$NG_PID")
+		[ -n "$NG_WORKERS" ] && return 0
+		sleep 0.1
+	done
+	die "no nginx workers found"
+}
+
 # ---- carapaced with the shipped signal-cli policy ------------------------------
 # The example with its three addresses replaced and its rate limit raised so
 # that it never refuses: checked, not merely trusted.
@@ -138,17 +233,90 @@ write_policy_conf() {    # example file upstream-port tool-port main-port
 		die "$1: an address was left unsubstituted"
 }
 
+# The same with "max_connections_per_ip": 0 (every client is 127.0.0.1;
+# the default cap is 256), checked to be added once.
+write_policy_conf_nocap() {  # example file upstream-port tool-port main-port
+	write_policy_conf "$1" "$2.policy" "$3" "$4" "$5"
+	sed "s|^\(  \"listen\": \[\"127\.0\.0\.1:$5\"\],\)\$|\1\n  \"max_connections_per_ip\": 0,|" \
+		"$2.policy" >"$2"
+	rm -f "$2.policy"
+	[ "$(grep -c '"max_connections_per_ip": 0,' "$2")" = 1 ] ||
+		die "$1 changed: cannot add max_connections_per_ip after its \"listen\""
+}
+
+# GW_PID GW_PORT GW_MAIN := carapaced ($CARAPACED) with $POLICY_EXAMPLE's
+# policy, no per-address cap, in front of UP_PORT: its drop-in listener
+# (the tool's) and its main one; config and log in $TMP.
+GW_PID='' GW_PORT='' GW_MAIN=''
+start_carapaced_policy() {
+	pick_port; GW_PORT=$FREE_PORT
+	pick_port; GW_MAIN=$FREE_PORT
+	write_policy_conf_nocap "$POLICY_EXAMPLE" "$TMP/carapaced.conf" "$UP_PORT" "$GW_PORT" "$GW_MAIN"
+	start_carapaced_conf "$TMP/carapaced.conf" "$TMP/carapaced.log" "$GW_PORT" "$GW_MAIN"
+	GW_PID=$CAR_PID
+}
+
+# The upstream of bench/compare, churn and soak (bench/upstream.py) and
+# carapaced with the policy in front of it; the fd limit raised first.
+start_policy_set() {
+	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	start_upstream python3 "$BENCH_DIR/upstream.py" -p 0
+	start_carapaced_policy
+	log "upstream :$UP_PORT (pid $UP_PID), carapaced :$GW_PORT (pid $GW_PID)"
+}
+
+# nginx's location for a proxy of streams: no buffering, HTTP/1.1 upstream
+# connections without "Connection: close", an hour's read timeout.
+nginx_location() {  # proxy_pass target
+	cat <<-EOF
+	        location / {
+	            proxy_pass $1;
+	            proxy_buffering off;
+	            proxy_http_version 1.1;
+	            proxy_set_header Connection "";
+	            proxy_read_timeout 1h;
+	        }
+	EOF
+}
+
+# Stops nginx, carapaced and the upstream started as above.
+stop_set() {
+	stop_started "$NG_PID" "$GW_PID" "$UP_PID"
+	NG_PID='' GW_PID='' UP_PID='' NG_WORKERS=''
+}
+
+# The start of a wrk script that POSTs body to path as JSON; the caller
+# adds its done() (and delay()).
+wrk_post_lua() {    # path body
+	cat <<-EOF
+	wrk.method = "POST"
+	wrk.path = "$1"
+	wrk.body = '$2'
+	wrk.headers["Content-Type"] = "application/json"
+	EOF
+}
+
+# A number #defined in src/workers.h (the worker pool's bounds), or empty.
+workers_def() {     # name
+	awk -v k="$1" '$1 == "#define" && $2 == k { print $3 }' "$BENCH_DIR/../src/workers.h"
+}
+
 # ---- /proc ---------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() {       # utime + stime of the processes (all their threads)
-	local pid st sum=0 f
+cpu_split() {       # "utime stime" of the processes (all their threads)
+	local pid st su=0 ss=0 f
 	for pid in "$@"; do
 		read -r st <"/proc/$pid/stat" || die "no process $pid"
 		st=${st##*) }            # fields 3.. after "(comm) "
 		read -ra f <<<"$st"
-		sum=$((sum + f[11] + f[12]))    # fields 14 and 15
+		su=$((su + f[11])) ss=$((ss + f[12]))   # fields 14 and 15
 	done
-	echo "$sum"
+	echo "$su $ss"
+}
+cpu_ticks() {       # utime + stime of the processes (all their threads)
+	local u s
+	read -r u s <<<"$(cpu_split "$@")"
+	echo $((u + s))
 }
 status_sum() {      # key pid...: the sum of a /proc/PID/status field
 	local k=$1

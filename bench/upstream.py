@@ -14,13 +14,17 @@ with keep-alive:
                             any other method with an empty result
   GET  /api/v1/events       SSE (text/event-stream, chunked) that stays open;
                             every broadcast sends one "receive" event
+  GET  /api/v1/events?flow=MS  the same, and an event of its own every MS ms
+                            from the start (bench/churn: a client that
+                            leaves while events flow)
   GET  /api/v1/check        200, empty
   POST /_upstream/broadcast one event to every open stream, each stamped
                             with CLOCK_MONOTONIC just before its write
                             ("sent_ns", ns, the clock bench/sse_client
-                            reads); answers {"sent":N}
+                            reads) and numbered ("bc", from 1; 0 on a flow
+                            event); answers {"sent":N,"bc":B}
   GET  /_upstream/stats     {"open_streams":N,"closed_streams":N,
-                            "requests":N}
+                            "requests":N,"broadcasts":B,"events":E}
 SIGUSR1 also broadcasts one event; SIGTERM/SIGINT stop it. The answers'
 JSON is compact ("key":value) because bench/sse_client reads it so.
 """
@@ -35,7 +39,8 @@ BODY_MAX = 1 << 20
 ACCOUNT = "+15550001111"
 
 streams = set()
-stats = {"open_streams": 0, "closed_streams": 0, "requests": 0}
+stats = {"open_streams": 0, "closed_streams": 0, "requests": 0,
+         "broadcasts": 0, "events": 0}
 
 
 def compact(obj):
@@ -97,8 +102,11 @@ class Conn(asyncio.Protocol):
         self.stream = False
         self.seq = 0
         self.continued = False
+        self.flow = None
 
     def connection_lost(self, exc):
+        if self.flow is not None:
+            self.flow.cancel()
         if self.stream:
             streams.discard(self)
             stats["open_streams"] -= 1
@@ -142,7 +150,8 @@ class Conn(asyncio.Protocol):
         self.close_after = conn == "close" or \
             (version == "HTTP/1.0" and conn != "keep-alive")
         stats["requests"] += 1
-        self.route(method, target.split("?", 1)[0], body)
+        path, _, query = target.partition("?")
+        self.route(method, path, body, query)
         return True
 
     def body(self, hdrs, start):
@@ -165,15 +174,19 @@ class Conn(asyncio.Protocol):
         if self.close_after:
             self.tr.close()
 
-    def route(self, method, path, body):
+    def route(self, method, path, body, query=""):
         if method == "POST" and path == "/api/v1/rpc":
             self.reply("200 OK", rpc_answer(body))
         elif method == "GET" and path == "/api/v1/events":
             self.open_stream()
+            if query.startswith("flow="):
+                self.flow_every(int(query[5:]) / 1000.0)
         elif path == "/api/v1/check":
             self.reply("200 OK", b"", "text/plain")
         elif method == "POST" and path == "/_upstream/broadcast":
-            self.reply("200 OK", compact({"sent": broadcast()}))
+            sent = broadcast()
+            self.reply("200 OK", compact({"sent": sent,
+                                          "bc": stats["broadcasts"]}))
         elif method == "GET" and path == "/_upstream/stats":
             self.reply("200 OK", compact(stats))
         else:
@@ -188,25 +201,35 @@ class Conn(asyncio.Protocol):
                       b"Cache-Control: no-cache\r\n"
                       b"Transfer-Encoding: chunked\r\n\r\n")
 
-    def event(self, ts_ms):
+    def flow_every(self, secs):
+        """An event now and every secs until the stream closes."""
+        if self.tr.is_closing():
+            return
+        self.event(time.time_ns() // 1000000, 0)
+        self.flow = asyncio.get_running_loop().call_later(
+            secs, self.flow_every, secs)
+
+    def event(self, ts_ms, bc):
         """One event, stamped just before its write (asyncio writes at once
         when nothing is queued)."""
         self.seq += 1
+        stats["events"] += 1
         data = ('event: receive\ndata: {"account":"%s","envelope":'
                 '{"source":"+15550002","sourceNumber":"+15550002",'
                 '"timestamp":%d,"dataMessage":{"timestamp":%d,'
-                '"message":"hello"}},"seq":%d,"sent_ns":%d}\n\n'
-                % (ACCOUNT, ts_ms, ts_ms, self.seq,
+                '"message":"hello"}},"bc":%d,"seq":%d,"sent_ns":%d}\n\n'
+                % (ACCOUNT, ts_ms, ts_ms, bc, self.seq,
                    time.clock_gettime_ns(time.CLOCK_MONOTONIC))).encode()
         self.tr.write(b"%x\r\n%s\r\n" % (len(data), data))
 
 
 def broadcast():
+    stats["broadcasts"] += 1
     ts_ms = time.time_ns() // 1000000
     sent = 0
     for s in list(streams):
         if not s.tr.is_closing():
-            s.event(ts_ms)
+            s.event(ts_ms, stats["broadcasts"])
             sent += 1
     return sent
 
