@@ -82,7 +82,7 @@ struct ledger_entry *bodycheck_take_entry(struct bodycheck *bc)
 }
 
 /* A stream's entry nobody took back, or a check's that never ran. */
-static void drop_entry(void *e)
+void bodycheck_drop_entry(void *e)
 {
 	ledger_entry_deny(e, STATUS_CLIENT_CLOSED,
 			  "client closed the connection before the request "
@@ -96,7 +96,7 @@ void bodycheck_free(void *arg)
 	if (bc == NULL)
 		return;
 	if (bc->entry != NULL)
-		drop_entry(bc->entry);
+		bodycheck_drop_entry(bc->entry);
 	decided(bc);
 	cfg_release(bc->cfg);
 	free(bc->tool_name);
@@ -165,29 +165,37 @@ static struct stream_head *refusal_head(unsigned status, size_t len,
 	return h;
 }
 
-/* Refused: the record first, then the answer, body (taken) or, when
- * NULL, the one error shape. Always -1: answered. */
-static int refuse(struct bodycheck *bc, struct stream *s, unsigned status,
-		  const char *reason, char *body, unsigned retry_after)
+/* The answer: one publish, so the parked connection is resumed once. */
+void bodycheck_publish_refusal(struct stream *s, unsigned status,
+			       const char *reason, const char *tool_name,
+			       char *body, unsigned retry_after)
 {
 	size_t len = 0;
 
-	charge_refusal(bc);
-	ledger_entry_deny(bc->entry, status, reason);
-	bc->entry = NULL;
-	decided(bc);
 	if (body == NULL)
-		body = httpd_error_text(status, reason, bc->tool_name, &len);
+		body = httpd_error_text(status, reason, tool_name, &len);
 	else
 		len = strlen(body);
 	struct stream_head *h = body ? refusal_head(status, len, retry_after) :
 				       NULL;
 	if (h == NULL)
 		stream_fail(s, STREAM_FAIL_INTERNAL, "out of memory");
-	else if (stream_publish_head(s, h) == 0 &&
-		 stream_push(s, body, len) == 0)
-		stream_finish(s, STREAM_END_WHOLE);
+	else
+		stream_publish_whole(s, h, body, len);
 	free(body);
+}
+
+/* Refused: the record first, then the answer, body (taken) or, when
+ * NULL, the one error shape. Always -1: answered. */
+static int refuse(struct bodycheck *bc, struct stream *s, unsigned status,
+		  const char *reason, char *body, unsigned retry_after)
+{
+	charge_refusal(bc);
+	ledger_entry_deny(bc->entry, status, reason);
+	bc->entry = NULL;
+	decided(bc);
+	bodycheck_publish_refusal(s, status, reason, bc->tool_name, body,
+				  retry_after);
 	return -1;
 }
 
@@ -282,7 +290,7 @@ int bodycheck_run(void *arg, struct proxy_request *r, struct stream *s)
 		rc = take_pending(bc, s);
 	if (rc == 0) {
 		/* back to the MHD thread, with the upstream's head */
-		stream_attach(s, bc->entry, drop_entry);
+		stream_attach(s, bc->entry, bodycheck_drop_entry);
 		bc->entry = NULL;
 		decided(bc);
 	}

@@ -64,4 +64,19 @@ void bodycheck_free(void *arg);
  * use the ratelimit and the ledger): before the server frees them. */
 void bodycheck_wait_idle(void);
 
+/* ---- for any worker that decides a request's fate (cli.c's too) ---- */
+
+/* Publishes a refusal on s as its whole answer, the one httpd_send_error
+ * gives on the MHD thread: status, Content-Type application/json,
+ * Cache-Control no-store, Retry-After when retry_after > 0, and body
+ * (taken), or when NULL the one error shape for status, reason and
+ * tool_name (as requested). The record is the caller's, made before. */
+void bodycheck_publish_refusal(struct stream *s, unsigned status,
+			       const char *reason, const char *tool_name,
+			       char *body, unsigned retry_after);
+/* For stream_attach(drop): an entry that no consumer took back is
+ * recorded as a client that left before the request was complete (as
+ * request_free() records one). */
+void bodycheck_drop_entry(void *entry);
+
 #endif

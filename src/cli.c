@@ -12,9 +12,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "bodycheck.h"
 #include "dbuf.h"
 #include "exec.h"
 #include "log.h"
+#include "policy.h"
 #include "sse.h"
 #include "text.h"
 #include "workers.h"
@@ -26,7 +28,14 @@
 #define EVENT_MAX ((size_t)1 << 20)
 
 struct job {
-	struct cli_request *req;
+	const struct cfg *cfg;          /* a reference */
+	const struct cfg_tool *tool;    /* in cfg */
+	char *tool_name;                /* as requested */
+	struct ledger_entry *entry;     /* until ended or attached */
+	int sse;
+	char *body;                     /* until parsed and recorded */
+	size_t len;
+	struct cli_request *req;        /* once parsed */
 	struct stream *stream;
 	int cancel_fd;
 	/* output kept for the JSON answer, stdout and stderr: each bounded
@@ -357,6 +366,10 @@ static void run_job(struct job *j)
 		return;
 	}
 	stream_set_cancel_hook(j->stream, wake_cancel, j);
+	/* a cancel before the hook (the client left, or a stop, while the
+	 * body was checked) has called no hook */
+	if (stream_is_cancelled(j->stream))
+		wake_cancel(j);
 	int rc = exec_run(&spec, on_output, j, &res);
 	stream_set_cancel_hook(j->stream, NULL, NULL);
 	j->req->argv[0] = NULL;
@@ -367,43 +380,117 @@ static void run_job(struct job *j)
 	answer_end(j, rc, &res);
 }
 
+/* ---- the check, on the worker ---- */
+
+/* Refused: the record first (a 5xx is ours, not the client's fault: a
+ * failure), then the answer. Always -1. */
+static int refuse(struct job *j, unsigned status, const char *reason)
+{
+	if (status >= 500)
+		ledger_entry_fail(j->entry, status, reason,
+				  METRICS_UPSTREAM_NONE);
+	else
+		ledger_entry_deny(j->entry, status, reason);
+	j->entry = NULL;
+	bodycheck_publish_refusal(j->stream, status, reason, j->tool_name,
+				  NULL, 0);
+	return -1;
+}
+
+/* The body parsed for the run, then recorded (the redacted copy for the
+ * audit: one tree at a time), then freed; argv recorded. 0, or -1
+ * answered (400, or 500 out of memory). */
+static int parse_job(struct job *j)
+{
+	struct error err;
+	size_t argc;
+
+	j->req = cli_request_parse(j->tool, j->sse, j->body ? j->body : "",
+				   j->len, &err);
+	ledger_entry_set_body(j->entry, j->body ? j->body : "", j->len);
+	free(j->body);
+	j->body = NULL;
+	if (j->req == NULL)
+		return refuse(j, (unsigned)err.status, err.msg);
+	char *const *argv = cli_request_argv(j->req, &argc);
+	ledger_entry_set_argv(j->entry, argv, argc);
+	return 0;
+}
+
+/* What the MHD thread once decided before the run, in the same order:
+ * the body, argv, the cwd, max_concurrent. 0: allowed, a slot taken and
+ * the entry attached to the stream; -1: refused and answered. */
+static int check_job(struct job *j)
+{
+	const struct cfg_tool *tool = j->tool;
+	struct policy_verdict v;
+	struct error err;
+	size_t argc;
+
+	if (parse_job(j) < 0)
+		return -1;
+	char *const *argv = cli_request_argv(j->req, &argc);
+	if (policy_check_argv(tool, argv, argc, &v) < 0) {
+		log_info("%s: denied: %s", tool->name, v.reason);
+		return refuse(j, (unsigned)v.status, v.reason);
+	}
+	if (cli_request_check_cwd(j->req, &err) < 0) {
+		log_info("%s: denied: %s", tool->name, err.msg);
+		return refuse(j, (unsigned)err.status, err.msg);
+	}
+	if (!running_take(tool))
+		return refuse(j, 503, "tool is at max_concurrent");
+	/* back to the MHD thread with the head (or the failure) */
+	stream_attach(j->stream, j->entry, bodycheck_drop_entry);
+	j->entry = NULL;
+	return 0;
+}
+
 static void cli_main(void *arg)
 {
 	struct job *j = arg;
 
-	run_job(j);
+	if (check_job(j) == 0)
+		run_job(j);
 	close(j->cancel_fd);
 	dbuf_free(&j->out[0]);
 	dbuf_free(&j->out[1]);
 	stream_release(j->stream);
-	cli_request_free(j->req);
+	cli_request_free(j->req); /* the entry: ended or attached */
+	free(j->tool_name);
+	cfg_release(j->cfg);
 	free(j);
 }
 
-int cli_start(struct cli_request *r, struct stream *s)
+int cli_start(const struct cli_args *a, struct stream *s)
 {
-	struct job *j;
+	struct job *j = calloc(1, sizeof(*j));
 
-	if (!running_take(r->tool))
-		return -2;
-	if ((j = calloc(1, sizeof(*j))) == NULL)
+	if (j == NULL || (j->tool_name = strdup(a->tool_name)) == NULL)
 		goto fail;
-	j->req = r;
-	j->stream = s;
 	/* exec stops the child at max_output_bytes (0: none, in a tool not
 	 * made by cfg.c), so neither channel ever holds more */
 	for (int i = 0; i < 2; i++)
-		dbuf_init(&j->out[i], r->tool->cli.max_output_bytes ?
-					      r->tool->cli.max_output_bytes :
+		dbuf_init(&j->out[i], a->tool->cli.max_output_bytes ?
+					      a->tool->cli.max_output_bytes :
 					      SIZE_MAX);
 	j->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (j->cancel_fd < 0)
 		goto fail;
+	j->cfg = cfg_hold(a->cfg);
+	j->tool = a->tool;
+	j->entry = a->entry;
+	j->sse = a->sse;
+	j->body = a->body;
+	j->len = a->len;
+	j->stream = s;
 	if (workers_run(cli_main, j) == 0)
 		return 0;
+	cfg_release(j->cfg);
 	close(j->cancel_fd);
 fail:
+	if (j != NULL)
+		free(j->tool_name);
 	free(j);
-	running_give(r->tool);
 	return -1;
 }

@@ -1,12 +1,24 @@
 /* cli — one CLI tool run per worker thread, fed into a stream.
  *
- * The server parses and checks the request (cli_request.h); cli_start()
- * runs the tool's binary on a dedicated pool thread (workers.h, exec.c) and
- * answers on the stream. With sse, the head (200 text/event-stream) goes at once, then
- * each piece of output as it is produced — `event: stdout` or `event:
+ * cli_start() hands the request's body to a dedicated pool thread
+ * (workers.h), never checked on the MHD thread, which serves every other
+ * connection of the listener: what the check costs (a strict parse of up
+ * to max_body_bytes, the redacted body and argv for the audit record, a
+ * cwd walked on the file system) is the client's to choose. On that
+ * thread, in this order: the body is parsed (cli_request.h: 400), the
+ * body and argv recorded in the audit entry, argv checked against the
+ * policy (403), the cwd (403), then a max_concurrent slot taken (503).
+ * Refused: the entry is ended (deny, or fail for a 5xx) and the refusal
+ * published through the stream (bodycheck_publish_refusal), as the MHD
+ * thread would have answered it. Allowed: the entry goes back to the MHD
+ * thread attached to the stream (stream_attach) with the head, and the
+ * tool's binary runs (exec.c), its answer on the stream.
+ *
+ * With sse, the head (200 text/event-stream) goes at once, then each
+ * piece of output as it is produced — `event: stdout` or `event:
  * stderr` whose data is {"data":"text"}, or {"base64":"..."} when the
- * bytes are not UTF-8 — and a last `event: exit` with the result. Without,
- * one JSON result once the child has ended:
+ * bytes are not UTF-8 — and a last `event: exit` with the result.
+ * Without, one JSON result once the child has ended:
  *   {"exit_code":N,"signal":null,"stdout":"..","stderr":"..",
  *    "stdout_base64":false,"stderr_base64":false,"timed_out":false,
  *    "truncated":false}
@@ -16,12 +28,24 @@
 
 #include <stddef.h>
 
+#include "cfg.h"
 #include "cli_request.h"
+#include "ledger.h"
 #include "stream.h"
 
-/* Starts the worker. 0: it owns r and the producer reference of s.
- * -1: no thread; -2: the tool already runs max_concurrent children.
- * Nothing is taken on failure. */
-int cli_start(struct cli_request *r, struct stream *s);
+struct cli_args {
+	const struct cfg *cfg;          /* a reference is taken */
+	const struct cfg_tool *tool;    /* in cfg */
+	const char *tool_name;          /* as requested (copied) */
+	struct ledger_entry *entry;     /* taken */
+	int sse;                        /* the client accepts
+					 * text/event-stream */
+	char *body;                     /* taken; NULL: none */
+	size_t len;
+};
+
+/* Starts the worker. 0: it owns what a says is taken and the producer
+ * reference of s. -1: no thread; nothing is taken. */
+int cli_start(const struct cli_args *a, struct stream *s);
 
 #endif

@@ -5,8 +5,8 @@
  * decides in this order: route (route.c), identity (to come: identify()),
  * policy on the method, path and rate (check_tool_request()). Then the
  * body comes (request_append_body()), and on_request() ends in dispatch():
- * the policy on the body, then the health answer, a CLI run or the proxy
- * hand-off, whose stream becomes the answer (serve_stream()).
+ * the health answer, or a CLI run or the proxy hand-off, whose worker
+ * checks the body and whose stream becomes the answer (serve_stream()).
  * on_completed() releases the request. The listeners are listener.c's. */
 #include "config.h"
 
@@ -415,53 +415,33 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 	return serve_stream(rq, c, s);
 }
 
-/* A CLI request that could not be parsed or checked: the client's fault
- * (4xx) is a denial, ours (out of memory) a failure. */
-static enum MHD_Result refuse_cli(struct request *rq, struct MHD_Connection *c,
-				  const struct error *err)
-{
-	if (err->status >= 500)
-		return fail(rq, c, (unsigned)err->status, err->msg);
-	return deny(rq, c, (unsigned)err->status, err->msg, 0);
-}
-
-/* POST /tools/<cli-tool>: parse, check argv and cwd, run. */
+/* POST /tools/<cli-tool>: the body, its check (parse, argv, cwd,
+ * max_concurrent) and the run go to one worker (cli.h); the MHD thread
+ * only makes the stream and hands the body and the audit entry over. */
 static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 {
-	const struct cfg_tool *tool = rq->route.tool;
 	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							 "Accept");
-	int sse = accept != NULL && strstr(accept, "text/event-stream");
-	struct policy_verdict v;
-	struct error err;
-	size_t argc, len;
-	const char *body = request_body(rq, &len);
-
-	/* parsed for the run, then for the record: one tree at a time */
-	struct cli_request *cr = cli_request_parse(tool, sse, body, len, &err);
-	ledger_entry_set_body(request_entry(rq), body, len);
-	if (cr == NULL)
-		return refuse_cli(rq, c, &err);
-	char *const *argv = cli_request_argv(cr, &argc);
-	ledger_entry_set_argv(request_entry(rq), argv, argc);
-	if (policy_check_argv(tool, argv, argc, &v) < 0) {
-		cli_request_free(cr);
-		log_info("%s: denied: %s", tool->name, v.reason);
-		return deny(rq, c, (unsigned)v.status, v.reason, 0);
-	}
-	if (cli_request_check_cwd(cr, &err) < 0) {
-		cli_request_free(cr);
-		log_info("%s: denied: %s", tool->name, err.msg);
-		return refuse_cli(rq, c, &err);
-	}
+	struct cli_args a = {
+		.cfg = rq->cfg,
+		.tool = rq->route.tool,
+		.tool_name = rq->route.tool_name,
+		.sse = accept != NULL && strstr(accept, "text/event-stream"),
+	};
 	struct stream *s = new_stream(rq, c);
-	int rc = s ? cli_start(cr, s) : -1;
-	if (rc < 0) {
+
+	if (s != NULL) { /* its charge stays with the request */
+		a.body = request_give_body(rq, &a.len);
+		a.entry = request_hand_entry(rq);
+	}
+	if (s == NULL || cli_start(&a, s) < 0) {
+		if (s != NULL)
+			request_restore_entry(rq, a.entry);
+		free(a.body);
 		stream_drop(s);
-		cli_request_free(cr);
+		log_warn("%s: cannot start a worker", rq->route.tool->name);
 		return fail(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
-			    rc == -2 ? "tool is at max_concurrent" :
-				       "gateway at capacity");
+			    "gateway at capacity");
 	}
 	return serve_stream(rq, c, s);
 }

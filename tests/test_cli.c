@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dbuf.h"
 #include "testutil.h"
 #include "text.h"
 #include "cu_run.h"
@@ -140,6 +141,95 @@ static void test_cli_allow_deny(void)
 		     "{\"argv\":[],\"shell\":true}", 400, "ct");
 	expect_error(cli_port, "GET", "/tools/ct", NULL, NULL, 405, "ct");
 	expect_error(cli_port, "POST", "/tools/ct/x", NULL, "{}", 404, "ct");
+}
+
+/* One request on fd, its answer read whole into *r (the caller frees
+ * it): the body (caller frees), or NULL. */
+static char *exchange(int fd, const char *method, const char *body,
+		      struct tu_resp *r)
+{
+	char buf[4096];
+	struct dbuf all = DBUF_INIT(1 << 20);
+	ssize_t n;
+
+	memset(r, 0, sizeof(*r));
+	if (tu_send_request(fd, method, "/tools/ct",
+			    "Content-Type: application/json\r\n", body,
+			    body ? strlen(body) : 0) < 0 ||
+	    tu_read_head(r, fd, 10000) < 0)
+		return NULL;
+	while ((n = tu_read_body(r, buf, sizeof(buf), 10000)) > 0)
+		dbuf_add(&all, buf, (size_t)n);
+	if (n < 0) {
+		dbuf_free(&all);
+		return NULL;
+	}
+	return dbuf_detach(&all, NULL);
+}
+
+/* Whether b has the headers of a (all but Date and Content-Length, the
+ * same values) and no others. */
+static int same_headers(const struct tu_resp *a, const struct tu_resp *b)
+{
+	if (a->n_headers != b->n_headers)
+		return 0;
+	for (size_t i = 0; i < a->n_headers; i++) {
+		const char *name = a->headers[i].name;
+		const char *got = tu_header(b, name);
+		if (got == NULL)
+			return 0;
+		if (strcasecmp(name, "Date") != 0 &&
+		    strcasecmp(name, "Content-Length") != 0 &&
+		    strcmp(got, a->headers[i].value) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* The body, argv and cwd are checked on the run's worker, not on the MHD
+ * thread, and their refusals go out through the stream: each must be
+ * the answer the MHD thread gives (here to a GET: 405), the same headers
+ * and error shape, with a length, on a connection that stays open for
+ * the next request. */
+static void test_cli_refusal_on_worker(void)
+{
+	static const struct {
+		const char *body;
+		int status;
+	} worker[] = {
+		{ "{\"argv\":[1]}", 400 },
+		{ "{\"argv\":[\"rm\",\"-rf\",\"/\"]}", 403 },
+		{ "{\"argv\":[\"cwd\"],\"cwd\":\"/\"}", 403 },
+		{ "{\"argv\":[\"println\",\"hello\"]}", 200 },
+	};
+	struct tu_resp mhd, r;
+	int fd = tu_connect(cli_port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	char *text = exchange(fd, "GET", NULL, &mhd);
+	CU_ASSERT_EQUAL_FATAL(mhd.status, 405);
+	free(text);
+	for (size_t i = 0; i < sizeof(worker) / sizeof(worker[0]); i++) {
+		text = exchange(fd, "POST", worker[i].body, &r);
+		CU_ASSERT_EQUAL(r.status, worker[i].status);
+		CU_ASSERT_EQUAL(r.framing, TU_BODY_LENGTH);
+		json_object *o = parse_json(text), *err = NULL;
+		if (worker[i].status != 200) {
+			CU_ASSERT(same_headers(&mhd, &r));
+			CU_ASSERT(json_object_object_get_ex(o, "error", &err));
+			CU_ASSERT_EQUAL(json_int_at(err, "code"),
+					worker[i].status);
+			CU_ASSERT_STRING_EQUAL(json_str_at(err, "tool"), "ct");
+		} else {
+			CU_ASSERT_STRING_EQUAL(json_str_at(o, "stdout"),
+					       "hello\n");
+		}
+		json_object_put(o);
+		free(text);
+		tu_resp_free(&r);
+	}
+	tu_resp_free(&mhd);
+	close(fd);
 }
 
 /* Arguments reach the child literally: no shell, ever. */
@@ -824,6 +914,8 @@ int main(void)
 		return 1;
 	CU_pSuite t = CU_add_suite("cli", cli_suite_init, cli_suite_clean);
 	CU_add_test(t, "allow, deny, bad requests", test_cli_allow_deny);
+	CU_add_test(t, "refusals from the worker, as from the MHD thread",
+		    test_cli_refusal_on_worker);
 	CU_add_test(t, "argv literal, no shell", test_cli_argv_literal);
 	CU_add_test(t, "environment isolated",
 		    test_cli_environment_isolated);

@@ -3,10 +3,12 @@
  * One MHD thread serves every connection of a listener, so nothing whose
  * cost a client chooses may run on it: the policy on a JSON-RPC body (a
  * strict parse of up to max_body_bytes, the re-serialisation, the rate
- * tokens) runs on the request's worker. Here HOGS connections send a
- * body that is costly to check, all finished at once, and /healthz and a
- * small allowed call, sent right after, must be answered while the
- * checks are still being made.
+ * tokens) runs on the request's worker, and so does a CLI tool's (the
+ * parse of its request, the audit's redacted body and argv, the argv
+ * policy and the cwd). Here HOGS connections send a body that is costly
+ * to check, all finished at once, and /healthz and a small allowed call,
+ * sent right after, must be answered while the checks are still being
+ * made: for an HTTP JSON-RPC tool, and for a CLI tool.
  *
  * No absolute time: one costly request is first timed alone (T, from its
  * last byte to its answer's head, the median of three). Checked on the
@@ -15,7 +17,7 @@
  * probes wait for a thread to be scheduled. The bound, HOGS x T / 4, sits
  * far from both, and scales with the machine's load as T does.
  * Paths come from the environment (make check sets them): CARAPACED,
- * UPSTREAM. */
+ * UPSTREAM, CLITOOL. */
 #include "config.h"
 
 #include <CUnit/Basic.h>
@@ -32,6 +34,8 @@
 #define HOGS 16
 #define RPC "/tools/rpc/api/v1/rpc"
 #define SMALL_CALL "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":1}"
+#define CLI "/tools/cl"
+#define SMALL_RUN "{\"argv\":[\"println\",\"ok\"]}"
 
 static const char *carapaced_path;
 static char workdir[] = "/tmp/carapaced-fairness-XXXXXX";
@@ -40,8 +44,9 @@ static int up_port, gw_port;
 static char *costly;
 
 /* A body of BODY bytes that the policy parses whole before refusing it
- * (400: a batch of empty objects is no JSON-RPC): 2,600 objects, just
- * under jsonparse's cost cap, a string of 1 MiB, blanks to the end. */
+ * (400: a batch of empty objects is no JSON-RPC, an array no CLI
+ * request): 2,600 objects, just under jsonparse's cost cap, a string of
+ * 1 MiB, blanks to the end. */
 static char *costly_body(void)
 {
 	char *b = malloc(BODY + 1);
@@ -64,20 +69,24 @@ static char *costly_body(void)
 
 static int suite_init(void)
 {
-	char text[1024], path[600];
+	const char *clitool = getenv("CLITOOL");
+	char text[2048], path[600];
 
-	if ((costly = costly_body()) == NULL)
+	if (clitool == NULL || (costly = costly_body()) == NULL)
 		return -1;
 	gw_port = tu_free_port();
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
 		 "  \"max_body_bytes\": %u,\n"
 		 "  \"max_inflight_body_bytes\": %u,\n"
+		 "  \"run_tools_as_root\": true,\n"
 		 "  \"tools\": {\n"
 		 "    \"rpc\": { \"type\": \"http\",\n"
 		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
-		 "      \"jsonrpc_allow_methods\": [\"version\"] } } }\n",
-		 gw_port, BODY, 2 * HOGS * BODY, up_port);
+		 "      \"jsonrpc_allow_methods\": [\"version\"] },\n"
+		 "    \"cl\": { \"type\": \"cli\", \"binary\": \"%s\",\n"
+		 "      \"argv_allow_patterns\": [\"println *\"] } } }\n",
+		 gw_port, BODY, 2 * HOGS * BODY, up_port, clitool);
 	snprintf(path, sizeof(path), "%s/fairness.conf", workdir);
 	if (tu_write_file(path, text) < 0)
 		return -1;
@@ -95,15 +104,16 @@ static int suite_clean(void)
 	return rc;
 }
 
-/* A connection that has sent a costly POST but for its last byte; -1. */
-static int hold_costly(void)
+/* A connection that has sent a costly POST to target but for its last
+ * byte; -1. */
+static int hold_costly(const char *target)
 {
 	char head[256];
 	int fd = tu_connect(gw_port);
 	int n = snprintf(head, sizeof(head),
-			 "POST " RPC " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+			 "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 			 "Content-Type: application/json\r\n"
-			 "Content-Length: %u\r\n\r\n", BODY);
+			 "Content-Length: %u\r\n\r\n", target, BODY);
 
 	if (fd < 0)
 		return -1;
@@ -152,10 +162,11 @@ static int all_read(void *arg)
 	return !unread;
 }
 
-/* One costly request alone: ns from its last byte to its answer. */
-static uint64_t time_one(void)
+/* One costly request to target alone: ns from its last byte to its
+ * answer. */
+static uint64_t time_one(const char *target)
 {
-	int fd = hold_costly();
+	int fd = hold_costly(target);
 
 	CU_ASSERT_FATAL(fd >= 0);
 	uint64_t start = tu_now_ns();
@@ -187,14 +198,21 @@ static void send_probe(int fd, const char *method, const char *target,
 	CU_ASSERT(tu_send_all(fd, req, (size_t)n) == 0);
 }
 
-/* HOGS costly bodies finished at once, then /healthz and a small call:
- * how long each probe took (ns). */
-static void burst(uint64_t *health_ns, uint64_t *call_ns)
+/* A tool to load and the small call to make of it. */
+struct tool_case {
+	const char *target;
+	const char *small_body;
+};
+
+/* HOGS costly bodies to the tool finished at once, then /healthz and a
+ * small call to it: how long each probe took (ns). */
+static void burst(const struct tool_case *tc, uint64_t *health_ns,
+		  uint64_t *call_ns)
 {
 	int hogs[HOGS];
 
 	for (int i = 0; i < HOGS; i++)
-		CU_ASSERT_FATAL((hogs[i] = hold_costly()) >= 0);
+		CU_ASSERT_FATAL((hogs[i] = hold_costly(tc->target)) >= 0);
 	int health = tu_connect(gw_port), call = tu_connect(gw_port);
 	CU_ASSERT_FATAL(health >= 0 && call >= 0);
 	/* no check can start before its last byte: every body is in */
@@ -204,7 +222,7 @@ static void burst(uint64_t *health_ns, uint64_t *call_ns)
 	for (int i = 0; i < HOGS; i++)
 		CU_ASSERT(tu_send_all(hogs[i], costly + BODY - 1, 1) == 0);
 	send_probe(health, "GET", "/healthz", "");
-	send_probe(call, "POST", RPC, SMALL_CALL);
+	send_probe(call, "POST", tc->target, tc->small_body);
 	CU_ASSERT(status_of(health) == 200);
 	*health_ns = tu_now_ns() - start;
 	CU_ASSERT(status_of(call) == 200);
@@ -219,24 +237,36 @@ static void burst(uint64_t *health_ns, uint64_t *call_ns)
 	close(call);
 }
 
-static void test_probes_not_delayed(void)
+static void probes_not_delayed(const struct tool_case *tc)
 {
 	uint64_t alone[3], h, c;
 
 	for (int i = 0; i < 3; i++)
-		alone[i] = time_one();
+		alone[i] = time_one(tc->target);
 	qsort(alone, 3, sizeof(alone[0]), cmp_u64);
 	uint64_t bound = alone[1] * HOGS / 4;
 	/* once for the worker pool to hold HOGS threads, as under steady
 	 * load: thread creation is not what is measured */
-	burst(&h, &c);
-	burst(&h, &c);
+	burst(tc, &h, &c);
+	burst(tc, &h, &c);
 	fprintf(stderr,
-		"\n    one costly body alone %.1f ms; with %d in flight: "
+		"\n    %s: one costly body alone %.1f ms; with %d in flight: "
 		"/healthz %.1f ms, a small call %.1f ms; bound %.1f ms\n",
-		alone[1] / 1e6, HOGS, h / 1e6, c / 1e6, bound / 1e6);
+		tc->target, alone[1] / 1e6, HOGS, h / 1e6, c / 1e6,
+		bound / 1e6);
 	CU_ASSERT(h < bound);
 	CU_ASSERT(c < bound);
+}
+
+static void test_probes_not_delayed(void)
+{
+	probes_not_delayed(&(struct tool_case){ RPC, SMALL_CALL });
+}
+
+/* The small call runs a process: it is answered once the child ends. */
+static void test_cli_probes_not_delayed(void)
+{
+	probes_not_delayed(&(struct tool_case){ CLI, SMALL_RUN });
 }
 
 int main(void)
@@ -253,6 +283,9 @@ int main(void)
 	CU_add_test(s, "/healthz and a small call are not held up by costly "
 		       "bodies in flight",
 		    test_probes_not_delayed);
+	CU_add_test(s, "a CLI tool: /healthz and a small run are not held up "
+		       "by costly bodies in flight",
+		    test_cli_probes_not_delayed);
 	rc = cu_run();
 	tu_stop(up_pid);
 	tu_remove_tree(workdir);
