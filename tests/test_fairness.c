@@ -15,7 +15,8 @@
  * MHD thread, the HOGS checks run one after the other and the probes wait
  * for most of them, about HOGS x T; checked on the workers, the
  * probes wait for a thread to be scheduled. The bound, HOGS x T / 4, sits
- * far from both, and scales with the machine's load as T does.
+ * far from both, and scales with the machine's load as T does (T is
+ * timed again before each try; see ATTEMPTS).
  * Paths come from the environment (make check sets them): CARAPACED,
  * UPSTREAM, CLITOOL. */
 #include "config.h"
@@ -237,23 +238,35 @@ static void burst(const struct tool_case *tc, uint64_t *health_ns,
 	close(call);
 }
 
+/* Up to ATTEMPTS bursts, the first within the bound ends it: a probe the
+ * machine's other load held up once (a scheduler's whim on a shared
+ * machine) is tried again, while a check on the MHD thread holds every
+ * burst's probes up alike. */
+#define ATTEMPTS 3
+
 static void probes_not_delayed(const struct tool_case *tc)
 {
-	uint64_t alone[3], h, c;
+	uint64_t alone[3], h, c, bound;
+	int within = 0;
 
-	for (int i = 0; i < 3; i++)
-		alone[i] = time_one(tc->target);
-	qsort(alone, 3, sizeof(alone[0]), cmp_u64);
-	uint64_t bound = alone[1] * HOGS / 4;
 	/* once for the worker pool to hold HOGS threads, as under steady
 	 * load: thread creation is not what is measured */
 	burst(tc, &h, &c);
-	burst(tc, &h, &c);
-	fprintf(stderr,
-		"\n    %s: one costly body alone %.1f ms; with %d in flight: "
-		"/healthz %.1f ms, a small call %.1f ms; bound %.1f ms\n",
-		tc->target, alone[1] / 1e6, HOGS, h / 1e6, c / 1e6,
-		bound / 1e6);
+	for (int a = 0; a < ATTEMPTS && !within; a++) {
+		for (int i = 0; i < 3; i++)
+			alone[i] = time_one(tc->target);
+		qsort(alone, 3, sizeof(alone[0]), cmp_u64);
+		bound = alone[1] * HOGS / 4;
+		burst(tc, &h, &c);
+		within = h < bound && c < bound;
+		fprintf(stderr,
+			"\n    %s: one costly body alone %.1f ms; with %d in "
+			"flight: /healthz %.1f ms, a small call %.1f ms; "
+			"bound %.1f ms",
+			tc->target, alone[1] / 1e6, HOGS, h / 1e6, c / 1e6,
+			bound / 1e6);
+	}
+	fputc('\n', stderr);
 	CU_ASSERT(h < bound);
 	CU_ASSERT(c < bound);
 }
