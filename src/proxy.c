@@ -648,6 +648,8 @@ static enum outcome drive(struct worker *w, CURL *easy, CURLcode *result)
 		int budget = poll_budget(w, start, &expired);
 		if (budget == 0)
 			return expired;
+		if (w->published) /* a long body or a stream: set up */
+			workers_stack_trim();
 		wait_events(w, easy, budget);
 	}
 	int left;

@@ -13,8 +13,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 struct thread {
 	struct thread *next;       /* in the idle stack, while parked */
@@ -34,6 +37,11 @@ static unsigned n_idle, n_busy;
 static unsigned idle_ms = WORKERS_IDLE_MS;
 static int stopping;
 static _Atomic uint64_t started;
+
+/* The calling worker's stack: its lowest usable byte (0 on a thread not
+ * ours, or when unknown), and whether this job has trimmed it already. */
+static _Thread_local uintptr_t stack_low;
+static _Thread_local int stack_trimmed;
 
 static void thread_free(struct thread *t)
 {
@@ -114,12 +122,39 @@ static int park(struct thread *t)
 	return await_job(t);
 }
 
+static void note_stack(void)
+{
+	pthread_attr_t a;
+	void *low;
+	size_t size;
+
+	if (pthread_getattr_np(pthread_self(), &a) != 0)
+		return;
+	if (pthread_attr_getstack(&a, &low, &size) == 0)
+		stack_low = (uintptr_t)low; /* above the guard */
+	pthread_attr_destroy(&a);
+}
+
+void workers_stack_trim(void)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	volatile char here = 0;
+	/* a margin below this frame for madvise's own (a few words) */
+	uintptr_t high = ((uintptr_t)&here - 512) & ~(page - 1);
+
+	if (stack_low == 0 || stack_trimmed || high <= stack_low)
+		return;
+	stack_trimmed = 1;
+	madvise((void *)stack_low, high - stack_low, MADV_DONTNEED);
+}
+
 static void *thread_main(void *arg)
 {
 	struct thread *t = arg;
 	sigset_t mask;
 
 	pthread_sigmask(SIG_SETMASK, NULL, &mask);
+	note_stack();
 	pthread_mutex_lock(&lock);
 	t->tid = pthread_self();
 	do {
@@ -129,6 +164,7 @@ static void *thread_main(void *arg)
 		t->fn = NULL;
 		pthread_mutex_unlock(&lock);
 		errno = 0;
+		stack_trimmed = 0;
 		fn(job);
 		pthread_sigmask(SIG_SETMASK, &mask, NULL);
 		pthread_mutex_lock(&lock);
