@@ -27,6 +27,8 @@ struct thread {
 	void *arg;
 	struct timespec parked_at; /* CLOCK_MONOTONIC */
 	int stop;                  /* workers_shutdown() joins it */
+	atomic_int refs;           /* the thread's own (or its joiner's),
+				    * and one per hand-over still signalling */
 };
 
 /* Everything below but started is under lock. */
@@ -47,6 +49,12 @@ static void thread_free(struct thread *t)
 {
 	pthread_cond_destroy(&t->wake);
 	free(t);
+}
+
+static void thread_put(struct thread *t)
+{
+	if (atomic_fetch_sub(&t->refs, 1) == 1)
+		thread_free(t);
 }
 
 static void unlink_idle(struct thread *t)
@@ -173,7 +181,7 @@ static void *thread_main(void *arg)
 	pthread_mutex_unlock(&lock);
 	if (!joined) {
 		pthread_detach(pthread_self());
-		thread_free(t);
+		thread_put(t);
 	}
 	return NULL;
 }
@@ -199,6 +207,7 @@ static int start_thread(workers_fn *fn, void *arg)
 	}
 	t->fn = fn;
 	t->arg = arg;
+	atomic_init(&t->refs, 1);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, WORKERS_STACK_SIZE);
 	rc = pthread_create(&tid, &attr, thread_main, t);
@@ -226,8 +235,14 @@ int workers_run(workers_fn *fn, void *arg)
 		n_idle--;
 		t->fn = fn;
 		t->arg = arg;
-		pthread_cond_signal(&t->wake);
+		/* signalled after the unlock: woken under the lock, t would
+		 * at once block on it again (measured: 5 % of the daemon's
+		 * CPU under JSON-RPC load). t may meanwhile run the job,
+		 * woken by its timeout, and exit: the reference keeps it. */
+		atomic_fetch_add(&t->refs, 1);
 		pthread_mutex_unlock(&lock);
+		pthread_cond_signal(&t->wake);
+		thread_put(t);
 		return 0;
 	}
 	pthread_mutex_unlock(&lock);
@@ -280,7 +295,7 @@ void workers_shutdown(void)
 	while (t != NULL) {
 		struct thread *next = t->next;
 		pthread_join(t->tid, NULL);
-		thread_free(t);
+		thread_put(t);
 		t = next;
 	}
 }
