@@ -145,15 +145,17 @@ static void note_stack(void)
 
 void workers_stack_trim(void)
 {
+	if (stack_low == 0 || stack_trimmed) /* the common case: a test */
+		return;
+	stack_trimmed = 1;
+
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	volatile char here = 0;
 	/* a margin below this frame for madvise's own (a few words) */
 	uintptr_t high = ((uintptr_t)&here - 512) & ~(page - 1);
 
-	if (stack_low == 0 || stack_trimmed || high <= stack_low)
-		return;
-	stack_trimmed = 1;
-	madvise((void *)stack_low, high - stack_low, MADV_DONTNEED);
+	if (high > stack_low)
+		madvise((void *)stack_low, high - stack_low, MADV_DONTNEED);
 }
 
 static void *thread_main(void *arg)
