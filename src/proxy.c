@@ -642,6 +642,8 @@ static enum outcome drive(struct worker *w, CURL *easy, CURLcode *result)
 		if (budget == 0)
 			return expired;
 		release_held(w); /* nothing held across a wait */
+		if (w->published) /* a long body or a stream: set up */
+			workers_stack_trim();
 		wait_events(w, easy, budget);
 	}
 	int left;

@@ -13,8 +13,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 struct thread {
 	struct thread *next;       /* in the idle stack, while parked */
@@ -24,6 +27,8 @@ struct thread {
 	void *arg;
 	struct timespec parked_at; /* CLOCK_MONOTONIC */
 	int stop;                  /* workers_shutdown() joins it */
+	atomic_int refs;           /* the thread's own (or its joiner's),
+				    * and one per hand-over still signalling */
 };
 
 /* Everything below but started is under lock. */
@@ -35,10 +40,21 @@ static unsigned idle_ms = WORKERS_IDLE_MS;
 static int stopping;
 static _Atomic uint64_t started;
 
+/* The calling worker's stack: its lowest usable byte (0 on a thread not
+ * ours, or when unknown), and whether this job has trimmed it already. */
+static _Thread_local uintptr_t stack_low;
+static _Thread_local int stack_trimmed;
+
 static void thread_free(struct thread *t)
 {
 	pthread_cond_destroy(&t->wake);
 	free(t);
+}
+
+static void thread_put(struct thread *t)
+{
+	if (atomic_fetch_sub(&t->refs, 1) == 1)
+		thread_free(t);
 }
 
 static void unlink_idle(struct thread *t)
@@ -114,12 +130,41 @@ static int park(struct thread *t)
 	return await_job(t);
 }
 
+static void note_stack(void)
+{
+	pthread_attr_t a;
+	void *low;
+	size_t size;
+
+	if (pthread_getattr_np(pthread_self(), &a) != 0)
+		return;
+	if (pthread_attr_getstack(&a, &low, &size) == 0)
+		stack_low = (uintptr_t)low; /* above the guard */
+	pthread_attr_destroy(&a);
+}
+
+void workers_stack_trim(void)
+{
+	if (stack_low == 0 || stack_trimmed) /* the common case: a test */
+		return;
+	stack_trimmed = 1;
+
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	volatile char here = 0;
+	/* a margin below this frame for madvise's own (a few words) */
+	uintptr_t high = ((uintptr_t)&here - 512) & ~(page - 1);
+
+	if (high > stack_low)
+		madvise((void *)stack_low, high - stack_low, MADV_DONTNEED);
+}
+
 static void *thread_main(void *arg)
 {
 	struct thread *t = arg;
 	sigset_t mask;
 
 	pthread_sigmask(SIG_SETMASK, NULL, &mask);
+	note_stack();
 	pthread_mutex_lock(&lock);
 	t->tid = pthread_self();
 	do {
@@ -129,6 +174,7 @@ static void *thread_main(void *arg)
 		t->fn = NULL;
 		pthread_mutex_unlock(&lock);
 		errno = 0;
+		stack_trimmed = 0;
 		fn(job);
 		pthread_sigmask(SIG_SETMASK, &mask, NULL);
 		pthread_mutex_lock(&lock);
@@ -137,7 +183,7 @@ static void *thread_main(void *arg)
 	pthread_mutex_unlock(&lock);
 	if (!joined) {
 		pthread_detach(pthread_self());
-		thread_free(t);
+		thread_put(t);
 	}
 	return NULL;
 }
@@ -163,6 +209,7 @@ static int start_thread(workers_fn *fn, void *arg)
 	}
 	t->fn = fn;
 	t->arg = arg;
+	atomic_init(&t->refs, 1);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, WORKERS_STACK_SIZE);
 	rc = pthread_create(&tid, &attr, thread_main, t);
@@ -190,8 +237,14 @@ int workers_run(workers_fn *fn, void *arg)
 		n_idle--;
 		t->fn = fn;
 		t->arg = arg;
-		pthread_cond_signal(&t->wake);
+		/* signalled after the unlock: woken under the lock, t would
+		 * at once block on it again (measured: 5 % of the daemon's
+		 * CPU under JSON-RPC load). t may meanwhile run the job,
+		 * woken by its timeout, and exit: the reference keeps it. */
+		atomic_fetch_add(&t->refs, 1);
 		pthread_mutex_unlock(&lock);
+		pthread_cond_signal(&t->wake);
+		thread_put(t);
 		return 0;
 	}
 	pthread_mutex_unlock(&lock);
@@ -244,7 +297,7 @@ void workers_shutdown(void)
 	while (t != NULL) {
 		struct thread *next = t->next;
 		pthread_join(t->tid, NULL);
-		thread_free(t);
+		thread_put(t);
 		t = next;
 	}
 }

@@ -37,6 +37,14 @@ typedef void workers_fn(void *arg);
  * workers_shutdown()): fn will not run, arg is still the caller's. */
 int workers_run(workers_fn *fn, void *arg);
 
+/* On a worker thread, once per job (later calls are free): gives the
+ * kernel back the stack pages below the caller's frame. A long job (a
+ * stream) calls it from its shallow wait loop once set up: the deep calls
+ * of its set-up (libcurl's formatting alone takes about 10 KiB) would
+ * otherwise stay resident for the job's whole life. The pages come back,
+ * zeroed, when touched again. Does nothing on any other thread. */
+void workers_stack_trim(void);
+
 /* Jobs running now. */
 unsigned workers_active(void);
 /* Waits until no job runs or timeout_ms passes; returns those left. */

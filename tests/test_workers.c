@@ -10,7 +10,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "workers.h"
 #include "cu_run.h"
@@ -239,6 +242,83 @@ static void test_no_leak_between_jobs(void)
 	CU_ASSERT_EQUAL(b.usr1_blocked, 0);
 }
 
+/* workers_stack_trim(): the pages a job's deep calls touched leave
+ * (mincore(2) sees them resident before and gone after), once per job,
+ * and the caller's own frame is kept. */
+#define DEEP (64 * 1024)
+
+struct depth {
+	uintptr_t low;          /* the deepest byte the job touched */
+	int before, after;      /* resident pages of that region */
+	int second;             /* on the next job, the same thread */
+	int done;               /* mark() */
+};
+
+static __attribute__((noinline)) uintptr_t go_deep(int frames)
+{
+	char pad[1024];
+
+	memset(pad, frames, sizeof(pad));
+	__asm__ volatile("" : : "r"(pad) : "memory"); /* kept, written */
+	if (frames > 1)
+		return go_deep(frames - 1) + (pad[5] != frames);
+	return (uintptr_t)pad;
+}
+
+/* Resident pages from d->low up to 16 KiB below the caller's frame. */
+static int resident(const struct depth *d)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	volatile char here;
+	uintptr_t lo = d->low & ~(uintptr_t)(page - 1);
+	uintptr_t hi = ((uintptr_t)&here - 16384) & ~(uintptr_t)(page - 1);
+	unsigned char vec[DEEP / 1024 + 8];
+	int n = 0;
+
+	if (hi <= lo || (hi - lo) / page > sizeof(vec) ||
+	    mincore((void *)lo, hi - lo, vec) != 0)
+		return -1;
+	for (size_t i = 0; i < (hi - lo) / page; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+static void deep_job(void *arg)
+{
+	struct depth *d = arg;
+
+	d->low = go_deep(DEEP / 1024);
+	d->before = resident(d);
+	workers_stack_trim();
+	d->after = resident(d);
+	go_deep(DEEP / 1024);
+	workers_stack_trim(); /* once per job: these stay */
+	d->second = resident(d);
+	mark(&d->done);
+}
+
+static void test_stack_trim(void)
+{
+	struct depth a = { 0 }, b = { 0 };
+
+	CU_ASSERT_FATAL(workers_run(deep_job, &a) == 0);
+	CU_ASSERT_FATAL(tu_wait_until(marked, &a.done, WAIT_MS) == 0);
+	CU_ASSERT(a.before >= 8);
+	CU_ASSERT_EQUAL(a.after, 0);
+	CU_ASSERT_EQUAL(a.second, a.before);
+	CU_ASSERT_FATAL(tu_wait_until(none_busy, NULL, WAIT_MS) == 0);
+	CU_ASSERT_FATAL(workers_run(deep_job, &b) == 0); /* a new job: */
+	CU_ASSERT_FATAL(tu_wait_until(marked, &b.done, WAIT_MS) == 0);
+	CU_ASSERT(b.before >= 8);
+	CU_ASSERT_EQUAL(b.after, 0);                      /* trims again */
+	/* not a worker: nothing happens */
+	struct depth m = { .low = go_deep(DEEP / 1024) };
+	m.before = resident(&m);
+	workers_stack_trim();
+	CU_ASSERT(m.before >= 8);
+	CU_ASSERT_EQUAL(resident(&m), m.before);
+}
+
 /* Shut down, the parked threads are gone at once (joined: their
  * thread-specific data freed), and no job is taken any more. */
 static void test_shutdown(void)
@@ -276,6 +356,8 @@ int main(void)
 			 test_idle_timeout) ||
 	    !CU_add_test(s, "no signal mask or errno leaks",
 			 test_no_leak_between_jobs) ||
+	    !CU_add_test(s, "a job's stack can be trimmed",
+			 test_stack_trim) ||
 	    !CU_add_test(s, "shutdown joins the parked", test_shutdown)) {
 		CU_cleanup_registry();
 		return 1;
