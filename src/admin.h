@@ -4,7 +4,8 @@
  *
  * It is a listener of its own, on a loopback address or a unix socket
  * (made with mode 0600), never one of the tool listeners: no tool path
- * reaches it. Like the server, a thread per connection. */
+ * reaches it. A thread per connection (few connections, and the live
+ * tail's reader may block), unlike the tool listeners. */
 #ifndef CARAPACE_ADMIN_H
 #define CARAPACE_ADMIN_H
 

@@ -2,10 +2,11 @@
  * identity, policy, then the health answer, a CLI run or the hand-off to
  * the proxy worker); the listeners themselves are listener.c's.
  *
- * libmicrohttpd runs a thread per connection (poll mode: no FD_SETSIZE
- * limit). That thread may block: it waits for the upstream's head, then
- * its content reader sleeps on the stream until bytes arrive. No reader
- * ever returns "no data yet", so MHD never spins. This is also the one
+ * libmicrohttpd runs one epoll thread for all the connections of a
+ * listener, so nothing here may block or cost what a client chooses: a
+ * request waiting for its answer suspends its connection, and the worker
+ * that checks its body and runs its transfer resumes it when there is
+ * something to send (stream.h, the parking consumer). This is also the one
  * place that decides what a client is told and what is logged. */
 #ifndef CARAPACE_SERVER_H
 #define CARAPACE_SERVER_H
