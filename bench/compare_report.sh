@@ -51,6 +51,7 @@ summary_table() {
 	echo "| RSS per stream, bytes (1 → 1,000 streams / 1 → highest held) | $(per_stream carapaced 1 1000) / $(per_stream carapaced 1 "$(held carapaced)") | $(per_stream nginx 1 1000) / $(per_stream nginx 1 "$(held nginx)") | — |"
 	echo "| descriptors with 1,000 open streams | $(lad carapaced 1000 fds) | $(lad nginx 1000 fds) | — |"
 	echo "| idle CPU with 1,000 open streams over ${IDLE} s, % of a core | $(lad carapaced 1000 idle_cpu_pct) | $(lad nginx 1000 idle_cpu_pct) | — |"
+	echo "| idle CPU with 9,000 open streams over ${IDLE} s, % of a core | $(lad carapaced 9000 idle_cpu_pct) | $(lad nginx 9000 idle_cpu_pct) | — |"
 }
 
 growth_table() {
@@ -173,8 +174,8 @@ BUILD_REV=$(git -C "${BUILD_SRC:-/nonexistent}" rev-parse --short HEAD 2>/dev/nu
 	echo "  must reach every stream; while they are held, RSS (VmRSS, summed over"
 	echo "  nginx's processes), threads, descriptors (/proc/PID/fd), /healthz"
 	echo "  (carapaced) and one JSON-RPC \`send\`. A step is held when all of that"
-	echo "  passed; the ladder stops at the first that is not. At 1,000 streams,"
-	echo "  idle CPU over ${IDLE} s first. The streams are reopened at each step (the"
+	echo "  passed; the ladder stops at the first that is not. At 1,000 and 9,000"
+	echo "  streams, idle CPU over ${IDLE} s first. The streams are reopened at each step (the"
 	echo "  proxy keeps the history of the steps before). Direct (no proxy) runs"
 	echo "  the growth points, the base of \"added p99\"."
 	echo
