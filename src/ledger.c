@@ -11,8 +11,20 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "dbuf.h"
 #include "redact.h"
 #include "text.h"
+
+#define RECORD_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* A value a record shows, kept as its text in the record: serialised and
+ * cleaned once, when it is set, on the request's worker. A body may be
+ * max_body_bytes: writing its record on MHD's thread, which serves every
+ * client, then costs a copy, not a serialisation. */
+struct rendered {
+	char *text;                     /* NULL: not shown */
+	size_t len;
+};
 
 struct ledger {
 	struct audit *audit;
@@ -40,7 +52,7 @@ struct ledger_entry {
 	/* the tool's, borrowed while the request is being decided: only
 	 * ledger_entry_set_body and ledger_entry_set_argv use it */
 	const struct cfg_strings *redact;
-	struct json_object *jsonrpc_methods, *argv, *body;
+	struct rendered jsonrpc_methods, argv, body;
 	int methods_truncated;          /* jsonrpc_methods is not all */
 	uint64_t bytes_in;
 	atomic_uint_fast64_t bytes_out;
@@ -86,9 +98,9 @@ static void entry_free(struct ledger_entry *e)
 	free(e->method);
 	free(e->target);
 	free(e->tool);
-	json_object_put(e->jsonrpc_methods);
-	json_object_put(e->argv);
-	json_object_put(e->body);
+	free(e->jsonrpc_methods.text);
+	free(e->argv.text);
+	free(e->body.text);
 	free(e);
 }
 
@@ -170,22 +182,43 @@ int ledger_entry_set_tool(struct ledger_entry *e,
 	return 0;
 }
 
+/* Every string of a record may hold a client's or an upstream's bytes
+ * (path, method, argv, body, reasons quoting them): each piece of a line
+ * is cleaned, so that each line is valid UTF-8 JSON whatever field a
+ * later change adds. A piece ends where a JSON value does, on an ASCII
+ * byte, and text_json_clean works a character at a time: the pieces
+ * cleaned apart read as the whole line cleaned at once. NULL on out of
+ * memory. */
+static char *record_clean(struct json_object *v, size_t *len)
+{
+	const char *text = json_object_to_json_string_length(v, RECORD_FLAGS,
+							     len);
+
+	return text ? text_json_clean(text, *len, len) : NULL;
+}
+
+/* v (put here) becomes r's text; NULL (out of memory): not shown. */
+static void render(struct rendered *r, struct json_object *v)
+{
+	free(r->text);
+	r->text = v ? record_clean(v, &r->len) : NULL;
+	json_object_put(v);
+}
+
 void ledger_entry_set_body(struct ledger_entry *e, const char *body,
 			   size_t len)
 {
 	e->bytes_in = len;
 	if (!e->log_body || !e->audited || len == 0)
 		return;
-	json_object_put(e->body);
-	e->body = redact_body(body ? body : "", len, e->redact);
+	render(&e->body, redact_body(body ? body : "", len, e->redact));
 }
 
 void ledger_entry_set_jsonrpc_methods(struct ledger_entry *e,
 				      struct json_object *methods,
 				      int truncated)
 {
-	json_object_put(e->jsonrpc_methods);
-	e->jsonrpc_methods = methods;
+	render(&e->jsonrpc_methods, methods);
 	e->methods_truncated = truncated;
 }
 
@@ -194,8 +227,7 @@ void ledger_entry_set_argv(struct ledger_entry *e, char *const *argv,
 {
 	if (!e->log_argv || !e->audited)
 		return;
-	json_object_put(e->argv);
-	e->argv = redact_argv(argv, argc, e->redact);
+	render(&e->argv, redact_argv(argv, argc, e->redact));
 }
 
 /* ---- records ---- */
@@ -228,15 +260,6 @@ static void add_secs(struct json_object *o, const char *key, int64_t ms)
 							text));
 }
 
-/* A value the entry keeps: the record takes its own reference. */
-static void add_kept(struct json_object *o, const char *key,
-		     struct json_object *v)
-{
-	if (v != NULL)
-		json_object_object_add(o, key, json_object_get(v));
-}
-
-/* The fields every record has, in the order DESIGN.md lists them. */
 /* Who asked which tool for what, as a record and /v1/streams both say
  * it. */
 static void add_who_what(struct json_object *o, const struct ledger_entry *e)
@@ -248,6 +271,9 @@ static void add_who_what(struct json_object *o, const struct ledger_entry *e)
 	add_str(o, "path", e->target);
 }
 
+/* A record is three pieces, its fields in the order DESIGN.md lists
+ * them: this head, the values the entry keeps rendered (record_join), and
+ * a tail of decision, counts and ending. */
 static struct json_object *record_head(const struct ledger_entry *e,
 				       const char *event)
 {
@@ -263,21 +289,21 @@ static struct json_object *record_head(const struct ledger_entry *e,
 	add_str(o, "id", e->id);
 	add_str(o, "event", event);
 	add_who_what(o, e);
-	add_kept(o, "jsonrpc_methods", e->jsonrpc_methods);
-	if (e->methods_truncated)
-		json_object_object_add(o, "jsonrpc_methods_truncated",
-				       json_object_new_boolean(1));
-	add_kept(o, "argv", e->argv);
-	add_kept(o, "body", e->body);
 	return o;
 }
 
-static void record_decision(struct json_object *o, const char *decision,
-			    const char *reason, unsigned status)
+/* The tail, begun. */
+static struct json_object *record_decision(const char *decision,
+					   const char *reason, unsigned status)
 {
+	struct json_object *o = json_object_new_object();
+
+	if (o == NULL)
+		return NULL;
 	add_str(o, "decision", decision);
 	add_str(o, "reason", reason);
 	add_int(o, "status", status);
+	return o;
 }
 
 enum record_duration { WITHOUT_DURATION, WITH_DURATION };
@@ -286,6 +312,8 @@ static void record_counts(struct json_object *o,
 			  const struct ledger_entry *e,
 			  enum record_duration duration)
 {
+	if (o == NULL)
+		return;
 	add_int(o, "bytes_in", (int64_t)e->bytes_in);
 	add_int(o, "bytes_out", (int64_t)atomic_load(&e->bytes_out));
 	if (duration == WITH_DURATION)
@@ -294,26 +322,62 @@ static void record_counts(struct json_object *o,
 	json_object_object_add(o, "stream", json_object_new_boolean(e->stream));
 }
 
-/* Every string of a record may hold a client's or an upstream's bytes
- * (path, method, argv, body, reasons quoting them): the whole line is
- * cleaned here, once, so that each line is valid UTF-8 JSON whatever
- * field a later change adds. */
-static void record_write(const struct ledger_entry *e, struct json_object *o,
+static void add_rendered(struct dbuf *b, const char *key,
+			 const struct rendered *r)
+{
+	if (r->text == NULL)
+		return;
+	dbuf_printf(b, ",\"%s\":", key);
+	dbuf_add(b, r->text, r->len);
+}
+
+/* The line, as if one object held head's fields, the kept values, then
+ * tail's: each piece is an object's text ("{...}", never empty), joined
+ * where the first closes and the last opens. 0, or -1 out of memory. */
+static int record_join(struct dbuf *b, const struct ledger_entry *e,
+		       const char *head, size_t hlen, const char *tail,
+		       size_t tlen)
+{
+	/* the keys, quotes, colons and commas added here take fewer */
+	size_t extra = 96;
+
+	dbuf_reserve(b, hlen + e->jsonrpc_methods.len + e->argv.len +
+				e->body.len + tlen + extra);
+	dbuf_add(b, head, hlen - 1);
+	add_rendered(b, "jsonrpc_methods", &e->jsonrpc_methods);
+	if (e->methods_truncated)
+		dbuf_addstr(b, ",\"jsonrpc_methods_truncated\":true");
+	add_rendered(b, "argv", &e->argv);
+	add_rendered(b, "body", &e->body);
+	dbuf_addstr(b, ",");
+	dbuf_add(b, tail + 1, tlen - 1);
+	return dbuf_error(b) ? -1 : 0;
+}
+
+/* Writes the record and puts head and tail. On whichever thread ends the
+ * entry — MHD's, for most: the kept values, which a client may make
+ * large, were rendered before, and cost a copy here. */
+static void record_write(const struct ledger_entry *e,
+			 struct json_object *head, struct json_object *tail,
 			 const char *decision)
 {
-	if (o != NULL && e->audited) {
-		size_t len;
-		const char *text = json_object_to_json_string_length(
-			o, JSON_C_TO_STRING_PLAIN |
-				   JSON_C_TO_STRING_NOSLASHESCAPE,
-			&len);
-		char *line = text ? text_json_clean(text, len, &len) : NULL;
-		if (line != NULL)
-			audit_write(e->ledger->audit, line, len, e->tool,
-				    decision);
-		free(line);
+	struct dbuf line = DBUF_INIT(SIZE_MAX);
+	size_t hlen = 0, tlen = 0;
+	char *h = NULL, *t = NULL;
+
+	if (e->audited && head != NULL && tail != NULL) {
+		h = record_clean(head, &hlen);
+		t = record_clean(tail, &tlen);
 	}
-	json_object_put(o);
+	if (h != NULL && t != NULL &&
+	    record_join(&line, e, h, hlen, t, tlen) == 0)
+		audit_write(e->ledger->audit, dbuf_str(&line), dbuf_len(&line),
+			    e->tool, decision);
+	dbuf_free(&line);
+	free(h);
+	free(t);
+	json_object_put(head);
+	json_object_put(tail);
 }
 
 /* ---- endings ---- */
@@ -344,11 +408,11 @@ static void end_refused(struct ledger_entry *e, const char *decision,
 			enum metrics_event_kind kind,
 			enum metrics_upstream_error upstream_error)
 {
-	struct json_object *o = record_head(e, "request");
+	struct json_object *head = record_head(e, "request");
+	struct json_object *o = record_decision(decision, reason, status);
 
-	record_decision(o, decision, reason, status);
 	record_counts(o, e, WITH_DURATION);
-	record_write(e, o, decision);
+	record_write(e, head, o, decision);
 	e->status = status;
 	count(e, kind, upstream_error);
 	ledger_entry_discard(e);
@@ -400,10 +464,10 @@ void ledger_entry_open(struct ledger_entry *e, unsigned status,
 	count(e, METRICS_OPENED, METRICS_UPSTREAM_NONE);
 	if (!e->stream)
 		return;
-	struct json_object *o = record_head(e, "stream_open");
-	record_decision(o, "allow", "allowed", status);
+	struct json_object *head = record_head(e, "stream_open");
+	struct json_object *o = record_decision("allow", "allowed", status);
 	record_counts(o, e, WITHOUT_DURATION);
-	record_write(e, o, "allow");
+	record_write(e, head, o, "allow");
 	streams_add(e->ledger, e);
 }
 
@@ -453,8 +517,9 @@ static void record_exit(struct json_object *o, const struct ledger_exit *proc)
 void ledger_entry_end(struct ledger_entry *e, enum ledger_ending how,
 		      const struct ledger_exit *proc)
 {
-	struct json_object *o = record_head(
+	struct json_object *head = record_head(
 		e, e->stream ? "stream_end" : "request");
+	struct json_object *o;
 
 	if (e->stream) {
 		/* closed_by is written under the lock, by a reload or stop */
@@ -463,12 +528,12 @@ void ledger_entry_end(struct ledger_entry *e, enum ledger_ending how,
 			how = (enum ledger_ending)(e->closed_by - 1);
 		pthread_mutex_unlock(&e->ledger->lock);
 	}
-	record_decision(o, "allow", "allowed", e->status);
+	o = record_decision("allow", "allowed", e->status);
 	if (proc != NULL)
 		record_exit(o, proc);
 	record_counts(o, e, WITH_DURATION);
 	add_str(o, "ended", ending_name(how, e->stream));
-	record_write(e, o, "allow");
+	record_write(e, head, o, "allow");
 	if (e->stream)
 		streams_remove(e->ledger, e);
 	count(e, METRICS_ENDED, how == LEDGER_ENDED_ERROR ?
