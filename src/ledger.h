@@ -14,7 +14,13 @@
  * An entry keeps copies of the strings its records show. The one thing it
  * borrows from the config is the routed tool's redaction patterns, from
  * ledger_entry_set_tool until the body and argv are set: the caller holds
- * the config that long. */
+ * the config that long.
+ *
+ * What a client makes large — the body, argv, the JSON-RPC methods — is
+ * redacted and rendered as record text where it is set, on the request's
+ * worker; writing a record (an ending, on MHD's thread for most) then
+ * costs a copy of that text and its write(2), whatever its size. Call
+ * the setters off MHD's thread. */
 #ifndef CARAPACE_LEDGER_H
 #define CARAPACE_LEDGER_H
 
@@ -85,7 +91,7 @@ struct ledger_entry *ledger_entry_new(struct ledger *l, const char *client,
 int ledger_entry_set_tool(struct ledger_entry *e,
 			  const struct cfg_tool *tool);
 /* The request body as received; logged (redacted) when the tool says
- * log_body. */
+ * log_body: up to a serialisation of the whole body, here. */
 void ledger_entry_set_body(struct ledger_entry *e, const char *body,
 			   size_t len);
 /* The body's JSON-RPC method names: a json-c array of strings (see
