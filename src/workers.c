@@ -164,6 +164,9 @@ static void *thread_main(void *arg)
 	sigset_t mask;
 
 	pthread_sigmask(SIG_SETMASK, NULL, &mask);
+	/* not the name of the thread that made it (MHD's, often): top -H
+	 * and perf then tell the workers from the front */
+	pthread_setname_np(pthread_self(), "carapace-worker");
 	note_stack();
 	pthread_mutex_lock(&lock);
 	t->tid = pthread_self();
