@@ -65,7 +65,7 @@ struct stream {
 	void (*cancel_hook)(void *);
 	void *cancel_arg;
 	void *attached;         /* stream_attach's, until detached */
-	void (*drop)(void *);   /* for it, should nobody detach it */
+	void (*drop)(void *, int); /* for it, should nobody detach it */
 	struct stream *prev_parkable; /* on the parkable list: a consumer */
 	struct stream *next_parkable; /* that parks; under parkable_lock */
 	int on_parkable;
@@ -143,7 +143,7 @@ static void stream_destroy(struct stream *s)
 
 	parkable_remove(s);
 	if (s->attached != NULL && s->drop != NULL)
-		s->drop(s->attached);
+		s->drop(s->attached, s->closed);
 	while (c != NULL) {
 		struct chunk *next = c->next;
 		free(c);
@@ -658,7 +658,8 @@ static void consumer_park(struct stream *s)
 	s->suspend(s->consumer_arg);
 }
 
-void stream_attach(struct stream *s, void *obj, void (*drop)(void *))
+void stream_attach(struct stream *s, void *obj,
+		   void (*drop)(void *obj, int closed))
 {
 	pthread_mutex_lock(&s->lock);
 	s->attached = obj;

@@ -126,8 +126,11 @@ void stream_set_exit(struct stream *s, int exit_code, int signal);
  * stream failed, so the consumer finds it once stream_try_head or
  * stream_wait_head has returned 0 or -1, and detaches it (NULL: none).
  * One nobody detached (the consumer left first) is given to drop() when
- * the stream is freed, on the thread releasing it last. */
-void stream_attach(struct stream *s, void *obj, void (*drop)(void *));
+ * the stream is freed, on the thread releasing it last, with closed 1
+ * when the daemon ended the stream (stream_close, stream_close_parkable)
+ * rather than its client. */
+void stream_attach(struct stream *s, void *obj,
+		   void (*drop)(void *obj, int closed));
 void *stream_detach(struct stream *s);
 
 /* --- consumer side; client_fd is watched for the peer's close --- */
