@@ -76,11 +76,20 @@ struct stream {
  * ends them all first. Lock order: parkable_lock, then a stream's. */
 static pthread_mutex_t parkable_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stream *parkable;
+static int parking_closed;     /* stream_close_parkable() has run */
 
+static void cancel_locked(struct stream *s);
+
+/* A consumer that parks; closed at once after stream_close_parkable(). */
 static void parkable_add(struct stream *s)
 {
 	pthread_mutex_lock(&parkable_lock);
-	if (!s->on_parkable) {
+	if (parking_closed) {
+		pthread_mutex_lock(&s->lock);
+		s->closed = 1;
+		cancel_locked(s);
+		pthread_mutex_unlock(&s->lock);
+	} else if (!s->on_parkable) {
 		s->on_parkable = 1;
 		s->prev_parkable = NULL;
 		s->next_parkable = parkable;
@@ -634,6 +643,7 @@ void stream_set_consumer(struct stream *s, int client_fd,
 void stream_close_parkable(void)
 {
 	pthread_mutex_lock(&parkable_lock);
+	parking_closed = 1;
 	for (struct stream *s = parkable; s != NULL; s = s->next_parkable) {
 		pthread_mutex_lock(&s->lock);
 		s->closed = 1;

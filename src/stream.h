@@ -175,7 +175,10 @@ void stream_set_consumer(struct stream *s, int client_fd,
 			 void (*suspend)(void *), void (*resume)(void *),
 			 void *arg);
 /* Closes (stream_close) every stream whose consumer parks, so that no
- * connection stays suspended: before an MHD daemon stops. */
+ * connection stays suspended: before an MHD daemon stops. Every stream
+ * given such a consumer from then on is closed at once too (a request the
+ * MHD thread was already taking when the stop came must not park its
+ * connection after): once per process, which stops after it. */
 void stream_close_parkable(void);
 /* The client's socket for the producer to watch; -1: none, or gone. */
 int stream_client_fd(struct stream *s);
