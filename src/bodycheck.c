@@ -81,12 +81,20 @@ struct ledger_entry *bodycheck_take_entry(struct bodycheck *bc)
 	return e;
 }
 
-/* A stream's entry nobody took back, or a check's that never ran. */
-void bodycheck_drop_entry(void *e)
+/* A check's entry that never ran: nothing was decided nor forwarded. */
+static void drop_undecided(struct ledger_entry *e)
 {
 	ledger_entry_deny(e, STATUS_CLIENT_CLOSED,
 			  "client closed the connection before the request "
 			  "was complete");
+}
+
+/* An allowed request's entry nobody took back. */
+void bodycheck_drop_entry(void *e, int closed)
+{
+	ledger_entry_open(e, STATUS_CLIENT_CLOSED, LEDGER_PLAIN);
+	ledger_entry_end(e, closed ? LEDGER_ENDED_SHUTDOWN :
+				     LEDGER_ENDED_CLIENT_CLOSED, NULL);
 }
 
 void bodycheck_free(void *arg)
@@ -96,7 +104,7 @@ void bodycheck_free(void *arg)
 	if (bc == NULL)
 		return;
 	if (bc->entry != NULL)
-		bodycheck_drop_entry(bc->entry);
+		drop_undecided(bc->entry);
 	decided(bc);
 	cfg_release(bc->cfg);
 	free(bc->tool_name);

@@ -74,9 +74,11 @@ void bodycheck_wait_idle(void);
 void bodycheck_publish_refusal(struct stream *s, unsigned status,
 			       const char *reason, const char *tool_name,
 			       char *body, unsigned retry_after);
-/* For stream_attach(drop): an entry that no consumer took back is
- * recorded as a client that left before the request was complete (as
- * request_free() records one). */
-void bodycheck_drop_entry(void *entry);
+/* For stream_attach(drop): an entry that no consumer took back belongs
+ * to a request the policy allowed, which may have gone upstream (or run)
+ * before its stream was cancelled: recorded as allowed and answered 499,
+ * ended by the client or, closed, by a shutdown (as request_unanswered()
+ * records a client gone before the head), never as refused. */
+void bodycheck_drop_entry(void *entry, int closed);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +39,9 @@
  * piece. Nothing is held across a wait (release_held() before each), so
  * bytes still flow as they arrive; an event stream is never held. */
 #define HOLD_MAX (64 * 1024)
+/* The longest a worker sleeps while its client has pipelined bytes
+ * unread (see check_client): how late such a client's close is noticed. */
+#define UNREAD_POLL_MS 1000
 
 /* A header to send. The host's own (injected by the configuration, or
  * written by carapaced) are kept apart from the client's: the client's
@@ -82,6 +86,7 @@ struct worker {
 	int upstream_fd;           /* ... on this upstream socket, or -1 */
 	int *opened_fd;            /* its handle's socket being connected */
 	int client_fd;             /* watched while it may close; -1 */
+	int client_unread;         /* ... polled instead: bytes wait in it */
 };
 
 int proxy_global_init(void)
@@ -492,9 +497,19 @@ static void wake_worker(void *arg)
 	pthread_mutex_unlock(&w->wait_lock);
 }
 
-/* The client's socket became readable: closed (or reset), or a next
- * request pipelined behind this one, which MHD will read; then it is
- * watched no more (poll would report it again and again). */
+/* The client's socket became readable: closed (or reset), or bytes
+ * pipelined behind this request, which MHD reads once the answer is over.
+ * Those would wake curl_multi_wait again and again: the socket is then
+ * not watched but asked after its close at each wake (client_left), the
+ * sleep capped at UNREAD_POLL_MS, since a FIN behind unread bytes makes
+ * it no more readable than it was. A client that half-closes
+ * (shutdown(SHUT_WR)) after its request reads 0 here, or shows POLLRDHUP
+ * there, and is taken for gone: HTTP/1.1 allows the half-close, but most
+ * proxies (nginx, proxy_ignore_client_abort off) take it for an abort
+ * too. Until the stream is cancelled the client's descriptor cannot be
+ * closed (MHD holds the connection suspended), so its number is not
+ * reused meanwhile; after, a look at a reused one can only cancel the
+ * stream again. */
 static void check_client(struct worker *w)
 {
 	char c;
@@ -502,8 +517,18 @@ static void check_client(struct worker *w)
 
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 		stream_cancel(w->stream);
-	else
-		w->client_fd = -1;
+	else if (n > 0)
+		w->client_unread = 1;
+}
+
+/* 1 when the client closed or reset its socket, unread bytes or not
+ * (curl_multi_wait's extra descriptors know no POLLRDHUP). */
+static int client_left(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) > 0 &&
+	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 /* Sleeps in curl_multi_wait up to budget ms, watching the client. */
@@ -511,6 +536,7 @@ static void wait_events(struct worker *w, CURL *easy, int budget)
 {
 	struct curl_waitfd extra = { .fd = w->client_fd,
 				     .events = CURL_WAIT_POLLIN };
+	int watch = w->client_fd >= 0 && !w->client_unread;
 	curl_socket_t sock = CURL_SOCKET_BAD;
 
 	if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK)
@@ -522,15 +548,19 @@ static void wait_events(struct worker *w, CURL *easy, int budget)
 	w->upstream_fd = sock == CURL_SOCKET_BAD ? -1 : (int)sock;
 	pthread_mutex_unlock(&w->wait_lock);
 	/* after waiting is set: a cancel from here on shuts the socket */
+	if (w->client_unread && budget > UNREAD_POLL_MS)
+		budget = UNREAD_POLL_MS;
 	if (!stream_is_cancelled(w->stream))
-		curl_multi_wait(w->multi, &extra, w->client_fd >= 0, budget,
-				NULL);
+		curl_multi_wait(w->multi, &extra, watch, budget, NULL);
 	pthread_mutex_lock(&w->wait_lock);
 	w->waiting = 0;
 	w->upstream_fd = -1;
 	pthread_mutex_unlock(&w->wait_lock);
-	if (w->client_fd >= 0 && extra.revents != 0)
+	if (watch && extra.revents != 0)
 		check_client(w);
+	if (w->client_fd >= 0 && w->client_unread &&
+	    client_left(w->client_fd))
+		stream_cancel(w->stream);
 }
 
 /* The socket curl opens, recorded in its handle (clientp) until curl
@@ -632,6 +662,10 @@ static enum outcome drive(struct worker *w, CURL *easy, CURLcode *result)
 
 	*result = CURLE_OK;
 	for (;;) {
+		/* before each perform: a stream cancelled while the body was
+		 * checked (a client gone, a stop) sends nothing upstream */
+		if (stream_is_cancelled(w->stream))
+			return CANCELLED;
 		curl_multi_perform(w->multi, &running);
 		if (!running)
 			break;

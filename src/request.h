@@ -37,6 +37,9 @@ struct request {
 	char *target;                   /* raw, as the client sent it */
 	struct route route;             /* borrows from cfg and target */
 	struct body_reader *reader;     /* the queued answer's, if any */
+	struct MHD_Response *response;  /* its response: a reference held
+					 * until on_completed */
+	int dispatched;                 /* answered, or being: never twice */
 	struct stream *waiting;         /* the consumer's reference while the
 					 * connection waits for the head */
 	int started;

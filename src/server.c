@@ -197,9 +197,14 @@ static enum MHD_Result answer_head(struct request *rq,
 	}
 	enum MHD_Result rc = MHD_queue_response(c, (unsigned)head->status,
 						resp);
-	if (rc == MHD_YES)
-		rq->reader = br; /* MHD keeps it until after on_completed */
-	MHD_destroy_response(resp);
+	/* While MHD stops, MHD_queue_response says yes and queues nothing:
+	 * the reference kept until on_completed keeps the reader alive. */
+	if (rc == MHD_YES) {
+		rq->reader = br;
+		rq->response = resp;
+	} else {
+		MHD_destroy_response(resp);
+	}
 	return rc;
 }
 
@@ -705,6 +710,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	/* the guard may have cut it between the last byte and here */
 	if (guard_answering(guard, listener_guard_conn(c)) < 0)
 		return MHD_NO;
+	/* called again: MHD (stopping) ignored the answer queued */
+	if (rq->dispatched)
+		return MHD_NO;
+	rq->dispatched = 1;
 	if (rq->refusal != 0 || rq->body_too_large || rq->body_busy)
 		return refused_on_the_way(rq, c);
 	return dispatch(rq, c, method);
@@ -736,6 +745,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		if (rq->reader != NULL)
 			answer_set_complete(rq->reader,
 				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+		if (rq->response != NULL)
+			MHD_destroy_response(rq->response);
 		if (rq->waiting != NULL) { /* closed before the head came */
 			stream_cancel(rq->waiting);
 			stream_release(rq->waiting);

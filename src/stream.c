@@ -65,7 +65,7 @@ struct stream {
 	void (*cancel_hook)(void *);
 	void *cancel_arg;
 	void *attached;         /* stream_attach's, until detached */
-	void (*drop)(void *);   /* for it, should nobody detach it */
+	void (*drop)(void *, int); /* for it, should nobody detach it */
 	struct stream *prev_parkable; /* on the parkable list: a consumer */
 	struct stream *next_parkable; /* that parks; under parkable_lock */
 	int on_parkable;
@@ -76,11 +76,20 @@ struct stream {
  * ends them all first. Lock order: parkable_lock, then a stream's. */
 static pthread_mutex_t parkable_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stream *parkable;
+static int parking_closed;     /* stream_close_parkable() has run */
 
+static void cancel_locked(struct stream *s);
+
+/* A consumer that parks; closed at once after stream_close_parkable(). */
 static void parkable_add(struct stream *s)
 {
 	pthread_mutex_lock(&parkable_lock);
-	if (!s->on_parkable) {
+	if (parking_closed) {
+		pthread_mutex_lock(&s->lock);
+		s->closed = 1;
+		cancel_locked(s);
+		pthread_mutex_unlock(&s->lock);
+	} else if (!s->on_parkable) {
 		s->on_parkable = 1;
 		s->prev_parkable = NULL;
 		s->next_parkable = parkable;
@@ -143,7 +152,7 @@ static void stream_destroy(struct stream *s)
 
 	parkable_remove(s);
 	if (s->attached != NULL && s->drop != NULL)
-		s->drop(s->attached);
+		s->drop(s->attached, s->closed);
 	while (c != NULL) {
 		struct chunk *next = c->next;
 		free(c);
@@ -634,6 +643,7 @@ void stream_set_consumer(struct stream *s, int client_fd,
 void stream_close_parkable(void)
 {
 	pthread_mutex_lock(&parkable_lock);
+	parking_closed = 1;
 	for (struct stream *s = parkable; s != NULL; s = s->next_parkable) {
 		pthread_mutex_lock(&s->lock);
 		s->closed = 1;
@@ -658,7 +668,8 @@ static void consumer_park(struct stream *s)
 	s->suspend(s->consumer_arg);
 }
 
-void stream_attach(struct stream *s, void *obj, void (*drop)(void *))
+void stream_attach(struct stream *s, void *obj,
+		   void (*drop)(void *obj, int closed))
 {
 	pthread_mutex_lock(&s->lock);
 	s->attached = obj;

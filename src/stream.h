@@ -126,8 +126,11 @@ void stream_set_exit(struct stream *s, int exit_code, int signal);
  * stream failed, so the consumer finds it once stream_try_head or
  * stream_wait_head has returned 0 or -1, and detaches it (NULL: none).
  * One nobody detached (the consumer left first) is given to drop() when
- * the stream is freed, on the thread releasing it last. */
-void stream_attach(struct stream *s, void *obj, void (*drop)(void *));
+ * the stream is freed, on the thread releasing it last, with closed 1
+ * when the daemon ended the stream (stream_close, stream_close_parkable)
+ * rather than its client. */
+void stream_attach(struct stream *s, void *obj,
+		   void (*drop)(void *obj, int closed));
 void *stream_detach(struct stream *s);
 
 /* --- consumer side; client_fd is watched for the peer's close --- */
@@ -172,7 +175,10 @@ void stream_set_consumer(struct stream *s, int client_fd,
 			 void (*suspend)(void *), void (*resume)(void *),
 			 void *arg);
 /* Closes (stream_close) every stream whose consumer parks, so that no
- * connection stays suspended: before an MHD daemon stops. */
+ * connection stays suspended: before an MHD daemon stops. Every stream
+ * given such a consumer from then on is closed at once too (a request the
+ * MHD thread was already taking when the stop came must not park its
+ * connection after): once per process, which stops after it. */
 void stream_close_parkable(void);
 /* The client's socket for the producer to watch; -1: none, or gone. */
 int stream_client_fd(struct stream *s);

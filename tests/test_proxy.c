@@ -527,6 +527,31 @@ static void test_client_disconnect_on_silent_stream(void)
 	CU_ASSERT_EQUAL(wait_baseline(&c, 5000), 0);
 }
 
+/* A byte pipelined behind a silent stream, then the close: the worker
+ * can no longer watch the socket for readability (it stays readable), yet
+ * the client's leaving still ends the stream (within the worker's capped
+ * wait, about a second), its worker and descriptors too. */
+static void test_client_leaves_after_pipelined_byte(void)
+{
+	struct tu_resp r = { 0 };
+	struct counts c;
+
+	baseline(&c);
+	CU_ASSERT_EQUAL(wait_upstream_open(up_port, 0, 5000) >= 0, 1);
+	int fd = tu_open_stream(gw_port, "/tools/up/api/v1/events", &r);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(wait_upstream_open(up_port, 1, 5000) >= 0);
+	/* the byte is in the socket when the worker looks, with or without
+	 * the FIN behind it */
+	CU_ASSERT_EQUAL(tu_send_all(fd, "X", 1), 0);
+	tu_resp_free(&r);
+	close(fd);
+	long ms = wait_upstream_open(up_port, 0, 10000);
+	fprintf(stderr, "  upstream saw the close after %ld ms\n", ms);
+	CU_ASSERT(ms >= 0);
+	CU_ASSERT_EQUAL(wait_baseline(&c, 5000), 0);
+}
+
 /* The upstream dies: the client's response must end, not hang. */
 static void test_upstream_killed_mid_stream(void)
 {
@@ -880,6 +905,8 @@ int main(void)
 	CU_add_test(s, "SSE byte-exact", test_sse_byte_exact);
 	CU_add_test(s, "client disconnect on a silent stream",
 		    test_client_disconnect_on_silent_stream);
+	CU_add_test(s, "client leaves after a pipelined byte",
+		    test_client_leaves_after_pipelined_byte);
 	CU_add_test(s, "upstream reset is not a clean end",
 		    test_upstream_reset_is_not_a_clean_end);
 	CU_add_test(s, "idle timeout", test_idle_timeout_cuts_silent_stream);

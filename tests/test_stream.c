@@ -657,9 +657,10 @@ static void test_publish_whole_one_resume(void)
  * else dropped with the stream. */
 static int dropped;
 
-static void drop(void *obj)
+static void drop(void *obj, int closed)
 {
 	(void)obj;
+	(void)closed;
 	dropped++;
 }
 
