@@ -10,6 +10,7 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -27,6 +28,7 @@ struct thread {
 	void *arg;
 	struct timespec parked_at; /* CLOCK_MONOTONIC */
 	int stop;                  /* workers_shutdown() joins it */
+	int last_idle;             /* it left the pool at its floor */
 	atomic_int refs;           /* the thread's own (or its joiner's),
 				    * and one per hand-over still signalling */
 };
@@ -109,6 +111,7 @@ static int await_job(struct thread *t)
 		struct timespec until = idle_deadline(t);
 		if (reached(&until)) {
 			unlink_idle(t);
+			t->last_idle = n_idle == WORKERS_IDLE_FLOOR;
 			return 0;
 		}
 		pthread_cond_timedwait(&t->wake, &lock, &until);
@@ -182,8 +185,13 @@ static void *thread_main(void *arg)
 		pthread_sigmask(SIG_SETMASK, &mask, NULL);
 		pthread_mutex_lock(&lock);
 	} while (park(t));
-	int joined = t->stop;
+	int joined = t->stop, last_idle = t->last_idle;
 	pthread_mutex_unlock(&lock);
+	/* The pool is back at its floor after a load: give the memory its
+	 * jobs left free in malloc's arenas back to the system (glibc keeps
+	 * it otherwise, one arena per few threads), once, not per job. */
+	if (last_idle)
+		malloc_trim(0);
 	if (!joined) {
 		pthread_detach(pthread_self());
 		thread_put(t);
