@@ -208,12 +208,6 @@ void request_append_body(struct request *rq, const char *data, size_t len)
 		rq->body_too_large = 1; /* out of memory */
 }
 
-const char *request_body(const struct request *rq, size_t *len)
-{
-	*len = dbuf_len(&rq->body);
-	return dbuf_str(&rq->body);
-}
-
 char *request_give_body(struct request *rq, size_t *len)
 {
 	char *body = NULL;

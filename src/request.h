@@ -33,7 +33,7 @@ struct request {
 	struct server *server;          /* borrowed */
 	struct listener *listener;      /* it came on; borrowed */
 	const struct cfg *cfg;          /* in force when it came; a reference
-					 * (NULL until request_hold_cfg) */
+					 * (NULL until the head is in) */
 	char *target;                   /* raw, as the client sent it */
 	struct route route;             /* borrows from cfg and target */
 	struct body_reader *reader;     /* the queued answer's, if any */
@@ -103,8 +103,6 @@ int request_body_fits(const struct request *rq, size_t n);
 /* Appends what arrived; past the limit it sets body_too_large, past the
  * budget body_busy, and from then on discards (refused once read). */
 void request_append_body(struct request *rq, const char *data, size_t len);
-/* The body to check or record, borrowed ("" when none). */
-const char *request_body(const struct request *rq, size_t *len);
 /* The body to send, for the proxy request (caller frees; NULL with *len
  * 0 when there is none or no memory). Its charge stays with rq. */
 char *request_give_body(struct request *rq, size_t *len);
