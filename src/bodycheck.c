@@ -113,27 +113,27 @@ void bodycheck_free(void *arg)
 
 /* ---- the rate limit ---- */
 
-/* n tokens of the tool's rate limit, all or none: 0, the seconds until
- * they would fit, or RATELIMIT_NEVER. */
-static unsigned take_tokens(struct bodycheck *bc, size_t n)
+unsigned bodycheck_take_tokens(struct ratelimit *rl,
+			       const struct cfg_tool *tool, size_t n)
 {
-	const struct cfg_tool *tool = bc->tool;
-
-	return ratelimit_admit_n(bc->ratelimit, tool->name,
+	return ratelimit_admit_n(rl, tool->name,
 				 n > UINT_MAX ? UINT_MAX : (unsigned)n,
 				 tool->rate_max_requests,
 				 tool->rate_window_secs, text_mono_ms());
 }
 
-/* A refused request costs one token, as every request did when tokens
- * were taken on arrival: refusals are not a free way to probe. Whether
- * it fit does not change the refusal. */
-static void charge_refusal(struct bodycheck *bc)
+void bodycheck_charge_refusal(struct ratelimit *rl,
+			      const struct cfg_tool *tool, int *pending)
 {
-	if (!bc->rate_pending)
+	if (!*pending)
 		return;
-	bc->rate_pending = 0;
-	take_tokens(bc, 1);
+	*pending = 0;
+	bodycheck_take_tokens(rl, tool, 1);
+}
+
+static unsigned take_tokens(struct bodycheck *bc, size_t n)
+{
+	return bodycheck_take_tokens(bc->ratelimit, bc->tool, n);
 }
 
 /* ---- the refusal, through the stream ---- */
@@ -198,7 +198,7 @@ void bodycheck_publish_refusal(struct stream *s, unsigned status,
 static int refuse(struct bodycheck *bc, struct stream *s, unsigned status,
 		  const char *reason, char *body, unsigned retry_after)
 {
-	charge_refusal(bc);
+	bodycheck_charge_refusal(bc->ratelimit, bc->tool, &bc->rate_pending);
 	ledger_entry_deny(bc->entry, status, reason);
 	bc->entry = NULL;
 	decided(bc);

@@ -66,6 +66,17 @@ void bodycheck_wait_idle(void);
 
 /* ---- for any worker that decides a request's fate (cli.c's too) ---- */
 
+/* n tokens of tool's rate limit on rl, all or none: 0, the seconds until
+ * they would fit, or RATELIMIT_NEVER. */
+unsigned bodycheck_take_tokens(struct ratelimit *rl,
+			       const struct cfg_tool *tool, size_t n);
+/* A refused request whose calls' tokens are still owed (*pending) costs
+ * one, as every request did when tokens were taken on arrival: refusals
+ * are not a free way to probe. Whether it fit does not change the
+ * refusal. Clears *pending. */
+void bodycheck_charge_refusal(struct ratelimit *rl,
+			      const struct cfg_tool *tool, int *pending);
+
 /* Publishes a refusal on s as its whole answer, the one httpd_send_error
  * gives on the MHD thread: status, Content-Type application/json,
  * Cache-Control no-store, Retry-After when retry_after > 0, and body

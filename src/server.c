@@ -14,7 +14,6 @@
 
 #include <arpa/inet.h>
 #include <json-c/json.h>
-#include <limits.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -59,36 +58,14 @@ struct server {
 
 /* ---- answers ---- */
 
-/* n tokens of the tool's rate limit, all or none: 0, the seconds until
- * they would fit, or RATELIMIT_NEVER. */
-static unsigned take_tokens(struct request *rq, size_t n)
-{
-	const struct cfg_tool *tool = rq->route.tool;
-
-	return ratelimit_admit_n(rq->server->ratelimit, tool->name,
-				 n > UINT_MAX ? UINT_MAX : (unsigned)n,
-				 tool->rate_max_requests,
-				 tool->rate_window_secs, text_mono_ms());
-}
-
-/* A refused request costs one token, as every request did when tokens
- * were taken on arrival: refusals are not a free way to probe. Whether
- * it fit does not change the refusal. */
-static void charge_refusal(struct request *rq)
-{
-	if (!rq->rate_pending)
-		return;
-	rq->rate_pending = 0;
-	take_tokens(rq, 1);
-}
-
 /* Refused before anything went upstream: the audit record is written
  * before the answer is queued. */
 static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
 			    unsigned status, const char *reason,
 			    unsigned retry_after)
 {
-	charge_refusal(rq);
+	bodycheck_charge_refusal(rq->server->ratelimit, rq->route.tool,
+				 &rq->rate_pending);
 	request_deny(rq, status, reason);
 	guard_answering(rq->server->guard, listener_guard_conn(c));
 	return httpd_send_error(c, status, reason, rq->route.tool_name,
@@ -530,7 +507,7 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 				      tool->rate_window_secs, text_mono_ms());
 		rq->rate_pending = wait == 0;
 	} else {
-		wait = take_tokens(rq, 1);
+		wait = bodycheck_take_tokens(rl, tool, 1);
 	}
 	if (wait == 0)
 		return 0;
