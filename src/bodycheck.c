@@ -149,10 +149,8 @@ static int add_field(struct stream_head *h, const char *name,
 	return f->name && f->value ? 0 : -1;
 }
 
-/* The head httpd_send_body() writes: Content-Type, no-store, and
- * Retry-After when retry_after > 0. NULL on out of memory. */
-static struct stream_head *refusal_head(unsigned status, size_t len,
-					unsigned retry_after)
+struct stream_head *bodycheck_head(unsigned status, const char *type,
+				   long long len, unsigned retry_after)
 {
 	struct stream_head *h = calloc(1, sizeof(*h));
 	char secs[16];
@@ -162,9 +160,9 @@ static struct stream_head *refusal_head(unsigned status, size_t len,
 		return NULL;
 	}
 	h->status = (int)status;
-	h->content_length = (long long)len;
+	h->content_length = len;
 	snprintf(secs, sizeof(secs), "%u", retry_after);
-	if (add_field(h, "Content-Type", "application/json") < 0 ||
+	if (add_field(h, "Content-Type", type) < 0 ||
 	    add_field(h, "Cache-Control", "no-store") < 0 ||
 	    (retry_after > 0 && add_field(h, "Retry-After", secs) < 0)) {
 		stream_head_free(h);
@@ -184,7 +182,10 @@ void bodycheck_publish_refusal(struct stream *s, unsigned status,
 		body = httpd_error_text(status, reason, tool_name, &len);
 	else
 		len = strlen(body);
-	struct stream_head *h = body ? refusal_head(status, len, retry_after) :
+	struct stream_head *h = body ? bodycheck_head(status,
+						      "application/json",
+						      (long long)len,
+						      retry_after) :
 				       NULL;
 	if (h == NULL)
 		stream_fail(s, STREAM_FAIL_INTERNAL, "out of memory");

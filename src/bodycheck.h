@@ -77,6 +77,11 @@ unsigned bodycheck_take_tokens(struct ratelimit *rl,
 void bodycheck_charge_refusal(struct ratelimit *rl,
 			      const struct cfg_tool *tool, int *pending);
 
+/* A head as httpd_send_body() writes one: status, Content-Length len
+ * (-1: none), Content-Type type, Cache-Control no-store, and Retry-After
+ * when retry_after > 0. NULL on out of memory. */
+struct stream_head *bodycheck_head(unsigned status, const char *type,
+				   long long len, unsigned retry_after);
 /* Publishes a refusal on s as its whole answer, the one httpd_send_error
  * gives on the MHD thread: status, Content-Type application/json,
  * Cache-Control no-store, Retry-After when retry_after > 0, and body

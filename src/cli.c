@@ -153,28 +153,9 @@ static void add_text(json_object *obj, const char *name, const char *data,
 static int publish_head(struct stream *s, const char *content_type,
 			long long length)
 {
-	struct stream_head *h = calloc(1, sizeof(*h));
+	struct stream_head *h = bodycheck_head(200, content_type, length, 0);
 
-	if (h == NULL)
-		return -1;
-	h->status = 200;
-	h->content_length = length;
-	h->fields = calloc(2, sizeof(*h->fields));
-	if (h->fields == NULL) {
-		free(h);
-		return -1;
-	}
-	h->fields[0].name = strdup("Content-Type");
-	h->fields[0].value = strdup(content_type);
-	h->fields[1].name = strdup("Cache-Control");
-	h->fields[1].value = strdup("no-store");
-	h->n_fields = 2;
-	if (h->fields[0].name == NULL || h->fields[0].value == NULL ||
-	    h->fields[1].name == NULL || h->fields[1].value == NULL) {
-		stream_head_free(h);
-		return -1;
-	}
-	return stream_publish_head(s, h);
+	return h != NULL ? stream_publish_head(s, h) : -1;
 }
 
 /* One SSE event whose data is a single line of JSON (plain json-c text
