@@ -410,20 +410,15 @@ static int records_written(void *arg)
  * the end of the request is over. */
 static void call_recorded(const char *target, const char *body, size_t len)
 {
-	char head[256];
 	int fd = tu_connect(gw_port);
-	int n = snprintf(head, sizeof(head),
-			 "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-			 "Content-Type: application/json\r\n"
-			 "Content-Length: %zu\r\n\r\n", target, len);
-
 	static char buf[MIB];
 	struct tu_resp r;
 	ssize_t got;
 
 	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT(tu_send_all(fd, head, (size_t)n) == 0);
-	CU_ASSERT(tu_send_all(fd, body, len) == 0);
+	CU_ASSERT(tu_send_request(fd, "POST", target,
+				  "Content-Type: application/json\r\n", body,
+				  len) == 0);
 	/* read in large pieces: the MHD thread's share of the answer is
 	 * then a few writes, not one wake-up per page */
 	CU_ASSERT_FATAL(tu_read_head(&r, fd, 60000) == 0);
