@@ -457,8 +457,8 @@ static size_t body_limit(const struct request *rq)
 }
 
 /* Whether the rate limit counts this request's calls, once its body has
- * been checked, rather than the request: on_request() checks any body
- * sent to a JSON-RPC tool, and a POST's even when empty. */
+ * been checked, rather than the request: body_check() has the worker
+ * check any body sent to a JSON-RPC tool, and a POST's even when empty. */
 static int counts_calls(struct MHD_Connection *c, const struct cfg_tool *tool,
 			const char *method)
 {
