@@ -218,7 +218,7 @@ static int tool_removed(void *arg, const char *tool)
 }
 
 /* Everything that can refuse the new config; on a refusal nothing has
- * changed. 0 or -1 with why in msg. */
+ * changed. 0 or -1 with why in e. */
 static int apply_config(struct daemon *d, const struct cfg *cfg,
 			struct error *e)
 {

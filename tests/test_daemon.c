@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <json-c/json.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -315,25 +314,9 @@ static pid_t spawn_fg(const char *conf, int port)
 						    .ports = { port } });
 }
 
-/* One number of the test upstream's /_upstream/stats, or -1. */
-static int upstream_stat(const char *key)
-{
-	int status, n = -1;
-	char *body = NULL;
-
-	if (get(up_port, "/_upstream/stats", &status, &body) == 0) {
-		json_object *o = json_tokener_parse(body), *v;
-		if (json_object_object_get_ex(o, key, &v))
-			n = json_object_get_int(v);
-		json_object_put(o);
-	}
-	free(body);
-	return n;
-}
-
 static int upstream_open_streams(void)
 {
-	return upstream_stat("open_streams");
+	return tu_upstream_stat(up_port, "open_streams");
 }
 
 struct streams {
@@ -571,7 +554,7 @@ static void *slow_call_main(void *arg)
 
 static int upstream_requests(void)
 {
-	return upstream_stat("requests");
+	return tu_upstream_stat(up_port, "requests");
 }
 
 static int exit_code_of(pid_t pid, int limit_ms)

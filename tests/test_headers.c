@@ -188,19 +188,7 @@ static int send_text(const char *method, const char *tool,
 /* Requests the upstream has answered (not counting /_upstream/). */
 static long upstream_requests(void)
 {
-	int status;
-	char *body = NULL;
-	long n = -1;
-
-	if (tu_http(up_port, "GET", "/_upstream/stats", NULL, NULL, &status,
-		    &body, NULL) < 0)
-		return -1;
-	json_object *o = json_tokener_parse(body), *v;
-	if (o != NULL && json_object_object_get_ex(o, "requests", &v))
-		n = (long)json_object_get_int64(v);
-	json_object_put(o);
-	free(body);
-	return n;
+	return tu_upstream_stat(up_port, "requests");
 }
 
 /* ---- set-up ---- */

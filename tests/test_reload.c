@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cu_run.h"
@@ -25,12 +24,6 @@ static const char *carapaced_path;
 static char workdir[] = "/tmp/carapaced-reload-XXXXXX";
 static pid_t up_pid = -1, fg_pid = -1;
 static int up_port;
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-	nanosleep(&ts, NULL);
-}
 
 /* A socket listening on 127.0.0.1 at a port the kernel chose; *port
  * set. Held, so no one else can bind that port. -1 on failure. */
@@ -62,17 +55,17 @@ static int refused(int port)
 	return fd < 0;
 }
 
+static int refused_cond(void *port)
+{
+	return refused(*(int *)port);
+}
+
 /* Waits, with a generous deadline, for port to refuse connections: a
  * retired listener's port is shut down by the main thread after the
  * reload has answered. */
 static int wait_refused(int port)
 {
-	for (int waited = 0; waited < 10000; waited += 20) {
-		if (refused(port))
-			return 1;
-		sleep_ms(20);
-	}
-	return 0;
+	return tu_wait_until(refused_cond, &port, 10000) == 0;
 }
 
 static int get(int port, const char *target)

@@ -146,6 +146,10 @@ pid_t tu_start_daemon(const struct tu_daemon *d);
  * or the upstream did not start). */
 pid_t tu_suite_upstream(const char **carapaced, int *up_port);
 
+/* One number of the test upstream's GET /_upstream/stats on up_port
+ * ("open_streams", "closed_streams", "requests"), or -1. */
+int tu_upstream_stat(int up_port, const char *key);
+
 /* tu_stop() of a daemon that must exit 0 on SIGTERM: 0, or -1 and a line
  * on stderr saying it did not. */
 int tu_stop_daemon(pid_t pid);

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include "testutil.h"
+#include "tu_json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -164,6 +165,21 @@ pid_t tu_suite_upstream(const char **carapaced, int *up_port)
 		return -1;
 	tu_prepare_process();
 	return tu_spawn_upstream(up, up_port);
+}
+
+int tu_upstream_stat(int up_port, const char *key)
+{
+	int status, n = -1;
+	char *body = NULL;
+
+	if (tu_http(up_port, "GET", "/_upstream/stats", NULL, NULL, &status,
+		    &body, NULL) == 0) {
+		json_object *o = parse_json(body);
+		n = (int)json_int_at(o, key);
+		json_object_put(o);
+	}
+	free(body);
+	return n;
 }
 
 int tu_stop_daemon(pid_t pid)
