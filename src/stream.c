@@ -514,35 +514,40 @@ static int consumer_sleep(struct stream *s, int client_fd)
 	return 0;
 }
 
+/* Lock held. What a consumer waiting for the head gets now: 0 and *head,
+ * -1 failed (*why, err->msg), or 1: nothing yet. */
+static int head_locked(struct stream *s, const struct stream_head **head,
+		       enum stream_failure *why, struct error *err)
+{
+	if (s->head != NULL) {
+		*head = s->head;
+		return 0;
+	}
+	if (s->cancelled) {
+		*why = STREAM_FAIL_CANCELLED;
+		error_set(err, 0, NULL, "client closed the connection");
+		return -1;
+	}
+	if (!s->finished)
+		return 1;
+	*why = s->failure != STREAM_FAIL_NONE ? s->failure :
+						STREAM_FAIL_PROTOCOL;
+	error_set(err, 0, NULL, "%s", s->fail_msg);
+	return -1;
+}
+
 int stream_wait_head(struct stream *s, int client_fd,
 		     const struct stream_head **head, enum stream_failure *why,
 		     struct error *err)
 {
-	int rc = -1;
+	int rc;
 
 	pthread_mutex_lock(&s->lock);
 	if (!s->cancelled)
 		s->client_fd = client_fd;
-	for (;;) {
-		if (s->head != NULL) {
-			*head = s->head;
-			rc = 0;
-			break;
-		}
-		if (s->cancelled) {
-			*why = STREAM_FAIL_CANCELLED;
-			error_set(err, 0, NULL, "client closed the connection");
-			break;
-		}
-		if (s->finished) {
-			*why = s->failure != STREAM_FAIL_NONE ?
-				       s->failure : STREAM_FAIL_PROTOCOL;
-			error_set(err, 0, NULL, "%s", s->fail_msg);
-			break;
-		}
+	while ((rc = head_locked(s, head, why, err)) > 0)
 		if (consumer_sleep(s, client_fd) < 0)
 			cancel_locked(s);
-	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -574,31 +579,29 @@ static size_t dequeue(struct stream *s, char *buf, size_t max)
 	return n;
 }
 
+/* Lock held. What a read gets now, as stream_read returns it, or
+ * STREAM_AGAIN: nothing yet. */
+static ssize_t read_locked(struct stream *s, void *buf, size_t max)
+{
+	if (s->closed)
+		return s->first ? (ssize_t)dequeue(s, buf, max) : 0;
+	if (s->cancelled)
+		return -1;
+	if (s->first != NULL)
+		return (ssize_t)dequeue(s, buf, max);
+	if (s->finished)
+		return s->finished_ok ? 0 : -1;
+	return STREAM_AGAIN;
+}
+
 ssize_t stream_read(struct stream *s, int client_fd, void *buf, size_t max)
 {
 	ssize_t rc;
 
 	pthread_mutex_lock(&s->lock);
-	for (;;) {
-		if (s->closed) {
-			rc = s->first ? (ssize_t)dequeue(s, buf, max) : 0;
-			break;
-		}
-		if (s->cancelled) {
-			rc = -1;
-			break;
-		}
-		if (s->first != NULL) {
-			rc = (ssize_t)dequeue(s, buf, max);
-			break;
-		}
-		if (s->finished) {
-			rc = s->finished_ok ? 0 : -1;
-			break;
-		}
+	while ((rc = read_locked(s, buf, max)) == STREAM_AGAIN)
 		if (consumer_sleep(s, client_fd) < 0)
 			cancel_locked(s);
-	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -689,44 +692,20 @@ void *stream_detach(struct stream *s)
 int stream_try_head(struct stream *s, const struct stream_head **head,
 		    enum stream_failure *why, struct error *err)
 {
-	int rc = -1;
-
 	pthread_mutex_lock(&s->lock);
-	if (s->head != NULL) {
-		*head = s->head;
-		rc = 0;
-	} else if (s->cancelled) {
-		*why = STREAM_FAIL_CANCELLED;
-		error_set(err, 0, NULL, "client closed the connection");
-	} else if (s->finished) {
-		*why = s->failure != STREAM_FAIL_NONE ? s->failure :
-							STREAM_FAIL_PROTOCOL;
-		error_set(err, 0, NULL, "%s", s->fail_msg);
-	} else {
+	int rc = head_locked(s, head, why, err);
+	if (rc > 0)
 		consumer_park(s);
-		rc = 1;
-	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
 ssize_t stream_try_read(struct stream *s, void *buf, size_t max)
 {
-	ssize_t rc;
-
 	pthread_mutex_lock(&s->lock);
-	if (s->closed)
-		rc = s->first ? (ssize_t)dequeue(s, buf, max) : 0;
-	else if (s->cancelled)
-		rc = -1;
-	else if (s->first != NULL)
-		rc = (ssize_t)dequeue(s, buf, max);
-	else if (s->finished)
-		rc = s->finished_ok ? 0 : -1;
-	else {
+	ssize_t rc = read_locked(s, buf, max);
+	if (rc == STREAM_AGAIN)
 		consumer_park(s);
-		rc = STREAM_AGAIN;
-	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
