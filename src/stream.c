@@ -370,21 +370,29 @@ int stream_publish_head(struct stream *s, struct stream_head *head)
 	return cancelled ? -1 : 0;
 }
 
+/* A copy of len bytes to queue; NULL on out of memory. */
+static struct chunk *chunk_new(const void *data, size_t len)
+{
+	struct chunk *c = malloc(sizeof(*c) + len);
+
+	if (c == NULL)
+		return NULL;
+	memcpy(c->data, data, len);
+	c->len = len;
+	c->off = 0;
+	c->next = NULL;
+	return c;
+}
+
 int stream_publish_whole(struct stream *s, struct stream_head *head,
 			 const void *body, size_t len)
 {
-	struct chunk *c = len > 0 ? malloc(sizeof(*c) + len) : NULL;
+	struct chunk *c = len > 0 ? chunk_new(body, len) : NULL;
 
 	if (len > 0 && c == NULL) {
 		stream_head_free(head);
 		stream_cancel(s);
 		return -1;
-	}
-	if (c != NULL) {
-		memcpy(c->data, body, len);
-		c->len = len;
-		c->off = 0;
-		c->next = NULL;
 	}
 	pthread_mutex_lock(&s->lock);
 	int cancelled = s->cancelled || s->head != NULL;
@@ -414,17 +422,12 @@ int stream_push(struct stream *s, const void *data, size_t len)
 int stream_push_until(struct stream *s, const void *data, size_t len,
 		      uint64_t deadline_ms)
 {
-	struct chunk *c = malloc(sizeof(*c) + len);
+	struct chunk *c = chunk_new(data, len);
 
 	if (c == NULL) {
 		stream_cancel(s);
 		return -1;
 	}
-	memcpy(c->data, data, len);
-	c->len = len;
-	c->off = 0;
-	c->next = NULL;
-
 	pthread_mutex_lock(&s->lock);
 	int rc = wait_room(s, len, deadline_ms);
 	s->producer_waiting = 0;
