@@ -20,7 +20,8 @@ struct body_reader;
 /* A response for head whose body is read from s (the consumer's
  * reference, which the response takes); the request's audit entry, if
  * it still holds one, moves to it (none: the worker refused the request
- * and wrote its record; the answer is then recorded nowhere else). stopping: the server's flag, read when the body ends early.
+ * and wrote its record; the answer is then recorded nowhere else).
+ * stopping: the server's flag, read when the body ends early.
  * *reader: the reader's state, for answer_set_complete. NULL on out of
  * memory (nothing taken). */
 struct MHD_Response *answer_response(const struct stream_head *head,

@@ -634,7 +634,7 @@ static int setup_easy(CURL *easy, struct worker *w, struct curl_slist *hdrs)
 
 enum outcome { DONE, CANCELLED, HEAD_TIMEOUT, IDLE_TIMEOUT };
 
-/* How long curl_multi_poll may sleep; 0 when a deadline has passed. */
+/* How long curl_multi_wait may sleep; 0 when a deadline has passed. */
 static int poll_budget(const struct worker *w, uint64_t start,
 		       enum outcome *expired)
 {

@@ -370,21 +370,29 @@ int stream_publish_head(struct stream *s, struct stream_head *head)
 	return cancelled ? -1 : 0;
 }
 
+/* A copy of len bytes to queue; NULL on out of memory. */
+static struct chunk *chunk_new(const void *data, size_t len)
+{
+	struct chunk *c = malloc(sizeof(*c) + len);
+
+	if (c == NULL)
+		return NULL;
+	memcpy(c->data, data, len);
+	c->len = len;
+	c->off = 0;
+	c->next = NULL;
+	return c;
+}
+
 int stream_publish_whole(struct stream *s, struct stream_head *head,
 			 const void *body, size_t len)
 {
-	struct chunk *c = len > 0 ? malloc(sizeof(*c) + len) : NULL;
+	struct chunk *c = len > 0 ? chunk_new(body, len) : NULL;
 
 	if (len > 0 && c == NULL) {
 		stream_head_free(head);
 		stream_cancel(s);
 		return -1;
-	}
-	if (c != NULL) {
-		memcpy(c->data, body, len);
-		c->len = len;
-		c->off = 0;
-		c->next = NULL;
 	}
 	pthread_mutex_lock(&s->lock);
 	int cancelled = s->cancelled || s->head != NULL;
@@ -414,17 +422,12 @@ int stream_push(struct stream *s, const void *data, size_t len)
 int stream_push_until(struct stream *s, const void *data, size_t len,
 		      uint64_t deadline_ms)
 {
-	struct chunk *c = malloc(sizeof(*c) + len);
+	struct chunk *c = chunk_new(data, len);
 
 	if (c == NULL) {
 		stream_cancel(s);
 		return -1;
 	}
-	memcpy(c->data, data, len);
-	c->len = len;
-	c->off = 0;
-	c->next = NULL;
-
 	pthread_mutex_lock(&s->lock);
 	int rc = wait_room(s, len, deadline_ms);
 	s->producer_waiting = 0;
@@ -514,35 +517,40 @@ static int consumer_sleep(struct stream *s, int client_fd)
 	return 0;
 }
 
+/* Lock held. What a consumer waiting for the head gets now: 0 and *head,
+ * -1 failed (*why, err->msg), or 1: nothing yet. */
+static int head_locked(struct stream *s, const struct stream_head **head,
+		       enum stream_failure *why, struct error *err)
+{
+	if (s->head != NULL) {
+		*head = s->head;
+		return 0;
+	}
+	if (s->cancelled) {
+		*why = STREAM_FAIL_CANCELLED;
+		error_set(err, 0, NULL, "client closed the connection");
+		return -1;
+	}
+	if (!s->finished)
+		return 1;
+	*why = s->failure != STREAM_FAIL_NONE ? s->failure :
+						STREAM_FAIL_PROTOCOL;
+	error_set(err, 0, NULL, "%s", s->fail_msg);
+	return -1;
+}
+
 int stream_wait_head(struct stream *s, int client_fd,
 		     const struct stream_head **head, enum stream_failure *why,
 		     struct error *err)
 {
-	int rc = -1;
+	int rc;
 
 	pthread_mutex_lock(&s->lock);
 	if (!s->cancelled)
 		s->client_fd = client_fd;
-	for (;;) {
-		if (s->head != NULL) {
-			*head = s->head;
-			rc = 0;
-			break;
-		}
-		if (s->cancelled) {
-			*why = STREAM_FAIL_CANCELLED;
-			error_set(err, 0, NULL, "client closed the connection");
-			break;
-		}
-		if (s->finished) {
-			*why = s->failure != STREAM_FAIL_NONE ?
-				       s->failure : STREAM_FAIL_PROTOCOL;
-			error_set(err, 0, NULL, "%s", s->fail_msg);
-			break;
-		}
+	while ((rc = head_locked(s, head, why, err)) > 0)
 		if (consumer_sleep(s, client_fd) < 0)
 			cancel_locked(s);
-	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -574,31 +582,29 @@ static size_t dequeue(struct stream *s, char *buf, size_t max)
 	return n;
 }
 
+/* Lock held. What a read gets now, as stream_read returns it, or
+ * STREAM_AGAIN: nothing yet. */
+static ssize_t read_locked(struct stream *s, void *buf, size_t max)
+{
+	if (s->closed)
+		return s->first ? (ssize_t)dequeue(s, buf, max) : 0;
+	if (s->cancelled)
+		return -1;
+	if (s->first != NULL)
+		return (ssize_t)dequeue(s, buf, max);
+	if (s->finished)
+		return s->finished_ok ? 0 : -1;
+	return STREAM_AGAIN;
+}
+
 ssize_t stream_read(struct stream *s, int client_fd, void *buf, size_t max)
 {
 	ssize_t rc;
 
 	pthread_mutex_lock(&s->lock);
-	for (;;) {
-		if (s->closed) {
-			rc = s->first ? (ssize_t)dequeue(s, buf, max) : 0;
-			break;
-		}
-		if (s->cancelled) {
-			rc = -1;
-			break;
-		}
-		if (s->first != NULL) {
-			rc = (ssize_t)dequeue(s, buf, max);
-			break;
-		}
-		if (s->finished) {
-			rc = s->finished_ok ? 0 : -1;
-			break;
-		}
+	while ((rc = read_locked(s, buf, max)) == STREAM_AGAIN)
 		if (consumer_sleep(s, client_fd) < 0)
 			cancel_locked(s);
-	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -689,44 +695,20 @@ void *stream_detach(struct stream *s)
 int stream_try_head(struct stream *s, const struct stream_head **head,
 		    enum stream_failure *why, struct error *err)
 {
-	int rc = -1;
-
 	pthread_mutex_lock(&s->lock);
-	if (s->head != NULL) {
-		*head = s->head;
-		rc = 0;
-	} else if (s->cancelled) {
-		*why = STREAM_FAIL_CANCELLED;
-		error_set(err, 0, NULL, "client closed the connection");
-	} else if (s->finished) {
-		*why = s->failure != STREAM_FAIL_NONE ? s->failure :
-							STREAM_FAIL_PROTOCOL;
-		error_set(err, 0, NULL, "%s", s->fail_msg);
-	} else {
+	int rc = head_locked(s, head, why, err);
+	if (rc > 0)
 		consumer_park(s);
-		rc = 1;
-	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
 ssize_t stream_try_read(struct stream *s, void *buf, size_t max)
 {
-	ssize_t rc;
-
 	pthread_mutex_lock(&s->lock);
-	if (s->closed)
-		rc = s->first ? (ssize_t)dequeue(s, buf, max) : 0;
-	else if (s->cancelled)
-		rc = -1;
-	else if (s->first != NULL)
-		rc = (ssize_t)dequeue(s, buf, max);
-	else if (s->finished)
-		rc = s->finished_ok ? 0 : -1;
-	else {
+	ssize_t rc = read_locked(s, buf, max);
+	if (rc == STREAM_AGAIN)
 		consumer_park(s);
-		rc = STREAM_AGAIN;
-	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
