@@ -48,25 +48,6 @@ static int adm_port; /* /metrics: the idle worker threads */
 
 /* ---- helpers ---- */
 
-static int upstream_stats(int port, int *open, int *requests)
-{
-	int status;
-	char *body = NULL;
-
-	if (tu_http(port, "GET", "/_upstream/stats", NULL, NULL, &status, &body,
-		    NULL) < 0)
-		return -1;
-	json_object *o = parse_json(body);
-	free(body);
-	if (o == NULL)
-		return -1;
-	*open = (int)json_int_at(o, "open_streams");
-	if (requests)
-		*requests = (int)json_int_at(o, "requests");
-	json_object_put(o);
-	return 0;
-}
-
 struct upstream_open {
 	int port, want;
 };
@@ -74,9 +55,8 @@ struct upstream_open {
 static int upstream_open_is(void *arg)
 {
 	const struct upstream_open *u = arg;
-	int open;
 
-	return upstream_stats(u->port, &open, NULL) == 0 && open == u->want;
+	return tu_upstream_stat(u->port, "open_streams") == u->want;
 }
 
 /* ms until the upstream's open stream count is want, or -1 after limit. */
