@@ -35,12 +35,18 @@ struct listener {
 	struct MHD_Daemon *daemon;
 	atomic_int connections;
 	int retired;                    /* under the set's lock */
+	int fresh;                      /* started by the config being
+					 * applied, not yet swapped in: it
+					 * serves that one (under the lock) */
 	int listen_fd;                  /* a retired listener's, shut down */
 };
 
 struct listeners {
 	pthread_mutex_t lock;           /* cfg, the list, roles */
 	const struct cfg *cfg;          /* in force; holds a reference */
+	const struct cfg *applying;     /* while listeners_apply runs:
+					 * what its fresh listeners serve
+					 * (the caller's reference) */
 	struct listener *list;
 	struct listener_handlers handlers;
 	struct guard *guard;            /* borrowed */
@@ -191,10 +197,11 @@ const struct cfg *listener_hold_cfg(struct listener *l,
 	*dropin = NULL;
 	*dropin_gone = 0;
 	pthread_mutex_lock(&ls->lock);
-	/* NULL only in the instant a first start's listeners open before
-	 * their config is in place */
-	if (ls->cfg != NULL) {
-		cfg = cfg_hold(ls->cfg);
+	/* a listener serves from the moment it starts, before its config
+	 * is swapped in: then the config that started it */
+	const struct cfg *serving = l->fresh ? ls->applying : ls->cfg;
+	if (serving != NULL) {
+		cfg = cfg_hold(serving);
 		if (l->tool_name != NULL) {
 			*dropin = cfg_find_tool(cfg, l->tool_name,
 						strlen(l->tool_name));
@@ -267,6 +274,7 @@ static struct listener *listener_new(struct listeners *ls,
 	l->set = ls;
 	l->addr = *w->addr;
 	l->listen_fd = -1;
+	l->fresh = 1; /* before it starts: no other thread sees it yet */
 	atomic_init(&l->connections, 0);
 	if (copy_name(&l->tool_name, w->tool_name) < 0 ||
 	    listener_start(l) < 0) {
@@ -396,6 +404,8 @@ static int swap_in(struct listeners *ls, const struct cfg *cfg,
 
 	if (r == NULL)
 		return -1;
+	for (struct listener *l = fresh; l != NULL; l = l->next)
+		l->fresh = 0;
 	settle(ls, r, fresh);
 	free(r);
 	*old = ls->cfg;
@@ -417,6 +427,7 @@ int listeners_apply(struct listeners *ls, const struct cfg *cfg,
 	 * timers must already be the ones this config asks for. */
 	pthread_mutex_lock(&ls->lock);
 	struct guard_limits before = limits_of(ls, ls->cfg);
+	ls->applying = cfg;
 	pthread_mutex_unlock(&ls->lock);
 	struct guard_limits after = limits_of(ls, cfg);
 	guard_set_limits(ls->guard, &after);
@@ -431,6 +442,9 @@ int listeners_apply(struct listeners *ls, const struct cfg *cfg,
 		}
 	}
 	free(w);
+	pthread_mutex_lock(&ls->lock); /* every fresh one swapped in or freed */
+	ls->applying = NULL;
+	pthread_mutex_unlock(&ls->lock);
 	if (rc < 0) {
 		guard_set_limits(ls->guard, &before);
 		return -1;

@@ -62,10 +62,11 @@ void listeners_free(struct listeners *ls);
 
 /* The handlers' arg. Any thread. */
 void *listener_arg(const struct listener *l);
-/* The config in force, held for the caller (cfg_release() it), or NULL
- * before the first apply has ended. *dropin: the tool whose drop-in
- * listener l is (NULL: a main one); *dropin_gone: it is, but a reload
- * removed that tool. Any thread. */
+/* The config l serves, held for the caller (cfg_release() it): the one
+ * in force, or, for a listener an apply has started and not yet swapped
+ * in, that apply's (a listener serves from the moment it starts).
+ * *dropin: the tool whose drop-in listener l is (NULL: a main one);
+ * *dropin_gone: it is, but a reload removed that tool. Any thread. */
 const struct cfg *listener_hold_cfg(struct listener *l,
 				    const struct cfg_tool **dropin,
 				    int *dropin_gone);

@@ -518,8 +518,7 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 
 /* The guard's word on the head, the audit entry, and the config in force
  * now, which serves this request to its end. -1: nothing more for this
- * connection (cut by the guard, out of memory, no config yet: in the
- * instant a first start's listeners open before it). */
+ * connection (cut by the guard, out of memory). */
 static int open_request(struct request *rq, struct MHD_Connection *c,
 			const char *method, const struct cfg_tool **dropin,
 			int *dropin_gone)

@@ -202,6 +202,51 @@ static void test_refused_reload_changes_nothing(void)
 	fg_pid = -1;
 }
 
+/* A listener serves from the moment its port opens, before the config
+ * that started it is swapped in: a request in that instant must be
+ * answered, not dropped (it was, found by test_fairness under load).
+ * The client connects in a tight loop, so that its first connection
+ * lands as near to the opening as it can; STARTS starts. */
+#define STARTS 20
+
+static int connect_first(int port, pid_t pid)
+{
+	uint64_t until = tu_now_ns() + 10000000000ull;
+	int fd;
+
+	while ((fd = tu_connect(port)) < 0 && tu_now_ns() < until &&
+	       kill(pid, 0) == 0)
+		;
+	return fd;
+}
+
+static void test_first_request_answered(void)
+{
+	char conf[600];
+	int port = tu_free_port(), admin = tu_free_port();
+	int old_port = tu_free_port();
+	static const char req[] = "GET /healthz HTTP/1.1\r\n"
+				  "Host: 127.0.0.1\r\n\r\n";
+
+	snprintf(conf, sizeof(conf), "%s/first.conf", workdir);
+	CU_ASSERT_FATAL(write_first(conf, port, admin, old_port) == 0);
+	for (int i = 0; i < STARTS; i++) {
+		const char *argv[] = { carapaced_path, "-f", "-c", conf, NULL };
+		struct tu_resp r = { 0 };
+
+		fg_pid = tu_spawn(argv, NULL);
+		CU_ASSERT_FATAL(fg_pid > 0);
+		int fd = connect_first(port, fg_pid);
+		CU_ASSERT_FATAL(fd >= 0);
+		CU_ASSERT(tu_send_all(fd, req, sizeof(req) - 1) == 0);
+		CU_ASSERT(tu_read_head(&r, fd, 10000) == 0 && r.status == 200);
+		tu_resp_free(&r);
+		close(fd);
+		CU_ASSERT_EQUAL(tu_stop(fg_pid), 0);
+		fg_pid = -1;
+	}
+}
+
 static int suite_init(void)
 {
 	up_pid = tu_suite_upstream(&carapaced_path, &up_port);
@@ -228,6 +273,8 @@ int main(void)
 	CU_pSuite s = CU_add_suite("reload", suite_init, suite_clean);
 	CU_add_test(s, "a refused reload changes nothing",
 		    test_refused_reload_changes_nothing);
+	CU_add_test(s, "the first request on a port just opened is answered",
+		    test_first_request_answered);
 	int rc = cu_run();
 	tu_remove_tree(workdir);
 	return rc;
