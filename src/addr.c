@@ -192,3 +192,104 @@ int addr_url_ok(const char *s)
 			return 0;
 	return url_authority_ok(host, strcspn(host, "/"));
 }
+
+/* ---- allow_from ---- */
+
+/* Whether the bits of net past prefix are all zero. */
+static int host_bits_zero(const unsigned char *net, size_t len,
+			  unsigned prefix)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned keep = prefix >= 8 * (i + 1) ? 8 :
+				prefix > 8 * i ? prefix - 8 * (unsigned)i : 0;
+		unsigned char mask = (unsigned char)(0xff00u >> keep);
+		if (net[i] & mask)
+			return 0;
+	}
+	return 1;
+}
+
+int addr_cidr_parse(const char *text, struct addr_cidr *out,
+		    struct error *err)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+	size_t host_len = slash ? (size_t)(slash - text) : strlen(text);
+	struct addr_cidr c = { .prefix = 0 };
+	unsigned max;
+
+	if (host_len == 0 || host_len >= sizeof(host))
+		return error_set(err, 0, NULL, "not an address or network");
+	memcpy(host, text, host_len);
+	host[host_len] = '\0';
+	c.is_ipv6 = strchr(host, ':') != NULL;
+	if (inet_pton(c.is_ipv6 ? AF_INET6 : AF_INET, host, c.net) != 1)
+		return error_set(err, 0, NULL, "not an address or network");
+	max = c.is_ipv6 ? 128 : 32;
+	c.prefix = max;
+	if (slash != NULL) {
+		char *end;
+		unsigned long p;
+		if (slash[1] < '0' || slash[1] > '9')
+			return error_set(err, 0, NULL, "bad prefix length");
+		p = strtoul(slash + 1, &end, 10);
+		if (*end != '\0' || p > max)
+			return error_set(err, 0, NULL, "bad prefix length");
+		c.prefix = (unsigned)p;
+	}
+	if (!host_bits_zero(c.net, max / 8, c.prefix))
+		return error_set(err, 0, NULL, "address bits set past the "
+				 "prefix length");
+	*out = c;
+	return 0;
+}
+
+/* The first bits of a and b agree. */
+static int prefix_equal(const unsigned char *a, const unsigned char *b,
+			unsigned bits)
+{
+	size_t whole = bits / 8;
+	unsigned rest = bits % 8;
+
+	if (memcmp(a, b, whole) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	unsigned char mask = (unsigned char)(0xff00u >> rest);
+	return (a[whole] & mask) == (b[whole] & mask);
+}
+
+int addr_cidr_contains(const struct addr_cidr *c, const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0,
+						  0, 0, 0, 0, 0xff, 0xff };
+	const unsigned char *bytes;
+	int v6;
+
+	if (sa == NULL)
+		return 0;
+	if (sa->sa_family == AF_INET) {
+		bytes = (const unsigned char *)&(
+			(const struct sockaddr_in *)(const void *)sa)->sin_addr;
+		v6 = 0;
+	} else if (sa->sa_family == AF_INET6) {
+		bytes = ((const struct sockaddr_in6 *)(const void *)sa)
+				->sin6_addr.s6_addr;
+		v6 = 1;
+		if (memcmp(bytes, mapped, sizeof(mapped)) == 0) {
+			bytes += sizeof(mapped);
+			v6 = 0;
+		}
+	} else {
+		return 0;
+	}
+	return v6 == c->is_ipv6 && prefix_equal(bytes, c->net, c->prefix);
+}
+
+int addr_cidr_overlap(const struct addr_cidr *a, const struct addr_cidr *b)
+{
+	if (a->is_ipv6 != b->is_ipv6)
+		return 0;
+	return prefix_equal(a->net, b->net,
+			    a->prefix < b->prefix ? a->prefix : b->prefix);
+}

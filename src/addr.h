@@ -42,4 +42,22 @@ int addr_is_loopback(const struct addr *a);
  * IPv6 literal; no userinfo, query, fragment, blank or control byte. */
 int addr_url_ok(const char *s);
 
+/* An allow_from entry, "10.0.0.0/8", "fd00::/8" or a single address:
+ * the first prefix bits of net (network order; 4 bytes for IPv4). */
+struct addr_cidr {
+	unsigned char net[16];
+	int is_ipv6;
+	unsigned prefix;
+};
+
+/* Parse text; bits past the prefix must be zero ("10.0.0.1/8" is a
+ * mistake, refused). 0, or -1 with the reason in err's msg. */
+int addr_cidr_parse(const char *text, struct addr_cidr *out,
+		    struct error *err);
+/* Whether sa (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts
+ * as IPv4) lies in c. Any other family: no. */
+int addr_cidr_contains(const struct addr_cidr *c, const struct sockaddr *sa);
+/* Whether some address lies in both. */
+int addr_cidr_overlap(const struct addr_cidr *a, const struct addr_cidr *b);
+
 #endif

@@ -94,12 +94,10 @@ static void add_u64(struct json_object *o, const char *key, uint64_t v)
 	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
 }
 
-static struct json_object *addr_json(const struct addr *addr)
+/* A listener as the file wrote its address. */
+static struct json_object *listen_json(const struct cfg_listen *l)
 {
-	char text[96];
-
-	addr_format(addr, text, sizeof(text));
-	return json_object_new_string(text);
+	return json_object_new_string(l->text);
 }
 
 static struct json_object *tool_json(struct admin *a,
@@ -122,7 +120,7 @@ static struct json_object *tool_json(struct admin *a,
 				       json_object_new_string(t->cli.binary));
 	json_object_object_add(o, "listen",
 			       t->http.has_listen ?
-				       addr_json(&t->http.listen) :
+				       listen_json(&t->http.listen) :
 				       NULL);
 	add_u64(o, "requests_total", requests);
 	add_u64(o, "denied_total", denied);
@@ -143,7 +141,7 @@ static void add_config(struct admin *a, struct json_object *o,
 			       json_object_new_string(a->ctx.config_file));
 	json_object_object_add(o, "config_loaded", json_object_new_string(ts));
 	for (size_t i = 0; i < cfg->n_listen; i++)
-		json_object_array_add(listen, addr_json(&cfg->listen[i]));
+		json_object_array_add(listen, listen_json(&cfg->listen[i]));
 	json_object_object_add(o, "listen", listen);
 	json_object_object_add(o, "admin_listen",
 			       json_object_new_string(cfg->admin.text));

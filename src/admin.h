@@ -31,6 +31,10 @@ struct admin_context {
 	void (*release)(void *arg, const struct cfg *cfg);
 	/* POST /v1/reload: 0 done; -1 refused, with why in e->msg. */
 	int (*reload)(void *arg, struct error *e);
+	/* POST /v1/revocations: revoked_clients_file read again and the
+	 * streams of the clients it names ended (*ended of them); 0, or
+	 * -1 with why in e->msg and the set in force unchanged. */
+	int (*revocations)(void *arg, unsigned *ended, struct error *e);
 	void *arg;
 };
 

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "revoked.h"
 #include "server.h"
 #include "workers.h"
 
@@ -61,6 +62,7 @@ struct daemon {
 	struct ledger *ledger;
 	struct server *server;
 	struct admin *admin;
+	struct revoked *revoked;        /* revoked_clients_file's names */
 	int has_user;
 	struct daemon_user user;
 	int report;                     /* to the launcher while starting */
@@ -210,11 +212,34 @@ static void release_cfg(void *arg, const struct cfg *cfg)
 
 /* ---- reload ---- */
 
-static int tool_removed(void *arg, const char *tool)
+/* A stream the new config would not let start: its tool is gone, or
+ * its client is, or may no longer use the tool. */
+static int reload_dooms(void *arg, const char *tool, const char *client)
 {
 	const struct cfg *cfg = arg;
 
-	return cfg_find_tool(cfg, tool, strlen(tool)) == NULL;
+	if (cfg_find_tool(cfg, tool, strlen(tool)) == NULL)
+		return 1;
+	if (!cfg->has_clients)
+		return 0;
+	const struct cfg_client *cl = cfg_find_client(cfg, client);
+	return cl == NULL || !cfg_client_may_use(cl, tool);
+}
+
+static int is_revoked(void *arg, const char *tool, const char *client)
+{
+	(void)tool;
+	return client[0] != '\0' && revoked_has(arg, client);
+}
+
+/* Said at every start and reload, so that it is not forgotten. */
+static void warn_insecure(const struct cfg *cfg)
+{
+	for (size_t i = 0; i < cfg->n_tools; i++)
+		if (cfg->tools[i].http.upstream_insecure)
+			log_warnx("tools.%s: upstream_insecure: the upstream's "
+				  "certificate is not verified",
+				  cfg->tools[i].name);
 }
 
 /* Everything that can refuse the new config; on a refusal nothing has
@@ -253,12 +278,18 @@ static int reload(void *arg, struct error *e)
 	const char *file = d->options->config;
 
 	pthread_mutex_lock(&d->reload_lock);
-	struct cfg *cfg = read_config(file, e);
-	if (cfg == NULL || apply_config(d, cfg, e) < 0) {
+	struct revoked *fresh = revoked_new();
+	struct cfg *cfg = fresh ? read_config(file, e) : NULL;
+	if (fresh == NULL)
+		error_set(e, 0, NULL, "out of memory");
+	if (cfg == NULL ||
+	    revoked_load(fresh, cfg->revoked_clients_file, e) < 0 ||
+	    apply_config(d, cfg, e) < 0) {
 		pthread_mutex_unlock(&d->reload_lock);
 		log_warnx("reload refused, the configuration in force stays: "
 			  "%s", e->msg);
 		cfg_release(cfg);
+		revoked_free(fresh);
 		return -1;
 	}
 	pthread_mutex_lock(&d->lock);
@@ -266,14 +297,43 @@ static int reload(void *arg, struct error *e)
 	d->cfg = cfg; /* our reference moves into d */
 	clock_gettime(CLOCK_REALTIME, &d->cfg_loaded);
 	pthread_mutex_unlock(&d->lock);
-	unsigned ended = ledger_close_streams(d->ledger, tool_removed, cfg,
-					      LEDGER_ENDED_RELOAD);
+	revoked_move(d->revoked, fresh);
+	revoked_free(fresh);
+	unsigned ended = ledger_close_streams(d->ledger, is_revoked,
+					      d->revoked, LEDGER_ENDED_REVOKED);
+	ended += ledger_close_streams(d->ledger, reload_dooms, cfg,
+				      LEDGER_ENDED_RELOAD);
+	warn_insecure(cfg);
 	warn_restart_only(old, cfg);
 	cfg_release(old);
 	pthread_mutex_unlock(&d->reload_lock);
 	log_info("reloaded %s%s", file,
-		 ended ? "; streams of removed tools ended" : "");
+		 ended ? "; streams it no longer allows ended" : "");
 	return 0;
+}
+
+/* POST /v1/revocations: the file again, and the revoked clients'
+ * streams end. */
+static int revocations(void *arg, unsigned *ended, struct error *e)
+{
+	struct daemon *d = arg;
+
+	pthread_mutex_lock(&d->reload_lock);
+	pthread_mutex_lock(&d->lock);
+	const struct cfg *cfg = cfg_hold(d->cfg);
+	pthread_mutex_unlock(&d->lock);
+	int rc = revoked_load(d->revoked, cfg->revoked_clients_file, e);
+	cfg_release(cfg);
+	*ended = rc < 0 ? 0 :
+		 ledger_close_streams(d->ledger, is_revoked, d->revoked,
+				      LEDGER_ENDED_REVOKED);
+	pthread_mutex_unlock(&d->reload_lock);
+	if (rc < 0)
+		log_warnx("revocations not read: %s", e->msg);
+	else
+		log_info("revocations read: %u clients revoked, %u streams "
+			 "ended", revoked_count(d->revoked), *ended);
+	return rc;
 }
 
 /* ---- start ---- */
@@ -301,6 +361,7 @@ static int start_records(struct daemon *d)
 		.acquire = acquire_cfg,
 		.release = release_cfg,
 		.reload = reload,
+		.revocations = revocations,
 		.arg = d,
 	};
 	clock_gettime(CLOCK_REALTIME, &ctx.started);
@@ -329,6 +390,8 @@ static int start_serving(struct daemon *d, unsigned conn_limit)
 
 	d->server = server_new(d->ledger, d->metrics, conn_limit, wake_main,
 			       NULL);
+	if (d->server != NULL)
+		server_set_revoked(d->server, d->revoked);
 	if (d->server == NULL || server_apply(d->server, d->cfg, &e) < 0) {
 		log_warnx("%s", d->server ? e.msg : "out of memory");
 		return -1;
@@ -347,10 +410,11 @@ static int start_serving(struct daemon *d, unsigned conn_limit)
 
 /* ---- stop ---- */
 
-static int is_any(void *arg, const char *tool)
+static int is_any(void *arg, const char *tool, const char *client)
 {
 	(void)arg;
 	(void)tool;
+	(void)client;
 	return 1;
 }
 
@@ -497,6 +561,14 @@ static int prepare(struct daemon *d, struct options *o)
 	if (cfg == NULL)
 		goto fail;
 	d->cfg = cfg;
+	d->revoked = revoked_new();
+	if (d->revoked == NULL) {
+		error_set(&e, 0, NULL, "out of memory");
+		goto fail;
+	}
+	if (revoked_load(d->revoked, cfg->revoked_clients_file, &e) < 0)
+		goto fail;
+	warn_insecure(cfg);
 	if (o->user != NULL && daemon_parse_user(o->user, &d->user, &e) < 0)
 		goto fail;
 	d->has_user = o->user != NULL;
@@ -529,6 +601,12 @@ static int test_config(const struct options *o)
 	}
 	if (tools_as_root_ok(cfg, root, &e) < 0)
 		goto fail;
+	struct revoked *revoked = revoked_new();
+	int unread = revoked == NULL ||
+		     revoked_load(revoked, cfg->revoked_clients_file, &e) < 0;
+	revoked_free(revoked);
+	if (unread)
+		goto fail;
 	printf("carapaced: configuration file %s test is successful\n",
 	       o->config);
 	cfg_release(cfg);
@@ -551,6 +629,7 @@ int main(int argc, char **argv)
 		return test_config(&o);
 	if (prepare(&d, &o) < 0) {
 		cfg_release(d.cfg);
+		revoked_free(d.revoked);
 		return 1;
 	}
 	if (!o.foreground && daemon_background(&d.report) < 0) {
@@ -565,5 +644,6 @@ int main(int argc, char **argv)
 	rc = run(&d);
 	daemon_pidfile_remove(o.pidfile, d.pidfile_fd);
 	cfg_release(d.cfg);
+	revoked_free(d.revoked);
 	return rc;
 }

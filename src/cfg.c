@@ -22,6 +22,7 @@
 #include "cfg_keys.h"
 #include "dbuf.h"
 #include "header.h"
+#include "secret.h"
 
 /* A policy file is a few kilobytes; megabytes mean a wrong file. */
 #define CFG_MAX_BYTES ((size_t)4 << 20)
@@ -94,12 +95,9 @@ static int take_listen(struct ctx *c, void *arg, size_t i,
 		       struct json_object *v)
 {
 	struct cfg *cfg = arg;
-	struct error why;
 
-	if (addr_parse(json_object_get_string(v), &cfg->listen[i], &why) < 0)
-		return key_fail(c, "%s", why.msg);
-	cfg->n_listen++;
-	return 0;
+	cfg->n_listen++; /* cfg_release() frees what it holds */
+	return cfg_listen_take(c, v, &cfg->listen[i]);
 }
 
 static int set_listen(struct ctx *c, const struct key *k, void *dst,
@@ -111,6 +109,28 @@ static int set_listen(struct ctx *c, const struct key *k, void *dst,
 	if (KEY_ALLOC(c, v, cfg->listen) < 0)
 		return -1;
 	return key_each_element(c, v, take_listen, cfg);
+}
+
+static int set_admin_token(struct ctx *c, const struct key *k, void *dst,
+			   struct json_object *v)
+{
+	struct cfg_admin *a = &((struct cfg *)dst)->admin;
+
+	(void)k;
+	if (secret_hex_parse(json_object_get_string(v), a->token_sha256) < 0)
+		return key_fail(c, "expected 64 hex digits (the SHA-256 of "
+			       "the token: carapacectl hash-token)");
+	a->has_token = 1;
+	return 0;
+}
+
+static int set_admin_peer_uids(struct ctx *c, const struct key *k,
+			       void *dst, struct json_object *v)
+{
+	struct cfg_admin *a = &((struct cfg *)dst)->admin;
+
+	(void)k;
+	return cfg_take_ids(c, v, &a->peer_uids, &a->n_peer_uids);
 }
 
 static int set_admin_unix(struct ctx *c, struct cfg_admin *a,
@@ -153,7 +173,8 @@ static int set_admin_listen(struct ctx *c, const struct key *k, void *dst,
 
 #define C(field) offsetof(struct cfg, field)
 static const struct key top_keys[] = {
-	{ "listen", CFG_KEY_STRINGS, 0, .set = set_listen },
+	{ "listen", CFG_KEY_ARRAY, 0, .set = set_listen,
+	  .sub = cfg_listen_keys },
 	{ "max_body_bytes", CFG_KEY_INT, 0, ST_SIZE, .off = C(max_body_bytes),
 	  .min = 1, .max = 1073741824, .dflt = CFG_DEFAULT_MAX_BODY_BYTES },
 	{ "tools", CFG_KEY_OBJECT, KEY_REQUIRED | KEY_NAMED,
@@ -178,7 +199,14 @@ static const struct key top_keys[] = {
 	{ "max_connections_per_ip", CFG_KEY_INT, 0, ST_UINT,
 	  .off = C(max_connections_per_ip), .min = 0, .max = 1000000,
 	  .dflt = CFG_DEFAULT_MAX_CONNECTIONS_PER_IP },
-	{ "clients", CFG_KEY_OBJECT, KEY_LATER, .store = ST_NONE },
+	{ "clients", CFG_KEY_OBJECT, KEY_NAMED, .set = cfg_client_set_all,
+	  .sub = cfg_client_keys },
+	{ "revoked_clients_file", CFG_KEY_STRING, 0, ST_STR,
+	  .off = C(revoked_clients_file), .check = cfg_check_absolute },
+	{ "allow_unauthenticated", CFG_KEY_BOOL, 0, ST_BOOL,
+	  .off = C(allow_unauthenticated) },
+	{ "admin_token_sha256", CFG_KEY_STRING, 0, .set = set_admin_token },
+	{ "admin_peer_uids", CFG_KEY_ARRAY, 0, .set = set_admin_peer_uids },
 	KEY_END
 };
 #undef C
@@ -244,8 +272,8 @@ const struct cfg_key_info *cfg_key_at(size_t i)
 
 /* Listener number i, main ones first, named as the file names it;
  * NULL past the last. */
-static const struct addr *listener(const struct cfg *cfg, size_t i,
-				   char *name, size_t size)
+static const struct cfg_listen *listener(const struct cfg *cfg, size_t i,
+					 char *name, size_t size)
 {
 	size_t t;
 
@@ -260,35 +288,101 @@ static const struct addr *listener(const struct cfg *cfg, size_t i,
 		snprintf(name, size, "tools.%s.listen", cfg->tools[t].name);
 		return &cfg->tools[t].http.listen;
 	}
-	if (i == 0 && cfg->admin.enabled && !cfg->admin.is_unix) {
-		snprintf(name, size, "admin_listen");
-		return &cfg->admin.addr;
-	}
 	return NULL;
+}
+
+/* Two listeners, or a listener and the admin one, on one address. */
+static int listen_same(const struct cfg_listen *a, const struct cfg_listen *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	if (a->kind == CFG_LISTEN_UNIX)
+		return strcmp(a->unix_path, b->unix_path) == 0;
+	return addr_same(&a->addr, &b->addr);
+}
+
+static int admin_same(const struct cfg_admin *a, const struct cfg_listen *l)
+{
+	if (!a->enabled)
+		return 0;
+	if (a->is_unix)
+		return l->kind == CFG_LISTEN_UNIX &&
+		       strcmp(a->unix_path, l->unix_path) == 0;
+	return l->kind == CFG_LISTEN_TCP && addr_same(&a->addr, &l->addr);
 }
 
 static int check_listeners(struct ctx *c, const struct cfg *cfg)
 {
 	char name[sizeof(c->path)], other[sizeof(c->path)];
-	const struct addr *a;
+	const struct cfg_listen *a;
 	size_t i, j;
 
-	if (!listener(cfg, 0, name, sizeof(name)) ||
-	    strcmp(name, "admin_listen") == 0) {
+	if (!listener(cfg, 0, name, sizeof(name))) {
 		key_path_set(c, "listen");
 		return key_fail(c, "no listener: set listen or a tool's "
 				"listen");
 	}
-	for (i = 1; (a = listener(cfg, i, name, sizeof(name))); i++) {
-		for (j = 0; j < i; j++) {
-			if (!addr_same(a, listener(cfg, j, other,
-						   sizeof(other))))
-				continue;
-			key_path_set(c, name);
-			return key_fail(c, "address already used by %s", other);
-		}
+	for (i = 0; (a = listener(cfg, i, name, sizeof(name))); i++) {
+		key_path_set(c, "admin_listen");
+		if (admin_same(&cfg->admin, a))
+			return key_fail(c, "address already used by %s", name);
+		key_path_set(c, name);
+		for (j = 0; j < i; j++)
+			if (listen_same(a, listener(cfg, j, other,
+						    sizeof(other))))
+				return key_fail(c, "address already used by %s",
+						other);
 	}
 	return 0;
+}
+
+/* Without clients, anyone who can reach a listener is trusted with every
+ * tool: only this host may reach one, unless the file says otherwise. */
+static int check_exposure(struct ctx *c, const struct cfg *cfg)
+{
+	char name[sizeof(c->path)];
+	const struct cfg_listen *l;
+
+	if (cfg->has_clients || cfg->allow_unauthenticated)
+		return 0;
+	for (size_t i = 0; (l = listener(cfg, i, name, sizeof(name))); i++) {
+		if (cfg_listen_is_local(l))
+			continue;
+		key_path_set(c, name);
+		return key_fail(c, "%s is reachable from other hosts and no "
+				"\"clients\" are configured: anyone reaching "
+				"it could use every tool. Configure clients, "
+				"listen on loopback or a unix socket, or set "
+				"\"allow_unauthenticated\": true", l->text);
+	}
+	return 0;
+}
+
+/* The admin API reloads the daemon and shows every request. */
+static int check_admin(struct ctx *c, const struct cfg *cfg)
+{
+	const struct cfg_admin *a = &cfg->admin;
+
+	if (a->enabled && !a->is_unix && !a->has_token) {
+		key_path_set(c, "admin_listen");
+		return key_fail(c, "a TCP admin listener needs "
+				"admin_token_sha256 (or use unix:/path)");
+	}
+	if (a->n_peer_uids && !(a->enabled && a->is_unix)) {
+		key_path_set(c, "admin_peer_uids");
+		return key_fail(c, "admin_peer_uids is for a unix:/path "
+				"admin_listen");
+	}
+	return 0;
+}
+
+static int check_whole(struct ctx *c, const struct cfg *cfg)
+{
+	if (check_listeners(c, cfg) < 0 || check_exposure(c, cfg) < 0 ||
+	    check_admin(c, cfg) < 0)
+		return -1;
+	key_path_set(c, "");
+	return cfg_clients_check(c, cfg);
 }
 
 /* --- text to config ----------------------------------------------------- */
@@ -385,8 +479,7 @@ static int load(struct ctx *c, const char *text, size_t len,
 	}
 	key_defaults(top_keys, 0, cfg);
 	atomic_init(&cfg->refs, 1);
-	if (key_walk(c, top_keys, cfg, root) < 0 ||
-	    check_listeners(c, cfg) < 0)
+	if (key_walk(c, top_keys, cfg, root) < 0 || check_whole(c, cfg) < 0)
 		goto fail;
 	inherit_defaults(cfg);
 	json_object_put(root);
@@ -489,7 +582,13 @@ void cfg_release(const struct cfg *c)
 	for (i = 0; i < cfg->n_tools; i++)
 		cfg_tool_free(&cfg->tools[i]);
 	free(cfg->tools);
+	for (i = 0; i < cfg->n_listen; i++)
+		cfg_listen_free(&cfg->listen[i]);
 	free(cfg->listen);
+	for (i = 0; i < cfg->n_clients; i++)
+		cfg_client_free(&cfg->clients[i]);
+	free(cfg->clients);
+	free(cfg->admin.peer_uids);
 	free(cfg->admin.unix_path);
 	free(cfg->admin.text);
 	key_free(top_keys, cfg);

@@ -36,6 +36,8 @@ enum cfg_param_aliases { CFG_ALIASES_NONE, CFG_ALIASES_SIGNAL_CLI };
 #define CFG_DEFAULT_MAX_OUTPUT_BYTES ((size_t)16 << 20)
 #define CFG_DEFAULT_MAX_CONCURRENT 8u
 
+#define CFG_DEFAULT_UNIX_MODE 0660u
+
 /* A list of strings (globs, names); n == 0 means "not set". */
 struct cfg_strings {
 	char **v;
@@ -66,11 +68,52 @@ struct cfg_header {
 
 struct cfg;
 
+/* A listener as "listen" (or a tool's "listen") writes it: "HOST:PORT",
+ * "unix:/path", or an object with "address" and the TLS or Unix keys. */
+enum cfg_listen_kind { CFG_LISTEN_TCP, CFG_LISTEN_UNIX };
+
+struct cfg_listen {
+	enum cfg_listen_kind kind;
+	struct addr addr;          /* TCP */
+	char *unix_path;           /* UNIX: absolute */
+	unsigned unix_mode;        /* UNIX: the socket file's mode */
+	char *unix_group;          /* UNIX: its group, or NULL (the
+				    * daemon's) */
+	char *tls_cert;            /* TCP: PEM files, both or neither */
+	char *tls_key;
+	char *tls_client_ca;       /* TLS: ask for a client certificate and
+				    * verify it against these CAs */
+	char *text;                /* as written: "127.0.0.1:8443",
+				    * "unix:/run/x.sock" */
+};
+
+/* clients.<name>: who may use which tools, and what proves it. Every
+ * credential set must hold (identity.h). */
+struct cfg_client {
+	char *name;
+	int has_token;
+	unsigned char token_sha256[32];    /* SHA-256 of the token */
+	struct addr_cidr *allow_from;
+	size_t n_allow_from;
+	unsigned *unix_peer_uids;
+	size_t n_unix_peer_uids;
+	unsigned *unix_peer_gids;
+	size_t n_unix_peer_gids;
+	char *tls_client_cn;               /* CN or a DNS SAN */
+	struct cfg_strings tools;          /* tool names it may use */
+	unsigned rate_max_requests;        /* 0: no limit of its own */
+	unsigned rate_window_secs;
+};
+
 /* What only an http tool has; all zero for a cli tool. */
 struct cfg_tool_http {
 	char *upstream;                    /* http(s) URL, no trailing '/' */
 	int has_listen;                    /* drop-in listener of its own */
-	struct addr listen;
+	struct cfg_listen listen;
+	char *upstream_ca;                 /* PEM file the upstream's
+					    * certificate must chain to, or
+					    * NULL: curl's CA store */
+	int upstream_insecure;             /* no upstream verification */
 	unsigned stream_idle_timeout_secs; /* 0 = never */
 
 	/* policy (issue 4); empty lists mean "no restriction" except where
@@ -135,13 +178,23 @@ struct cfg_admin {
 	struct addr addr;                  /* when !is_unix */
 	char *unix_path;                   /* when is_unix: absolute */
 	char *text;                        /* as written, for messages */
+	int has_token;                     /* admin_token_sha256 */
+	unsigned char token_sha256[32];
+	unsigned *peer_uids;               /* admin_peer_uids (unix) */
+	size_t n_peer_uids;
 };
 
 struct cfg {
 	atomic_int refs;                   /* cfg_hold / cfg_release */
-	struct addr *listen;
+	struct cfg_listen *listen;
 	size_t n_listen;
 	struct cfg_admin admin;
+	int has_clients;                   /* "clients" given (even empty):
+					    * every request is identified */
+	struct cfg_client *clients;
+	size_t n_clients;
+	char *revoked_clients_file;        /* absolute path, or NULL */
+	int allow_unauthenticated;         /* no clients, non-local listeners */
 	char *audit_log;                   /* absolute path, or NULL */
 	int run_tools_as_root;             /* cli tools may run as uid 0 */
 	size_t max_body_bytes;
@@ -171,13 +224,21 @@ int cfg_has_cli_tools(const struct cfg *cfg);
 const struct cfg_tool *cfg_find_tool(const struct cfg *cfg, const char *name,
 				     size_t name_len);
 
+/* Client by name (NUL-terminated); borrowed, NULL if none. */
+const struct cfg_client *cfg_find_client(const struct cfg *cfg,
+					 const char *name);
+/* Whether client may use the tool named tool. */
+int cfg_client_may_use(const struct cfg_client *client, const char *tool);
+
 /* What a key's value is in the file. */
 enum cfg_key_type {
 	CFG_KEY_STRING,
 	CFG_KEY_INT,
 	CFG_KEY_STRINGS, /* an array of strings */
 	CFG_KEY_OBJECT,
-	CFG_KEY_BOOL
+	CFG_KEY_BOOL,
+	CFG_KEY_ARRAY,   /* an array; its setter checks the elements */
+	CFG_KEY_LISTEN,  /* a listener: a string or an object */
 };
 
 /* Which tools a key is for: one of these, both, or 0 at the top level. */

@@ -193,6 +193,16 @@ int key_check(struct ctx *c, const struct key *k, struct json_object *v)
 		if (!json_object_is_type(v, json_type_boolean))
 			return key_fail(c, "expected true or false");
 		return 0;
+	case CFG_KEY_ARRAY:
+		if (!json_object_is_type(v, json_type_array))
+			return key_fail(c, "expected an array");
+		return 0;
+	case CFG_KEY_LISTEN:
+		if (!json_object_is_type(v, json_type_string) &&
+		    !json_object_is_type(v, json_type_object))
+			return key_fail(c, "expected an address string or an "
+				       "object");
+		return 0;
 	}
 	return key_fail(c, "internal error: bad key type");
 }

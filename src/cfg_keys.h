@@ -132,4 +132,23 @@ const char *cfg_check_header_name(const char *s);
 int cfg_set_inject_headers(struct ctx *c, const struct key *k, void *dst,
 			   struct json_object *v);
 
+/* Between cfg.c, cfg_tool.c and cfg_listen.c: one listener, as a
+ * string or an object (the setter of a tool's "listen" and of each
+ * element of the top-level one), its key table, and its release. */
+extern const struct key cfg_listen_keys[];
+int cfg_listen_take(struct ctx *c, struct json_object *v,
+		    struct cfg_listen *out);
+void cfg_listen_free(struct cfg_listen *l);
+/* Whether l can be reached only from this host (loopback or Unix). */
+int cfg_listen_is_local(const struct cfg_listen *l);
+/* "clients" and its checks against the whole file (cfg_client.c). */
+extern const struct key cfg_client_keys[];
+int cfg_client_set_all(struct ctx *c, const struct key *k, void *dst,
+		       struct json_object *v);
+int cfg_clients_check(struct ctx *c, const struct cfg *cfg);
+void cfg_client_free(struct cfg_client *cl);
+/* A list of uids or gids: each a number in [0, 2^32 - 2]. */
+int cfg_take_ids(struct ctx *c, struct json_object *v, unsigned **out,
+		 size_t *n);
+
 #endif

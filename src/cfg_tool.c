@@ -148,13 +148,10 @@ static int set_tool_listen(struct ctx *c, const struct key *k, void *dst,
 			   struct json_object *v)
 {
 	struct cfg_tool *t = dst;
-	struct error why;
 
 	(void)k;
-	if (addr_parse(json_object_get_string(v), &t->http.listen, &why) < 0)
-		return key_fail(c, "%s", why.msg);
-	t->http.has_listen = 1;
-	return 0;
+	t->http.has_listen = 1; /* cfg_tool_free() frees what it holds */
+	return cfg_listen_take(c, v, &t->http.listen);
 }
 
 static int set_param_aliases(struct ctx *c, const struct key *k, void *dst,
@@ -428,7 +425,12 @@ const struct key cfg_tool_keys[] = {
 	{ "type", CFG_KEY_STRING, KEY_REQUIRED, .set = set_type },
 	{ "upstream", CFG_KEY_STRING, KEY_REQUIRED | KEY_HTTP, ST_STR,
 	  .off = T(http.upstream), .set = set_upstream },
-	{ "listen", CFG_KEY_STRING, KEY_HTTP, .set = set_tool_listen },
+	{ "listen", CFG_KEY_LISTEN, KEY_HTTP, .set = set_tool_listen,
+	  .sub = cfg_listen_keys },
+	{ "upstream_ca", CFG_KEY_STRING, KEY_HTTP, ST_STR,
+	  .off = T(http.upstream_ca), .check = cfg_check_absolute },
+	{ "upstream_insecure", CFG_KEY_BOOL, KEY_HTTP, ST_BOOL,
+	  .off = T(http.upstream_insecure) },
 	{ "timeout_secs", CFG_KEY_INT, 0, ST_UINT, .off = T(timeout_secs),
 	  .min = 1, .max = 86400, .dflt = CFG_DEFAULT_TIMEOUT_SECS },
 	{ "stream_idle_timeout_secs", CFG_KEY_INT, KEY_HTTP, ST_UINT,
@@ -572,6 +574,8 @@ void cfg_tool_free(struct cfg_tool *t)
 	size_t i;
 
 	key_free(cfg_tool_keys, t);
+	if (t->http.has_listen)
+		cfg_listen_free(&t->http.listen);
 	free(t->name);
 	for (i = 0; i < t->http.n_param_allow; i++) {
 		free(t->http.param_allow[i].method);

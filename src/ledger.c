@@ -44,7 +44,8 @@ struct ledger_entry {
 	struct ledger *ledger;
 	struct ledger_entry *prev, *next; /* in ledger->streams while open */
 	char id[24];
-	char *client, *method, *target;
+	char *remote, *method, *target; /* remote: the peer's address */
+	char *client;                   /* its name (clients), or NULL */
 	char *tool;                     /* NULL: no tool was found */
 	const char *kind;               /* "http" or "cli" */
 	int audited;
@@ -94,6 +95,7 @@ void ledger_free(struct ledger *l)
 
 static void entry_free(struct ledger_entry *e)
 {
+	free(e->remote);
 	free(e->client);
 	free(e->method);
 	free(e->target);
@@ -104,7 +106,7 @@ static void entry_free(struct ledger_entry *e)
 	free(e);
 }
 
-struct ledger_entry *ledger_entry_new(struct ledger *l, const char *client,
+struct ledger_entry *ledger_entry_new(struct ledger *l, const char *remote,
 			const char *method, const char *target)
 {
 	struct ledger_entry *e = calloc(1, sizeof(*e));
@@ -112,10 +114,10 @@ struct ledger_entry *ledger_entry_new(struct ledger *l, const char *client,
 	if (e == NULL)
 		return NULL;
 	e->ledger = l;
-	e->client = strdup(client ? client : "");
+	e->remote = strdup(remote ? remote : "");
 	e->method = strdup(method ? method : "");
 	e->target = strdup(target ? target : "");
-	if (!e->client || !e->method || !e->target) {
+	if (!e->remote || !e->method || !e->target) {
 		entry_free(e);
 		return NULL;
 	}
@@ -179,6 +181,17 @@ int ledger_entry_set_tool(struct ledger_entry *e,
 	e->redact = &tool->redact_patterns;
 	e->log_body = tool->audit_log_body;
 	e->log_argv = tool->audit_log_argv;
+	return 0;
+}
+
+int ledger_entry_set_client(struct ledger_entry *e, const char *name)
+{
+	char *copy = strdup(name);
+
+	if (copy == NULL)
+		return -1;
+	free(e->client);
+	e->client = copy;
 	return 0;
 }
 
@@ -265,6 +278,7 @@ static void add_secs(struct json_object *o, const char *key, int64_t ms)
 static void add_who_what(struct json_object *o, const struct ledger_entry *e)
 {
 	add_str(o, "client", e->client);
+	add_str(o, "remote", e->remote);
 	add_str(o, "tool", e->tool);
 	add_str(o, "kind", e->kind);
 	add_str(o, "http_method", e->method);
@@ -499,6 +513,8 @@ static const char *ending_name(enum ledger_ending how, int stream)
 		return "shutdown";
 	case LEDGER_ENDED_CLIENT_STALLED:
 		return "client_stalled";
+	case LEDGER_ENDED_REVOKED:
+		return "revoked";
 	}
 	return "error";
 }
@@ -564,14 +580,16 @@ static struct json_object *stream_json(const struct ledger_entry *e,
 }
 
 unsigned ledger_close_streams(struct ledger *l,
-			      int (*doomed)(void *arg, const char *tool),
+			      int (*doomed)(void *arg, const char *tool,
+					    const char *client),
 			      void *arg, enum ledger_ending why)
 {
 	unsigned n = 0;
 
 	pthread_mutex_lock(&l->lock);
 	for (struct ledger_entry *e = l->streams; e != NULL; e = e->next) {
-		if (e->closed_by || !doomed(arg, tool_label(e)))
+		if (e->closed_by ||
+		    !doomed(arg, tool_label(e), e->client ? e->client : ""))
 			continue;
 		e->closed_by = 1 + (int)why;
 		if (e->closer != NULL)

@@ -41,6 +41,7 @@ enum ledger_ending {
 	LEDGER_ENDED_SHUTDOWN,       /* the daemon stopped */
 	LEDGER_ENDED_CLIENT_STALLED, /* the client read nothing for
 				      * client_send_timeout_secs */
+	LEDGER_ENDED_REVOKED,        /* its client was revoked */
 };
 
 /* What kind of answer ledger_entry_open starts. */
@@ -62,7 +63,7 @@ struct ledger_entry;
 /* audit and metrics are borrowed and must outlive the ledger. */
 struct ledger *ledger_new(struct audit *audit, struct metrics *metrics);
 void ledger_free(struct ledger *l);
-/* {"streams":[{id, client, tool, kind, http_method, method, path,
+/* {"streams":[{id, client, remote, tool, kind, http_method, method, path,
  * started, age_secs, bytes_out, idle_secs}, ...]}; "method" repeats
  * http_method, for clients of the last release, and goes in the next.
  * Caller puts. */
@@ -74,17 +75,24 @@ unsigned ledger_in_flight(struct ledger *l);
  * requests under way falls to 0; NULL stops it. For a shutdown's drain. */
 void ledger_on_idle(struct ledger *l, void (*fn)(void *), void *arg);
 /* Ends, through their closers, the open streams for which doomed(arg,
- * tool) is true (tool "" for none); their records say why. Returns how
- * many. The streams end on their own threads, soon after. */
+ * tool, client) is true (tool "" for none, client "" for no client
+ * name); their records say why. Returns how many. The streams end on
+ * their own threads, soon after. doomed runs under the ledger's lock. */
 unsigned ledger_close_streams(struct ledger *l,
-			      int (*doomed)(void *arg, const char *tool),
+			      int (*doomed)(void *arg, const char *tool,
+					    const char *client),
 			      void *arg, enum ledger_ending why);
 
 /* Entries: one thread at a time, the request's, except where said. */
 
-/* A new request; strings are copied. NULL on out of memory. */
-struct ledger_entry *ledger_entry_new(struct ledger *l, const char *client,
+/* A new request from remote (the peer's address as text: "client"
+ * before issue 15, now "remote" in records); strings are copied. NULL on
+ * out of memory. */
+struct ledger_entry *ledger_entry_new(struct ledger *l, const char *remote,
 				      const char *method, const char *target);
+/* The client the request proved to be (clients); records show it as
+ * "client", null until set. 0, or -1 on out of memory (unchanged). */
+int ledger_entry_set_client(struct ledger_entry *e, const char *name);
 /* Routed to tool (its name is copied; its redaction patterns borrowed, see
  * above). 0, or -1 on out of memory with the entry unchanged: it still
  * names no tool. */

@@ -215,7 +215,8 @@ const struct cfg *listener_hold_cfg(struct listener *l,
 /* ---- the set a config asks for ---- */
 
 struct wanted {
-	const struct addr *addr;
+	const struct addr *addr;        /* TCP: listen's address */
+	const struct cfg_listen *listen;
 	const char *tool_name;          /* NULL: main */
 };
 
@@ -229,11 +230,13 @@ static struct wanted *wanted_of(const struct cfg *cfg, size_t *n)
 	if (w == NULL)
 		return NULL;
 	for (size_t i = 0; i < cfg->n_listen; i++)
-		w[k++] = (struct wanted){ &cfg->listen[i], NULL };
+		w[k++] = (struct wanted){ &cfg->listen[i].addr,
+					  &cfg->listen[i], NULL };
 	for (size_t i = 0; i < cfg->n_tools; i++)
 		if (cfg->tools[i].http.has_listen)
-			w[k++] = (struct wanted){ &cfg->tools[i].http.listen,
-						  cfg->tools[i].name };
+			w[k++] = (struct wanted){
+				&cfg->tools[i].http.listen.addr,
+				&cfg->tools[i].http.listen, cfg->tools[i].name };
 	*n = k;
 	return w;
 }

@@ -54,7 +54,13 @@ struct server {
 	atomic_int stopping;            /* new requests get 503 */
 	atomic_size_t body_bytes;       /* charged for request bodies: see
 					 * "the body" in request.c */
+	struct revoked *revoked;        /* borrowed; NULL: none */
 };
+
+void server_set_revoked(struct server *srv, struct revoked *revoked)
+{
+	srv->revoked = revoked;
+}
 
 /* ---- answers ---- */
 

@@ -29,6 +29,11 @@ struct server;
 struct server *server_new(struct ledger *ledger, struct metrics *metrics,
 			  unsigned conn_limit, void (*wake)(void *),
 			  void *wake_arg);
+struct revoked;
+/* The revoked clients (borrowed: it must outlive the server), refused
+ * whatever their credentials. Before the first server_apply. */
+void server_set_revoked(struct server *srv, struct revoked *revoked);
+
 /* Puts cfg in force (the server takes a reference): starts the listeners
  * it names that are not open yet, gives kept ones their new role, and
  * retires the others (they accept nothing more; their open connections,

@@ -203,6 +203,7 @@ static int write_config(void)
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
 		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
+		 "  \"admin_token_sha256\": \"" TU_ADMIN_TOKEN_SHA256 "\",\n"
 		 "  \"audit_log\": \"%s\",\n"
 		 "  \"run_tools_as_root\": true,\n"
 		 "  \"tools\": {\n"

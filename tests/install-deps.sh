@@ -2,11 +2,12 @@
 # Installs what building and testing carapaced needs: Debian 12 packages
 # only, as root. Safe to run again. groff-base: tests/test_docs formats
 # the man pages with groff -ww; logrotate: tests/test_daemon runs the
-# shipped logrotate snippet.
+# shipped logrotate snippet; openssl: the TLS tests make their
+# certificates with it.
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config ca-certificates curl \
 	libmicrohttpd-dev libcurl4-openssl-dev libjson-c-dev libcunit1-dev \
-	groff-base logrotate >/dev/null
+	libgnutls28-dev openssl groff-base logrotate >/dev/null

@@ -1054,12 +1054,12 @@ static void check_full(const struct cfg *cfg)
 	const struct cfg_tool *t;
 
 	CU_ASSERT_EQUAL_FATAL(cfg->n_listen, 2);
-	CU_ASSERT_STRING_EQUAL(cfg->listen[0].host, "127.0.0.1");
-	CU_ASSERT_EQUAL(cfg->listen[0].port, 8765);
-	CU_ASSERT_EQUAL(cfg->listen[0].is_ipv6, 0);
-	CU_ASSERT_STRING_EQUAL(cfg->listen[1].host, "::1");
-	CU_ASSERT_EQUAL(cfg->listen[1].port, 8765);
-	CU_ASSERT_EQUAL(cfg->listen[1].is_ipv6, 1);
+	CU_ASSERT_STRING_EQUAL(cfg->listen[0].addr.host, "127.0.0.1");
+	CU_ASSERT_EQUAL(cfg->listen[0].addr.port, 8765);
+	CU_ASSERT_EQUAL(cfg->listen[0].addr.is_ipv6, 0);
+	CU_ASSERT_STRING_EQUAL(cfg->listen[1].addr.host, "::1");
+	CU_ASSERT_EQUAL(cfg->listen[1].addr.port, 8765);
+	CU_ASSERT_EQUAL(cfg->listen[1].addr.is_ipv6, 1);
 	CU_ASSERT_EQUAL(cfg->max_body_bytes, 2048);
 	CU_ASSERT_EQUAL_FATAL(cfg->n_tools, 2);
 	t = &cfg->tools[0];
@@ -1067,9 +1067,9 @@ static void check_full(const struct cfg *cfg)
 	CU_ASSERT_EQUAL(t->type, CFG_TOOL_HTTP);
 	CU_ASSERT_STRING_EQUAL(t->http.upstream, "http://127.0.0.1:18080");
 	CU_ASSERT_EQUAL(t->http.has_listen, 1);
-	CU_ASSERT_STRING_EQUAL(t->http.listen.host, "127.0.0.1");
-	CU_ASSERT_EQUAL(t->http.listen.port, 8080);
-	CU_ASSERT_EQUAL(t->http.listen.is_ipv6, 0);
+	CU_ASSERT_STRING_EQUAL(t->http.listen.addr.host, "127.0.0.1");
+	CU_ASSERT_EQUAL(t->http.listen.addr.port, 8080);
+	CU_ASSERT_EQUAL(t->http.listen.addr.is_ipv6, 0);
 	CU_ASSERT_EQUAL(t->timeout_secs, 10);
 	CU_ASSERT_EQUAL(t->http.stream_idle_timeout_secs, 600);
 	CU_ASSERT_EQUAL(t->max_body_bytes, 2048);
@@ -1108,8 +1108,8 @@ static void test_defaults(void)
 	CU_ASSERT_STRING_EQUAL(cfg->tools[0].name, "t");
 	CU_ASSERT_STRING_EQUAL(cfg->tools[0].http.upstream, "http://h");
 	CU_ASSERT_EQUAL(cfg->tools[0].http.has_listen, 1);
-	CU_ASSERT_STRING_EQUAL(cfg->tools[0].http.listen.host, "127.0.0.1");
-	CU_ASSERT_EQUAL(cfg->tools[0].http.listen.port, 9000);
+	CU_ASSERT_STRING_EQUAL(cfg->tools[0].http.listen.addr.host, "127.0.0.1");
+	CU_ASSERT_EQUAL(cfg->tools[0].http.listen.addr.port, 9000);
 	CU_ASSERT_EQUAL(cfg->tools[0].timeout_secs, CFG_DEFAULT_TIMEOUT_SECS);
 	CU_ASSERT_EQUAL(cfg->tools[0].http.stream_idle_timeout_secs, 0);
 	CU_ASSERT_EQUAL(cfg->tools[0].max_body_bytes,

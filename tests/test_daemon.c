@@ -77,6 +77,7 @@ static int write_conf_named(const char *path, int port, int admin,
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
 		 "  \"max_connections_per_ip\": 0,\n"
 		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
+		 "  \"admin_token_sha256\": \"" TU_ADMIN_TOKEN_SHA256 "\",\n"
 		 "  \"audit_log\": \"%s\",\n"
 		 "  \"tools\": {\n"
 		 "    \"sig\": { \"type\": \"http\",\n"

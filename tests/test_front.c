@@ -187,6 +187,7 @@ static int front_init(void)
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
 		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
+		 "  \"admin_token_sha256\": \"" TU_ADMIN_TOKEN_SHA256 "\",\n"
 		 "  \"audit_log\": \"%s\",\n"
 		 "  \"client_header_timeout_secs\": %d,\n"
 		 "  \"client_body_timeout_secs\": 2,\n"
@@ -557,6 +558,7 @@ static int many_init(void)
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
 		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
+		 "  \"admin_token_sha256\": \"" TU_ADMIN_TOKEN_SHA256 "\",\n"
 		 "  \"tools\": { \"up\": { \"type\": \"http\",\n"
 		 "    \"upstream\": \"http://127.0.0.1:%d\" } } }\n",
 		 many_port, many_adm, up_port);
@@ -635,6 +637,7 @@ static int few_init(void)
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
 		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
+		 "  \"admin_token_sha256\": \"" TU_ADMIN_TOKEN_SHA256 "\",\n"
 		 "  \"tools\": { \"up\": { \"type\": \"http\",\n"
 		 "    \"upstream\": \"http://127.0.0.1:%d\" } } }\n",
 		 few_port, few_adm, up_port);

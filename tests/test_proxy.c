@@ -129,6 +129,7 @@ static int write_config(void)
 		 "// integration test configuration\n"
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
 		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
+		 "  \"admin_token_sha256\": \"" TU_ADMIN_TOKEN_SHA256 "\",\n"
 		 "  /* thousands of streams, all from 127.0.0.1 */\n"
 		 "  \"max_connections_per_ip\": 0,\n"
 		 "  \"max_body_bytes\": %d,\n"

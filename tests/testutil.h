@@ -126,6 +126,12 @@ int tu_wait_until(int (*cond)(void *), void *arg, unsigned ms);
 int tu_free_port(void);
 
 /* How to start carapaced for a test: `carapaced -f -c conf`. */
+/* The admin token every test daemon's config names (admin_token_sha256
+ * is its SHA-256): a TCP admin listener needs one. */
+#define TU_ADMIN_TOKEN "carapace-test-admin-token"
+#define TU_ADMIN_TOKEN_SHA256 \
+	"a786b6ca5575006030902a18fd13f8f62db1c8a0e388227ccc459f139ad34446"
+
 #define TU_DAEMON_PORTS 4
 struct tu_daemon {
 	const char *conf;
