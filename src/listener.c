@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "httpd.h"
+#include "identity.h"
 #include "log.h"
 
 #define CONN_THREAD_STACK (256 * 1024)
@@ -180,6 +181,15 @@ static void listener_retire(struct listener *l)
 		shutdown(l->listen_fd, SHUT_RDWR);
 	else
 		log_warnx("cannot stop accepting on port %u", l->addr.port);
+}
+
+void listener_peer(struct listener *l, struct MHD_Connection *c,
+		   struct identity_peer *out)
+{
+	(void)l;
+	/* TCP, no TLS: what the listeners serve until they speak TLS and
+	 * listen on unix sockets */
+	*out = (struct identity_peer){ .addr = httpd_client_sockaddr(c) };
 }
 
 void *listener_arg(const struct listener *l)

@@ -70,6 +70,13 @@ void *listener_arg(const struct listener *l);
 const struct cfg *listener_hold_cfg(struct listener *l,
 				    const struct cfg_tool **dropin,
 				    int *dropin_gone);
+struct identity_peer;
+/* What connection c of l proves of its peer (identity.h): the address,
+ * a unix peer's uid and gid, a TLS client certificate's verified names.
+ * What it borrows lives as long as the connection. MHD's thread. */
+void listener_peer(struct listener *l, struct MHD_Connection *c,
+		   struct identity_peer *out);
+
 /* The guard's record of connection c (NULL only before it was made). */
 struct guard_conn *listener_guard_conn(struct MHD_Connection *c);
 
