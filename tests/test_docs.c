@@ -613,7 +613,8 @@ static const char *desc_wrong(const struct cfg_key_info *k, const char *desc,
 	static const char *const types[] = {
 		[CFG_KEY_STRING] = "string", [CFG_KEY_INT] = "integer",
 		[CFG_KEY_STRINGS] = "array", [CFG_KEY_OBJECT] = "object",
-		[CFG_KEY_BOOL] = "boolean",
+		[CFG_KEY_BOOL] = "boolean", [CFG_KEY_ARRAY] = "array",
+		[CFG_KEY_LISTEN] = "string or object",
 	};
 	const char *t = types[k->type], *d = strstr(desc, "default: ");
 	long long lo, hi;
@@ -687,6 +688,17 @@ static int find_desc(const struct entries *e, const struct cfg_key_info *k,
 	return inner_desc(ptext, name, desc, size);
 }
 
+/* A top-level object's keys have a section of their own. */
+static const char *own_section(const struct cfg_key_info *k,
+			       const char *section)
+{
+	if (strncmp(k->path, "listen.", 7) == 0)
+		return "LISTEN KEYS";
+	if (strncmp(k->path, "clients.", 8) == 0)
+		return "CLIENT KEYS";
+	return section;
+}
+
 /* Checks k against each section that should describe it. */
 static void check_key(const struct entries *e, const struct cfg_key_info *k)
 {
@@ -702,8 +714,8 @@ static void check_key(const struct entries *e, const struct cfg_key_info *k)
 	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
 		if (at[i].scope ? !(k->scope & at[i].scope) : k->scope != 0)
 			continue;
-		int rc = find_desc(e, k, at[i].section, desc, sizeof(desc),
-				   &text);
+		int rc = find_desc(e, k, own_section(k, at[i].section), desc,
+				   sizeof(desc), &text);
 		if (rc < 0 || (rc == 0 && !described))
 			fail("carapaced.conf.5: %s: no description in %s",
 			     k->path, at[i].section);
