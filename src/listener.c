@@ -221,8 +221,8 @@ static int listener_start(struct listener *l, int fd)
 	where_options(l, fd, &ss, where, &flags);
 	l->daemon = MHD_start_daemon(
 		flags, fd < 0 ? l->addr.port : 0, on_accept, l, h->on_request,
-		l, MHD_OPTION_ARRAY, where,
-		MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,
+		l, MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,
+		MHD_OPTION_ARRAY, where,
 		MHD_OPTION_CONNECTION_LIMIT,
 		l->set->conn_limit + CONN_LIMIT_SLACK,
 		MHD_OPTION_CONNECTION_TIMEOUT, LISTENER_IDLE_TIMEOUT_SECS,
