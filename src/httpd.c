@@ -290,6 +290,8 @@ static int is_routine_mhd_message(const char *line)
 		/* a client that left mid-head, or one the guard cut */
 		"Connection socket is closed when reading request",
 		"Connection was closed by remote side with incomplete",
+		/* a TLS client that does not speak TLS 1.2+ (or TLS) */
+		"Error: received handshake message out of context",
 	};
 
 	for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++)

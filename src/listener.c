@@ -4,14 +4,17 @@
 #include "listener.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "httpd.h"
 #include "identity.h"
 #include "log.h"
@@ -25,12 +28,23 @@
  * limit, a little higher, is only the backstop: at it MHD stops accepting
  * without a word. */
 #define CONN_LIMIT_SLACK 16u
+/* TLS 1.2 and 1.3 only, GnuTLS's defaults within them. */
+static char priorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
 
-/* One listening address and its MHD daemon. */
+/* One listening address (or unix socket) and its MHD daemon. What it
+ * listens with is fixed when it starts: a change of it starts a
+ * successor (listeners_apply). */
 struct listener {
 	struct listener *next;
 	struct listeners *set;
-	struct addr addr;
+	enum cfg_listen_kind kind;
+	struct addr addr;               /* TCP */
+	char *unix_path;                /* UNIX */
+	unsigned unix_mode;
+	char *unix_group;
+	int owns_path;                  /* unlinks unix_path when freed; not
+					 * once a successor has the socket */
+	struct endpoint_tls tls;        /* the bytes it serves with */
 	char *tool_name;                /* a tool's drop-in listener; NULL: a
 					 * main one. Under the set's lock. */
 	struct MHD_Daemon *daemon;
@@ -39,7 +53,17 @@ struct listener {
 	int fresh;                      /* started by the config being
 					 * applied, not yet swapped in: it
 					 * serves that one (under the lock) */
-	int listen_fd;                  /* a retired listener's, shut down */
+	int listen_fd;                  /* a retired listener's */
+};
+
+/* What a connection's socket_context holds: the guard's record and the
+ * peer facts, worked out once (listener_peer) and kept until it closes.
+ * Touched by MHD's thread of the connection only. */
+struct conn {
+	struct guard_conn *gc;
+	int peer_done;
+	struct identity_peer peer;
+	char **names;                   /* peer.cert_names' strings */
 };
 
 struct listeners {
@@ -59,11 +83,43 @@ struct listeners {
 
 /* ---- one listener ---- */
 
-struct guard_conn *listener_guard_conn(struct MHD_Connection *c)
+static struct conn *conn_of(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
 		c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	return info != NULL ? info->socket_context : NULL;
+}
+
+struct guard_conn *listener_guard_conn(struct MHD_Connection *c)
+{
+	struct conn *cn = conn_of(c);
+	return cn != NULL ? cn->gc : NULL;
+}
+
+static struct conn *conn_open(struct listeners *ls, struct MHD_Connection *c)
+{
+	struct conn *cn = calloc(1, sizeof(*cn));
+
+	if (cn == NULL)
+		return NULL;
+	cn->gc = guard_open(ls->guard, httpd_client_sockaddr(c),
+			    httpd_client_fd(c));
+	if (cn->gc == NULL) {
+		free(cn);
+		return NULL;
+	}
+	return cn;
+}
+
+static void conn_close(struct listeners *ls, struct conn *cn)
+{
+	if (cn == NULL) {
+		guard_close(ls->guard, NULL);
+		return;
+	}
+	guard_close(ls->guard, cn->gc);
+	endpoint_names_free(cn->names);
+	free(cn);
 }
 
 /* MHD tells each connection's start and end: a retired listener is
@@ -77,15 +133,13 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		atomic_fetch_add(&l->connections, 1);
-		*socket_context = guard_open(ls->guard,
-					     httpd_client_sockaddr(c),
-					     httpd_client_fd(c));
+		*socket_context = conn_open(ls, c);
 		/* unguarded, it could hold a thread for ever: end it now */
 		if (*socket_context == NULL)
 			shutdown(httpd_client_fd(c), SHUT_RDWR);
 		return;
 	}
-	guard_close(ls->guard, *socket_context);
+	conn_close(ls, *socket_context);
 	*socket_context = NULL;
 	if (atomic_fetch_sub(&l->connections, 1) == 1) {
 		pthread_mutex_lock(&ls->lock);
@@ -114,10 +168,46 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *uri)
 	return strlen(uri);
 }
 
-static int listener_start(struct listener *l)
+/* Where l listens (an address, or the socket fd) and with what TLS, as
+ * MHD options into o (room for 6); *flags gets what they need. */
+static void where_options(const struct listener *l, int fd,
+			  struct sockaddr_storage *ss, struct MHD_OptionItem *o,
+			  unsigned *flags)
+{
+	size_t k = 0;
+
+	if (fd >= 0) {
+		o[k++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET,
+						  fd, NULL };
+	} else {
+		o[k++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, ss };
+		if (l->addr.is_ipv6)
+			*flags |= MHD_USE_IPv6;
+	}
+	if (l->tls.cert != NULL) {
+		*flags |= MHD_USE_TLS;
+		o[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+						  l->tls.cert };
+		o[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+						  l->tls.key };
+		o[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES,
+						  0, priorities };
+	}
+	/* GnuTLS then asks every client for a certificate (and goes on
+	 * without one: identity decides what its absence means) */
+	if (l->tls.ca != NULL)
+		o[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0,
+						  l->tls.ca };
+	o[k] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+}
+
+/* fd: the listening socket to serve (a unix one, or a predecessor's
+ * dup), or -1 to bind l's address. */
+static int listener_start(struct listener *l, int fd)
 {
 	const struct listener_handlers *h = &l->set->handlers;
 	struct sockaddr_storage ss;
+	struct MHD_OptionItem where[7];
 	/* One epoll thread for every connection: nothing MHD calls may
 	 * block; a stream with nothing to give suspends its connection and
 	 * the producer resumes it (stream.h). ITC: MHD_quiesce_daemon and
@@ -126,14 +216,13 @@ static int listener_start(struct listener *l)
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 			 MHD_USE_ERROR_LOG;
 
-	if (addr_sockaddr(&l->addr, &ss) < 0)
+	if (fd < 0 && addr_sockaddr(&l->addr, &ss) < 0)
 		return -1;
-	if (l->addr.is_ipv6)
-		flags |= MHD_USE_IPv6;
+	where_options(l, fd, &ss, where, &flags);
 	l->daemon = MHD_start_daemon(
-		flags, l->addr.port, on_accept, l, h->on_request, l,
-		MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		flags, fd < 0 ? l->addr.port : 0, on_accept, l, h->on_request,
+		l, MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,
+		MHD_OPTION_ARRAY, where,
 		MHD_OPTION_CONNECTION_LIMIT,
 		l->set->conn_limit + CONN_LIMIT_SLACK,
 		MHD_OPTION_CONNECTION_TIMEOUT, LISTENER_IDLE_TIMEOUT_SECS,
@@ -155,6 +244,11 @@ static void listener_free(struct listener *l)
 		MHD_stop_daemon(l->daemon);
 	if (l->listen_fd >= 0)
 		close(l->listen_fd);
+	if (l->owns_path)
+		unlink(l->unix_path);
+	endpoint_tls_clear(&l->tls);
+	free(l->unix_path);
+	free(l->unix_group);
 	free(l->tool_name);
 	free(l);
 }
@@ -168,28 +262,72 @@ static void free_list(struct listener *l)
 	}
 }
 
-/* Lock held. Accept nothing more; shutdown(2) makes the port refuse
+/* Lock held. Accept nothing more. shutdown(2) makes the port refuse
  * connections at once, while the descriptor stays open until MHD has
- * stopped (its thread may still look at it). */
-static void listener_retire(struct listener *l)
+ * stopped (its thread may still look at it). handed_on: a successor
+ * serves the same socket (a dup of it): no shutdown, which would end it
+ * for both. */
+static void listener_retire(struct listener *l, int handed_on)
 {
 	if (l->retired)
 		return;
 	l->retired = 1;
 	l->listen_fd = MHD_quiesce_daemon(l->daemon);
-	if (l->listen_fd >= 0)
+	if (l->listen_fd < 0)
+		log_warnx("cannot stop accepting on %s",
+			  l->unix_path ? l->unix_path : "a port");
+	else if (!handed_on)
 		shutdown(l->listen_fd, SHUT_RDWR);
-	else
-		log_warnx("cannot stop accepting on port %u", l->addr.port);
+	/* gone now, not when reaped: a later config may make it anew */
+	if (!handed_on && l->owns_path) {
+		unlink(l->unix_path);
+		l->owns_path = 0;
+	}
+}
+
+/* MHD's thread of the connection, once per connection. */
+static void peer_facts(struct listener *l, struct MHD_Connection *c,
+		       struct conn *cn)
+{
+	struct identity_peer *p = &cn->peer;
+
+	*p = (struct identity_peer){ .tls = l->tls.cert != NULL };
+	if (l->kind == CFG_LISTEN_UNIX) {
+		p->is_unix = 1;
+		p->has_cred = endpoint_unix_cred(httpd_client_fd(c), &p->uid,
+						 &p->gid) == 0;
+	} else {
+		p->addr = httpd_client_sockaddr(c);
+	}
+	if (l->tls.ca == NULL)
+		return;
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	size_t n = 0;
+	if (info != NULL &&
+	    endpoint_tls_names(info->tls_session, &cn->names, &n)) {
+		p->cert_verified = 1;
+		p->cert_names = (const char *const *)cn->names;
+		p->n_cert_names = n;
+	}
 }
 
 void listener_peer(struct listener *l, struct MHD_Connection *c,
 		   struct identity_peer *out)
 {
-	(void)l;
-	/* TCP, no TLS: what the listeners serve until they speak TLS and
-	 * listen on unix sockets */
-	*out = (struct identity_peer){ .addr = httpd_client_sockaddr(c) };
+	struct conn *cn = conn_of(c);
+
+	if (cn == NULL) { /* proves nothing but where it came */
+		*out = (struct identity_peer){
+			.is_unix = l->kind == CFG_LISTEN_UNIX,
+			.tls = l->tls.cert != NULL };
+		return;
+	}
+	if (!cn->peer_done) {
+		peer_facts(l, c, cn);
+		cn->peer_done = 1;
+	}
+	*out = cn->peer;
 }
 
 void *listener_arg(const struct listener *l)
@@ -224,51 +362,99 @@ const struct cfg *listener_hold_cfg(struct listener *l,
 
 /* ---- the set a config asks for ---- */
 
+/* One listener a config names, and what is live on its place. */
 struct wanted {
-	const struct addr *addr;        /* TCP: listen's address */
 	const struct cfg_listen *listen;
 	const char *tool_name;          /* NULL: main */
+	struct endpoint_tls tls;        /* its files' bytes, read now; moved
+					 * into a listener started for it */
+	struct listener *keep;          /* live on it, as it is: stays */
+	struct listener *succeeds;      /* live on it, set up otherwise: a
+					 * new one takes its socket over */
 };
 
-/* Every listener of cfg, main ones first; *n set. Caller frees. */
-static struct wanted *wanted_of(const struct cfg *cfg, size_t *n)
+static void wanted_free(struct wanted *w, size_t n)
+{
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		endpoint_tls_clear(&w[i].tls);
+	free(w);
+}
+
+/* Every listener of cfg, main ones first, with its TLS files read; *n
+ * set. Caller frees (wanted_free). NULL with err when a file cannot be
+ * read or is not what its key says. */
+static struct wanted *wanted_of(const struct cfg *cfg, size_t *n,
+				struct error *err)
 {
 	struct wanted *w = calloc(cfg->n_listen + cfg->n_tools + 1,
 				  sizeof(*w));
 	size_t k = 0;
 
-	if (w == NULL)
+	if (w == NULL) {
+		error_set(err, 0, NULL, "out of memory");
 		return NULL;
+	}
 	for (size_t i = 0; i < cfg->n_listen; i++)
-		w[k++] = (struct wanted){ &cfg->listen[i].addr,
-					  &cfg->listen[i], NULL };
+		w[k++] = (struct wanted){ .listen = &cfg->listen[i] };
 	for (size_t i = 0; i < cfg->n_tools; i++)
 		if (cfg->tools[i].http.has_listen)
 			w[k++] = (struct wanted){
-				&cfg->tools[i].http.listen.addr,
-				&cfg->tools[i].http.listen, cfg->tools[i].name };
+				.listen = &cfg->tools[i].http.listen,
+				.tool_name = cfg->tools[i].name };
+	for (size_t i = 0; i < k; i++) {
+		if (endpoint_tls_load(w[i].listen, &w[i].tls, err) < 0) {
+			char msg[sizeof(err->msg)];
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			error_set(err, 0, err->key, "listen %s: %s",
+				  w[i].listen->text, msg);
+			wanted_free(w, k);
+			return NULL;
+		}
+	}
 	*n = k;
 	return w;
 }
 
-/* The index of l's address in w, or n when the config drops it. */
-static size_t wanted_index(const struct listener *l, const struct wanted *w,
-			   size_t n)
+static int same_text(const char *a, const char *b)
 {
-	size_t i = 0;
-
-	while (i < n && !addr_same(&l->addr, w[i].addr))
-		i++;
-	return i;
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
 
-/* Lock held. Whether a live (not retired) listener is on addr. */
-static int has_listener(struct listeners *ls, const struct addr *addr)
+/* Whether l listens where cl says (the address, or the socket file). */
+static int same_place(const struct listener *l, const struct cfg_listen *cl)
 {
-	for (struct listener *l = ls->list; l != NULL; l = l->next)
-		if (!l->retired && addr_same(&l->addr, addr))
-			return 1;
-	return 0;
+	if (l->kind != cl->kind)
+		return 0;
+	if (cl->kind == CFG_LISTEN_UNIX)
+		return strcmp(l->unix_path, cl->unix_path) == 0;
+	return addr_same(&l->addr, &cl->addr);
+}
+
+/* ... and with what w asks (the same mode, group and TLS bytes). */
+static int same_setup(const struct listener *l, const struct wanted *w)
+{
+	const struct cfg_listen *cl = w->listen;
+
+	if (cl->kind == CFG_LISTEN_UNIX &&
+	    (l->unix_mode != cl->unix_mode ||
+	     !same_text(l->unix_group, cl->unix_group)))
+		return 0;
+	return endpoint_tls_same(&l->tls, &w->tls);
+}
+
+/* Lock held. Which live listener each wanted one keeps or succeeds. */
+static void match_live(struct listeners *ls, struct wanted *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (struct listener *l = ls->list; l != NULL; l = l->next)
+			if (!l->retired && same_place(l, w[i].listen)) {
+				if (same_setup(l, &w[i]))
+					w[i].keep = l;
+				else
+					w[i].succeeds = l;
+			}
 }
 
 static int copy_name(char **dst, const char *name)
@@ -277,48 +463,112 @@ static int copy_name(char **dst, const char *name)
 	return name != NULL && *dst == NULL ? -1 : 0;
 }
 
-static struct listener *listener_new(struct listeners *ls,
-				     const struct wanted *w)
+/* The socket a new listener serves into *fd: a dup of its
+ * predecessor's (given its new mode and group), a new unix socket, or
+ * none (-1: MHD binds the address). 0, or -1 with err. */
+static int listen_socket(struct listener *l, const struct wanted *w,
+			 int *fd, struct error *err)
 {
-	struct listener *l = calloc(1, sizeof(*l));
+	const struct cfg_listen *cl = w->listen;
 
-	if (l == NULL)
+	*fd = -1;
+	if (w->succeeds != NULL) {
+		const union MHD_DaemonInfo *di = MHD_get_daemon_info(
+			w->succeeds->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+		*fd = di != NULL ? fcntl(di->listen_fd, F_DUPFD_CLOEXEC, 0)
+				 : -1;
+		if (*fd < 0)
+			return error_set(err, 0, NULL, "listen %s: %s",
+					 cl->text, strerror(errno));
+		if (cl->kind == CFG_LISTEN_UNIX &&
+		    endpoint_unix_perms(cl->unix_path, cl->unix_mode,
+					cl->unix_group, err) < 0) {
+			close(*fd);
+			*fd = -1;
+			return -1;
+		}
+		return 0;
+	}
+	if (cl->kind != CFG_LISTEN_UNIX)
+		return 0;
+	*fd = endpoint_unix_listen(cl->unix_path, cl->unix_mode,
+				   cl->unix_group, err);
+	l->owns_path = *fd >= 0;
+	return *fd >= 0 ? 0 : -1;
+}
+
+/* A listener for w, started, off the list; the TLS bytes move from w. */
+static struct listener *listener_new(struct listeners *ls,
+				     struct wanted *w, struct error *err)
+{
+	const struct cfg_listen *cl = w->listen;
+	struct listener *l = calloc(1, sizeof(*l));
+	int fd = -1;
+
+	if (l == NULL) {
+		error_set(err, 0, NULL, "out of memory");
 		return NULL;
+	}
 	l->set = ls;
-	l->addr = *w->addr;
+	l->kind = cl->kind;
+	l->addr = cl->addr;
+	l->unix_mode = cl->unix_mode;
 	l->listen_fd = -1;
 	l->fresh = 1; /* before it starts: no other thread sees it yet */
 	atomic_init(&l->connections, 0);
+	l->tls = w->tls;
+	w->tls = (struct endpoint_tls){ 0 };
 	if (copy_name(&l->tool_name, w->tool_name) < 0 ||
-	    listener_start(l) < 0) {
-		int saved = errno;
-		listener_free(l);
-		errno = saved;
-		return NULL;
+	    copy_name(&l->unix_path, cl->unix_path) < 0 ||
+	    copy_name(&l->unix_group, cl->unix_group) < 0) {
+		error_set(err, 0, NULL, "out of memory");
+		goto fail;
+	}
+	if (listen_socket(l, w, &fd, err) < 0)
+		goto fail;
+	errno = 0;
+	if (listener_start(l, fd) < 0) {
+		/* MHD closed the socket it was given */
+		error_set(err, 0, NULL, "cannot listen on %s: %s", cl->text,
+			  strerror(errno ? errno : EINVAL));
+		goto fail;
 	}
 	return l;
+fail:
+	listener_free(l);
+	return NULL;
 }
 
-/* Starts, off the list, a listener for each wanted address that has none;
- * they are put on *fresh. -1 (and none started) when one cannot bind. */
-static int start_missing(struct listeners *ls, const struct wanted *w,
-			 size_t n, struct listener **fresh, struct error *err)
+/* Puts back the mode and group of the unix sockets a failed apply had
+ * given to successors. */
+static void unwind(struct listener *fresh, const struct wanted *w, size_t n)
+{
+	struct error ignored = { 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		const struct listener *p = w[i].succeeds;
+		if (p != NULL && p->kind == CFG_LISTEN_UNIX)
+			endpoint_unix_perms(p->unix_path, p->unix_mode,
+					    p->unix_group, &ignored);
+	}
+	free_list(fresh);
+}
+
+/* Starts, off the list, a listener for each wanted one that is not kept;
+ * they are put on *fresh. -1 (and none started) when one cannot. */
+static int start_missing(struct listeners *ls, struct wanted *w, size_t n,
+			 struct listener **fresh, struct error *err)
 {
 	*fresh = NULL;
+	pthread_mutex_lock(&ls->lock);
+	match_live(ls, w, n);
+	pthread_mutex_unlock(&ls->lock);
 	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_lock(&ls->lock);
-		int have = has_listener(ls, w[i].addr);
-		pthread_mutex_unlock(&ls->lock);
-		if (have)
+		if (w[i].keep != NULL)
 			continue;
-		errno = 0;
-		struct listener *l = listener_new(ls, &w[i]);
+		struct listener *l = listener_new(ls, &w[i], err);
 		if (l == NULL) {
-			char text[96];
-			addr_format(w[i].addr, text, sizeof(text));
-			error_set(err, 0, NULL, "cannot listen on %s: %s", text,
-				  strerror(errno ? errno : ENOMEM));
-			free_list(*fresh);
+			unwind(*fresh, w, n);
 			*fresh = NULL;
 			return -1;
 		}
@@ -329,11 +579,12 @@ static int start_missing(struct listeners *ls, const struct wanted *w,
 }
 
 /* The role each live listener will have: a new name (NULL: main) or
- * retirement. Made before anything changes, so that settling cannot fail
- * half way. */
+ * retirement (handed_on: a successor took its socket). Made before
+ * anything changes, so that settling cannot fail half way. */
 struct role {
 	char *name;
 	int retire;
+	int handed_on;
 };
 
 /* Lock held. One role per live listener, in list order; *n set. NULL on
@@ -352,8 +603,12 @@ static struct role *roles_of(struct listeners *ls, const struct wanted *w,
 	for (struct listener *l = ls->list; l != NULL; l = l->next) {
 		if (l->retired)
 			continue;
-		size_t i = wanted_index(l, w, n_wanted);
+		size_t i = 0;
+		while (i < n_wanted && w[i].keep != l)
+			i++;
 		r[k].retire = i == n_wanted;
+		for (size_t j = 0; j < n_wanted; j++)
+			r[k].handed_on |= w[j].succeeds == l;
 		if (!r[k].retire && copy_name(&r[k].name, w[i].tool_name) < 0) {
 			while (k-- > 0)
 				free(r[k].name);
@@ -367,7 +622,8 @@ static struct role *roles_of(struct listeners *ls, const struct wanted *w,
 }
 
 /* Lock held; cannot fail. The roles of kept listeners, retirement of the
- * others, then the fresh ones join the list. */
+ * others, then the fresh ones join the list (a successor now owns its
+ * unix socket file). */
 static void settle(struct listeners *ls, struct role *r,
 		   struct listener *fresh)
 {
@@ -377,7 +633,9 @@ static void settle(struct listeners *ls, struct role *r,
 		if (l->retired)
 			continue;
 		if (r[k].retire) {
-			listener_retire(l);
+			if (r[k].handed_on)
+				l->owns_path = 0;
+			listener_retire(l, r[k].handed_on);
 		} else {
 			free(l->tool_name);
 			l->tool_name = r[k].name;
@@ -386,6 +644,7 @@ static void settle(struct listeners *ls, struct role *r,
 	}
 	while (fresh != NULL) {
 		struct listener *next = fresh->next;
+		fresh->owns_path |= fresh->kind == CFG_LISTEN_UNIX;
 		fresh->next = ls->list;
 		ls->list = fresh;
 		fresh = next;
@@ -432,10 +691,10 @@ int listeners_apply(struct listeners *ls, const struct cfg *cfg,
 	const struct cfg *old = NULL;
 	struct listener *fresh;
 	size_t n;
-	struct wanted *w = wanted_of(cfg, &n);
+	struct wanted *w = wanted_of(cfg, &n, err);
 
 	if (w == NULL)
-		return error_set(err, 0, NULL, "out of memory");
+		return -1;
 	/* A listener serves from the moment it starts: its connections'
 	 * timers must already be the ones this config asks for. */
 	pthread_mutex_lock(&ls->lock);
@@ -450,11 +709,11 @@ int listeners_apply(struct listeners *ls, const struct cfg *cfg,
 		rc = swap_in(ls, cfg, w, n, fresh, &old);
 		pthread_mutex_unlock(&ls->lock);
 		if (rc < 0) {
-			free_list(fresh);
+			unwind(fresh, w, n);
 			error_set(err, 0, NULL, "out of memory");
 		}
 	}
-	free(w);
+	wanted_free(w, n);
 	pthread_mutex_lock(&ls->lock); /* every fresh one swapped in or freed */
 	ls->applying = NULL;
 	pthread_mutex_unlock(&ls->lock);
@@ -494,7 +753,7 @@ void listeners_quiesce(struct listeners *ls)
 {
 	pthread_mutex_lock(&ls->lock);
 	for (struct listener *l = ls->list; l != NULL; l = l->next)
-		listener_retire(l);
+		listener_retire(l, 0);
 	pthread_mutex_unlock(&ls->lock);
 }
 

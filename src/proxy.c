@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "curl_nopair.h"
+#include "proxy_pool.h"
 #include "header.h"
 #include "log.h"
 #include "workers.h"
@@ -62,6 +63,8 @@ struct proxy_request {
 	size_t body_len;
 	unsigned head_timeout_secs;
 	unsigned idle_timeout_secs;
+	char *upstream_ca;      /* CURLOPT_CAINFO, or NULL: curl's store */
+	int upstream_insecure;  /* no verification of the upstream */
 	proxy_check_fn *check;  /* run first, on the worker; or NULL */
 	void *check_arg;
 	void (*free_check_arg)(void *);
@@ -128,6 +131,7 @@ void proxy_request_free(struct proxy_request *r)
 	free(r->fields);
 	free(r->method);
 	free(r->url);
+	free(r->upstream_ca);
 	free(r->connection);
 	free(r->body);
 	if (r->free_check_arg != NULL)
@@ -205,6 +209,15 @@ void proxy_request_set_check(struct proxy_request *r, proxy_check_fn *check,
 	r->check = check;
 	r->check_arg = arg;
 	r->free_check_arg = free_arg;
+}
+
+int proxy_request_set_tls(struct proxy_request *r, const char *ca,
+			  int insecure)
+{
+	free(r->upstream_ca);
+	r->upstream_ca = ca != NULL ? strdup(ca) : NULL;
+	r->upstream_insecure = insecure;
+	return ca != NULL && r->upstream_ca == NULL ? -1 : 0;
 }
 
 void proxy_request_set_timeouts(struct proxy_request *r, unsigned head,
@@ -613,6 +626,12 @@ static int setup_easy(CURL *easy, struct worker *w, struct curl_slist *hdrs)
 	SET(CURLOPT_OPENSOCKETDATA, w->opened_fd);
 	SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket);
 	SET(CURLOPT_CLOSESOCKETDATA, w->opened_fd);
+	if (r->upstream_ca != NULL)
+		SET(CURLOPT_CAINFO, r->upstream_ca);
+	if (r->upstream_insecure) { /* carapaced.c warns of it */
+		SET(CURLOPT_SSL_VERIFYPEER, 0L);
+		SET(CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 	if (strcmp(r->method, "GET") == 0 && r->body_len == 0) {
 		SET(CURLOPT_HTTPGET, 1L);
 	} else if (strcmp(r->method, "HEAD") == 0) {
@@ -727,110 +746,10 @@ static void report(struct worker *w, enum outcome how, CURLcode result)
 			    "upstream sent no response head");
 }
 
-/* ---- idle upstream handles ----
- *
- * A finished transfer's multi handle keeps its upstream connection in its
- * connection cache. Parking the (multi, easy) pair lets the next request
- * to the same origin skip the connect and curl's set-up. Only cleanly
- * finished transfers are parked; a handle is used by one worker at a time
- * (libcurl-thread(3): handles may move between threads, never be shared). */
-#define POOL_MAX_IDLE 64
-
-struct handle {
-	struct handle *next;
-	char origin[256];          /* scheme://host:port of its connection */
-	CURLM *multi;
-	CURL *easy;
-	int opened_fd;             /* see open_socket(); -1 */
-};
-
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct handle *pool;
-static unsigned pool_idle;
-
-static void origin_of(const char *url, char *out, size_t len)
-{
-	const char *host = strstr(url, "://");
-	size_t n = host ? (size_t)(host + 3 - url) + strcspn(host + 3, "/?#") :
-			  strlen(url);
-
-	snprintf(out, len, "%.*s", (int)n, url);
-}
-
-static void handle_destroy(struct handle *h)
-{
-	curl_easy_cleanup(h->easy);
-	curl_multi_cleanup(h->multi);
-	free(h);
-}
-
-static struct handle *handle_take(const char *url)
-{
-	char origin[256];
-	struct handle *h = NULL;
-
-	origin_of(url, origin, sizeof(origin));
-	pthread_mutex_lock(&pool_lock);
-	for (struct handle **p = &pool; *p != NULL; p = &(*p)->next) {
-		if (strcmp((*p)->origin, origin) == 0) {
-			h = *p;
-			*p = h->next;
-			pool_idle--;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&pool_lock);
-	if (h != NULL) {
-		curl_easy_reset(h->easy); /* options go, the connection stays */
-		return h;
-	}
-	if ((h = calloc(1, sizeof(*h))) == NULL)
-		return NULL;
-	snprintf(h->origin, sizeof(h->origin), "%s", origin);
-	h->opened_fd = -1;
-	h->multi = curl_nopair_multi_init();
-	h->easy = curl_easy_init();
-	if (h->multi == NULL || h->easy == NULL) {
-		handle_destroy(h);
-		return NULL;
-	}
-	return h;
-}
-
-static void handle_give(struct handle *h, int reusable)
-{
-	if (reusable) {
-		pthread_mutex_lock(&pool_lock);
-		if (pool_idle < POOL_MAX_IDLE) {
-			h->next = pool;
-			pool = h;
-			pool_idle++;
-			h = NULL;
-		}
-		pthread_mutex_unlock(&pool_lock);
-	}
-	if (h != NULL)
-		handle_destroy(h);
-}
-
-void proxy_pool_drain(void)
-{
-	pthread_mutex_lock(&pool_lock);
-	struct handle *h = pool;
-	pool = NULL;
-	pool_idle = 0;
-	pthread_mutex_unlock(&pool_lock);
-	while (h != NULL) {
-		struct handle *next = h->next;
-		handle_destroy(h);
-		h = next;
-	}
-}
-
 static void run_worker(struct worker *w)
 {
 	struct curl_slist *hdrs = build_headers(w->req);
-	struct handle *h = hdrs ? handle_take(w->req->url) : NULL;
+	struct proxy_handle *h = hdrs ? proxy_pool_take(w->req->url) : NULL;
 	CURLcode result = CURLE_FAILED_INIT;
 	enum outcome how = DONE;
 
@@ -841,7 +760,7 @@ static void run_worker(struct worker *w)
 		stream_fail(w->stream, STREAM_FAIL_INTERNAL,
 			    "cannot set up the upstream transfer");
 		if (h != NULL)
-			handle_give(h, 0);
+			proxy_pool_give(h, 0);
 		curl_slist_free_all(hdrs);
 		return;
 	}
@@ -855,7 +774,7 @@ static void run_worker(struct worker *w)
 	curl_multi_remove_handle(h->multi, h->easy);
 	/* parked before the stream ends (which may wait for the client to
 	 * drain it): the client's next request finds the connection */
-	handle_give(h, how == DONE && result == CURLE_OK);
+	proxy_pool_give(h, how == DONE && result == CURLE_OK);
 	report(w, how, result);
 	curl_slist_free_all(hdrs);
 }

@@ -56,6 +56,12 @@ typedef int proxy_check_fn(void *arg, struct proxy_request *r,
  * the check ran or not (free_arg NULL: nothing to free). */
 void proxy_request_set_check(struct proxy_request *r, proxy_check_fn *check,
 			     void *arg, void (*free_arg)(void *));
+/* The upstream's TLS (a tool's upstream_ca, upstream_insecure): ca a PEM
+ * file its certificate must chain to (copied; NULL: curl's CA store);
+ * insecure: neither its certificate nor its name is checked. 0, or -1 on
+ * out of memory. */
+int proxy_request_set_tls(struct proxy_request *r, const char *ca,
+			  int insecure);
 /* head: seconds for connect + response head; idle: seconds without a body
  * byte before the transfer is cut (0: never). */
 void proxy_request_set_timeouts(struct proxy_request *r, unsigned head,

@@ -1,0 +1,511 @@
+/* test_tls — TLS and unix socket listeners (listener.c, endpoint.c).
+ *
+ * Certificates are made at test time (tests/mkcerts.sh, the openssl CLI).
+ * Two suites:
+ *   peer     the listeners of listener.c in this process, each a real MHD
+ *            daemon, answering with what listener_peer() says of the
+ *            connection; real clients (curl, curl as nobody through
+ *            setpriv, openssl s_client) connect to them.
+ *   daemon   the real carapaced with a TLS and a unix listener before the
+ *            test upstream: an SSE stream and JSON-RPC through https, TLS
+ *            1.1 refused, a certificate renewal by reload while a stream
+ *            flows, a client leaving a silent TLS stream, a unix listener
+ *            removed by reload.
+ * Runs as root (the suite does, in CI): the unix peer test needs a second
+ * uid. */
+#include "config.h"
+
+#include <CUnit/Basic.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "cu_run.h"
+#include "guard.h"
+#include "identity.h"
+#include "listener.h"
+#include "testutil.h"
+
+static char workdir[] = "/tmp/carapaced-tls-XXXXXX";
+static const char *carapaced_path;
+static pid_t up_pid = -1, fg_pid = -1, stream_pid = -1;
+static int up_port;
+
+/* ---- helpers ---- */
+
+/* sh -c cmd (stderr with stdout) into out: its exit status. */
+static int run(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int run(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return tu_run(cmd, out, len);
+}
+
+/* GET https://127.0.0.1:port/ with our CA and curl's extra arguments. */
+static int https_get(int port, const char *extra, char *out, size_t len)
+{
+	return run(out, len,
+		   "curl -sS --max-time 10 --cacert %s/ca.pem %s "
+		   "https://127.0.0.1:%d/",
+		   workdir, extra, port);
+}
+
+/* The subject CN a new connection to port is served. */
+static int served_cn(int port, char *cn, size_t len)
+{
+	char out[8192];
+
+	if (run(out, sizeof(out),
+		"openssl s_client -connect 127.0.0.1:%d </dev/null 2>&1 | "
+		"openssl x509 -noout -subject -nameopt RFC2253",
+		port) != 0)
+		return -1;
+	size_t n = strnlen(out, len - 1);
+	memcpy(cn, out, n);
+	cn[n] = '\0';
+	return 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	char out[512], path[512], text[8192];
+
+	snprintf(path, sizeof(path), "%s/%s", workdir, from);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	snprintf(out, sizeof(out), "%s/%s", workdir, to);
+	return tu_write_file(out, text);
+}
+
+/* The certificate files a listener serves: server.pem/.key as "live"
+ * (first the one for serial 1001, after a renewal server2's). */
+static int install_cert(const char *name)
+{
+	char a[64], b[64];
+
+	snprintf(a, sizeof(a), "%s.pem", name);
+	snprintf(b, sizeof(b), "%s.key", name);
+	return copy_file(a, "live.pem") == 0 && copy_file(b, "live.key") == 0
+		       ? 0
+		       : -1;
+}
+
+/* ---- suite "peer": listener_peer through a real MHD daemon ---- */
+
+static struct guard *guard;
+static struct listeners *set;
+static int peer_port;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)cls;
+	(void)uri;
+	(void)c;
+	return NULL;
+}
+
+/* Answers with the facts: "unix=1 cred=1 uid=0 tls=0 verified=0
+ * names=a,b,". */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+				  const char *url, const char *method,
+				  const char *version, const char *data,
+				  size_t *size, void **ctx)
+{
+	struct identity_peer p;
+	char text[1024];
+	(void)url, (void)method, (void)version, (void)data, (void)size;
+	(void)ctx;
+
+	listener_peer(cls, c, &p);
+	int k = snprintf(text, sizeof(text),
+			 "unix=%d cred=%d uid=%u tls=%d verified=%d "
+			 "addr=%d names=",
+			 p.is_unix, p.has_cred, p.uid, p.tls, p.cert_verified,
+			 p.addr != NULL);
+	for (size_t i = 0; i < p.n_cert_names && k < 900; i++)
+		k += snprintf(text + k, sizeof(text) - (size_t)k, "%s,",
+			      p.cert_names[i]);
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		(size_t)k, text, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result rc = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
+			 enum MHD_RequestTerminationCode code)
+{
+	(void)cls, (void)c, (void)ctx, (void)code;
+}
+
+static void wake(void *arg)
+{
+	(void)arg;
+}
+
+/* The peer suite's config: a TLS listener asking for client certificates
+ * and, with_unix, a unix one of mode 0666. key: the tls_key file. */
+static struct cfg *peer_cfg(int with_unix, const char *key)
+{
+	char text[2048];
+	struct cfg *cfg = NULL;
+	struct error err = { 0 };
+
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [ { \"address\": \"127.0.0.1:%d\",\n"
+		 "    \"tls_cert\": \"%s/live.pem\", \"tls_key\": \"%s/%s\",\n"
+		 "    \"tls_client_ca\": \"%s/clientca.pem\" }%s%s%s ],\n"
+		 "  \"tools\": { \"up\": { \"type\": \"http\",\n"
+		 "    \"upstream\": \"http://127.0.0.1:9\" } } }\n",
+		 peer_port, workdir, workdir, key, workdir,
+		 with_unix ? ", { \"address\": \"unix:" : "",
+		 with_unix ? workdir : "",
+		 with_unix ? "/peer.sock\", \"unix_mode\": \"0666\" }" : "");
+	if (cfg_load_string(text, &cfg, &err) < 0)
+		fprintf(stderr, "\n    config: %s\n", err.msg);
+	return cfg;
+}
+
+static int peer_apply(struct cfg *cfg, struct error *err)
+{
+	int rc = cfg != NULL ? listeners_apply(set, cfg, err) : -1;
+	cfg_release(cfg);
+	return rc;
+}
+
+static int peer_init(void)
+{
+	const struct listener_handlers h = { on_uri, on_request,
+					     on_completed, NULL };
+	const struct guard_limits limits = { 0, 64, 10, 10 };
+	struct error err = { 0 };
+
+	peer_port = tu_free_port();
+	if (peer_port < 0 || install_cert("server") < 0)
+		return -1;
+	guard = guard_new(NULL, &limits);
+	set = guard ? listeners_new(&h, guard, &limits, 64, wake, NULL) : NULL;
+	if (set == NULL || peer_apply(peer_cfg(1, "live.key"), &err) < 0) {
+		fprintf(stderr, "\n    apply: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int peer_clean(void)
+{
+	listeners_free(set);
+	guard_free(guard);
+	return 0;
+}
+
+static void test_peer_tls(void)
+{
+	char out[4096], arg[512];
+
+	/* no certificate: the handshake completes, nothing is proven */
+	CU_ASSERT_EQUAL(https_get(peer_port, "", out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "unix=0 cred=0 uid=0 tls=1 verified=0 addr=1 "
+			      "names=") != NULL);
+	CU_ASSERT(strstr(out, "names=agent") == NULL);
+	/* signed by the client CA: its CN and DNS SAN */
+	snprintf(arg, sizeof(arg), "--cert %s/client.pem --key %s/client.key",
+		 workdir, workdir);
+	CU_ASSERT_EQUAL(https_get(peer_port, arg, out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "tls=1 verified=1 addr=1 "
+			      "names=agent-7.example,agent-7.alt,") != NULL);
+	/* the same names from another CA: not verified, no names */
+	snprintf(arg, sizeof(arg),
+		 "--cert %s/stranger.pem --key %s/stranger.key", workdir,
+		 workdir);
+	CU_ASSERT_EQUAL(https_get(peer_port, arg, out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "verified=0 addr=1 names=") != NULL);
+	CU_ASSERT(strstr(out, "agent-7") == NULL);
+	/* plain HTTP is not answered on it */
+	CU_ASSERT(run(out, sizeof(out),
+		      "curl -sS --max-time 5 http://127.0.0.1:%d/",
+		      peer_port) != 0);
+}
+
+static void test_peer_unix(void)
+{
+	char out[4096], path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/peer.sock", workdir);
+	CU_ASSERT_FATAL(stat(path, &st) == 0);
+	CU_ASSERT(S_ISSOCK(st.st_mode));
+	CU_ASSERT_EQUAL(st.st_mode & 07777, 0666);
+	CU_ASSERT_EQUAL(run(out, sizeof(out),
+			    "curl -sS --max-time 10 --unix-socket %s "
+			    "http://localhost/", path), 0);
+	CU_ASSERT(strstr(out, "unix=1 cred=1 uid=0 tls=0 verified=0 addr=0")
+		  != NULL);
+	CU_ASSERT_EQUAL(run(out, sizeof(out),
+			    "setpriv --reuid=nobody --regid=nogroup "
+			    "--clear-groups curl -sS --max-time 10 "
+			    "--unix-socket %s http://localhost/", path), 0);
+	CU_ASSERT(strstr(out, "unix=1 cred=1 uid=65534 tls=0") != NULL);
+	if (strstr(out, "uid=65534") == NULL)
+		fprintf(stderr, "\n    as nobody: %s\n", out);
+}
+
+static int reaped(void *arg)
+{
+	(void)arg;
+	return listeners_reap(set) == 0;
+}
+
+static void test_peer_reload(void)
+{
+	char cn[512], path[256], missing[256];
+	struct error err = { 0 };
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/peer.sock", workdir);
+	/* a key file that cannot be read: refused, naming it; nothing
+	 * changes */
+	snprintf(missing, sizeof(missing), "%s/absent.key", workdir);
+	CU_ASSERT_EQUAL(peer_apply(peer_cfg(0, "absent.key"), &err), -1);
+	CU_ASSERT(strstr(err.msg, "tls_key") != NULL &&
+		  strstr(err.msg, missing) != NULL);
+	CU_ASSERT(stat(path, &st) == 0);
+	CU_ASSERT(served_cn(peer_port, cn, sizeof(cn)) == 0 &&
+		  strstr(cn, "CN=127.0.0.1") != NULL);
+	/* renewed files, the same address: new connections get the new
+	 * certificate; the unix listener, removed, is gone */
+	CU_ASSERT_FATAL(install_cert("server2") == 0);
+	CU_ASSERT_EQUAL(peer_apply(peer_cfg(0, "live.key"), &err), 0);
+	CU_ASSERT(served_cn(peer_port, cn, sizeof(cn)) == 0 &&
+		  strstr(cn, "CN=renewed.localhost") != NULL);
+	CU_ASSERT(tu_wait_until(reaped, NULL, 10000) == 0);
+	CU_ASSERT(stat(path, &st) < 0);
+	CU_ASSERT_FATAL(install_cert("server") == 0);
+}
+
+/* ---- suite "daemon": carapaced ---- */
+
+static char conf[512];
+static int tls_port, admin_port;
+
+static int write_conf(int with_unix)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [ { \"address\": \"127.0.0.1:%d\",\n"
+		 "    \"tls_cert\": \"%s/live.pem\",\n"
+		 "    \"tls_key\": \"%s/live.key\" }%s%s%s ],\n"
+		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
+		 "  \"admin_token_sha256\": \"" TU_ADMIN_TOKEN_SHA256 "\",\n"
+		 "  \"tools\": { \"up\": { \"type\": \"http\",\n"
+		 "    \"upstream\": \"http://127.0.0.1:%d\" } } }\n",
+		 tls_port, workdir, workdir,
+		 with_unix ? ", \"unix:" : "", with_unix ? workdir : "",
+		 with_unix ? "/api.sock\"" : "", admin_port, up_port);
+	return tu_write_file(conf, text);
+}
+
+static int daemon_init(void)
+{
+	up_pid = tu_suite_upstream(&carapaced_path, &up_port);
+	tls_port = tu_free_port();
+	admin_port = tu_free_port();
+	snprintf(conf, sizeof(conf), "%s/tls.conf", workdir);
+	if (up_pid < 0 || tls_port < 0 || admin_port < 0 ||
+	    install_cert("server") < 0 || write_conf(1) < 0)
+		return -1;
+	const struct tu_daemon d = { .conf = conf,
+				     .ports = { tls_port, admin_port } };
+	fg_pid = tu_start_daemon(&d);
+	return fg_pid > 0 ? 0 : -1;
+}
+
+static int daemon_clean(void)
+{
+	if (stream_pid > 0)
+		tu_stop(stream_pid);
+	if (fg_pid > 0 && tu_stop_daemon(fg_pid) < 0)
+		return -1;
+	if (up_pid > 0)
+		tu_stop(up_pid);
+	return 0;
+}
+
+static int open_streams_is(void *want)
+{
+	return tu_upstream_stat(up_port, "open_streams") == *(int *)want;
+}
+
+static int broadcast(void)
+{
+	int status = 0;
+	return tu_http(up_port, "POST", "/_upstream/broadcast", NULL, "",
+		       &status, NULL, NULL) == 0 && status == 200 ? 0 : -1;
+}
+
+/* The next "data:" line curl prints of the stream, within 5 s. */
+static int next_data(int fd, char *line, size_t len)
+{
+	for (int i = 0; i < 50; i++) {
+		if (tu_read_line(fd, line, len, 5000) < 0)
+			return -1;
+		if (strncmp(line, "data:", 5) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static int renewed(void *arg)
+{
+	char cn[512];
+	(void)arg;
+	return served_cn(tls_port, cn, sizeof(cn)) == 0 &&
+	       strstr(cn, "CN=renewed.localhost") != NULL;
+}
+
+static int original(void *arg)
+{
+	char cn[512];
+	(void)arg;
+	return served_cn(tls_port, cn, sizeof(cn)) == 0 &&
+	       strstr(cn, "CN=127.0.0.1") != NULL;
+}
+
+static int sock_gone(void *path)
+{
+	struct stat st;
+	return stat(path, &st) < 0;
+}
+
+static void test_https_stream_and_renewal(void)
+{
+	char url[256], ca[256], line[1024];
+	int fd = -1, one = 1, none = 0;
+
+	snprintf(url, sizeof(url),
+		 "https://127.0.0.1:%d/tools/up/api/v1/events", tls_port);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", workdir);
+	const char *argv[] = { "curl", "-sSN", "--cacert", ca, url, NULL };
+	stream_pid = tu_spawn(argv, &fd);
+	CU_ASSERT_FATAL(stream_pid > 0);
+	CU_ASSERT_FATAL(tu_wait_until(open_streams_is, &one, 10000) == 0);
+	CU_ASSERT(broadcast() == 0);
+	CU_ASSERT(next_data(fd, line, sizeof(line)) == 0);
+
+	/* renewal: new files, SIGHUP; new connections get them */
+	CU_ASSERT_FATAL(install_cert("server2") == 0);
+	CU_ASSERT(kill(fg_pid, SIGHUP) == 0);
+	CU_ASSERT(tu_wait_until(renewed, NULL, 10000) == 0);
+	/* the stream opened before flows on */
+	CU_ASSERT(tu_upstream_stat(up_port, "open_streams") == 1);
+	CU_ASSERT(broadcast() == 0);
+	CU_ASSERT(next_data(fd, line, sizeof(line)) == 0);
+
+	/* the client leaves the silent stream: seen through TLS at once */
+	uint64_t t0 = tu_now_ns();
+	kill(stream_pid, SIGKILL);
+	tu_stop(stream_pid);
+	stream_pid = -1;
+	CU_ASSERT(tu_wait_until(open_streams_is, &none, 5000) == 0);
+	CU_ASSERT((tu_now_ns() - t0) / 1000000 < 1500);
+	close(fd);
+	CU_ASSERT_FATAL(install_cert("server") == 0);
+	CU_ASSERT(kill(fg_pid, SIGHUP) == 0);
+	CU_ASSERT(tu_wait_until(original, NULL, 10000) == 0);
+}
+
+static void test_https_rpc_and_versions(void)
+{
+	char out[8192];
+
+	CU_ASSERT_EQUAL(run(out, sizeof(out),
+			    "curl -sS --max-time 10 --cacert %s/ca.pem "
+			    "-H 'Content-Type: application/json' "
+			    "-d '{\"jsonrpc\":\"2.0\",\"method\":\"ping\","
+			    "\"id\":7}' "
+			    "https://127.0.0.1:%d/tools/up/api/v1/rpc",
+			    workdir, tls_port), 0);
+	CU_ASSERT(strstr(out, "\"id\":7") != NULL);
+	/* TLS 1.2 is served, 1.1 is not (the client would speak it) */
+	CU_ASSERT_EQUAL(run(out, sizeof(out),
+			    "openssl s_client -connect 127.0.0.1:%d -tls1_2 "
+			    "</dev/null", tls_port), 0);
+	CU_ASSERT(strstr(out, "TLSv1.2") != NULL);
+	CU_ASSERT_NOT_EQUAL(run(out, sizeof(out),
+				"openssl s_client -connect 127.0.0.1:%d "
+				"-tls1_1 -cipher DEFAULT@SECLEVEL=0 "
+				"</dev/null", tls_port), 0);
+	CU_ASSERT(strstr(out, "Cipher is (NONE)") != NULL);
+	CU_ASSERT(strstr(out, "New, TLSv1.1") == NULL);
+}
+
+static void test_unix_listener(void)
+{
+	char out[4096], path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/api.sock", workdir);
+	CU_ASSERT_FATAL(stat(path, &st) == 0);
+	CU_ASSERT_EQUAL(st.st_mode & 07777, 0660); /* the default */
+	CU_ASSERT_EQUAL(run(out, sizeof(out),
+			    "curl -sS --max-time 10 -o /dev/null "
+			    "-w '%%{http_code}' --unix-socket %s "
+			    "http://localhost/tools/up/api/v1/check", path), 0);
+	CU_ASSERT_STRING_EQUAL(out, "200");
+	/* removed by reload: the file goes */
+	CU_ASSERT_FATAL(write_conf(0) == 0);
+	CU_ASSERT(kill(fg_pid, SIGHUP) == 0);
+	CU_ASSERT(tu_wait_until(sock_gone, path, 10000) == 0);
+	CU_ASSERT_NOT_EQUAL(run(out, sizeof(out),
+				"curl -sS --max-time 5 --unix-socket %s "
+				"http://localhost/tools/up/api/v1/check",
+				path), 0);
+}
+
+int main(void)
+{
+	static pid_t *const children[] = { &fg_pid, &up_pid, &stream_pid };
+	char out[1024];
+
+	tu_watchdog("test_tls", 180, children, 3);
+	tu_prepare_process();
+	if (mkdtemp(workdir) == NULL || chmod(workdir, 0755) < 0 ||
+	    run(out, sizeof(out), "sh %s/tests/mkcerts.sh %s",
+		getenv("SRCDIR") ? getenv("SRCDIR") : ".", workdir) != 0 ||
+	    CU_initialize_registry() != CUE_SUCCESS) {
+		fprintf(stderr, "test_tls: set-up failed: %s\n", out);
+		return 1;
+	}
+	CU_pSuite p = CU_add_suite("peer", peer_init, peer_clean);
+	CU_add_test(p, "TLS: client certificate facts", test_peer_tls);
+	CU_add_test(p, "unix: mode and peer uid (root, nobody)",
+		    test_peer_unix);
+	CU_add_test(p, "reload: refused file, renewal, unix removed",
+		    test_peer_reload);
+	CU_pSuite d = CU_add_suite("daemon", daemon_init, daemon_clean);
+	CU_add_test(d, "https SSE stream across a renewal; client leaving",
+		    test_https_stream_and_renewal);
+	CU_add_test(d, "JSON-RPC over TLS; TLS 1.1 refused",
+		    test_https_rpc_and_versions);
+	CU_add_test(d, "unix listener serves, reload removes its file",
+		    test_unix_listener);
+	int rc = cu_run();
+	tu_remove_tree(workdir);
+	return rc;
+}
