@@ -49,7 +49,8 @@ struct command {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: carapacectl [-c FILE | --admin URL] [--token-file FILE] [-j]\n"
+		"usage: carapacectl [-c FILE | --admin URL] [--token-file FILE]"
+		" [-j]\n"
 		"                   COMMAND [ARGS]\n"
 		"       carapacectl -V | --help\n"
 		"\n"

@@ -247,6 +247,8 @@ int auditd_suite_init(void)
 	    getenv("CLITOOL") == NULL)
 		return -1;
 	tu_prepare_process();
+	/* every carapacectl the tests run asks with it */
+	setenv("CARAPACE_ADMIN_TOKEN", TU_ADMIN_TOKEN, 1);
 	up_pid = tu_spawn_upstream(up, &up_port);
 	gw_port = tu_free_port();
 	admin_port = tu_free_port();
