@@ -18,6 +18,8 @@
 #include "dbuf.h"
 #include "httpd.h"
 #include "log.h"
+#include "revoked.h"
+#include "secret.h"
 #include "sse.h"
 #include "text.h"
 
@@ -25,6 +27,8 @@
 #define TAIL_CAPACITY (256 * 1024)
 #define ADMIN_CONN_LIMIT 64u
 #define IDLE_TIMEOUT_SECS 60u
+/* What a 401 asks for (RFC 6750). */
+#define ADMIN_CHALLENGE "Bearer realm=\"carapaced-admin\""
 
 struct admin {
 	struct admin_context ctx;
@@ -129,6 +133,37 @@ static struct json_object *tool_json(struct admin *a,
 	return o;
 }
 
+/* How many clients revoked_clients_file names now, or -1 when it cannot
+ * be read. The file is the one record of revocations, and the daemon
+ * reads it at start, reload and POST /v1/revocations; a file of at most
+ * REVOKED_MAX_BYTES read for an operator's request is cheap. */
+static int64_t revoked_now(const struct cfg *cfg)
+{
+	struct revoked *r = revoked_new();
+	struct error e;
+	int64_t n = -1;
+
+	if (r != NULL && revoked_load(r, cfg->revoked_clients_file, &e) == 0)
+		n = revoked_count(r);
+	revoked_free(r);
+	return n;
+}
+
+/* "revoked_clients_file" and "revoked_clients" (its count; null when
+ * it cannot be read) */
+static void add_revoked(struct json_object *o, const struct cfg *cfg)
+{
+	int64_t n = revoked_now(cfg);
+
+	json_object_object_add(o, "revoked_clients_file",
+			       cfg->revoked_clients_file ?
+				       json_object_new_string(
+					       cfg->revoked_clients_file) :
+				       NULL);
+	json_object_object_add(o, "revoked_clients",
+			       n >= 0 ? json_object_new_int64(n) : NULL);
+}
+
 static void add_config(struct admin *a, struct json_object *o,
 		       const struct cfg *cfg, const struct timespec *loaded)
 {
@@ -154,6 +189,7 @@ static void add_config(struct admin *a, struct json_object *o,
 	for (size_t i = 0; i < cfg->n_tools; i++)
 		json_object_array_add(tools, tool_json(a, &cfg->tools[i]));
 	json_object_object_add(o, "tools", tools);
+	add_revoked(o, cfg);
 }
 
 static enum MHD_Result get_status(struct admin *a, struct MHD_Connection *c)
@@ -303,6 +339,43 @@ static enum MHD_Result post_reload(struct admin *a, struct MHD_Connection *c)
 	return httpd_send_json(c, MHD_HTTP_OK, o);
 }
 
+/* ---- POST /v1/revocations ---- */
+
+/* revoked_clients_file read again (carapacectl revoke and unrevoke have
+ * just written it) and the revoked clients' streams ended. A file that
+ * cannot be read leaves the set in force as it was: the daemon's
+ * fault as far as the caller can tell, so 500. */
+static enum MHD_Result post_revocations(struct admin *a,
+					struct MHD_Connection *c)
+{
+	struct error e;
+	unsigned ended = 0;
+	char msg[sizeof(e.msg) + 32];
+
+	error_clear(&e);
+	if (a->ctx.revocations == NULL)
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "revocations are not available");
+	if (a->ctx.revocations(a->ctx.arg, &ended, &e) < 0) {
+		snprintf(msg, sizeof(msg), "revocations not read: %s", e.msg);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, msg);
+	}
+	struct json_object *o = json_object_new_object();
+	struct timespec loaded;
+	const struct cfg *cfg = a->ctx.acquire(a->ctx.arg, &loaded);
+	int64_t n = revoked_now(cfg);
+	json_object_object_add(o, "revoked",
+			       n >= 0 ? json_object_new_int64(n) : NULL);
+	add_u64(o, "streams_ended", ended);
+	json_object_object_add(o, "revoked_clients_file",
+			       cfg->revoked_clients_file ?
+				       json_object_new_string(
+					       cfg->revoked_clients_file) :
+				       NULL);
+	a->ctx.release(a->ctx.arg, cfg);
+	return httpd_send_json(c, MHD_HTTP_OK, o);
+}
+
 /* ---- who may ask ---- */
 
 /* A Host value "HOST" or "HOST:PORT" (HOST may be "[IPv6]"), split;
@@ -361,13 +434,28 @@ static int host_is_ours(const struct admin *a, const char *host)
 		memcmp(got, own, 16) == 0);
 }
 
-static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind,
-				  const char *key, const char *value)
+/* How many times a header comes in a request. */
+struct header_count {
+	const char *name;
+	int n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
+				    const char *key, const char *value)
 {
+	struct header_count *hc = cls;
 	(void)kind;
 	(void)value;
-	*(int *)cls += strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0;
+	hc->n += strcasecmp(key, hc->name) == 0;
 	return MHD_YES;
+}
+
+static int header_times(struct MHD_Connection *c, const char *name)
+{
+	struct header_count hc = { name, 0 };
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &hc);
+	return hc.n;
 }
 
 /* DNS rebinding: a page in a local browser whose name now resolves to
@@ -380,10 +468,8 @@ static int host_allowed(const struct admin *a, struct MHD_Connection *c)
 						    MHD_HTTP_HEADER_HOST);
 	char host[80];
 	unsigned port;
-	int n = 0;
 
-	MHD_get_connection_values(c, MHD_HEADER_KIND, count_host, &n);
-	if (v == NULL || n != 1 ||
+	if (v == NULL || header_times(c, MHD_HTTP_HEADER_HOST) != 1 ||
 	    split_host(v, host, sizeof(host), &port) < 0 ||
 	    !host_is_ours(a, host))
 		return 0;
@@ -399,6 +485,114 @@ static int from_a_browser(struct MHD_Connection *c, const char *method)
 	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
 	       MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 					   MHD_HTTP_HEADER_ORIGIN) != NULL;
+}
+
+/* The token of "Authorization: Bearer TOKEN" (one such header, the
+ * scheme in any case), or NULL. */
+static const char *bearer_token(struct MHD_Connection *c)
+{
+	const char *v = MHD_lookup_connection_value(
+		c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (v == NULL || header_times(c, MHD_HTTP_HEADER_AUTHORIZATION) != 1 ||
+	    strncasecmp(v, "Bearer ", 7) != 0)
+		return NULL;
+	v += 7;
+	while (*v == ' ')
+		v++;
+	return *v != '\0' ? v : NULL;
+}
+
+/* Whether token hashes to the admin_token_sha256 in force. Fails
+ * closed: no hash configured matches nothing. The comparison of the
+ * hashes takes the same time wherever they differ. */
+static int token_matches(const struct cfg_admin *adm, const char *token)
+{
+	unsigned char got[SECRET_HASH_LEN];
+
+	return adm->has_token &&
+	       secret_sha256(token, strlen(token), got) == 0 &&
+	       secret_equal(got, adm->token_sha256, SECRET_HASH_LEN);
+}
+
+/* On the unix socket with admin_peer_uids: whether the peer's uid is
+ * listed (SO_PEERCRED, what the kernel says of the process that
+ * connected). Without the list, the socket's mode decides. */
+static int peer_listed(const struct cfg_admin *adm, struct MHD_Connection *c,
+		       char *why, size_t len)
+{
+	struct ucred cr;
+	socklen_t n = sizeof(cr);
+	int fd = httpd_client_fd(c);
+
+	if (adm->n_peer_uids == 0)
+		return 1;
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &n) < 0) {
+		snprintf(why, len, "the peer's uid cannot be told");
+		return 0;
+	}
+	for (size_t i = 0; i < adm->n_peer_uids; i++)
+		if (adm->peer_uids[i] == (unsigned)cr.uid)
+			return 1;
+	snprintf(why, len, "uid %u is not in admin_peer_uids",
+		 (unsigned)cr.uid);
+	return 0;
+}
+
+/* 401 with the challenge a client needs to know what to send. */
+static enum MHD_Result send_unauthorized(struct MHD_Connection *c,
+					 const char *message)
+{
+	size_t len;
+	char *text = httpd_error_text(MHD_HTTP_UNAUTHORIZED, message, NULL,
+				      &len);
+
+	if (text == NULL)
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "out of memory");
+	enum MHD_Result rc = httpd_send_body(c, MHD_HTTP_UNAUTHORIZED,
+					     "application/json", text, len,
+					     "WWW-Authenticate",
+					     ADMIN_CHALLENGE);
+	free(text);
+	return rc;
+}
+
+/* Every request, whatever its path: on TCP the token (admin_token_
+ * sha256, required there), on the unix socket the peer's uid when
+ * admin_peer_uids is set and the token when admin_token_sha256 is.
+ * Judged by the config in force, so that a reload rotates the token.
+ * 0: go on; -1: refused, the answer queued in *rc. */
+static int refuse_stranger(struct admin *a, struct MHD_Connection *c,
+			   enum MHD_Result *rc)
+{
+	struct timespec loaded;
+	const struct cfg *cfg = a->ctx.acquire(a->ctx.arg, &loaded);
+	const struct cfg_admin *adm = &cfg->admin;
+	const char *token = bearer_token(c);
+	char why[96];
+	int verdict = 0;
+
+	if (a->unix_path != NULL && !peer_listed(adm, c, why, sizeof(why)))
+		verdict = MHD_HTTP_FORBIDDEN;
+	else if ((a->unix_path == NULL || adm->has_token) &&
+		 (token == NULL || !token_matches(adm, token)))
+		verdict = MHD_HTTP_UNAUTHORIZED;
+	a->ctx.release(a->ctx.arg, cfg);
+	if (verdict == 0)
+		return 0;
+	if (verdict == MHD_HTTP_FORBIDDEN) {
+		log_warnx("admin API: refused on %s: %s", a->unix_path, why);
+		*rc = send_error(c, MHD_HTTP_FORBIDDEN, why);
+		return -1;
+	}
+	if (token != NULL)
+		log_warnx("admin API: a wrong token from %s",
+			  httpd_client_text(c));
+	*rc = send_unauthorized(c, token == NULL ?
+		"the admin API needs Authorization: Bearer with the token "
+		"of admin_token_sha256" : "the admin token is wrong");
+	return -1;
 }
 
 /* ---- dispatch ---- */
@@ -420,12 +614,14 @@ static const struct admin_route routes[] = {
 	{ "GET", "/v1/streams", get_streams },
 	{ "GET", "/v1/audit", get_audit },
 	{ "POST", "/v1/reload", post_reload },
+	{ "POST", "/v1/revocations", post_revocations },
 };
 
 static enum MHD_Result dispatch(struct admin *a, struct MHD_Connection *c,
 				const char *method, const char *url)
 {
 	int path_known = 0;
+	enum MHD_Result rc;
 
 	if (!host_allowed(a, c))
 		return send_error(c, MHD_HTTP_FORBIDDEN,
@@ -434,6 +630,8 @@ static enum MHD_Result dispatch(struct admin *a, struct MHD_Connection *c,
 		return send_error(c, MHD_HTTP_FORBIDDEN,
 				  "a request with Origin is refused (only GET "
 				  "and HEAD may carry one)");
+	if (refuse_stranger(a, c, &rc) < 0)
+		return rc;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(url, routes[i].path) != 0)
 			continue;

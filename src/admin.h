@@ -1,11 +1,17 @@
 /* admin — the admin listener: GET /metrics (Prometheus text), GET
  * /v1/status, GET /v1/streams, GET /v1/audit (a live SSE tail of the audit
- * trail, ?tool= and ?decision= filters) and POST /v1/reload.
+ * trail, ?tool= and ?decision= filters), POST /v1/reload and POST
+ * /v1/revocations.
  *
  * It is a listener of its own, on a loopback address or a unix socket
  * (made with mode 0600), never one of the tool listeners: no tool path
- * reaches it. A thread per connection (few connections, and the live
- * tail's reader may block), unlike the tool listeners. */
+ * reaches it. Who may ask, on every request: on a loopback address only
+ * "Authorization: Bearer TOKEN" whose SHA-256 is admin_token_sha256 of
+ * the config in force (401 otherwise); on the unix socket whoever its
+ * mode lets in, narrowed to the uids of admin_peer_uids when set (403)
+ * and to the token when admin_token_sha256 is set. A thread per
+ * connection (few connections, and the live tail's reader may block),
+ * unlike the tool listeners. */
 #ifndef CARAPACE_ADMIN_H
 #define CARAPACE_ADMIN_H
 

@@ -3,9 +3,12 @@
  * Talks HTTP to the daemon's admin listener (admin_listen of
  * carapaced.conf: a loopback address or a unix socket), the way `nginx -s`
  * talks to nginx: status, the open streams, the audit trail as it
- * happens, reload. check-config needs no daemon: it validates a file as
- * `carapaced -t` does. A failure travels back to main as a return value;
- * main alone picks the exit status (0 done, 1 failed, 2 usage). */
+ * happens, reload, revocations. Every request carries the admin token
+ * (--token-file or CARAPACE_ADMIN_TOKEN). check-config, new-client and
+ * hash-token need no daemon; revoke and unrevoke edit the config's
+ * revoked_clients_file first and then tell the daemon. A failure travels
+ * back to main as a return value; main alone picks the exit status (0
+ * done, 1 failed, 2 usage). */
 #include "config.h"
 
 #include <curl/curl.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "ctl_admin.h"
+#include "ctl_clients.h"
 #include "ctl_show.h"
 #include "ctl_sniff.h"
 #include "dbuf.h"
@@ -32,6 +36,7 @@ struct ctx {
 	const char *config;
 	int config_given;
 	const char *admin;   /* --admin, parsed into to at once */
+	const char *token_file;
 	int json;
 	struct ctl_target to;
 };
@@ -44,7 +49,9 @@ struct command {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: carapacectl [-c FILE | --admin URL] [-j] COMMAND [ARGS]\n"
+		"usage: carapacectl [-c FILE | --admin URL] [--token-file FILE]"
+		" [-j]\n"
+		"                   COMMAND [ARGS]\n"
 		"       carapacectl -V | --help\n"
 		"\n"
 		"commands:\n"
@@ -53,12 +60,19 @@ static void usage(FILE *out)
 		"  sniff [--tool T] [--denied]\n"
 		"                         follow the audit trail until ^C\n"
 		"  reload                 reload the configuration\n"
+		"  revoke NAME            refuse client NAME from now on\n"
+		"  unrevoke NAME          take NAME's revocation back\n"
 		"  check-config [FILE]    check a configuration file (no "
 		"daemon needed)\n"
+		"  new-client NAME        a new client's token and entry\n"
+		"  hash-token             the SHA-256 of a token read from "
+		"stdin\n"
 		"\n"
 		"  -c, --config FILE    read admin_listen from FILE\n"
 		"                       (default %s)\n"
 		"      --admin URL      http://HOST:PORT or unix:/PATH instead\n"
+		"      --token-file FILE  the admin token (else "
+		"$CARAPACE_ADMIN_TOKEN)\n"
 		"  -j, --json           print the daemon's JSON as received\n"
 		"  -V, --version        print the version and exit\n"
 		"  -h, --help           print this help and exit\n",
@@ -194,6 +208,141 @@ static enum outcome cmd_check_config(struct ctx *cx, int argc, char **argv)
 	return DONE;
 }
 
+/* ---- revoke, unrevoke ---- */
+
+/* The one operand NAME of cmd; NULL after a complaint. */
+static const char *one_name(struct ctx *cx, int argc, char **argv)
+{
+	int first = plain_options(cx, argc, argv);
+
+	if (first < 0)
+		return NULL;
+	if (argc - first != 1) {
+		ctl_complain("%s takes one NAME", argv[0]);
+		return NULL;
+	}
+	return argv[first];
+}
+
+/* POST /v1/revocations, and what it did; the edit is on file whatever
+ * the daemon says, and the message says when it applies. */
+static enum outcome tell_daemon(struct ctx *cx, const char *did,
+				const char *edit, const char *name,
+				const char *file)
+{
+	struct dbuf raw = DBUF_INIT(CTL_MAX_ANSWER);
+	json_object *o;
+	int64_t revoked = -1, ended = 0;
+
+	if (resolve_target(cx) < 0 ||
+	    ctl_call(&cx->to, "POST", "/v1/revocations", &o, &raw) < 0) {
+		ctl_complain("%s %s is on file in %s: carapaced applies it "
+			     "when it next starts or reloads", edit, name,
+			     file);
+		return FAILED;
+	}
+	if (cx->json) {
+		print_raw(&raw);
+	} else {
+		ctl_jint(o, "revoked", &revoked);
+		ctl_jint(o, "streams_ended", &ended);
+		printf("%s %s: %lld revoked in all, %lld streams ended\n",
+		       did, name, (long long)revoked, (long long)ended);
+	}
+	json_object_put(o);
+	dbuf_free(&raw);
+	return DONE;
+}
+
+/* The config's revoked_clients_file (a copy) and whether it defines the
+ * client name; NULL after a complaint. */
+static char *revocation_file(struct ctx *cx, const char *name, int *known)
+{
+	struct cfg *cfg;
+	char *file = NULL;
+
+	if (ctl_load_config(cx->config, &cfg) < 0)
+		return NULL;
+	*known = cfg_find_client(cfg, name) != NULL;
+	if (cfg->revoked_clients_file == NULL)
+		ctl_complain("%s has no revoked_clients_file: nothing can be "
+			     "revoked", cx->config);
+	else if ((file = strdup(cfg->revoked_clients_file)) == NULL)
+		ctl_complain("%s", "out of memory");
+	cfg_release(cfg);
+	return file;
+}
+
+static enum outcome cmd_revoke(struct ctx *cx, int argc, char **argv)
+{
+	const char *name = one_name(cx, argc, argv);
+	int known = 0, already;
+
+	if (name == NULL)
+		return BAD_USAGE;
+	char *file = revocation_file(cx, name, &known);
+	if (file == NULL)
+		return FAILED;
+	enum outcome out = FAILED;
+	if (!known)
+		ctl_complain("%s defines no client %s", cx->config, name);
+	else if (ctl_revoked_add(file, name, &already) == 0)
+		out = tell_daemon(cx, "revoked", "the revocation of", name,
+				  file);
+	free(file);
+	return out;
+}
+
+static enum outcome cmd_unrevoke(struct ctx *cx, int argc, char **argv)
+{
+	const char *name = one_name(cx, argc, argv);
+	int known;
+	unsigned found;
+
+	if (name == NULL)
+		return BAD_USAGE;
+	if (!ctl_client_name_ok(name)) {
+		ctl_complain("%s is not a client name", name);
+		return FAILED;
+	}
+	/* a client the config no longer defines may still be on file */
+	char *file = revocation_file(cx, name, &known);
+	if (file == NULL)
+		return FAILED;
+	enum outcome out = FAILED;
+	int rc = ctl_revoked_remove(file, name, &found);
+	if (rc == 0 && found == 0)
+		ctl_complain("%s is not revoked in %s", name, file);
+	else if (rc == 0)
+		out = tell_daemon(cx, "unrevoked", "the end of the revocation "
+				  "of", name, file);
+	free(file);
+	return out;
+}
+
+/* ---- new-client, hash-token ---- */
+
+static enum outcome cmd_new_client(struct ctx *cx, int argc, char **argv)
+{
+	const char *name = one_name(cx, argc, argv);
+
+	if (name == NULL)
+		return BAD_USAGE;
+	if (!ctl_client_name_ok(name)) {
+		ctl_complain("%s: a client's name is 1 to 64 of A-Z a-z 0-9 . "
+			     "_ -", name);
+		return BAD_USAGE;
+	}
+	return ctl_new_client(name, cx->json) < 0 ? FAILED : DONE;
+}
+
+static enum outcome cmd_hash_token(struct ctx *cx, int argc, char **argv)
+{
+	if (no_operands(cx, argc, argv) < 0)
+		return BAD_USAGE;
+	return ctl_hash_token() < 0 ? FAILED : DONE;
+}
+
 /* ---- sniff ---- */
 
 static int audit_path(const char *tool, int denied, char *buf, size_t size)
@@ -259,7 +408,11 @@ static const struct command commands[] = {
 	{ "streams", cmd_streams },
 	{ "sniff", cmd_sniff },
 	{ "reload", cmd_reload },
+	{ "revoke", cmd_revoke },
+	{ "unrevoke", cmd_unrevoke },
 	{ "check-config", cmd_check_config },
+	{ "new-client", cmd_new_client },
+	{ "hash-token", cmd_hash_token },
 };
 
 static const struct command *find_command(const char *name)
@@ -273,10 +426,11 @@ static const struct command *find_command(const char *name)
 /* 0: run a command; 1: exit 0 now; -1: a usage error. */
 static int parse_options(int argc, char **argv, struct ctx *cx)
 {
-	enum { OPT_ADMIN = 256 };
+	enum { OPT_ADMIN = 256, OPT_TOKEN_FILE };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "admin", required_argument, NULL, OPT_ADMIN },
+		{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
 		{ "json", no_argument, NULL, 'j' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -290,6 +444,7 @@ static int parse_options(int argc, char **argv, struct ctx *cx)
 		switch (ch) {
 		case 'c': cx->config = optarg; cx->config_given = 1; break;
 		case OPT_ADMIN: cx->admin = optarg; break;
+		case OPT_TOKEN_FILE: cx->token_file = optarg; break;
 		case 'j': cx->json = 1; break;
 		case 'V': printf("carapacectl %s\n", PACKAGE_VERSION); return 1;
 		case 'h': usage(stdout); return 1;
@@ -322,6 +477,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (ctl_set_token(&cx.to, cx.token_file) < 0)
+		return 1;
 	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
 		ctl_complain("%s", "cannot initialise libcurl");
 		return 1;

@@ -2,9 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "ctl_admin.h"
@@ -62,8 +66,111 @@ static void target_from_admin(struct ctl_target *t, const struct cfg_admin *a)
 	t->unix_path[0] = '\0';
 }
 
+/* ---- the admin token ---- */
+
+/* Visible ASCII only: a header value cannot hold a newline, and a blank
+ * would be cut off by the daemon's parse. */
+static int token_ok(const char *s, size_t len)
+{
+	if (len < 1 || len > CTL_MAX_TOKEN)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* Whom the file lets read or write it: a token others can read is no
+ * secret, one others can write is not the operator's. */
+static int token_file_safe(const char *file, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return ctl_complain("--token-file %s: %s", file,
+				    strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return ctl_complain("--token-file %s: not a regular file",
+				    file);
+	if (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP))
+		return ctl_complain("--token-file %s: readable or writable by "
+				    "others (mode %04o): chmod 600 it", file,
+				    (unsigned)(st.st_mode & 07777));
+	if (st.st_mode & S_IRGRP)
+		ctl_complain("warning: --token-file %s is readable by its group",
+			     file);
+	return 0;
+}
+
+/* The first line of file into buf (at most size - 1 bytes kept, one
+ * byte more read to tell a longer line); its length, or -1. */
+static ssize_t token_from_file(const char *file, char *buf, size_t size)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	ssize_t n = 0, r = 0;
+
+	if (fd < 0)
+		return ctl_complain("--token-file %s: %s", file,
+				    strerror(errno));
+	if (token_file_safe(file, fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	while ((size_t)n < size &&
+	       (r = read(fd, buf + n, size - (size_t)n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			break;
+		n += r;
+	}
+	int saved = errno;
+	close(fd);
+	if (r < 0)
+		return ctl_complain("--token-file %s: %s", file,
+				    strerror(saved));
+	char *nl = memchr(buf, '\n', (size_t)n);
+	if (nl != NULL)
+		n = nl - buf;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	return n;
+}
+
+int ctl_set_token(struct ctl_target *t, const char *file)
+{
+	char buf[CTL_MAX_TOKEN + 2];
+	const char *env = getenv("CARAPACE_ADMIN_TOKEN");
+	const char *from = file ? "--token-file" : "CARAPACE_ADMIN_TOKEN";
+	ssize_t n;
+
+	t->token[0] = '\0';
+	if (file != NULL) {
+		n = token_from_file(file, buf, sizeof(buf));
+		if (n < 0)
+			return -1;
+	} else if (env != NULL) {
+		n = (ssize_t)strlen(env);
+		memcpy(buf, env, (size_t)n < sizeof(buf) ? (size_t)n :
+							  sizeof(buf));
+	} else {
+		return 0;
+	}
+	if (!token_ok(buf, (size_t)n)) {
+		explicit_bzero(buf, sizeof(buf));
+		return ctl_complain("%s: a token is 1 to %u visible ASCII "
+				    "characters", from, CTL_MAX_TOKEN);
+	}
+	memcpy(t->token, buf, (size_t)n);
+	t->token[n] = '\0';
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
+/* ---- the config ---- */
+
 /* As `carapaced -t` says it, so both point at the same key. */
-static int load_config(const char *file, struct cfg **cfg)
+int ctl_load_config(const char *file, struct cfg **cfg)
 {
 	struct error err;
 
@@ -78,7 +185,7 @@ int ctl_check_config(const char *file)
 {
 	struct cfg *cfg;
 
-	if (load_config(file, &cfg) < 0)
+	if (ctl_load_config(file, &cfg) < 0)
 		return -1;
 	cfg_release(cfg);
 	return 0;
@@ -88,7 +195,7 @@ int ctl_target_from_config(struct ctl_target *t, const char *file)
 {
 	struct cfg *cfg;
 
-	if (load_config(file, &cfg) < 0)
+	if (ctl_load_config(file, &cfg) < 0)
 		return -1;
 	if (!cfg->admin.enabled) {
 		cfg_release(cfg);
@@ -130,6 +237,11 @@ CURL *ctl_handle(const struct ctl_target *t, const char *path, char *errbuf)
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "carapacectl/" PACKAGE_VERSION);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	if (t->token[0] != '\0') {
+		/* the one scheme, so curl sends it at once */
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, t->token);
+	}
 	errbuf[0] = '\0';
 	return c;
 }
@@ -157,7 +269,12 @@ int ctl_refused(const struct ctl_target *t, long status,
 	const char *msg = ctl_jstr(ctl_jget(o, "error"), "message");
 	struct dbuf b = DBUF_INIT(CTL_MAX_TEXT);
 
-	if (msg != NULL) {
+	if (msg != NULL && status == 401) {
+		ctl_clean(&b, msg);
+		ctl_complain("%s (HTTP 401): give carapaced's admin token with "
+			     "--token-file FILE or CARAPACE_ADMIN_TOKEN",
+			     dbuf_str(&b));
+	} else if (msg != NULL) {
 		ctl_clean(&b, msg);
 		ctl_complain("%s (HTTP %ld)", dbuf_str(&b), status);
 	} else {

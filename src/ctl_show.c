@@ -394,7 +394,7 @@ static int status_tools(json_object *tools)
 int ctl_print_status(json_object *o)
 {
 	char pid[24], started[64], up[24], loaded[64], errs[24], req[24],
-		den[24], act[24];
+		den[24], act[24], rev[24];
 	struct dbuf listen = DBUF_INIT(CTL_MAX_TEXT);
 	const char *audit = ctl_jstr(o, "audit_log");
 	const char *kv[][2] = {
@@ -415,6 +415,8 @@ int ctl_print_status(json_object *o)
 		{ "denied:", cell_int(o, "denied_total", den, sizeof(den)) },
 		{ "active streams:",
 		  cell_int(o, "active_streams", act, sizeof(act)) },
+		{ "revoked clients:",
+		  cell_int(o, "revoked_clients", rev, sizeof(rev)) },
 	};
 	struct table t = TABLE_INIT(2, 0);
 

@@ -5,8 +5,14 @@
  * its arguments (and its stdin when that is not a terminal, and its cwd
  * when CARAPACE_SEND_CWD=1) to POST /tools/TOOL, prints the remote stdout
  * and stderr as they arrive, and exits with the remote exit code (128+N
- * for a signal). A denial prints the policy's reason and exits 126; an
- * unreachable gateway prints why and exits 69 (EX_UNAVAILABLE). */
+ * for a signal). A denial prints the policy's reason and exits 126; a
+ * request the gateway cannot tie to a client (401) exits 77
+ * (EX_NOPERM); an unreachable gateway prints why and exits 69
+ * (EX_UNAVAILABLE).
+ *
+ * The gateway is http:// or https:// (verified against the system's CAs,
+ * or CARAPACE_CA's); the client's token (CARAPACE_TOKEN, or "token" in
+ * shim.conf) goes as "Authorization: Bearer" and is never printed. */
 #include "config.h"
 
 #include <curl/curl.h>
@@ -17,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "dbuf.h"
@@ -30,6 +37,7 @@
 #define SHIM_CONF SYSCONFDIR "/carapace/shim.conf"
 #define EXIT_USAGE 64
 #define EXIT_UNAVAILABLE 69
+#define EXIT_NOPERM 77
 #define EXIT_DENIED 126
 #define EXIT_NOT_FOUND 127
 #define MAX_STDIN (16u << 20)
@@ -41,6 +49,7 @@
 struct settings {
 	char url[1024];
 	char token[1024];
+	char ca[PATH_MAX];      /* a PEM file of CAs for https, or "" */
 };
 
 /* The answer as it arrives. */
@@ -72,32 +81,66 @@ static void die(int code, const char *fmt, ...)
 
 /* ---- settings: environment first, then shim.conf ---- */
 
+/* shim.conf, or CARAPACE_SHIM_CONF's file instead (another user's
+ * settings, a test's). */
+static const char *conf_file(void)
+{
+	const char *f = getenv("CARAPACE_SHIM_CONF");
+
+	return f && f[0] ? f : SHIM_CONF;
+}
+
+static void take(char *dst, size_t size, json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!dst[0] && json_object_object_get_ex(o, key, &v) &&
+	    json_object_is_type(v, json_type_string))
+		snprintf(dst, size, "%s", json_object_get_string(v));
+}
+
 static void from_file(struct settings *st)
 {
-	json_object *o = json_object_from_file(SHIM_CONF), *v;
+	json_object *o = json_object_from_file(conf_file());
 
 	if (o == NULL)
 		return;
-	if (!st->url[0] && json_object_object_get_ex(o, "url", &v))
-		snprintf(st->url, sizeof(st->url), "%s",
-			 json_object_get_string(v));
-	if (!st->token[0] && json_object_object_get_ex(o, "token", &v))
-		snprintf(st->token, sizeof(st->token), "%s",
-			 json_object_get_string(v));
+	take(st->url, sizeof(st->url), o, "url");
+	take(st->token, sizeof(st->token), o, "token");
+	take(st->ca, sizeof(st->ca), o, "ca");
 	json_object_put(o);
+}
+
+/* A header value cannot hold a line break or another control: such a
+ * token would end the header early, or add one. */
+static int token_ok(const char *t)
+{
+	for (; *t; t++)
+		if ((unsigned char)*t < 0x21 || *t == 0x7f)
+			return 0;
+	return 1;
 }
 
 static void load_settings(struct settings *st)
 {
 	const char *url = getenv("CARAPACE_URL");
 	const char *token = getenv("CARAPACE_TOKEN");
+	const char *ca = getenv("CARAPACE_CA");
 
 	snprintf(st->url, sizeof(st->url), "%s", url ? url : "");
 	snprintf(st->token, sizeof(st->token), "%s", token ? token : "");
+	snprintf(st->ca, sizeof(st->ca), "%s", ca ? ca : "");
 	from_file(st);
 	if (!st->url[0])
 		die(EXIT_UNAVAILABLE, "no gateway: set CARAPACE_URL or %s",
-		    SHIM_CONF);
+		    conf_file());
+	if (strncasecmp(st->url, "http://", 7) != 0 &&
+	    strncasecmp(st->url, "https://", 8) != 0)
+		die(EXIT_USAGE, "%s", "the gateway's URL must start with "
+		    "http:// or https://");
+	if (!token_ok(st->token))
+		die(EXIT_USAGE, "%s", "the token holds a blank or a control "
+		    "character");
 	size_t n = strlen(st->url);
 	if (n > 0 && st->url[n - 1] == '/')
 		st->url[n - 1] = '\0';
@@ -281,6 +324,8 @@ static int refused(const struct answer *a)
 	fprintf(stderr, "carapace-shim: %s (HTTP %ld)\n", text, a->status);
 	json_object_put(o);
 	switch (a->status) {
+	case 401:
+		return EXIT_NOPERM;
 	case 403:
 		return EXIT_DENIED;
 	case 404:
@@ -315,8 +360,13 @@ static CURL *tool_request(const struct settings *st, const char *tool,
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
 			 st->token);
 		*h = curl_slist_append(*h, auth);
+		explicit_bzero(auth, sizeof(auth));
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	/* nothing but the gateway: no other scheme, no redirect */
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (st->ca[0])
+		curl_easy_setopt(c, CURLOPT_CAINFO, st->ca);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *h);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -333,8 +383,11 @@ static int run(const struct settings *st, const char *tool, char *body)
 			    .error_body = DBUF_INIT(MAX_EVENT) };
 	struct curl_slist *h = NULL;
 
+	char errbuf[CURL_ERROR_SIZE] = "";
+
 	sse_init(&a.sse, MAX_EVENT, on_event, &a);
 	CURL *c = tool_request(st, tool, body, &a, &h);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	CURLcode rc = curl_easy_perform(c);
 	curl_easy_cleanup(c);
 	curl_slist_free_all(h);
@@ -343,7 +396,7 @@ static int run(const struct settings *st, const char *tool, char *body)
 		die(EXIT_UNAVAILABLE, "%s", a.failure);
 	if (rc != CURLE_OK && a.status == 0)
 		die(EXIT_UNAVAILABLE, "gateway unreachable: %s",
-		    curl_easy_strerror(rc));
+		    errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	if (a.status != 200)
 		code = refused(&a);
 	else if (code < 0)

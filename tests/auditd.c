@@ -166,8 +166,8 @@ int contains(const char *hay, size_t len, const char *needle)
 
 int admin_get(const char *target, int *status, char **body)
 {
-	return tu_http(admin_port, "GET", target, NULL, NULL, status, body,
-		       NULL);
+	return tu_http(admin_port, "GET", target, TU_ADMIN_AUTH, NULL, status,
+		       body, NULL);
 }
 
 /* The value of one sample of /metrics, or -1. */
@@ -247,6 +247,8 @@ int auditd_suite_init(void)
 	    getenv("CLITOOL") == NULL)
 		return -1;
 	tu_prepare_process();
+	/* every carapacectl the tests run asks with it */
+	setenv("CARAPACE_ADMIN_TOKEN", TU_ADMIN_TOKEN, 1);
 	up_pid = tu_spawn_upstream(up, &up_port);
 	gw_port = tu_free_port();
 	admin_port = tu_free_port();
@@ -319,7 +321,8 @@ int tail_start(struct tail *t, const char *query)
 	snprintf(t->query, sizeof(t->query), "/v1/audit%s", query);
 	t->fd = tu_connect(admin_port);
 	if (t->fd < 0 ||
-	    tu_send_request(t->fd, "GET", t->query, NULL, NULL, 0) < 0 ||
+	    tu_send_request(t->fd, "GET", t->query, TU_ADMIN_AUTH, NULL,
+			    0) < 0 ||
 	    tu_read_head(&t->resp, t->fd, 5000) < 0 || t->resp.status != 200)
 		return -1;
 	return pthread_create(&t->thread, NULL, tail_main, t) == 0 ? 0 : -1;

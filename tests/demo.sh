@@ -53,7 +53,8 @@ sleep 0.3
 echo
 echo "== carapacectl status, and the counters on /metrics:"
 src/carapacectl -c etc/demo.conf status
-curl -s http://127.0.0.1:8766/metrics | grep '^carapace_requests_total'
+curl -s --unix-socket /tmp/carapaced-demo-admin.sock http://localhost/metrics |
+	grep '^carapace_requests_total'
 echo
 echo "== The audit log (/tmp/carapaced-demo-audit.log), last two lines:"
 tail -n 2 /tmp/carapaced-demo-audit.log

@@ -320,7 +320,8 @@ static void test_admin_checks_host_and_origin(void)
 	     i++) {
 		with_port(good_hosts[i], p, host, sizeof(host));
 		CU_ASSERT_EQUAL(admin_raw("GET /v1/status HTTP/1.1\r\nHost: %s"
-					  "\r\nConnection: close\r\n\r\n",
+					  "\r\n" TU_ADMIN_AUTH
+					  "Connection: close\r\n\r\n",
 					  host),
 				200);
 	}
@@ -339,12 +340,149 @@ static void test_admin_checks_host_and_origin(void)
 	/* a GET with Origin reads nothing a page could read: answered */
 	CU_ASSERT_EQUAL(admin_raw("GET /metrics HTTP/1.1\r\nHost: "
 				  "localhost:%d\r\nOrigin: null\r\n"
+				  TU_ADMIN_AUTH
 				  "Connection: close\r\n\r\n", p),
 			200);
 	CU_ASSERT_EQUAL(admin_raw("POST /v1/reload HTTP/1.1\r\n"
 				  "Host: localhost:%d\r\nContent-Length: 0"
-				  "\r\nConnection: close\r\n\r\n", p),
+				  "\r\n" TU_ADMIN_AUTH
+				  "Connection: close\r\n\r\n", p),
 			200);
+}
+
+/* ---- who may use the admin API ---- */
+
+/* One request to the admin listener with auth (a header line, or NULL
+ * for none): the status; a 401 must challenge and be the error object. */
+static int with_auth(const char *method, const char *target,
+		     const char *auth)
+{
+	struct tu_resp r = { 0 };
+	char body[512];
+	int fd = tu_connect(admin_port), status = -1;
+
+	if (fd < 0)
+		return -1;
+	if (tu_send_request(fd, method, target, auth,
+			    strcmp(method, "POST") == 0 ? "" : NULL, 0) == 0 &&
+	    tu_read_head(&r, fd, 10000) == 0)
+		status = r.status;
+	if (status == 401) {
+		const char *ch = tu_header(&r, "WWW-Authenticate");
+		CU_ASSERT(ch && strcmp(ch, "Bearer realm=\"carapaced-admin\"") ==
+				0);
+		ssize_t n = tu_read_body(&r, body, sizeof(body) - 1, 5000);
+		body[n > 0 ? n : 0] = '\0';
+		json_object *o = json_tokener_parse(body), *err = NULL;
+		CU_ASSERT(json_object_object_get_ex(o, "error", &err) &&
+			  int_at(err, "code") == 401 &&
+			  str_at(err, "message") != NULL);
+		/* the refusal names no token */
+		CU_ASSERT(strstr(body, TU_ADMIN_TOKEN) == NULL);
+		json_object_put(o);
+	}
+	tu_resp_free(&r);
+	close(fd);
+	return status;
+}
+
+static void test_admin_needs_token(void)
+{
+	static const char *const kinds[][2] = {
+		{ "GET", "/metrics" }, { "GET", "/v1/status" },
+		{ "GET", "/v1/streams" }, { "POST", "/v1/reload" },
+		{ "POST", "/v1/revocations" }, { "GET", "/nowhere" },
+	};
+	static const char *const wrong[] = {
+		"Authorization: Bearer " TU_ADMIN_TOKEN "x\r\n",
+		"Authorization: Bearer carapace-test-admin-toke\r\n",
+		"Authorization: Basic " TU_ADMIN_TOKEN "\r\n",
+		"Authorization: " TU_ADMIN_TOKEN "\r\n",
+		"Authorization: Bearer \r\n",
+		"Authorization: Bearer a786b6ca5575006030902a18fd13f8f62db1c8a0"
+		"e388227ccc459f139ad34446\r\n", /* the hash is no token */
+		TU_ADMIN_AUTH "Authorization: Bearer wrong\r\n",
+	};
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		const char *m = kinds[k][0], *t = kinds[k][1];
+		CU_ASSERT_EQUAL(with_auth(m, t, NULL), 401);
+		for (size_t w = 0; w < sizeof(wrong) / sizeof(wrong[0]); w++)
+			CU_ASSERT_EQUAL(with_auth(m, t, wrong[w]), 401);
+		int want = strcmp(t, "/nowhere") == 0 ? 404 : 200;
+		CU_ASSERT_EQUAL(with_auth(m, t, TU_ADMIN_AUTH), want);
+		/* the scheme's case is the client's */
+		CU_ASSERT_EQUAL(with_auth(m, t, "authorization: bearer "
+					  TU_ADMIN_TOKEN "\r\n"), want);
+	}
+	/* the live tail too */
+	CU_ASSERT_EQUAL(with_auth("GET", "/v1/audit?tool=nosuch", NULL), 401);
+	/* and carapacectl says what is wrong */
+	char out[4096], args[200];
+	snprintf(args, sizeof(args), "CARAPACE_ADMIN_TOKEN=nope '%s' --admin "
+		 "http://127.0.0.1:%d status", ctl_path, admin_port);
+	CU_ASSERT_EQUAL(tu_run(args, out, sizeof(out)), 1);
+	CU_ASSERT(strstr(out, "admin token is wrong") != NULL &&
+		  strstr(out, "--token-file") != NULL);
+}
+
+/* A daemon whose admin API is a unix socket that admin_peer_uids
+ * narrows to uid 0; its socket opened to everyone, so that only the
+ * list keeps nobody out. */
+static char peer_sock[700];
+static pid_t peer_pid = -1;
+
+static int unix_status(const char *path, uid_t as)
+{
+	char cmd[1000], out[256];
+
+	/* setpriv: the uid SO_PEERCRED then reports */
+	snprintf(cmd, sizeof(cmd),
+		 "%s curl -s -o /dev/null -w '%%{http_code}' "
+		 "--unix-socket '%s' http://localhost/v1/status",
+		 as == 0 ? "" : "setpriv --reuid=65534 --regid=65534 "
+				"--clear-groups", path);
+	if (tu_popen_read(cmd, out, sizeof(out)) != 0)
+		return -1;
+	return atoi(out);
+}
+
+static void test_admin_unix_peer_uids(void)
+{
+	char conf[700], text[1024];
+	int port = tu_free_port();
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "admin_peer_uids: not root, skipped\n");
+		return;
+	}
+	snprintf(conf, sizeof(conf), "%s/peer.conf", workdir);
+	snprintf(peer_sock, sizeof(peer_sock), "%s/peer.sock", workdir);
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
+		 "  \"admin_listen\": \"unix:%s\",\n"
+		 "  \"admin_peer_uids\": [0],\n"
+		 "  \"tools\": { \"t\": { \"type\": \"http\",\n"
+		 "    \"upstream\": \"http://127.0.0.1:%d\" } } }\n",
+		 port, peer_sock, up_port);
+	CU_ASSERT_FATAL(tu_write_file(conf, text) == 0);
+	peer_pid = tu_start_daemon(&(struct tu_daemon){
+		.conf = conf, .ports = { port } });
+	CU_ASSERT_FATAL(peer_pid > 0);
+	CU_ASSERT_FATAL(chmod(workdir, 0711) == 0 &&
+			chmod(peer_sock, 0666) == 0);
+	CU_ASSERT_EQUAL(unix_status(peer_sock, 0), 200);
+	CU_ASSERT_EQUAL(unix_status(peer_sock, 65534), 403);
+	/* the daemon says why */
+	char cmd[1000], out[512];
+	snprintf(cmd, sizeof(cmd), "setpriv --reuid=65534 --regid=65534 "
+		 "--clear-groups curl -s --unix-socket '%s' "
+		 "http://localhost/metrics", peer_sock);
+	CU_ASSERT(tu_popen_read(cmd, out, sizeof(out)) == 0 &&
+		  strstr(out, "uid 65534 is not in admin_peer_uids") != NULL);
+	CU_ASSERT_EQUAL(tu_stop(peer_pid), 0);
+	peer_pid = -1;
+	chmod(workdir, 0700);
 }
 
 /* A second daemon: admin on a unix socket, audit_log at log. */
@@ -371,9 +509,10 @@ static int suite_init(void)
 
 int main(void)
 {
-	static pid_t *const children[] = { &gw_pid, &gw2_pid, &up_pid };
+	static pid_t *const children[] = { &gw_pid, &gw2_pid, &up_pid,
+					   &peer_pid };
 
-	tu_watchdog("test_admin", 600, children, 3);
+	tu_watchdog("test_admin", 600, children, 4);
 	if (mkdtemp(workdir) == NULL ||
 	    CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
@@ -386,6 +525,9 @@ int main(void)
 		    test_admin_not_on_tool_listener);
 	CU_add_test(s, "admin API checks Host and Origin",
 		    test_admin_checks_host_and_origin);
+	CU_add_test(s, "admin API needs the token", test_admin_needs_token);
+	CU_add_test(s, "admin API on unix: admin_peer_uids",
+		    test_admin_unix_peer_uids);
 	int rc = cu_run();
 	tu_remove_tree(workdir);
 	return rc;

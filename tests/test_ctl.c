@@ -196,6 +196,137 @@ static void test_ctl_check_config_and_errors(void)
 	CU_ASSERT(strstr(out, "admin_listen") != NULL);
 }
 
+/* ---- the admin token ---- */
+
+/* carapacectl without CARAPACE_ADMIN_TOKEN (suite init sets it), with
+ * args after the shell words pre (env settings): its exit status. */
+static int ctl_env(const char *pre, const char *args, char *out, size_t len)
+{
+	char cmd[3000];
+
+	snprintf(cmd, sizeof(cmd), "env -u CARAPACE_ADMIN_TOKEN %s '%s' %s",
+		 pre, ctl_path, args);
+	return tu_run(cmd, out, len);
+}
+
+static void test_ctl_token(void)
+{
+	char args[2000], out[8192], file[700];
+
+	snprintf(file, sizeof(file), "%s/admin.token", workdir);
+	/* the file's first line, its newline dropped */
+	CU_ASSERT_FATAL(tu_write_file(file, TU_ADMIN_TOKEN "\nnext\n") == 0);
+	CU_ASSERT_FATAL(chmod(file, 0600) == 0);
+	snprintf(args, sizeof(args), "--token-file '%s' -c '%s' --json status",
+		 file, conf_path);
+	CU_ASSERT_EQUAL(ctl_env("", args, out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "\"pid\"") != NULL);
+	/* the environment */
+	snprintf(args, sizeof(args), "-c '%s' reload", conf_path);
+	CU_ASSERT_EQUAL(ctl_env("CARAPACE_ADMIN_TOKEN=" TU_ADMIN_TOKEN, args,
+				out, sizeof(out)), 0);
+	/* none, or a wrong one: refused, and told where a token comes from */
+	CU_ASSERT_EQUAL(ctl_env("", args, out, sizeof(out)), 1);
+	CU_ASSERT(strstr(out, "HTTP 401") && strstr(out, "--token-file") &&
+		  strstr(out, "CARAPACE_ADMIN_TOKEN"));
+	CU_ASSERT_EQUAL(ctl_env("CARAPACE_ADMIN_TOKEN=bad-token-4711", args,
+				out, sizeof(out)), 1);
+	CU_ASSERT(strstr(out, "admin token is wrong") != NULL);
+	CU_ASSERT(strstr(out, "4711") == NULL); /* never shown */
+	/* --token-file wins over the environment */
+	snprintf(args, sizeof(args), "--token-file '%s' -c '%s' status", file,
+		 conf_path);
+	CU_ASSERT_EQUAL(ctl_env("CARAPACE_ADMIN_TOKEN=wrong", args, out,
+				sizeof(out)), 0);
+	/* a file others can read is no secret: refused, nothing sent */
+	CU_ASSERT_FATAL(chmod(file, 0644) == 0);
+	CU_ASSERT_EQUAL(ctl_env("", args, out, sizeof(out)), 1);
+	CU_ASSERT(strstr(out, "chmod 600") != NULL);
+	CU_ASSERT_FATAL(chmod(file, 0640) == 0);
+	CU_ASSERT_EQUAL(ctl_env("", args, out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "readable by its group") != NULL);
+	/* a token with a blank in it cannot be sent */
+	CU_ASSERT_EQUAL(ctl_env("CARAPACE_ADMIN_TOKEN='a b'", "status", out,
+				sizeof(out)), 1);
+	CU_ASSERT(strstr(out, "visible ASCII") != NULL);
+}
+
+static void test_ctl_hash_token(void)
+{
+	char cmd[1200], want[256], got[256];
+
+	/* what sha256sum says of the token's bytes, without a newline */
+	CU_ASSERT_EQUAL(tu_popen_read("printf %s '" TU_ADMIN_TOKEN "' | "
+				      "sha256sum | cut -d' ' -f1",
+				      want, sizeof(want)), 0);
+	CU_ASSERT_STRING_EQUAL(want, TU_ADMIN_TOKEN_SHA256 "\n");
+	/* one trailing newline is not the token's */
+	snprintf(cmd, sizeof(cmd), "echo '" TU_ADMIN_TOKEN "' | '%s' hash-token",
+		 ctl_path);
+	CU_ASSERT_EQUAL(tu_popen_read(cmd, got, sizeof(got)), 0);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	snprintf(cmd, sizeof(cmd), "printf %%s '" TU_ADMIN_TOKEN "' | '%s' "
+		 "hash-token", ctl_path);
+	CU_ASSERT_EQUAL(tu_popen_read(cmd, got, sizeof(got)), 0);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	/* nothing is no token */
+	snprintf(cmd, sizeof(cmd), "'%s' hash-token </dev/null", ctl_path);
+	CU_ASSERT_EQUAL(tu_run(cmd, got, sizeof(got)), 1);
+	CU_ASSERT(strstr(got, "empty") != NULL);
+}
+
+/* new-client NAME: a token, its hash in an entry a config takes */
+static void test_ctl_new_client(void)
+{
+	char cmd[1200], out[1024], out2[1024], hash[256], conf[700];
+	char text[2048];
+
+	snprintf(cmd, sizeof(cmd), "'%s' new-client vm-7 2>/dev/null",
+		 ctl_path);
+	CU_ASSERT_FATAL(tu_popen_read(cmd, out, sizeof(out)) == 0);
+	CU_ASSERT_FATAL(tu_popen_read(cmd, out2, sizeof(out2)) == 0);
+	CU_ASSERT(strcmp(out, out2) != 0); /* fresh each time */
+	char *nl = strchr(out, '\n');
+	CU_ASSERT_FATAL(strncmp(out, "token: ", 7) == 0 && nl != NULL);
+	*nl = '\0';
+	const char *token = out + 7, *entry = nl + 1;
+	CU_ASSERT_EQUAL(strlen(token), 43);
+	CU_ASSERT(strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+			 "qrstuvwxyz0123456789-_") == 43);
+	snprintf(cmd, sizeof(cmd), "printf %%s '%s' | sha256sum | cut -c1-64",
+		 token);
+	CU_ASSERT_FATAL(tu_popen_read(cmd, hash, sizeof(hash)) == 0);
+	hash[64] = '\0';
+	CU_ASSERT(strstr(entry, hash) != NULL);
+	CU_ASSERT(strncmp(entry, "\"vm-7\": {", 9) == 0);
+	/* the entry as printed, in a config carapaced -t accepts */
+	snprintf(conf, sizeof(conf), "%s/client.conf", workdir);
+	entry = nl + 1;
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [\"127.0.0.1:1\"],\n  \"clients\": { %.*s },\n"
+		 "  \"tools\": { \"x\": { \"type\": \"http\", \"upstream\": "
+		 "\"http://h\" } } }\n", (int)strcspn(entry, "\n"), entry);
+	CU_ASSERT_FATAL(tu_write_file(conf, text) == 0);
+	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s'", carapaced_path, conf);
+	CU_ASSERT_EQUAL(tu_run(cmd, out2, sizeof(out2)), 0);
+	/* the operator is told to fill in tools */
+	snprintf(cmd, sizeof(cmd), "'%s' new-client vm-7", ctl_path);
+	CU_ASSERT_EQUAL(tu_run(cmd, out2, sizeof(out2)), 0);
+	CU_ASSERT(strstr(out2, "fill in \"tools\"") != NULL);
+	/* --json: the same in one object */
+	snprintf(cmd, sizeof(cmd), "'%s' --json new-client vm-8", ctl_path);
+	CU_ASSERT_EQUAL(tu_popen_read(cmd, out2, sizeof(out2)), 0);
+	json_object *o = json_tokener_parse(out2), *cl = NULL;
+	CU_ASSERT(str_at(o, "token") && strlen(str_at(o, "token")) == 43 &&
+		  json_object_object_get_ex(o, "client", &cl) &&
+		  str_at(cl, "token_sha256") &&
+		  strlen(str_at(cl, "token_sha256")) == 64);
+	json_object_put(o);
+	/* a name the config would refuse */
+	snprintf(cmd, sizeof(cmd), "'%s' new-client 'a b'", ctl_path);
+	CU_ASSERT_EQUAL(tu_run(cmd, out2, sizeof(out2)), 2);
+}
+
 /* Last: the daemon stops with a stream open; its end is on record. */
 
 int main(void)
@@ -215,6 +346,9 @@ int main(void)
 		    test_ctl_sniff_shows_no_controls);
 	CU_add_test(s, "carapacectl check-config, errors",
 		    test_ctl_check_config_and_errors);
+	CU_add_test(s, "carapacectl admin token", test_ctl_token);
+	CU_add_test(s, "carapacectl hash-token", test_ctl_hash_token);
+	CU_add_test(s, "carapacectl new-client", test_ctl_new_client);
 	int rc = cu_run();
 	tu_remove_tree(workdir);
 	return rc;

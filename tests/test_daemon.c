@@ -498,8 +498,8 @@ static void test_reload_keeps_streams(void)
 	CU_ASSERT(tu_write_file(conf, "{ \"listen\": [ broken") == 0);
 	CU_ASSERT(kill(fg_pid, SIGHUP) == 0);
 	char *body = NULL;
-	CU_ASSERT(tu_http(admin, "POST", "/v1/reload", NULL, "", &status,
-			  &body, NULL) == 0);
+	CU_ASSERT(tu_http(admin, "POST", "/v1/reload", TU_ADMIN_AUTH, "",
+			  &status, &body, NULL) == 0);
 	CU_ASSERT_EQUAL(status, 409);
 	CU_ASSERT(body && strstr(body, "reload.conf") != NULL);
 	free(body);
@@ -509,8 +509,8 @@ static void test_reload_keeps_streams(void)
 
 	/* and a good one through the admin API: the first config again */
 	CU_ASSERT_FATAL(write_conf(conf, port, admin, "send", other) == 0);
-	CU_ASSERT(tu_http(admin, "POST", "/v1/reload", NULL, "", &status,
-			  NULL, NULL) == 0 && status == 200);
+	CU_ASSERT(tu_http(admin, "POST", "/v1/reload", TU_ADMIN_AUTH, "",
+			  &status, NULL, NULL) == 0 && status == 200);
 	CU_ASSERT_EQUAL(tu_rpc(port, "sig", "send"), 200);
 	CU_ASSERT(get(other, "/echo", &status, NULL) == 0 && status == 200);
 	/* back where it started: the retired listener ("third") and every

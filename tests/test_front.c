@@ -124,8 +124,8 @@ static double metric(int port, const char *series)
 	char *body = NULL;
 	double v = -1;
 
-	if (tu_http(port, "GET", "/metrics", NULL, NULL, &status, &body,
-		    NULL) < 0)
+	if (tu_http(port, "GET", "/metrics", TU_ADMIN_AUTH, NULL, &status,
+		    &body, NULL) < 0)
 		return -1;
 	const char *p = strstr(body, series);
 	if (status == 200 && p != NULL)

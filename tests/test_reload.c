@@ -137,8 +137,8 @@ static int reload(int admin, char **body)
 	int status = -1;
 
 	*body = NULL;
-	if (tu_http(admin, "POST", "/v1/reload", NULL, "", &status, body,
-		    NULL) < 0)
+	if (tu_http(admin, "POST", "/v1/reload", TU_ADMIN_AUTH, "", &status,
+		    body, NULL) < 0)
 		return -1;
 	return status;
 }

@@ -65,6 +65,10 @@ static int listen_any(int *port)
 	return fd;
 }
 
+/* "NAME=value" settings for the next shim runs (NULL ends), after the
+ * defaults; a test sets and clears it. */
+static const char *const *extra_env;
+
 /* `carapace-shim ct ARGS` with CARAPACE_URL at port, stdin /dev/null;
  * its address space limited to vm bytes unless vm is 0. */
 static int start_shim(struct run *r, int port, rlim_t vm)
@@ -88,6 +92,10 @@ static int start_shim(struct run *r, int port, rlim_t vm)
 		setenv("CARAPACE_URL", url, 1);
 		unsetenv("CARAPACE_TOKEN");
 		unsetenv("CARAPACE_SEND_CWD");
+		unsetenv("CARAPACE_CA");
+		setenv("CARAPACE_SHIM_CONF", "/nonexistent", 1);
+		for (size_t i = 0; extra_env && extra_env[i]; i++)
+			putenv(strdup(extra_env[i]));
 		execl(getenv("SHIM"), "carapace-shim", "ct", "hello", NULL);
 		_exit(98);
 	}
@@ -167,6 +175,9 @@ static int finish_shim(struct run *r)
 	return r->status;
 }
 
+/* The head of the last request take_request read. */
+static char last_head[8192];
+
 /* Accepts the shim's connection and reads its request to the end of
  * the body; returns the connection, the request line in line. */
 static int take_request(int lfd, char *line, size_t size)
@@ -190,6 +201,7 @@ static int take_request(int lfd, char *line, size_t size)
 	if (fd < 0)
 		return -1;
 	snprintf(line, size, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+	snprintf(last_head, sizeof(last_head), "%.*s", (int)head, buf);
 	const char *cl = strcasestr(buf, "\r\nContent-Length:");
 	size_t body = cl && cl < buf + head ? strtoul(cl + 17, NULL, 10) : 0;
 	while (n < head + body) {
@@ -382,6 +394,217 @@ static void test_unreadable(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "before the tool's exit"));
 }
 
+/* ---- the token ---- */
+
+static const struct piece exit0[] = {
+	{ "event: stdout\ndata: {\"data\":\"ok\"}\n\n"
+	  "event: exit\ndata: {\"exit_code\":0}\n\n", NULL },
+};
+
+static void test_token(void)
+{
+	static const char *const env_token[] = {
+		"CARAPACE_TOKEN=tok-from-env", NULL };
+	static char conf_env[700];
+	const char *const file_token[] = { conf_env, NULL };
+	const char *const both[] = { "CARAPACE_TOKEN=tok-from-env", conf_env,
+				     NULL };
+	char conf[600];
+	struct run r;
+
+	serve(&r, exit0, 1); /* none: no Authorization at all */
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT(strcasestr(last_head, "Authorization") == NULL);
+	extra_env = env_token;
+	serve(&r, exit0, 1);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT(strstr(last_head,
+			 "\r\nAuthorization: Bearer tok-from-env\r\n") != NULL);
+	snprintf(conf, sizeof(conf), "/tmp/test_shim-%d.conf", (int)getpid());
+	snprintf(conf_env, sizeof(conf_env), "CARAPACE_SHIM_CONF=%s", conf);
+	CU_ASSERT_FATAL(tu_write_file(conf, "{\"url\":\"http://192.0.2.1:1\","
+					    "\"token\":\"tok-from-file\"}") ==
+			0);
+	extra_env = file_token; /* the environment's URL wins */
+	serve(&r, exit0, 1);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT(strstr(last_head,
+			 "\r\nAuthorization: Bearer tok-from-file\r\n") != NULL);
+	extra_env = both;
+	serve(&r, exit0, 1);
+	CU_ASSERT(strstr(last_head, "Bearer tok-from-env\r\n") != NULL);
+	CU_ASSERT(strstr(r.out, "tok-") == NULL &&
+		  strstr(r.err, "tok-") == NULL);
+	extra_env = NULL;
+	unlink(conf);
+}
+
+/* A 401: exit 77 with the gateway's reason, no token shown. */
+static void test_unauthorized(void)
+{
+	static const char *const env_token[] = {
+		"CARAPACE_TOKEN=tok-secret-1", NULL };
+	static const char answer[] =
+		"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json"
+		"\r\nWWW-Authenticate: Bearer realm=\"carapaced\"\r\n"
+		"Connection: close\r\n\r\n{\"error\":{\"code\":401,"
+		"\"message\":\"no client matches\",\"tool\":null}}";
+	char line[256];
+	struct run r;
+	int port, lfd = listen_any(&port);
+
+	CU_ASSERT_FATAL(lfd >= 0);
+	extra_env = env_token;
+	CU_ASSERT_FATAL(start_shim(&r, port, 0) == 0);
+	extra_env = NULL;
+	int fd = take_request(lfd, line, sizeof(line));
+	CU_ASSERT(fd >= 0 && tu_send_all(fd, answer, strlen(answer)) == 0);
+	if (fd >= 0)
+		close(fd);
+	close(lfd);
+	finish_shim(&r);
+	CU_ASSERT_EQUAL(r.status, 77);
+	CU_ASSERT(strstr(r.err, "no client matches (HTTP 401)") != NULL);
+	CU_ASSERT(strstr(r.err, "tok-secret") == NULL);
+}
+
+/* ---- https, with a CA of the test's ---- */
+
+static char tls_dir[] = "/tmp/test_shim-tls-XXXXXX";
+
+/* A CA and a certificate for localhost and 127.0.0.1 that it signed. */
+static int make_certs(void)
+{
+	char cmd[2048], out[4096];
+
+	if (mkdtemp(tls_dir) == NULL)
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+		 "-nodes -keyout ca.key -out ca.pem -subj /CN=test-ca -days 2 &&"
+		 " openssl req -new -newkey ec -pkeyopt "
+		 "ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr "
+		 "-subj /CN=localhost && "
+		 "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' >ext && "
+		 "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key "
+		 "-CAcreateserial -out srv.pem -days 2 -extfile ext", tls_dir);
+	return tu_run(cmd, out, sizeof(out)) == 0 ? 0 : -1;
+}
+
+/* openssl s_server on port with the certificate: its pid, its stdin
+ * (what it sends the client) and stdout (what it says and receives). */
+static pid_t start_s_server(int port, int *in_fd, int *out_fd)
+{
+	int in[2], out[2];
+	char accept_arg[16], cert[700], key[700];
+
+	snprintf(accept_arg, sizeof(accept_arg), "%d", port);
+	snprintf(cert, sizeof(cert), "%s/srv.pem", tls_dir);
+	snprintf(key, sizeof(key), "%s/srv.key", tls_dir);
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
+			_exit(99);
+		execlp("openssl", "openssl", "s_server", "-accept", accept_arg,
+		       "-cert", cert, "-key", key, "-naccept", "1", NULL);
+		_exit(98);
+	}
+	close(in[0]);
+	close(out[1]);
+	*in_fd = in[1];
+	*out_fd = out[0];
+	return pid;
+}
+
+/* Reads fd until its text so far holds want: 0, or -1. */
+static int await_text(int fd, const char *want, char *buf, size_t size)
+{
+	size_t n = strlen(buf);
+	uint64_t until = tu_now_ns() + DEADLINE_MS * MS;
+
+	while (strstr(buf, want) == NULL) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (tu_now_ns() > until || n + 1 >= size)
+			return -1;
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		ssize_t k = read(fd, buf + n, size - 1 - n);
+		if (k <= 0)
+			return -1;
+		n += (size_t)k;
+		buf[n] = '\0';
+	}
+	return 0;
+}
+
+/* One shim run against s_server: its exit status, what it printed. */
+static int https_run(int with_ca, struct run *r, char *seen, size_t size)
+{
+	static char url_env[64], ca_env[700];
+	const char *const env[] = { url_env, "CARAPACE_TOKEN=tok-tls",
+				    with_ca ? ca_env : NULL, NULL };
+	int port = tu_free_port(), in_fd, out_fd;
+	pid_t srv = start_s_server(port, &in_fd, &out_fd);
+
+	seen[0] = '\0';
+	if (srv < 0 || await_text(out_fd, "ACCEPT", seen, size) < 0)
+		return -1;
+	snprintf(url_env, sizeof(url_env), "CARAPACE_URL=https://localhost:%d",
+		 port);
+	snprintf(ca_env, sizeof(ca_env), "CARAPACE_CA=%s/ca.pem", tls_dir);
+	extra_env = env;
+	start_shim(r, 1, 0);
+	extra_env = NULL;
+	/* the answer once the request is in (s_server prints it), then
+	 * the end of its input closes the connection; without the CA no
+	 * request comes, and its input stays open (its end would close
+	 * the connection before the handshake fails) */
+	if (with_ca && await_text(out_fd, "\"argv\"", seen, size) == 0) {
+		const char *ans = "HTTP/1.1 200 OK\r\nContent-Type: "
+				  "text/event-stream\r\nConnection: close\r\n\r\n"
+				  "event: stdout\ndata: {\"data\":\"over tls\"}\n\n"
+				  "event: exit\ndata: {\"exit_code\":5}\n\n";
+		/* a pipe: write(2), not tu_send_all's send(2) */
+		CU_ASSERT(write(in_fd, ans, strlen(ans)) ==
+			  (ssize_t)strlen(ans));
+		close(in_fd);
+		in_fd = -1;
+	}
+	int st = finish_shim(r);
+	if (in_fd >= 0)
+		close(in_fd);
+	await_text(out_fd, "\n@@never@@", seen, size); /* the rest, to EOF */
+	close(out_fd);
+	tu_stop(srv);
+	return st;
+}
+
+static void test_https(void)
+{
+	char seen[16384];
+	struct run r;
+
+	if (make_certs() < 0) {
+		CU_FAIL("openssl could not make the test's certificates");
+		return;
+	}
+	int st = https_run(1, &r, seen, sizeof(seen));
+	if (st != 5)
+		fprintf(stderr, "https: %d, shim said: %s\ns_server: %s\n", st,
+			r.err, seen);
+	CU_ASSERT_EQUAL(st, 5);
+	CU_ASSERT_STRING_EQUAL(r.out, "over tls");
+	CU_ASSERT(strstr(seen, "Authorization: Bearer tok-tls") != NULL);
+	/* without the CA, the certificate is not trusted */
+	CU_ASSERT_EQUAL(https_run(0, &r, seen, sizeof(seen)), 69);
+	CU_ASSERT(strstr(r.err, "unreachable") != NULL);
+	CU_ASSERT(strcasestr(r.err, "certificate") != NULL);
+	tu_remove_tree(tls_dir);
+}
+
 int main(void)
 {
 	if (getenv("SHIM") == NULL) {
@@ -398,5 +621,9 @@ int main(void)
 		    test_over_bound);
 	CU_add_test(s, "out of memory fails loudly", test_out_of_memory);
 	CU_add_test(s, "unreadable output fails loudly", test_unreadable);
+	CU_add_test(s, "the token, from the environment or the file",
+		    test_token);
+	CU_add_test(s, "a 401 exits 77", test_unauthorized);
+	CU_add_test(s, "https with CARAPACE_CA", test_https);
 	return cu_run();
 }

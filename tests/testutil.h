@@ -131,6 +131,9 @@ int tu_free_port(void);
 #define TU_ADMIN_TOKEN "carapace-test-admin-token"
 #define TU_ADMIN_TOKEN_SHA256 \
 	"a786b6ca5575006030902a18fd13f8f62db1c8a0e388227ccc459f139ad34446"
+/* The header every request to such an admin listener carries (the
+ * extra_headers of tu_http() and tu_send_request()). */
+#define TU_ADMIN_AUTH "Authorization: Bearer " TU_ADMIN_TOKEN "\r\n"
 
 #define TU_DAEMON_PORTS 4
 struct tu_daemon {

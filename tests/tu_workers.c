@@ -20,7 +20,8 @@ static int idle_on(int fd)
 	ssize_t n = 0;
 
 	if (body == NULL ||
-	    tu_send_request(fd, "GET", "/metrics", NULL, NULL, 0) < 0 ||
+	    tu_send_request(fd, "GET", "/metrics", TU_ADMIN_AUTH, NULL,
+			    0) < 0 ||
 	    tu_read_head(&r, fd, 10000) < 0 || r.status != 200)
 		goto out;
 	while (len + 1 < cap &&
