@@ -133,27 +133,13 @@ static struct json_object *tool_json(struct admin *a,
 	return o;
 }
 
-/* How many clients revoked_clients_file names now, or -1 when it cannot
- * be read. The file is the one record of revocations, and the daemon
- * reads it at start, reload and POST /v1/revocations; a file of at most
- * REVOKED_MAX_BYTES read for an operator's request is cheap. */
-static int64_t revoked_now(const struct cfg *cfg)
+/* "revoked_clients_file" and "revoked_clients": how many clients the
+ * set in force holds (what the daemon refuses, which a file edited but
+ * not yet read may not say). */
+static void add_revoked(struct admin *a, struct json_object *o,
+			const struct cfg *cfg)
 {
-	struct revoked *r = revoked_new();
-	struct error e;
-	int64_t n = -1;
-
-	if (r != NULL && revoked_load(r, cfg->revoked_clients_file, &e) == 0)
-		n = revoked_count(r);
-	revoked_free(r);
-	return n;
-}
-
-/* "revoked_clients_file" and "revoked_clients" (its count; null when
- * it cannot be read) */
-static void add_revoked(struct json_object *o, const struct cfg *cfg)
-{
-	int64_t n = revoked_now(cfg);
+	int64_t n = a->ctx.revoked ? (int64_t)revoked_count(a->ctx.revoked) : -1;
 
 	json_object_object_add(o, "revoked_clients_file",
 			       cfg->revoked_clients_file ?
@@ -189,7 +175,7 @@ static void add_config(struct admin *a, struct json_object *o,
 	for (size_t i = 0; i < cfg->n_tools; i++)
 		json_object_array_add(tools, tool_json(a, &cfg->tools[i]));
 	json_object_object_add(o, "tools", tools);
-	add_revoked(o, cfg);
+	add_revoked(a, o, cfg);
 }
 
 static enum MHD_Result get_status(struct admin *a, struct MHD_Connection *c)
@@ -363,7 +349,7 @@ static enum MHD_Result post_revocations(struct admin *a,
 	struct json_object *o = json_object_new_object();
 	struct timespec loaded;
 	const struct cfg *cfg = a->ctx.acquire(a->ctx.arg, &loaded);
-	int64_t n = revoked_now(cfg);
+	int64_t n = a->ctx.revoked ? (int64_t)revoked_count(a->ctx.revoked) : -1;
 	json_object_object_add(o, "revoked",
 			       n >= 0 ? json_object_new_int64(n) : NULL);
 	add_u64(o, "streams_ended", ended);

@@ -25,11 +25,15 @@
 
 /* What the admin API reports and acts on; everything is borrowed and must
  * outlive the listener. */
+struct revoked;
+
 struct admin_context {
 	const char *config_file;
 	struct metrics *metrics;
 	struct audit *audit;
 	struct ledger *ledger;
+	struct revoked *revoked;        /* the clients refused (counted in
+					 * /v1/status); NULL: none */
 	struct timespec started;        /* CLOCK_REALTIME */
 	/* The config now in force and when it was loaded (CLOCK_REALTIME),
 	 * held until given back with release. */

@@ -358,6 +358,7 @@ static int start_records(struct daemon *d)
 		.metrics = d->metrics,
 		.audit = d->audit,
 		.ledger = d->ledger,
+		.revoked = d->revoked,
 		.acquire = acquire_cfg,
 		.release = release_cfg,
 		.reload = reload,
