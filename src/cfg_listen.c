@@ -12,16 +12,30 @@
 
 #include "cfg_keys.h"
 
+/* address and unix_mode are read by take_object() once the walk has
+ * checked their types: the walk itself leaves them be. */
+static int taken_after(struct ctx *c, const struct key *k, void *dst,
+		       struct json_object *v)
+{
+	(void)c;
+	(void)k;
+	(void)dst;
+	(void)v;
+	return 0;
+}
+
 #define L(field) offsetof(struct cfg_listen, field)
 const struct key cfg_listen_keys[] = {
-	{ "address", CFG_KEY_STRING, KEY_REQUIRED, .store = ST_NONE },
+	{ "address", CFG_KEY_STRING, KEY_REQUIRED, .store = ST_NONE,
+	  .set = taken_after },
 	{ "tls_cert", CFG_KEY_STRING, 0, ST_STR, .off = L(tls_cert),
 	  .check = cfg_check_absolute },
 	{ "tls_key", CFG_KEY_STRING, 0, ST_STR, .off = L(tls_key),
 	  .check = cfg_check_absolute },
 	{ "tls_client_ca", CFG_KEY_STRING, 0, ST_STR, .off = L(tls_client_ca),
 	  .check = cfg_check_absolute },
-	{ "unix_mode", CFG_KEY_STRING, 0, .store = ST_NONE },
+	{ "unix_mode", CFG_KEY_STRING, 0, .store = ST_NONE,
+	  .set = taken_after },
 	{ "unix_group", CFG_KEY_STRING, 0, ST_STR, .off = L(unix_group) },
 	KEY_END
 };
