@@ -202,6 +202,7 @@ static int host_bits_zero(const unsigned char *net, size_t len,
 	for (size_t i = 0; i < len; i++) {
 		unsigned keep = prefix >= 8 * (i + 1) ? 8 :
 				prefix > 8 * i ? prefix - 8 * (unsigned)i : 0;
+		/* the host bits of this byte */
 		unsigned char mask = (unsigned char)(0xffu >> keep);
 		if (net[i] & mask)
 			return 0;

@@ -20,6 +20,7 @@
 struct bodycheck {
 	const struct cfg *cfg;          /* a reference */
 	const struct cfg_tool *tool;
+	const struct cfg_client *client; /* in cfg, or NULL */
 	char *tool_name;
 	struct ratelimit *ratelimit;
 	struct ledger_entry *entry;     /* until ended or attached */
@@ -62,6 +63,7 @@ struct bodycheck *bodycheck_new(const struct bodycheck_args *a)
 	}
 	bc->cfg = cfg_hold(a->cfg);
 	bc->tool = a->tool;
+	bc->client = a->client;
 	bc->ratelimit = a->ratelimit;
 	bc->entry = a->entry;
 	bc->jsonrpc = a->jsonrpc;
@@ -113,27 +115,49 @@ void bodycheck_free(void *arg)
 
 /* ---- the rate limit ---- */
 
-unsigned bodycheck_take_tokens(struct ratelimit *rl,
-			       const struct cfg_tool *tool, size_t n)
+unsigned bodycheck_tokens(struct ratelimit *rl, const struct cfg_tool *tool,
+			  const struct cfg_client *client, size_t n,
+			  int commit, char *limit, size_t limit_len)
 {
-	return ratelimit_admit_n(rl, tool->name,
-				 n > UINT_MAX ? UINT_MAX : (unsigned)n,
-				 tool->rate_max_requests,
-				 tool->rate_window_secs, text_mono_ms());
+	char client_key[80];
+	struct ratelimit_limit lim[2] = {
+		{ tool->name, tool->rate_max_requests, tool->rate_window_secs },
+		{ client_key, 0, 0 },
+	};
+	size_t refused = 0;
+
+	if (client != NULL) {
+		/* "/" is in no tool's name: the keys cannot meet */
+		snprintf(client_key, sizeof(client_key), "clients/%s",
+			 client->name);
+		lim[1].max = client->rate_max_requests;
+		lim[1].window_secs = client->rate_window_secs;
+	}
+	unsigned wait = ratelimit_admit_all(
+		rl, lim, 2, n > UINT_MAX ? UINT_MAX : (unsigned)n, commit,
+		text_mono_ms(), &refused);
+	if (wait != 0 && limit != NULL)
+		snprintf(limit, limit_len, "%s.%s.rate_limit",
+			 refused == 0 ? "tools" : "clients",
+			 refused == 0 ? tool->name : client->name);
+	return wait;
 }
 
 void bodycheck_charge_refusal(struct ratelimit *rl,
-			      const struct cfg_tool *tool, int *pending)
+			      const struct cfg_tool *tool,
+			      const struct cfg_client *client, int *pending)
 {
 	if (!*pending)
 		return;
 	*pending = 0;
-	bodycheck_take_tokens(rl, tool, 1);
+	bodycheck_tokens(rl, tool, client, 1, 1, NULL, 0);
 }
 
-static unsigned take_tokens(struct bodycheck *bc, size_t n)
+static unsigned take_tokens(struct bodycheck *bc, size_t n, char *limit,
+			    size_t limit_len)
 {
-	return bodycheck_take_tokens(bc->ratelimit, bc->tool, n);
+	return bodycheck_tokens(bc->ratelimit, bc->tool, bc->client, n, 1,
+				limit, limit_len);
 }
 
 /* ---- the refusal, through the stream ---- */
@@ -199,7 +223,8 @@ void bodycheck_publish_refusal(struct stream *s, unsigned status,
 static int refuse(struct bodycheck *bc, struct stream *s, unsigned status,
 		  const char *reason, char *body, unsigned retry_after)
 {
-	bodycheck_charge_refusal(bc->ratelimit, bc->tool, &bc->rate_pending);
+	bodycheck_charge_refusal(bc->ratelimit, bc->tool, bc->client,
+				 &bc->rate_pending);
 	ledger_entry_deny(bc->entry, status, reason);
 	bc->entry = NULL;
 	decided(bc);
@@ -216,23 +241,25 @@ static int refuse(struct bodycheck *bc, struct stream *s, unsigned status,
 static int take_calls(struct bodycheck *bc, struct stream *s,
 		      const char *checked, size_t len, size_t n)
 {
-	char reason[128];
+	char reason[256], limit[128];
 	unsigned wait;
 
 	if (!bc->rate_pending)
 		return 0;
 	bc->rate_pending = 0;
-	if ((wait = take_tokens(bc, n > 0 ? n : 1)) == 0)
+	if ((wait = take_tokens(bc, n > 0 ? n : 1, limit, sizeof(limit))) ==
+	    0)
 		return 0;
 	if (wait == RATELIMIT_NEVER) {
 		/* waiting would not help: no Retry-After */
 		snprintf(reason, sizeof(reason),
 			 "rate limit exceeded: %zu calls are more than "
-			 "max_requests (%u)",
-			 n, bc->tool->rate_max_requests);
+			 "%s.max_requests",
+			 n, limit);
 		wait = 0;
 	} else {
-		snprintf(reason, sizeof(reason), "rate limit exceeded");
+		snprintf(reason, sizeof(reason), "rate limit exceeded (%s)",
+			 limit);
 	}
 	return refuse(bc, s, MHD_HTTP_TOO_MANY_REQUESTS, reason,
 		      policy_jsonrpc_refusal(checked, len, reason), wait);
@@ -272,15 +299,16 @@ static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
  * check after all: one token, as any other request. */
 static int take_pending(struct bodycheck *bc, struct stream *s)
 {
+	char reason[256], limit[128];
 	unsigned wait;
 
 	if (!bc->rate_pending)
 		return 0;
 	bc->rate_pending = 0;
-	if ((wait = take_tokens(bc, 1)) == 0)
+	if ((wait = take_tokens(bc, 1, limit, sizeof(limit))) == 0)
 		return 0;
-	return refuse(bc, s, MHD_HTTP_TOO_MANY_REQUESTS, "rate limit exceeded",
-		      NULL, wait);
+	snprintf(reason, sizeof(reason), "rate limit exceeded (%s)", limit);
+	return refuse(bc, s, MHD_HTTP_TOO_MANY_REQUESTS, reason, NULL, wait);
 }
 
 int bodycheck_run(void *arg, struct proxy_request *r, struct stream *s)

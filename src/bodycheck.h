@@ -40,6 +40,7 @@
 struct bodycheck_args {
 	const struct cfg *cfg;          /* a reference is taken */
 	const struct cfg_tool *tool;    /* in cfg */
+	const struct cfg_client *client; /* in cfg; NULL: no clients */
 	const char *tool_name;          /* as requested (copied) */
 	struct ratelimit *ratelimit;    /* borrowed, see above */
 	struct ledger_entry *entry;     /* taken */
@@ -66,16 +67,21 @@ void bodycheck_wait_idle(void);
 
 /* ---- for any worker that decides a request's fate (cli.c's too) ---- */
 
-/* n tokens of tool's rate limit on rl, all or none: 0, the seconds until
- * they would fit, or RATELIMIT_NEVER. */
-unsigned bodycheck_take_tokens(struct ratelimit *rl,
-			       const struct cfg_tool *tool, size_t n);
+/* n tokens of tool's rate limit and, with a client, of the client's
+ * (one bucket per client, shared by its tools), all or none: 0, the
+ * seconds until they would fit, or RATELIMIT_NEVER; nothing is taken
+ * unless commit. A refusal names the limit in limit[0..limit_len)
+ * ("tools.X.rate_limit", "clients.Y.rate_limit"; limit may be NULL). */
+unsigned bodycheck_tokens(struct ratelimit *rl, const struct cfg_tool *tool,
+			  const struct cfg_client *client, size_t n,
+			  int commit, char *limit, size_t limit_len);
 /* A refused request whose calls' tokens are still owed (*pending) costs
  * one, as every request did when tokens were taken on arrival: refusals
  * are not a free way to probe. Whether it fit does not change the
  * refusal. Clears *pending. */
 void bodycheck_charge_refusal(struct ratelimit *rl,
-			      const struct cfg_tool *tool, int *pending);
+			      const struct cfg_tool *tool,
+			      const struct cfg_client *client, int *pending);
 
 /* A head as httpd_send_body() writes one: status, Content-Length len
  * (-1: none), Content-Type type, Cache-Control no-store, and Retry-After

@@ -12,11 +12,15 @@
 
 #include "cfg_keys.h"
 
-/* "address" and "unix_mode" are read after the walk (take_object). */
+/* address and unix_mode are read by take_object() once the walk has
+ * checked their types: the walk itself leaves them be. */
 static int taken_after(struct ctx *c, const struct key *k, void *dst,
 		       struct json_object *v)
 {
-	(void)c, (void)k, (void)dst, (void)v;
+	(void)c;
+	(void)k;
+	(void)dst;
+	(void)v;
 	return 0;
 }
 

@@ -404,6 +404,7 @@ static void count(const struct ledger_entry *e,
 	struct metrics_event ev = {
 		.kind = kind,
 		.tool = e->tool,
+		.client = e->client,
 		.status = e->status,
 		.stream = e->stream,
 		.bytes_in = e->bytes_in,
@@ -490,6 +491,7 @@ void ledger_entry_add_out(struct ledger_entry *e, size_t n)
 	struct metrics_event ev = {
 		.kind = METRICS_SENT,
 		.tool = e->tool,
+		.client = e->client,
 		.bytes_out = n,
 	};
 

@@ -1,6 +1,7 @@
 /* metrics — see metrics.h.
  *
- * One slot per tool name, in a list that only grows until metrics_free.
+ * One slot per tool name and client name (clients; "" for none), in a
+ * list that only grows until metrics_free.
  * A slot is built whole and then linked at the tail with a release store,
  * under a mutex that only creators take; everyone else walks the list with
  * acquire loads and no lock, so a slot found once stays valid. Counters
@@ -56,6 +57,7 @@ _Static_assert(sizeof(refusal_label) / sizeof(refusal_label[0]) ==
 struct slot {
 	_Atomic(struct slot *) next;
 	char *tool;                       /* owned copy */
+	char *client;                     /* owned copy; "": no client */
 	_Atomic uint64_t allowed;
 	_Atomic uint64_t denied;
 	/* per bucket, not cumulative: the last one is past the last bound */
@@ -98,6 +100,7 @@ void metrics_free(struct metrics *m)
 	for (s = atomic_load(&m->head); s != NULL; s = next) {
 		next = atomic_load(&s->next);
 		free(s->tool);
+		free(s->client);
 		free(s);
 	}
 	pthread_mutex_destroy(&m->lock);
@@ -114,22 +117,27 @@ static struct slot *next_slot(struct slot *s)
 	return atomic_load_explicit(&s->next, memory_order_acquire);
 }
 
-static struct slot *find(struct metrics *m, const char *tool)
+static struct slot *find(struct metrics *m, const char *tool,
+			 const char *client)
 {
 	for (struct slot *s = first(m); s != NULL; s = next_slot(s))
-		if (strcmp(s->tool, tool) == 0)
+		if (strcmp(s->tool, tool) == 0 &&
+		    strcmp(s->client, client) == 0)
 			return s;
 	return NULL;
 }
 
 /* Under m->lock. calloc's zeros are the counters' initial values. */
-static struct slot *append(struct metrics *m, const char *tool)
+static struct slot *append(struct metrics *m, const char *tool,
+			   const char *client)
 {
 	struct slot *s = calloc(1, sizeof(*s));
 
 	if (s == NULL)
 		return NULL;
-	if ((s->tool = strdup(tool)) == NULL) {
+	if ((s->tool = strdup(tool)) == NULL ||
+	    (s->client = strdup(client)) == NULL) {
+		free(s->tool);
 		free(s);
 		return NULL;
 	}
@@ -141,9 +149,10 @@ static struct slot *append(struct metrics *m, const char *tool)
 	return s;
 }
 
-/* The tool's slot, made on first use; NULL (the update is lost) only when
- * out of memory. */
-static struct slot *slot_for(struct metrics *m, const char *tool)
+/* The slot of the tool and client, made on first use; NULL (the update is
+ * lost) only when out of memory. */
+static struct slot *slot_of(struct metrics *m, const char *tool,
+			    const char *client)
 {
 	struct slot *s;
 
@@ -151,14 +160,21 @@ static struct slot *slot_for(struct metrics *m, const char *tool)
 		return NULL;
 	if (tool == NULL)
 		tool = "";
-	if ((s = find(m, tool)) != NULL)
+	if (client == NULL)
+		client = "";
+	if ((s = find(m, tool, client)) != NULL)
 		return s;
 	pthread_mutex_lock(&m->lock);
 	/* another thread may have made it since we looked */
-	if ((s = find(m, tool)) == NULL)
-		s = append(m, tool);
+	if ((s = find(m, tool, client)) == NULL)
+		s = append(m, tool, client);
 	pthread_mutex_unlock(&m->lock);
 	return s;
+}
+
+static struct slot *slot_for(struct metrics *m, const char *tool)
+{
+	return slot_of(m, tool, NULL);
 }
 
 static void add(_Atomic uint64_t *c, uint64_t n)
@@ -227,7 +243,7 @@ static void slot_decided(struct slot *s, enum metrics_decision decision,
 
 void metrics_record(struct metrics *m, const struct metrics_event *ev)
 {
-	struct slot *s = slot_for(m, ev->tool);
+	struct slot *s = slot_of(m, ev->tool, ev->client);
 
 	if (s == NULL)
 		return;
@@ -370,12 +386,19 @@ static void put_family(FILE *f, const char *name, const char *type,
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* name{tool="...",<more>} up to the value; more is "" or ",k=\"v\"". */
+/* name{tool="...",client="...",<more>} up to the value; more is "" or
+ * ",k=\"v\"". Without a client the label is left out, which Prometheus
+ * reads as the empty value: a config without clients shows what it
+ * always did. */
 static void put_series(FILE *f, const char *name, const struct slot *s,
 		       const char *more)
 {
 	fprintf(f, "%s{tool=\"", name);
 	put_escaped(f, s->tool);
+	if (*s->client != '\0') {
+		fputs("\",client=\"", f);
+		put_escaped(f, s->client);
+	}
 	fprintf(f, "\"%s} ", more);
 }
 

@@ -1,7 +1,8 @@
 /* metrics — the daemon's counters, rendered for GET /metrics in the
  * Prometheus text exposition format (version 0.0.4).
  *
- * Counters are kept per tool name; a tool's slot is made on first use and
+ * Counters are kept per tool name and client name (a "client" label, left
+ * out for requests of no client); a tool's slot is made on first use and
  * lives as long as the metrics object (a tool removed by a reload keeps its
  * final counts). tool "" stands for requests that named no known tool; a
  * client-chosen name is never used as a label. All functions are
@@ -62,6 +63,9 @@ enum metrics_event_kind {
 struct metrics_event {
 	enum metrics_event_kind kind;
 	const char *tool;       /* NULL or "": no known tool; borrowed */
+	const char *client;     /* NULL or "": no client (clients); a name
+				 * from the config, never a client's bytes;
+				 * borrowed */
 	unsigned status;        /* METRICS_DENIED */
 	int stream;             /* METRICS_OPENED, METRICS_ENDED: the answer
 				 * is a stream (no duration is counted) */
@@ -105,7 +109,8 @@ void metrics_rate_limited(struct metrics *m, const char *tool);
 void metrics_connection_refused(struct metrics *m,
 				enum metrics_refusal why);
 
-/* Sums for /v1/status; any pointer may be NULL. tool NULL: all tools.
+/* Sums for /v1/status, over every client; any pointer may be NULL. tool
+ * NULL: all tools.
  * *requests counts allowed and denied ones; an unknown tool gives zeros.
  * (In the update functions above, a NULL tool counts as "".) */
 void metrics_totals(struct metrics *m, const char *tool, uint64_t *requests,

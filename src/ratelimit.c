@@ -238,3 +238,44 @@ unsigned ratelimit_wait(struct ratelimit *rl, const char *key, unsigned n,
 {
 	return admit_or_peek(rl, key, n, max, window_secs, now_ms, PEEK);
 }
+
+unsigned ratelimit_admit_all(struct ratelimit *rl,
+			     const struct ratelimit_limit *lim, size_t count,
+			     unsigned n, int commit, uint64_t now_ms,
+			     size_t *refused)
+{
+	unsigned worst = 0;
+	size_t i;
+
+	if (rl == NULL)
+		return 1;
+	for (i = 0; i < count; i++)
+		if (lim[i].max > 0 && n > lim[i].max) {
+			if (refused != NULL)
+				*refused = i;
+			return RATELIMIT_NEVER;
+		}
+	if (n == 0)
+		return 0;
+	pthread_mutex_lock(&rl->lock);
+	for (i = 0; i < count; i++) {
+		unsigned w = lim[i].max == 0 ? 0 :
+			admit(rl, lim[i].key, n, lim[i].max,
+			      (uint64_t)lim[i].window_secs * 1000, now_ms,
+			      PEEK);
+		if (w > worst) {
+			worst = w;
+			if (refused != NULL)
+				*refused = i;
+		}
+	}
+	/* a peek may have dropped an empty key that the commit makes again:
+	 * out of memory then refuses (what is logged stays, failing closed) */
+	for (i = 0; worst == 0 && commit && i < count; i++)
+		if (lim[i].max > 0)
+			worst = admit(rl, lim[i].key, n, lim[i].max,
+				      (uint64_t)lim[i].window_secs * 1000,
+				      now_ms, COMMIT);
+	pthread_mutex_unlock(&rl->lock);
+	return worst;
+}

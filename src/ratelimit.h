@@ -8,6 +8,7 @@
 #define CARAPACE_RATELIMIT_H
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct ratelimit;
@@ -35,5 +36,22 @@ unsigned ratelimit_admit_n(struct ratelimit *rl, const char *key,
  * before a body whose size in calls is not known yet is read. */
 unsigned ratelimit_wait(struct ratelimit *rl, const char *key, unsigned n,
 			unsigned max, unsigned window_secs, uint64_t now_ms);
+
+/* One limit a request counts against: its tool's, its client's. */
+struct ratelimit_limit {
+	const char *key;
+	unsigned max;          /* 0: no limit, skipped */
+	unsigned window_secs;
+};
+
+/* n requests on every limit of lim[0..count), all or none, under one
+ * lock: 0 when admitted on all (logged only when commit). Otherwise
+ * nothing is logged, the result is the longest wait among the limits
+ * that refused (RATELIMIT_NEVER when n is more than one's max) and
+ * *refused (may be NULL) is that limit's index. n == 0 is admitted. */
+unsigned ratelimit_admit_all(struct ratelimit *rl,
+			     const struct ratelimit_limit *lim, size_t count,
+			     unsigned n, int commit, uint64_t now_ms,
+			     size_t *refused);
 
 #endif

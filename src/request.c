@@ -3,9 +3,15 @@
 
 #include "request.h"
 
+#include <arpa/inet.h>
+#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "httpd.h"
+#include "policy.h"
+#include "proxy.h"
 
 struct request *request_new(struct server *srv, struct listener *l,
 			    atomic_size_t *budget, const char *target)
@@ -218,4 +224,90 @@ char *request_give_body(struct request *rq, size_t *len)
 	if (body == NULL)
 		*len = 0;
 	return body;
+}
+
+/* ---- the upstream request of a routed tool call ----
+ *
+ * The tool's upstream URL joined with the route's prefix and rest; the
+ * client's head headers that the tool's policy forwards
+ * (policy_forward_header; trailers never), then the tool's
+ * inject_headers and, with add_x_forwarded_for, X-Forwarded-For: the
+ * client's address; the tool's timeouts. No body yet. Made on the MHD
+ * thread from the head: bounded by it. */
+
+struct header_sink {
+	struct proxy_request *pr;
+	const struct cfg_tool *tool;
+	int failed;                     /* out of memory: MHD stops early */
+};
+
+static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
+					 const char *name, const char *value)
+{
+	struct header_sink *sink = cls;
+	(void)kind;
+
+	if (!policy_forward_header(sink->tool, name))
+		return MHD_YES;
+	if (proxy_request_add_header(sink->pr, name, value ? value : "") < 0) {
+		sink->failed = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* The client's allowed headers, then the host's own, which nothing the
+ * client sends can remove. Only the head's headers: trailers of a chunked
+ * body (MHD_FOOTER_KIND) are never forwarded, as the body goes upstream
+ * whole, with a Content-Length. */
+static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
+		       struct MHD_Connection *c)
+{
+	struct header_sink sink = { pr, tool, 0 };
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+	int is_ipv6;
+
+	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
+				      &sink) < 0 ||
+	    sink.failed)
+		return -1;
+	for (size_t i = 0; i < tool->http.n_inject_headers; i++)
+		if (proxy_request_add_host_header(
+			    pr, tool->http.inject_headers[i].name,
+			    tool->http.inject_headers[i].value) < 0)
+			return -1;
+	if (tool->http.add_x_forwarded_for &&
+	    httpd_client_address(c, host, sizeof(host), &port, &is_ipv6) == 0 &&
+	    proxy_request_add_host_header(pr, "X-Forwarded-For", host) < 0)
+		return -1;
+	return 0;
+}
+
+struct proxy_request *request_upstream(const struct request *rq,
+				       struct MHD_Connection *c,
+				       const char *method)
+{
+	const struct route *route = &rq->route;
+	const struct cfg_tool *tool = route->tool;
+	size_t n = strlen(tool->http.upstream) +
+		   strlen(route->upstream_prefix) +
+		   strlen(route->upstream_rest) + 1;
+	char *url = malloc(n);
+
+	if (url == NULL)
+		return NULL;
+	snprintf(url, n, "%s%s%s", tool->http.upstream, route->upstream_prefix,
+		 route->upstream_rest);
+	struct proxy_request *pr = proxy_request_new(method, url);
+	free(url);
+	if (pr == NULL)
+		return NULL;
+	if (add_headers(pr, tool, c) < 0) {
+		proxy_request_free(pr);
+		return NULL;
+	}
+	proxy_request_set_timeouts(pr, tool->timeout_secs,
+				   tool->http.stream_idle_timeout_secs);
+	return pr;
 }

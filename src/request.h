@@ -36,6 +36,10 @@ struct request {
 					 * (NULL until the head is in) */
 	char *target;                   /* raw, as the client sent it */
 	struct route route;             /* borrows from cfg and target */
+	const struct cfg_client *client; /* who it proved to be (in cfg);
+					  * NULL: no clients configured */
+	int unauthorized;               /* its refusal is a 401: the answer
+					 * says how to authenticate */
 	struct body_reader *reader;     /* the queued answer's, if any */
 	struct MHD_Response *response;  /* its response: a reference held
 					 * until on_completed */
@@ -48,7 +52,7 @@ struct request {
 	int body_too_large;
 	int body_busy;                  /* max_inflight_body_bytes reached */
 	unsigned refusal;               /* status to answer once read, or 0 */
-	char refusal_reason[256];
+	char refusal_reason[512];
 	unsigned retry_after;           /* seconds, with a 429 */
 	int rate_pending;               /* a JSON-RPC body's calls are yet to
 					 * be counted: no token taken so far */
@@ -106,5 +110,19 @@ void request_append_body(struct request *rq, const char *data, size_t len);
 /* The body to send, for the proxy request (caller frees; NULL with *len
  * 0 when there is none or no memory). Its charge stays with rq. */
 char *request_give_body(struct request *rq, size_t *len);
+
+/* ---- what goes upstream ---- */
+
+struct MHD_Connection;
+struct proxy_request;
+
+/* The upstream request of a routed http tool call, from the head of c
+ * (MHD's thread; bounded by the head): the tool's URL joined with the
+ * route's prefix and rest, the client's headers the tool's policy
+ * forwards (never Authorization: header.c), then the host's own. No
+ * body yet. NULL on out of memory. */
+struct proxy_request *request_upstream(const struct request *rq,
+				       struct MHD_Connection *c,
+				       const char *method);
 
 #endif

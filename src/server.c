@@ -2,8 +2,9 @@
  *
  * A request, as MHD calls in: on_uri() makes it (request.c); once the
  * head is in, on_first_call() opens its audit entry and config, then
- * decides in this order: route (route.c), identity (to come: identify()),
- * policy on the method, path and rate (check_tool_request()). Then the
+ * decides in this order: route (route.c), identity (identify(): which
+ * configured client, then the revocations and its tools), policy on the
+ * method, path and rate (check_tool_request()). Then the
  * body comes (request_append_body()), and on_request() ends in dispatch():
  * the health answer, or a CLI run or the proxy hand-off, whose worker
  * checks the body and whose stream becomes the answer (serve_stream()).
@@ -28,6 +29,7 @@
 #include "guard.h"
 #include "header.h"
 #include "httpd.h"
+#include "identity.h"
 #include "ledger.h"
 #include "listener.h"
 #include "log.h"
@@ -35,6 +37,7 @@
 #include "proxy.h"
 #include "ratelimit.h"
 #include "request.h"
+#include "revoked.h"
 #include "route.h"
 #include "stream.h"
 #include "text.h"
@@ -64,6 +67,42 @@ void server_set_revoked(struct server *srv, struct revoked *revoked)
 
 /* ---- answers ---- */
 
+/* 401: the one error shape, and the schemes a client may use (RFC 9110
+ * 11.6.1: a header per challenge, so clients that read only the first
+ * still find one they know). */
+static enum MHD_Result send_unauthorized(struct MHD_Connection *c,
+					 const char *reason,
+					 const char *tool)
+{
+	size_t len;
+	char *text = httpd_error_text(MHD_HTTP_UNAUTHORIZED, reason, tool,
+				      &len);
+	struct MHD_Response *resp =
+		text ? MHD_create_response_from_buffer(len, text,
+						       MHD_RESPMEM_MUST_FREE) :
+		       NULL;
+
+	if (resp == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	if (MHD_add_response_header(resp, "Content-Type",
+				    "application/json") != MHD_YES ||
+	    MHD_add_response_header(resp, "Cache-Control", "no-store") !=
+		    MHD_YES ||
+	    MHD_add_response_header(resp, "WWW-Authenticate",
+				    "Bearer realm=\"carapaced\"") != MHD_YES ||
+	    MHD_add_response_header(resp, "WWW-Authenticate",
+				    "Basic realm=\"carapaced\"") != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED,
+						resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
 /* Refused before anything went upstream: the audit record is written
  * before the answer is queued. */
 static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
@@ -71,9 +110,11 @@ static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
 			    unsigned retry_after)
 {
 	bodycheck_charge_refusal(rq->server->ratelimit, rq->route.tool,
-				 &rq->rate_pending);
+				 rq->client, &rq->rate_pending);
 	request_deny(rq, status, reason);
 	guard_answering(rq->server->guard, listener_guard_conn(c));
+	if (rq->unauthorized)
+		return send_unauthorized(c, reason, rq->route.tool_name);
 	return httpd_send_error(c, status, reason, rq->route.tool_name,
 				retry_after);
 }
@@ -259,91 +300,6 @@ static void stream_drop(struct stream *s)
 	}
 }
 
-/* ---- the upstream request of a routed tool call ----
- *
- * The tool's upstream URL joined with the route's prefix and rest; the
- * client's head headers that the tool's policy forwards
- * (policy_forward_header; trailers never), then the tool's
- * inject_headers and, with add_x_forwarded_for, X-Forwarded-For: the
- * client's address; the tool's timeouts. No body yet. Made on the MHD
- * thread from the head: bounded by it. */
-
-struct header_sink {
-	struct proxy_request *pr;
-	const struct cfg_tool *tool;
-	int failed;                     /* out of memory: MHD stops early */
-};
-
-static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind,
-					 const char *name, const char *value)
-{
-	struct header_sink *sink = cls;
-	(void)kind;
-
-	if (!policy_forward_header(sink->tool, name))
-		return MHD_YES;
-	if (proxy_request_add_header(sink->pr, name, value ? value : "") < 0) {
-		sink->failed = 1;
-		return MHD_NO;
-	}
-	return MHD_YES;
-}
-
-/* The client's allowed headers, then the host's own, which nothing the
- * client sends can remove. Only the head's headers: trailers of a chunked
- * body (MHD_FOOTER_KIND) are never forwarded, as the body goes upstream
- * whole, with a Content-Length. */
-static int add_headers(struct proxy_request *pr, const struct cfg_tool *tool,
-		       struct MHD_Connection *c)
-{
-	struct header_sink sink = { pr, tool, 0 };
-	char host[INET6_ADDRSTRLEN];
-	unsigned port;
-	int is_ipv6;
-
-	if (MHD_get_connection_values(c, MHD_HEADER_KIND, add_client_header,
-				      &sink) < 0 ||
-	    sink.failed)
-		return -1;
-	for (size_t i = 0; i < tool->http.n_inject_headers; i++)
-		if (proxy_request_add_host_header(
-			    pr, tool->http.inject_headers[i].name,
-			    tool->http.inject_headers[i].value) < 0)
-			return -1;
-	if (tool->http.add_x_forwarded_for &&
-	    httpd_client_address(c, host, sizeof(host), &port, &is_ipv6) == 0 &&
-	    proxy_request_add_host_header(pr, "X-Forwarded-For", host) < 0)
-		return -1;
-	return 0;
-}
-
-static struct proxy_request *upstream_request(const struct route *route,
-					      struct MHD_Connection *c,
-					      const char *method)
-{
-	const struct cfg_tool *tool = route->tool;
-	size_t n = strlen(tool->http.upstream) +
-		   strlen(route->upstream_prefix) +
-		   strlen(route->upstream_rest) + 1;
-	char *url = malloc(n);
-
-	if (url == NULL)
-		return NULL;
-	snprintf(url, n, "%s%s%s", tool->http.upstream, route->upstream_prefix,
-		 route->upstream_rest);
-	struct proxy_request *pr = proxy_request_new(method, url);
-	free(url);
-	if (pr == NULL)
-		return NULL;
-	if (add_headers(pr, tool, c) < 0) {
-		proxy_request_free(pr);
-		return NULL;
-	}
-	proxy_request_set_timeouts(pr, tool->timeout_secs,
-				   tool->http.stream_idle_timeout_secs);
-	return pr;
-}
-
 /* The body's check, for the worker (bodycheck.h): it takes the audit
  * entry, which comes back with the upstream's head. */
 static struct bodycheck *body_check(struct request *rq, const char *method,
@@ -353,6 +309,7 @@ static struct bodycheck *body_check(struct request *rq, const char *method,
 		.cfg = rq->cfg,
 		.tool = rq->route.tool,
 		.tool_name = rq->route.tool_name,
+		.client = rq->client,
 		.ratelimit = rq->server->ratelimit,
 		.entry = request_entry(rq),
 		/* any body sent to a JSON-RPC tool, whatever the method (a
@@ -378,8 +335,7 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 				     const char *method)
 {
 	const char *tool = rq->route.tool->name;
-	struct proxy_request *pr = upstream_request(&rq->route, c,
-							   method);
+	struct proxy_request *pr = request_upstream(rq, c, method);
 	struct stream *s = pr ? new_stream(rq, c) : NULL;
 	struct bodycheck *bc = NULL;
 	size_t len;
@@ -472,6 +428,31 @@ static int counts_calls(struct MHD_Connection *c, const struct cfg_tool *tool,
 	       (strcmp(method, "POST") == 0 || httpd_has_body(c));
 }
 
+/* The tool's rate limit and the client's, one token from each (a request
+ * whose calls are counted later is refused now only when not even one
+ * would fit). 0: go on; -1: refused (*answer), naming the limit. */
+static int take_rate(struct request *rq, struct MHD_Connection *c,
+		     const char *method, enum MHD_Result *answer)
+{
+	const struct cfg_tool *tool = rq->route.tool;
+	char limit[128], reason[192];
+
+	if (tool->rate_max_requests == 0 &&
+	    (rq->client == NULL || rq->client->rate_max_requests == 0))
+		return 0;
+	int later = counts_calls(c, tool, method);
+	unsigned wait = bodycheck_tokens(rq->server->ratelimit, tool,
+					 rq->client, 1, !later, limit,
+					 sizeof(limit));
+	if (later)
+		rq->rate_pending = wait == 0;
+	if (wait == 0)
+		return 0;
+	snprintf(reason, sizeof(reason), "rate limit exceeded (%s)", limit);
+	*answer = refuse(rq, c, MHD_HTTP_TOO_MANY_REQUESTS, reason, wait);
+	return -1;
+}
+
 /* Method, path and rate: everything decidable before the body (a request
  * whose calls are counted later is refused now only when not even one
  * would fit). 0: go on; -1: refused, *answer says what to return to
@@ -503,23 +484,7 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 		*answer = refuse(rq, c, (unsigned)v.status, v.reason, 0);
 		return -1;
 	}
-	if (tool->rate_max_requests == 0)
-		return 0;
-	struct ratelimit *rl = rq->server->ratelimit;
-	unsigned wait;
-	if (counts_calls(c, tool, method)) {
-		wait = ratelimit_wait(rl, tool->name, 1,
-				      tool->rate_max_requests,
-				      tool->rate_window_secs, text_mono_ms());
-		rq->rate_pending = wait == 0;
-	} else {
-		wait = bodycheck_take_tokens(rl, tool, 1);
-	}
-	if (wait == 0)
-		return 0;
-	*answer = refuse(rq, c, MHD_HTTP_TOO_MANY_REQUESTS,
-			 "rate limit exceeded", wait);
-	return -1;
+	return take_rate(rq, c, method, answer);
 }
 
 /* The guard's word on the head, the audit entry, and the config in force
@@ -561,16 +526,17 @@ static const char *head_problem(const struct request *rq,
 }
 
 /* Where the request goes: the drop-in listener's tool or the target's.
- * 0: a tool or the health check; -1: refused (*answer). */
+ * Nothing is refused yet (identity comes first: see route_refusal()).
+ * 0, or -1: refused (*answer: out of memory). */
 static int route(struct request *rq, struct MHD_Connection *c,
 		 const struct cfg_tool *dropin, int dropin_gone,
 		 enum MHD_Result *answer)
 {
-	unsigned status = MHD_HTTP_NOT_FOUND;
-
 	if (dropin_gone) {
-		*answer = refuse(rq, c, status, "tool removed by a reload", 0);
-		return -1;
+		rq->route = (struct route){ .kind = ROUTE_NOT_FOUND,
+					    .reason = "tool removed by a "
+						      "reload" };
+		return 0;
 	}
 	if (route_request(rq->cfg, dropin, rq->target, &rq->route) ==
 	    ROUTE_TOOL &&
@@ -579,6 +545,16 @@ static int route(struct request *rq, struct MHD_Connection *c,
 				 "out of memory", 0);
 		return -1;
 	}
+	return 0;
+}
+
+/* A target that names no tool (nor the health check): 404 or 400, told
+ * only to an identified client. 0: a tool or the health check. */
+static int route_refusal(struct request *rq, struct MHD_Connection *c,
+			 enum MHD_Result *answer)
+{
+	unsigned status = MHD_HTTP_NOT_FOUND;
+
 	if (rq->route.kind == ROUTE_TOOL || rq->route.kind == ROUTE_HEALTH)
 		return 0;
 	if (rq->route.kind == ROUTE_BAD_REQUEST)
@@ -587,15 +563,88 @@ static int route(struct request *rq, struct MHD_Connection *c,
 	return -1;
 }
 
-/* Who the client is: the place client identity will be established (and
- * the request refused when it cannot be). Nothing yet: always 0. */
+struct auth_headers {
+	const char *value;
+	unsigned n;
+};
+
+static enum MHD_Result count_authorization(void *cls,
+					   enum MHD_ValueKind kind,
+					   const char *name, const char *value)
+{
+	struct auth_headers *a = cls;
+	(void)kind;
+
+	if (strcasecmp(name, "Authorization") == 0) {
+		a->value = value != NULL ? value : "";
+		a->n++;
+	}
+	return MHD_YES;
+}
+
+/* Who the client is, when the config has clients (every request but the
+ * health check): the one client its connection and Authorization prove
+ * (401 otherwise), not revoked (403). 0: go on (rq->client set, or no
+ * clients); -1: refused (*answer). */
 static int identify(struct request *rq, struct MHD_Connection *c,
 		    enum MHD_Result *answer)
 {
-	(void)rq;
-	(void)c;
-	(void)answer;
-	return 0;
+	struct auth_headers auth = { NULL, 0 };
+	struct identity_peer peer;
+	const struct cfg_client *cl;
+	struct error err;
+	struct revoked *revoked = rq->server->revoked;
+
+	if (!rq->cfg->has_clients || rq->route.kind == ROUTE_HEALTH)
+		return 0;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_authorization,
+				  &auth);
+	rq->unauthorized = 1;
+	if (auth.n > 1) {
+		*answer = refuse(rq, c, MHD_HTTP_UNAUTHORIZED,
+				 "more than one Authorization header", 0);
+		return -1;
+	}
+	listener_peer(rq->listener, c, &peer);
+	if (identity_of(rq->cfg, &peer, auth.value, &cl, &err) < 0) {
+		rq->unauthorized = err.status == MHD_HTTP_UNAUTHORIZED;
+		*answer = refuse(rq, c, rq->unauthorized ?
+				 MHD_HTTP_UNAUTHORIZED :
+				 MHD_HTTP_INTERNAL_SERVER_ERROR, err.msg, 0);
+		return -1;
+	}
+	rq->unauthorized = 0;
+	rq->client = cl;
+	if (ledger_entry_set_client(request_entry(rq), cl->name) < 0) {
+		*answer = refuse(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				 "out of memory", 0);
+		return -1;
+	}
+	if (revoked == NULL || !revoked_has(revoked, cl->name))
+		return 0;
+	char why[128];
+	snprintf(why, sizeof(why), "client %s is revoked "
+		 "(revoked_clients_file)", cl->name);
+	*answer = refuse(rq, c, MHD_HTTP_FORBIDDEN, why, 0);
+	return -1;
+}
+
+/* An identified client asks for a tool outside its tools: 403 naming
+ * the rule. 0: allowed (or no clients). */
+static int client_scope(struct request *rq, struct MHD_Connection *c,
+			enum MHD_Result *answer)
+{
+	const struct cfg_client *cl = rq->client;
+	char why[256];
+
+	if (cl == NULL || rq->route.kind != ROUTE_TOOL ||
+	    cfg_client_may_use(cl, rq->route.tool->name))
+		return 0;
+	snprintf(why, sizeof(why), "client %s may not use tool %s "
+		 "(clients.%s.tools)", cl->name, rq->route.tool->name,
+		 cl->name);
+	*answer = refuse(rq, c, MHD_HTTP_FORBIDDEN, why, 0);
+	return -1;
 }
 
 /* The body as declared: framed unambiguously, within the limit, and
@@ -631,7 +680,9 @@ static enum MHD_Result on_first_call(struct request *rq,
 	if ((why = head_problem(rq, c, method, &status)) != NULL)
 		return refuse(rq, c, status, why, 0);
 	if (route(rq, c, dropin, dropin_gone, &answer) < 0 ||
-	    identify(rq, c, &answer) < 0)
+	    identify(rq, c, &answer) < 0 ||
+	    route_refusal(rq, c, &answer) < 0 ||
+	    client_scope(rq, c, &answer) < 0)
 		return answer;
 	if (rq->route.kind == ROUTE_TOOL &&
 	    check_tool_request(rq, c, method, &answer) < 0)

@@ -132,8 +132,12 @@ static void test_active_streams_listed(void)
 	CU_ASSERT_STRING_EQUAL(str_at(s, "path"),
 			       "/tools/sig/api/v1/events?account=x");
 	CU_ASSERT_STRING_EQUAL(str_at(s, "method"), "GET");
-	CU_ASSERT(str_at(s, "client") &&
-		  strncmp(str_at(s, "client"), "127.0.0.1:", 10) == 0);
+	CU_ASSERT(str_at(s, "remote") &&
+		  strncmp(str_at(s, "remote"), "127.0.0.1:", 10) == 0);
+	/* no clients configured: null, present */
+	json_object *client = (void *)1;
+	CU_ASSERT(json_object_object_get_ex(s, "client", &client) &&
+		  client == NULL);
 	CU_ASSERT(ts_ok(str_at(s, "started")));
 	json_object_put(list);
 	CU_ASSERT_EQUAL(metric("carapace_active_streams", "tool=\"sig\""), 1);

@@ -76,13 +76,16 @@ static int record_ok(json_object *o)
 {
 	const char *event = str_at(o, "event");
 	const char *decision = str_at(o, "decision");
-	json_object *stream;
+	json_object *stream, *client;
 	int is_end = event && strcmp(event, "stream_open") != 0;
 
 	return ts_ok(str_at(o, "ts")) && str_at(o, "id") &&
 	       strlen(str_at(o, "id")) == 16 && event &&
-	       strncmp(str_at(o, "client") ? str_at(o, "client") : "",
+	       strncmp(str_at(o, "remote") ? str_at(o, "remote") : "",
 		       "127.0.0.1:", 10) == 0 &&
+	       /* no clients configured: no client's name */
+	       json_object_object_get_ex(o, "client", &client) &&
+	       client == NULL &&
 	       str_at(o, "tool") && strcmp(str_at(o, "tool"), "sig") == 0 &&
 	       str_at(o, "kind") && strcmp(str_at(o, "kind"), "http") == 0 &&
 	       str_at(o, "http_method") && str_at(o, "path") && decision &&

@@ -44,6 +44,25 @@
 #define NAME64 \
 	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
 
+/* clients: tools t and u; listeners on loopback, a unix socket and a
+ * mutual-TLS address, so every credential can be presented. */
+#define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define H64B "1123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"
+#define CLIENTS(members) \
+	"{\"listen\":[\"127.0.0.1:8765\",\"unix:/run/c.sock\"," \
+	"{\"address\":\"0.0.0.0:8443\",\"tls_cert\":\"/c\",\"tls_key\":\"/k\"," \
+	"\"tls_client_ca\":\"/ca\"}],\"tools\":{" \
+	"\"t\":{\"type\":\"http\",\"upstream\":\"http://h\"}," \
+	"\"u\":{\"type\":\"http\",\"upstream\":\"http://h\"}}," \
+	"\"clients\":{" members "}}"
+#define CLIENT(name, members) \
+	CLIENTS("\"" name "\":{\"tools\":[\"t\"]," members "}")
+/* LISTEN: a top-level listen list and tool t; more adds top-level keys */
+#define LISTEN(list, more) \
+	"{\"listen\":[" list "],\"tools\":{\"t\":{\"type\":\"http\"," \
+	"\"upstream\":\"http://h\"}}" more "}"
+#define ADMTOK ",\"admin_token_sha256\":\"" H64 "\""
+
 static int temp_file(char *path, size_t size, const char *data,
 		     size_t len);
 
@@ -103,11 +122,14 @@ static const struct parse_case cases[] = {
 	{ "unknown key", TOP(",\"lisen\":[]"), 0, "lisen", "unknown key" },
 	{ "control bytes in a key are not echoed",
 	  TOP(",\"a\\u001b[1m\":1"), 0, "a?[1m", "unknown key" },
-	{ "admin_listen loopback", TOP(",\"admin_listen\":\"127.0.0.1:1\""),
+	{ "admin_listen loopback",
+	  TOP(",\"admin_listen\":\"127.0.0.1:1\"" ADMTOK),
 	  1, NULL, NULL },
-	{ "admin_listen loopback v6", TOP(",\"admin_listen\":\"[::1]:1\""),
+	{ "admin_listen loopback v6",
+	  TOP(",\"admin_listen\":\"[::1]:1\"" ADMTOK),
 	  1, NULL, NULL },
-	{ "admin_listen 127.9.9.9", TOP(",\"admin_listen\":\"127.9.9.9:1\""),
+	{ "admin_listen 127.9.9.9",
+	  TOP(",\"admin_listen\":\"127.9.9.9:1\"" ADMTOK),
 	  1, NULL, NULL },
 	{ "admin_listen unix", TOP(",\"admin_listen\":\"unix:/run/a.sock\""),
 	  1, NULL, NULL },
@@ -143,13 +165,249 @@ static const struct parse_case cases[] = {
 	  "audit_log", "not an absolute path" },
 	{ "audit_log not a string", TOP(",\"audit_log\":1"), 0, "audit_log",
 	  "expected a string" },
-	{ "clients later", TOP(",\"clients\":{}"), 0, "clients",
-	  "not supported yet" },
+	{ "clients empty: every request is refused",
+	  TOP(",\"clients\":{}"), 1, NULL, NULL },
+	{ "clients: every key",
+	  CLIENTS("\"vm1\":{\"token_sha256\":\"" H64 "\","
+		  "\"allow_from\":[\"100.64.0.0/10\",\"fd00::/8\"],"
+		  "\"tools\":[\"t\",\"u\"],\"rate_limit\":{\"max_requests\":"
+		  "600,\"window_secs\":60}},"
+		  "\"signal\":{\"allow_from\":[\"10.0.0.5/32\"],"
+		  "\"tools\":[\"t\"]},"
+		  "\"box\":{\"unix_peer_uids\":[1000],"
+		  "\"unix_peer_gids\":[1000],\"tools\":[\"u\"]},"
+		  "\"remote\":{\"tls_client_cn\":\"agent-7.example\","
+		  "\"allow_from\":[\"192.0.2.0/24\"],\"tools\":[\"t\"]}"),
+	  1, NULL, NULL },
+	{ "clients not an object", TOP(",\"clients\":[]"), 0, "clients",
+	  "expected an object" },
+	{ "client not an object", CLIENTS("\"a\":1"), 0, "clients.a",
+	  "expected an object" },
+	{ "client unknown key", CLIENT("a", "\"token\":\"x\""), 0,
+	  "clients.a.token", "unknown key" },
+	{ "client name with a colon",
+	  CLIENTS("\"a:b\":{\"token_sha256\":\"" H64 "\",\"tools\":[\"t\"]}"),
+	  0, "clients.a:b", "a client's name is 1 to 64" },
+	{ "client name with a space",
+	  CLIENTS("\"a b\":{\"token_sha256\":\"" H64 "\",\"tools\":[\"t\"]}"),
+	  0, "clients.a b", "a client's name is 1 to 64" },
+	{ "client name empty",
+	  CLIENTS("\"\":{\"token_sha256\":\"" H64 "\",\"tools\":[\"t\"]}"),
+	  0, "clients.", "a client's name is 1 to 64" },
+	{ "token_sha256 not hex",
+	  CLIENT("a", "\"token_sha256\":\"" "z123456789abcdef0123456789abcdef"
+		 "0123456789abcdef0123456789abcdef" "\""),
+	  0, "clients.a.token_sha256", "expected 64 hex digits" },
+	{ "token_sha256 too short",
+	  CLIENT("a", "\"token_sha256\":\"0123456789abcdef\""), 0,
+	  "clients.a.token_sha256", "expected 64 hex digits" },
+	{ "token_sha256 too long",
+	  CLIENT("a", "\"token_sha256\":\"" H64 "0\""), 0,
+	  "clients.a.token_sha256", "expected 64 hex digits" },
+	{ "token_sha256 upper case", CLIENT("a", "\"token_sha256\":\"" H64B
+					    "\""), 1, NULL, NULL },
+	{ "allow_from bad address",
+	  CLIENT("a", "\"allow_from\":[\"10.0.0.300/8\"]"), 0,
+	  "clients.a.allow_from[0]", "not an address or network" },
+	{ "allow_from host bits set",
+	  CLIENT("a", "\"allow_from\":[\"10.0.0.1/8\"]"), 0,
+	  "clients.a.allow_from[0]", "address bits set past the prefix" },
+	{ "allow_from host bits set v6",
+	  CLIENT("a", "\"allow_from\":[\"fd00::1/64\"]"), 0,
+	  "clients.a.allow_from[0]", "address bits set past the prefix" },
+	{ "allow_from prefix too long",
+	  CLIENT("a", "\"allow_from\":[\"10.0.0.0/33\"]"), 0,
+	  "clients.a.allow_from[0]", "bad prefix length" },
+	{ "allow_from prefix not a number",
+	  CLIENT("a", "\"allow_from\":[\"10.0.0.0/x\"]"), 0,
+	  "clients.a.allow_from[0]", "bad prefix length" },
+	{ "allow_from a single address",
+	  CLIENT("a", "\"allow_from\":[\"10.0.0.1\",\"::1\"]"), 1, NULL,
+	  NULL },
+	{ "allow_from /0", CLIENT("a", "\"allow_from\":[\"0.0.0.0/0\"]"), 1,
+	  NULL, NULL },
+	{ "allow_from empty", CLIENT("a", "\"allow_from\":[]"), 0,
+	  "clients.a.allow_from", "an empty list allows no address" },
+	{ "unix_peer_uids empty", CLIENT("a", "\"unix_peer_uids\":[]"), 0,
+	  "clients.a.unix_peer_uids", "empty" },
+	{ "unix_peer_uids not numbers",
+	  CLIENT("a", "\"unix_peer_uids\":[\"root\"]"), 0,
+	  "clients.a.unix_peer_uids[0]", "expected a uid or gid" },
+	{ "unix_peer_gids negative", CLIENT("a", "\"unix_peer_gids\":[-1]"),
+	  0, "clients.a.unix_peer_gids[0]", "expected a uid or gid" },
+	/* a client parked: it is known, and may use no tool (403) */
+	{ "client tools empty",
+	  CLIENTS("\"a\":{\"token_sha256\":\"" H64 "\",\"tools\":[]}"), 1,
+	  NULL, NULL },
+	{ "client tools missing",
+	  CLIENTS("\"a\":{\"token_sha256\":\"" H64 "\"}"), 0,
+	  "clients.a.tools", "missing required key" },
+	{ "client unknown tool",
+	  CLIENTS("\"a\":{\"token_sha256\":\"" H64 "\",\"tools\":[\"zz\"]}"),
+	  0, "clients.a", "tools: no tool named \"zz\"" },
+	{ "client without a credential", CLIENTS("\"a\":{\"tools\":[\"t\"]}"),
+	  0, "clients.a", "no credential" },
+	{ "client unix peer and allow_from",
+	  CLIENT("a", "\"unix_peer_uids\":[1],\"allow_from\":[\"10.0.0.0/8\"]"),
+	  0, "clients.a", "can never match" },
+	{ "client unix peer and certificate",
+	  CLIENT("a", "\"unix_peer_uids\":[1],\"tls_client_cn\":\"x\""), 0,
+	  "clients.a", "can never match" },
+	{ "client unix peer without a unix listener",
+	  "{\"listen\":[\"127.0.0.1:1\"],\"tools\":{\"t\":{\"type\":\"http\","
+	  "\"upstream\":\"http://h\"}},\"clients\":{\"a\":{"
+	  "\"unix_peer_uids\":[1],\"tools\":[\"t\"]}}}",
+	  0, "clients.a", "need a unix:/path listener" },
+	{ "client certificate without tls_client_ca",
+	  "{\"listen\":[\"127.0.0.1:1\"],\"tools\":{\"t\":{\"type\":\"http\","
+	  "\"upstream\":\"http://h\"}},\"clients\":{\"a\":{"
+	  "\"tls_client_cn\":\"x\",\"tools\":[\"t\"]}}}",
+	  0, "clients.a", "needs a listener with tls_client_ca" },
+	{ "client rate_limit 0",
+	  CLIENT("a", "\"token_sha256\":\"" H64 "\",\"rate_limit\":"
+		 "{\"max_requests\":0,\"window_secs\":1}"),
+	  0, "clients.a.rate_limit.max_requests", "out of range" },
+	{ "client rate_limit without window",
+	  CLIENT("a", "\"token_sha256\":\"" H64 "\",\"rate_limit\":"
+		 "{\"max_requests\":1}"),
+	  0, "clients.a.rate_limit.window_secs", "missing required key" },
+	{ "two clients, one token",
+	  CLIENTS("\"a\":{\"token_sha256\":\"" H64 "\",\"tools\":[\"t\"]},"
+		  "\"b\":{\"token_sha256\":\"" H64 "\",\"tools\":[\"u\"]}"),
+	  0, "clients.b", "a request could be both this client and \"a\"" },
+	{ "two clients, one token in either case",
+	  CLIENTS("\"a\":{\"token_sha256\":\"" H64 "\",\"tools\":[\"t\"]},"
+		  "\"b\":{\"token_sha256\":\"0123456789ABCDEF0123456789abcdef"
+		  "0123456789abcdef0123456789abcdef\",\"tools\":[\"u\"]}"),
+	  0, "clients.b", "a request could be both" },
+	{ "two clients, one token, networks apart",
+	  CLIENTS("\"a\":{\"token_sha256\":\"" H64 "\",\"allow_from\":"
+		  "[\"10.0.0.0/8\"],\"tools\":[\"t\"]},"
+		  "\"b\":{\"token_sha256\":\"" H64 "\",\"allow_from\":"
+		  "[\"192.168.0.0/16\"],\"tools\":[\"u\"]}"),
+	  1, NULL, NULL },
+	{ "two address-only clients overlapping",
+	  CLIENTS("\"a\":{\"allow_from\":[\"10.0.0.0/8\"],\"tools\":[\"t\"]},"
+		  "\"b\":{\"allow_from\":[\"10.1.0.0/16\"],\"tools\":[\"u\"]}"),
+	  0, "clients.b", "a request could be both" },
+	{ "address-only and token clients on one network",
+	  CLIENTS("\"a\":{\"allow_from\":[\"10.0.0.0/8\"],\"tools\":[\"t\"]},"
+		  "\"b\":{\"token_sha256\":\"" H64 "\",\"allow_from\":"
+		  "[\"10.0.0.0/8\"],\"tools\":[\"u\"]}"),
+	  1, NULL, NULL },
+	{ "a uid client and a gid client",
+	  CLIENTS("\"a\":{\"unix_peer_uids\":[1000],\"tools\":[\"t\"]},"
+		  "\"b\":{\"unix_peer_gids\":[100],\"tools\":[\"u\"]}"),
+	  0, "clients.b", "a request could be both" },
+	{ "two uid clients apart",
+	  CLIENTS("\"a\":{\"unix_peer_uids\":[1000],\"tools\":[\"t\"]},"
+		  "\"b\":{\"unix_peer_uids\":[1001],\"tools\":[\"u\"]}"),
+	  1, NULL, NULL },
+	{ "two certificate clients, one name",
+	  CLIENTS("\"a\":{\"tls_client_cn\":\"x\",\"tools\":[\"t\"]},"
+		  "\"b\":{\"tls_client_cn\":\"x\",\"tools\":[\"u\"]}"),
+	  0, "clients.b", "a request could be both" },
+	{ "revoked_clients_file relative",
+	  TOP(",\"revoked_clients_file\":\"revoked\""), 0,
+	  "revoked_clients_file", "not an absolute path" },
+
+	/* listen objects */
+	{ "listen object",
+	  LISTEN("{\"address\":\"127.0.0.1:8443\",\"tls_cert\":\"/c\","
+		 "\"tls_key\":\"/k\",\"tls_client_ca\":\"/ca\"}", ""),
+	  1, NULL, NULL },
+	{ "listen object unix",
+	  LISTEN("{\"address\":\"unix:/run/a.sock\",\"unix_mode\":\"0600\","
+		 "\"unix_group\":\"carapace\"}", ""),
+	  1, NULL, NULL },
+	{ "listen object without address",
+	  LISTEN("{\"tls_cert\":\"/c\",\"tls_key\":\"/k\"}", ""), 0,
+	  "listen[0].address", "missing required key" },
+	{ "listen object unknown key",
+	  LISTEN("{\"address\":\"127.0.0.1:1\",\"tls\":true}", ""), 0,
+	  "listen[0].tls", "unknown key" },
+	{ "tls_cert without tls_key",
+	  LISTEN("{\"address\":\"127.0.0.1:1\",\"tls_cert\":\"/c\"}", ""), 0,
+	  "listen[0]", "tls_cert and tls_key go together" },
+	{ "tls_key without tls_cert",
+	  LISTEN("{\"address\":\"127.0.0.1:1\",\"tls_key\":\"/k\"}", ""), 0,
+	  "listen[0]", "tls_cert and tls_key go together" },
+	{ "tls_client_ca without a certificate",
+	  LISTEN("{\"address\":\"127.0.0.1:1\",\"tls_client_ca\":\"/ca\"}",
+		 ""),
+	  0, "listen[0]", "tls_client_ca needs tls_cert and tls_key" },
+	{ "tls_cert relative",
+	  LISTEN("{\"address\":\"127.0.0.1:1\",\"tls_cert\":\"c.pem\","
+		 "\"tls_key\":\"/k\"}", ""),
+	  0, "listen[0].tls_cert", "not an absolute path" },
+	{ "unix_mode not octal",
+	  LISTEN("{\"address\":\"unix:/run/a.sock\",\"unix_mode\":\"0998\"}",
+		 ""),
+	  0, "listen[0].unix_mode", "expected an octal mode" },
+	{ "unix_mode too large",
+	  LISTEN("{\"address\":\"unix:/run/a.sock\",\"unix_mode\":\"01777\"}",
+		 ""),
+	  0, "listen[0].unix_mode", "expected an octal mode" },
+	{ "unix_mode a number",
+	  LISTEN("{\"address\":\"unix:/run/a.sock\",\"unix_mode\":432}", ""),
+	  0, "listen[0].unix_mode", "expected a string" },
+	{ "unix_mode on TCP",
+	  LISTEN("{\"address\":\"127.0.0.1:1\",\"unix_mode\":\"0600\"}", ""),
+	  0, "listen[0]", "unix_mode and unix_group are for unix:/path" },
+	{ "unix_group on TCP",
+	  LISTEN("{\"address\":\"127.0.0.1:1\",\"unix_group\":\"g\"}", ""), 0,
+	  "listen[0]", "unix_mode and unix_group are for unix:/path" },
+	{ "tls on unix",
+	  LISTEN("{\"address\":\"unix:/run/a.sock\",\"tls_cert\":\"/c\","
+		 "\"tls_key\":\"/k\"}", ""),
+	  0, "listen[0]", "TLS is for TCP listeners" },
+	{ "unix listener relative",
+	  LISTEN("\"unix:run/a.sock\"", ""), 0, "listen[0]",
+	  "must be absolute" },
+
+	/* who may reach a listener without clients */
+	{ "0.0.0.0 without clients", LISTEN("\"0.0.0.0:8765\"", ""), 0,
+	  "listen[0]", "reachable from other hosts and no \"clients\"" },
+	{ "[::] without clients", LISTEN("\"[::]:8765\"", ""), 0, "listen[0]",
+	  "allow_unauthenticated" },
+	{ "tool listener 10.0.0.1 without clients",
+	  "{\"tools\":{\"t\":{\"type\":\"http\",\"upstream\":\"http://h\","
+	  "\"listen\":\"10.0.0.1:9\"}}}",
+	  0, "tools.t.listen", "reachable from other hosts" },
+	{ "0.0.0.0 with allow_unauthenticated",
+	  LISTEN("\"0.0.0.0:8765\"", ",\"allow_unauthenticated\":true"), 1,
+	  NULL, NULL },
+	{ "0.0.0.0 with clients",
+	  LISTEN("\"0.0.0.0:8765\"", ",\"clients\":{}"), 1, NULL, NULL },
+	{ "loopback and unix without clients",
+	  LISTEN("\"127.0.0.1:1\",\"unix:/run/a.sock\"", ""), 1, NULL, NULL },
+
+	/* the admin API's own credentials */
+	{ "TCP admin_listen without a token",
+	  TOP(",\"admin_listen\":\"127.0.0.1:1\""), 0, "admin_listen",
+	  "a TCP admin listener needs admin_token_sha256" },
+	{ "unix admin_listen without a token",
+	  TOP(",\"admin_listen\":\"unix:/run/a.sock\""), 1, NULL, NULL },
+	{ "admin_token_sha256 bad hex",
+	  TOP(",\"admin_listen\":\"127.0.0.1:1\",\"admin_token_sha256\":"
+	      "\"xyz\""),
+	  0, "admin_token_sha256", "hex" },
+	{ "admin_peer_uids with a unix admin_listen",
+	  TOP(",\"admin_listen\":\"unix:/run/a.sock\","
+	      "\"admin_peer_uids\":[0,1000]"),
+	  1, NULL, NULL },
+	{ "admin_peer_uids with a TCP admin_listen",
+	  TOP(",\"admin_listen\":\"127.0.0.1:1\"" ADMTOK
+	      ",\"admin_peer_uids\":[0]"),
+	  0, "admin_peer_uids", "for a unix:/path admin_listen" },
+	{ "admin_peer_uids without admin_listen",
+	  TOP(",\"admin_peer_uids\":[0]"), 0, "admin_peer_uids",
+	  "for a unix:/path admin_listen" },
 	{ "listen not an array", TOP(",\"listen\":\"127.0.0.1:1\""), 0,
-	  "listen", "expected an array of strings" },
+	  "listen", "expected an array" },
 	{ "listen element not a string",
 	  TOP(",\"listen\":[\"127.0.0.1:1\",5]"), 0,
-	  "listen[1]", "expected a string" },
+	  "listen[1]", "expected an address string or an object" },
 	{ "listen element with NUL",
 	  TOP(",\"listen\":[\"127.0.0.1:1\\u0000\"]"), 0, "listen[0]", "NUL" },
 	{ "listen host name",
@@ -278,7 +536,7 @@ static const struct parse_case cases[] = {
 	{ "upstream not a URL", UPSTREAM("h:80"), 0, "tools.t.upstream",
 	  "not an http(s) URL" },
 	{ "tool listen not a string", HTTP(",\"listen\":8080"), 0,
-	  "tools.t.listen", "expected a string" },
+	  "tools.t.listen", "expected an address string or an object" },
 	{ "tool listen without port", HTTP(",\"listen\":\"[::1]\""), 0,
 	  "tools.t.listen", "expected HOST:PORT" },
 	{ "tool listen bad port", HTTP(",\"listen\":\"[::1]:99999\""), 0,
@@ -1575,6 +1833,73 @@ static void test_file_size_cap(void)
 	free(s);
 }
 
+/* Every client key and listen object key, stored. */
+static void test_clients_stored(void)
+{
+	struct cfg *cfg = NULL;
+	struct error err;
+	const struct cfg_client *cl;
+
+	CU_ASSERT_EQUAL_FATAL(
+		cfg_load_string(
+			CLIENTS("\"vm1\":{\"token_sha256\":\"" H64B "\","
+				"\"allow_from\":[\"100.64.0.0/10\",\"fd00::/8\"],"
+				"\"tools\":[\"t\",\"u\"],\"rate_limit\":"
+				"{\"max_requests\":600,\"window_secs\":60}},"
+				"\"box\":{\"unix_peer_uids\":[1000,0],"
+				"\"unix_peer_gids\":[27],\"tools\":[\"u\"]},"
+				"\"remote\":{\"tls_client_cn\":\"agent-7\","
+				"\"tools\":[]}"),
+			&cfg, &err),
+		0);
+	CU_ASSERT(cfg->has_clients);
+	CU_ASSERT_EQUAL(cfg->n_clients, 3);
+	cl = cfg_find_client(cfg, "vm1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
+	CU_ASSERT(cl->has_token);
+	CU_ASSERT_EQUAL(cl->token_sha256[0], 0x11);
+	CU_ASSERT_EQUAL(cl->token_sha256[31], 0xef);
+	CU_ASSERT_EQUAL(cl->n_allow_from, 2);
+	CU_ASSERT_EQUAL(cl->allow_from[0].prefix, 10);
+	CU_ASSERT(cl->allow_from[1].is_ipv6);
+	CU_ASSERT_EQUAL(cl->rate_max_requests, 600);
+	CU_ASSERT_EQUAL(cl->rate_window_secs, 60);
+	CU_ASSERT(cfg_client_may_use(cl, "t") && cfg_client_may_use(cl, "u"));
+	CU_ASSERT(!cfg_client_may_use(cl, "v"));
+	cl = cfg_find_client(cfg, "box");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
+	CU_ASSERT(!cl->has_token);
+	CU_ASSERT_EQUAL(cl->n_unix_peer_uids, 2);
+	CU_ASSERT_EQUAL(cl->unix_peer_uids[0], 1000);
+	CU_ASSERT_EQUAL(cl->unix_peer_gids[0], 27);
+	CU_ASSERT_EQUAL(cl->rate_max_requests, 0);
+	CU_ASSERT(!cfg_client_may_use(cl, "t"));
+	cl = cfg_find_client(cfg, "remote");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
+	CU_ASSERT_STRING_EQUAL(cl->tls_client_cn, "agent-7");
+	CU_ASSERT(!cfg_client_may_use(cl, "t")); /* no tools: none */
+	CU_ASSERT_PTR_NULL(cfg_find_client(cfg, "nobody"));
+	CU_ASSERT_EQUAL_FATAL(cfg->n_listen, 3);
+	CU_ASSERT_EQUAL(cfg->listen[1].kind, CFG_LISTEN_UNIX);
+	CU_ASSERT_STRING_EQUAL(cfg->listen[1].unix_path, "/run/c.sock");
+	CU_ASSERT_EQUAL(cfg->listen[1].unix_mode, 0660);
+	CU_ASSERT_STRING_EQUAL(cfg->listen[2].tls_cert, "/c");
+	CU_ASSERT_STRING_EQUAL(cfg->listen[2].tls_key, "/k");
+	CU_ASSERT_STRING_EQUAL(cfg->listen[2].tls_client_ca, "/ca");
+	CU_ASSERT_STRING_EQUAL(cfg->listen[2].text, "0.0.0.0:8443");
+	cfg_release(cfg);
+	CU_ASSERT_EQUAL_FATAL(
+		cfg_load_string(LISTEN("{\"address\":\"unix:/run/a.sock\","
+				       "\"unix_mode\":\"0600\",\"unix_group\":"
+				       "\"agents\"}", ""),
+				&cfg, &err),
+		0);
+	CU_ASSERT_EQUAL(cfg->listen[0].unix_mode, 0600);
+	CU_ASSERT_STRING_EQUAL(cfg->listen[0].unix_group, "agents");
+	CU_ASSERT(!cfg->has_clients);
+	cfg_release(cfg);
+}
+
 static const struct {
 	const char *name;
 	CU_TestFunc fn;
@@ -1601,6 +1926,7 @@ static const struct {
 	{ "cfg_load_file", test_load_file },
 	{ "cfg_load_file errors", test_load_file_errors },
 	{ "file size cap", test_file_size_cap },
+	{ "clients and listen objects stored", test_clients_stored },
 };
 
 int main(void)

@@ -432,6 +432,52 @@ static void test_events(void)
 	metrics_free(m);
 }
 
+/* A client's requests and streams are counted under its name (a
+ * "client" label), apart from another client's and from no client's
+ * (no label); totals add them all up. */
+static void test_client_label(void)
+{
+	struct metrics *m = metrics_new();
+	struct metrics_event a = { .kind = METRICS_OPENED, .tool = "t",
+				   .client = "vm1", .stream = 1 };
+	struct metrics_event b = { .kind = METRICS_DENIED, .tool = "t",
+				   .client = "box", .status = 403 };
+	struct metrics_event none = { .kind = METRICS_DENIED, .tool = "t",
+				      .status = 401 };
+	struct metrics_event empty = { .kind = METRICS_DENIED, .tool = "t",
+				       .client = "", .status = 401 };
+	uint64_t requests, denied;
+	int64_t streams;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	metrics_record(m, &a);
+	metrics_record(m, &a);
+	metrics_record(m, &b);
+	metrics_record(m, &none);
+	metrics_record(m, &empty);
+	char *text = render(m, &info0);
+	CU_ASSERT_EQUAL(val(text, "carapace_requests_total",
+			    "tool=\"t\",client=\"vm1\",decision=\"allow\""), 2);
+	CU_ASSERT_EQUAL(val(text, "carapace_active_streams",
+			    "tool=\"t\",client=\"vm1\""), 2);
+	CU_ASSERT_EQUAL(val(text, "carapace_requests_total",
+			    "tool=\"t\",client=\"box\",decision=\"deny\""), 1);
+	CU_ASSERT_EQUAL(val(text, "carapace_active_streams",
+			    "tool=\"t\",client=\"box\""), 0);
+	/* no client and "": one series, without the label */
+	CU_ASSERT_EQUAL(val(text, "carapace_requests_total",
+			    "tool=\"t\",decision=\"deny\""), 2);
+	CU_ASSERT_EQUAL(count_strings(text, "client=\"\""), 0);
+	CU_ASSERT_EQUAL(val(text, "carapace_request_duration_seconds_count",
+			    "tool=\"t\",client=\"vm1\""), 0);
+	free(text);
+	metrics_totals(m, "t", &requests, &denied, &streams);
+	CU_ASSERT_EQUAL(requests, 5);
+	CU_ASSERT_EQUAL(denied, 3);
+	CU_ASSERT_EQUAL(streams, 2);
+	metrics_free(m);
+}
+
 static void test_totals(void)
 {
 	struct metrics *m = metrics_new();
@@ -721,6 +767,7 @@ int main(void)
 	    !CU_add_test(s, "histogram buckets and sum", test_histogram) ||
 	    !CU_add_test(s, "events move their counters", test_events) ||
 	    !CU_add_test(s, "totals", test_totals) ||
+	    !CU_add_test(s, "a client label", test_client_label) ||
 	    !CU_add_test(s, "8 threads, shared and new tools",
 			 test_threads) ||
 	    !CU_add_test(s, "rendering while counting",
