@@ -303,7 +303,9 @@ struct proxy_request *request_upstream(const struct request *rq,
 	free(url);
 	if (pr == NULL)
 		return NULL;
-	if (add_headers(pr, tool, c) < 0) {
+	if (add_headers(pr, tool, c) < 0 ||
+	    proxy_request_set_tls(pr, tool->http.upstream_ca,
+				  tool->http.upstream_insecure) < 0) {
 		proxy_request_free(pr);
 		return NULL;
 	}
