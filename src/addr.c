@@ -238,6 +238,12 @@ int addr_cidr_parse(const char *text, struct addr_cidr *out,
 			return error_set(err, 0, NULL, "bad prefix length");
 		c.prefix = (unsigned)p;
 	}
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0,
+						  0, 0, 0, 0, 0xff, 0xff };
+	/* a peer's IPv4-mapped address is compared as IPv4 */
+	if (c.is_ipv6 && memcmp(c.net, mapped, sizeof(mapped)) == 0)
+		return error_set(err, 0, NULL, "an IPv4-mapped network: write "
+				 "it as IPv4 (10.0.0.0/8)");
 	if (!host_bits_zero(c.net, max / 8, c.prefix))
 		return error_set(err, 0, NULL, "address bits set past the "
 				 "prefix length");

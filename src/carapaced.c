@@ -19,6 +19,7 @@
 #include "cfg.h"
 #include "contain.h"
 #include "daemon.h"
+#include "endpoint.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -584,6 +585,35 @@ fail:
 	return -1;
 }
 
+/* A listener's TLS files as a start would read them (the key is often
+ * readable by root only: -t run as another user says so). */
+static int tls_files_ok(const struct cfg_listen *l, struct error *e)
+{
+	struct endpoint_tls tls;
+	char why[sizeof(e->msg)];
+
+	if (l->tls_cert == NULL)
+		return 0;
+	if (endpoint_tls_load(l, &tls, e) < 0) {
+		snprintf(why, sizeof(why), "%s", e->msg);
+		return error_set(e, 0, NULL, "listen %s: %s", l->text, why);
+	}
+	endpoint_tls_clear(&tls);
+	return 0;
+}
+
+static int all_tls_files_ok(const struct cfg *cfg, struct error *e)
+{
+	for (size_t i = 0; i < cfg->n_listen; i++)
+		if (tls_files_ok(&cfg->listen[i], e) < 0)
+			return -1;
+	for (size_t i = 0; i < cfg->n_tools; i++)
+		if (cfg->tools[i].http.has_listen &&
+		    tls_files_ok(&cfg->tools[i].http.listen, e) < 0)
+			return -1;
+	return 0;
+}
+
 /* -t: what a start with the same options would refuse of the file,
  * without opening anything. Exit status. */
 static int test_config(const struct options *o)
@@ -600,7 +630,7 @@ static int test_config(const struct options *o)
 			goto fail;
 		root = user.uid == 0;
 	}
-	if (tools_as_root_ok(cfg, root, &e) < 0)
+	if (tools_as_root_ok(cfg, root, &e) < 0 || all_tls_files_ok(cfg, &e) < 0)
 		goto fail;
 	struct revoked *revoked = revoked_new();
 	int unread = revoked == NULL ||

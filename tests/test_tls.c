@@ -478,12 +478,122 @@ static void test_unix_listener(void)
 				path), 0);
 }
 
+/* ---- suite "upstream": an https upstream, and -t ---- */
+
+static pid_t sserver_pid = -1, up_daemon_pid = -1;
+static int sserver_port, front_port;
+
+static int upstream_init(void)
+{
+	char cert[256], key[256], accept[16], conf_path[256], text[2048];
+
+	if (carapaced_path == NULL)
+		carapaced_path = getenv("CARAPACED");
+	sserver_port = tu_free_port();
+	front_port = tu_free_port();
+	snprintf(cert, sizeof(cert), "%s/server.pem", workdir);
+	snprintf(key, sizeof(key), "%s/server.key", workdir);
+	snprintf(accept, sizeof(accept), "%d", sserver_port);
+	/* openssl's test server: any GET gets a 200 status page */
+	const char *const argv[] = { "openssl", "s_server", "-quiet", "-www",
+				     "-accept", accept, "-cert", cert,
+				     "-key", key, NULL };
+	sserver_pid = tu_spawn(argv, NULL);
+	if (sserver_pid < 0 || tu_wait_port(sserver_port, 10000) < 0)
+		return -1;
+	snprintf(conf_path, sizeof(conf_path), "%s/upstream.conf", workdir);
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
+		 "  \"tools\": {\n"
+		 "    \"verified\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"https://127.0.0.1:%d\",\n"
+		 "      \"upstream_ca\": \"%s/ca.pem\" },\n"
+		 "    \"unknown_ca\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"https://127.0.0.1:%d\" },\n"
+		 "    \"insecure\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"https://127.0.0.1:%d\",\n"
+		 "      \"upstream_insecure\": true } } }\n",
+		 front_port, sserver_port, workdir, sserver_port,
+		 sserver_port);
+	if (tu_write_file(conf_path, text) < 0)
+		return -1;
+	static char conf_copy[256];
+	snprintf(conf_copy, sizeof(conf_copy), "%s", conf_path);
+	const struct tu_daemon d = { .conf = conf_copy,
+				     .ports = { front_port } };
+	up_daemon_pid = tu_start_daemon(&d);
+	return up_daemon_pid > 0 ? 0 : -1;
+}
+
+static int upstream_clean(void)
+{
+	int rc = 0;
+
+	if (up_daemon_pid > 0 && tu_stop_daemon(up_daemon_pid) < 0)
+		rc = -1;
+	if (sserver_pid > 0)
+		tu_stop(sserver_pid);
+	return rc;
+}
+
+static int status_of(const char *tool)
+{
+	char target[128];
+	int status = 0;
+
+	snprintf(target, sizeof(target), "/tools/%s/", tool);
+	if (tu_http(front_port, "GET", target, NULL, NULL, &status, NULL,
+		    NULL) < 0)
+		return -1;
+	return status;
+}
+
+/* upstream_ca verifies against a private CA; without it curl's store
+ * does not know that CA (502); upstream_insecure checks nothing. */
+static void test_upstream_tls(void)
+{
+	CU_ASSERT_EQUAL(status_of("verified"), 200);
+	CU_ASSERT_EQUAL(status_of("unknown_ca"), 502);
+	CU_ASSERT_EQUAL(status_of("insecure"), 200);
+}
+
+/* carapaced -t reads the TLS files a start would read. */
+static void test_check_tls_files(void)
+{
+	char path[256], text[1024], out[2048];
+
+	snprintf(path, sizeof(path), "%s/badkey.conf", workdir);
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [ { \"address\": \"127.0.0.1:1\",\n"
+		 "    \"tls_cert\": \"%s/server.pem\",\n"
+		 "    \"tls_key\": \"%s/absent.key\" } ],\n"
+		 "  \"tools\": { \"t\": { \"type\": \"http\",\n"
+		 "    \"upstream\": \"http://127.0.0.1:1\" } } }\n",
+		 workdir, workdir);
+	CU_ASSERT_FATAL(tu_write_file(path, text) == 0);
+	CU_ASSERT_NOT_EQUAL(run(out, sizeof(out), "'%s' -t -c '%s'",
+				carapaced_path, path), 0);
+	CU_ASSERT(strstr(out, "tls_key") != NULL &&
+		  strstr(out, "absent.key") != NULL);
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [ { \"address\": \"127.0.0.1:1\",\n"
+		 "    \"tls_cert\": \"%s/server.pem\",\n"
+		 "    \"tls_key\": \"%s/server.key\" } ],\n"
+		 "  \"tools\": { \"t\": { \"type\": \"http\",\n"
+		 "    \"upstream\": \"http://127.0.0.1:1\" } } }\n",
+		 workdir, workdir);
+	CU_ASSERT_FATAL(tu_write_file(path, text) == 0);
+	CU_ASSERT_EQUAL(run(out, sizeof(out), "'%s' -t -c '%s'",
+			    carapaced_path, path), 0);
+}
+
 int main(void)
 {
-	static pid_t *const children[] = { &fg_pid, &up_pid, &stream_pid };
+	static pid_t *const children[] = { &fg_pid, &up_pid, &stream_pid,
+					   &sserver_pid, &up_daemon_pid };
 	char out[1024];
 
-	tu_watchdog("test_tls", 180, children, 3);
+	tu_watchdog("test_tls", 180, children, 5);
 	tu_prepare_process();
 	if (mkdtemp(workdir) == NULL || chmod(workdir, 0755) < 0 ||
 	    run(out, sizeof(out), "sh %s/tests/mkcerts.sh %s",
@@ -505,6 +615,10 @@ int main(void)
 		    test_https_rpc_and_versions);
 	CU_add_test(d, "unix listener serves, reload removes its file",
 		    test_unix_listener);
+	CU_pSuite u = CU_add_suite("upstream", upstream_init, upstream_clean);
+	CU_add_test(u, "https upstream: upstream_ca, unknown CA, insecure",
+		    test_upstream_tls);
+	CU_add_test(u, "-t reads the TLS files", test_check_tls_files);
 	int rc = cu_run();
 	tu_remove_tree(workdir);
 	return rc;
