@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "endpoint.h"
 #include "header.h"
 #include "log.h"
 #include "text.h"
@@ -150,6 +151,16 @@ const char *httpd_client_text(struct MHD_Connection *c)
 	unsigned port;
 	int is_ipv6;
 
+	const struct sockaddr *sa = httpd_client_sockaddr(c);
+	unsigned uid, gid;
+
+	/* a unix socket's peer has no address: who it runs as */
+	if (sa != NULL && sa->sa_family == AF_UNIX) {
+		if (endpoint_unix_cred(httpd_client_fd(c), &uid, &gid) < 0)
+			return "unix:";
+		snprintf(text, sizeof(text), "unix:uid=%u", uid);
+		return text;
+	}
 	if (httpd_client_address(c, host, sizeof(host), &port, &is_ipv6) < 0)
 		return "";
 	snprintf(text, sizeof(text), is_ipv6 ? "[%s]:%u" : "%s:%u", host,

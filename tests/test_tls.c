@@ -344,6 +344,7 @@ static int daemon_clean(void)
 		return -1;
 	if (up_pid > 0)
 		tu_stop(up_pid);
+	up_pid = -1;
 	return 0;
 }
 
@@ -587,13 +588,144 @@ static void test_check_tls_files(void)
 			    carapaced_path, path), 0);
 }
 
+/* ---- suite "clients": who a TLS or unix peer is, end to end ---- */
+
+static pid_t id_daemon_pid = -1;
+static int mtls_port;
+static char audit_file[256], id_sock[256];
+
+static int clients_init(void)
+{
+	char conf_path[256], text[3072];
+
+	up_pid = tu_suite_upstream(&carapaced_path, &up_port);
+	mtls_port = tu_free_port();
+	if (up_pid < 0 || mtls_port < 0)
+		return -1;
+	snprintf(audit_file, sizeof(audit_file), "%s/clients-audit.log",
+		 workdir);
+	snprintf(id_sock, sizeof(id_sock), "%s/id.sock", workdir);
+	snprintf(conf_path, sizeof(conf_path), "%s/clients.conf", workdir);
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [ { \"address\": \"127.0.0.1:%d\",\n"
+		 "    \"tls_cert\": \"%s/server.pem\",\n"
+		 "    \"tls_key\": \"%s/server.key\",\n"
+		 "    \"tls_client_ca\": \"%s/clientca.pem\" },\n"
+		 "    { \"address\": \"unix:%s\", \"unix_mode\": \"0666\" } ],\n"
+		 "  \"audit_log\": \"%s\",\n"
+		 "  \"clients\": {\n"
+		 "    \"box\": { \"unix_peer_uids\": [0], \"tools\": [\"up\"] },\n"
+		 "    \"remote\": { \"tls_client_cn\": \"agent-7.example\",\n"
+		 "                \"tools\": [\"up\"] } },\n"
+		 "  \"tools\": { \"up\": { \"type\": \"http\",\n"
+		 "    \"upstream\": \"http://127.0.0.1:%d\" } } }\n",
+		 mtls_port, workdir, workdir, workdir, id_sock, audit_file,
+		 up_port);
+	if (tu_write_file(conf_path, text) < 0)
+		return -1;
+	static char conf_copy[256];
+	snprintf(conf_copy, sizeof(conf_copy), "%s", conf_path);
+	const struct tu_daemon d = { .conf = conf_copy,
+				     .ports = { mtls_port } };
+	id_daemon_pid = tu_start_daemon(&d);
+	return id_daemon_pid > 0 ? 0 : -1;
+}
+
+static int clients_clean(void)
+{
+	int rc = id_daemon_pid > 0 ? tu_stop_daemon(id_daemon_pid) : 0;
+
+	id_daemon_pid = -1;
+	if (up_pid > 0)
+		tu_stop(up_pid);
+	up_pid = -1;
+	return rc;
+}
+
+/* The HTTP status curl printed, with args before the URL. */
+static int curl_status(const char *args, const char *url)
+{
+	char out[256];
+
+	if (run(out, sizeof(out), "curl -s --max-time 10 -o /dev/null "
+		"-w '%%{http_code}' %s '%s'", args, url) < 0)
+		return -1;
+	return atoi(out);
+}
+
+/* Whether the audit log's last record names client (NULL: null) and
+ * remote starts with remote_prefix. */
+static int last_record_is(const char *client, const char *remote_prefix)
+{
+	char out[8192], want_client[96], want_remote[96];
+
+	if (run(out, sizeof(out), "tail -n 1 '%s'", audit_file) != 0)
+		return 0;
+	if (client != NULL)
+		snprintf(want_client, sizeof(want_client), "\"client\":\"%s\"",
+			 client);
+	else
+		snprintf(want_client, sizeof(want_client), "\"client\":null");
+	snprintf(want_remote, sizeof(want_remote), "\"remote\":\"%s",
+		 remote_prefix);
+	return strstr(out, want_client) != NULL &&
+	       strstr(out, want_remote) != NULL;
+}
+
+/* Mutual TLS: a certificate from the clients' CA with the client's name
+ * is "remote"; none, or one from another CA with the same name, is no
+ * client; nothing of the refused reaches the upstream. */
+static void test_clients_mtls(void)
+{
+	char url[256], good[512], other[512], ca[256];
+	int before = tu_upstream_stat(up_port, "requests");
+
+	snprintf(url, sizeof(url),
+		 "https://127.0.0.1:%d/tools/up/api/v1/check", mtls_port);
+	snprintf(ca, sizeof(ca), "--cacert %s/ca.pem", workdir);
+	snprintf(good, sizeof(good), "%s --cert %s/client.pem --key %s/client.key",
+		 ca, workdir, workdir);
+	snprintf(other, sizeof(other),
+		 "%s --cert %s/stranger.pem --key %s/stranger.key", ca, workdir,
+		 workdir);
+	CU_ASSERT_EQUAL(curl_status(ca, url), 401);
+	CU_ASSERT(last_record_is(NULL, "127.0.0.1:"));
+	CU_ASSERT_EQUAL(curl_status(other, url), 401);
+	CU_ASSERT_EQUAL(tu_upstream_stat(up_port, "requests"), before);
+	CU_ASSERT_EQUAL(curl_status(good, url), 200);
+	CU_ASSERT(last_record_is("remote", "127.0.0.1:"));
+	CU_ASSERT_EQUAL(tu_upstream_stat(up_port, "requests"), before + 1);
+}
+
+/* A unix socket peer is who it runs as: root is "box", nobody is no
+ * client. */
+static void test_clients_unix_uid(void)
+{
+	char args[512];
+	const char *url = "http://localhost/tools/up/api/v1/check";
+	int before = tu_upstream_stat(up_port, "requests");
+
+	snprintf(args, sizeof(args), "--unix-socket %s", id_sock);
+	CU_ASSERT_EQUAL(curl_status(args, url), 200);
+	CU_ASSERT(last_record_is("box", "unix:uid=0"));
+	char out[256];
+	CU_ASSERT_EQUAL(run(out, sizeof(out),
+			    "setpriv --reuid=nobody --regid=nogroup "
+			    "--clear-groups curl -s --max-time 10 -o /dev/null "
+			    "-w '%%{http_code}' %s '%s'", args, url), 0);
+	CU_ASSERT_STRING_EQUAL(out, "401");
+	CU_ASSERT(last_record_is(NULL, "unix:uid=65534"));
+	CU_ASSERT_EQUAL(tu_upstream_stat(up_port, "requests"), before + 1);
+}
+
 int main(void)
 {
 	static pid_t *const children[] = { &fg_pid, &up_pid, &stream_pid,
-					   &sserver_pid, &up_daemon_pid };
+					   &sserver_pid, &up_daemon_pid,
+					   &id_daemon_pid };
 	char out[1024];
 
-	tu_watchdog("test_tls", 180, children, 5);
+	tu_watchdog("test_tls", 180, children, 6);
 	tu_prepare_process();
 	if (mkdtemp(workdir) == NULL || chmod(workdir, 0755) < 0 ||
 	    run(out, sizeof(out), "sh %s/tests/mkcerts.sh %s",
@@ -615,6 +747,11 @@ int main(void)
 		    test_https_rpc_and_versions);
 	CU_add_test(d, "unix listener serves, reload removes its file",
 		    test_unix_listener);
+	CU_pSuite cl = CU_add_suite("clients", clients_init, clients_clean);
+	CU_add_test(cl, "mutual TLS: the client's certificate, none, another CA",
+		    test_clients_mtls);
+	CU_add_test(cl, "unix peer by uid: root is box, nobody is no one",
+		    test_clients_unix_uid);
 	CU_pSuite u = CU_add_suite("upstream", upstream_init, upstream_clean);
 	CU_add_test(u, "https upstream: upstream_ca, unknown CA, insecure",
 		    test_upstream_tls);
