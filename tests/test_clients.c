@@ -10,6 +10,7 @@
  *   gone   a token; removed by a reload
  *   late   a token; revoked while its stream waits for the upstream head
  *   shrink a token; sig and op, then only sig, while its op stream waits
+ *   slow   a token; revoked while its request's body is coming in
  * Refusals are checked for their status, answer, audit record and that
  * the upstream received nothing; the client's name in audit records,
  * /v1/streams and metrics. Environment: CARAPACED, UPSTREAM (make
@@ -39,6 +40,7 @@
 #define T_GONE "gone-token-e2d805"
 #define T_LATE "late-token-7c01d9"
 #define T_SHRINK "shrink-token-3e88b2"
+#define T_SLOW "slow-token-90d4f1"
 
 static char revoked_path[700];
 
@@ -54,19 +56,20 @@ static void hex(const char *token, char out[SECRET_HEX_LEN + 1])
  * shrink loses op too. */
 static int write_conf(int later)
 {
-	char h[9][SECRET_HEX_LEN + 1], text[8192], gone[256], more[512];
+	char h[10][SECRET_HEX_LEN + 1], text[8192], gone[256], more[640];
 	const char *tok[] = { T_VM1, T_FAR, T_RL, T_RB, T_REV, T_NARROW,
-			      T_GONE, T_LATE, T_SHRINK };
+			      T_GONE, T_LATE, T_SHRINK, T_SLOW };
 
-	for (int i = 0; i < 9; i++)
+	for (int i = 0; i < 10; i++)
 		hex(tok[i], h[i]);
 	snprintf(gone, sizeof(gone),
 		 ",\"gone\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"]}",
 		 h[6]);
 	snprintf(more, sizeof(more),
 		 ",\"late\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"]}"
-		 ",\"shrink\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"%s]}",
-		 h[7], h[8], later >= 2 ? "" : ",\"op\"");
+		 ",\"shrink\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"%s]}"
+		 ",\"slow\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"]}",
+		 h[7], h[8], later >= 2 ? "" : ",\"op\"", h[9]);
 	snprintf(text, sizeof(text),
 		 "{\"listen\":[\"127.0.0.1:%d\"],\n"
 		 " \"max_connections_per_ip\":0,\n"
@@ -668,6 +671,38 @@ static void test_window(void)
 	close_stream(&shrink);
 }
 
+/* Identified and allowed by its head, revoked while its body comes in:
+ * refused once the body is in, and the upstream receives nothing. */
+static void test_revoked_mid_body(void)
+{
+	static const char body[] = "{\"to\":\"+100\",\"text\":\"hello\"}";
+	char head[512];
+	struct tu_resp r = { 0 };
+	int fd = tu_connect(gw_port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	snprintf(head, sizeof(head),
+		 "POST /tools/sig/echo/slow HTTP/1.1\r\nHost: x\r\n"
+		 BEARER(T_SLOW) "Content-Type: application/json\r\n"
+		 "Content-Length: %zu\r\n\r\n%.5s", sizeof(body) - 1, body);
+	int before = upstream_requests();
+	CU_ASSERT_FATAL(write(fd, head, strlen(head)) ==
+			(ssize_t)strlen(head));
+	CU_ASSERT_FATAL(tu_write_file(revoked_path, "rev\nlate\nslow\n") ==
+			0);
+	CU_ASSERT_FATAL(kill(gw_pid, SIGHUP) == 0);
+	struct refused now = { "/tools/sig/echo/now", BEARER(T_SLOW), 403 };
+	CU_ASSERT_FATAL(tu_wait_until(now_refused, &now, 2000) == 0);
+	CU_ASSERT_FATAL(write(fd, body + 5, sizeof(body) - 6) ==
+			(ssize_t)(sizeof(body) - 6));
+	CU_ASSERT_FATAL(tu_read_head(&r, fd, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 403);
+	close(fd);
+	tu_resp_free(&r);
+	expect_record("/tools/sig/echo/slow", "deny", 403, "slow");
+	CU_ASSERT_EQUAL(upstream_requests(), before);
+}
+
 int main(void)
 {
 	static pid_t *const children[] = { &gw_pid, &up_pid };
@@ -692,5 +727,7 @@ int main(void)
 	CU_add_test(s, "reload narrows and removes", test_reload_narrows);
 	CU_add_test(s, "revoked or narrowed before the stream opens",
 		    test_window);
+	CU_add_test(s, "revoked while its body comes in: 403",
+		    test_revoked_mid_body);
 	return cu_run();
 }
