@@ -215,10 +215,9 @@ static void release_cfg(void *arg, const struct cfg *cfg)
 
 /* A stream the new config would not let start: its tool is gone, or
  * its client is, or may no longer use the tool. */
-static int reload_dooms(void *arg, const char *tool, const char *client)
+static int cfg_dooms(const struct cfg *cfg, const char *tool,
+		     const char *client)
 {
-	const struct cfg *cfg = arg;
-
 	if (cfg_find_tool(cfg, tool, strlen(tool)) == NULL)
 		return 1;
 	if (!cfg->has_clients)
@@ -227,10 +226,36 @@ static int reload_dooms(void *arg, const char *tool, const char *client)
 	return cl == NULL || !cfg_client_may_use(cl, tool);
 }
 
+static int reload_dooms(void *arg, const char *tool, const char *client)
+{
+	return cfg_dooms(arg, tool, client);
+}
+
 static int is_revoked(void *arg, const char *tool, const char *client)
 {
 	(void)tool;
 	return client[0] != '\0' && revoked_has(arg, client);
+}
+
+/* A stream registering now (ledger_set_admission): what a revocation or
+ * reload that ran since its request was decided would have ended. Any
+ * thread. */
+static int stream_doomed(void *arg, const char *tool, const char *client,
+			 enum ledger_ending *why)
+{
+	struct daemon *d = arg;
+
+	if (is_revoked(d->revoked, tool, client)) {
+		*why = LEDGER_ENDED_REVOKED;
+		return 1;
+	}
+	pthread_mutex_lock(&d->lock);
+	const struct cfg *cfg = cfg_hold(d->cfg);
+	pthread_mutex_unlock(&d->lock);
+	int doomed = cfg_dooms(cfg, tool, client);
+	cfg_release(cfg);
+	*why = LEDGER_ENDED_RELOAD;
+	return doomed;
 }
 
 /* Said at every start and reload, so that it is not forgotten. */
@@ -352,6 +377,7 @@ static int start_records(struct daemon *d)
 		log_warnx("%s", d->audit ? "out of memory" : err.msg);
 		return -1;
 	}
+	ledger_set_admission(d->ledger, stream_doomed, d);
 	if (!d->cfg->admin.enabled)
 		return 0;
 	struct admin_context ctx = {

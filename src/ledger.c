@@ -38,6 +38,9 @@ struct ledger {
 	struct ledger_entry *streams;
 	void (*on_idle)(void *);
 	void *on_idle_arg;
+	int (*admission)(void *, const char *, const char *,
+			 enum ledger_ending *);
+	void *admission_arg;
 };
 
 struct ledger_entry {
@@ -471,6 +474,37 @@ static void streams_remove(struct ledger *l, struct ledger_entry *e)
 	pthread_mutex_unlock(&l->lock);
 }
 
+void ledger_set_admission(struct ledger *l,
+			  int (*doomed)(void *arg, const char *tool,
+					const char *client,
+					enum ledger_ending *why),
+			  void *arg)
+{
+	l->admission = doomed;
+	l->admission_arg = arg;
+}
+
+/* A stream just listed: ended now if what ended streams meanwhile (a
+ * revocation, a reload) would have ended it. Checked after it is on the
+ * list, so every ledger_close_streams either finds it or ran before
+ * this check, whose answer then reflects it. */
+static void admit_stream(struct ledger *l, struct ledger_entry *e)
+{
+	enum ledger_ending why = LEDGER_ENDED_RELOAD;
+
+	if (l->admission == NULL ||
+	    !l->admission(l->admission_arg, tool_label(e),
+			  e->client ? e->client : "", &why))
+		return;
+	pthread_mutex_lock(&l->lock);
+	if (!e->closed_by) {
+		e->closed_by = 1 + (int)why;
+		if (e->closer != NULL)
+			e->closer(e->closer_arg);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
 void ledger_entry_open(struct ledger_entry *e, unsigned status,
 		       enum ledger_answer answer)
 {
@@ -484,6 +518,7 @@ void ledger_entry_open(struct ledger_entry *e, unsigned status,
 	record_counts(o, e, WITHOUT_DURATION);
 	record_write(e, head, o, "allow");
 	streams_add(e->ledger, e);
+	admit_stream(e->ledger, e);
 }
 
 void ledger_entry_add_out(struct ledger_entry *e, size_t n)

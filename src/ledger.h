@@ -83,6 +83,18 @@ unsigned ledger_close_streams(struct ledger *l,
 					    const char *client),
 			      void *arg, enum ledger_ending why);
 
+/* What ledger_close_streams would now end, asked again of each stream
+ * as it registers (ledger_entry_open), after it is on the list: a
+ * stream decided before a revocation or reload but opening after its
+ * ledger_close_streams ran is ended all the same, with the reason
+ * doomed sets in *why. One checker (NULL: none); set before requests
+ * come; it runs on the stream's thread, not under the ledger's lock. */
+void ledger_set_admission(struct ledger *l,
+			  int (*doomed)(void *arg, const char *tool,
+					const char *client,
+					enum ledger_ending *why),
+			  void *arg);
+
 /* Entries: one thread at a time, the request's, except where said. */
 
 /* A new request from remote (the peer's address as text: "client"

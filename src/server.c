@@ -582,6 +582,19 @@ static enum MHD_Result count_authorization(void *cls,
 	return MHD_YES;
 }
 
+/* Whether the request's client is revoked now (why says so). */
+static int is_revoked(const struct request *rq, char *why, size_t len)
+{
+	struct revoked *revoked = rq->server->revoked;
+
+	if (rq->client == NULL || revoked == NULL ||
+	    !revoked_has(revoked, rq->client->name))
+		return 0;
+	snprintf(why, len, "client %s is revoked (revoked_clients_file)",
+		 rq->client->name);
+	return 1;
+}
+
 /* Who the client is, when the config has clients (every request but the
  * health check): the one client its connection and Authorization prove
  * (401 otherwise), not revoked (403). 0: go on (rq->client set, or no
@@ -593,7 +606,6 @@ static int identify(struct request *rq, struct MHD_Connection *c,
 	struct identity_peer peer;
 	const struct cfg_client *cl;
 	struct error err;
-	struct revoked *revoked = rq->server->revoked;
 
 	if (!rq->cfg->has_clients || rq->route.kind == ROUTE_HEALTH)
 		return 0;
@@ -620,11 +632,9 @@ static int identify(struct request *rq, struct MHD_Connection *c,
 				 "out of memory", 0);
 		return -1;
 	}
-	if (revoked == NULL || !revoked_has(revoked, cl->name))
-		return 0;
 	char why[128];
-	snprintf(why, sizeof(why), "client %s is revoked "
-		 "(revoked_clients_file)", cl->name);
+	if (!is_revoked(rq, why, sizeof(why)))
+		return 0;
 	*answer = refuse(rq, c, MHD_HTTP_FORBIDDEN, why, 0);
 	return -1;
 }
@@ -749,6 +759,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	rq->dispatched = 1;
 	if (rq->refusal != 0 || rq->body_too_large || rq->body_busy)
 		return refused_on_the_way(rq, c);
+	/* identified before a revocation, its body read after it */
+	char why[128];
+	if (is_revoked(rq, why, sizeof(why)))
+		return deny(rq, c, MHD_HTTP_FORBIDDEN, why, 0);
 	return dispatch(rq, c, method);
 }
 

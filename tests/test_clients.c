@@ -8,6 +8,9 @@
  *   rev    a token; revoked while its stream is open
  *   narrow a token; sig and op, then only sig (a reload)
  *   gone   a token; removed by a reload
+ *   late   a token; revoked while its stream waits for the upstream head
+ *   shrink a token; sig and op, then only sig, while its op stream waits
+ *   slow   a token; revoked while its request's body is coming in
  * Refusals are checked for their status, answer, audit record and that
  * the upstream received nothing; the client's name in audit records,
  * /v1/streams and metrics. Environment: CARAPACED, UPSTREAM (make
@@ -35,6 +38,9 @@
 #define T_REV "rev-token-4b4b90"
 #define T_NARROW "narrow-token-a61f3c"
 #define T_GONE "gone-token-e2d805"
+#define T_LATE "late-token-7c01d9"
+#define T_SHRINK "shrink-token-3e88b2"
+#define T_SLOW "slow-token-90d4f1"
 
 static char revoked_path[700];
 
@@ -46,18 +52,24 @@ static void hex(const char *token, char out[SECRET_HEX_LEN + 1])
 	secret_hex_format(h, out);
 }
 
-/* The config; later: narrow loses op and gone is removed. */
+/* The config; later: narrow loses op and gone is removed; later 2:
+ * shrink loses op too. */
 static int write_conf(int later)
 {
-	char h[8][SECRET_HEX_LEN + 1], text[8192], gone[256];
+	char h[10][SECRET_HEX_LEN + 1], text[8192], gone[256], more[640];
 	const char *tok[] = { T_VM1, T_FAR, T_RL, T_RB, T_REV, T_NARROW,
-			      T_GONE };
+			      T_GONE, T_LATE, T_SHRINK, T_SLOW };
 
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 10; i++)
 		hex(tok[i], h[i]);
 	snprintf(gone, sizeof(gone),
 		 ",\"gone\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"]}",
 		 h[6]);
+	snprintf(more, sizeof(more),
+		 ",\"late\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"]}"
+		 ",\"shrink\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"%s]}"
+		 ",\"slow\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"]}",
+		 h[7], h[8], later >= 2 ? "" : ",\"op\"", h[9]);
 	snprintf(text, sizeof(text),
 		 "{\"listen\":[\"127.0.0.1:%d\"],\n"
 		 " \"max_connections_per_ip\":0,\n"
@@ -80,10 +92,10 @@ static int write_conf(int later)
 		 "  \"rb\":{\"token_sha256\":\"%s\",\"tools\":[\"rpc\"],"
 		 "\"rate_limit\":{\"max_requests\":3,\"window_secs\":3600}},\n"
 		 "  \"rev\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"]},\n"
-		 "  \"narrow\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"%s]}%s}}\n",
+		 "  \"narrow\":{\"token_sha256\":\"%s\",\"tools\":[\"sig\"%s]}%s%s}}\n",
 		 gw_port, admin_port, audit_path, revoked_path, up_port, up_port,
 		 up_port, h[0], h[1], h[2], h[3], h[4], h[5],
-		 later ? "" : ",\"op\"", later ? "" : gone);
+		 later ? "" : ",\"op\"", later ? "" : gone, more);
 	return tu_write_file(conf_path, text);
 }
 
@@ -580,6 +592,122 @@ static void test_reload_narrows(void)
 			403);
 }
 
+/* ---- the window between identity and the stream's registration ---- */
+
+/* A stream asked for whose upstream head comes delay_ms late: sent, its
+ * head not read yet. */
+static int start_late_stream(struct open_stream *s, const char *tool,
+			     const char *token, int delay_ms)
+{
+	char target[128], headers[256];
+
+	snprintf(target, sizeof(target),
+		 "/tools/%s/api/v1/events?headers_delay_ms=%d", tool,
+		 delay_ms);
+	snprintf(headers, sizeof(headers),
+		 "Accept: text/event-stream\r\nAuthorization: Bearer %s\r\n",
+		 token);
+	memset(s, 0, sizeof(*s));
+	s->fd = tu_connect(gw_port);
+	return s->fd < 0 ? -1 :
+	       tu_send_request(s->fd, "GET", target, headers, NULL, 0);
+}
+
+static int upstream_has(void *arg)
+{
+	return upstream_requests() >= *(int *)arg;
+}
+
+struct refused {
+	const char *target, *headers;
+	int status;
+	const char *why; /* in the answer, or NULL */
+};
+
+static int now_refused(void *arg)
+{
+	struct refused *r = arg;
+	char body[4096];
+
+	return status_of("GET", r->target, r->headers, NULL, body,
+			 sizeof(body)) == r->status &&
+	       (r->why == NULL || strstr(body, r->why) != NULL);
+}
+
+/* Its head (if any) then its end: within 1 s of the head. */
+static int ends_after_head(struct open_stream *s)
+{
+	if (tu_read_head(&s->r, s->fd, 10000) < 0)
+		return 1; /* closed without a head: ended too */
+	if (s->r.status != 200)
+		return 0;
+	return stream_ends_in(s, 3000) >= 0;
+}
+
+/* Identified and allowed, then revoked (or narrowed by a reload) while
+ * the upstream's head is still on its way: the stream that opens after
+ * the revocation or reload has run must end all the same. */
+static void test_window(void)
+{
+	struct open_stream late, shrink;
+	int want = upstream_requests() + 2;
+
+	CU_ASSERT_FATAL(start_late_stream(&late, "sig", T_LATE, 2500) == 0);
+	CU_ASSERT_FATAL(start_late_stream(&shrink, "op", T_SHRINK, 2500) ==
+			0);
+	/* both are past identity, policy and dispatch */
+	CU_ASSERT_FATAL(tu_wait_until(upstream_has, &want, 5000) == 0);
+	CU_ASSERT_FATAL(tu_write_file(revoked_path, "rev\nlate\n") == 0);
+	CU_ASSERT_FATAL(write_conf(2) == 0);
+	CU_ASSERT_FATAL(kill(gw_pid, SIGHUP) == 0);
+	struct refused r1 = { "/tools/sig/echo/late", BEARER(T_LATE), 403,
+			      NULL };
+	struct refused r2 = { "/tools/op/echo/shrink", BEARER(T_SHRINK),
+			      403, NULL };
+	CU_ASSERT_FATAL(tu_wait_until(now_refused, &r1, 2000) == 0);
+	CU_ASSERT_FATAL(tu_wait_until(now_refused, &r2, 2000) == 0);
+	CU_ASSERT(ends_after_head(&late));
+	CU_ASSERT(ends_after_head(&shrink));
+	CU_ASSERT_STRING_EQUAL(ended_for("late"), "revoked");
+	CU_ASSERT_STRING_EQUAL(ended_for("shrink"), "reload");
+	close_stream(&late);
+	close_stream(&shrink);
+}
+
+/* Identified and allowed by its head, revoked while its body comes in:
+ * refused once the body is in, and the upstream receives nothing. */
+static void test_revoked_mid_body(void)
+{
+	static const char body[] = "{\"to\":\"+100\",\"text\":\"hello\"}";
+	char head[512];
+	struct tu_resp r = { 0 };
+	int fd = tu_connect(gw_port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	snprintf(head, sizeof(head),
+		 "POST /tools/sig/echo/slow HTTP/1.1\r\nHost: x\r\n"
+		 BEARER(T_SLOW) "Content-Type: application/json\r\n"
+		 "Content-Length: %zu\r\n\r\n%.5s", sizeof(body) - 1, body);
+	int before = upstream_requests();
+	CU_ASSERT_FATAL(write(fd, head, strlen(head)) ==
+			(ssize_t)strlen(head));
+	CU_ASSERT_FATAL(tu_write_file(revoked_path, "rev\nlate\nslow\n") ==
+			0);
+	CU_ASSERT_FATAL(kill(gw_pid, SIGHUP) == 0);
+	/* a tool slow may not use: refused either way, upstream untouched */
+	struct refused now = { "/tools/op/echo/now", BEARER(T_SLOW), 403,
+			       "client slow is revoked" };
+	CU_ASSERT_FATAL(tu_wait_until(now_refused, &now, 2000) == 0);
+	CU_ASSERT_FATAL(write(fd, body + 5, sizeof(body) - 6) ==
+			(ssize_t)(sizeof(body) - 6));
+	CU_ASSERT_FATAL(tu_read_head(&r, fd, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 403);
+	close(fd);
+	tu_resp_free(&r);
+	expect_record("/tools/sig/echo/slow", "deny", 403, "slow");
+	CU_ASSERT_EQUAL(upstream_requests(), before);
+}
+
 int main(void)
 {
 	static pid_t *const children[] = { &gw_pid, &up_pid };
@@ -602,5 +730,9 @@ int main(void)
 	CU_add_test(s, "/v1/streams: client", test_streams_listed);
 	CU_add_test(s, "revoked: 403, its stream ends", test_revoked);
 	CU_add_test(s, "reload narrows and removes", test_reload_narrows);
+	CU_add_test(s, "revoked or narrowed before the stream opens",
+		    test_window);
+	CU_add_test(s, "revoked while its body comes in: 403",
+		    test_revoked_mid_body);
 	return cu_run();
 }
