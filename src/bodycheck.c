@@ -136,10 +136,14 @@ unsigned bodycheck_tokens(struct ratelimit *rl, const struct cfg_tool *tool,
 	unsigned wait = ratelimit_admit_all(
 		rl, lim, 2, n > UINT_MAX ? UINT_MAX : (unsigned)n, commit,
 		text_mono_ms(), &refused);
+	/* without a client, lim[1] has no max and refuses nothing; said
+	 * here too, where client is dereferenced */
+	int by_client = refused == 1 && client != NULL;
+
 	if (wait != 0 && limit != NULL)
 		snprintf(limit, limit_len, "%s.%s.rate_limit",
-			 refused == 0 ? "tools" : "clients",
-			 refused == 0 ? tool->name : client->name);
+			 by_client ? "clients" : "tools",
+			 by_client ? client->name : tool->name);
 	return wait;
 }
 

@@ -109,9 +109,12 @@ static ssize_t token_from_file(const char *file, char *buf, size_t size)
 	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	ssize_t n = 0, r = 0;
 
-	if (fd < 0)
-		return ctl_complain("--token-file %s: %s", file,
-				    strerror(errno));
+	/* -1 spelt out, not ctl_complain()'s: the caller reads buf unless
+	 * this is negative, and scan-build does not see into ctl_show.c */
+	if (fd < 0) {
+		ctl_complain("--token-file %s: %s", file, strerror(errno));
+		return -1;
+	}
 	if (token_file_safe(file, fd) < 0) {
 		close(fd);
 		return -1;
@@ -126,9 +129,10 @@ static ssize_t token_from_file(const char *file, char *buf, size_t size)
 	}
 	int saved = errno;
 	close(fd);
-	if (r < 0)
-		return ctl_complain("--token-file %s: %s", file,
-				    strerror(saved));
+	if (r < 0) {
+		ctl_complain("--token-file %s: %s", file, strerror(saved));
+		return -1;
+	}
 	char *nl = memchr(buf, '\n', (size_t)n);
 	if (nl != NULL)
 		n = nl - buf;

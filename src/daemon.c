@@ -163,13 +163,54 @@ void daemon_pidfile_remove(const char *path, int fd)
 
 /* ---- privileges ---- */
 
+/* getpwnam_r() and getgrnam_r() write an entry's strings into a buffer
+ * of ours: a group with many members needs more than any fixed size, so
+ * it doubles while they say ERANGE, up to this. The reentrant calls, so
+ * that no other thread's look-up can overwrite a static result. */
+#define ENTRY_BUF_MAX (1024 * 1024)
+
+static int lookup_user(const char *name, struct daemon_user *u)
+{
+	struct passwd pw, *found = NULL;
+	char *buf = NULL;
+	int rc = ERANGE;
+
+	for (size_t size = 1024; rc == ERANGE && size <= ENTRY_BUF_MAX;
+	     size *= 2) {
+		char *b = realloc(buf, size);
+
+		if (b == NULL)
+			break;
+		buf = b;
+		rc = getpwnam_r(name, &pw, buf, size, &found);
+	}
+	if (found != NULL) {
+		u->uid = pw.pw_uid;
+		u->gid = pw.pw_gid;
+		snprintf(u->name, sizeof(u->name), "%s", pw.pw_name);
+	}
+	free(buf);
+	return found != NULL ? 0 : -1;
+}
+
 static int lookup_group(const char *name, gid_t *gid)
 {
-	char *end;
-	struct group *g = getgrnam(name);
+	struct group g, *found = NULL;
+	char *buf = NULL, *end;
+	int rc = ERANGE;
 
-	if (g != NULL) {
-		*gid = g->gr_gid;
+	for (size_t size = 1024; rc == ERANGE && size <= ENTRY_BUF_MAX;
+	     size *= 2) {
+		char *b = realloc(buf, size);
+
+		if (b == NULL)
+			break;
+		buf = b;
+		rc = getgrnam_r(name, &g, buf, size, &found);
+	}
+	free(buf);
+	if (found != NULL) {
+		*gid = g.gr_gid;
 		return 0;
 	}
 	unsigned long n = strtoul(name, &end, 10);
@@ -191,14 +232,10 @@ int daemon_parse_user(const char *spec, struct daemon_user *u, struct error *err
 	}
 	memcpy(user, spec, len);
 	user[len] = '\0';
-	struct passwd *pw = getpwnam(user);
-	if (pw == NULL) {
+	if (lookup_user(user, u) < 0) {
 		error_set(err, 0, NULL, "no such user: %s", user);
 		return -1;
 	}
-	u->uid = pw->pw_uid;
-	u->gid = pw->pw_gid;
-	snprintf(u->name, sizeof(u->name), "%s", pw->pw_name);
 	if (colon != NULL && lookup_group(colon + 1, &u->gid) < 0) {
 		error_set(err, 0, NULL, "no such group: %s", colon + 1);
 		return -1;

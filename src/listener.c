@@ -238,14 +238,23 @@ static int listener_start(struct listener *l, int fd)
 	return l->daemon != NULL ? 0 : -1;
 }
 
+/* Removes the unix socket's file when this listener is the one to. Only
+ * a unix listener, which has a path, owns one: the path is checked all
+ * the same where unlink(2) reads it. */
+static void unlink_owned(struct listener *l)
+{
+	if (l->owns_path && l->unix_path != NULL)
+		unlink(l->unix_path);
+	l->owns_path = 0;
+}
+
 static void listener_free(struct listener *l)
 {
 	if (l->daemon != NULL)
 		MHD_stop_daemon(l->daemon);
 	if (l->listen_fd >= 0)
 		close(l->listen_fd);
-	if (l->owns_path)
-		unlink(l->unix_path);
+	unlink_owned(l);
 	endpoint_tls_clear(&l->tls);
 	free(l->unix_path);
 	free(l->unix_group);
@@ -279,10 +288,8 @@ static void listener_retire(struct listener *l, int handed_on)
 	else if (!handed_on)
 		shutdown(l->listen_fd, SHUT_RDWR);
 	/* gone now, not when reaped: a later config may make it anew */
-	if (!handed_on && l->owns_path) {
-		unlink(l->unix_path);
-		l->owns_path = 0;
-	}
+	if (!handed_on)
+		unlink_owned(l);
 }
 
 /* MHD's thread of the connection, once per connection. */

@@ -14,9 +14,10 @@
 
 /* --- CLI argv ----------------------------------------------------------- */
 
-/* Joins argv with single spaces into out (ARGV_MAX_BYTES + 1 bytes);
- * -1 when the result would not fit. */
-static int join_argv(char *const *argv, size_t argc, char *out)
+/* Joins argv with single spaces into out (ARGV_MAX_BYTES + 1 bytes),
+ * its length in *out_len; -1 when the result would not fit. */
+static int join_argv(char *const *argv, size_t argc, char *out,
+		     size_t *out_len)
 {
 	size_t len = 0, n;
 
@@ -31,6 +32,7 @@ static int join_argv(char *const *argv, size_t argc, char *out)
 		len += n;
 	}
 	out[len] = '\0';
+	*out_len = len;
 	return 0;
 }
 
@@ -131,6 +133,7 @@ int policy_check_argv(const struct cfg_tool *tool, char *const *argv,
 	struct check c = { 0, 0, "" };
 	char q[QUOTE_MAX + 1], qp[QUOTE_MAX + 1];
 	char *joined = NULL;
+	size_t joined_len;
 	const char *pat, *arg, *flag = NULL;
 
 	if (tool == NULL || (argv == NULL && argc > 0)) {
@@ -148,12 +151,12 @@ int policy_check_argv(const struct cfg_tool *tool, char *const *argv,
 		set_check(&c, 500, 0, "internal error: out of memory");
 		goto out;
 	}
-	if (join_argv(argv, argc, joined) < 0) {
+	if (join_argv(argv, argc, joined, &joined_len) < 0) {
 		set_check(&c, 400, 0, "bad request: argv too long (more than "
 			  "%d bytes joined)", ARGV_MAX_BYTES);
 		goto out;
 	}
-	quote(q, joined, strlen(joined));
+	quote(q, joined, joined_len);
 	if ((pat = glob_first(&tool->cli.argv_deny_patterns, joined)) != NULL) {
 		quote(qp, pat, strlen(pat));
 		set_check(&c, 403, 0,

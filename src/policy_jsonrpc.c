@@ -112,7 +112,7 @@ static int check_shape(struct json_object *req, struct check *c)
 	    t != json_type_array)
 		return invalid(c, "\"params\" must be an object or an array");
 	if (json_object_object_get_ex(req, "id", &o) &&
-	    (t = json_object_get_type(o)) != json_type_null &&
+	    json_object_get_type(o) != json_type_null &&
 	    request_id(req) == NULL)
 		return invalid(c, "\"id\" must be a string, number or null");
 	return 0;

@@ -409,7 +409,10 @@ static int run(const struct settings *st, const char *tool, char *body)
 
 int main(int argc, char **argv)
 {
-	struct settings st;
+	/* zeroed, although load_settings() writes every field first:
+	 * cppcheck 2.10's whole-program pass takes snprintf()'s
+	 * destination for a read (ctuuninitvar) */
+	struct settings st = { 0 };
 	const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 :
 						 argv[0];
 	int first = 1;

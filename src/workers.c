@@ -118,26 +118,28 @@ static int await_job(struct thread *t)
 	}
 }
 
-/* Under lock, t's job over: parks t until the next job (1) or says that
- * t is to exit (0). */
-static int park(struct thread *t)
+/* Under lock, t's job over: parks t until the next job, whose function
+ * it returns (t->fn, never NULL), or NULL when t is to exit. */
+static workers_fn *park(struct thread *t)
 {
 	if (--n_busy == 0)
 		pthread_cond_broadcast(&gone);
 	if (stopping || n_idle >= WORKERS_IDLE_MAX)
-		return 0;
+		return NULL;
 	t->next = idle_stack;
 	idle_stack = t;
 	n_idle++;
 	clock_gettime(CLOCK_MONOTONIC, &t->parked_at);
-	return await_job(t);
+	return await_job(t) ? t->fn : NULL;
 }
 
 static void note_stack(void)
 {
 	pthread_attr_t a;
-	void *low;
-	size_t size;
+	/* initialised for cppcheck 2.10 only: its posix.cfg marks the
+	 * out-arguments of pthread_attr_getstack() not-uninit (a mistake) */
+	void *low = NULL;
+	size_t size = 0;
 
 	if (pthread_getattr_np(pthread_self(), &a) != 0)
 		return;
@@ -173,8 +175,8 @@ static void *thread_main(void *arg)
 	note_stack();
 	pthread_mutex_lock(&lock);
 	t->tid = pthread_self();
+	workers_fn *fn = t->fn; /* the first job, given by start_thread() */
 	do {
-		workers_fn *fn = t->fn;
 		void *job = t->arg;
 
 		t->fn = NULL;
@@ -184,7 +186,7 @@ static void *thread_main(void *arg)
 		fn(job);
 		pthread_sigmask(SIG_SETMASK, &mask, NULL);
 		pthread_mutex_lock(&lock);
-	} while (park(t));
+	} while ((fn = park(t)) != NULL);
 	int joined = t->stop, last_idle = t->last_idle;
 	pthread_mutex_unlock(&lock);
 	/* The pool is back at its floor after a load: give the memory its

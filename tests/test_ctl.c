@@ -249,6 +249,12 @@ static void test_ctl_token(void)
 	CU_ASSERT_EQUAL(ctl_env("CARAPACE_ADMIN_TOKEN='a b'", "status", out,
 				sizeof(out)), 1);
 	CU_ASSERT(strstr(out, "visible ASCII") != NULL);
+	/* a file that cannot be opened: said, and no token read from it
+	 * (the path scan-build followed in ctl_admin.c) */
+	snprintf(args, sizeof(args), "--token-file '%s.none' -c '%s' status",
+		 file, conf_path);
+	CU_ASSERT_EQUAL(ctl_env("", args, out, sizeof(out)), 1);
+	CU_ASSERT(strstr(out, ".none: No such file") != NULL);
 }
 
 static void test_ctl_hash_token(void)

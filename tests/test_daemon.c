@@ -250,6 +250,17 @@ static void test_start_errors_reach_the_launcher(void)
 		 conf);
 	CU_ASSERT_EQUAL(tu_run(cmd, out, sizeof(out)), 0);
 	CU_ASSERT(strstr(out, "test is successful") != NULL);
+	/* USER:GROUP, the group by name or by number (getgrnam_r) */
+	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s' -u nobody:nogroup",
+		 carapaced_path, conf);
+	CU_ASSERT_EQUAL(tu_run(cmd, out, sizeof(out)), 0);
+	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s' -u nobody:4711",
+		 carapaced_path, conf);
+	CU_ASSERT_EQUAL(tu_run(cmd, out, sizeof(out)), 0);
+	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s' -u nobody:no-such-group-x",
+		 carapaced_path, conf);
+	CU_ASSERT_EQUAL(tu_run(cmd, out, sizeof(out)), 1);
+	CU_ASSERT(strstr(out, "no such group: no-such-group-x") != NULL);
 }
 
 /* ---- fewer privileges ---- */
