@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -355,6 +356,25 @@ static int head_start(struct worker *w, const char *line, size_t len)
 	return 0;
 }
 
+/* A Content-Length value, v[0..end): digits only, read within the line
+ * (curl's is not NUL-terminated: strtoll would read on past it, skipping
+ * its CR LF as blanks and taking an empty value for 0). -1 when it is not
+ * a length: empty, a sign, a blank inside, over LLONG_MAX. The head then
+ * has none, and the body goes on as it comes. */
+static long long length_of(const char *v, const char *end)
+{
+	long long n = 0;
+
+	if (v == end)
+		return -1;
+	for (; v < end; v++) {
+		if (*v < '0' || *v > '9' || n > (LLONG_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (*v - '0');
+	}
+	return n;
+}
+
 static int head_field(struct worker *w, const char *line, size_t len)
 {
 	const char *colon = memchr(line, ':', len);
@@ -369,10 +389,8 @@ static int head_field(struct worker *w, const char *line, size_t len)
 	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
 		end--;
 	if (name_len == 14 && strncasecmp(line, "Content-Length", 14) == 0) {
-		char *stop;
-		errno = 0;
-		long long cl = strtoll(v, &stop, 10);
-		if (errno == 0 && stop == end && cl >= 0)
+		long long cl = length_of(v, end);
+		if (cl >= 0)
 			w->head->content_length = cl;
 		return 0;
 	}
