@@ -70,8 +70,23 @@ static int read_text(const char *file, struct dbuf *buf, struct error *err)
 	return 0;
 }
 
-/* Each name of text (NUL-terminated) into a new array; -1 on out of
- * memory. */
+/* Appends name[0..len) to *names (k of them). -1 on out of memory. */
+static int add_name(char ***names, size_t *k, const char *name, size_t len)
+{
+	char **grown = realloc(*names, (*k + 1) * sizeof(**names));
+	char *copy = grown ? strndup(name, len) : NULL;
+
+	if (grown)
+		*names = grown;
+	if (copy == NULL)
+		return -1;
+	(*names)[(*k)++] = copy;
+	return 0;
+}
+
+/* Each name of text (NUL-terminated) into a new array: every word of a
+ * line up to a '#', so that "alice bob" revokes both rather than one
+ * (a mistake here errs on the side of refusing). -1 on out of memory. */
 static int split_names(char *text, char ***out, size_t *n)
 {
 	char **names = NULL;
@@ -79,19 +94,16 @@ static int split_names(char *text, char ***out, size_t *n)
 
 	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		line += strspn(line, " \t\r");
-		size_t len = strcspn(line, " \t\r#");
-		if (len == 0)
-			continue;
-		char **grown = realloc(names, (k + 1) * sizeof(*names));
-		char *name = grown ? strndup(line, len) : NULL;
-		if (grown)
-			names = grown;
-		if (name == NULL) {
-			free_names(names, k);
-			return -1;
+		line[strcspn(line, "#")] = '\0';
+		for (char *w = line + strspn(line, " \t\r"); *w != '\0';
+		     w += strspn(w, " \t\r")) {
+			size_t len = strcspn(w, " \t\r");
+			if (add_name(&names, &k, w, len) < 0) {
+				free_names(names, k);
+				return -1;
+			}
+			w += len;
 		}
-		names[k++] = name;
 	}
 	*out = names;
 	*n = k;

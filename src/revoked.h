@@ -19,8 +19,9 @@ struct revoked;
 struct revoked *revoked_new(void);
 void revoked_free(struct revoked *r);
 
-/* Replaces the set with the names in file: one a line, blanks around it
- * ignored, lines empty or starting with '#' skipped. file NULL or a file
+/* Replaces the set with the names in file: one a line as carapacectl
+ * writes them; every word of a line counts ("a b" revokes both), and
+ * '#' starts a comment to the end of its line. file NULL or a file
  * that does not exist: nothing is revoked. 0, or -1 with why in err and
  * the set unchanged (a file that cannot be read is not taken for an
  * empty one). */

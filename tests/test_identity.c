@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cu_run.h"
+#include "revoked.h"
 #include "secret.h"
 #include "text.h"
 
@@ -330,6 +331,39 @@ static void test_secret_equal_values(void)
 	}
 }
 
+/* The revocation file: every word of a line is a name, '#' a comment; a
+ * missing file names nobody, an unreadable one is an error that leaves
+ * the set as it was. */
+static void test_revoked_file(void)
+{
+	char dir[] = "/tmp/carapace-revoked-XXXXXX", path[128];
+	struct revoked *r = revoked_new();
+	struct error err;
+	FILE *f;
+
+	CU_ASSERT_FATAL(r != NULL && mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/revoked", dir);
+	CU_ASSERT_EQUAL(revoked_load(r, path, &err), 0); /* missing */
+	CU_ASSERT_EQUAL(revoked_count(r), 0);
+	f = fopen(path, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs("# revoked\nalice\n  bob carol # both\r\n\n#dave\neve#x\n", f);
+	fclose(f);
+	CU_ASSERT_EQUAL(revoked_load(r, path, &err), 0);
+	CU_ASSERT_EQUAL(revoked_count(r), 4);
+	CU_ASSERT(revoked_has(r, "alice") && revoked_has(r, "bob") &&
+		  revoked_has(r, "carol") && revoked_has(r, "eve"));
+	CU_ASSERT(!revoked_has(r, "dave") && !revoked_has(r, "both") &&
+		  !revoked_has(r, "#"));
+	/* a directory cannot be read as the file: refused, set kept */
+	CU_ASSERT_EQUAL(revoked_load(r, dir, &err), -1);
+	CU_ASSERT(strstr(err.msg, dir) != NULL);
+	CU_ASSERT_EQUAL(revoked_count(r), 4);
+	unlink(path);
+	rmdir(dir);
+	revoked_free(r);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -344,7 +378,8 @@ int main(void)
 			 test_peer_only) ||
 	    !CU_add_test(s, "secret_equal reads the whole hash",
 			 test_secret_equal_reads_all) ||
-	    !CU_add_test(s, "secret_equal values", test_secret_equal_values)) {
+	    !CU_add_test(s, "secret_equal values", test_secret_equal_values) ||
+	    !CU_add_test(s, "the revocation file", test_revoked_file)) {
 		CU_cleanup_registry();
 		return 1;
 	}

@@ -1,8 +1,8 @@
 /* The revocation file (revoked_load), the one record carapacectl revoke
  * edits and the daemon reads: its bytes, from a memfd named by
- * /proc/self/fd. A file that loads revokes the first name it lists (a
- * line's first word: revoked.c reads what follows a blank or a '#' as
- * a comment), and holds no more names than it has bytes. */
+ * /proc/self/fd. A file that loads revokes the first name it lists
+ * (every word of a line up to a '#' is a name), and holds no more names
+ * than it has bytes. */
 #include "config.h"
 
 #include <sys/mman.h>
