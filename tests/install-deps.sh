@@ -14,3 +14,5 @@ apt-get install -y -qq --no-install-recommends \
 # make analyze: cppcheck; scan-build (clang-tools, which brings clang-14)
 apt-get install -y -qq --no-install-recommends cppcheck >/dev/null
 apt-get install -y -qq --no-install-recommends clang-tools >/dev/null
+# make fuzz: clang and its sanitizer and libFuzzer runtimes
+sh "$(dirname "$0")/install-fuzz-deps.sh"
