@@ -13,6 +13,21 @@
 #include <string.h>
 #include <sys/types.h>
 
+/* TU_ASAN is 1 when this program (and so the whole tree: make check-asan
+ * builds everything alike) is built with AddressSanitizer: gcc says so
+ * with __SANITIZE_ADDRESS__, clang with __has_feature. A test whose
+ * claim ASan changes (memory, address space) says how it measures then. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#ifndef TU_ASAN
+#define TU_ASAN 0
+#endif
+
 /* Byte i of the pattern the test upstream serves on /bytes and /abort. */
 static inline unsigned char tu_pattern_byte(uint64_t i)
 {
