@@ -11,3 +11,6 @@ apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config ca-certificates curl \
 	libmicrohttpd-dev libcurl4-openssl-dev libjson-c-dev libcunit1-dev \
 	libgnutls28-dev openssl groff-base logrotate >/dev/null
+# valgrind: make check-valgrind (carapaced under memcheck); check-asan and
+# check-tsan need nothing more: gcc's sanitizer runtimes come with gcc-12
+apt-get install -y -qq --no-install-recommends valgrind >/dev/null

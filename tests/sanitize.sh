@@ -132,9 +132,21 @@ for t in $SAN_TESTS; do
 	name=${t##*/}
 	ok=1
 	grep -q '^:test-result: PASS' "$t.trs" 2>/dev/null || ok=0
-	# valgrind's log of a run without errors is empty (-q)
 	for r in "$dir/reports/$name".*; do
-		[ -s "$r" ] || continue
+		[ -f "$r" ] || continue
+		# valgrind's log of a run without errors is empty (-q) but for
+		# one warning: valgrind 3.19 (Debian 12) has no pidfd_open(2)
+		# (syscall 434) and says so, then fails it with ENOSYS, which
+		# src/exec.c takes for a kernel without it (it polls waitid).
+		# Its lines are dropped; anything else is a report.
+		grep -v -e 'unhandled amd64-linux syscall: 434$' \
+			-e 'You may be able to write your own handler' \
+			-e 'Read the file README_MISSING_SYSCALL_OR_IOCTL' \
+			-e 'Nevertheless we consider this a bug' \
+			-e 'valgrind.org/support/bug_reports.html' \
+			"$r" >"$r.left"
+		[ -s "$r.left" ] || { rm -f "$r.left"; continue; }
+		mv "$r.left" "$r"
 		ok=0
 		echo "== $kind report: _build-$kind/reports/${r##*/}"
 		head -60 "$r"

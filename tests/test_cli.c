@@ -305,8 +305,8 @@ static void test_cli_cwd_no_fd(void)
 
 struct swapper {
 	const char *a, *b;
-	volatile int stop;
-	unsigned long swaps;
+	_Atomic int stop;       /* set by the test's thread */
+	unsigned long swaps;    /* read once the swapper is joined */
 };
 
 static void *swap_loop(void *arg)

@@ -27,6 +27,20 @@
 #ifndef TU_ASAN
 #define TU_ASAN 0
 #endif
+/* TU_TSAN likewise for ThreadSanitizer (make check-tsan); TU_SANITIZED
+ * for either: a process then starts larger (the sanitizer's shadow
+ * memory), and a memory bound is on its growth over a baseline. */
+#if defined(__SANITIZE_THREAD__)
+#define TU_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TU_TSAN 1
+#endif
+#endif
+#ifndef TU_TSAN
+#define TU_TSAN 0
+#endif
+#define TU_SANITIZED (TU_ASAN || TU_TSAN)
 
 /* Byte i of the pattern the test upstream serves on /bytes and /abort. */
 static inline unsigned char tu_pattern_byte(uint64_t i)
