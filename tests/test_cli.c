@@ -572,6 +572,9 @@ static void test_cli_max_concurrent(void)
 				strlen(body));
 		CU_ASSERT_EQUAL(tu_read_head(&r[i], fds[i], 10000), 0);
 	}
+	/* the head comes before the worker takes the slot: both runs
+	 * under way, then the third */
+	CU_ASSERT_EQUAL(wait_children(cli_pid, 2, 5000), 2);
 	expect_error(cli_port, "POST", "/tools/ct", NULL, body, 503, "ct");
 	for (int i = 0; i < 2; i++) {
 		tu_resp_free(&r[i]);
