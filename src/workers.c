@@ -45,6 +45,7 @@ static _Atomic uint64_t started;
 /* The calling worker's stack: its lowest usable byte (0 on a thread not
  * ours, or when unknown), and whether this job has trimmed it already. */
 static _Thread_local uintptr_t stack_low;
+static _Thread_local uintptr_t stack_high; /* one past its highest byte */
 static _Thread_local int stack_trimmed;
 
 static void thread_free(struct thread *t)
@@ -143,8 +144,10 @@ static void note_stack(void)
 
 	if (pthread_getattr_np(pthread_self(), &a) != 0)
 		return;
-	if (pthread_attr_getstack(&a, &low, &size) == 0)
+	if (pthread_attr_getstack(&a, &low, &size) == 0) {
 		stack_low = (uintptr_t)low; /* above the guard */
+		stack_high = stack_low + size;
+	}
 	pthread_attr_destroy(&a);
 }
 
@@ -155,11 +158,14 @@ void workers_stack_trim(void)
 	stack_trimmed = 1;
 
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	volatile char here = 0;
-	/* a margin below this frame for madvise's own (a few words) */
-	uintptr_t high = ((uintptr_t)&here - 512) & ~(page - 1);
+	/* This frame's address, not a local's: AddressSanitizer may put a
+	 * local on a "fake stack" on the heap (detect_stack_use_after_return),
+	 * and the range would then run from the stack to there, over other
+	 * threads' memory. A margin below it for madvise's own (a few words). */
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	uintptr_t high = (here - 512) & ~(page - 1);
 
-	if (high > stack_low)
+	if (high > stack_low && here < stack_high)
 		madvise((void *)stack_low, high - stack_low, MADV_DONTNEED);
 }
 

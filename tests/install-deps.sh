@@ -16,3 +16,6 @@ apt-get install -y -qq --no-install-recommends cppcheck >/dev/null
 apt-get install -y -qq --no-install-recommends clang-tools >/dev/null
 # make fuzz: clang and its sanitizer and libFuzzer runtimes
 sh "$(dirname "$0")/install-fuzz-deps.sh"
+# valgrind: make check-valgrind (carapaced under memcheck); check-asan and
+# check-tsan need nothing more: gcc's sanitizer runtimes come with gcc-12
+apt-get install -y -qq --no-install-recommends valgrind >/dev/null

@@ -649,6 +649,25 @@ static int gw2_call(void)
 	return rc == 0 ? status : -1;
 }
 
+/* Occurrences of what in the daemons' stderr (errlog_path). */
+static int errlog_count(const char *what)
+{
+	char *text = slurp(errlog_path, NULL);
+	int n = 0;
+
+	for (const char *p = text; p && (p = strstr(p, what)) != NULL; p++)
+		n++;
+	free(text);
+	return n;
+}
+
+/* Whether the reopen SIGUSR1 asked for has failed (*arg: the count of its
+ * message before the signal): it says so at once (audit_reopen). */
+static int reopen_failed(void *arg)
+{
+	return errlog_count("record(s) not written") > *(int *)arg;
+}
+
 static void test_vanished_log_dir_does_not_stop_requests(void)
 {
 	char cmd[800];
@@ -667,12 +686,16 @@ static void test_vanished_log_dir_does_not_stop_requests(void)
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", gw2_logdir);
 	CU_ASSERT_FATAL(system(cmd) == 0);
+	int reports = errlog_count("record(s) not written");
 	CU_ASSERT(kill(gw2_pid, SIGUSR1) == 0);
+	/* the main thread reopens: until it has, records still go to the
+	 * open (deleted) file, and a call made then would not count */
+	CU_ASSERT(tu_wait_until(reopen_failed, &reports, 10000) == 0);
 	for (int i = 0; i < 20; i++)
 		CU_ASSERT_EQUAL(gw2_call(), 200);
 	/* a record is written once its answer is over: the last may still
 	 * be on its way when the client has read the answer */
-	for (int waited = 0; waited < 5000 && gw2_write_errors() < 20;
+	for (int waited = 0; waited < 10000 && gw2_write_errors() < 20;
 	     waited += 50)
 		tu_sleep_ms(50);
 	CU_ASSERT(gw2_write_errors() >= 20);

@@ -305,8 +305,8 @@ static void test_cli_cwd_no_fd(void)
 
 struct swapper {
 	const char *a, *b;
-	volatile int stop;
-	unsigned long swaps;
+	_Atomic int stop;       /* set by the test's thread */
+	unsigned long swaps;    /* read once the swapper is joined */
 };
 
 static void *swap_loop(void *arg)
@@ -572,6 +572,9 @@ static void test_cli_max_concurrent(void)
 				strlen(body));
 		CU_ASSERT_EQUAL(tu_read_head(&r[i], fds[i], 10000), 0);
 	}
+	/* the head comes before the worker takes the slot: both runs
+	 * under way, then the third */
+	CU_ASSERT_EQUAL(wait_children(cli_pid, 2, 5000), 2);
 	expect_error(cli_port, "POST", "/tools/ct", NULL, body, 503, "ct");
 	for (int i = 0; i < 2; i++) {
 		tu_resp_free(&r[i]);

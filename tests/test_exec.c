@@ -713,7 +713,9 @@ static void test_timeout_with_stuck_consumer(void)
 	CU_ASSERT(!res.cancelled);
 	CU_ASSERT_EQUAL(res.signal, SIGTERM);
 	CU_ASSERT_EQUAL(st.calls, 1); /* nothing after the drop */
-	CU_ASSERT(st.deadline_ms >= t0 + 500 && st.deadline_ms <= t0 + 600);
+	/* the run's timeout, not timeout + grace (t0 + 1000): the margin is
+	 * for exec_run's start, late on a loaded machine */
+	CU_ASSERT(st.deadline_ms >= t0 + 500 && st.deadline_ms <= t0 + 900);
 	CU_ASSERT(ms >= 500 && ms < 2000);
 }
 

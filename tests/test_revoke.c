@@ -285,11 +285,11 @@ static void test_revoke_ends_stream(void)
 	tu_resp_free(&r);
 	close(fd);
 	json_object *end = NULL, *v;
-	for (int i = 0; i < 100 && end == NULL; i++) {
-		end = stream_end_of_lo();
-		if (end == NULL)
-			tu_sleep_ms(20);
-	}
+	/* its record is written once the stream is over: a deadline, not a
+	 * count of tries, which a slow run would use up sooner */
+	uint64_t deadline = tu_now_ns() + 10000000000ull;
+	while ((end = stream_end_of_lo()) == NULL && tu_now_ns() < deadline)
+		tu_sleep_ms(20);
 	CU_ASSERT(end && json_object_object_get_ex(end, "ended", &v) &&
 		  strcmp(json_object_get_string(v), "revoked") == 0);
 	json_object_put(end);

@@ -655,9 +655,15 @@ static int curl_status(const char *args, const char *url)
 
 /* Whether the audit log's last record names client (NULL: null) and
  * remote starts with remote_prefix. */
-static int last_record_is(const char *client, const char *remote_prefix)
+struct want_record {
+	const char *client, *remote_prefix;
+};
+
+static int last_record_now(void *arg)
 {
+	const struct want_record *w = arg;
 	char out[8192], want_client[96], want_remote[96];
+	const char *client = w->client, *remote_prefix = w->remote_prefix;
 
 	if (run(out, sizeof(out), "tail -n 1 '%s'", audit_file) != 0)
 		return 0;
@@ -670,6 +676,17 @@ static int last_record_is(const char *client, const char *remote_prefix)
 		 remote_prefix);
 	return strstr(out, want_client) != NULL &&
 	       strstr(out, want_remote) != NULL;
+}
+
+/* Whether the audit log's last record comes to be the request's: it is
+ * written once the answer is over, so it may still be on its way when
+ * the client has the answer (each check here expects another record
+ * than the one before it). */
+static int last_record_is(const char *client, const char *remote_prefix)
+{
+	struct want_record w = { client, remote_prefix };
+
+	return tu_wait_until(last_record_now, &w, 10000) == 0;
 }
 
 /* Mutual TLS: a certificate from the clients' CA with the client's name

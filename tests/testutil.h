@@ -13,6 +13,35 @@
 #include <string.h>
 #include <sys/types.h>
 
+/* TU_ASAN is 1 when this program (and so the whole tree: make check-asan
+ * builds everything alike) is built with AddressSanitizer: gcc says so
+ * with __SANITIZE_ADDRESS__, clang with __has_feature. A test whose
+ * claim ASan changes (memory, address space) says how it measures then. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#ifndef TU_ASAN
+#define TU_ASAN 0
+#endif
+/* TU_TSAN likewise for ThreadSanitizer (make check-tsan); TU_SANITIZED
+ * for either: a process then starts larger (the sanitizer's shadow
+ * memory), and a memory bound is on its growth over a baseline. */
+#if defined(__SANITIZE_THREAD__)
+#define TU_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TU_TSAN 1
+#endif
+#endif
+#ifndef TU_TSAN
+#define TU_TSAN 0
+#endif
+#define TU_SANITIZED (TU_ASAN || TU_TSAN)
+
 /* Byte i of the pattern the test upstream serves on /bytes and /abort. */
 static inline unsigned char tu_pattern_byte(uint64_t i)
 {
