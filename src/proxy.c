@@ -44,6 +44,10 @@
 /* The longest a worker sleeps while its client has pipelined bytes
  * unread (see check_client): how late such a client's close is noticed. */
 #define UNREAD_POLL_MS 1000
+/* The longest a worker sleeps holding its client's socket with no
+ * upstream socket open for a cancel to shut down: how long a cancel (on
+ * MHD's thread) may wait for it, at worst. */
+#define HELD_POLL_MS 50
 
 /* A header to send. The host's own (injected by the configuration, or
  * written by carapaced) are kept apart from the client's: the client's
@@ -89,8 +93,8 @@ struct worker {
 	int waiting;               /* in curl_multi_wait ... */
 	int upstream_fd;           /* ... on this upstream socket, or -1 */
 	int *opened_fd;            /* its handle's socket being connected */
-	int client_fd;             /* watched while it may close; -1 */
-	int client_unread;         /* ... polled instead: bytes wait in it */
+	int client_unread;         /* the client pipelined bytes: its socket
+				    * is polled for a close, not watched */
 };
 
 int proxy_global_init(void)
@@ -538,18 +542,18 @@ static void wake_worker(void *arg)
  * there, and is taken for gone: HTTP/1.1 allows the half-close, but most
  * proxies (nginx, proxy_ignore_client_abort off) take it for an abort
  * too. Until the stream is cancelled the client's descriptor cannot be
- * closed (MHD holds the connection suspended), so its number is not
- * reused meanwhile; after, a look at a reused one can only cancel the
- * stream again. */
-static void check_client(struct worker *w)
+ * closed (MHD holds the connection suspended); a cancel waits for the
+ * worker to let go of the socket (stream_client_hold) before MHD may
+ * close it, so the worker never looks at a number MHD reused. 1: the
+ * client left. */
+static int check_client(struct worker *w, int fd)
 {
 	char c;
-	ssize_t n = recv(w->client_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-		stream_cancel(w->stream);
-	else if (n > 0)
+	if (n > 0)
 		w->client_unread = 1;
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
 }
 
 /* 1 when the client closed or reset its socket, unread bytes or not
@@ -562,12 +566,15 @@ static int client_left(int fd)
 	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
-/* Sleeps in curl_multi_wait up to budget ms, watching the client. */
+/* Sleeps in curl_multi_wait up to budget ms, watching the client. The
+ * client's socket is held meanwhile (a cancel waits for the wait, which
+ * it ends by shutting the upstream socket down: with none open yet, the
+ * wait is kept short), and the stream cancelled only once let go. */
 static void wait_events(struct worker *w, CURL *easy, int budget)
 {
-	struct curl_waitfd extra = { .fd = w->client_fd,
-				     .events = CURL_WAIT_POLLIN };
-	int watch = w->client_fd >= 0 && !w->client_unread;
+	int fd = stream_client_hold(w->stream);
+	struct curl_waitfd extra = { .fd = fd, .events = CURL_WAIT_POLLIN };
+	int watch = fd >= 0 && !w->client_unread, gone = 0;
 	curl_socket_t sock = CURL_SOCKET_BAD;
 
 	if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK)
@@ -581,6 +588,8 @@ static void wait_events(struct worker *w, CURL *easy, int budget)
 	/* after waiting is set: a cancel from here on shuts the socket */
 	if (w->client_unread && budget > UNREAD_POLL_MS)
 		budget = UNREAD_POLL_MS;
+	if (fd >= 0 && sock == CURL_SOCKET_BAD && budget > HELD_POLL_MS)
+		budget = HELD_POLL_MS;
 	if (!stream_is_cancelled(w->stream))
 		curl_multi_wait(w->multi, &extra, watch, budget, NULL);
 	pthread_mutex_lock(&w->wait_lock);
@@ -588,9 +597,12 @@ static void wait_events(struct worker *w, CURL *easy, int budget)
 	w->upstream_fd = -1;
 	pthread_mutex_unlock(&w->wait_lock);
 	if (watch && extra.revents != 0)
-		check_client(w);
-	if (w->client_fd >= 0 && w->client_unread &&
-	    client_left(w->client_fd))
+		gone = check_client(w, fd);
+	if (fd >= 0 && w->client_unread && !gone)
+		gone = client_left(fd);
+	if (fd >= 0)
+		stream_client_drop(w->stream);
+	if (gone)
 		stream_cancel(w->stream);
 }
 
@@ -783,7 +795,6 @@ static void run_worker(struct worker *w)
 		return;
 	}
 	w->multi = h->multi;
-	w->client_fd = stream_client_fd(w->stream);
 	stream_set_cancel_hook(w->stream, wake_worker, w);
 	how = drive(w, h->easy, &result);
 	if (w->idle_expired)
@@ -822,9 +833,8 @@ int proxy_start(struct proxy_request *r, struct stream *s)
 	w->req = r;
 	w->stream = s;
 	/* a fresh worker per job: the pooled thread that runs it carries
-	 * nothing of the job before (wait_lock, client_fd, upstream_fd) */
+	 * nothing of the job before (wait_lock, upstream_fd) */
 	w->upstream_fd = -1;
-	w->client_fd = -1;
 	pthread_mutex_init(&w->wait_lock, NULL);
 	if (workers_run(worker_main, w) < 0) {
 		int saved = errno;

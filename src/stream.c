@@ -33,6 +33,7 @@ struct chunk {
 struct stream {
 	pthread_mutex_t lock;
 	pthread_cond_t space;   /* signalled when the consumer reads bytes */
+	pthread_cond_t client_free; /* signalled when client_holds falls */
 	int wake_fd;            /* eventfd a blocking consumer sleeps on;
 				 * made at its first sleep; -1 */
 	void (*suspend)(void *); /* a non-blocking consumer's: */
@@ -62,6 +63,8 @@ struct stream {
 	uint64_t consumed;      /* bytes the consumer has read, in all */
 	int stalled;            /* the client read nothing for too long */
 	int consumer_gone;      /* stream_cancel: nobody will read again */
+	unsigned client_holds;  /* the producer is using client_fd: a cancel
+				 * waits for it to let go (stream_client_hold) */
 	void (*cancel_hook)(void *);
 	void *cancel_arg;
 	void *attached;         /* stream_attach's, until detached */
@@ -127,6 +130,7 @@ struct stream *stream_new(size_t capacity)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->space, &ca);
+	pthread_cond_init(&s->client_free, NULL);
 	pthread_condattr_destroy(&ca);
 	s->client_fd = -1;
 	s->refs = 2;
@@ -162,6 +166,7 @@ static void stream_destroy(struct stream *s)
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
 	pthread_cond_destroy(&s->space);
+	pthread_cond_destroy(&s->client_free);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -217,6 +222,11 @@ void stream_cancel(struct stream *s)
 	/* the connection may be gone once this returns: never resume it */
 	s->suspend = NULL;
 	s->resume = NULL;
+	/* nor may the producer still be looking at its socket, which MHD
+	 * closes once this returns (and whose number it may then reuse);
+	 * cancel_locked woke it */
+	while (s->client_holds > 0)
+		pthread_cond_wait(&s->client_free, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	parkable_remove(s);
 }
@@ -657,6 +667,24 @@ void stream_close_parkable(void)
 		pthread_mutex_unlock(&s->lock);
 	}
 	pthread_mutex_unlock(&parkable_lock);
+}
+
+int stream_client_hold(struct stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int fd = s->consumer_gone || s->cancelled ? -1 : s->client_fd;
+	if (fd >= 0)
+		s->client_holds++;
+	pthread_mutex_unlock(&s->lock);
+	return fd;
+}
+
+void stream_client_drop(struct stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (--s->client_holds == 0)
+		pthread_cond_broadcast(&s->client_free);
+	pthread_mutex_unlock(&s->lock);
 }
 
 int stream_client_fd(struct stream *s)

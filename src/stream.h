@@ -182,6 +182,13 @@ void stream_set_consumer(struct stream *s, int client_fd,
 void stream_close_parkable(void);
 /* The client's socket for the producer to watch; -1: none, or gone. */
 int stream_client_fd(struct stream *s);
+/* The same, held: until stream_client_drop(), stream_cancel() does not
+ * return, so MHD does not close the socket (nor reuse its number) while
+ * the producer polls or peeks at it. -1 (nothing held): none, gone or
+ * cancelled. Hold it only across non-blocking calls and a wait that the
+ * cancel hook ends, and never call stream_cancel() while holding it. */
+int stream_client_hold(struct stream *s);
+void stream_client_drop(struct stream *s);
 /* 0 and *head set; -1 failed (*why, err->msg); 1: parked. */
 int stream_try_head(struct stream *s, const struct stream_head **head,
 		    enum stream_failure *why, struct error *err);

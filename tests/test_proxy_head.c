@@ -57,7 +57,7 @@ static int feed(struct worker *w, const char *line)
 static void test_content_length(void)
 {
 	for (size_t i = 0; i < N_ELEMS(length_cases); i++) {
-		struct worker w = { .upstream_fd = -1, .client_fd = -1 };
+		struct worker w = { .upstream_fd = -1 };
 
 		CU_ASSERT_FATAL(feed(&w, "HTTP/1.1 200 OK\r\n"));
 		CU_ASSERT(feed(&w, length_cases[i].line));

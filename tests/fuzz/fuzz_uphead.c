@@ -18,7 +18,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct worker w = { .upstream_fd = -1, .client_fd = -1 };
+	struct worker w = { .upstream_fd = -1 };
 	const char *s = (const char *)data, *end = s + size;
 
 	w.req = proxy_request_new("GET", "http://127.0.0.1:1/");
