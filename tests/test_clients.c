@@ -549,10 +549,13 @@ static void test_revoked(void)
 	CU_ASSERT_FATAL(open_stream(&s, "sig", T_REV) == 0);
 	CU_ASSERT_FATAL(tu_write_file(revoked_path, "# test\nrev\n") == 0);
 	CU_ASSERT_FATAL(kill(gw_pid, SIGHUP) == 0);
-	int ms = stream_ends_in(&s, 5000);
-	CU_ASSERT(ms >= 0 && ms <= 1000);
-	if (ms > 1000 || ms < 0)
-		fprintf(stderr, "\n  the stream ended after %d ms\n", ms);
+	/* The revocation ends it at once (the reload closes it; no timer is
+	 * involved: this config has none under a minute). Under 1 s on a
+	 * quiet machine; the bound is a deadline a loaded run (sanitizers,
+	 * nice 19) cannot cross by accident, and the time is printed. */
+	int ms = stream_ends_in(&s, 10000);
+	CU_ASSERT(ms >= 0 && ms <= 5000);
+	fprintf(stderr, "\n  a revoked client's stream ended after %d ms\n", ms);
 	close_stream(&s);
 	CU_ASSERT_STRING_EQUAL(ended_for("rev"), "revoked");
 	int before = upstream_requests();

@@ -277,11 +277,17 @@ static void test_revoke_ends_stream(void)
 	CU_ASSERT(strstr(out, "1 streams ended") != NULL);
 	uint64_t t0 = tu_now_ns();
 	ssize_t n;
+	/* ended at once by the revocation, not by a timer (none under a
+	 * minute here): under 1 s on a quiet machine; the bound is a
+	 * deadline that a loaded run (sanitizers, nice 19) cannot cross by
+	 * accident, and the time is printed */
 	while ((n = tu_read_body(&r, buf, sizeof(buf), 1000)) > 0 &&
-	       tu_now_ns() - t0 < 2000000000ull)
+	       tu_now_ns() - t0 < 10000000000ull)
 		;
 	CU_ASSERT(n == 0 || n == -2); /* ended, not timed out */
-	CU_ASSERT(tu_now_ns() - t0 < 1000000000ull);
+	CU_ASSERT(tu_now_ns() - t0 < 5000000000ull);
+	fprintf(stderr, "\n  the revoked stream ended after %llu ms\n",
+		(unsigned long long)((tu_now_ns() - t0) / 1000000));
 	tu_resp_free(&r);
 	close(fd);
 	json_object *end = NULL, *v;
