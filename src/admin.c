@@ -11,11 +11,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "dbuf.h"
+#include "endpoint.h"
 #include "httpd.h"
 #include "log.h"
 #include "revoked.h"
@@ -666,60 +665,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the listener ---- */
 
-/* A socket file left by a daemon that died is removed; one that still
- * answers belongs to a running daemon and is left alone. */
-static int clear_stale_socket(const char *path, struct error *err)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat st;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISSOCK(st.st_mode)) {
-		error_set(err, 0, NULL, "%s exists and is not a socket", path);
-		return -1;
-	}
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int live = fd >= 0 &&
-		   connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
-	if (fd >= 0)
-		close(fd);
-	if (live) {
-		error_set(err, 0, NULL, "%s is in use by another process", path);
-		return -1;
-	}
-	return unlink(path);
-}
-
-/* Mode 0600 from the moment it exists: the umask is narrowed around
- * bind(2), which creates the file. */
-static int unix_listen(const char *path, struct error *err)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = -1;
-
-	if (clear_stale_socket(path, err) < 0)
-		goto fail;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	mode_t old = umask(0177);
-	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
-	if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, 128) < 0)
-		goto fail;
-	return fd;
-fail:
-	if (err->msg[0] == '\0')
-		error_set(err, 0, NULL, "cannot listen on unix:%s: %s", path,
-			 strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
-
 /* Where it listens: a bound unix socket (listen_fd), or an address. */
 static struct MHD_Daemon *start_daemon(struct admin *a,
 				       const struct cfg_admin *where,
@@ -767,7 +712,9 @@ struct admin *admin_start(const struct cfg_admin *where,
 	a->ctx = *ctx;
 	a->addr = where->addr;
 	if (where->is_unix) {
-		fd = unix_listen(where->unix_path, err);
+		/* mode 0600 from the moment it exists; a stale file of a
+		 * dead daemon replaced, a live one's left alone */
+		fd = endpoint_unix_listen(where->unix_path, 0600, NULL, err);
 		a->unix_path = fd >= 0 ? strdup(where->unix_path) : NULL;
 		if (a->unix_path == NULL)
 			goto fail;

@@ -43,6 +43,18 @@ void revoked_free(struct revoked *r)
 	free(r);
 }
 
+/* r's names become names[0..n) (taken); its old ones are freed. */
+static void replace(struct revoked *r, char **names, size_t n)
+{
+	pthread_mutex_lock(&r->lock);
+	char **old = r->names;
+	size_t old_n = r->n;
+	r->names = names;
+	r->n = n;
+	pthread_mutex_unlock(&r->lock);
+	free_names(old, old_n);
+}
+
 /* The file into buf; 1 when it does not exist. */
 static int read_text(const char *file, struct dbuf *buf, struct error *err)
 {
@@ -138,13 +150,7 @@ int revoked_load(struct revoked *r, const char *file, struct error *err)
 		}
 	}
 	dbuf_free(&text);
-	pthread_mutex_lock(&r->lock);
-	char **old = r->names;
-	size_t old_n = r->n;
-	r->names = names;
-	r->n = n;
-	pthread_mutex_unlock(&r->lock);
-	free_names(old, old_n);
+	replace(r, names, n);
 	return 0;
 }
 
@@ -156,13 +162,7 @@ void revoked_move(struct revoked *dst, struct revoked *src)
 	src->names = NULL;
 	src->n = 0;
 	pthread_mutex_unlock(&src->lock);
-	pthread_mutex_lock(&dst->lock);
-	char **old = dst->names;
-	size_t old_n = dst->n;
-	dst->names = names;
-	dst->n = n;
-	pthread_mutex_unlock(&dst->lock);
-	free_names(old, old_n);
+	replace(dst, names, n);
 }
 
 int revoked_has(struct revoked *r, const char *name)

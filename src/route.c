@@ -19,17 +19,6 @@ static enum route_kind refuse(struct route *out, enum route_kind kind,
 	return kind;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The byte at path[*i] with a percent-escape decoded; *i moves past it.
  * -1: a '%' not followed by two hex digits ("%u002e" is one). */
 static int next_byte(const char *path, size_t len, size_t *i, int *escaped)
@@ -41,8 +30,8 @@ static int next_byte(const char *path, size_t len, size_t *i, int *escaped)
 		*i = at + 1;
 		return (unsigned char)path[at];
 	}
-	int hi = at + 2 < len ? hex_value(path[at + 1]) : -1;
-	int lo = hi >= 0 ? hex_value(path[at + 2]) : -1;
+	int hi = at + 2 < len ? text_hex_digit(path[at + 1]) : -1;
+	int lo = hi >= 0 ? text_hex_digit(path[at + 2]) : -1;
 	if (lo < 0)
 		return -1;
 	*i = at + 3;

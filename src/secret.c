@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "text.h"
+
 int secret_sha256(const void *data, size_t len,
 		  unsigned char out[SECRET_HASH_LEN])
 {
@@ -27,23 +29,13 @@ int secret_equal(const void *a, const void *b, size_t n)
 	return diff == 0;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int secret_hex_parse(const char *text, unsigned char out[SECRET_HASH_LEN])
 {
 	if (text == NULL || strlen(text) != SECRET_HEX_LEN)
 		return -1;
 	for (size_t i = 0; i < SECRET_HASH_LEN; i++) {
-		int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
+		int hi = text_hex_digit(text[2 * i]);
+		int lo = text_hex_digit(text[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i] = (unsigned char)(hi << 4 | lo);

@@ -38,4 +38,7 @@ uint64_t text_mono_ms(void);
  * the NUL; buf always terminated). */
 void text_rfc3339(const struct timespec *ts, char *buf, size_t len);
 
+/* The value of hex digit c (either case), or -1. */
+int text_hex_digit(char c);
+
 #endif
