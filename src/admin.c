@@ -115,6 +115,8 @@ static struct json_object *tool_json(struct admin *a,
 	json_object_object_add(o, "type", json_object_new_string(
 				       t->type == CFG_TOOL_CLI ? "cli" :
 								 "http"));
+	json_object_object_add(o, "mode", json_object_new_string(
+				       t->audit_mode ? "audit" : "enforce"));
 	if (t->http.upstream != NULL)
 		json_object_object_add(o, "upstream", json_object_new_string(
 					       t->http.upstream));

@@ -164,6 +164,17 @@ static unsigned take_tokens(struct bodycheck *bc, size_t n, char *limit,
 				limit, limit_len);
 }
 
+int bodycheck_dry_run(const struct cfg_tool *tool, struct ledger_entry *entry,
+		      const struct policy_verdict *v)
+{
+	if (!tool->audit_mode || (v->status != 403 && v->status != 405))
+		return 0;
+	if (ledger_entry_set_would_deny(entry, v->reason) < 0)
+		return 0;
+	log_info("%s: would deny (mode audit): %s", tool->name, v->reason);
+	return 1;
+}
+
 /* ---- the refusal, through the stream ---- */
 
 static int add_field(struct stream_head *h, const char *name,
@@ -285,6 +296,11 @@ static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
 					 calls.truncated);
 	calls.methods = NULL; /* the entry's now */
 	policy_calls_free(&calls);
+	if (rc < 0 && bodycheck_dry_run(bc->tool, bc->entry, &v)) {
+		/* the client's body goes on as it came, unchecked */
+		free(error_body);
+		return take_calls(bc, s, body, len, calls.n);
+	}
 	if (rc < 0) {
 		log_info("%s: denied: %s", bc->tool->name, v.reason);
 		return refuse(bc, s, (unsigned)v.status, v.reason, error_body,

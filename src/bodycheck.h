@@ -33,6 +33,7 @@
 
 #include "cfg.h"
 #include "ledger.h"
+#include "policy.h"
 #include "proxy.h"
 #include "ratelimit.h"
 #include "stream.h"
@@ -82,6 +83,13 @@ unsigned bodycheck_tokens(struct ratelimit *rl, const struct cfg_tool *tool,
 void bodycheck_charge_refusal(struct ratelimit *rl,
 			      const struct cfg_tool *tool,
 			      const struct cfg_client *client, int *pending);
+
+/* A dry run ("mode": "audit"): whether the tool's rule that refused
+ * with v (403 or 405: a rule, not a body that cannot be parsed) lets the
+ * request pass after all, recorded in entry as would_deny. 1: go on as
+ * if allowed; 0: enforce the refusal (also when out of memory). */
+int bodycheck_dry_run(const struct cfg_tool *tool, struct ledger_entry *entry,
+		      const struct policy_verdict *v);
 
 /* A head as httpd_send_body() writes one: status, Content-Length len
  * (-1: none), Content-Type type, Cache-Control no-store, and Retry-After

@@ -261,11 +261,16 @@ static int stream_doomed(void *arg, const char *tool, const char *client,
 /* Said at every start and reload, so that it is not forgotten. */
 static void warn_insecure(const struct cfg *cfg)
 {
-	for (size_t i = 0; i < cfg->n_tools; i++)
+	for (size_t i = 0; i < cfg->n_tools; i++) {
 		if (cfg->tools[i].http.upstream_insecure)
 			log_warnx("tools.%s: upstream_insecure: the upstream's "
 				  "certificate is not verified",
 				  cfg->tools[i].name);
+		if (cfg->tools[i].audit_mode)
+			log_warnx("tools.%s: mode \"audit\": its rules are "
+				  "not enforced (would_deny is recorded)",
+				  cfg->tools[i].name);
+	}
 }
 
 /* Everything that can refuse the new config; on a refusal nothing has

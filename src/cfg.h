@@ -160,6 +160,9 @@ struct cfg_tool {
 	size_t max_body_bytes;             /* the top-level value unless set */
 	unsigned rate_max_requests;        /* 0: no rate limit */
 	unsigned rate_window_secs;
+	int audit_mode;                    /* "mode": "audit": the tool's
+					    * rules are reported, not
+					    * enforced (dry run) */
 
 	/* "audit": {...} (issue 6) */
 	int audit_enabled;                     /* default on */

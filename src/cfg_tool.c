@@ -170,6 +170,22 @@ static int set_param_aliases(struct ctx *c, const struct key *k, void *dst,
 	return 0;
 }
 
+static int set_mode(struct ctx *c, const struct key *k, void *dst,
+		    struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	const char *s = json_object_get_string(v);
+
+	(void)k;
+	if (strcmp(s, "enforce") == 0)
+		t->audit_mode = 0;
+	else if (strcmp(s, "audit") == 0)
+		t->audit_mode = 1;
+	else
+		return key_fail(c, "must be \"enforce\" or \"audit\"");
+	return 0;
+}
+
 /* --- jsonrpc_param_filters (dst is one filter) --------------------------- */
 
 #define F(field) offsetof(struct cfg_param_filter, field)
@@ -467,6 +483,7 @@ const struct key cfg_tool_keys[] = {
 	  .off = T(http.allow_path_params) },
 	{ "rate_limit", CFG_KEY_OBJECT, 0, .sub = rate_keys },
 	{ "audit", CFG_KEY_OBJECT, 0, .sub = audit_keys },
+	{ "mode", CFG_KEY_STRING, 0, .set = set_mode },
 	{ "binary", CFG_KEY_STRING, KEY_REQUIRED | KEY_CLI, ST_STR,
 	  .off = T(cli.binary),
 	  .set = set_binary, .check = cfg_check_absolute },

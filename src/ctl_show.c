@@ -365,9 +365,10 @@ static const char *joined(json_object *arr, struct dbuf *b)
 
 static int status_tools(json_object *tools)
 {
-	static const char *const head[] = { "NAME",     "TYPE",   "LISTEN",
-					    "REQUESTS", "DENIED", "STREAMS" };
-	struct table t = TABLE_INIT(6, 070);
+	static const char *const head[] = { "NAME",	"TYPE",	  "MODE",
+					    "LISTEN",	"REQUESTS", "DENIED",
+					    "STREAMS" };
+	struct table t = TABLE_INIT(7, 0160);
 	size_t n = json_object_is_type(tools, json_type_array) ?
 			   json_object_array_length(tools) : 0;
 
@@ -378,6 +379,7 @@ static int status_tools(json_object *tools)
 		const char *row[] = {
 			ctl_cell_str(o, "name"),
 			ctl_cell_str(o, "type"),
+			ctl_cell_str(o, "mode"),
 			ctl_cell_str(o, "listen"),
 			cell_int(o, "requests_total", r, sizeof(r)),
 			cell_int(o, "denied_total", d, sizeof(d)),

@@ -68,6 +68,7 @@ struct ledger_entry {
 	void (*closer)(void *);
 	void *closer_arg;
 	int closed_by;                  /* 0, or 1 + an entry_ending */
+	char *would_deny;               /* the rule a dry run let pass */
 };
 
 struct ledger *ledger_new(struct audit *audit, struct metrics *metrics)
@@ -106,6 +107,7 @@ static void entry_free(struct ledger_entry *e)
 	free(e->jsonrpc_methods.text);
 	free(e->argv.text);
 	free(e->body.text);
+	free(e->would_deny);
 	free(e);
 }
 
@@ -238,6 +240,17 @@ void ledger_entry_set_jsonrpc_methods(struct ledger_entry *e,
 	e->methods_truncated = truncated;
 }
 
+int ledger_entry_set_would_deny(struct ledger_entry *e, const char *rule)
+{
+	char *copy = strdup(rule);
+
+	if (copy == NULL)
+		return -1;
+	free(e->would_deny);
+	e->would_deny = copy;
+	return 0;
+}
+
 void ledger_entry_set_argv(struct ledger_entry *e, char *const *argv,
 			   size_t argc)
 {
@@ -320,6 +333,25 @@ static struct json_object *record_decision(const char *decision,
 	add_str(o, "decision", decision);
 	add_str(o, "reason", reason);
 	add_int(o, "status", status);
+	return o;
+}
+
+/* What an allowed request's record says: "allow", or for one a dry run
+ * let pass, "would_deny" and the rule that would have refused it. */
+static const char *allowed_decision(const struct ledger_entry *e)
+{
+	return e->would_deny ? "would_deny" : "allow";
+}
+
+static struct json_object *record_allowed(const struct ledger_entry *e,
+					  const char *reason, unsigned status)
+{
+	struct json_object *o = record_decision(
+		allowed_decision(e), e->would_deny ? e->would_deny : reason,
+		status);
+
+	if (o != NULL && e->would_deny != NULL)
+		add_str(o, "rule", e->would_deny);
 	return o;
 }
 
@@ -414,6 +446,7 @@ static void count(const struct ledger_entry *e,
 		.seconds = (double)((int64_t)text_mono_ms() - e->started_ms) /
 			   1000.0,
 		.upstream_error = upstream_error,
+		.would_deny = e->would_deny != NULL,
 	};
 
 	metrics_record(e->ledger->metrics, &ev);
@@ -427,7 +460,12 @@ static void end_refused(struct ledger_entry *e, const char *decision,
 			enum metrics_upstream_error upstream_error)
 {
 	struct json_object *head = record_head(e, "request");
-	struct json_object *o = record_decision(decision, reason, status);
+	struct json_object *o = decision != NULL ?
+		record_decision(decision, reason, status) :
+		record_allowed(e, reason, status);
+
+	if (decision == NULL)
+		decision = allowed_decision(e);
 
 	record_counts(o, e, WITH_DURATION);
 	record_write(e, head, o, decision);
@@ -447,8 +485,8 @@ void ledger_entry_fail(struct ledger_entry *e, unsigned status,
 		       const char *reason,
 		       enum metrics_upstream_error upstream_error)
 {
-	end_refused(e, "allow", status, reason, METRICS_FAILED,
-		    upstream_error);
+	/* allowed (or let pass by a dry run): NULL says which */
+	end_refused(e, NULL, status, reason, METRICS_FAILED, upstream_error);
 }
 
 static void streams_add(struct ledger *l, struct ledger_entry *e)
@@ -514,9 +552,9 @@ void ledger_entry_open(struct ledger_entry *e, unsigned status,
 	if (!e->stream)
 		return;
 	struct json_object *head = record_head(e, "stream_open");
-	struct json_object *o = record_decision("allow", "allowed", status);
+	struct json_object *o = record_allowed(e, "allowed", status);
 	record_counts(o, e, WITHOUT_DURATION);
-	record_write(e, head, o, "allow");
+	record_write(e, head, o, allowed_decision(e));
 	streams_add(e->ledger, e);
 	admit_stream(e->ledger, e);
 }
@@ -581,12 +619,12 @@ void ledger_entry_end(struct ledger_entry *e, enum ledger_ending how,
 			how = (enum ledger_ending)(e->closed_by - 1);
 		pthread_mutex_unlock(&e->ledger->lock);
 	}
-	o = record_decision("allow", "allowed", e->status);
+	o = record_allowed(e, "allowed", e->status);
 	if (proc != NULL)
 		record_exit(o, proc);
 	record_counts(o, e, WITH_DURATION);
 	add_str(o, "ended", ending_name(how, e->stream));
-	record_write(e, head, o, "allow");
+	record_write(e, head, o, allowed_decision(e));
 	if (e->stream)
 		streams_remove(e->ledger, e);
 	count(e, METRICS_ENDED, how == LEDGER_ENDED_ERROR ?

@@ -121,6 +121,10 @@ void ledger_entry_set_body(struct ledger_entry *e, const char *body,
 void ledger_entry_set_jsonrpc_methods(struct ledger_entry *e,
 				      struct json_object *methods,
 				      int truncated);
+/* A dry run ("mode": "audit") let pass a request rule (copied) would
+ * have refused: its records say "decision": "would_deny" with the rule,
+ * and metrics count it apart. 0, or -1 on out of memory (unchanged). */
+int ledger_entry_set_would_deny(struct ledger_entry *e, const char *rule);
 /* A cli tool's arguments; logged (redacted) when the tool says log_argv. */
 void ledger_entry_set_argv(struct ledger_entry *e, char *const *argv,
 			   size_t argc);

@@ -60,6 +60,7 @@ struct slot {
 	char *client;                     /* owned copy; "": no client */
 	_Atomic uint64_t allowed;
 	_Atomic uint64_t denied;
+	_Atomic uint64_t would_deny; /* let pass by a dry run */
 	/* per bucket, not cumulative: the last one is past the last bound */
 	_Atomic uint64_t bucket[N_BUCKETS + 1];
 	_Atomic uint64_t sum_us;
@@ -191,7 +192,10 @@ static uint64_t get_u64(_Atomic uint64_t *c)
 
 static void slot_request(struct slot *s, enum metrics_decision decision)
 {
-	add(decision == METRICS_ALLOW ? &s->allowed : &s->denied, 1);
+	add(decision == METRICS_ALLOW	   ? &s->allowed :
+	    decision == METRICS_WOULD_DENY ? &s->would_deny :
+					     &s->denied,
+	    1);
 }
 
 /* Microseconds, exact to print. A negative or NaN duration (a clock step)
@@ -241,6 +245,11 @@ static void slot_decided(struct slot *s, enum metrics_decision decision,
 	add(&s->bytes[METRICS_IN], bytes_in);
 }
 
+static enum metrics_decision let_pass(const struct metrics_event *ev)
+{
+	return ev->would_deny ? METRICS_WOULD_DENY : METRICS_ALLOW;
+}
+
 void metrics_record(struct metrics *m, const struct metrics_event *ev)
 {
 	struct slot *s = slot_of(m, ev->tool, ev->client);
@@ -254,12 +263,12 @@ void metrics_record(struct metrics *m, const struct metrics_event *ev)
 			add(&s->rate_limited, 1);
 		break;
 	case METRICS_FAILED:
-		slot_decided(s, METRICS_ALLOW, ev->bytes_in);
+		slot_decided(s, let_pass(ev), ev->bytes_in);
 		slot_upstream_error(s, ev->upstream_error);
 		slot_duration(s, ev->seconds);
 		break;
 	case METRICS_OPENED:
-		slot_decided(s, METRICS_ALLOW, ev->bytes_in);
+		slot_decided(s, let_pass(ev), ev->bytes_in);
 		if (ev->stream)
 			slot_streams(s, 1);
 		break;
@@ -351,7 +360,8 @@ void metrics_totals(struct metrics *m, const char *tool, uint64_t *requests,
 		if (tool != NULL && strcmp(s->tool, tool) != 0)
 			continue;
 		den += get_u64(&s->denied);
-		req += get_u64(&s->allowed) + get_u64(&s->denied);
+		req += get_u64(&s->allowed) + get_u64(&s->denied) +
+		       get_u64(&s->would_deny);
 		streams += atomic_load_explicit(&s->streams,
 						memory_order_relaxed);
 	}
@@ -431,6 +441,11 @@ static void render_requests(FILE *f, struct metrics *m)
 		put_u64(f, name, s, ",decision=\"allow\"",
 			get_u64(&s->allowed));
 		put_u64(f, name, s, ",decision=\"deny\"", get_u64(&s->denied));
+		/* only once a dry run let one pass: a tool that never was in
+		 * that mode keeps the two series it always had */
+		if (get_u64(&s->would_deny) > 0)
+			put_u64(f, name, s, ",decision=\"would_deny\"",
+				get_u64(&s->would_deny));
 	}
 }
 

@@ -73,12 +73,15 @@ struct metrics_event {
 	uint64_t bytes_out;     /* METRICS_SENT */
 	double seconds;         /* FAILED, ENDED: since the request came */
 	enum metrics_upstream_error upstream_error; /* FAILED, ENDED */
+	int would_deny;         /* FAILED, OPENED: let pass by a dry run */
 };
 
 /* Whether a request was let through (carapace_requests_total). */
 enum metrics_decision {
 	METRICS_ALLOW,
 	METRICS_DENY, /* refused by policy, limit or error before forwarding */
+	METRICS_WOULD_DENY, /* forwarded by a dry run ("mode": "audit")
+			     * that the tool's rules would have refused */
 };
 
 struct metrics;
@@ -111,7 +114,8 @@ void metrics_connection_refused(struct metrics *m,
 
 /* Sums for /v1/status, over every client; any pointer may be NULL. tool
  * NULL: all tools.
- * *requests counts allowed and denied ones; an unknown tool gives zeros.
+ * *requests counts allowed, denied and would_deny ones; an unknown tool
+ * gives zeros.
  * (In the update functions above, a NULL tool counts as "".) */
 void metrics_totals(struct metrics *m, const char *tool, uint64_t *requests,
 		    uint64_t *denied, int64_t *active_streams);

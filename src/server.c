@@ -480,7 +480,8 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 					 "a cli tool is run with POST", 0);
 			return -1;
 		}
-	} else if (policy_check_request(tool, method, path, path_len, &v) < 0) {
+	} else if (policy_check_request(tool, method, path, path_len, &v) < 0 &&
+		   !bodycheck_dry_run(tool, request_entry(rq), &v)) {
 		*answer = refuse(rq, c, (unsigned)v.status, v.reason, 0);
 		return -1;
 	}
