@@ -271,9 +271,11 @@ static enum MHD_Result get_audit(struct admin *a, struct MHD_Connection *c)
 		c, MHD_GET_ARGUMENT_KIND, "decision");
 
 	if (decision != NULL && strcmp(decision, "allow") != 0 &&
-	    strcmp(decision, "deny") != 0)
+	    strcmp(decision, "deny") != 0 &&
+	    strcmp(decision, "would_deny") != 0)
 		return send_error(c, MHD_HTTP_BAD_REQUEST,
-				  "decision must be allow or deny");
+				  "decision must be allow, deny or "
+				  "would_deny");
 	if (tool != NULL && !tool_known(a, tool))
 		return send_error(c, MHD_HTTP_NOT_FOUND, "unknown tool");
 	struct tail_reader *tr = calloc(1, sizeof(*tr));

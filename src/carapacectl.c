@@ -57,7 +57,7 @@ static void usage(FILE *out)
 		"commands:\n"
 		"  status                 the daemon, its counters and tools\n"
 		"  streams                the open streams\n"
-		"  sniff [--tool T] [--denied]\n"
+		"  sniff [--tool T] [--denied | --would-deny]\n"
 		"                         follow the audit trail until ^C\n"
 		"  reload                 reload the configuration\n"
 		"  revoke NAME            refuse client NAME from now on\n"
@@ -345,25 +345,29 @@ static enum outcome cmd_hash_token(struct ctx *cx, int argc, char **argv)
 
 /* ---- sniff ---- */
 
-static int audit_path(const char *tool, int denied, char *buf, size_t size)
+/* decision: NULL (all), "deny" or "would_deny" */
+static int audit_path(const char *tool, const char *decision, char *buf,
+		      size_t size)
 {
 	char *esc = tool ? curl_easy_escape(NULL, tool, 0) : NULL;
 
 	if (tool != NULL && esc == NULL)
 		return -1;
-	int n = snprintf(buf, size, "/v1/audit%s%s%s%s", tool ? "?tool=" : "",
-			 tool ? esc : "", denied ? (tool ? "&" : "?") : "",
-			 denied ? "decision=deny" : "");
+	int n = snprintf(buf, size, "/v1/audit%s%s%s%s%s",
+			 tool ? "?tool=" : "", tool ? esc : "",
+			 decision ? (tool ? "&" : "?") : "",
+			 decision ? "decision=" : "", decision ? decision : "");
 	curl_free(esc);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
 static int sniff_options(struct ctx *cx, int argc, char **argv,
-			 const char **tool, int *denied)
+			 const char **tool, const char **decision)
 {
 	static const struct option longopts[] = {
 		{ "tool", required_argument, NULL, 't' },
 		{ "denied", no_argument, NULL, 'd' },
+		{ "would-deny", no_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -374,7 +378,8 @@ static int sniff_options(struct ctx *cx, int argc, char **argv,
 	while ((ch = getopt_long(argc, argv, "+:j", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 't': *tool = optarg; break;
-		case 'd': *denied = 1; break;
+		case 'd': *decision = "deny"; break;
+		case 'w': *decision = "would_deny"; break;
 		case 'j': cx->json = 1; break;
 		default: return bad_option(argv[0], argv, ch);
 		}
@@ -386,13 +391,12 @@ static int sniff_options(struct ctx *cx, int argc, char **argv,
 
 static enum outcome cmd_sniff(struct ctx *cx, int argc, char **argv)
 {
-	const char *tool = NULL;
-	int denied = 0;
+	const char *tool = NULL, *decision = NULL;
 	char path[512];
 
-	if (sniff_options(cx, argc, argv, &tool, &denied) < 0)
+	if (sniff_options(cx, argc, argv, &tool, &decision) < 0)
 		return BAD_USAGE;
-	if (audit_path(tool, denied, path, sizeof(path)) < 0) {
+	if (audit_path(tool, decision, path, sizeof(path)) < 0) {
 		ctl_complain("%s", "--tool: name too long");
 		return BAD_USAGE;
 	}

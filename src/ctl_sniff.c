@@ -163,6 +163,8 @@ static const char *label_of(json_object *r)
 		return "END";
 	if (strcmp(d, "deny") == 0)
 		return "DENY";
+	if (strcmp(d, "would_deny") == 0)
+		return "WOULD"; /* a dry run let it pass */
 	return strcmp(d, "allow") == 0 ? "ALLOW" : "?";
 }
 

@@ -252,6 +252,35 @@ static void test_metrics_count_apart(void)
 	CU_ASSERT_EQUAL(would_deny_count("web"), web + 1);
 }
 
+/* The live tail's decision=would_deny: only what a dry run let pass. */
+static void test_tail_of_would_deny(void)
+{
+	struct tu_resp r = { 0 };
+	char data[8192];
+	int status = 0, fd = tu_connect(admin_port);
+
+	CU_ASSERT_EQUAL(tu_http(admin_port, "GET", "/v1/audit?decision=maybe",
+				TU_ADMIN_AUTH, NULL, &status, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(status, 400);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(tu_send_request(fd, "GET",
+					"/v1/audit?decision=would_deny",
+					TU_ADMIN_AUTH, NULL, 0) == 0);
+	CU_ASSERT_FATAL(tu_read_head(&r, fd, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	/* allowed first, then the one a dry run lets pass: only it comes */
+	CU_ASSERT_EQUAL(tu_http(gw_port, "GET", "/tools/web/echo", NULL, NULL,
+				&status, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(tu_http(gw_port, "GET", "/tools/web/raw/tailed", NULL,
+				NULL, &status, NULL, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_sse_next_event(&r, data, sizeof(data), 10000),
+			      0);
+	CU_ASSERT(strstr(data, "\"path\":\"/tools/web/raw/tailed\"") != NULL);
+	CU_ASSERT(strstr(data, "\"decision\":\"would_deny\"") != NULL);
+	tu_resp_free(&r);
+	close(fd);
+}
+
 static void test_status_shows_the_mode(void)
 {
 	char cmd[1600], out[8192];
@@ -350,6 +379,8 @@ int main(void)
 		    test_cli_argv_would_deny);
 	CU_add_test(s, "metrics count would_deny apart",
 		    test_metrics_count_apart);
+	CU_add_test(s, "the live tail of would_deny records",
+		    test_tail_of_would_deny);
 	CU_add_test(s, "carapacectl status shows the mode",
 		    test_status_shows_the_mode);
 	CU_add_test(s, "a warning at start and at reload",
