@@ -667,8 +667,8 @@ static void test_window(void)
 			      NULL };
 	struct refused r2 = { "/tools/op/echo/shrink", BEARER(T_SHRINK),
 			      403, NULL };
-	CU_ASSERT_FATAL(tu_wait_until(now_refused, &r1, 2000) == 0);
-	CU_ASSERT_FATAL(tu_wait_until(now_refused, &r2, 2000) == 0);
+	CU_ASSERT_FATAL(tu_wait_until(now_refused, &r1, 10000) == 0);
+	CU_ASSERT_FATAL(tu_wait_until(now_refused, &r2, 10000) == 0);
 	CU_ASSERT(ends_after_head(&late));
 	CU_ASSERT(ends_after_head(&shrink));
 	CU_ASSERT_STRING_EQUAL(ended_for("late"), "revoked");
@@ -700,7 +700,7 @@ static void test_revoked_mid_body(void)
 	/* a tool slow may not use: refused either way, upstream untouched */
 	struct refused now = { "/tools/op/echo/now", BEARER(T_SLOW), 403,
 			       "client slow is revoked" };
-	CU_ASSERT_FATAL(tu_wait_until(now_refused, &now, 2000) == 0);
+	CU_ASSERT_FATAL(tu_wait_until(now_refused, &now, 10000) == 0);
 	CU_ASSERT_FATAL(write(fd, body + 5, sizeof(body) - 6) ==
 			(ssize_t)(sizeof(body) - 6));
 	CU_ASSERT_FATAL(tu_read_head(&r, fd, 10000) == 0);

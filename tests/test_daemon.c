@@ -648,7 +648,8 @@ static void test_second_signal_stops_at_once(void)
 {
 	char conf[600];
 	int port = tu_free_port();
-	struct slow_call call = { .port = port, .ms = 8000 };
+	/* far longer than the bound below, which a loaded machine needs */
+	struct slow_call call = { .port = port, .ms = 30000 };
 
 	path_in(conf, sizeof(conf), "stop2.conf");
 	CU_ASSERT_FATAL(write_conf(conf, port, tu_free_port(), "send", 0) == 0);
@@ -664,8 +665,8 @@ static void test_second_signal_stops_at_once(void)
 	CU_ASSERT(tu_alive(fg_pid)); /* still waiting for the call */
 	uint64_t t0 = tu_now_ns();
 	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
-	CU_ASSERT_EQUAL(exit_code_of(fg_pid, 5000), 0);
-	CU_ASSERT((tu_now_ns() - t0) / 1000000 < 1000);
+	CU_ASSERT_EQUAL(exit_code_of(fg_pid, 20000), 0);
+	CU_ASSERT((tu_now_ns() - t0) / 1000000 < 10000);
 	fg_pid = -1;
 	pthread_join(call.thread, NULL);
 	CU_ASSERT(call.status != 200); /* it was cut off */
@@ -756,10 +757,11 @@ static void test_stop_while_connecting(void)
 	CU_ASSERT(tu_wait_until(refused, &port, 5000) == 0);
 	CU_ASSERT_FATAL(kill(fg_pid, SIGTERM) == 0);
 	uint64_t t0 = tu_now_ns();
-	CU_ASSERT_EQUAL(exit_code_of(fg_pid, 10000), 0);
+	CU_ASSERT_EQUAL(exit_code_of(fg_pid, 20000), 0);
 	unsigned ms = (unsigned)((tu_now_ns() - t0) / 1000000);
 	fprintf(stderr, "  stopped in %u ms\n", ms);
-	CU_ASSERT(ms < 2000);
+	/* at once, not after the connect's timeout or the 30 s drain */
+	CU_ASSERT(ms < 10000);
 	fg_pid = -1;
 	close(cfd);
 	close(fds[0]);

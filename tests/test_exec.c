@@ -612,7 +612,7 @@ static void test_live_delivery(void)
 	CU_ASSERT(end - t0 >= 600);
 	/* Line 1 came at once, 600 ms before the child ended (the spawn
 	 * itself can take a while under valgrind). */
-	CU_ASSERT(s.first_ms >= 0 && s.first_ms - t0 < 1000);
+	CU_ASSERT(s.first_ms >= 0 && s.first_ms - t0 < 5000);
 	CU_ASSERT(end - s.first_ms >= 450);
 	CU_ASSERT(s.calls >= 3);
 	CU_ASSERT(out_is(&s, "line 1\nline 2\nline 3\n"));
@@ -704,7 +704,7 @@ static void test_timeout_with_stuck_consumer(void)
 
 	spec_init(&spec, argv);
 	spec.timeout_ms = 500;
-	spec.grace_ms = 500;
+	spec.grace_ms = 5000;
 	int64_t t0 = now_ms();
 	CU_ASSERT_EQUAL(exec_run(&spec, stuck_output, &st, &res), 0);
 	int64_t ms = now_ms() - t0;
@@ -713,10 +713,11 @@ static void test_timeout_with_stuck_consumer(void)
 	CU_ASSERT(!res.cancelled);
 	CU_ASSERT_EQUAL(res.signal, SIGTERM);
 	CU_ASSERT_EQUAL(st.calls, 1); /* nothing after the drop */
-	/* the run's timeout, not timeout + grace (t0 + 1000): the margin is
+	/* the run's timeout, not timeout + grace (t0 + 5500): the margin is
 	 * for exec_run's start, late on a loaded machine */
-	CU_ASSERT(st.deadline_ms >= t0 + 500 && st.deadline_ms <= t0 + 900);
-	CU_ASSERT(ms >= 500 && ms < 2000);
+	CU_ASSERT(st.deadline_ms >= t0 + 500 && st.deadline_ms <= t0 + 4000);
+	/* SIGTERM ends it: no wait for the grace */
+	CU_ASSERT(ms >= 500 && ms < 5000);
 }
 
 static void test_bad_binary(void)

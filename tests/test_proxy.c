@@ -266,10 +266,12 @@ static void test_errors(void)
 	big[sizeof(big) - 1] = '\0';
 	expect_error(gw_port, "POST", "/tools/up/echo", NULL, big, 413, "up");
 	uint64_t t0 = tu_now_ns();
-	expect_error(gw_port, "GET", "/tools/hasty/slow-headers?ms=4000", NULL,
-		     NULL, 504, "hasty");
+	/* the tool's 1 s, not the upstream's 15 s: the margin is a loaded
+	 * machine's */
+	expect_error(gw_port, "GET", "/tools/hasty/slow-headers?ms=15000",
+		     NULL, NULL, 504, "hasty");
 	uint64_t took = (tu_now_ns() - t0) / MS;
-	CU_ASSERT(took >= 900 && took < 3000);
+	CU_ASSERT(took >= 900 && took < 10000);
 }
 
 /* A chunked upload past max_body_bytes is refused, not buffered. */
@@ -456,7 +458,10 @@ static void test_sse_events_arrive_live(void)
 		fprintf(stderr, "  event %d at %.3f s, %.3f ms after sending\n",
 			i + 1, since_open, late_ms);
 		CU_ASSERT(got >= sent);
-		CU_ASSERT(late_ms < 250.0);
+		/* a bound that tells an event passed on from one held back
+		 * (the system this replaces buffered 2 s), wide enough for a
+		 * loaded machine: the latency itself is bench/'s to measure */
+		CU_ASSERT(late_ms < 1000.0);
 		CU_ASSERT(since_open >= at[i] - 0.05);
 		json_object_put(o);
 	}
@@ -560,11 +565,12 @@ static void test_upstream_killed_mid_stream(void)
 	waitpid(victim_pid, NULL, 0);
 	victim_pid = -1;
 	uint64_t t0 = tu_now_ns();
-	CU_ASSERT_EQUAL(tu_sse_next_event(&r, data, sizeof(data), 5000), -1);
+	/* it ends (a hang would run into the read's 15 s) */
+	CU_ASSERT_EQUAL(tu_sse_next_event(&r, data, sizeof(data), 15000), -1);
 	uint64_t ms = (tu_now_ns() - t0) / MS;
 	fprintf(stderr, "  client's response ended %llu ms after the kill\n",
 		(unsigned long long)ms);
-	CU_ASSERT(ms < 2000);
+	CU_ASSERT(ms < 10000);
 	tu_resp_free(&r);
 	close(fd);
 	/* Now it is gone altogether: 502. */
@@ -598,9 +604,11 @@ static void test_idle_timeout_cuts_silent_stream(void)
 	int fd = tu_open_stream(gw_port, "/tools/idle/api/v1/events", &r);
 
 	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT(tu_read_body(&r, buf, sizeof(buf), 5000) < 0);
+	/* cut after the tool's 1 s: a stream never cut would end the read
+	 * at its own 15 s timeout instead */
+	CU_ASSERT(tu_read_body(&r, buf, sizeof(buf), 15000) < 0);
 	uint64_t ms = (tu_now_ns() - t0) / MS;
-	CU_ASSERT(ms >= 900 && ms < 3000);
+	CU_ASSERT(ms >= 900 && ms < 10000);
 	tu_resp_free(&r);
 	close(fd);
 }
