@@ -254,6 +254,64 @@ static void test_counts(void)
 	teardown(&f);
 }
 
+/* A request a dry run let pass: every record of it says would_deny with
+ * the rule, and the metrics count it apart from the allowed ones. */
+static void test_would_deny(void)
+{
+	struct fixture f;
+	uint64_t requests, denied;
+	int64_t streams;
+
+	setup(&f);
+	struct ledger_entry *a =
+		ledger_entry_new(f.ledger, "127.0.0.1", "GET", "/c/a");
+	struct ledger_entry *b =
+		ledger_entry_new(f.ledger, "127.0.0.1", "GET", "/c/b");
+	struct ledger_entry *c =
+		ledger_entry_new(f.ledger, "127.0.0.1", "GET", "/c/c");
+	CU_ASSERT_FATAL(a && b && c);
+	ledger_entry_set_tool(a, tool(&f, "c"));
+	ledger_entry_set_tool(b, tool(&f, "c"));
+	ledger_entry_set_tool(c, tool(&f, "c"));
+	CU_ASSERT_EQUAL(ledger_entry_set_would_deny(a, "rule A"), 0);
+	CU_ASSERT_EQUAL(ledger_entry_set_would_deny(b, "rule B"), 0);
+	ledger_entry_open(a, 200, LEDGER_STREAM);
+	ledger_entry_end(a, LEDGER_ENDED_COMPLETE, NULL);
+	ledger_entry_fail(b, 502, "upstream unreachable",
+			  METRICS_UPSTREAM_NONE);
+	ledger_entry_open(c, 200, LEDGER_PLAIN);
+	ledger_entry_end(c, LEDGER_ENDED_COMPLETE, NULL);
+
+	struct json_object *all = records(&f);
+	CU_ASSERT_EQUAL_FATAL(json_object_array_length(all), 4);
+	static const char *const want[4][3] = {
+		{ "/c/a", "would_deny", "rule A" }, /* stream_open */
+		{ "/c/a", "would_deny", "rule A" }, /* stream_end */
+		{ "/c/b", "would_deny", "rule B" },
+		{ "/c/c", "allow", NULL },
+	};
+	for (size_t i = 0; i < 4; i++) {
+		struct json_object *o = json_object_array_get_idx(all, i);
+		const char *rule = str(o, "rule");
+		CU_ASSERT_STRING_EQUAL(str(o, "path"), want[i][0]);
+		CU_ASSERT_STRING_EQUAL(str(o, "decision"), want[i][1]);
+		CU_ASSERT(want[i][2] == NULL ? rule == NULL :
+			  rule != NULL && strcmp(rule, want[i][2]) == 0);
+	}
+	json_object_put(all);
+	metrics_totals(f.metrics, "c", &requests, &denied, &streams);
+	CU_ASSERT(requests == 3 && denied == 0 && streams == 0);
+	char *text = metrics_render(f.metrics, NULL, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+		"carapace_requests_total{tool=\"c\",decision=\"would_deny\"} "
+		"2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+		"carapace_requests_total{tool=\"c\",decision=\"allow\"} 1\n"));
+	free(text);
+	teardown(&f);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -266,7 +324,8 @@ int main(void)
 			 test_streams_list_http_method) ||
 	    !CU_add_test(s, "set_tool out of memory",
 			 test_set_tool_out_of_memory) ||
-	    !CU_add_test(s, "events counted", test_counts)) {
+	    !CU_add_test(s, "events counted", test_counts) ||
+	    !CU_add_test(s, "a dry run's would_deny", test_would_deny)) {
 		CU_cleanup_registry();
 		return 1;
 	}
