@@ -390,6 +390,25 @@ static char *audit_text(void)
 	return tu_slurp(path);
 }
 
+static int audit_has(void *arg)
+{
+	const char *const *needle = arg;
+	char *text = audit_text();
+	int found = text && strstr(text, *needle) != NULL;
+
+	free(text);
+	return found;
+}
+
+/* The audit log, once it holds needle (a record is written as its
+ * request ends, which may be after its client saw the end), or as it
+ * is after 10 s. Caller frees. */
+static char *audit_text_with(const char *needle)
+{
+	tu_wait_until(audit_has, &needle, 10000);
+	return audit_text();
+}
+
 /* No client connection left on port and parked upstream handles (the
  * daemon's connections to the test upstream) as many as want. */
 struct quiet {
@@ -471,7 +490,7 @@ static void test_reload_keeps_streams(void)
 
 	/* the removed tool's stream ended, cleanly, on record */
 	CU_ASSERT(ends_cleanly(&odd, 5000) == 0);
-	char *text = audit_text();
+	char *text = audit_text_with("\"ended\":\"reload\"");
 	CU_ASSERT(text && strstr(text, "\"path\":\"/api/v1/events?who=odd\","
 				       "\"decision\":\"allow\"") != NULL);
 	CU_ASSERT(text && strstr(text, "\"ended\":\"reload\"") != NULL);

@@ -594,18 +594,29 @@ static void test_two_thousand_slow_heads(void)
 		CU_ASSERT_FATAL(fds[i] >= 0);
 		tu_send_all(fds[i], "GET /healthz HTTP/1.1\r\nX-S", 26);
 	}
-	/* every one accepted: one socket each (one MHD thread serves all) */
+	/* every one accepted: one socket each (one MHD thread serves all).
+	 * On a loaded machine opening them all can take longer than the
+	 * 10 s the first ones have for their head: those already cut count
+	 * (read first, so a cut between the two reads is only missed, and
+	 * looked for again) */
 	uint64_t start = tu_now_ns();
-	while (tu_proc_fds(many_pid) < base_fds + SLOW_HEADS &&
-	       ms_since(start) < 30000)
+	int seen = 0;
+	while (ms_since(start) < 30000) {
+		double cut = refused(many_adm, "header_timeout");
+		seen = tu_proc_fds(many_pid) + (cut > 0 ? (int)cut : 0);
+		if (seen >= base_fds + SLOW_HEADS)
+			break;
 		tu_sleep_ms(20);
-	CU_ASSERT(tu_proc_fds(many_pid) >= base_fds + SLOW_HEADS);
+	}
+	CU_ASSERT(seen >= base_fds + SLOW_HEADS);
 	start = tu_now_ns();
 	CU_ASSERT_EQUAL(health(many_port), 200);
 	uint64_t answered = ms_since(start);
 	fprintf(stderr, " (a normal request with %d slow heads open: %llu ms)",
 		SLOW_HEADS, (unsigned long long)answered);
-	CU_ASSERT(answered < 1000);
+	/* not held up until the slow heads are cut (seconds); the margin
+	 * is a loaded machine's, the latency a benchmark's */
+	CU_ASSERT(answered < 5000);
 	for (int i = 0; i < SLOW_HEADS; i++) {
 		int left = 30000 - (int)ms_since(start);
 		ssize_t n = read_to_end(fds[i], buf, sizeof(buf),
