@@ -391,6 +391,8 @@ static void checkpoint_locked(struct audit *a)
 	clock_gettime(CLOCK_REALTIME, &now);
 	text_rfc3339(&now, ts, sizeof(ts));
 	size_t len = auditchain_checkpoint(&a->chain, &a->key, ts, line);
+	if (len == 0)
+		return; /* cannot be: every part is bounded */
 	emit_locked(a, line, len, NULL, NULL);
 	a->since_checkpoint = 0;
 	a->checkpoint_ms = text_mono_ms();
