@@ -9,8 +9,8 @@
  * copies tampered with (an edit, a deletion, a swap, a middle cut out, a
  * forged checkpoint, a file left out) each failing with exit 1 and the
  * right file and line; a key that cannot be read refuses the start, -t
- * and a reload. Paths from the environment (make check sets them):
- * CARAPACED, UPSTREAM, CARAPACECTL. */
+ * and a reload; a live tail gets the bytes of the file. Paths from the
+ * environment (make check sets them): CARAPACED, UPSTREAM, CARAPACECTL. */
 #include "config.h"
 
 #include <CUnit/Basic.h>
@@ -31,7 +31,7 @@ static char dir[] = "/tmp/carapaced-chain-XXXXXX";
 static char conf[300], log_path[300], key[300], errlog[300];
 static const char *carapaced, *ctl;
 static pid_t up_pid = -1, gw_pid = -1;
-static int up_port, gw_port;
+static int up_port, gw_port, admin_port;
 
 /* ---- files ---- */
 
@@ -111,19 +111,22 @@ static int write_config(const char *signing_key)
 
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
+		 "  \"admin_listen\": \"127.0.0.1:%d\",\n"
+		 "  \"admin_token_sha256\": \"" TU_ADMIN_TOKEN_SHA256 "\",\n"
 		 "  \"audit_log\": \"%s\",\n"
 		 "  \"audit_signing_key\": \"%s\",\n"
 		 "  \"tools\": {\n"
 		 "    \"web\": { \"type\": \"http\",\n"
 		 "      \"upstream\": \"http://127.0.0.1:%d\" } } }\n",
-		 gw_port, log_path, signing_key, up_port);
+		 gw_port, admin_port, log_path, signing_key, up_port);
 	return tu_write_file(conf, text);
 }
 
 static pid_t start(void)
 {
 	return tu_start_daemon(&(struct tu_daemon){
-		.conf = conf, .ports = { gw_port }, .errlog = errlog });
+		.conf = conf, .ports = { gw_port, admin_port },
+		.errlog = errlog });
 }
 
 static int request(void)
@@ -498,6 +501,41 @@ static void test_bad_key_refused(void)
 	CU_ASSERT(strstr(out, "not covered") == NULL);
 }
 
+/* GET /v1/audit gets each record as the file has it, seq and prev and
+ * all. */
+static void test_live_tail_same_bytes(void)
+{
+	struct tu_resp r = { 0 };
+	char data[65536];
+
+	CU_ASSERT_EQUAL_FATAL(write_config(key), 0);
+	gw_pid = start();
+	CU_ASSERT_FATAL(gw_pid > 0);
+	size_t n = count_lines(log_path);
+	int fd = tu_connect(admin_port);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(tu_send_request(fd, "GET", "/v1/audit",
+				  TU_ADMIN_AUTH "Accept: text/event-stream\r\n",
+				  NULL, 0) == 0);
+	CU_ASSERT_FATAL(tu_read_head(&r, fd, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(request(), 0);
+	struct has_lines h = { log_path, n + 3 };
+	CU_ASSERT_EQUAL(tu_wait_until(has_lines, &h, 10000), 0);
+	for (size_t i = 1; i <= 3; i++) {
+		char *line = line_of(log_path, n + i);
+		CU_ASSERT(tu_sse_next_event(&r, data, sizeof(data), 10000) ==
+				  0 &&
+			  line != NULL && strcmp(data, line) == 0);
+		free(line);
+	}
+	tu_resp_free(&r);
+	close(fd);
+	CU_ASSERT_EQUAL(tu_stop_daemon(gw_pid), 0);
+	gw_pid = -1;
+}
+
 static int suite_init(void)
 {
 	char out[1024];
@@ -518,6 +556,7 @@ static int suite_init(void)
 		return -1;
 	up_pid = tu_spawn_upstream(up, &up_port);
 	gw_port = tu_free_port();
+	admin_port = tu_free_port();
 	if (up_pid < 0 || write_config(key) < 0)
 		return -1;
 	gw_pid = start();
@@ -551,5 +590,7 @@ int main(void)
 	CU_add_test(s, "a file left out", test_missing_file);
 	CU_add_test(s, "a key that cannot be read: start, -t, reload refused",
 		    test_bad_key_refused);
+	CU_add_test(s, "a live tail gets the file's bytes",
+		    test_live_tail_same_bytes);
 	return cu_run();
 }
