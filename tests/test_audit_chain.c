@@ -230,7 +230,7 @@ static void test_two_rotations_verify(void)
 	size_t n = count_lines(log_path);
 	char *last = line_of(log_path, n);
 	CU_ASSERT_FATAL(last != NULL);
-	CU_ASSERT(auditchain_is_checkpoint(last, strlen(last)));
+	CU_ASSERT(last && auditchain_is_checkpoint(last, strlen(last)));
 	free(last);
 	CU_ASSERT_EQUAL(ctl_run("audit-verify " PUB ALL, out, sizeof(out)), 0);
 	CU_ASSERT(strstr(out, "audit-verify: OK") != NULL);
@@ -348,7 +348,8 @@ static void edit(char **l, size_t n)
 	(void)n;
 	char *p = strstr(l[picked], "\"status\":200");
 	CU_ASSERT_FATAL(p != NULL);
-	p[9] = '4'; /* 200 -> 400 */
+	if (p != NULL) /* for the analyser: CU_ASSERT_FATAL returns not */
+		p[9] = '4'; /* 200 -> 400 */
 }
 
 static void delete(char **l, size_t n)
@@ -388,12 +389,14 @@ static void cut_middle(char **l, size_t n)
 static void forge(char **l, size_t n)
 {
 	for (picked = 0; picked < n; picked++)
-		if (auditchain_is_checkpoint(l[picked], strlen(l[picked])))
+		if (l[picked] != NULL &&
+		    auditchain_is_checkpoint(l[picked], strlen(l[picked])))
 			break;
 	CU_ASSERT_FATAL(picked < n);
-	char *sig = strstr(l[picked], "\"sig\":\"");
+	char *sig = picked < n ? strstr(l[picked], "\"sig\":\"") : NULL;
 	CU_ASSERT_FATAL(sig != NULL);
-	sig[10] = sig[10] == '0' ? '1' : '0';
+	if (sig != NULL)
+		sig[10] = sig[10] == '0' ? '1' : '0';
 }
 
 static void test_tampered_edit(void)

@@ -321,7 +321,8 @@ static void edit(char **l, size_t n)
 	(void)n;
 	char *p = strstr(l[2], "\"n\":23");
 	CU_ASSERT_FATAL(p != NULL);
-	p[5] = '9';
+	if (p != NULL) /* for the analyser: CU_ASSERT_FATAL returns not */
+		p[5] = '9';
 }
 
 static void delete(char **l, size_t n)
@@ -360,9 +361,10 @@ static void truncate_middle(char **l, size_t n)
 static void forge(char **l, size_t n)
 {
 	(void)n;
-	char *sig = strstr(l[5], "\"sig\":\"");
+	char *sig = l[5] ? strstr(l[5], "\"sig\":\"") : NULL;
 	CU_ASSERT_FATAL(sig != NULL);
-	sig[7] = sig[7] == 'a' ? 'b' : 'a';
+	if (sig != NULL)
+		sig[7] = sig[7] == 'a' ? 'b' : 'a';
 }
 
 static void test_verify_edit(void)
