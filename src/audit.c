@@ -284,9 +284,24 @@ int audit_reopen(struct audit *a)
 	return rc;
 }
 
+/* A line as it is written: up to three pieces (the link, a comma, the
+ * record after its brace), so that a large record is not copied. */
+struct line {
+	struct iovec iov[3];
+	int n;
+	size_t len;
+};
+
+static void line_add(struct line *l, const char *p, size_t n)
+{
+	/* writev and the hash only read what iov_base points at */
+	l->iov[l->n++] = (struct iovec){ (void *)(uintptr_t)p, n };
+	l->len += n;
+}
+
 /* Lock held. A short write leaves a torn line; the next record starts on
  * a line of its own so only the torn one is lost. */
-static void write_locked(struct audit *a, const char *line, size_t len)
+static void write_locked(struct audit *a, const struct line *l)
 {
 	if (a->fd < 0 && (time_t)(text_mono_ms() / 1000) - a->last_open_try >= RETRY_OPEN_SECS)
 		reopen_locked(a);
@@ -294,15 +309,15 @@ static void write_locked(struct audit *a, const char *line, size_t len)
 		lost_locked(a, a->open_errno);
 		return;
 	}
-	/* writev only reads what iov_base points at: the casts lose
-	 * nothing */
-	struct iovec iov[3] = {
-		{ (void *)(uintptr_t)"\n", a->torn ? 1 : 0 },
-		{ (void *)(uintptr_t)line, len },
-		{ (void *)(uintptr_t)"\n", 1 },
-	};
-	size_t want = iov[0].iov_len + len + 1;
-	ssize_t n = writev(a->fd, iov, 3);
+	struct iovec iov[5];
+	int n_iov = 0;
+	iov[n_iov++] = (struct iovec){ (void *)(uintptr_t)"\n",
+				       a->torn ? 1 : 0 };
+	for (int i = 0; i < l->n; i++)
+		iov[n_iov++] = l->iov[i];
+	iov[n_iov++] = (struct iovec){ (void *)(uintptr_t)"\n", 1 };
+	size_t want = iov[0].iov_len + l->len + 1;
+	ssize_t n = writev(a->fd, iov, n_iov);
 	if (n == (ssize_t)want) {
 		a->torn = 0;
 		recovered_locked(a);
@@ -345,55 +360,90 @@ static int feed_tail(struct audit *a, struct audit_tail *t, const char *line,
 	return rc == -1 ? -1 : 0;
 }
 
-/* Lock held: line[0..len) as written, to the file and the tails, and
- * the chain now links to it. A line lost on the way to the file (the
- * disk full) is still a link: audit-verify shows the loss where it was. */
-static void emit_locked(struct audit *a, const char *line, size_t len,
-			const char *tool, const char *decision)
+/* Lock held: l in one piece for the tails, in a->line unless it is one
+ * already. NULL out of memory. */
+static const char *tail_text(struct audit *a, const struct line *l)
 {
-	if (a->path != NULL)
-		write_locked(a, line, len);
-	for (struct audit_tail *t = a->tails; t != NULL; t = t->next)
-		if (tail_wants(t, tool, decision))
-			feed_tail(a, t, line, len);
-	auditchain_advance(&a->chain, line, len);
-}
-
-/* Lock held: into a->line, the record with "seq" and "prev" as its first
- * keys, spliced in after its opening brace. 0, or -1 out of memory. */
-static int link_locked(struct audit *a, const char *record, size_t len)
-{
-	char prefix[AUDITCHAIN_PREFIX_MAX];
-	size_t plen = auditchain_prefix(&a->chain, prefix);
-
+	if (l->n == 1)
+		return l->iov[0].iov_base;
 	if (a->line.cap > KEEP_BUF_BYTES)
 		dbuf_free(&a->line);
 	dbuf_reset(&a->line);
-	dbuf_reserve(&a->line, plen + len + 1);
-	dbuf_add(&a->line, prefix, plen);
+	dbuf_reserve(&a->line, l->len);
+	for (int i = 0; i < l->n; i++)
+		dbuf_add(&a->line, l->iov[i].iov_base, l->iov[i].iov_len);
+	return dbuf_error(&a->line) ? NULL : dbuf_str(&a->line);
+}
+
+/* Lock held: the tails that want the line get it; without the memory to
+ * join it, they miss it (counted, and told as a gap). */
+static void feed_tails(struct audit *a, const struct line *l,
+		       const char *tool, const char *decision)
+{
+	const char *text = NULL;
+	int joined = 0;
+
+	for (struct audit_tail *t = a->tails; t != NULL; t = t->next) {
+		if (!tail_wants(t, tool, decision))
+			continue;
+		if (!joined) {
+			text = tail_text(a, l);
+			joined = 1;
+		}
+		if (text != NULL) {
+			feed_tail(a, t, text, l->len);
+		} else {
+			t->missed++;
+			a->dropped++;
+		}
+	}
+}
+
+/* Lock held: l as written, to the file and the tails, and the chain now
+ * links to it. A line lost on the way to the file (the disk full) is
+ * still a link: audit-verify shows the loss where it was. */
+static void emit_locked(struct audit *a, const struct line *l,
+			const char *tool, const char *decision)
+{
+	if (a->path != NULL)
+		write_locked(a, l);
+	feed_tails(a, l, tool, decision);
+	auditchain_advance_pieces(&a->chain, l->iov, l->n);
+}
+
+/* The record with "seq" and "prev" as its first keys, spliced in after
+ * its opening brace: prefix, then the record's rest. */
+static void link_line(struct line *l, const char *prefix, size_t plen,
+		      const char *record, size_t len)
+{
+	static const char malformed[] = ",\"event\":\"malformed_record\"}";
+
+	*l = (struct line){ .n = 0 };
+	line_add(l, prefix, plen);
 	if (len < 2 || record[0] != '{' || record[len - 1] != '}') {
 		/* never made by the ledger; kept as a link all the same */
-		dbuf_addstr(&a->line, ",\"event\":\"malformed_record\"}");
-	} else {
-		if (len > 2)
-			dbuf_addstr(&a->line, ",");
-		dbuf_add(&a->line, record + 1, len - 1);
+		line_add(l, malformed, sizeof(malformed) - 1);
+		return;
 	}
-	return dbuf_error(&a->line) ? -1 : 0;
+	if (len > 2)
+		line_add(l, ",", 1);
+	line_add(l, record + 1, len - 1);
 }
 
 /* Lock held, a key set: the checkpoint, to the file and every tail. */
 static void checkpoint_locked(struct audit *a)
 {
-	char line[AUDITCHAIN_CHECKPOINT_MAX], ts[32];
+	char text[AUDITCHAIN_CHECKPOINT_MAX], ts[32];
 	struct timespec now;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	text_rfc3339(&now, ts, sizeof(ts));
-	size_t len = auditchain_checkpoint(&a->chain, &a->key, ts, line);
+	struct line l = { .n = 0 };
+	size_t len = auditchain_checkpoint(&a->chain, &a->key, ts, text);
 	if (len == 0)
 		return; /* cannot be: every part is bounded */
-	emit_locked(a, line, len, NULL, NULL);
+	line_add(&l, text, len);
+	emit_locked(a, &l, NULL, NULL);
 	a->since_checkpoint = 0;
 	a->checkpoint_ms = text_mono_ms();
 }
@@ -401,15 +451,14 @@ static void checkpoint_locked(struct audit *a)
 void audit_write(struct audit *a, const char *line, size_t len,
 		 const char *tool, const char *decision)
 {
+	char prefix[AUDITCHAIN_PREFIX_MAX];
+	struct line l;
+
 	pthread_mutex_lock(&a->lock);
-	if (link_locked(a, line, len) < 0) {
-		if (a->path != NULL)
-			lost_locked(a, ENOMEM);
-	} else {
-		emit_locked(a, dbuf_str(&a->line), dbuf_len(&a->line), tool,
-			    decision);
-		a->since_checkpoint++;
-	}
+	size_t plen = auditchain_prefix(&a->chain, prefix);
+	link_line(&l, prefix, plen, line, len);
+	emit_locked(a, &l, tool, decision);
+	a->since_checkpoint++;
 	if (a->has_key && a->since_checkpoint >= AUDITCHAIN_CHECKPOINT_LINES)
 		checkpoint_locked(a);
 	pthread_mutex_unlock(&a->lock);

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "auditchain.h"
+#include "auditchain_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,15 +70,61 @@ size_t auditchain_prefix(const struct auditchain *c,
 	return (size_t)n;
 }
 
+void auditchain_sha256_init(struct auditchain_sha256 *h)
+{
+	if (gnutls_hash_init(&h->gnutls, GNUTLS_DIG_SHA256) < 0) {
+		h->gnutls = NULL;
+		crypto_hash_sha256_init(&h->sodium);
+	}
+}
+
+void auditchain_sha256_update(struct auditchain_sha256 *h, const void *p,
+			      size_t n)
+{
+	if (h->gnutls != NULL)
+		gnutls_hash(h->gnutls, p, n); /* fails only for no context */
+	else
+		crypto_hash_sha256_update(&h->sodium, p, n);
+}
+
+void auditchain_sha256_final(struct auditchain_sha256 *h,
+			     unsigned char out[32])
+{
+	if (h->gnutls != NULL)
+		gnutls_hash_deinit(h->gnutls, out);
+	else
+		crypto_hash_sha256_final(&h->sodium, out);
+}
+
 void auditchain_hash(const char *line, size_t len,
 		     unsigned char out[AUDITCHAIN_HASH_LEN])
 {
-	crypto_hash_sha256(out, (const unsigned char *)line, len);
+	struct iovec one = { (void *)(uintptr_t)line, len };
+
+	auditchain_hash_pieces(&one, 1, out);
+}
+
+void auditchain_hash_pieces(const struct iovec *iov, int n,
+			    unsigned char out[AUDITCHAIN_HASH_LEN])
+{
+	struct auditchain_sha256 h;
+
+	auditchain_sha256_init(&h);
+	for (int i = 0; i < n; i++)
+		auditchain_sha256_update(&h, iov[i].iov_base, iov[i].iov_len);
+	auditchain_sha256_final(&h, out);
 }
 
 void auditchain_advance(struct auditchain *c, const char *line, size_t len)
 {
 	auditchain_hash(line, len, c->prev);
+	c->seq++;
+}
+
+void auditchain_advance_pieces(struct auditchain *c, const struct iovec *iov,
+			       int n)
+{
+	auditchain_hash_pieces(iov, n, c->prev);
 	c->seq++;
 }
 

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "error.h"
 
@@ -56,8 +57,13 @@ size_t auditchain_prefix(const struct auditchain *c,
 			 char buf[AUDITCHAIN_PREFIX_MAX]);
 /* line[0..len) was written: c now links to it. */
 void auditchain_advance(struct auditchain *c, const char *line, size_t len);
+/* The same, for a line given in n pieces (as writev(2) writes it). */
+void auditchain_advance_pieces(struct auditchain *c, const struct iovec *iov,
+			       int n);
 void auditchain_hash(const char *line, size_t len,
 		     unsigned char out[AUDITCHAIN_HASH_LEN]);
+void auditchain_hash_pieces(const struct iovec *iov, int n,
+			    unsigned char out[AUDITCHAIN_HASH_LEN]);
 /* The seq and prev a line begins with: 0, or -1 when it does not begin
  * as every chained line does. */
 int auditchain_parse(const char *line, size_t len, uint64_t *seq,

@@ -6,10 +6,10 @@
 #include "config.h"
 
 #include "auditchain.h"
+#include "auditchain_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,21 +55,23 @@ static int parse_at(int fd, off_t start, off_t end, uint64_t *seq,
 
 static int hash_range(int fd, off_t start, off_t end, unsigned char *out)
 {
-	crypto_hash_sha256_state st;
+	struct auditchain_sha256 h;
 	char buf[BLOCK];
+	int rc = 0;
 
-	crypto_hash_sha256_init(&st);
-	while (start < end) {
+	auditchain_sha256_init(&h);
+	while (start < end && rc == 0) {
 		size_t want = end - start > BLOCK ? BLOCK :
 						    (size_t)(end - start);
 		ssize_t n = pread(fd, buf, want, start);
 		if (n <= 0)
-			return -1;
-		crypto_hash_sha256_update(&st, (unsigned char *)buf, (size_t)n);
-		start += n;
+			rc = -1;
+		else
+			auditchain_sha256_update(&h, buf, (size_t)n);
+		start += n > 0 ? n : 0;
 	}
-	crypto_hash_sha256_final(&st, out);
-	return 0;
+	auditchain_sha256_final(&h, out); /* frees the context */
+	return rc;
 }
 
 /* The seq of the last line before start that parses, plus the lines
