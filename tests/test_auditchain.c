@@ -49,6 +49,14 @@ static void test_link_text(void)
 	auditchain_prefix(&c, prefix);
 	CU_ASSERT_STRING_EQUAL(prefix,
 			       "{\"seq\":2,\"prev\":\"" ABC_SHA256 "\"");
+	/* in pieces, as audit.c writes a line: the same link */
+	char a[] = "a", bc[] = "bc";
+	struct iovec iov[3] = { { a, 1 }, { bc, 0 }, { bc, 2 } };
+	auditchain_advance_pieces(&c, iov, 3);
+	CU_ASSERT_EQUAL(c.seq, 3);
+	auditchain_prefix(&c, prefix);
+	CU_ASSERT_STRING_EQUAL(prefix,
+			       "{\"seq\":3,\"prev\":\"" ABC_SHA256 "\"");
 }
 
 struct parse_case {
