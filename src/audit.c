@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include "audit.h"
+#include "auditchain.h"
+#include "dbuf.h"
 #include "text.h"
 
 #include <errno.h>
@@ -11,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +23,8 @@
 #define REPORT_INTERVAL_SECS 10
 #define RETRY_OPEN_SECS 1
 #define FILE_MODE 0640
+/* the line buffer's memory is kept for the next record up to this */
+#define KEEP_BUF_BYTES 65536
 
 struct audit_tail {
 	struct audit_tail *next;
@@ -43,12 +48,58 @@ struct audit {
 	int failing;
 	uint64_t dropped;
 	struct audit_tail *tails;
+	struct auditchain chain;        /* what the next record links to */
+	struct dbuf line;               /* the record with its link */
+	struct auditchain_key key;      /* valid when has_key */
+	int has_key;
+	uint64_t since_checkpoint;      /* lines since the last one */
+	uint64_t checkpoint_ms;         /* when the timer's period began */
 };
 
 static int open_log(const char *path)
 {
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
 		    FILE_MODE);
+}
+
+/* Whether the file fd ends short of a newline (a record torn by a full
+ * disk, or by someone else): the next record then starts a line. */
+static int ends_torn(int fd)
+{
+	struct stat st;
+	char last;
+
+	return fstat(fd, &st) == 0 && st.st_size > 0 &&
+	       pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
+}
+
+/* The chain goes on from the file's last line (or its rotated
+ * sibling's); what could not be read is said, and the chain begins
+ * afresh, which audit-verify will show as a break. */
+static void resume_chain(struct audit *a)
+{
+	struct auditchain_resume r;
+
+	auditchain_resume(a->path, &a->chain, &r);
+	a->since_checkpoint = r.found != AUDITCHAIN_NONE && !r.last_checkpoint;
+	switch (r.found) {
+	case AUDITCHAIN_NONE:
+		log_info("audit log %s: a new chain begins", a->path);
+		break;
+	case AUDITCHAIN_CONTINUED:
+		log_info("audit log %s: the chain goes on from the last line "
+			 "of %s", a->path, r.from);
+		break;
+	case AUDITCHAIN_UNPARSED:
+		log_warnx("audit log %s: the last line of %s has no seq and "
+			  "prev: linked to as it is, seq goes on from %llu",
+			  a->path, r.from, (unsigned long long)a->chain.seq);
+		break;
+	default:
+		log_warnx("audit log %s: %s cannot be read: a new chain begins"
+			  " (audit-verify will show the break)", a->path,
+			  r.from);
+	}
 }
 
 struct audit *audit_new(const char *path, struct error *err)
@@ -60,6 +111,13 @@ struct audit *audit_new(const char *path, struct error *err)
 		return NULL;
 	}
 	a->fd = -1;
+	if (auditchain_init() < 0) {
+		error_set(err, 0, NULL, "libsodium did not start");
+		free(a);
+		return NULL;
+	}
+	auditchain_fresh(&a->chain);
+	dbuf_init(&a->line, SIZE_MAX);
 	if (path != NULL) {
 		a->path = strdup(path);
 		a->fd = a->path ? open_log(path) : -1;
@@ -71,6 +129,8 @@ struct audit *audit_new(const char *path, struct error *err)
 			free(a);
 			return NULL;
 		}
+		a->torn = ends_torn(a->fd);
+		resume_chain(a);
 	}
 	pthread_mutex_init(&a->lock, NULL);
 	return a;
@@ -85,10 +145,18 @@ static void tail_free(struct audit_tail *t)
 	free(t);
 }
 
+static void checkpoint_locked(struct audit *a);
+
 void audit_free(struct audit *a)
 {
 	if (a == NULL)
 		return;
+	/* the last record of a clean stop vouches for all before it */
+	pthread_mutex_lock(&a->lock);
+	if (a->has_key && a->since_checkpoint > 0)
+		checkpoint_locked(a);
+	auditchain_key_clear(&a->key);
+	pthread_mutex_unlock(&a->lock);
 	while (a->tails != NULL) {
 		struct audit_tail *t = a->tails;
 		a->tails = t->next;
@@ -97,6 +165,7 @@ void audit_free(struct audit *a)
 	if (a->fd >= 0)
 		close(a->fd);
 	pthread_mutex_destroy(&a->lock);
+	dbuf_free(&a->line);
 	free(a->path);
 	free(a);
 }
@@ -141,7 +210,7 @@ int audit_set_path(struct audit *a, const char *path, struct error *err)
 		copy = old_path;
 		fd = old;
 	}
-	a->torn = 0;
+	a->torn = a->fd >= 0 && ends_torn(a->fd);
 	a->failing = 0;
 	pthread_mutex_unlock(&a->lock);
 	if (fd >= 0)
@@ -199,7 +268,7 @@ static int reopen_locked(struct audit *a)
 	if (a->fd >= 0)
 		close(a->fd);
 	a->fd = fd;
-	a->torn = 0;
+	a->torn = ends_torn(fd);
 	return 0;
 }
 
@@ -215,9 +284,24 @@ int audit_reopen(struct audit *a)
 	return rc;
 }
 
+/* A line as it is written: up to three pieces (the link, a comma, the
+ * record after its brace), so that a large record is not copied. */
+struct line {
+	struct iovec iov[3];
+	int n;
+	size_t len;
+};
+
+static void line_add(struct line *l, const char *p, size_t n)
+{
+	/* writev and the hash only read what iov_base points at */
+	l->iov[l->n++] = (struct iovec){ (void *)(uintptr_t)p, n };
+	l->len += n;
+}
+
 /* Lock held. A short write leaves a torn line; the next record starts on
  * a line of its own so only the torn one is lost. */
-static void write_locked(struct audit *a, const char *line, size_t len)
+static void write_locked(struct audit *a, const struct line *l)
 {
 	if (a->fd < 0 && (time_t)(text_mono_ms() / 1000) - a->last_open_try >= RETRY_OPEN_SECS)
 		reopen_locked(a);
@@ -225,15 +309,15 @@ static void write_locked(struct audit *a, const char *line, size_t len)
 		lost_locked(a, a->open_errno);
 		return;
 	}
-	/* writev only reads what iov_base points at: the casts lose
-	 * nothing */
-	struct iovec iov[3] = {
-		{ (void *)(uintptr_t)"\n", a->torn ? 1 : 0 },
-		{ (void *)(uintptr_t)line, len },
-		{ (void *)(uintptr_t)"\n", 1 },
-	};
-	size_t want = iov[0].iov_len + len + 1;
-	ssize_t n = writev(a->fd, iov, 3);
+	struct iovec iov[5];
+	int n_iov = 0;
+	iov[n_iov++] = (struct iovec){ (void *)(uintptr_t)"\n",
+				       a->torn ? 1 : 0 };
+	for (int i = 0; i < l->n; i++)
+		iov[n_iov++] = l->iov[i];
+	iov[n_iov++] = (struct iovec){ (void *)(uintptr_t)"\n", 1 };
+	size_t want = iov[0].iov_len + l->len + 1;
+	ssize_t n = writev(a->fd, iov, n_iov);
 	if (n == (ssize_t)want) {
 		a->torn = 0;
 		recovered_locked(a);
@@ -276,16 +360,145 @@ static int feed_tail(struct audit *a, struct audit_tail *t, const char *line,
 	return rc == -1 ? -1 : 0;
 }
 
+/* Lock held: l in one piece for the tails, in a->line unless it is one
+ * already. NULL out of memory. */
+static const char *tail_text(struct audit *a, const struct line *l)
+{
+	if (l->n == 1)
+		return l->iov[0].iov_base;
+	if (a->line.cap > KEEP_BUF_BYTES)
+		dbuf_free(&a->line);
+	dbuf_reset(&a->line);
+	dbuf_reserve(&a->line, l->len);
+	for (int i = 0; i < l->n; i++)
+		dbuf_add(&a->line, l->iov[i].iov_base, l->iov[i].iov_len);
+	return dbuf_error(&a->line) ? NULL : dbuf_str(&a->line);
+}
+
+/* Lock held: the tails that want the line get it; without the memory to
+ * join it, they miss it (counted, and told as a gap). */
+static void feed_tails(struct audit *a, const struct line *l,
+		       const char *tool, const char *decision)
+{
+	const char *text = NULL;
+	int joined = 0;
+
+	for (struct audit_tail *t = a->tails; t != NULL; t = t->next) {
+		if (!tail_wants(t, tool, decision))
+			continue;
+		if (!joined) {
+			text = tail_text(a, l);
+			joined = 1;
+		}
+		if (text != NULL) {
+			feed_tail(a, t, text, l->len);
+		} else {
+			t->missed++;
+			a->dropped++;
+		}
+	}
+}
+
+/* Lock held: l as written, to the file and the tails, and the chain now
+ * links to it. A line lost on the way to the file (the disk full) is
+ * still a link: audit-verify shows the loss where it was. */
+static void emit_locked(struct audit *a, const struct line *l,
+			const char *tool, const char *decision)
+{
+	if (a->path != NULL)
+		write_locked(a, l);
+	feed_tails(a, l, tool, decision);
+	auditchain_advance_pieces(&a->chain, l->iov, l->n);
+}
+
+/* The record with "seq" and "prev" as its first keys, spliced in after
+ * its opening brace: prefix, then the record's rest. */
+static void link_line(struct line *l, const char *prefix, size_t plen,
+		      const char *record, size_t len)
+{
+	static const char malformed[] = ",\"event\":\"malformed_record\"}";
+
+	*l = (struct line){ .n = 0 };
+	line_add(l, prefix, plen);
+	if (len < 2 || record[0] != '{' || record[len - 1] != '}') {
+		/* never made by the ledger; kept as a link all the same */
+		line_add(l, malformed, sizeof(malformed) - 1);
+		return;
+	}
+	if (len > 2)
+		line_add(l, ",", 1);
+	line_add(l, record + 1, len - 1);
+}
+
+/* Lock held, a key set: the checkpoint, to the file and every tail. */
+static void checkpoint_locked(struct audit *a)
+{
+	char text[AUDITCHAIN_CHECKPOINT_MAX], ts[32];
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	text_rfc3339(&now, ts, sizeof(ts));
+	struct line l = { .n = 0 };
+	size_t len = auditchain_checkpoint(&a->chain, &a->key, ts, text);
+	if (len == 0)
+		return; /* cannot be: every part is bounded */
+	line_add(&l, text, len);
+	emit_locked(a, &l, NULL, NULL);
+	a->since_checkpoint = 0;
+	a->checkpoint_ms = text_mono_ms();
+}
+
 void audit_write(struct audit *a, const char *line, size_t len,
 		 const char *tool, const char *decision)
 {
+	char prefix[AUDITCHAIN_PREFIX_MAX];
+	struct line l;
+
 	pthread_mutex_lock(&a->lock);
-	if (a->path != NULL)
-		write_locked(a, line, len);
-	for (struct audit_tail *t = a->tails; t != NULL; t = t->next)
-		if (tail_wants(t, tool, decision))
-			feed_tail(a, t, line, len);
+	size_t plen = auditchain_prefix(&a->chain, prefix);
+	link_line(&l, prefix, plen, line, len);
+	emit_locked(a, &l, tool, decision);
+	a->since_checkpoint++;
+	if (a->has_key && a->since_checkpoint >= AUDITCHAIN_CHECKPOINT_LINES)
+		checkpoint_locked(a);
 	pthread_mutex_unlock(&a->lock);
+}
+
+void audit_set_key(struct audit *a, const struct auditchain_key *key)
+{
+	pthread_mutex_lock(&a->lock);
+	/* the lines the old key has seen are signed with it */
+	if (a->has_key && a->since_checkpoint > 0)
+		checkpoint_locked(a);
+	auditchain_key_clear(&a->key);
+	a->has_key = key != NULL;
+	if (key != NULL) {
+		a->key = *key;
+		a->checkpoint_ms = text_mono_ms();
+		/* at start: the lines of a run that did not stop cleanly */
+		if (a->since_checkpoint > 0)
+			checkpoint_locked(a);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+long audit_tick(struct audit *a)
+{
+	const uint64_t period = AUDITCHAIN_CHECKPOINT_SECS * 1000;
+	long wait = -1;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->has_key) {
+		uint64_t now = text_mono_ms();
+		if (now >= a->checkpoint_ms + period) {
+			if (a->since_checkpoint > 0)
+				checkpoint_locked(a);
+			a->checkpoint_ms = now;
+		}
+		wait = (long)(a->checkpoint_ms + period - now);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return wait;
 }
 
 uint64_t audit_write_errors(struct audit *a)

@@ -7,13 +7,23 @@
  * or directory gone) is counted, reported to the operator at most once per
  * interval, and the file is opened again, at most once a second, until it
  * works. A live tail that reads too slowly misses records (counted, and
- * told to it) rather than slowing anyone down. Thread-safe. */
+ * told to it) rather than slowing anyone down. Thread-safe.
+ *
+ * Every record is a link of a hash chain (auditchain.h): "seq" and "prev"
+ * are spliced in as its first keys, and the file and the tails get the
+ * same bytes. The chain goes on from the file's last line at start, from
+ * the last record written across a reopen or a new path. With a signing
+ * key, a checkpoint record follows every AUDITCHAIN_CHECKPOINT_LINES
+ * lines, the first audit_tick() AUDITCHAIN_CHECKPOINT_SECS after the
+ * last one (when lines were written since), a key change, and the stop
+ * (audit_free). */
 #ifndef CARAPACE_AUDIT_H
 #define CARAPACE_AUDIT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auditchain.h"
 #include "error.h"
 #include "stream.h"
 
@@ -23,8 +33,16 @@ struct audit_tail;
 /* path NULL: no file, records go to live tails only. NULL on failure with
  * the reason in err (the file cannot be opened: a start-up error). */
 struct audit *audit_new(const char *path, struct error *err);
-/* Ends every live tail too. */
+/* Ends every live tail too; with a key, a last checkpoint first. */
 void audit_free(struct audit *a);
+/* The signing key from now on (copied), or none (NULL). The lines since
+ * the last checkpoint are signed first with the old key, or with the new
+ * one when there was none (the unsigned end of a run that did not stop
+ * cleanly, at start). */
+void audit_set_key(struct audit *a, const struct auditchain_key *key);
+/* The timer: writes a checkpoint when one is due. The milliseconds until
+ * the next is due, or -1 without a key (no timer). Main thread. */
+long audit_tick(struct audit *a);
 /* Opens the file anew (after logrotate renamed it). 0, or -1: counted,
  * reported, retried by later writes. */
 int audit_reopen(struct audit *a);

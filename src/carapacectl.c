@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "ctl_admin.h"
+#include "ctl_audit.h"
 #include "ctl_clients.h"
 #include "ctl_show.h"
 #include "ctl_sniff.h"
@@ -67,6 +68,11 @@ static void usage(FILE *out)
 		"  new-client NAME        a new client's token and entry\n"
 		"  hash-token             the SHA-256 of a token read from "
 		"stdin\n"
+		"  audit-keygen FILE      a key to sign audit checkpoints "
+		"with\n"
+		"  audit-verify [--pubkey FILE]... FILE...\n"
+		"                         check the audit trail's chain and "
+		"checkpoints\n"
 		"\n"
 		"  -c, --config FILE    read admin_listen from FILE\n"
 		"                       (default %s)\n"
@@ -405,6 +411,25 @@ static enum outcome cmd_sniff(struct ctx *cx, int argc, char **argv)
 	return ctl_sniff(&cx->to, path, cx->json) < 0 ? FAILED : DONE;
 }
 
+/* ---- audit-keygen, audit-verify ---- */
+
+static enum outcome audit_outcome(int rc)
+{
+	return rc == 0 ? DONE : rc == -2 ? BAD_USAGE : FAILED;
+}
+
+static enum outcome cmd_audit_keygen(struct ctx *cx, int argc, char **argv)
+{
+	(void)cx;
+	return audit_outcome(ctl_audit_keygen(argc, argv));
+}
+
+static enum outcome cmd_audit_verify(struct ctx *cx, int argc, char **argv)
+{
+	(void)cx;
+	return audit_outcome(ctl_audit_verify(argc, argv));
+}
+
 /* ---- main ---- */
 
 static const struct command commands[] = {
@@ -417,6 +442,8 @@ static const struct command commands[] = {
 	{ "check-config", cmd_check_config },
 	{ "new-client", cmd_new_client },
 	{ "hash-token", cmd_hash_token },
+	{ "audit-keygen", cmd_audit_keygen },
+	{ "audit-verify", cmd_audit_verify },
 };
 
 static const struct command *find_command(const char *name)

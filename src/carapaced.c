@@ -16,6 +16,7 @@
 
 #include "admin.h"
 #include "audit.h"
+#include "auditchain.h"
 #include "cfg.h"
 #include "contain.h"
 #include "daemon.h"
@@ -68,6 +69,8 @@ struct daemon {
 	struct daemon_user user;
 	int report;                     /* to the launcher while starting */
 	int pidfile_fd;
+	struct auditchain_key key;      /* audit_signing_key, until started */
+	int has_key;
 };
 
 static void usage(FILE *out)
@@ -258,6 +261,24 @@ static int stream_doomed(void *arg, const char *tool, const char *client,
 	return doomed;
 }
 
+/* audit_signing_key read into k (*has: whether one is set): a key that
+ * cannot be read refuses the start or the reload, never an unsigned log
+ * in its place. 0 or -1 with why in e. */
+static int load_signing_key(const struct cfg *cfg, struct auditchain_key *k,
+			    int *has, struct error *e)
+{
+	struct error why;
+
+	*has = 0;
+	if (cfg->audit_signing_key == NULL)
+		return 0;
+	if (auditchain_key_load(cfg->audit_signing_key, k, &why) < 0)
+		return error_set(e, 0, "audit_signing_key",
+				 "audit_signing_key: %s", why.msg);
+	*has = 1;
+	return 0;
+}
+
 /* Said at every start and reload, so that it is not forgotten. */
 static void warn_insecure(const struct cfg *cfg)
 {
@@ -307,6 +328,8 @@ static int reload(void *arg, struct error *e)
 {
 	struct daemon *d = arg;
 	const char *file = d->options->config;
+	struct auditchain_key key;
+	int has_key = 0;
 
 	pthread_mutex_lock(&d->reload_lock);
 	struct revoked *fresh = revoked_new();
@@ -315,7 +338,9 @@ static int reload(void *arg, struct error *e)
 		error_set(e, 0, NULL, "out of memory");
 	if (cfg == NULL ||
 	    revoked_load(fresh, cfg->revoked_clients_file, e) < 0 ||
+	    load_signing_key(cfg, &key, &has_key, e) < 0 ||
 	    apply_config(d, cfg, e) < 0) {
+		auditchain_key_clear(&key);
 		pthread_mutex_unlock(&d->reload_lock);
 		log_warnx("reload refused, the configuration in force stays: "
 			  "%s", e->msg);
@@ -323,6 +348,9 @@ static int reload(void *arg, struct error *e)
 		revoked_free(fresh);
 		return -1;
 	}
+	audit_set_key(d->audit, has_key ? &key : NULL);
+	auditchain_key_clear(&key);
+	wake_main(NULL); /* its checkpoint timer may have begun or ended */
 	pthread_mutex_lock(&d->lock);
 	const struct cfg *old = d->cfg;
 	d->cfg = cfg; /* our reference moves into d */
@@ -376,6 +404,9 @@ static int start_records(struct daemon *d)
 
 	d->metrics = metrics_new();
 	d->audit = audit_new(d->cfg->audit_log, &err);
+	if (d->audit != NULL)
+		audit_set_key(d->audit, d->has_key ? &d->key : NULL);
+	auditchain_key_clear(&d->key);
 	d->ledger = d->metrics && d->audit ?
 			    ledger_new(d->audit, d->metrics) : NULL;
 	if (d->ledger == NULL) {
@@ -488,13 +519,27 @@ static void drain(struct daemon *d, const sigset_t *set)
 
 /* ---- the main loop ---- */
 
+/* The next signal, waiting no longer than the audit's checkpoint timer
+ * allows (audit_tick does what is due): 0, or -1 when the time ran out
+ * or the wait was interrupted. */
+static int next_signal(struct daemon *d, const sigset_t *set, int *sig)
+{
+	long ms = audit_tick(d->audit);
+
+	if (ms < 0)
+		return sigwait(set, sig) == 0 ? 0 : -1;
+	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+	*sig = sigtimedwait(set, NULL, &t);
+	return *sig < 0 ? -1 : 0;
+}
+
 static void serve(struct daemon *d, const sigset_t *set)
 {
 	struct error e;
 	int sig;
 
 	for (;;) {
-		if (sigwait(set, &sig) != 0)
+		if (next_signal(d, set, &sig) != 0)
 			continue;
 		switch (sig) {
 		case SIGINT:
@@ -599,7 +644,8 @@ static int prepare(struct daemon *d, struct options *o)
 		error_set(&e, 0, NULL, "out of memory");
 		goto fail;
 	}
-	if (revoked_load(d->revoked, cfg->revoked_clients_file, &e) < 0)
+	if (revoked_load(d->revoked, cfg->revoked_clients_file, &e) < 0 ||
+	    load_signing_key(cfg, &d->key, &d->has_key, &e) < 0)
 		goto fail;
 	warn_insecure(cfg);
 	if (o->user != NULL && daemon_parse_user(o->user, &d->user, &e) < 0)
@@ -661,8 +707,13 @@ static int test_config(const struct options *o)
 			goto fail;
 		root = user.uid == 0;
 	}
-	if (tools_as_root_ok(cfg, root, &e) < 0 || all_tls_files_ok(cfg, &e) < 0)
+	struct auditchain_key key;
+	int has_key;
+	if (tools_as_root_ok(cfg, root, &e) < 0 ||
+	    all_tls_files_ok(cfg, &e) < 0 ||
+	    load_signing_key(cfg, &key, &has_key, &e) < 0)
 		goto fail;
+	auditchain_key_clear(&key);
 	struct revoked *revoked = revoked_new();
 	int unread = revoked == NULL ||
 		     revoked_load(revoked, cfg->revoked_clients_file, &e) < 0;
@@ -690,6 +741,7 @@ int main(int argc, char **argv)
 	if (o.test_only)
 		return test_config(&o);
 	if (prepare(&d, &o) < 0) {
+		auditchain_key_clear(&d.key);
 		cfg_release(d.cfg);
 		revoked_free(d.revoked);
 		return 1;
@@ -704,6 +756,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_mutex_init(&d.reload_lock, NULL);
 	rc = run(&d);
+	auditchain_key_clear(&d.key);
 	daemon_pidfile_remove(o.pidfile, d.pidfile_fd);
 	cfg_release(d.cfg);
 	revoked_free(d.revoked);

@@ -182,6 +182,8 @@ static const struct key top_keys[] = {
 	{ "admin_listen", CFG_KEY_STRING, 0, .set = set_admin_listen },
 	{ "audit_log", CFG_KEY_STRING, 0, ST_STR, .off = C(audit_log),
 	  .check = cfg_check_absolute },
+	{ "audit_signing_key", CFG_KEY_STRING, 0, ST_STR,
+	  .off = C(audit_signing_key), .check = cfg_check_absolute },
 	{ "run_tools_as_root", CFG_KEY_BOOL, 0, ST_BOOL,
 	  .off = C(run_tools_as_root) },
 	{ "max_inflight_body_bytes", CFG_KEY_INT, 0, ST_SIZE,

@@ -199,6 +199,7 @@ struct cfg {
 	char *revoked_clients_file;        /* absolute path, or NULL */
 	int allow_unauthenticated;         /* no clients, non-local listeners */
 	char *audit_log;                   /* absolute path, or NULL */
+	char *audit_signing_key;           /* absolute path, or NULL */
 	int run_tools_as_root;             /* cli tools may run as uid 0 */
 	size_t max_body_bytes;
 	size_t max_inflight_body_bytes;    /* all requests' bodies at once */

@@ -161,6 +161,8 @@ static const char *label_of(json_object *r)
 		return "OPEN";
 	if (strcmp(ev, "stream_end") == 0)
 		return "END";
+	if (strcmp(ev, "checkpoint") == 0)
+		return "SIGN"; /* the audit chain's signed checkpoint */
 	if (strcmp(d, "deny") == 0)
 		return "DENY";
 	if (strcmp(d, "would_deny") == 0)

@@ -10,7 +10,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config ca-certificates curl \
 	libmicrohttpd-dev libcurl4-openssl-dev libjson-c-dev libcunit1-dev \
-	libgnutls28-dev openssl groff-base logrotate >/dev/null
+	libgnutls28-dev libsodium-dev openssl groff-base logrotate >/dev/null
 # make analyze: cppcheck; scan-build (clang-tools, which brings clang-14)
 apt-get install -y -qq --no-install-recommends cppcheck >/dev/null
 apt-get install -y -qq --no-install-recommends clang-tools >/dev/null
