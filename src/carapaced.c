@@ -24,6 +24,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "approvals.h"
 #include "revoked.h"
 #include "server.h"
 #include "workers.h"
@@ -64,6 +65,8 @@ struct daemon {
 	struct server *server;
 	struct admin *admin;
 	struct revoked *revoked;        /* revoked_clients_file's names */
+	struct approvals *approvals;    /* held requests, grants: until
+					 * the process ends */
 	int has_user;
 	struct daemon_user user;
 	int report;                     /* to the launcher while starting */
@@ -280,8 +283,10 @@ static int apply_config(struct daemon *d, const struct cfg *cfg,
 	if (tools_as_root_ok(cfg, geteuid() == 0, e) < 0 ||
 	    audit_set_path(d->audit, cfg->audit_log, e) < 0)
 		return -1;
-	if (server_apply(d->server, cfg, e) == 0)
+	if (server_apply(d->server, cfg, e) == 0) {
+		approvals_set_cfg(d->approvals, cfg);
 		return 0;
+	}
 	audit_set_path(d->audit, old_path, &ignored);
 	return -1;
 }
@@ -378,6 +383,12 @@ static int start_records(struct daemon *d)
 		return -1;
 	}
 	ledger_set_admission(d->ledger, stream_doomed, d);
+	d->approvals = approvals_new(d->audit);
+	if (d->approvals == NULL) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	approvals_set_cfg(d->approvals, d->cfg);
 	if (!d->cfg->admin.enabled)
 		return 0;
 	struct admin_context ctx = {
@@ -390,6 +401,7 @@ static int start_records(struct daemon *d)
 		.release = release_cfg,
 		.reload = reload,
 		.revocations = revocations,
+		.approvals = d->approvals,
 		.arg = d,
 	};
 	clock_gettime(CLOCK_REALTIME, &ctx.started);
@@ -404,6 +416,7 @@ static int start_records(struct daemon *d)
 static void stop_records(struct daemon *d)
 {
 	admin_stop(d->admin);
+	approvals_free(d->approvals); /* no held request is left */
 	ledger_free(d->ledger);
 	audit_free(d->audit);
 	metrics_free(d->metrics);
@@ -418,8 +431,10 @@ static int start_serving(struct daemon *d, unsigned conn_limit)
 
 	d->server = server_new(d->ledger, d->metrics, conn_limit, wake_main,
 			       NULL);
-	if (d->server != NULL)
+	if (d->server != NULL) {
 		server_set_revoked(d->server, d->revoked);
+		server_set_approvals(d->server, d->approvals);
+	}
 	if (d->server == NULL || server_apply(d->server, d->cfg, &e) < 0) {
 		log_warnx("%s", d->server ? e.msg : "out of memory");
 		return -1;
@@ -454,6 +469,7 @@ static void drain(struct daemon *d, const sigset_t *set)
 	int sig;
 
 	server_quiesce(d->server);
+	approvals_shutdown(d->approvals); /* held requests end now: 503 */
 	ledger_close_streams(d->ledger, is_any, NULL, LEDGER_ENDED_SHUTDOWN);
 	ledger_on_idle(d->ledger, wake_main, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
