@@ -26,7 +26,8 @@ static const char *carapaced, *clitool;
 static pid_t up_pid = -1, gw_pid = -1;
 static int up_port, gw_port, admin_port;
 
-/* variant 1: the rpc tool's policy changed (a grant made before dies) */
+/* variant 1: the rpc tool's policy changed (a grant made before dies);
+ * 2: it denies "send" now */
 static int write_conf(int variant)
 {
 	char text[4096];
@@ -58,7 +59,9 @@ static int write_conf(int variant)
 		 "      \"require_approval\": { \"argv_patterns\": "
 		 "[\"println *\"] } } } }\n",
 		 gw_port, admin_port, audit, up_port,
-		 variant ? "removeEverything" : "removeAll", up_port, up_port,
+		 variant == 2 ? "send" : variant ? "removeEverything" :
+						   "removeAll",
+		 up_port, up_port,
 		 clitool);
 	return tu_write_file(conf, text);
 }
@@ -403,6 +406,42 @@ static void test_grant_dies_on_reload(void)
 			  "", &status, NULL, NULL) == 0 && status == 200);
 }
 
+static void reload_with(int variant)
+{
+	int status;
+
+	CU_ASSERT_FATAL(write_conf(variant) == 0);
+	CU_ASSERT(tu_http(admin_port, "POST", "/v1/reload", TU_ADMIN_AUTH,
+			  "", &status, NULL, NULL) == 0 && status == 200);
+}
+
+static void test_reload_recheck(void)
+{
+	char id[64], *body = NULL;
+	int before = requests_upstream();
+
+	/* a reload that leaves the tool as it was: approved, it goes */
+	int fd = send_rpc("rpc", "send", "+500");
+	wait_pending("rpc", id, sizeof(id), NULL);
+	reload_with(0);
+	CU_ASSERT_EQUAL(n_listed("pending"), 1);
+	CU_ASSERT_EQUAL(decide(id, "{\"decision\":\"approve\"}", NULL), 200);
+	CU_ASSERT_EQUAL(answer(fd, NULL), 200);
+	CU_ASSERT_EQUAL(requests_upstream(), before + 1);
+	/* one whose tool now denies the call: kept, then refused */
+	fd = send_rpc("rpc", "send", "+501");
+	wait_pending("rpc", id, sizeof(id), NULL);
+	reload_with(2);
+	CU_ASSERT_EQUAL(n_listed("pending"), 1);
+	CU_ASSERT_EQUAL(decide(id, "{\"decision\":\"approve\"}", NULL), 200);
+	CU_ASSERT_EQUAL(answer(fd, &body), 403);
+	CU_ASSERT(body && strstr(body, "approved, but denied by the policy "
+				 "reloaded since"));
+	free(body);
+	CU_ASSERT_EQUAL(requests_upstream(), before + 1);
+	reload_with(0);
+}
+
 static int send_rm_x(void)
 {
 	return send_rpc("rpc", "rmFile", "x");
@@ -683,6 +722,8 @@ int main(void)
 	CU_add_test(s, "a grant dies when a reload changes the tool",
 		    test_grant_dies_on_reload);
 	CU_add_test(s, "a method-scope grant", test_method_scope);
+	CU_add_test(s, "a reload keeps a pending request, checked again "
+		    "when approved", test_reload_recheck);
 	CU_add_test(s, "a client that leaves is no longer pending",
 		    test_client_leaves);
 	CU_add_test(s, "a CLI tool's argv", test_cli_argv);
