@@ -22,7 +22,7 @@
 
 static char workdir[] = "/tmp/carapaced-approvals-XXXXXX";
 static char conf[700], audit[700];
-static const char *carapaced, *clitool;
+static const char *carapaced, *clitool, *ctl_path;
 static pid_t up_pid = -1, gw_pid = -1;
 static int up_port, gw_port, admin_port;
 
@@ -593,6 +593,68 @@ static void test_feed_delay(void)
 	close(fd);
 }
 
+/* ---- carapacectl ---- */
+
+/* carapacectl -c conf ARGS: its exit status, stdout and stderr in out. */
+static int ctl(const char *args, char *out, size_t len)
+{
+	char cmd[2400];
+
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' %s", ctl_path, conf, args);
+	return tu_run(cmd, out, len);
+}
+
+static void test_ctl(void)
+{
+	char id[64], args[256], out[4096], line[1024];
+	int rd = -1;
+
+	/* --follow: what is pending now, then what comes */
+	const char *argv[] = { ctl_path, "-c", conf, "approvals", "--follow",
+			       NULL };
+	pid_t follower = tu_spawn(argv, &rd);
+	CU_ASSERT_FATAL(follower > 0);
+	int fd = send_rpc("rpc", "rmTree", "/");
+	wait_pending("rpc", id, sizeof(id), NULL);
+	CU_ASSERT(tu_read_line(rd, line, sizeof(line), 10000) > 0 &&
+		  strncmp(line, "pending ", 8) == 0 && strstr(line, id) &&
+		  strstr(line, "rmTree"));
+	CU_ASSERT_EQUAL(ctl("approvals", out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, id) && strstr(out, "addr:127.0.0.1"));
+	CU_ASSERT_EQUAL(ctl("approvals --json", out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "\"pending\"") != NULL);
+	/* bad usage */
+	CU_ASSERT_EQUAL(ctl("approve", out, sizeof(out)), 2);
+	CU_ASSERT_EQUAL(ctl("approve x --for 1y", out, sizeof(out)), 2);
+	CU_ASSERT_EQUAL(ctl("approve x --for 31d", out, sizeof(out)), 2);
+	CU_ASSERT_EQUAL(ctl("approve x --scope all --for 1h", out,
+			    sizeof(out)), 2);
+	CU_ASSERT_EQUAL(ctl("deny x --for 1h", out, sizeof(out)), 2);
+	CU_ASSERT_EQUAL(ctl("approve 0123 --for 1h", out, sizeof(out)), 1);
+	snprintf(args, sizeof(args), "approve %s --for 1h --scope method",
+		 id);
+	CU_ASSERT_EQUAL(ctl(args, out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "approve ") && strstr(out, "(scope method)"));
+	CU_ASSERT(tu_read_line(rd, line, sizeof(line), 10000) > 0 &&
+		  strncmp(line, "decided ", 8) == 0 && strstr(line, id) &&
+		  strstr(line, "approve"));
+	CU_ASSERT_EQUAL(answer(fd, NULL), 200);
+	CU_ASSERT_EQUAL(answer(send_rpc("rpc", "rmTree", "/x"), NULL), 200);
+	CU_ASSERT(audit_line("\"approval_decided\"", "\"scope\":\"method\""));
+	/* deny with a reason */
+	fd = send_rpc("rpc", "send", "+ctl");
+	wait_pending("rpc", id, sizeof(id), NULL);
+	snprintf(args, sizeof(args), "deny %s --reason 'ask me later'", id);
+	CU_ASSERT_EQUAL(ctl(args, out, sizeof(out)), 0);
+	char *body = NULL;
+	CU_ASSERT_EQUAL(answer(fd, &body), 403);
+	CU_ASSERT(body && strstr(body, "approval denied: ask me later"));
+	free(body);
+	CU_ASSERT(audit_line("\"reason\":\"ask me later\"", id));
+	tu_stop(follower);
+	close(rd);
+}
+
 /* ---- threads and descriptors back, and a stop ---- */
 
 struct back {
@@ -677,8 +739,11 @@ static int suite_init(void)
 
 	carapaced = getenv("CARAPACED");
 	clitool = getenv("CLITOOL");
-	if (up == NULL || carapaced == NULL || clitool == NULL)
+	ctl_path = getenv("CARAPACECTL");
+	if (up == NULL || carapaced == NULL || clitool == NULL ||
+	    ctl_path == NULL)
 		return -1;
+	setenv("CARAPACE_ADMIN_TOKEN", TU_ADMIN_TOKEN, 1);
 	tu_prepare_process();
 	snprintf(conf, sizeof(conf), "%s/carapaced.conf", workdir);
 	snprintf(audit, sizeof(audit), "%s/audit.log", workdir);
@@ -730,6 +795,7 @@ int main(void)
 	CU_add_test(s, "a plain HTTP tool's method and path",
 		    test_plain_http);
 	CU_add_test(s, "the admin API's errors", test_admin_errors);
+	CU_add_test(s, "carapacectl approvals, approve, deny", test_ctl);
 	CU_add_test(s, "the live feed shows a new request within 100 ms",
 		    test_feed_delay);
 	CU_add_test(s, "threads and descriptors back after held requests",
