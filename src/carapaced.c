@@ -24,6 +24,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "approval_webhook.h"
 #include "approvals.h"
 #include "revoked.h"
 #include "server.h"
@@ -67,6 +68,7 @@ struct daemon {
 	struct revoked *revoked;        /* revoked_clients_file's names */
 	struct approvals *approvals;    /* held requests, grants: until
 					 * the process ends */
+	struct approval_webhook *webhook; /* told of each held request */
 	int has_user;
 	struct daemon_user user;
 	int report;                     /* to the launcher while starting */
@@ -384,11 +386,13 @@ static int start_records(struct daemon *d)
 	}
 	ledger_set_admission(d->ledger, stream_doomed, d);
 	d->approvals = approvals_new(d->audit);
-	if (d->approvals == NULL) {
+	d->webhook = approval_webhook_new();
+	if (d->approvals == NULL || d->webhook == NULL) {
 		log_warnx("out of memory");
 		return -1;
 	}
 	approvals_set_cfg(d->approvals, d->cfg);
+	approvals_set_notify(d->approvals, approval_webhook_send, d->webhook);
 	if (!d->cfg->admin.enabled)
 		return 0;
 	struct admin_context ctx = {
@@ -417,6 +421,7 @@ static void stop_records(struct daemon *d)
 {
 	admin_stop(d->admin);
 	approvals_free(d->approvals); /* no held request is left */
+	approval_webhook_free(d->webhook); /* its posts have ended */
 	ledger_free(d->ledger);
 	audit_free(d->audit);
 	metrics_free(d->metrics);
