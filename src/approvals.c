@@ -36,6 +36,7 @@ struct pending {
 	uint64_t deadline_ms;                   /* text_mono_ms() */
 	unsigned timeout_secs;
 	int wake_fd;
+	int audited;                            /* the tool's audit.enabled */
 	enum pending_state state;               /* under the lock */
 	char reason[256];                       /* a denial's */
 };
@@ -298,6 +299,10 @@ static void tell_end(struct approvals *ap, const struct pending *p,
 		json_object_put(extra);
 	}
 	feed_all(ap, "decided", o);
+	if (!p->audited) {
+		json_object_put(o);
+		return;
+	}
 	audit_record(ap, event, o, p->tool,
 		     strcmp(decision, "approve") == 0 ? "allow" : "deny");
 }
@@ -616,6 +621,7 @@ static struct pending *pending_new(const struct approval_request *rq)
 		return NULL;
 	}
 	p->kind = rq->kind;
+	p->audited = rq->tool->audit_enabled;
 	memcpy(p->digest, rq->digest, 32);
 	memcpy(p->fingerprint, rq->tool->fingerprint, 32);
 	p->timeout_secs = rq->tool->approval.timeout_secs;
@@ -656,7 +662,10 @@ static int enlist(struct approvals *ap, struct pending *p,
 	feed_all(ap, "pending", o);
 	json_object_object_del(o, "id");
 	json_object_object_add(o, "approval_id", json_object_new_string(p->id));
-	audit_record(ap, "approval_pending", o, p->tool, NULL);
+	if (p->audited)
+		audit_record(ap, "approval_pending", o, p->tool, NULL);
+	else
+		json_object_put(o);
 	return 0;
 }
 
