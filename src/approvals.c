@@ -647,7 +647,7 @@ static int enlist(struct approvals *ap, struct pending *p,
 		  struct approval_result *res)
 {
 	if (ap->stopping) {
-		set_result(res, APPROVAL_FAILED, NULL, "shutting down");
+		set_result(res, APPROVAL_STOPPED, NULL, "shutting down");
 		return -1;
 	}
 	if (ap->n_pending >= APPROVALS_MAX_PENDING) {
@@ -788,7 +788,7 @@ static void finish(struct approvals *ap, struct pending *p, int end,
 		tell_end(ap, p, "cancelled", "approval_cancelled", NULL);
 		break;
 	default:
-		set_result(res, APPROVAL_FAILED, p->id, "shutting down");
+		set_result(res, APPROVAL_STOPPED, p->id, "shutting down");
 		tell_end(ap, p, "cancelled", "approval_cancelled", NULL);
 	}
 	pthread_mutex_unlock(&ap->lock);

@@ -117,8 +117,9 @@ enum approval_outcome {
 	APPROVAL_DENIED,     /* 403 res->reason */
 	APPROVAL_TIMED_OUT,  /* 403 res->reason */
 	APPROVAL_GONE,       /* the client left: nobody to answer */
-	APPROVAL_FAILED,     /* 503 res->reason: shutting down, too many
-			      * pending, out of memory */
+	APPROVAL_STOPPED,    /* 503 res->reason: the daemon stops */
+	APPROVAL_FAILED,     /* 503 res->reason: too many pending, out of
+			      * memory */
 };
 
 struct approval_result {

@@ -295,6 +295,16 @@ unsigned bodycheck_hold(struct approvals *ap,
 		return MHD_HTTP_FORBIDDEN;
 	case APPROVAL_GONE:
 		return STATUS_CLIENT_CLOSED;
+	case APPROVAL_STOPPED:
+		/* The answer before the record, this once: the stop's drain
+		 * waits for requests under way, and this one is under way
+		 * until its record; publishing waits until the connection
+		 * has taken the answer, so the stop cannot cut it off. The
+		 * caller's own publish then finds the stream answered. */
+		bodycheck_publish_refusal(rq->stream,
+					  MHD_HTTP_SERVICE_UNAVAILABLE,
+					  reason, rq->tool->name, NULL, 0);
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
 	case APPROVAL_FAILED:
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
 	default: /* approved: by the policy in force now, too */
