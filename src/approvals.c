@@ -571,26 +571,50 @@ void approvals_feed_end(struct approvals *ap, struct approvals_feed *f)
 
 /* ---- the hold ---- */
 
-int approvals_tool_now(struct approvals *ap, const struct cfg_tool *tool,
-		       const struct cfg **cfg, const struct cfg_tool **now)
+/* A configured client (not "addr:...") a reload removed or narrowed. */
+static int client_gone(const struct cfg *cfg, const char *key,
+		       const char *tool, char *why, size_t len)
 {
+	const struct cfg_client *cl;
+
+	if (strncmp(key, "addr:", 5) == 0 && !cfg->has_clients)
+		return 0;
+	cl = strncmp(key, "addr:", 5) != 0 ? cfg_find_client(cfg, key) : NULL;
+	if (cl != NULL && cfg_client_may_use(cl, tool))
+		return 0;
+	snprintf(why, len, "approved, but a reload since no longer lets "
+		 "this client use tool %s", tool);
+	return 1;
+}
+
+int approvals_tool_now(struct approvals *ap,
+		       const struct approval_request *rq,
+		       const struct cfg **cfg, const struct cfg_tool **now,
+		       char *why, size_t len)
+{
+	const struct cfg_tool *tool = rq->tool;
+
 	pthread_mutex_lock(&ap->lock);
 	*cfg = ap->cfg ? cfg_hold(ap->cfg) : NULL;
 	pthread_mutex_unlock(&ap->lock);
 	*now = *cfg ? cfg_find_tool(*cfg, tool->name, strlen(tool->name)) :
 		      NULL;
+	int rc = 1;
 	if (*now == NULL) {
-		cfg_release(*cfg);
-		*cfg = NULL;
-		return -1;
+		snprintf(why, len, "approved, but tool %s was removed by a "
+			 "reload", tool->name);
+		rc = -1;
+	} else if (client_gone(*cfg, rq->client, tool->name, why, len)) {
+		rc = -1;
+	} else if (memcmp((*now)->fingerprint, tool->fingerprint, 32) == 0) {
+		rc = 0;
 	}
-	if (memcmp((*now)->fingerprint, tool->fingerprint, 32) == 0) {
+	if (rc <= 0) {
 		cfg_release(*cfg);
 		*cfg = NULL;
 		*now = NULL;
-		return 0;
 	}
-	return 1;
+	return rc;
 }
 
 static void pending_free(struct pending *p)

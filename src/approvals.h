@@ -44,6 +44,9 @@
 #define APPROVALS_MAX_FEEDS 8u
 #define APPROVALS_MAX_GRANT_SECS 2592000u /* 30 days */
 #define APPROVAL_ID_LEN 32u               /* hex of 16 random bytes */
+/* The longest "what" a request may show; a longer one is refused (503)
+ * rather than shown cut, which two calls could then share. */
+#define APPROVAL_WHAT_MAX 65536u
 
 enum approval_kind { APPROVAL_JSONRPC, APPROVAL_ARGV, APPROVAL_HTTP };
 
@@ -135,12 +138,15 @@ struct approval_result {
 void approvals_hold(struct approvals *ap, const struct approval_request *rq,
 		    struct approval_result *res);
 
-/* After APPROVAL_APPROVED: whether the tool named name in the config in
- * force is still the one held under (fingerprint). 0 same; 1 changed:
- * *cfg (a reference: cfg_release it) and *now to check the request again
- * against; -1 gone. */
-int approvals_tool_now(struct approvals *ap, const struct cfg_tool *tool,
-		       const struct cfg **cfg, const struct cfg_tool **now);
+/* After APPROVAL_APPROVED: whether the tool of rq in the config in
+ * force is still the one it was held under (fingerprint), and its client
+ * (a configured one) still defined and allowed the tool. 0 same; 1
+ * changed: *cfg (a reference: cfg_release it) and *now to check the
+ * request again against; -1 refused now, why in why[0..len). */
+int approvals_tool_now(struct approvals *ap,
+		       const struct approval_request *rq,
+		       const struct cfg **cfg, const struct cfg_tool **now,
+		       char *why, size_t len);
 
 /* SHA-256 of a JSON-RPC body's calls as [[method, params], ...] (no id),
  * from its checked serialisation; 0, or -1 (not parsed: out of memory). */

@@ -310,14 +310,12 @@ unsigned bodycheck_hold(struct approvals *ap,
 	default: /* approved: by the policy in force now, too */
 		break;
 	}
-	int changed = approvals_tool_now(ap, rq->tool, &cfg, &now);
+	int changed = approvals_tool_now(ap, rq, &cfg, &now, reason,
+					 reason_len);
 	if (changed == 0)
 		return 0;
-	if (changed < 0) {
-		snprintf(reason, reason_len, "approved, but tool %s was "
-			 "removed by a reload", rq->tool->name);
+	if (changed < 0)
 		return MHD_HTTP_FORBIDDEN;
-	}
 	int rc = recheck(arg, now, &v);
 	cfg_release(cfg);
 	if (rc == 0)
@@ -372,7 +370,7 @@ static int hold_jsonrpc(struct bodycheck *bc, struct stream *s,
 			struct json_object *methods, const char *body,
 			size_t len, char **forward, size_t *forward_len)
 {
-	struct dbuf what = DBUF_INIT(1024);
+	struct dbuf what = DBUF_INIT(APPROVAL_WHAT_MAX);
 	size_t n;
 	const char **names = method_names(methods, &n, &what);
 	struct approval_call call = {
@@ -389,10 +387,11 @@ static int hold_jsonrpc(struct bodycheck *bc, struct stream *s,
 	char reason[320];
 	unsigned status = MHD_HTTP_SERVICE_UNAVAILABLE;
 
-	snprintf(reason, sizeof(reason), "out of memory");
+	snprintf(reason, sizeof(reason), "%s", dbuf_error(&what) ?
+		 "too much to hold for approval" : "out of memory");
 	if (names != NULL && !approvals_required(bc->tool, &call, NULL))
 		status = 0;
-	else if (names != NULL &&
+	else if (names != NULL && !dbuf_error(&what) &&
 		 approvals_digest_jsonrpc(*forward, *forward_len,
 					  rq.digest) == 0)
 		status = bodycheck_hold(bc->approvals, &rq, bc->entry,
@@ -435,7 +434,7 @@ static int hold_http(struct bodycheck *bc, struct stream *s,
 		.kind = APPROVAL_HTTP, .http_method = bc->http_method,
 		.path = bc->target, .path_len = strcspn(bc->target, "?"),
 	};
-	struct dbuf what = DBUF_INIT(4096);
+	struct dbuf what = DBUF_INIT(APPROVAL_WHAT_MAX);
 	struct approval_request rq = {
 		.tool = bc->tool, .client = bc->client_key,
 		.kind = APPROVAL_HTTP, .stream = s,
@@ -449,7 +448,10 @@ static int hold_http(struct bodycheck *bc, struct stream *s,
 	snprintf(reason, sizeof(reason), "out of memory");
 	dbuf_printf(&what, "%s %s", bc->http_method, bc->target);
 	rq.what = dbuf_str(&what);
-	if (secret_sha256(body, len, rq.digest) == 0)
+	if (dbuf_error(&what))
+		snprintf(reason, sizeof(reason), "too much to hold for "
+			 "approval");
+	else if (secret_sha256(body, len, rq.digest) == 0)
 		status = bodycheck_hold(bc->approvals, &rq, bc->entry,
 					recheck_http, &again, reason,
 					sizeof(reason));

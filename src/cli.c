@@ -428,7 +428,7 @@ static int hold_job(struct job *j)
 		.tool = j->tool, .client = j->client_key,
 		.kind = APPROVAL_ARGV, .stream = j->stream,
 	};
-	struct dbuf what = DBUF_INIT(4096);
+	struct dbuf what = DBUF_INIT(APPROVAL_WHAT_MAX);
 	char reason[320];
 
 	if (!approvals_required(j->tool, &call, &rq.rule))
@@ -438,8 +438,9 @@ static int hold_job(struct job *j)
 	rq.what = dbuf_str(&what);
 	memcpy(rq.digest, j->digest, sizeof(rq.digest));
 	unsigned status = 503;
-	snprintf(reason, sizeof(reason), "out of memory");
-	if (j->digest_rc == 0)
+	snprintf(reason, sizeof(reason), "%s", dbuf_error(&what) ?
+		 "too much to hold for approval" : "out of memory");
+	if (j->digest_rc == 0 && !dbuf_error(&what))
 		status = bodycheck_hold(j->approvals, &rq, j->entry,
 					recheck_argv, j, reason,
 					sizeof(reason));
