@@ -6,10 +6,13 @@
 #include "bodycheck.h"
 
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "dbuf.h"
 #include "httpd.h"
@@ -18,6 +21,9 @@
 #include "request.h"
 #include "secret.h"
 #include "text.h"
+
+/* How long a held request ended by a stop waits for its answer to go. */
+#define STOP_ANSWER_MS 5000
 
 struct bodycheck {
 	const struct cfg *cfg;          /* a reference */
@@ -268,6 +274,37 @@ static int refuse(struct bodycheck *bc, struct stream *s, unsigned status,
 
 /* ---- require_approval ---- */
 
+static void wake_fd(void *arg)
+{
+	static const uint64_t one = 1;
+
+	if (write(*(int *)arg, &one, sizeof(one)) < 0)
+		return; /* set already */
+}
+
+/* A held request ended by a stop: the answer before the record, this
+ * once. The stop's drain waits for requests under way, and this one is
+ * under way until its record; so the record waits until the connection
+ * is done with the answer (its reader, freed, cancels the stream), or
+ * STOP_ANSWER_MS, and the listeners cannot close before it went out.
+ * The caller's own publish then finds the stream answered. */
+static void answer_before_stop(const struct approval_request *rq,
+			       const char *reason)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	bodycheck_publish_refusal(rq->stream, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  reason, rq->tool->name, NULL, 0);
+	if (fd < 0)
+		return;
+	stream_set_cancel_hook(rq->stream, wake_fd, &fd);
+	if (!stream_is_cancelled(rq->stream))
+		poll(&p, 1, STOP_ANSWER_MS);
+	stream_set_cancel_hook(rq->stream, NULL, NULL);
+	close(fd);
+}
+
 unsigned bodycheck_hold(struct approvals *ap,
 			const struct approval_request *rq,
 			struct ledger_entry *entry,
@@ -296,14 +333,7 @@ unsigned bodycheck_hold(struct approvals *ap,
 	case APPROVAL_GONE:
 		return STATUS_CLIENT_CLOSED;
 	case APPROVAL_STOPPED:
-		/* The answer before the record, this once: the stop's drain
-		 * waits for requests under way, and this one is under way
-		 * until its record; publishing waits until the connection
-		 * has taken the answer, so the stop cannot cut it off. The
-		 * caller's own publish then finds the stream answered. */
-		bodycheck_publish_refusal(rq->stream,
-					  MHD_HTTP_SERVICE_UNAVAILABLE,
-					  reason, rq->tool->name, NULL, 0);
+		answer_before_stop(rq, reason);
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
 	case APPROVAL_FAILED:
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
