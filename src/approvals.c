@@ -769,8 +769,10 @@ static int wait_end(struct approvals *ap, struct pending *p,
 			end = -1;
 		else if (now >= p->deadline_ms)
 			end = -2;
-		else if (sleep_once(p, s, (int)(p->deadline_ms - now)))
+		else if (sleep_once(p, s, (int)(p->deadline_ms - now))) {
 			end = -1;
+			stream_cancel(s); /* let go of its socket: none held */
+		}
 		/* a decision that came meanwhile wins: read it again */
 		pthread_mutex_lock(&ap->lock);
 		if (p->state != P_WAITING)
