@@ -3,6 +3,7 @@
 
 #include "cli.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include "exec.h"
 #include "log.h"
 #include "policy.h"
+#include "redact.h"
 #include "secret.h"
 #include "sse.h"
 #include "text.h"
@@ -433,8 +435,18 @@ static int hold_job(struct job *j)
 
 	if (!approvals_required(j->tool, &call, &rq.rule))
 		return 0;
-	for (size_t i = 0; i < argc; i++)
-		dbuf_printf(&what, "%s%s", i ? " " : "", argv[i]);
+	/* shown to the approver, the feed, the audit trail: redacted as
+	 * log_argv would be (the digest still tells calls apart) */
+	struct json_object *shown = redact_argv(argv, argc,
+						&j->tool->redact_patterns);
+	size_t n = shown ? json_object_array_length(shown) : 0;
+	for (size_t i = 0; i < n; i++)
+		dbuf_printf(&what, "%s%s", i ? " " : "",
+			    json_object_get_string(
+				    json_object_array_get_idx(shown, i)));
+	if (shown == NULL)
+		dbuf_fail(&what, ENOMEM);
+	json_object_put(shown);
 	rq.what = dbuf_str(&what);
 	memcpy(rq.digest, j->digest, sizeof(rq.digest));
 	unsigned status = 503;

@@ -57,6 +57,7 @@ static int write_conf(int variant)
 		 "        \"http_methods\": [\"POST\"] } },\n"
 		 "    \"ct\": { \"type\": \"cli\", \"binary\": \"%s\",\n"
 		 "      \"argv_allow_patterns\": [\"println *\", \"args *\"],\n"
+		 "      \"audit\": { \"redact_patterns\": [\"--token\"] },\n"
 		 "      \"require_approval\": { \"argv_patterns\": "
 		 "[\"println *\"] } } } }\n",
 		 gw_port, admin_port, audit,
@@ -511,6 +512,16 @@ static void test_cli_argv(void)
 	/* a denial: nothing runs */
 	fd = send_post("/tools/ct", "{\"argv\":[\"println\",\"no\"]}");
 	held_then_denied(fd, "ct");
+	/* what the approver sees is redacted as the audit trail would be */
+	fd = send_post("/tools/ct", "{\"argv\":[\"println\",\"--token\","
+		       "\"s3cret\"]}");
+	wait_pending("ct", id, sizeof(id), &rec);
+	CU_ASSERT_FATAL(id[0] != '\0');
+	CU_ASSERT_STRING_EQUAL(str(rec, "what"),
+			       "println --token [REDACTED]");
+	json_object_put(rec);
+	held_then_denied_id(fd, id);
+	CU_ASSERT(!audit_has("s3cret", NULL));
 }
 
 static void test_plain_http(void)
