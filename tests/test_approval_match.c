@@ -89,7 +89,9 @@ static void test_http(void)
 
 static void test_argv(void)
 {
-	char *yes[] = { "item", "del", "x y" }, *no[] = { "item", "get", "x" };
+	static char item[] = "item", del[] = "del", xy[] = "x y",
+		    get[] = "get", x[] = "x";
+	char *yes[] = { item, del, xy }, *no[] = { item, get, x };
 	struct approval_call c = { .kind = APPROVAL_ARGV, .argv = yes,
 				   .argc = 3 };
 	const char *rule = NULL;
