@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin_approvals.h"
 #include "dbuf.h"
 #include "endpoint.h"
 #include "httpd.h"
@@ -597,17 +598,60 @@ static enum MHD_Result get_streams(struct admin *a, struct MHD_Connection *c)
 	return httpd_send_json(c, MHD_HTTP_OK, ledger_streams(a->ctx.ledger));
 }
 
+static enum MHD_Result get_approvals(struct admin *a,
+				     struct MHD_Connection *c)
+{
+	return admin_approvals_get(a->ctx.approvals, c);
+}
+
+/* A POST /v1/approvals/ID's body, kept until the request is complete. */
+struct post_body {
+	struct dbuf body;
+	int too_large;
+};
+
+/* Who decides, for the audit trail: the token's holder, or the unix
+ * peer by its uid. */
+static void decider(const struct admin *a, struct MHD_Connection *c,
+		    char *by, size_t len)
+{
+	struct ucred cr;
+	socklen_t n = sizeof(cr);
+	int fd = httpd_client_fd(c);
+
+	snprintf(by, len, "admin");
+	if (a->unix_path != NULL && fd >= 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &n) == 0)
+		snprintf(by, len, "unix:uid=%u", (unsigned)cr.uid);
+}
+
+static enum MHD_Result post_approval(struct admin *a,
+				     struct MHD_Connection *c,
+				     const char *url, struct post_body *pb)
+{
+	char by[48];
+
+	decider(a, c, by, sizeof(by));
+	return admin_approvals_post(a->ctx.approvals, c,
+				    url + strlen(ADMIN_APPROVALS_PREFIX),
+				    pb ? dbuf_str(&pb->body) : "",
+				    pb ? dbuf_len(&pb->body) : 0,
+				    pb ? pb->too_large : 0, by);
+}
+
 static const struct admin_route routes[] = {
 	{ "GET", "/metrics", get_metrics },
 	{ "GET", "/v1/status", get_status },
 	{ "GET", "/v1/streams", get_streams },
 	{ "GET", "/v1/audit", get_audit },
+	{ "GET", "/v1/approvals", get_approvals },
 	{ "POST", "/v1/reload", post_reload },
 	{ "POST", "/v1/revocations", post_revocations },
 };
 
 static enum MHD_Result dispatch(struct admin *a, struct MHD_Connection *c,
-				const char *method, const char *url)
+				const char *method, const char *url,
+				struct post_body *pb)
 {
 	int path_known = 0;
 	enum MHD_Result rc;
@@ -621,6 +665,12 @@ static enum MHD_Result dispatch(struct admin *a, struct MHD_Connection *c,
 				  "and HEAD may carry one)");
 	if (refuse_stranger(a, c, &rc) < 0)
 		return rc;
+	if (strncmp(url, ADMIN_APPROVALS_PREFIX,
+		    strlen(ADMIN_APPROVALS_PREFIX)) == 0)
+		return strcmp(method, "POST") == 0 ?
+			       post_approval(a, c, url, pb) :
+			       send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+					  "method not allowed");
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(url, routes[i].path) != 0)
 			continue;
@@ -635,34 +685,51 @@ static enum MHD_Result dispatch(struct admin *a, struct MHD_Connection *c,
 	return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
 }
 
-/* The admin API takes no request bodies: anything sent is ignored, and
- * the answer comes once the request is read. */
+static int started;
+
+/* The admin API takes no request bodies but a decision's (bounded, kept
+ * only from a POST to ADMIN_APPROVALS_PREFIX): anything else sent is
+ * ignored, and the answer comes once the request is read. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 				  const char *url, const char *method,
 				  const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
-	static int started;
+	struct post_body *pb = *con_cls != &started ? *con_cls : NULL;
 	(void)version;
-	(void)upload;
 
 	if (*con_cls == NULL) {
 		*con_cls = &started;
+		if (strcmp(method, "POST") == 0 &&
+		    strncmp(url, ADMIN_APPROVALS_PREFIX,
+			    strlen(ADMIN_APPROVALS_PREFIX)) == 0 &&
+		    (pb = calloc(1, sizeof(*pb))) != NULL) {
+			dbuf_init(&pb->body, ADMIN_APPROVALS_MAX_BODY);
+			*con_cls = pb;
+		}
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
+		if (pb != NULL && dbuf_add(&pb->body, upload, *upload_size) < 0)
+			pb->too_large = 1;
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	return dispatch(cls, c, method, url);
+	return dispatch(cls, c, method, url, pb);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct post_body *pb = *con_cls;
 	(void)cls;
-	(void)con_cls;
 	(void)toe;
+
+	if (pb != NULL && *con_cls != &started) {
+		dbuf_free(&pb->body);
+		free(pb);
+	}
+	*con_cls = NULL;
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
 				  IDLE_TIMEOUT_SECS);
 }

@@ -1,7 +1,8 @@
 /* admin — the admin listener: GET /metrics (Prometheus text), GET
  * /v1/status, GET /v1/streams, GET /v1/audit (a live SSE tail of the audit
- * trail, ?tool= and ?decision= filters), POST /v1/reload and POST
- * /v1/revocations.
+ * trail, ?tool= and ?decision= filters), POST /v1/reload, POST
+ * /v1/revocations, and the approvals (admin_approvals.h): the only
+ * request bodies it reads are those of POST /v1/approvals/ID.
  *
  * It is a listener of its own, on a loopback address or a unix socket
  * (made with mode 0600), never one of the tool listeners: no tool path
@@ -26,6 +27,7 @@
 /* What the admin API reports and acts on; everything is borrowed and must
  * outlive the listener. */
 struct revoked;
+struct approvals;
 
 struct admin_context {
 	const char *config_file;
@@ -34,6 +36,9 @@ struct admin_context {
 	struct ledger *ledger;
 	struct revoked *revoked;        /* the clients refused (counted in
 					 * /v1/status); NULL: none */
+	struct approvals *approvals;    /* GET /v1/approvals, POST
+					 * /v1/approvals/ID (admin_approvals.h);
+					 * NULL: none */
 	struct timespec started;        /* CLOCK_REALTIME */
 	/* The config now in force and when it was loaded (CLOCK_REALTIME),
 	 * held until given back with release. */

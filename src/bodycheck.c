@@ -6,16 +6,24 @@
 #include "bodycheck.h"
 
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include "dbuf.h"
 #include "httpd.h"
 #include "log.h"
 #include "policy.h"
 #include "request.h"
+#include "secret.h"
 #include "text.h"
+
+/* How long a held request ended by a stop waits for its answer to go. */
+#define STOP_ANSWER_MS 5000
 
 struct bodycheck {
 	const struct cfg *cfg;          /* a reference */
@@ -27,6 +35,8 @@ struct bodycheck {
 	int jsonrpc;
 	int rate_pending;
 	int deciding;                   /* counted in `deciding` below */
+	struct approvals *approvals;    /* NULL: nothing is held */
+	char *http_method, *target, *client_key;
 };
 
 /* Checks made and not yet decided: server_stop waits for none. */
@@ -53,11 +63,36 @@ void bodycheck_wait_idle(void)
 	pthread_mutex_unlock(&idle_lock);
 }
 
+static void free_strings(struct bodycheck *bc)
+{
+	free(bc->tool_name);
+	free(bc->http_method);
+	free(bc->target);
+	free(bc->client_key);
+}
+
+/* What the hold needs, for a tool that may hold (else nothing). */
+static int copy_hold_args(struct bodycheck *bc, const struct bodycheck_args *a)
+{
+	if (a->approvals == NULL || !a->tool->approval.enabled)
+		return 0;
+	bc->approvals = a->approvals;
+	bc->http_method = strdup(a->http_method);
+	size_t n = strlen(a->target_prefix) + strlen(a->target) + 1;
+	if ((bc->target = malloc(n)) != NULL)
+		snprintf(bc->target, n, "%s%s", a->target_prefix, a->target);
+	bc->client_key = strdup(a->client_key);
+	return bc->http_method && bc->target && bc->client_key ? 0 : -1;
+}
+
 struct bodycheck *bodycheck_new(const struct bodycheck_args *a)
 {
 	struct bodycheck *bc = calloc(1, sizeof(*bc));
 
-	if (bc == NULL || (bc->tool_name = strdup(a->tool_name)) == NULL) {
+	if (bc == NULL || (bc->tool_name = strdup(a->tool_name)) == NULL ||
+	    copy_hold_args(bc, a) < 0) {
+		if (bc != NULL)
+			free_strings(bc);
 		free(bc);
 		return NULL;
 	}
@@ -109,7 +144,7 @@ void bodycheck_free(void *arg)
 		drop_undecided(bc->entry);
 	decided(bc);
 	cfg_release(bc->cfg);
-	free(bc->tool_name);
+	free_strings(bc);
 	free(bc);
 }
 
@@ -248,6 +283,223 @@ static int refuse(struct bodycheck *bc, struct stream *s, unsigned status,
 	return -1;
 }
 
+/* ---- require_approval ---- */
+
+static void wake_fd(void *arg)
+{
+	static const uint64_t one = 1;
+
+	if (write(*(int *)arg, &one, sizeof(one)) < 0)
+		return; /* set already */
+}
+
+/* A held request ended by a stop: the answer before the record, this
+ * once. The stop's drain waits for requests under way, and this one is
+ * under way until its record; so the record waits until the connection
+ * is done with the answer (its reader, freed, cancels the stream), or
+ * STOP_ANSWER_MS, and the listeners cannot close before it went out.
+ * The caller's own publish then finds the stream answered. */
+static void answer_before_stop(const struct approval_request *rq,
+			       const char *reason)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	bodycheck_publish_refusal(rq->stream, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  reason, rq->tool->name, NULL, 0);
+	if (fd < 0)
+		return;
+	stream_set_cancel_hook(rq->stream, wake_fd, &fd);
+	if (!stream_is_cancelled(rq->stream))
+		poll(&p, 1, STOP_ANSWER_MS);
+	stream_set_cancel_hook(rq->stream, NULL, NULL);
+	close(fd);
+}
+
+unsigned bodycheck_hold(struct approvals *ap,
+			const struct approval_request *rq,
+			struct ledger_entry *entry,
+			int (*recheck)(void *arg, const struct cfg_tool *now,
+				       struct policy_verdict *why),
+			void *arg, char *reason, size_t reason_len)
+{
+	struct approval_result res;
+	const struct cfg *cfg;
+	const struct cfg_tool *now;
+	struct policy_verdict v;
+
+	approvals_hold(ap, rq, &res);
+	if (res.id[0] != '\0')
+		ledger_entry_set_approval(entry,
+					  res.outcome == APPROVAL_GRANTED ?
+						  "grant_id" : "approval_id",
+					  res.id);
+	snprintf(reason, reason_len, "%s", res.reason);
+	switch (res.outcome) {
+	case APPROVAL_GRANTED:
+		return 0;
+	case APPROVAL_DENIED:
+	case APPROVAL_TIMED_OUT:
+		return MHD_HTTP_FORBIDDEN;
+	case APPROVAL_GONE:
+		return STATUS_CLIENT_CLOSED;
+	case APPROVAL_STOPPED:
+		answer_before_stop(rq, reason);
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
+	case APPROVAL_FAILED:
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
+	default: /* approved: by the policy in force now, too */
+		break;
+	}
+	int changed = approvals_tool_now(ap, rq, &cfg, &now, reason,
+					 reason_len);
+	if (changed == 0)
+		return 0;
+	if (changed < 0)
+		return MHD_HTTP_FORBIDDEN;
+	int rc = recheck(arg, now, &v);
+	cfg_release(cfg);
+	if (rc == 0)
+		return 0;
+	snprintf(reason, reason_len, "approved, but denied by the policy "
+		 "reloaded since: %s", v.reason);
+	return MHD_HTTP_FORBIDDEN;
+}
+
+/* The original body checked again, against the tool reloaded since;
+ * what goes upstream is then that check's. */
+struct jsonrpc_again {
+	const char *body;
+	size_t len;
+	char *forward;
+	size_t forward_len;
+};
+
+static int recheck_jsonrpc(void *arg, const struct cfg_tool *now,
+			   struct policy_verdict *v)
+{
+	struct jsonrpc_again *a = arg;
+	char *error_body = NULL;
+
+	int rc = policy_check_jsonrpc(now, a->body, a->len, &a->forward,
+				      &a->forward_len, &error_body, v, NULL);
+	free(error_body);
+	return rc;
+}
+
+/* The calls' methods, as the match and "what" take them (borrowed from
+ * methods); NULL on out of memory. */
+static const char **method_names(struct json_object *methods, size_t *n,
+				 struct dbuf *what)
+{
+	*n = methods ? json_object_array_length(methods) : 0;
+	const char **names = calloc(*n + 1, sizeof(*names));
+
+	for (size_t i = 0; names != NULL && i < *n; i++) {
+		names[i] = json_object_get_string(
+			json_object_array_get_idx(methods, i));
+		if (i > 0)
+			dbuf_add(what, ",", 1);
+		dbuf_addstr(what, names[i] ? names[i] : "");
+	}
+	return names;
+}
+
+/* After the policy and the rate limit: held when require_approval says
+ * so. 0: go on (*forward replaced after a re-check); -1 answered. */
+static int hold_jsonrpc(struct bodycheck *bc, struct stream *s,
+			struct json_object *methods, const char *body,
+			size_t len, char **forward, size_t *forward_len)
+{
+	struct dbuf what = DBUF_INIT(APPROVAL_WHAT_MAX);
+	size_t n;
+	const char **names = method_names(methods, &n, &what);
+	struct approval_call call = {
+		.kind = APPROVAL_JSONRPC, .methods = names, .n_methods = n,
+		.http_method = bc->http_method, .path = bc->target,
+		.path_len = strcspn(bc->target, "?"),
+	};
+	struct approval_request rq = {
+		.tool = bc->tool, .client = bc->client_key,
+		.what = dbuf_str(&what), .kind = APPROVAL_JSONRPC,
+		.stream = s,
+	};
+	struct jsonrpc_again again = { body, len, NULL, 0 };
+	char reason[320];
+	unsigned status = MHD_HTTP_SERVICE_UNAVAILABLE;
+
+	snprintf(reason, sizeof(reason), "%s", dbuf_error(&what) ?
+		 "too much to hold for approval" : "out of memory");
+	if (names != NULL && !approvals_required(bc->tool, &call, NULL))
+		status = 0;
+	else if (names != NULL && !dbuf_error(&what) &&
+		 approvals_digest_jsonrpc(*forward, *forward_len,
+					  rq.digest) == 0)
+		status = bodycheck_hold(bc->approvals, &rq, bc->entry,
+					recheck_jsonrpc, &again, reason,
+					sizeof(reason));
+	free(names);
+	dbuf_free(&what);
+	if (status == 0 && again.forward != NULL) {
+		free(*forward);
+		*forward = again.forward;
+		*forward_len = again.forward_len;
+	}
+	if (status == 0)
+		return 0;
+	free(again.forward);
+	return refuse(bc, s, status, reason,
+		      status == MHD_HTTP_FORBIDDEN ?
+			      policy_jsonrpc_refusal(*forward, *forward_len,
+						     reason) : NULL, 0);
+}
+
+struct http_again {
+	const char *method, *path;
+};
+
+static int recheck_http(void *arg, const struct cfg_tool *now,
+			struct policy_verdict *v)
+{
+	struct http_again *a = arg;
+
+	return policy_check_request(now, a->method, a->path,
+				    strcspn(a->path, "?"), v);
+}
+
+/* A request that is not JSON-RPC: its method, path and body. */
+static int hold_http(struct bodycheck *bc, struct stream *s,
+		     const char *body, size_t len)
+{
+	struct approval_call call = {
+		.kind = APPROVAL_HTTP, .http_method = bc->http_method,
+		.path = bc->target, .path_len = strcspn(bc->target, "?"),
+	};
+	struct dbuf what = DBUF_INIT(APPROVAL_WHAT_MAX);
+	struct approval_request rq = {
+		.tool = bc->tool, .client = bc->client_key,
+		.kind = APPROVAL_HTTP, .stream = s,
+	};
+	struct http_again again = { bc->http_method, bc->target };
+	char reason[320];
+	unsigned status = MHD_HTTP_SERVICE_UNAVAILABLE;
+
+	if (!approvals_required(bc->tool, &call, NULL))
+		return 0;
+	snprintf(reason, sizeof(reason), "out of memory");
+	dbuf_printf(&what, "%s %s", bc->http_method, bc->target);
+	rq.what = dbuf_str(&what);
+	if (dbuf_error(&what))
+		snprintf(reason, sizeof(reason), "too much to hold for "
+			 "approval");
+	else if (secret_sha256(body, len, rq.digest) == 0)
+		status = bodycheck_hold(bc->approvals, &rq, bc->entry,
+					recheck_http, &again, reason,
+					sizeof(reason));
+	dbuf_free(&what);
+	return status == 0 ? 0 : refuse(bc, s, status, reason, NULL, 0);
+}
+
 /* ---- the checks ---- */
 
 /* An allowed body of n calls takes n tokens, all or none: a batch that
@@ -292,6 +544,8 @@ static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
 
 	int rc = policy_check_jsonrpc(bc->tool, body, len, &forward,
 				      &forward_len, &error_body, &v, &calls);
+	/* the names, for the hold too */
+	struct json_object *methods = json_object_get(calls.methods);
 	ledger_entry_set_jsonrpc_methods(bc->entry, calls.methods,
 					 calls.truncated);
 	calls.methods = NULL; /* the entry's now */
@@ -302,14 +556,20 @@ static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
 		return take_calls(bc, s, body, len, calls.n);
 	}
 	if (rc < 0) {
+		json_object_put(methods);
 		log_info("%s: denied: %s", bc->tool->name, v.reason);
 		return refuse(bc, s, (unsigned)v.status, v.reason, error_body,
 			      0);
 	}
-	if (take_calls(bc, s, forward, forward_len, calls.n) < 0) {
+	if (take_calls(bc, s, forward, forward_len, calls.n) < 0 ||
+	    (bc->approvals != NULL &&
+	     hold_jsonrpc(bc, s, methods, body, len, &forward,
+			  &forward_len) < 0)) {
+		json_object_put(methods);
 		free(forward);
 		return -1;
 	}
+	json_object_put(methods);
 	/* what goes upstream is the checked value, re-serialised */
 	proxy_request_set_body(r, forward, forward_len);
 	return 0;
@@ -343,8 +603,8 @@ int bodycheck_run(void *arg, struct proxy_request *r, struct stream *s)
 	ledger_entry_set_body(bc->entry, body, len);
 	if (bc->jsonrpc)
 		rc = check_jsonrpc(bc, r, s, body, len);
-	else
-		rc = take_pending(bc, s);
+	else if ((rc = take_pending(bc, s)) == 0 && bc->approvals != NULL)
+		rc = hold_http(bc, s, body, len);
 	if (rc == 0) {
 		/* back to the MHD thread, with the upstream's head */
 		stream_attach(s, bc->entry, bodycheck_drop_entry);

@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 
+#include "approvals.h"
 #include "cfg.h"
 #include "ledger.h"
 #include "policy.h"
@@ -47,6 +48,14 @@ struct bodycheck_args {
 	struct ledger_entry *entry;     /* taken */
 	int jsonrpc;                    /* check the body as JSON-RPC */
 	int rate_pending;               /* the calls' tokens are owed */
+	/* require_approval (approvals.h): the registry (borrowed, it
+	 * outlives every worker) or NULL, and what the hold needs to know
+	 * of the request (copied) */
+	struct approvals *approvals;
+	const char *http_method;
+	const char *target_prefix;      /* "" or "/", then */
+	const char *target;             /* the upstream path and query */
+	const char *client_key;         /* approvals_client_key() */
 };
 
 struct bodycheck;
@@ -104,6 +113,18 @@ struct stream_head *bodycheck_head(unsigned status, const char *type,
 void bodycheck_publish_refusal(struct stream *s, unsigned status,
 			       const char *reason, const char *tool_name,
 			       char *body, unsigned retry_after);
+/* The hold (approvals_hold) of a request approvals_required() matched,
+ * for any worker: 0 go on (entry names the approval or grant, and a
+ * request approved after a reload has been checked again by recheck(arg,
+ * the tool in force now)); else the status to refuse with (403, 503, or
+ * STATUS_CLIENT_CLOSED when the client left) and why in reason. */
+unsigned bodycheck_hold(struct approvals *ap,
+			const struct approval_request *rq,
+			struct ledger_entry *entry,
+			int (*recheck)(void *arg, const struct cfg_tool *now,
+				       struct policy_verdict *why),
+			void *arg, char *reason, size_t reason_len);
+
 /* For stream_attach(drop): an entry that no consumer took back belongs
  * to a request the policy allowed, which may have gone upstream (or run)
  * before its stream was cancelled: recorded as allowed and answered 499,

@@ -21,6 +21,7 @@
 
 #include "ctl_admin.h"
 #include "ctl_audit.h"
+#include "ctl_approvals.h"
 #include "ctl_clients.h"
 #include "ctl_show.h"
 #include "ctl_sniff.h"
@@ -63,6 +64,13 @@ static void usage(FILE *out)
 		"  reload                 reload the configuration\n"
 		"  revoke NAME            refuse client NAME from now on\n"
 		"  unrevoke NAME          take NAME's revocation back\n"
+		"  approvals [--follow]   the requests awaiting approval "
+		"and the grants\n"
+		"  approve ID [--for DURATION] [--scope call|method]\n"
+		"                         let a held request through (and "
+		"grant it again\n"
+		"                         for DURATION: 90s, 15m, 1h, 2d)\n"
+		"  deny ID [--reason TEXT]  refuse a held request\n"
 		"  check-config [FILE]    check a configuration file (no "
 		"daemon needed)\n"
 		"  new-client NAME        a new client's token and entry\n"
@@ -430,6 +438,106 @@ static enum outcome cmd_audit_verify(struct ctx *cx, int argc, char **argv)
 	return audit_outcome(ctl_audit_verify(argc, argv));
 }
 
+/* ---- approvals, approve, deny ---- */
+
+/* Their options: --follow (approvals), --for and --scope (approve),
+ * --reason (deny), --json (all); the operands' index, or -1. */
+struct decide_opts {
+	int follow, method_scope;
+	unsigned grant_secs;
+	const char *reason, *scope;
+};
+
+static int approval_options(struct ctx *cx, int argc, char **argv,
+			    const char *allowed, struct decide_opts *d)
+{
+	static const struct option longopts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "for", required_argument, NULL, 'F' },
+		{ "scope", required_argument, NULL, 'S' },
+		{ "reason", required_argument, NULL, 'R' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	optind = 0;
+	opterr = 0;
+	/* no "+": an option may follow the ID, as the usage writes it */
+	while ((ch = getopt_long(argc, argv, ":jf", longopts, NULL)) != -1) {
+		if (ch == ':' || ch == '?')
+			return bad_option(argv[0], argv, ch);
+		if (ch != 'j' && !strchr(allowed, ch))
+			return ctl_complain("%s: %s is not one of its options",
+					    argv[0], argv[optind - 1 -
+							  (optarg != NULL)]);
+		switch (ch) {
+		case 'j': cx->json = 1; break;
+		case 'f': d->follow = 1; break;
+		case 'R': d->reason = optarg; break;
+		case 'S': d->scope = optarg; break;
+		default: /* 'F' */
+			if (ctl_parse_duration(optarg, &d->grant_secs) < 0)
+				return ctl_complain("--for %s: expected a "
+						    "duration (90s, 15m, 1h, "
+						    "2d; at most 30d)", optarg);
+		}
+	}
+	if (d->scope != NULL && strcmp(d->scope, "call") != 0 &&
+	    strcmp(d->scope, "method") != 0)
+		return ctl_complain("--scope %s: expected call or method",
+				    d->scope);
+	d->method_scope = d->scope != NULL && strcmp(d->scope, "method") == 0;
+	if (d->method_scope && d->grant_secs == 0)
+		return ctl_complain("%s", "--scope method needs --for");
+	return optind;
+}
+
+static enum outcome cmd_approvals(struct ctx *cx, int argc, char **argv)
+{
+	struct decide_opts d = { 0 };
+	int first = approval_options(cx, argc, argv, "f", &d);
+
+	if (first < 0 || first < argc) {
+		if (first >= 0)
+			ctl_complain("%s", "approvals takes only options");
+		return BAD_USAGE;
+	}
+	if (resolve_target(cx) < 0 ||
+	    ctl_approvals_show(&cx->to, cx->json, d.follow) < 0)
+		return FAILED;
+	return DONE;
+}
+
+static enum outcome decide(struct ctx *cx, int argc, char **argv,
+			   int approve)
+{
+	struct decide_opts d = { 0 };
+	int first = approval_options(cx, argc, argv, approve ? "FS" : "R",
+				     &d);
+
+	if (first < 0 || argc - first != 1) {
+		if (first >= 0)
+			ctl_complain("%s takes one ID", argv[0]);
+		return BAD_USAGE;
+	}
+	if (resolve_target(cx) < 0 ||
+	    ctl_approvals_decide(&cx->to, argv[first], approve, d.grant_secs,
+				 d.method_scope, d.reason, cx->json) < 0)
+		return FAILED;
+	return DONE;
+}
+
+static enum outcome cmd_approve(struct ctx *cx, int argc, char **argv)
+{
+	return decide(cx, argc, argv, 1);
+}
+
+static enum outcome cmd_deny(struct ctx *cx, int argc, char **argv)
+{
+	return decide(cx, argc, argv, 0);
+}
+
 /* ---- main ---- */
 
 static const struct command commands[] = {
@@ -439,6 +547,9 @@ static const struct command commands[] = {
 	{ "reload", cmd_reload },
 	{ "revoke", cmd_revoke },
 	{ "unrevoke", cmd_unrevoke },
+	{ "approvals", cmd_approvals },
+	{ "approve", cmd_approve },
+	{ "deny", cmd_deny },
 	{ "check-config", cmd_check_config },
 	{ "new-client", cmd_new_client },
 	{ "hash-token", cmd_hash_token },

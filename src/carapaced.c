@@ -25,6 +25,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "approval_webhook.h"
+#include "approvals.h"
 #include "revoked.h"
 #include "server.h"
 #include "workers.h"
@@ -65,6 +67,9 @@ struct daemon {
 	struct server *server;
 	struct admin *admin;
 	struct revoked *revoked;        /* revoked_clients_file's names */
+	struct approvals *approvals;    /* held requests, grants: until
+					 * the process ends */
+	struct approval_webhook *webhook; /* told of each held request */
 	int has_user;
 	struct daemon_user user;
 	int report;                     /* to the launcher while starting */
@@ -306,8 +311,10 @@ static int apply_config(struct daemon *d, const struct cfg *cfg,
 	if (tools_as_root_ok(cfg, geteuid() == 0, e) < 0 ||
 	    audit_set_path(d->audit, cfg->audit_log, e) < 0)
 		return -1;
-	if (server_apply(d->server, cfg, e) == 0)
+	if (server_apply(d->server, cfg, e) == 0) {
+		approvals_set_cfg(d->approvals, cfg);
 		return 0;
+	}
 	audit_set_path(d->audit, old_path, &ignored);
 	return -1;
 }
@@ -414,6 +421,14 @@ static int start_records(struct daemon *d)
 		return -1;
 	}
 	ledger_set_admission(d->ledger, stream_doomed, d);
+	d->approvals = approvals_new(d->audit);
+	d->webhook = approval_webhook_new();
+	if (d->approvals == NULL || d->webhook == NULL) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	approvals_set_cfg(d->approvals, d->cfg);
+	approvals_set_notify(d->approvals, approval_webhook_send, d->webhook);
 	if (!d->cfg->admin.enabled)
 		return 0;
 	struct admin_context ctx = {
@@ -426,6 +441,7 @@ static int start_records(struct daemon *d)
 		.release = release_cfg,
 		.reload = reload,
 		.revocations = revocations,
+		.approvals = d->approvals,
 		.arg = d,
 	};
 	clock_gettime(CLOCK_REALTIME, &ctx.started);
@@ -440,6 +456,8 @@ static int start_records(struct daemon *d)
 static void stop_records(struct daemon *d)
 {
 	admin_stop(d->admin);
+	approvals_free(d->approvals); /* no held request is left */
+	approval_webhook_free(d->webhook); /* its posts have ended */
 	ledger_free(d->ledger);
 	audit_free(d->audit);
 	metrics_free(d->metrics);
@@ -454,8 +472,10 @@ static int start_serving(struct daemon *d, unsigned conn_limit)
 
 	d->server = server_new(d->ledger, d->metrics, conn_limit, wake_main,
 			       NULL);
-	if (d->server != NULL)
+	if (d->server != NULL) {
 		server_set_revoked(d->server, d->revoked);
+		server_set_approvals(d->server, d->approvals);
+	}
 	if (d->server == NULL || server_apply(d->server, d->cfg, &e) < 0) {
 		log_warnx("%s", d->server ? e.msg : "out of memory");
 		return -1;
@@ -490,6 +510,7 @@ static void drain(struct daemon *d, const sigset_t *set)
 	int sig;
 
 	server_quiesce(d->server);
+	approvals_shutdown(d->approvals); /* held requests end now: 503 */
 	ledger_close_streams(d->ledger, is_any, NULL, LEDGER_ENDED_SHUTDOWN);
 	ledger_on_idle(d->ledger, wake_main, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &deadline);

@@ -171,6 +171,12 @@ static int set_admin_listen(struct ctx *c, const struct key *k, void *dst,
 	return 0;
 }
 
+/* approval_webhook: where each new pending approval is POSTed. */
+static const char *check_url(const char *s)
+{
+	return addr_url_ok(s) ? NULL : "not an http(s) URL";
+}
+
 #define C(field) offsetof(struct cfg, field)
 static const struct key top_keys[] = {
 	{ "listen", CFG_KEY_ARRAY, 0, .set = set_listen,
@@ -209,6 +215,8 @@ static const struct key top_keys[] = {
 	  .off = C(allow_unauthenticated) },
 	{ "admin_token_sha256", CFG_KEY_STRING, 0, .set = set_admin_token },
 	{ "admin_peer_uids", CFG_KEY_ARRAY, 0, .set = set_admin_peer_uids },
+	{ "approval_webhook", CFG_KEY_STRING, 0, ST_STR,
+	  .off = C(approval_webhook), .check = check_url },
 	KEY_END
 };
 #undef C

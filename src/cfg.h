@@ -38,6 +38,8 @@ enum cfg_param_aliases { CFG_ALIASES_NONE, CFG_ALIASES_SIGNAL_CLI };
 
 #define CFG_DEFAULT_UNIX_MODE 0660u
 
+#define CFG_DEFAULT_APPROVAL_TIMEOUT_SECS 300u
+
 /* A list of strings (globs, names); n == 0 means "not set". */
 struct cfg_strings {
 	char **v;
@@ -149,6 +151,19 @@ struct cfg_tool_cli {
 	unsigned max_concurrent;
 };
 
+/* "require_approval": {...} (issue 17): which requests the policy
+ * allows wait for a person's decision (approvals.h). The lists are for
+ * one type each (jsonrpc_methods, paths, http_methods: http; argv_patterns:
+ * cli), kept together here since the object is one key of both types. */
+struct cfg_approval {
+	int enabled;                       /* the key is given */
+	struct cfg_strings jsonrpc_methods; /* globs over a call's method */
+	struct cfg_strings argv_patterns;  /* globs over the joined argv */
+	struct cfg_strings paths;          /* globs over the path */
+	struct cfg_strings http_methods;   /* exact, e.g. "DELETE" */
+	unsigned timeout_secs;             /* how long one waits */
+};
+
 /* One tool: what both types have, then the part of its type (the other
  * part stays zero). Which part a key is stored in follows its scope in
  * cfg_tool.c's table: KEY_HTTP in http, KEY_CLI in cli, neither here. */
@@ -169,6 +184,11 @@ struct cfg_tool {
 	int audit_log_body;                    /* default off */
 	int audit_log_argv;                    /* default off */
 	struct cfg_strings redact_patterns;    /* fnmatch, case-folded */
+
+	struct cfg_approval approval;      /* require_approval */
+	/* SHA-256 of the tool's object as the file gave it (json-c's plain
+	 * serialisation): a grant made under it dies when it changes */
+	unsigned char fingerprint[32];
 
 	struct cfg_tool_http http;         /* type == CFG_TOOL_HTTP */
 	struct cfg_tool_cli cli;           /* type == CFG_TOOL_CLI */
@@ -200,6 +220,7 @@ struct cfg {
 	int allow_unauthenticated;         /* no clients, non-local listeners */
 	char *audit_log;                   /* absolute path, or NULL */
 	char *audit_signing_key;           /* absolute path, or NULL */
+	char *approval_webhook;            /* http(s) URL, or NULL */
 	int run_tools_as_root;             /* cli tools may run as uid 0 */
 	size_t max_body_bytes;
 	size_t max_inflight_body_bytes;    /* all requests' bodies at once */

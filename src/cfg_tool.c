@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cfg_keys.h"
+#include "secret.h"
 
 #define TOOL_NAME_MAX 64
 #define DIGITS "0123456789"
@@ -433,6 +434,21 @@ static const struct key audit_keys[] = {
 	KEY_END
 };
 
+static const struct key approval_keys[] = {
+	{ "jsonrpc_methods", CFG_KEY_STRINGS, KEY_HTTP, ST_STRS,
+	  .off = T(approval.jsonrpc_methods), .check = check_non_empty },
+	{ "argv_patterns", CFG_KEY_STRINGS, KEY_CLI, ST_STRS,
+	  .off = T(approval.argv_patterns), .check = check_non_empty },
+	{ "paths", CFG_KEY_STRINGS, KEY_HTTP, ST_STRS,
+	  .off = T(approval.paths), .check = check_path_pattern },
+	{ "http_methods", CFG_KEY_STRINGS, KEY_HTTP, ST_STRS,
+	  .off = T(approval.http_methods), .check = check_http_method },
+	{ "timeout_secs", CFG_KEY_INT, 0, ST_UINT,
+	  .off = T(approval.timeout_secs), .min = 1, .max = 86400,
+	  .dflt = CFG_DEFAULT_APPROVAL_TIMEOUT_SECS },
+	KEY_END
+};
+
 /* KEY_HTTP / KEY_CLI: for one type of tool only; a key with neither is
  * for both.  KEY_REQUIRED with one of them: required for that type.
  * A key for one type is stored in that type's part of struct cfg_tool,
@@ -484,6 +500,7 @@ const struct key cfg_tool_keys[] = {
 	{ "rate_limit", CFG_KEY_OBJECT, 0, .sub = rate_keys },
 	{ "audit", CFG_KEY_OBJECT, 0, .sub = audit_keys },
 	{ "mode", CFG_KEY_STRING, 0, .set = set_mode },
+	{ "require_approval", CFG_KEY_OBJECT, 0, .sub = approval_keys },
 	{ "binary", CFG_KEY_STRING, KEY_REQUIRED | KEY_CLI, ST_STR,
 	  .off = T(cli.binary),
 	  .set = set_binary, .check = cfg_check_absolute },
@@ -547,6 +564,15 @@ static int take_type(struct ctx *c, struct cfg_tool *t, struct json_object *v)
 	return 0;
 }
 
+/* What a grant remembers of the tool's policy (cfg.h). */
+static int fingerprint(struct cfg_tool *t, struct json_object *v)
+{
+	const char *text = json_object_to_json_string_ext(
+		v, JSON_C_TO_STRING_PLAIN);
+
+	return text ? secret_sha256(text, strlen(text), t->fingerprint) : -1;
+}
+
 static int take_tool(struct ctx *c, void *arg, const char *name,
 		     struct json_object *v)
 {
@@ -568,6 +594,11 @@ static int take_tool(struct ctx *c, void *arg, const char *name,
 		rc = key_walk(c, cfg_tool_keys, t, v);
 	c->scope = 0;
 	t->http.is_jsonrpc = speaks_jsonrpc(v);
+	/* given, even empty: an empty one matches nothing (approvals.h) */
+	t->approval.enabled = json_object_object_get_ex(v, "require_approval",
+							NULL);
+	if (rc == 0 && fingerprint(t, v) < 0)
+		return key_fail(c, "cannot hash the tool");
 	return rc;
 }
 

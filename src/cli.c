@@ -3,6 +3,7 @@
 
 #include "cli.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -17,6 +18,8 @@
 #include "exec.h"
 #include "log.h"
 #include "policy.h"
+#include "redact.h"
+#include "secret.h"
 #include "sse.h"
 #include "text.h"
 #include "workers.h"
@@ -38,6 +41,10 @@ struct job {
 	struct cli_request *req;        /* once parsed */
 	struct stream *stream;
 	int cancel_fd;
+	struct approvals *approvals;    /* NULL: nothing is held */
+	char *client_key;
+	unsigned char digest[32];       /* the body's SHA-256, for a hold */
+	int digest_rc;
 	/* output kept for the JSON answer, stdout and stderr: each bounded
 	 * by max_output_bytes, which exec enforces on the two together; an
 	 * add that fails (out of memory) sticks, and stops the run */
@@ -389,6 +396,9 @@ static int parse_job(struct job *j)
 	j->req = cli_request_parse(j->tool, j->sse, j->body ? j->body : "",
 				   j->len, &err);
 	ledger_entry_set_body(j->entry, j->body ? j->body : "", j->len);
+	if (j->approvals != NULL)
+		j->digest_rc = secret_sha256(j->body ? j->body : "", j->len,
+					     j->digest);
 	free(j->body);
 	j->body = NULL;
 	if (j->req == NULL)
@@ -396,6 +406,62 @@ static int parse_job(struct job *j)
 	char *const *argv = cli_request_argv(j->req, &argc);
 	ledger_entry_set_argv(j->entry, argv, argc);
 	return 0;
+}
+
+static int recheck_argv(void *arg, const struct cfg_tool *now,
+			struct policy_verdict *v)
+{
+	struct job *j = arg;
+	size_t argc;
+	char *const *argv = cli_request_argv(j->req, &argc);
+
+	return policy_check_argv(now, argv, argc, v);
+}
+
+/* Held for a person's approval when require_approval says so (a slot
+ * is not taken meanwhile). 0: go on; -1 refused and answered. */
+static int hold_job(struct job *j)
+{
+	size_t argc;
+	char *const *argv = cli_request_argv(j->req, &argc);
+	struct approval_call call = { .kind = APPROVAL_ARGV, .argv = argv,
+				      .argc = argc };
+	struct approval_request rq = {
+		.tool = j->tool, .client = j->client_key,
+		.kind = APPROVAL_ARGV, .stream = j->stream,
+	};
+	struct dbuf what = DBUF_INIT(APPROVAL_WHAT_MAX);
+	char reason[320];
+
+	if (!approvals_required(j->tool, &call, &rq.rule))
+		return 0;
+	/* shown to the approver, the feed, the audit trail: redacted as
+	 * log_argv would be (the digest still tells calls apart) */
+	struct json_object *shown = redact_argv(argv, argc,
+						&j->tool->redact_patterns);
+	size_t n = shown ? json_object_array_length(shown) : 0;
+	for (size_t i = 0; i < n; i++)
+		dbuf_printf(&what, "%s%s", i ? " " : "",
+			    json_object_get_string(
+				    json_object_array_get_idx(shown, i)));
+	if (shown == NULL)
+		dbuf_fail(&what, ENOMEM);
+	json_object_put(shown);
+	rq.what = dbuf_str(&what);
+	memcpy(rq.digest, j->digest, sizeof(rq.digest));
+	unsigned status = 503;
+	snprintf(reason, sizeof(reason), "%s", dbuf_error(&what) ?
+		 "too much to hold for approval" : "out of memory");
+	if (j->digest_rc == 0 && !dbuf_error(&what))
+		status = bodycheck_hold(j->approvals, &rq, j->entry,
+					recheck_argv, j, reason,
+					sizeof(reason));
+	dbuf_free(&what);
+	if (status == 0)
+		return 0;
+	if (status >= 500)
+		log_info("%s: not run: %s", j->tool->name, reason);
+	return refuse(j, status, reason);
 }
 
 /* What the MHD thread once decided before the run, in the same order:
@@ -420,6 +486,8 @@ static int check_job(struct job *j)
 		log_info("%s: denied: %s", tool->name, err.msg);
 		return refuse(j, (unsigned)err.status, err.msg);
 	}
+	if (j->approvals != NULL && hold_job(j) < 0)
+		return -1;
 	if (!running_take(tool))
 		return refuse(j, 503, "tool is at max_concurrent");
 	/* back to the MHD thread with the head (or the failure) */
@@ -440,6 +508,7 @@ static void cli_main(void *arg)
 	stream_release(j->stream);
 	cli_request_free(j->req); /* the entry: ended or attached */
 	free(j->tool_name);
+	free(j->client_key);
 	cfg_release(j->cfg);
 	free(j);
 }
@@ -466,8 +535,16 @@ int cli_start(const struct cli_args *a, struct stream *s)
 	j->body = a->body;
 	j->len = a->len;
 	j->stream = s;
+	j->approvals = a->approvals;
+	if (a->approvals != NULL && a->tool->approval.enabled &&
+	    (j->client_key = strdup(a->client_key)) == NULL)
+		goto release;
+	if (!a->tool->approval.enabled)
+		j->approvals = NULL;
 	if (workers_run(cli_main, j) == 0)
 		return 0;
+release:
+	free(j->client_key);
 	cfg_release(j->cfg);
 	close(j->cancel_fd);
 fail:

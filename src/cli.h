@@ -7,7 +7,9 @@
  * cwd walked on the file system) is the client's to choose. On that
  * thread, in this order: the body is parsed (cli_request.h: 400), the
  * body and argv recorded in the audit entry, argv checked against the
- * policy (403), the cwd (403), then a max_concurrent slot taken (503).
+ * policy (403), the cwd (403), the hold for a person's approval when
+ * require_approval matches (bodycheck_hold: 403, 503), then a
+ * max_concurrent slot taken (503): a held run keeps no slot.
  * Refused: the entry is ended (deny, or fail for a 5xx) and the refusal
  * published through the stream (bodycheck_publish_refusal), as the MHD
  * thread would have answered it. Allowed: the entry goes back to the MHD
@@ -28,6 +30,7 @@
 
 #include <stddef.h>
 
+#include "approvals.h"
 #include "cfg.h"
 #include "cli_request.h"
 #include "ledger.h"
@@ -42,6 +45,10 @@ struct cli_args {
 					 * text/event-stream */
 	char *body;                     /* taken; NULL: none */
 	size_t len;
+	/* require_approval (approvals.h): the registry (borrowed; it
+	 * outlives every worker) or NULL, and the client (copied) */
+	struct approvals *approvals;
+	const char *client_key;
 };
 
 /* Starts the worker. 0: it owns what a says is taken and the producer

@@ -317,11 +317,14 @@ static int judge(const struct ctl_target *t, CURL *c, const char *what,
 	return 0;
 }
 
-int ctl_call(const struct ctl_target *t, const char *method,
-	     const char *path, json_object **out, struct dbuf *raw)
+/* One request: a POST carries body (JSON, or "" for none). */
+static int call(const struct ctl_target *t, const char *method,
+		const char *path, const char *body_out, json_object **out,
+		struct dbuf *raw)
 {
 	char errbuf[CURL_ERROR_SIZE], what[128];
 	struct dbuf body = DBUF_INIT(CTL_MAX_ANSWER);
+	struct curl_slist *h = NULL;
 	CURL *c = ctl_handle(t, path, errbuf);
 
 	if (c == NULL)
@@ -329,17 +332,34 @@ int ctl_call(const struct ctl_target *t, const char *method,
 	snprintf(what, sizeof(what), "%s %s", method, path);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, TOTAL_TIMEOUT_SECS);
 	if (strcmp(method, "POST") == 0) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_out);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE,
+				 (long)strlen(body_out));
 	}
+	if (body_out[0] != '\0' &&
+	    (h = curl_slist_append(NULL, "Content-Type: application/json")))
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
 	CURLcode rc = curl_easy_perform(c);
 	int r = judge(t, c, what, rc, errbuf, &body, out);
 	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
 	if (r == 0 && raw != NULL)
 		*raw = body;
 	else
 		dbuf_free(&body);
 	return r;
+}
+
+int ctl_call(const struct ctl_target *t, const char *method,
+	     const char *path, json_object **out, struct dbuf *raw)
+{
+	return call(t, method, path, "", out, raw);
+}
+
+int ctl_post_json(const struct ctl_target *t, const char *path,
+		  const char *body, json_object **out, struct dbuf *raw)
+{
+	return call(t, "POST", path, body, out, raw);
 }

@@ -63,5 +63,8 @@ int ctl_refused(const struct ctl_target *t, long status,
  * caller frees). -1 after a complaint. */
 int ctl_call(const struct ctl_target *t, const char *method,
 	     const char *path, json_object **out, struct dbuf *raw);
+/* The same, a POST of body (JSON text, sent as application/json). */
+int ctl_post_json(const struct ctl_target *t, const char *path,
+		  const char *body, json_object **out, struct dbuf *raw);
 
 #endif

@@ -55,6 +55,8 @@ struct sniff {
 	struct dbuf error;   /* a non-2xx answer, for its message */
 	struct sse_parser sse;
 	size_t tool_width;   /* widest tool so far: columns settle fast */
+	ctl_event_fn show;   /* NULL: the audit trail's records */
+	void *show_arg;
 };
 
 /* ---- one record, one line ---- */
@@ -237,6 +239,8 @@ static int on_event(const struct sse_event *ev, void *arg)
 {
 	struct sniff *s = arg;
 
+	if (s->show != NULL)
+		return s->show(ev->type, ev->data, ev->data_len, s->show_arg);
 	if (strcmp(ev->type, "audit") == 0)
 		show_audit(s, ev->data, ev->data_len);
 	else if (strcmp(ev->type, "dropped") == 0)
@@ -256,7 +260,8 @@ static void look(struct sniff *s)
 	curl_easy_getinfo(s->curl, CURLINFO_CONTENT_TYPE, &type);
 	if (s->status >= 200 && s->status <= 299 &&
 	    (type == NULL || strncasecmp(type, "text/event-stream", 17) != 0))
-		s->why = "the answer of GET /v1/audit is not an event stream";
+		s->why = s->show ? "the answer is not an event stream" :
+			 "the answer of GET /v1/audit is not an event stream";
 }
 
 static size_t sniff_body(char *p, size_t size, size_t nitems, void *arg)
@@ -274,7 +279,7 @@ static size_t sniff_body(char *p, size_t size, size_t nitems, void *arg)
 	}
 	if (sse_feed(&s->sse, p, n) != 0) {
 		s->why = errno == EMSGSIZE ?
-				 "an audit event is larger than 16 MiB" :
+				 "an event is larger than 16 MiB" :
 				 "out of memory";
 		return 0;
 	}
@@ -326,8 +331,15 @@ static int follow(struct sniff *s, const struct ctl_target *t,
 
 int ctl_sniff(const struct ctl_target *t, const char *path, int json)
 {
+	return ctl_follow(t, path, json, NULL, NULL);
+}
+
+int ctl_follow(const struct ctl_target *t, const char *path, int json,
+	       ctl_event_fn show, void *arg)
+{
 	struct sniff s = { .json = json,
-			   .error = DBUF_INIT(CTL_MAX_ANSWER) };
+			   .error = DBUF_INIT(CTL_MAX_ANSWER),
+			   .show = show, .show_arg = arg };
 
 	sse_init(&s.sse, MAX_EVENT, on_event, &s);
 	catch_stop_signals();

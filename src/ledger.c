@@ -69,6 +69,8 @@ struct ledger_entry {
 	void *closer_arg;
 	int closed_by;                  /* 0, or 1 + an entry_ending */
 	char *would_deny;               /* the rule a dry run let pass */
+	const char *approval_key;       /* "approval_id", "grant_id", NULL */
+	char approval_id[40];
 };
 
 struct ledger *ledger_new(struct audit *audit, struct metrics *metrics)
@@ -319,6 +321,8 @@ static struct json_object *record_head(const struct ledger_entry *e,
 	add_str(o, "id", e->id);
 	add_str(o, "event", event);
 	add_who_what(o, e);
+	if (e->approval_key != NULL)
+		add_str(o, e->approval_key, e->approval_id);
 	return o;
 }
 
@@ -472,6 +476,13 @@ static void end_refused(struct ledger_entry *e, const char *decision,
 	e->status = status;
 	count(e, kind, upstream_error);
 	ledger_entry_discard(e);
+}
+
+void ledger_entry_set_approval(struct ledger_entry *e, const char *key,
+			       const char *id)
+{
+	e->approval_key = key;
+	snprintf(e->approval_id, sizeof(e->approval_id), "%s", id);
 }
 
 void ledger_entry_deny(struct ledger_entry *e, unsigned status,

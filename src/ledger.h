@@ -129,6 +129,12 @@ int ledger_entry_set_would_deny(struct ledger_entry *e, const char *rule);
 void ledger_entry_set_argv(struct ledger_entry *e, char *const *argv,
 			   size_t argc);
 
+/* The approval that let the request through or ended it (key
+ * "approval_id"), or the grant it used ("grant_id"): the id is recorded
+ * under key in every later record of the entry. key is a literal. */
+void ledger_entry_set_approval(struct ledger_entry *e, const char *key,
+			       const char *id);
+
 /* Refused with status for reason (a 429 also counts as rate limited). */
 void ledger_entry_deny(struct ledger_entry *e, unsigned status,
 		       const char *reason);

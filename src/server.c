@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "answer.h"
+#include "approvals.h"
 #include "bodycheck.h"
 #include "cli.h"
 #include "guard.h"
@@ -58,11 +59,26 @@ struct server {
 	atomic_size_t body_bytes;       /* charged for request bodies: see
 					 * "the body" in request.c */
 	struct revoked *revoked;        /* borrowed; NULL: none */
+	struct approvals *approvals;    /* borrowed; NULL: none */
 };
 
 void server_set_revoked(struct server *srv, struct revoked *revoked)
 {
 	srv->revoked = revoked;
+}
+
+void server_set_approvals(struct server *srv, struct approvals *ap)
+{
+	srv->approvals = ap;
+}
+
+/* Who "the same client" is for a grant (approvals.h). */
+static const char *client_key(const struct request *rq,
+			      struct MHD_Connection *c, char *buf, size_t len)
+{
+	approvals_client_key(rq->client ? rq->client->name : NULL,
+			     httpd_client_text(c), buf, len);
+	return buf;
 }
 
 /* ---- answers ---- */
@@ -302,9 +318,11 @@ static void stream_drop(struct stream *s)
 
 /* The body's check, for the worker (bodycheck.h): it takes the audit
  * entry, which comes back with the upstream's head. */
-static struct bodycheck *body_check(struct request *rq, const char *method,
-				    size_t len)
+static struct bodycheck *body_check(struct request *rq,
+				    struct MHD_Connection *c,
+				    const char *method, size_t len)
 {
+	char key[128];
 	struct bodycheck_args a = {
 		.cfg = rq->cfg,
 		.tool = rq->route.tool,
@@ -318,6 +336,11 @@ static struct bodycheck *body_check(struct request *rq, const char *method,
 		.jsonrpc = rq->route.tool->http.is_jsonrpc &&
 			   (len > 0 || strcmp(method, "POST") == 0),
 		.rate_pending = rq->rate_pending,
+		.approvals = rq->server->approvals,
+		.http_method = method,
+		.target_prefix = rq->route.upstream_prefix,
+		.target = rq->route.upstream_rest,
+		.client_key = client_key(rq, c, key, sizeof(key)),
 	};
 	struct bodycheck *bc = bodycheck_new(&a);
 
@@ -343,7 +366,7 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 	if (s != NULL) { /* its charge stays with the request */
 		char *body = request_give_body(rq, &len);
 		proxy_request_set_body(pr, body, len);
-		bc = body_check(rq, method, len);
+		bc = body_check(rq, c, method, len);
 	}
 	if (bc != NULL)
 		proxy_request_set_check(pr, bodycheck_run, bc, bodycheck_free);
@@ -366,11 +389,14 @@ static enum MHD_Result run_cli(struct request *rq, struct MHD_Connection *c)
 {
 	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							 "Accept");
+	char key[128];
 	struct cli_args a = {
 		.cfg = rq->cfg,
 		.tool = rq->route.tool,
 		.tool_name = rq->route.tool_name,
 		.sse = accept != NULL && strstr(accept, "text/event-stream"),
+		.approvals = rq->server->approvals,
+		.client_key = client_key(rq, c, key, sizeof(key)),
 	};
 	struct stream *s = new_stream(rq, c);
 

@@ -34,6 +34,11 @@ struct revoked;
  * whatever their credentials. Before the first server_apply. */
 void server_set_revoked(struct server *srv, struct revoked *revoked);
 
+struct approvals;
+/* The registry of requests held for approval (borrowed: it must outlive
+ * the server); NULL: nothing is held. Before the first server_apply. */
+void server_set_approvals(struct server *srv, struct approvals *ap);
+
 /* Puts cfg in force (the server takes a reference): starts the listeners
  * it names that are not open yet, gives kept ones their new role, and
  * retires the others (they accept nothing more; their open connections,
