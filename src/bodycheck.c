@@ -26,6 +26,7 @@ struct bodycheck {
 	struct ledger_entry *entry;     /* until ended or attached */
 	int jsonrpc;
 	int rate_pending;
+	struct policy_mcp_headers *mcp; /* compared with the body */
 	int deciding;                   /* counted in `deciding` below */
 };
 
@@ -68,6 +69,7 @@ struct bodycheck *bodycheck_new(const struct bodycheck_args *a)
 	bc->entry = a->entry;
 	bc->jsonrpc = a->jsonrpc;
 	bc->rate_pending = a->rate_pending;
+	bc->mcp = a->mcp;
 	bc->deciding = 1;
 	pthread_mutex_lock(&idle_lock);
 	deciding++;
@@ -109,6 +111,7 @@ void bodycheck_free(void *arg)
 		drop_undecided(bc->entry);
 	decided(bc);
 	cfg_release(bc->cfg);
+	policy_mcp_headers_free(bc->mcp);
 	free(bc->tool_name);
 	free(bc);
 }
@@ -290,8 +293,9 @@ static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
 	char *forward = NULL, *error_body = NULL;
 	size_t forward_len = 0;
 
-	int rc = policy_check_jsonrpc(bc->tool, body, len, &forward,
-				      &forward_len, &error_body, &v, &calls);
+	/* an MCP tool's headers first, against the body (policy.h) */
+	int rc = policy_check_mcp(bc->tool, bc->mcp, body, len, &forward,
+				  &forward_len, &error_body, &v, &calls);
 	ledger_entry_set_jsonrpc_methods(bc->entry, calls.methods,
 					 calls.truncated);
 	calls.methods = NULL; /* the entry's now */

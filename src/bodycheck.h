@@ -47,11 +47,13 @@ struct bodycheck_args {
 	struct ledger_entry *entry;     /* taken */
 	int jsonrpc;                    /* check the body as JSON-RPC */
 	int rate_pending;               /* the calls' tokens are owed */
+	struct policy_mcp_headers *mcp; /* an MCP tool's headers, taken
+					 * (NULL: none) */
 };
 
 struct bodycheck;
 
-/* NULL on out of memory: nothing taken. */
+/* NULL on out of memory: nothing taken (a->mcp stays the caller's). */
 struct bodycheck *bodycheck_new(const struct bodycheck_args *a);
 /* For proxy_request_set_check(arg = the bodycheck). */
 int bodycheck_run(void *arg, struct proxy_request *r, struct stream *s);

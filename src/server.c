@@ -33,6 +33,7 @@
 #include "ledger.h"
 #include "listener.h"
 #include "log.h"
+#include "mcphead.h"
 #include "policy.h"
 #include "proxy.h"
 #include "ratelimit.h"
@@ -302,8 +303,9 @@ static void stream_drop(struct stream *s)
 
 /* The body's check, for the worker (bodycheck.h): it takes the audit
  * entry, which comes back with the upstream's head. */
-static struct bodycheck *body_check(struct request *rq, const char *method,
-				    size_t len)
+static struct bodycheck *body_check(struct request *rq,
+				    struct MHD_Connection *c,
+				    const char *method, size_t len)
 {
 	struct bodycheck_args a = {
 		.cfg = rq->cfg,
@@ -318,9 +320,16 @@ static struct bodycheck *body_check(struct request *rq, const char *method,
 		.jsonrpc = rq->route.tool->http.is_jsonrpc &&
 			   (len > 0 || strcmp(method, "POST") == 0),
 		.rate_pending = rq->rate_pending,
+		/* compared with the body on the worker */
+		.mcp = rq->route.tool->http.has_mcp ? mcphead_collect(c) :
+						      NULL,
 	};
-	struct bodycheck *bc = bodycheck_new(&a);
+	struct bodycheck *bc = NULL;
 
+	if (a.mcp != NULL || !rq->route.tool->http.has_mcp)
+		bc = bodycheck_new(&a);
+	if (bc == NULL)
+		policy_mcp_headers_free(a.mcp);
 	if (bc != NULL) {
 		request_hand_entry(rq);
 		rq->rate_pending = 0;
@@ -343,7 +352,7 @@ static enum MHD_Result proxy_to_tool(struct request *rq,
 	if (s != NULL) { /* its charge stays with the request */
 		char *body = request_give_body(rq, &len);
 		proxy_request_set_body(pr, body, len);
-		bc = body_check(rq, method, len);
+		bc = body_check(rq, c, method, len);
 	}
 	if (bc != NULL)
 		proxy_request_set_check(pr, bodycheck_run, bc, bodycheck_free);
@@ -480,6 +489,11 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 					 "a cli tool is run with POST", 0);
 			return -1;
 		}
+	} else if (mcphead_check(tool, c, counts_calls(c, tool, method), &v) <
+		   0) {
+		/* Origin and protocol version: enforced in a dry run too */
+		*answer = refuse(rq, c, (unsigned)v.status, v.reason, 0);
+		return -1;
 	} else if (policy_check_request(tool, method, path, path_len, &v) < 0 &&
 		   !bodycheck_dry_run(tool, request_entry(rq), &v)) {
 		*answer = refuse(rq, c, (unsigned)v.status, v.reason, 0);
