@@ -52,7 +52,8 @@ int mcphead_check(const struct cfg_tool *tool, struct MHD_Connection *c,
 	if (tool == NULL || !tool->http.has_mcp)
 		return 0;
 	read_head(c, &s);
-	if (s.n[H_VERSION] > 1) {
+	/* with a body, the worker refuses it as a mismatch (-32020) */
+	if (s.n[H_VERSION] > 1 && !body_checked) {
 		v->status = MHD_HTTP_BAD_REQUEST;
 		snprintf(v->reason, sizeof(v->reason), "%s",
 			 "bad request: more than one MCP-Protocol-Version "
