@@ -7,7 +7,8 @@
  * Last-Event-ID and Mcp-Param-* both ways, a 202 without a body, the
  * protocol versions, and a tool in dry run: a rule's refusal goes
  * upstream, a header mismatch and an Origin do not. Paths from the
- * environment (make check sets them): CARAPACED, UPSTREAM. */
+ * environment (make check sets them): CARAPACED, UPSTREAM, SRCDIR (for
+ * etc/mcp.conf.example, which must pass carapaced -t). */
 #include "config.h"
 
 #include <CUnit/Basic.h>
@@ -486,6 +487,21 @@ static void test_dry_run(void)
 	CU_ASSERT_EQUAL(upstream_requests(), before + 1);
 }
 
+/* The example as shipped passes carapaced -t. */
+static void test_example_checks(void)
+{
+	const char *srcdir = getenv("SRCDIR");
+	char cmd[1024], out[4096];
+
+	snprintf(cmd, sizeof(cmd), "'%s' -t -c '%s/etc/mcp.conf.example'",
+		 carapaced, srcdir ? srcdir : ".");
+	int rc = tu_run(cmd, out, sizeof(out));
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "test is successful"));
+	if (rc != 0)
+		fprintf(stderr, "  %s: %s\n", cmd, out);
+}
+
 static int suite_init(void)
 {
 	const char *up = getenv("UPSTREAM");
@@ -545,6 +561,8 @@ int main(void)
 	CU_add_test(s, "protocol versions", test_protocol_versions);
 	CU_add_test(s, "dry run: rules reported, headers and Origin "
 		    "enforced", test_dry_run);
+	CU_add_test(s, "etc/mcp.conf.example passes carapaced -t",
+		    test_example_checks);
 	int rc = cu_run();
 	tu_remove_tree(workdir);
 	return rc;
