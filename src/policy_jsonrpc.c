@@ -231,7 +231,8 @@ static int check_param_allow(const struct cfg_tool *tool, const char *method,
 
 	for (size_t i = 0; i < tool->http.n_param_allow; i++) {
 		const struct cfg_param_allow *a = &tool->http.param_allow[i];
-		if (params == NULL || !policy_jsonrpc_key_matches(a->method, method))
+		if (params == NULL ||
+		    !policy_jsonrpc_key_matches(a->method, method))
 			continue;
 		quote(qm, method, strlen(method));
 		if (!json_object_is_type(params, json_type_object)) {

@@ -144,8 +144,8 @@ static int check_listed(const struct cfg_strings *allow, const char *what,
 	quote(q, s, strlen(s));
 	if (allow->n == 0)
 		set_check(c, 403, RPC_DENIED,
-			  "denied by policy: %s \"%s\": mcp.%s is not set", what,
-			  q, rule);
+			  "denied by policy: %s \"%s\": mcp.%s is not set",
+			  what, q, rule);
 	else
 		set_check(c, 403, RPC_DENIED,
 			  "denied by policy: %s \"%s\" is not in mcp.%s", what,
@@ -297,7 +297,8 @@ int policy_mcp_header_decode(const char *raw, char **out)
 static int version_allowed(const struct cfg_tool *tool, const char *version,
 			   struct check *c)
 {
-	const struct cfg_strings *req = &tool->http.mcp.require_protocol_versions;
+	const struct cfg_strings *req =
+		&tool->http.mcp.require_protocol_versions;
 	char q[QUOTE_MAX + 1];
 
 	if (req->n == 0)
@@ -430,7 +431,8 @@ static int check_names(const struct policy_mcp_headers *h,
 	if (method != NULL && strlen(method) !=
 			(size_t)json_object_get_string_len(m))
 		method = NULL;
-	if (h->method != NULL && compare("Mcp-Method", h->method, method, c) < 0)
+	if (h->method != NULL &&
+	    compare("Mcp-Method", h->method, method, c) < 0)
 		return -1;
 	if (h->name == NULL)
 		return 0;

@@ -36,7 +36,8 @@ static int up_port, gw_port;
 
 #define MCP_BLOCK \
 	"\"allow_http_methods\": [\"GET\", \"POST\", \"DELETE\"],\n" \
-	"      \"mcp\": { \"tools_allow\": [\"search_*\", \"create_issue\"],\n" \
+	"      \"mcp\": {\n" \
+	"        \"tools_allow\": [\"search_*\", \"create_issue\"],\n" \
 	"        \"tools_deny\": [\"*delete*\"],\n" \
 	"        \"arguments\": {\"create_issue\": {\"field\": \"repo\", " \
 	"\"allow_patterns\": [\"me/*\"]}},\n" \
@@ -190,7 +191,8 @@ static void test_implied_methods(void)
 	static const char *const bodies[] = {
 		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\","
 		"\"params\":{\"protocolVersion\":\"2025-06-18\"}}",
-		"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}",
+		"{\"jsonrpc\":\"2.0\",\"method\":"
+		"\"notifications/initialized\"}",
 		"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}",
 		"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}",
 		"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"prompts/list\"}",

@@ -22,7 +22,8 @@ static const struct cfg_tool *gh, *open_tool;
 
 static const char conf[] =
 	"{ \"listen\": [\"127.0.0.1:1\"], \"tools\": {\n"
-	"  \"gh\": { \"type\": \"http\", \"upstream\": \"http://127.0.0.1:2\",\n"
+	"  \"gh\": { \"type\": \"http\",\n"
+	"    \"upstream\": \"http://127.0.0.1:2\",\n"
 	"    \"jsonrpc_allow_methods\": [\"completion/complete\"],\n"
 	"    \"jsonrpc_deny_methods\": [\"notifications/cancelled\"],\n"
 	"    \"jsonrpc_param_filters\": {\"tools/call\": {\"field\": "
@@ -39,8 +40,8 @@ static const char conf[] =
 	"      \"allowed_origins\": [\"https://app.example.com\"],\n"
 	"      \"require_protocol_versions\": [\"2025-06-18\", \"2025-11-25\","
 	" \"2026-07-28\"] } },\n"
-	"  \"open\": { \"type\": \"http\", \"upstream\": \"http://127.0.0.1:2\","
-	"\n    \"mcp\": {} } } }\n";
+	"  \"open\": { \"type\": \"http\",\n"
+	"    \"upstream\": \"http://127.0.0.1:2\", \"mcp\": {} } } }\n";
 
 /* --- bodies -------------------------------------------------------------- */
 
