@@ -80,31 +80,30 @@ static int bad_response(struct check *c, const char *why)
 
 int policy_mcp_response(struct json_object *req, struct check *c)
 {
-	struct json_object *o, *id;
-	int has_result, has_error;
+	struct json_object *o, *id, *error = NULL;
+	int has_result;
 
 	if (!json_object_is_type(req, json_type_object) ||
 	    json_object_object_get_ex(req, "method", NULL))
 		return 0;
 	has_result = json_object_object_get_ex(req, "result", NULL);
-	has_error = json_object_object_get_ex(req, "error", &o);
-	if (!has_result && !has_error)
+	json_object_object_get_ex(req, "error", &error);
+	if (!has_result && error == NULL)
 		return 0;
 	set_check(c, 0, 0, "%s", "");
 	if (!json_object_object_get_ex(req, "jsonrpc", &o) ||
 	    !json_object_is_type(o, json_type_string) ||
 	    strcmp(json_object_get_string(o), "2.0") != 0)
 		return bad_response(c, "\"jsonrpc\" must be \"2.0\"");
-	if (has_result && has_error)
+	if (has_result && error != NULL)
 		return bad_response(c, "both \"result\" and \"error\"");
-	if (has_error && (json_object_object_get_ex(req, "error", &o),
-			  !json_object_is_type(o, json_type_object)))
+	if (error != NULL && !json_object_is_type(error, json_type_object))
 		return bad_response(c, "\"error\" must be an object");
 	if (!json_object_object_get_ex(req, "id", &id))
 		return bad_response(c, "no \"id\"");
 	json_type t = json_object_get_type(id);
 	if (t != json_type_string && t != json_type_int &&
-	    t != json_type_double && !(t == json_type_null && has_error))
+	    t != json_type_double && !(t == json_type_null && error != NULL))
 		return bad_response(c, "\"id\" must be a string or a number");
 	return 1;
 }
