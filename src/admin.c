@@ -273,10 +273,11 @@ static enum MHD_Result get_audit(struct admin *a, struct MHD_Connection *c)
 
 	if (decision != NULL && strcmp(decision, "allow") != 0 &&
 	    strcmp(decision, "deny") != 0 &&
-	    strcmp(decision, "would_deny") != 0)
+	    strcmp(decision, "would_deny") != 0 &&
+	    strcmp(decision, "would_hold") != 0)
 		return send_error(c, MHD_HTTP_BAD_REQUEST,
-				  "decision must be allow, deny or "
-				  "would_deny");
+				  "decision must be allow, deny, would_deny "
+				  "or would_hold");
 	if (tool != NULL && !tool_known(a, tool))
 		return send_error(c, MHD_HTTP_NOT_FOUND, "unknown tool");
 	struct tail_reader *tr = calloc(1, sizeof(*tr));

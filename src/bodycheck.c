@@ -34,6 +34,7 @@ struct bodycheck {
 	struct ledger_entry *entry;     /* until ended or attached */
 	int jsonrpc;
 	int rate_pending;
+	struct policy_mcp_headers *mcp; /* compared with the body */
 	int deciding;                   /* counted in `deciding` below */
 	struct approvals *approvals;    /* NULL: nothing is held */
 	char *http_method, *target, *client_key;
@@ -103,6 +104,7 @@ struct bodycheck *bodycheck_new(const struct bodycheck_args *a)
 	bc->entry = a->entry;
 	bc->jsonrpc = a->jsonrpc;
 	bc->rate_pending = a->rate_pending;
+	bc->mcp = a->mcp;
 	bc->deciding = 1;
 	pthread_mutex_lock(&idle_lock);
 	deciding++;
@@ -145,6 +147,7 @@ void bodycheck_free(void *arg)
 	decided(bc);
 	cfg_release(bc->cfg);
 	free_strings(bc);
+	policy_mcp_headers_free(bc->mcp);
 	free(bc);
 }
 
@@ -316,6 +319,23 @@ static void answer_before_stop(const struct approval_request *rq,
 	close(fd);
 }
 
+/* A dry run records what it would have held; 0, or -1 on out of memory
+ * (then it is held: fail closed). */
+static int would_hold(const struct approval_request *rq,
+		      struct ledger_entry *entry)
+{
+	char rule[300];
+
+	snprintf(rule, sizeof(rule), "require_approval%s%s%s",
+		 rq->rule ? ": argv pattern \"" : "", rq->rule ? rq->rule : "",
+		 rq->rule ? "\"" : "");
+	if (ledger_entry_set_would_hold(entry, rule) < 0)
+		return -1;
+	log_info("%s: would hold for approval (mode audit): %s",
+		 rq->tool->name, rq->what ? rq->what : "");
+	return 0;
+}
+
 unsigned bodycheck_hold(struct approvals *ap,
 			const struct approval_request *rq,
 			struct ledger_entry *entry,
@@ -328,6 +348,8 @@ unsigned bodycheck_hold(struct approvals *ap,
 	const struct cfg_tool *now;
 	struct policy_verdict v;
 
+	if (rq->tool->audit_mode && would_hold(rq, entry) == 0)
+		return 0;
 	approvals_hold(ap, rq, &res);
 	if (res.id[0] != '\0')
 		ledger_entry_set_approval(entry,
@@ -542,8 +564,9 @@ static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
 	char *forward = NULL, *error_body = NULL;
 	size_t forward_len = 0;
 
-	int rc = policy_check_jsonrpc(bc->tool, body, len, &forward,
-				      &forward_len, &error_body, &v, &calls);
+	/* an MCP tool's headers first, against the body (policy.h) */
+	int rc = policy_check_mcp(bc->tool, bc->mcp, body, len, &forward,
+				  &forward_len, &error_body, &v, &calls);
 	/* the names, for the hold too */
 	struct json_object *methods = json_object_get(calls.methods);
 	ledger_entry_set_jsonrpc_methods(bc->entry, calls.methods,
@@ -552,6 +575,7 @@ static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
 	policy_calls_free(&calls);
 	if (rc < 0 && bodycheck_dry_run(bc->tool, bc->entry, &v)) {
 		/* the client's body goes on as it came, unchecked */
+		json_object_put(methods);
 		free(error_body);
 		return take_calls(bc, s, body, len, calls.n);
 	}

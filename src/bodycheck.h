@@ -56,11 +56,13 @@ struct bodycheck_args {
 	const char *target_prefix;      /* "" or "/", then */
 	const char *target;             /* the upstream path and query */
 	const char *client_key;         /* approvals_client_key() */
+	struct policy_mcp_headers *mcp; /* an MCP tool's headers, taken
+					 * (NULL: none) */
 };
 
 struct bodycheck;
 
-/* NULL on out of memory: nothing taken. */
+/* NULL on out of memory: nothing taken (a->mcp stays the caller's). */
 struct bodycheck *bodycheck_new(const struct bodycheck_args *a);
 /* For proxy_request_set_check(arg = the bodycheck). */
 int bodycheck_run(void *arg, struct proxy_request *r, struct stream *s);
@@ -117,7 +119,9 @@ void bodycheck_publish_refusal(struct stream *s, unsigned status,
  * for any worker: 0 go on (entry names the approval or grant, and a
  * request approved after a reload has been checked again by recheck(arg,
  * the tool in force now)); else the status to refuse with (403, 503, or
- * STATUS_CLIENT_CLOSED when the client left) and why in reason. */
+ * STATUS_CLIENT_CLOSED when the client left) and why in reason. A tool
+ * in a dry run ("mode": "audit") holds nothing: entry records
+ * would_hold, and it is 0 at once. */
 unsigned bodycheck_hold(struct approvals *ap,
 			const struct approval_request *rq,
 			struct ledger_entry *entry,

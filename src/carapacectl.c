@@ -59,7 +59,7 @@ static void usage(FILE *out)
 		"commands:\n"
 		"  status                 the daemon, its counters and tools\n"
 		"  streams                the open streams\n"
-		"  sniff [--tool T] [--denied | --would-deny]\n"
+		"  sniff [--tool T] [--denied | --would-deny | --would-hold]\n"
 		"                         follow the audit trail until ^C\n"
 		"  reload                 reload the configuration\n"
 		"  revoke NAME            refuse client NAME from now on\n"
@@ -359,7 +359,7 @@ static enum outcome cmd_hash_token(struct ctx *cx, int argc, char **argv)
 
 /* ---- sniff ---- */
 
-/* decision: NULL (all), "deny" or "would_deny" */
+/* decision: NULL (all), "deny", "would_deny" or "would_hold" */
 static int audit_path(const char *tool, const char *decision, char *buf,
 		      size_t size)
 {
@@ -382,6 +382,7 @@ static int sniff_options(struct ctx *cx, int argc, char **argv,
 		{ "tool", required_argument, NULL, 't' },
 		{ "denied", no_argument, NULL, 'd' },
 		{ "would-deny", no_argument, NULL, 'w' },
+		{ "would-hold", no_argument, NULL, 'H' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -394,6 +395,7 @@ static int sniff_options(struct ctx *cx, int argc, char **argv,
 		case 't': *tool = optarg; break;
 		case 'd': *decision = "deny"; break;
 		case 'w': *decision = "would_deny"; break;
+		case 'H': *decision = "would_hold"; break;
 		case 'j': cx->json = 1; break;
 		default: return bad_option(argv[0], argv, ch);
 		}

@@ -63,6 +63,21 @@ struct cfg_param_allow {
 	struct cfg_strings params;
 };
 
+/* "mcp": {...} (issue 18): MCP's rules on a JSON-RPC tool; policy.h
+ * says what each list means. Empty lists mean "not set". */
+struct cfg_mcp {
+	struct cfg_strings tools_allow;        /* globs of tool names */
+	struct cfg_strings tools_deny;
+	struct cfg_strings resources_allow;    /* globs of resource URIs */
+	struct cfg_strings prompts_allow;      /* globs of prompt names */
+	struct cfg_param_filter *arguments;    /* method: a tool name or
+						* glob; field: into
+						* params.arguments */
+	size_t n_arguments;
+	struct cfg_strings allowed_origins;    /* exact Origin values */
+	struct cfg_strings require_protocol_versions; /* "2025-06-18" */
+};
+
 struct cfg_header {
 	char *name;
 	char *value;                       /* a secret: never logged */
@@ -136,6 +151,8 @@ struct cfg_tool_http {
 	struct cfg_strings forward_headers;    /* e.g. "Cookie" */
 	int add_x_forwarded_for;               /* default off */
 	int allow_path_params;                 /* ';' in a path segment */
+	int has_mcp;                           /* an "mcp" block given */
+	struct cfg_mcp mcp;
 };
 
 /* What only a cli tool has (issue 5); all zero for an http tool. */

@@ -201,8 +201,16 @@ static const struct key filter_keys[] = {
 };
 #undef F
 
+/* Where one object of filters goes: jsonrpc_param_filters or
+ * mcp.arguments, each a method (or tool) name to its filters. */
+struct filter_set {
+	struct cfg_param_filter **v; /* owned by the tool */
+	size_t *n;
+	const char *key;             /* what its keys are, for errors */
+};
+
 struct one_method {
-	struct cfg_tool *t;
+	struct filter_set *set;
 	const char *method;
 };
 
@@ -210,9 +218,7 @@ static int take_filter(struct ctx *c, void *arg, size_t i,
 		       struct json_object *v)
 {
 	struct one_method *m = arg;
-	struct cfg_tool *t = m->t;
-	struct cfg_param_filter *f =
-		&t->http.param_filters[t->http.n_param_filters];
+	struct cfg_param_filter *f = &(*m->set->v)[*m->set->n];
 
 	(void)i;
 	if (!json_object_is_type(v, json_type_object))
@@ -221,7 +227,7 @@ static int take_filter(struct ctx *c, void *arg, size_t i,
 	if (!f->method)
 		return key_fail(c, "out of memory");
 	/* from here on cfg_release() frees what f holds */
-	t->http.n_param_filters++;
+	(*m->set->n)++;
 	if (key_walk(c, filter_keys, f, v) < 0)
 		return -1;
 	if (f->allow_patterns.n == 0 && f->deny_patterns.n == 0)
@@ -237,7 +243,7 @@ static int take_filters(struct ctx *c, void *arg, const char *method,
 	struct one_method m = { arg, method };
 
 	if (method[0] == '\0')
-		return key_fail(c, "method name must not be empty");
+		return key_fail(c, "%s must not be empty", m.set->key);
 	if (json_object_is_type(v, json_type_object))
 		return take_filter(c, &m, 0, v);
 	if (!json_object_is_type(v, json_type_array) ||
@@ -259,13 +265,11 @@ static size_t count_filters(struct json_object *v)
 	return 1;
 }
 
-static int set_filters(struct ctx *c, const struct key *k, void *dst,
-		       struct json_object *v)
+static int take_filter_set(struct ctx *c, struct filter_set *set,
+			   struct json_object *v)
 {
-	struct cfg_tool *t = dst;
 	size_t n = 0;
 
-	(void)k;
 	json_object_object_foreach(v, key, val)
 	{
 		(void)key;
@@ -273,10 +277,58 @@ static int set_filters(struct ctx *c, const struct key *k, void *dst,
 	}
 	if (n == 0)
 		return 0;
-	t->http.param_filters = calloc(n, sizeof(*t->http.param_filters));
-	if (!t->http.param_filters) /* owned by the tool */
+	*set->v = calloc(n, sizeof(**set->v));
+	if (!*set->v) /* owned by the tool */
 		return key_fail(c, "out of memory");
-	return key_each_member(c, v, take_filters, t);
+	return key_each_member(c, v, take_filters, set);
+}
+
+static int set_filters(struct ctx *c, const struct key *k, void *dst,
+		       struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	struct filter_set set = { &t->http.param_filters,
+				  &t->http.n_param_filters, "method name" };
+
+	(void)k;
+	return take_filter_set(c, &set, v);
+}
+
+static int set_mcp_arguments(struct ctx *c, const struct key *k, void *dst,
+			     struct json_object *v)
+{
+	struct cfg_tool *t = dst;
+	struct filter_set set = { &t->http.mcp.arguments,
+				  &t->http.mcp.n_arguments, "tool name" };
+
+	(void)k;
+	return take_filter_set(c, &set, v);
+}
+
+/* An Origin as a browser writes it: "http://" or "https://", a host and
+ * perhaps a port; no path, no blank, nothing but ASCII. Compared byte
+ * for byte. */
+static const char *check_origin(const char *s)
+{
+	const char *host = strncmp(s, "https://", 8) == 0 ? s + 8 :
+			   strncmp(s, "http://", 7) == 0  ? s + 7 :
+							    NULL;
+	size_t len = host ? strlen(host) : 0;
+
+	if (host == NULL || len == 0 || len > 253 + 6 ||
+	    strspn(host, ALNUM ".-:[]") != len)
+		return "not an origin (\"https://host[:port]\", no path)";
+	return NULL;
+}
+
+/* An MCP revision: "YYYY-MM-DD". */
+static const char *check_protocol_version(const char *s)
+{
+	if (strlen(s) == 10 && strspn(s, DIGITS) == 4 && s[4] == '-' &&
+	    strspn(s + 5, DIGITS) == 2 && s[7] == '-' &&
+	    strspn(s + 8, DIGITS) == 2)
+		return NULL;
+	return "not a protocol version (\"YYYY-MM-DD\")";
 }
 
 /* --- jsonrpc_param_allow ------------------------------------------------- */
@@ -424,6 +476,25 @@ static const struct key rate_keys[] = {
 	KEY_END
 };
 
+/* "mcp" (issue 18): stored into the tool, as rate_limit is. */
+static const struct key mcp_keys[] = {
+	{ "tools_allow", CFG_KEY_STRINGS, 0, ST_STRS,
+	  .off = T(http.mcp.tools_allow), .check = check_non_empty },
+	{ "tools_deny", CFG_KEY_STRINGS, 0, ST_STRS,
+	  .off = T(http.mcp.tools_deny), .check = check_non_empty },
+	{ "resources_allow", CFG_KEY_STRINGS, 0, ST_STRS,
+	  .off = T(http.mcp.resources_allow), .check = check_non_empty },
+	{ "prompts_allow", CFG_KEY_STRINGS, 0, ST_STRS,
+	  .off = T(http.mcp.prompts_allow), .check = check_non_empty },
+	{ "arguments", CFG_KEY_OBJECT, 0, .set = set_mcp_arguments },
+	{ "allowed_origins", CFG_KEY_STRINGS, 0, ST_STRS,
+	  .off = T(http.mcp.allowed_origins), .check = check_origin },
+	{ "require_protocol_versions", CFG_KEY_STRINGS, 0, ST_STRS,
+	  .off = T(http.mcp.require_protocol_versions),
+	  .check = check_protocol_version },
+	KEY_END
+};
+
 static const struct key audit_keys[] = {
 	{ "enabled", CFG_KEY_BOOL, 0, ST_BOOL,
 	  .off = T(audit_enabled), .dflt = 1 },
@@ -497,6 +568,7 @@ const struct key cfg_tool_keys[] = {
 	  .off = T(http.add_x_forwarded_for) },
 	{ "allow_path_params", CFG_KEY_BOOL, KEY_HTTP, ST_BOOL,
 	  .off = T(http.allow_path_params) },
+	{ "mcp", CFG_KEY_OBJECT, KEY_HTTP | KEY_JSONRPC, .sub = mcp_keys },
 	{ "rate_limit", CFG_KEY_OBJECT, 0, .sub = rate_keys },
 	{ "audit", CFG_KEY_OBJECT, 0, .sub = audit_keys },
 	{ "mode", CFG_KEY_STRING, 0, .set = set_mode },
@@ -594,6 +666,8 @@ static int take_tool(struct ctx *c, void *arg, const char *name,
 		rc = key_walk(c, cfg_tool_keys, t, v);
 	c->scope = 0;
 	t->http.is_jsonrpc = speaks_jsonrpc(v);
+	t->http.has_mcp = t->type == CFG_TOOL_HTTP &&
+			  json_object_object_get_ex(v, "mcp", NULL);
 	/* given, even empty: an empty one matches nothing (approvals.h) */
 	t->approval.enabled = json_object_object_get_ex(v, "require_approval",
 							NULL);
@@ -635,6 +709,11 @@ void cfg_tool_free(struct cfg_tool *t)
 		key_free(filter_keys, &t->http.param_filters[i]);
 	}
 	free(t->http.param_filters);
+	for (i = 0; i < t->http.mcp.n_arguments; i++) {
+		free(t->http.mcp.arguments[i].method);
+		key_free(filter_keys, &t->http.mcp.arguments[i]);
+	}
+	free(t->http.mcp.arguments);
 	for (i = 0; i < t->http.n_inject_headers; i++) {
 		free(t->http.inject_headers[i].name);
 		free(t->http.inject_headers[i].value);

@@ -169,6 +169,8 @@ static const char *label_of(json_object *r)
 		return "DENY";
 	if (strcmp(d, "would_deny") == 0)
 		return "WOULD"; /* a dry run let it pass */
+	if (strcmp(d, "would_hold") == 0)
+		return "WHOLD"; /* a dry run did not hold it */
 	return strcmp(d, "allow") == 0 ? "ALLOW" : "?";
 }
 

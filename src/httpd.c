@@ -104,6 +104,41 @@ enum MHD_Result httpd_send_error(struct MHD_Connection *c, unsigned status,
 	return rc;
 }
 
+/* 401: the one error shape, and the schemes a client may use (RFC 9110
+ * 11.6.1: a header per challenge, so clients that read only the first
+ * still find one they know). */
+enum MHD_Result httpd_send_unauthorized(struct MHD_Connection *c,
+					const char *reason, const char *tool)
+{
+	size_t len;
+	char *text = httpd_error_text(MHD_HTTP_UNAUTHORIZED, reason, tool,
+				      &len);
+	struct MHD_Response *resp =
+		text ? MHD_create_response_from_buffer(len, text,
+						       MHD_RESPMEM_MUST_FREE) :
+		       NULL;
+
+	if (resp == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	if (MHD_add_response_header(resp, "Content-Type",
+				    "application/json") != MHD_YES ||
+	    MHD_add_response_header(resp, "Cache-Control", "no-store") !=
+		    MHD_YES ||
+	    MHD_add_response_header(resp, "WWW-Authenticate",
+				    "Bearer realm=\"carapaced\"") != MHD_YES ||
+	    MHD_add_response_header(resp, "WWW-Authenticate",
+				    "Basic realm=\"carapaced\"") != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED,
+						resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
 /* ---- the client ---- */
 
 int httpd_client_fd(struct MHD_Connection *c)

@@ -34,6 +34,10 @@ enum MHD_Result httpd_send_json(struct MHD_Connection *c, unsigned status,
 enum MHD_Result httpd_send_error(struct MHD_Connection *c, unsigned status,
 				 const char *message, const char *tool,
 				 unsigned retry_after);
+/* 401 in that shape, with a WWW-Authenticate challenge for Bearer and
+ * one for Basic (realm "carapaced"). */
+enum MHD_Result httpd_send_unauthorized(struct MHD_Connection *c,
+					const char *reason, const char *tool);
 
 /* httpd_send_error's body (caller frees), for an answer made on another
  * thread (a refusal the proxy worker sends through the stream); any

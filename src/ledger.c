@@ -68,7 +68,10 @@ struct ledger_entry {
 	void (*closer)(void *);
 	void *closer_arg;
 	int closed_by;                  /* 0, or 1 + an entry_ending */
-	char *would_deny;               /* the rule a dry run let pass */
+	/* a dry run let it pass: METRICS_WOULD_DENY or _HOLD and the rule
+	 * (owned); METRICS_ALLOW and NULL: it was not one */
+	enum metrics_decision dry_run;
+	char *dry_rule;
 	const char *approval_key;       /* "approval_id", "grant_id", NULL */
 	char approval_id[40];
 };
@@ -109,7 +112,7 @@ static void entry_free(struct ledger_entry *e)
 	free(e->jsonrpc_methods.text);
 	free(e->argv.text);
 	free(e->body.text);
-	free(e->would_deny);
+	free(e->dry_rule);
 	free(e);
 }
 
@@ -242,15 +245,29 @@ void ledger_entry_set_jsonrpc_methods(struct ledger_entry *e,
 	e->methods_truncated = truncated;
 }
 
-int ledger_entry_set_would_deny(struct ledger_entry *e, const char *rule)
+static int set_dry_run(struct ledger_entry *e, enum metrics_decision d,
+		       const char *rule)
 {
 	char *copy = strdup(rule);
 
 	if (copy == NULL)
 		return -1;
-	free(e->would_deny);
-	e->would_deny = copy;
+	free(e->dry_rule);
+	e->dry_rule = copy;
+	e->dry_run = d;
 	return 0;
+}
+
+int ledger_entry_set_would_deny(struct ledger_entry *e, const char *rule)
+{
+	return set_dry_run(e, METRICS_WOULD_DENY, rule);
+}
+
+int ledger_entry_set_would_hold(struct ledger_entry *e, const char *rule)
+{
+	if (e->dry_run == METRICS_WOULD_DENY)
+		return 0;
+	return set_dry_run(e, METRICS_WOULD_HOLD, rule);
 }
 
 void ledger_entry_set_argv(struct ledger_entry *e, char *const *argv,
@@ -341,21 +358,29 @@ static struct json_object *record_decision(const char *decision,
 }
 
 /* What an allowed request's record says: "allow", or for one a dry run
- * let pass, "would_deny" and the rule that would have refused it. */
+ * let pass, "would_deny" or "would_hold" and the rule that would have
+ * refused or held it. */
 static const char *allowed_decision(const struct ledger_entry *e)
 {
-	return e->would_deny ? "would_deny" : "allow";
+	switch (e->dry_run) {
+	case METRICS_WOULD_DENY:
+		return "would_deny";
+	case METRICS_WOULD_HOLD:
+		return "would_hold";
+	default:
+		return "allow";
+	}
 }
 
 static struct json_object *record_allowed(const struct ledger_entry *e,
 					  const char *reason, unsigned status)
 {
 	struct json_object *o = record_decision(
-		allowed_decision(e), e->would_deny ? e->would_deny : reason,
+		allowed_decision(e), e->dry_rule ? e->dry_rule : reason,
 		status);
 
-	if (o != NULL && e->would_deny != NULL)
-		add_str(o, "rule", e->would_deny);
+	if (o != NULL && e->dry_rule != NULL)
+		add_str(o, "rule", e->dry_rule);
 	return o;
 }
 
@@ -450,7 +475,7 @@ static void count(const struct ledger_entry *e,
 		.seconds = (double)((int64_t)text_mono_ms() - e->started_ms) /
 			   1000.0,
 		.upstream_error = upstream_error,
-		.would_deny = e->would_deny != NULL,
+		.allowed_as = e->dry_run,
 	};
 
 	metrics_record(e->ledger->metrics, &ev);

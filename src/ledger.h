@@ -125,6 +125,9 @@ void ledger_entry_set_jsonrpc_methods(struct ledger_entry *e,
  * have refused: its records say "decision": "would_deny" with the rule,
  * and metrics count it apart. 0, or -1 on out of memory (unchanged). */
 int ledger_entry_set_would_deny(struct ledger_entry *e, const char *rule);
+/* The same for a request require_approval would have held:
+ * "decision": "would_hold". A would_deny set before stays. */
+int ledger_entry_set_would_hold(struct ledger_entry *e, const char *rule);
 /* A cli tool's arguments; logged (redacted) when the tool says log_argv. */
 void ledger_entry_set_argv(struct ledger_entry *e, char *const *argv,
 			   size_t argc);

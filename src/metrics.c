@@ -61,6 +61,7 @@ struct slot {
 	_Atomic uint64_t allowed;
 	_Atomic uint64_t denied;
 	_Atomic uint64_t would_deny; /* let pass by a dry run */
+	_Atomic uint64_t would_hold; /* not held, by a dry run */
 	/* per bucket, not cumulative: the last one is past the last bound */
 	_Atomic uint64_t bucket[N_BUCKETS + 1];
 	_Atomic uint64_t sum_us;
@@ -194,6 +195,7 @@ static void slot_request(struct slot *s, enum metrics_decision decision)
 {
 	add(decision == METRICS_ALLOW	   ? &s->allowed :
 	    decision == METRICS_WOULD_DENY ? &s->would_deny :
+	    decision == METRICS_WOULD_HOLD ? &s->would_hold :
 					     &s->denied,
 	    1);
 }
@@ -247,7 +249,10 @@ static void slot_decided(struct slot *s, enum metrics_decision decision,
 
 static enum metrics_decision let_pass(const struct metrics_event *ev)
 {
-	return ev->would_deny ? METRICS_WOULD_DENY : METRICS_ALLOW;
+	return ev->allowed_as == METRICS_WOULD_DENY ||
+			       ev->allowed_as == METRICS_WOULD_HOLD ?
+		       (enum metrics_decision)ev->allowed_as :
+		       METRICS_ALLOW;
 }
 
 void metrics_record(struct metrics *m, const struct metrics_event *ev)
@@ -361,7 +366,7 @@ void metrics_totals(struct metrics *m, const char *tool, uint64_t *requests,
 			continue;
 		den += get_u64(&s->denied);
 		req += get_u64(&s->allowed) + get_u64(&s->denied) +
-		       get_u64(&s->would_deny);
+		       get_u64(&s->would_deny) + get_u64(&s->would_hold);
 		streams += atomic_load_explicit(&s->streams,
 						memory_order_relaxed);
 	}
@@ -446,6 +451,9 @@ static void render_requests(FILE *f, struct metrics *m)
 		if (get_u64(&s->would_deny) > 0)
 			put_u64(f, name, s, ",decision=\"would_deny\"",
 				get_u64(&s->would_deny));
+		if (get_u64(&s->would_hold) > 0)
+			put_u64(f, name, s, ",decision=\"would_hold\"",
+				get_u64(&s->would_hold));
 	}
 }
 

@@ -73,7 +73,9 @@ struct metrics_event {
 	uint64_t bytes_out;     /* METRICS_SENT */
 	double seconds;         /* FAILED, ENDED: since the request came */
 	enum metrics_upstream_error upstream_error; /* FAILED, ENDED */
-	int would_deny;         /* FAILED, OPENED: let pass by a dry run */
+	/* FAILED, OPENED: METRICS_ALLOW (0), or a dry run's
+	 * METRICS_WOULD_DENY or METRICS_WOULD_HOLD */
+	int allowed_as;
 };
 
 /* Whether a request was let through (carapace_requests_total). */
@@ -82,6 +84,8 @@ enum metrics_decision {
 	METRICS_DENY, /* refused by policy, limit or error before forwarding */
 	METRICS_WOULD_DENY, /* forwarded by a dry run ("mode": "audit")
 			     * that the tool's rules would have refused */
+	METRICS_WOULD_HOLD, /* forwarded by a dry run that require_approval
+			     * would have held */
 };
 
 struct metrics;

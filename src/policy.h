@@ -85,6 +85,78 @@ int policy_check_jsonrpc(const struct cfg_tool *tool, const char *body,
 char *policy_jsonrpc_refusal(const char *checked, size_t len,
 			     const char *message);
 
+/* ---- MCP (a tool with an "mcp" block; policy_mcp.c) ----
+ *
+ * On top of the JSON-RPC rules above, both must allow. Methods: with the
+ * block, the allowed set is exhaustive: initialize, ping, server/discover,
+ * notifications/<anything>, tools/list, prompts/list, resources/list and
+ * resources/templates/list pass as they are; tools/call, resources/read,
+ * resources/subscribe, resources/unsubscribe and prompts/get pass when
+ * the block's rules say (below); any other method only when
+ * jsonrpc_allow_methods names it; jsonrpc_deny_methods refuses any.
+ * tools/call: params.name against tools_deny (a match: 403), then
+ * tools_allow when set (no match: 403), then every mcp.arguments filter
+ * whose key matches the tool's name over params.arguments, as
+ * jsonrpc_param_filters over params. resources/read, /subscribe and
+ * /unsubscribe: params.uri must match resources_allow (unset: 403);
+ * prompts/get: params.name must match prompts_allow (unset: 403). A
+ * missing or non-string name or uri is 400 (-32602).
+ * A body without "method" holding "result" or "error" and an id is a
+ * client's response to a server's request: it passes unjudged (in a
+ * batch too, beside requests each judged). */
+
+/* The MCP headers of a request, as the client sent them (raw: a value
+ * in the "=?base64?...?=" form is decoded by the check). */
+struct policy_mcp_headers {
+	char *method;  /* Mcp-Method; NULL: absent */
+	char *name;    /* Mcp-Name */
+	char *version; /* MCP-Protocol-Version */
+	int repeated;  /* one of them came more than once */
+};
+
+/* Frees h and what it holds; NULL is a no-op. */
+void policy_mcp_headers_free(struct policy_mcp_headers *h);
+
+#define POLICY_MCP_HEADER_MAX 4096 /* bytes of a header value, raw */
+#define POLICY_MCP_DEFAULT_VERSION "2025-03-26"
+#define POLICY_MCP_META_VERSION "io.modelcontextprotocol/protocolVersion"
+
+/* A header value as MCP 2026-07-28 writes it: printable ASCII (0x20 to
+ * 0x7e) as it is, or "=?base64?B64?=", B64 padded canonical base64
+ * (RFC 4648, standard alphabet) of UTF-8 without NUL. 0 and *out (caller
+ * frees, NUL-terminated), or -1: malformed, longer than
+ * POLICY_MCP_HEADER_MAX, or out of memory (*out NULL). */
+int policy_mcp_header_decode(const char *raw, char **out);
+
+/* What MHD's thread decides of an MCP tool's request from its head:
+ * an Origin header (origin; n_origin how many came) must be one of
+ * allowed_origins, byte for byte (403; none listed: any Origin is 403;
+ * two Origin headers: 403); without a body to check (body_checked 0),
+ * the protocol version, version or POLICY_MCP_DEFAULT_VERSION when
+ * absent, must be in require_protocol_versions when that is set (400).
+ * 0 allowed (always, for a tool without the block), -1 denied (v). */
+int policy_mcp_check_head(const struct cfg_tool *tool, const char *origin,
+			  unsigned n_origin, const char *version,
+			  int body_checked, struct policy_verdict *v);
+
+/* policy_check_jsonrpc, and for a tool with the block, first: the
+ * headers h (may be NULL: none) against the body, 400 with JSON-RPC
+ * error -32020 on any mismatch or malformed value: Mcp-Method must equal
+ * the method, Mcp-Name params.name (tools/call, prompts/get) or
+ * params.uri (resources/read, /subscribe, /unsubscribe; for any other
+ * method name, else uri), MCP-Protocol-Version each message's
+ * params._meta["io.modelcontextprotocol/protocolVersion"] where one is
+ * given; Mcp-Method or Mcp-Name with a batch or a response is a
+ * mismatch. Then each message's version (the header, else its _meta
+ * version, else POLICY_MCP_DEFAULT_VERSION) must be in
+ * require_protocol_versions when set (400, -32600). The policy then
+ * decides on the body alone. Results as policy_check_jsonrpc's. */
+int policy_check_mcp(const struct cfg_tool *tool,
+		     const struct policy_mcp_headers *h, const char *body,
+		     size_t len, char **forward, size_t *forward_len,
+		     char **error_body, struct policy_verdict *v,
+		     struct policy_calls *calls);
+
 /* A CLI tool's argv (without argv[0]) against its rules: the arguments
  * joined by single spaces are matched with fnmatch(3), flags 0, against
  * argv_deny_patterns (a match: 403); then each argument against

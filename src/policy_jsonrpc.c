@@ -24,10 +24,6 @@
 #include "jsonparse.h"
 #include "policy_priv.h"
 
-#define RPC_PARSE_ERROR (-32700)
-#define RPC_INVALID_REQUEST (-32600)
-#define RPC_DENIED (-32000)
-
 #define FORWARD_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* A JSON string whose bytes hold a NUL: checks would see a prefix. */
@@ -131,6 +127,8 @@ static int check_method(const struct cfg_tool *tool, const char *name,
 			  q);
 		return -1;
 	}
+	if (tool->http.has_mcp)
+		return policy_mcp_method(tool, name, c);
 	if (tool->http.jsonrpc_allow_methods.n > 0 &&
 	    !glob_any(&tool->http.jsonrpc_allow_methods, name)) {
 		set_check(c, 403, RPC_DENIED,
@@ -206,7 +204,7 @@ static int param_same(enum cfg_param_aliases mode, const char *a,
 
 /* A rule's method key is a glob only when it holds a glob character, so
  * a plain name (even "tools/call") keeps meaning exactly that name. */
-static int method_matches(const char *key, const char *name)
+int policy_jsonrpc_key_matches(const char *key, const char *name)
 {
 	if (strpbrk(key, "*?[\\") != NULL)
 		return fnmatch(key, name, 0) == 0;
@@ -233,7 +231,8 @@ static int check_param_allow(const struct cfg_tool *tool, const char *method,
 
 	for (size_t i = 0; i < tool->http.n_param_allow; i++) {
 		const struct cfg_param_allow *a = &tool->http.param_allow[i];
-		if (params == NULL || !method_matches(a->method, method))
+		if (params == NULL ||
+		    !policy_jsonrpc_key_matches(a->method, method))
 			continue;
 		quote(qm, method, strlen(method));
 		if (!json_object_is_type(params, json_type_object)) {
@@ -377,10 +376,10 @@ static int check_field(const struct cfg_tool *tool,
 	return 0;
 }
 
-static int check_filter(const struct cfg_tool *tool,
-			const struct cfg_param_filter *f,
-			struct json_object *params, const char *method,
-			struct check *c)
+int policy_jsonrpc_filter(const struct cfg_tool *tool,
+			  const struct cfg_param_filter *f,
+			  struct json_object *params, const char *method,
+			  struct check *c)
 {
 	size_t found = 0;
 
@@ -400,6 +399,9 @@ static void check_request(const struct cfg_tool *tool,
 	const char *name;
 
 	set_check(c, 0, 0, "%s", "");
+	/* a client's answer to a server's request: nothing to judge */
+	if (tool->http.has_mcp && policy_mcp_response(req, c))
+		return;
 	if (check_shape(req, c) < 0)
 		return;
 	name = json_object_get_string(request_method(req));
@@ -410,10 +412,12 @@ static void check_request(const struct cfg_tool *tool,
 		return;
 	for (size_t i = 0; i < tool->http.n_param_filters; i++) {
 		const struct cfg_param_filter *f = &tool->http.param_filters[i];
-		if (method_matches(f->method, name) &&
-		    check_filter(tool, f, params, name, c) < 0)
+		if (policy_jsonrpc_key_matches(f->method, name) &&
+		    policy_jsonrpc_filter(tool, f, params, name, c) < 0)
 			return;
 	}
+	if (tool->http.has_mcp)
+		policy_mcp_request(tool, name, params, c);
 }
 
 /* --- JSON-RPC: output --------------------------------------------------- */
@@ -611,6 +615,58 @@ static int check_root(const struct cfg_tool *tool, struct json_object *root,
 	return -1;
 }
 
+/* One error for each message, echoing its id: an array for a batch. */
+static void add_errors(struct dbuf *b, int code, const char *message,
+		       struct json_object *root)
+{
+	size_t n;
+
+	if (!json_object_is_type(root, json_type_array) ||
+	    (n = json_object_array_length(root)) == 0) {
+		add_error(b, code, message, request_id(root));
+		return;
+	}
+	dbuf_add(b, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			dbuf_add(b, ",", 1);
+		add_error(b, code, message,
+			  request_id(json_object_array_get_idx(root, i)));
+	}
+	dbuf_add(b, "]", 1);
+}
+
+/* The names of a body refused whole, for the audit trail. */
+static void note_all(const struct cfg_tool *tool, struct names *nm,
+		     struct json_object *root)
+{
+	size_t n, max = max_batch(tool);
+
+	if (!json_object_is_type(root, json_type_array)) {
+		note_method(nm, root);
+		return;
+	}
+	n = json_object_array_length(root);
+	for (size_t i = 0; i < n && i < max; i++)
+		note_method(nm, json_object_array_get_idx(root, i));
+	nm->truncated = n > max;
+}
+
+/* An MCP tool's headers and protocol versions come first: a refusal
+ * the dry run cannot lift (400) before any rule it could. */
+static int check_parsed(const struct cfg_tool *tool,
+			const struct policy_mcp_headers *h,
+			struct json_object *root, struct names *nm,
+			struct check *c, struct dbuf *b)
+{
+	if (tool->http.has_mcp && policy_mcp_check_body(tool, h, root, c) < 0) {
+		note_all(tool, nm, root);
+		add_errors(b, c->code, c->reason, root);
+		return -1;
+	}
+	return check_root(tool, root, nm, c, b);
+}
+
 /* A copy of the checked value's plain serialisation (caller frees). */
 static char *serialise(struct json_object *root, size_t *len)
 {
@@ -645,6 +701,16 @@ int policy_check_jsonrpc(const struct cfg_tool *tool, const char *body,
 			 char **error_body, struct policy_verdict *v,
 			 struct policy_calls *calls)
 {
+	return policy_check_mcp(tool, NULL, body, len, forward, forward_len,
+				error_body, v, calls);
+}
+
+int policy_check_mcp(const struct cfg_tool *tool,
+		     const struct policy_mcp_headers *h, const char *body,
+		     size_t len, char **forward, size_t *forward_len,
+		     char **error_body, struct policy_verdict *v,
+		     struct policy_calls *calls)
+{
 	struct check c;
 	struct names nm = { NULL, 0, 0 };
 	struct dbuf b = DBUF_INIT(error_body_max(len, sizeof(c.reason)));
@@ -668,7 +734,7 @@ int policy_check_jsonrpc(const struct cfg_tool *tool, const char *body,
 	}
 	if (calls != NULL)
 		calls->n = count_calls(root);
-	rc = check_root(tool, root, &nm, &c, &b);
+	rc = check_parsed(tool, h, root, &nm, &c, &b);
 	if (nm.failed)
 		goto fail;
 	if (rc == 0) {
@@ -708,20 +774,7 @@ char *policy_jsonrpc_refusal(const char *checked, size_t len,
 
 	if (jsonparse_strict(checked, len, &root, &err) != JSONPARSE_OK)
 		return NULL;
-	if (json_object_is_type(root, json_type_array)) {
-		size_t n = json_object_array_length(root);
-		dbuf_add(&b, "[", 1);
-		for (size_t i = 0; i < n; i++) {
-			if (i > 0)
-				dbuf_add(&b, ",", 1);
-			add_error(&b, RPC_DENIED, message,
-				  request_id(json_object_array_get_idx(root,
-								       i)));
-		}
-		dbuf_add(&b, "]", 1);
-	} else {
-		add_error(&b, RPC_DENIED, message, request_id(root));
-	}
+	add_errors(&b, RPC_DENIED, message, root);
 	json_object_put(root);
 	return dbuf_detach(&b, NULL);
 }

@@ -1,7 +1,8 @@
-/* policy_priv — what policy.c, policy_argv.c and policy_jsonrpc.c share;
- * for those three files only (policy.h is the module's public face).
- * Small helpers, static inline so that none is exported. Pure, as the
- * module is. */
+/* policy_priv — what policy.c, policy_argv.c, policy_jsonrpc.c and
+ * policy_mcp.c share; for those files only (policy.h is the module's
+ * public face). Small helpers, static inline so that none is exported,
+ * and the few functions policy_jsonrpc.c and policy_mcp.c call in each
+ * other. Pure, as the module is. */
 #ifndef CARAPACE_POLICY_PRIV_H
 #define CARAPACE_POLICY_PRIV_H
 
@@ -15,6 +16,15 @@
 #include "policy.h"
 
 #define QUOTE_MAX 60 /* bytes of a client's value shown in a reason */
+
+/* JSON-RPC error codes of the answers the policy writes */
+#define RPC_PARSE_ERROR (-32700)
+#define RPC_INVALID_REQUEST (-32600)
+#define RPC_INVALID_PARAMS (-32602)
+#define RPC_DENIED (-32000)
+#define RPC_HEADER_MISMATCH (-32020) /* MCP 2026-07-28 */
+
+struct json_object;
 
 /* The verdict on one request (or on the whole body). */
 struct check {
@@ -68,5 +78,36 @@ static inline int glob_any(const struct cfg_strings *globs, const char *s)
 			return 1;
 	return 0;
 }
+
+/* ---- policy_jsonrpc.c, for policy_mcp.c ---- */
+
+/* Whether a rule's key (a name, or a glob when it holds one of
+ * "*?[\\") covers name. */
+int policy_jsonrpc_key_matches(const char *key, const char *name);
+/* One jsonrpc_param_filters filter over params (an object, or NULL),
+ * method naming the call in reasons. 0, or -1 and c says why. */
+int policy_jsonrpc_filter(const struct cfg_tool *tool,
+			  const struct cfg_param_filter *f,
+			  struct json_object *params, const char *method,
+			  struct check *c);
+
+/* ---- policy_mcp.c, for policy_jsonrpc.c (tools with an mcp block) ---- */
+
+/* Whether req is a client's JSON-RPC response (an object with no
+ * "method" but "result" or "error"): 1 and c says whether it is a
+ * well-formed one, or 0: not a response. */
+int policy_mcp_response(struct json_object *req, struct check *c);
+/* The method lists as the block changes them (policy.h); deny lists are
+ * the caller's. 0 or -1 (c). */
+int policy_mcp_method(const struct cfg_tool *tool, const char *name,
+		      struct check *c);
+/* The block's rule for method name, if it has one. 0 or -1 (c). */
+int policy_mcp_request(const struct cfg_tool *tool, const char *name,
+		       struct json_object *params, struct check *c);
+/* Headers against the parsed body, then the protocol versions. 0, or -1
+ * (c: 400, with RPC_HEADER_MISMATCH or RPC_INVALID_REQUEST). */
+int policy_mcp_check_body(const struct cfg_tool *tool,
+			  const struct policy_mcp_headers *h,
+			  struct json_object *root, struct check *c);
 
 #endif

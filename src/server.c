@@ -34,6 +34,7 @@
 #include "ledger.h"
 #include "listener.h"
 #include "log.h"
+#include "mcphead.h"
 #include "policy.h"
 #include "proxy.h"
 #include "ratelimit.h"
@@ -83,42 +84,6 @@ static const char *client_key(const struct request *rq,
 
 /* ---- answers ---- */
 
-/* 401: the one error shape, and the schemes a client may use (RFC 9110
- * 11.6.1: a header per challenge, so clients that read only the first
- * still find one they know). */
-static enum MHD_Result send_unauthorized(struct MHD_Connection *c,
-					 const char *reason,
-					 const char *tool)
-{
-	size_t len;
-	char *text = httpd_error_text(MHD_HTTP_UNAUTHORIZED, reason, tool,
-				      &len);
-	struct MHD_Response *resp =
-		text ? MHD_create_response_from_buffer(len, text,
-						       MHD_RESPMEM_MUST_FREE) :
-		       NULL;
-
-	if (resp == NULL) {
-		free(text);
-		return MHD_NO;
-	}
-	if (MHD_add_response_header(resp, "Content-Type",
-				    "application/json") != MHD_YES ||
-	    MHD_add_response_header(resp, "Cache-Control", "no-store") !=
-		    MHD_YES ||
-	    MHD_add_response_header(resp, "WWW-Authenticate",
-				    "Bearer realm=\"carapaced\"") != MHD_YES ||
-	    MHD_add_response_header(resp, "WWW-Authenticate",
-				    "Basic realm=\"carapaced\"") != MHD_YES) {
-		MHD_destroy_response(resp);
-		return MHD_NO;
-	}
-	enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED,
-						resp);
-	MHD_destroy_response(resp);
-	return rc;
-}
-
 /* Refused before anything went upstream: the audit record is written
  * before the answer is queued. */
 static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
@@ -130,7 +95,8 @@ static enum MHD_Result deny(struct request *rq, struct MHD_Connection *c,
 	request_deny(rq, status, reason);
 	guard_answering(rq->server->guard, listener_guard_conn(c));
 	if (rq->unauthorized)
-		return send_unauthorized(c, reason, rq->route.tool_name);
+		return httpd_send_unauthorized(c, reason,
+					       rq->route.tool_name);
 	return httpd_send_error(c, status, reason, rq->route.tool_name,
 				retry_after);
 }
@@ -341,9 +307,16 @@ static struct bodycheck *body_check(struct request *rq,
 		.target_prefix = rq->route.upstream_prefix,
 		.target = rq->route.upstream_rest,
 		.client_key = client_key(rq, c, key, sizeof(key)),
+		/* compared with the body on the worker */
+		.mcp = rq->route.tool->http.has_mcp ? mcphead_collect(c) :
+						      NULL,
 	};
-	struct bodycheck *bc = bodycheck_new(&a);
+	struct bodycheck *bc = NULL;
 
+	if (a.mcp != NULL || !rq->route.tool->http.has_mcp)
+		bc = bodycheck_new(&a);
+	if (bc == NULL)
+		policy_mcp_headers_free(a.mcp);
 	if (bc != NULL) {
 		request_hand_entry(rq);
 		rq->rate_pending = 0;
@@ -506,6 +479,11 @@ static int check_tool_request(struct request *rq, struct MHD_Connection *c,
 					 "a cli tool is run with POST", 0);
 			return -1;
 		}
+	} else if (mcphead_check(tool, c, counts_calls(c, tool, method), &v) <
+		   0) {
+		/* Origin and protocol version: enforced in a dry run too */
+		*answer = refuse(rq, c, (unsigned)v.status, v.reason, 0);
+		return -1;
 	} else if (policy_check_request(tool, method, path, path_len, &v) < 0 &&
 		   !bodycheck_dry_run(tool, request_entry(rq), &v)) {
 		*answer = refuse(rq, c, (unsigned)v.status, v.reason, 0);

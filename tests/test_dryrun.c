@@ -6,7 +6,9 @@
  * not a rule stays enforced (a body that is not JSON-RPC, a client's
  * tool list is not involved here); a tool in enforce mode beside it
  * still refuses; /v1/status and carapacectl status show the mode; the
- * daemon warns of the mode at start and at reload. Paths from the
+ * daemon warns of the mode at start and at reload. A call
+ * require_approval matches is not held: it goes on at once, recorded
+ * "would_hold" and counted apart. Paths from the
  * environment (make check sets them): CARAPACED, CARAPACECTL, UPSTREAM,
  * CLITOOL. */
 #include "config.h"
@@ -56,8 +58,12 @@ static int write_conf(void)
 		 "    \"rpc\": { \"type\": \"http\", \"mode\": \"audit\",\n"
 		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
 		 "      \"jsonrpc_allow_methods\": [\"version\"],\n"
-		 "      \"jsonrpc_deny_methods\": [\"removeAccount\"] },\n"
-		 "    %s, \"mode\": \"audit\" } } }\n",
+		 "      \"jsonrpc_deny_methods\": [\"removeAccount\"],\n"
+		 "      \"require_approval\": { \"jsonrpc_methods\": "
+		 "[\"version\"], \"timeout_secs\": 60 } },\n"
+		 "    %s, \"mode\": \"audit\",\n"
+		 "      \"require_approval\": { \"argv_patterns\": "
+		 "[\"println held*\"], \"timeout_secs\": 60 } } } }\n",
 		 gw_port, admin_port, audit, up_port, up_port, up_port, ct);
 	return tu_write_file(conf, text);
 }
@@ -219,16 +225,16 @@ static void test_cli_argv_would_deny(void)
 	check_record("/tools/ct", 3, "deny", NULL);
 }
 
-/* carapace_requests_total{tool,decision="would_deny"} of /metrics */
-static long long would_deny_count(const char *tool)
+/* carapace_requests_total{tool,decision} of /metrics */
+static long long decision_count(const char *tool, const char *decision)
 {
 	char *body = NULL, series[128];
 	int status = 0;
 	long long n = -1;
 
 	snprintf(series, sizeof(series),
-		 "carapace_requests_total{tool=\"%s\",decision=\"would_deny\"} ",
-		 tool);
+		 "carapace_requests_total{tool=\"%s\",decision=\"%s\"} ",
+		 tool, decision);
 	if (tu_http(admin_port, "GET", "/metrics", TU_ADMIN_AUTH, NULL,
 		    &status, &body, NULL) == 0 && status == 200) {
 		const char *p = strstr(body, series);
@@ -236,6 +242,51 @@ static long long would_deny_count(const char *tool)
 	}
 	free(body);
 	return n;
+}
+
+static long long would_deny_count(const char *tool)
+{
+	return decision_count(tool, "would_deny");
+}
+
+static int approval_records(void)
+{
+	char *text = tu_slurp(audit);
+	int n = 0;
+
+	for (char *p = text; p && (p = strstr(p, "\"approval_")); p++)
+		n++;
+	free(text);
+	return n;
+}
+
+/* A call require_approval matches goes on at once (a hold would answer
+ * 403 after 60 s), recorded would_hold with the rule, counted apart;
+ * nothing is pending. */
+static void test_would_hold(void)
+{
+	int status = 0, before = upstream_requests();
+	char *answer = NULL;
+
+	CU_ASSERT_EQUAL(rpc("{\"jsonrpc\":\"2.0\",\"id\":8,"
+			    "\"method\":\"version\"}", &status, &answer), 0);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT(answer && strstr(answer, "version") &&
+		  !strstr(answer, "\"error\""));
+	free(answer);
+	answer = NULL;
+	CU_ASSERT_EQUAL(upstream_requests(), before + 1);
+	check_record("/tools/rpc/api/v1/rpc", 3, "would_hold",
+		     "require_approval");
+	CU_ASSERT_EQUAL(run_ct("[\"println\",\"held-here\"]", &answer), 200);
+	CU_ASSERT(answer && strstr(answer, "held-here"));
+	free(answer);
+	check_record("/tools/ct", 4, "would_hold", "println held*");
+	CU_ASSERT_EQUAL(decision_count("rpc", "would_hold"), 1);
+	CU_ASSERT_EQUAL(decision_count("ct", "would_hold"), 1);
+	CU_ASSERT_EQUAL(decision_count("web", "would_hold"), 0);
+	/* no approval_pending (nor any approval record) was written */
+	CU_ASSERT_EQUAL(approval_records(), 0);
 }
 
 static void test_metrics_count_apart(void)
@@ -377,6 +428,8 @@ int main(void)
 		    test_jsonrpc_would_deny);
 	CU_add_test(s, "a cli argv denied runs; cwd_allowed holds",
 		    test_cli_argv_would_deny);
+	CU_add_test(s, "require_approval in audit mode: would_hold, not held",
+		    test_would_hold);
 	CU_add_test(s, "metrics count would_deny apart",
 		    test_metrics_count_apart);
 	CU_add_test(s, "the live tail of would_deny records",

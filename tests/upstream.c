@@ -23,6 +23,10 @@
  *   ANY  /nobody?status=N[&length=L|&chunked=1]
  *                                 a head with that framing and no body
  *                                 (what HEAD, 204 and 304 answers are)
+ *   ANY  /mcp-session             the request as JSON, as /echo, with an
+ *                                 Mcp-Session-Id header: the request's,
+ *                                 or "up-session-1" (an MCP server's
+ *                                 session, both ways)
  *   GET  /big-head?bytes=N        200 whose head carries N bytes of X-Pad
  *   POST /_upstream/broadcast     one event to every broadcast stream
  *   GET  /_upstream/stats         {"open_streams","closed_streams","requests"}
@@ -1254,6 +1258,22 @@ static int h_echo(struct conn *c, struct req *rq)
 			 "X-Upstream: test\r\nCache-Control: no-store\r\n");
 }
 
+/* ---- MCP sessions (test_mcp) ---- */
+
+/* An MCP server's session id, as 2025-03-26..2025-11-25 servers hand it
+ * out: the client's back, or a fresh one for a request without. */
+static int h_mcp_session(struct conn *c, struct req *rq)
+{
+	const char *sid = req_header(rq, "Mcp-Session-Id");
+	char extra[256];
+
+	if (sid == NULL || strlen(sid) > 128 || strpbrk(sid, "\r\n"))
+		sid = "up-session-1";
+	snprintf(extra, sizeof(extra),
+		 "Mcp-Session-Id: %s\r\nCache-Control: no-store\r\n", sid);
+	return send_json(c, rq, 200, req_json(rq), extra);
+}
+
 /* JSON escapes every control byte, NUL included: the test gets them all. */
 static int h_raw(struct conn *c, struct req *rq)
 {
@@ -1502,6 +1522,7 @@ static const struct route {
 	{ "GET", "/abort", 0, h_abort },
 	{ "GET", "/slow-headers", 0, h_slow_headers },
 	{ NULL, "/nobody", 0, h_nobody },
+	{ NULL, "/mcp-session", 0, h_mcp_session },
 	{ "GET", "/big-head", 0, h_big_head },
 	{ "POST", "/_upstream/broadcast", 0, h_broadcast },
 	{ "GET", "/_upstream/stats", 0, h_stats },

@@ -1,6 +1,6 @@
 /* fuzz.h — what the libFuzzer targets of tests/fuzz share: the entry
  * point's prototype, the one fixed configuration the policy, routing,
- * identity and CLI targets check bytes against, and a NUL-terminated copy
+ * identity, CLI and MCP targets check bytes against, and a NUL-terminated copy
  * of an input (most parsers under test take C strings, as MHD and json-c
  * hand them over).
  *
@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Tokens "tokenA-0123456789" and "tokenB-0123456789" (SHA-256 below), as
  * in test_identity. The tools: sig (signal-cli's JSON-RPC policy: method
  * lists, parameter names, filters, aliases, a batch bound), mcp (a filter
- * only), web (paths and methods, a drop-in listener of its own), box (a
+ * only), gw (an MCP server: every key of the mcp block), web (paths and methods, a drop-in listener of its own), box (a
  * CLI tool with every argv rule and redaction). */
 #define FUZZ_CONFIG \
 	"{\"listen\":[\"127.0.0.1:1\",\"unix:/run/fuzz.sock\"]," \
@@ -46,6 +46,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	"\"mcp\":{\"type\":\"http\",\"upstream\":\"https://mcp.example/v1\"," \
 	"\"jsonrpc_param_filters\":{\"tools/call\":{\"field\":\"name\"," \
 	"\"allow_patterns\":[\"search_*\"]}}}," \
+	"\"gw\":{\"type\":\"http\",\"upstream\":\"http://127.0.0.1:6/mcp\"," \
+	"\"jsonrpc_allow_methods\":[\"completion/complete\"]," \
+	"\"jsonrpc_deny_methods\":[\"notifications/cancelled\"]," \
+	"\"mcp\":{\"tools_allow\":[\"search_*\",\"create_issue\"]," \
+	"\"tools_deny\":[\"*delete*\"],\"resources_allow\":[\"repo://me/*\"]," \
+	"\"prompts_allow\":[\"summarize\"]," \
+	"\"arguments\":{\"create_issue\":{\"field\":\"repo\"," \
+	"\"allow_patterns\":[\"me/*\"]},\"search_*\":{\"field\":\"q.text\"," \
+	"\"deny_patterns\":[\"*secret*\"]}}," \
+	"\"allowed_origins\":[\"https://app.example.com\"]," \
+	"\"require_protocol_versions\":[\"2025-03-26\",\"2025-06-18\"," \
+	"\"2026-07-28\"]}}," \
 	"\"web\":{\"type\":\"http\",\"upstream\":\"http://[::1]:3/base\"," \
 	"\"listen\":\"127.0.0.1:4\"," \
 	"\"allow_paths\":[\"/api/v1/rpc\",\"/api/v1/events\",\"/files/*\"]," \
