@@ -388,9 +388,10 @@ unsigned bodycheck_hold(struct approvals *ap,
 	return MHD_HTTP_FORBIDDEN;
 }
 
-/* The original body checked again, against the tool reloaded since;
- * what goes upstream is then that check's. */
+/* The original body (and an MCP tool's headers) checked again, against
+ * the tool reloaded since; what goes upstream is then that check's. */
 struct jsonrpc_again {
+	const struct policy_mcp_headers *mcp;
 	const char *body;
 	size_t len;
 	char *forward;
@@ -403,8 +404,8 @@ static int recheck_jsonrpc(void *arg, const struct cfg_tool *now,
 	struct jsonrpc_again *a = arg;
 	char *error_body = NULL;
 
-	int rc = policy_check_jsonrpc(now, a->body, a->len, &a->forward,
-				      &a->forward_len, &error_body, v, NULL);
+	int rc = policy_check_mcp(now, a->mcp, a->body, a->len, &a->forward,
+				  &a->forward_len, &error_body, v, NULL);
 	free(error_body);
 	return rc;
 }
@@ -446,7 +447,7 @@ static int hold_jsonrpc(struct bodycheck *bc, struct stream *s,
 		.what = dbuf_str(&what), .kind = APPROVAL_JSONRPC,
 		.stream = s,
 	};
-	struct jsonrpc_again again = { body, len, NULL, 0 };
+	struct jsonrpc_again again = { bc->mcp, body, len, NULL, 0 };
 	char reason[320];
 	unsigned status = MHD_HTTP_SERVICE_UNAVAILABLE;
 
