@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "revoked.h"
 #include "secret.h"
 #include "text.h"
 
@@ -67,6 +68,7 @@ struct approvals {
 	pthread_cond_t idle;                    /* n_pending fell to 0 */
 	struct audit *audit;
 	const struct cfg *cfg;                  /* in force; a reference */
+	struct revoked *revoked;                /* borrowed; NULL: none */
 	struct pending *pending;
 	unsigned n_pending;
 	struct grant *grants;
@@ -161,6 +163,11 @@ void approvals_set_cfg(struct approvals *ap, const struct cfg *cfg)
 	ap->cfg = cfg;
 	pthread_mutex_unlock(&ap->lock);
 	cfg_release(old);
+}
+
+void approvals_set_revoked(struct approvals *ap, struct revoked *revoked)
+{
+	ap->revoked = revoked;
 }
 
 void approvals_set_notify(struct approvals *ap,
@@ -587,6 +594,18 @@ static int client_gone(const struct cfg *cfg, const char *key,
 	return 1;
 }
 
+/* A configured client revoked since its request was held. */
+static int client_revoked(struct approvals *ap, const char *key, char *why,
+			  size_t len)
+{
+	if (ap->revoked == NULL || strncmp(key, "addr:", 5) == 0 ||
+	    !revoked_has(ap->revoked, key))
+		return 0;
+	snprintf(why, len, "approved, but client %s was revoked since "
+		 "(revoked_clients_file)", key);
+	return 1;
+}
+
 int approvals_tool_now(struct approvals *ap,
 		       const struct approval_request *rq,
 		       const struct cfg **cfg, const struct cfg_tool **now,
@@ -600,7 +619,9 @@ int approvals_tool_now(struct approvals *ap,
 	*now = *cfg ? cfg_find_tool(*cfg, tool->name, strlen(tool->name)) :
 		      NULL;
 	int rc = 1;
-	if (*now == NULL) {
+	if (client_revoked(ap, rq->client, why, len)) {
+		rc = -1;
+	} else if (*now == NULL) {
 		snprintf(why, len, "approved, but tool %s was removed by a "
 			 "reload", tool->name);
 		rc = -1;

@@ -80,6 +80,7 @@ void approvals_client_key(const char *client, const char *remote, char *out,
 			  size_t len);
 
 struct approvals;
+struct revoked;
 
 /* audit is borrowed and outlives the registry. NULL on out of memory. */
 struct approvals *approvals_new(struct audit *audit);
@@ -88,6 +89,10 @@ struct approvals *approvals_new(struct audit *audit);
 void approvals_free(struct approvals *ap);
 /* The config in force (a reference is taken; the one before released). */
 void approvals_set_cfg(struct approvals *ap, const struct cfg *cfg);
+/* The revoked clients (borrowed: it outlives the registry), so that an
+ * approval of a request whose client was revoked while it waited lets
+ * nothing through. Before the first hold. */
+void approvals_set_revoked(struct approvals *ap, struct revoked *revoked);
 /* Every pending request ends (503, shutting down), and a hold from now
  * on too. */
 void approvals_shutdown(struct approvals *ap);

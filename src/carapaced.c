@@ -428,6 +428,7 @@ static int start_records(struct daemon *d)
 		return -1;
 	}
 	approvals_set_cfg(d->approvals, d->cfg);
+	approvals_set_revoked(d->approvals, d->revoked);
 	approvals_set_notify(d->approvals, approval_webhook_send, d->webhook);
 	if (!d->cfg->admin.enabled)
 		return 0;

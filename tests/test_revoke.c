@@ -5,8 +5,10 @@
  * start; the file is read at reload and at start. With the identity
  * layer (branch i15-identity): a revoked client is refused after a
  * reload and a restart, and its open stream ends within 1 s with an
- * audit record ended "revoked". Paths from the environment (make check
- * sets them): CARAPACED, CARAPACECTL, UPSTREAM. */
+ * audit record ended "revoked"; a request held for approval whose
+ * client is revoked while it waits is refused when approved. Paths from
+ * the environment (make check sets them): CARAPACED, CARAPACECTL,
+ * UPSTREAM. */
 #include "config.h"
 
 #include <CUnit/Basic.h>
@@ -38,12 +40,15 @@ static int write_conf(void)
 		 "  \"revoked_clients_file\": \"%s\",\n"
 		 "  \"clients\": {\n"
 		 "    \"lo\": { \"allow_from\": [\"127.0.0.0/8\"],\n"
-		 "            \"tools\": [\"sig\"] },\n"
+		 "            \"tools\": [\"sig\", \"held\"] },\n"
 		 "    \"far\": { \"allow_from\": [\"192.0.2.0/24\"],\n"
 		 "             \"tools\": [\"sig\"] } },\n"
 		 "  \"tools\": { \"sig\": { \"type\": \"http\",\n"
-		 "    \"upstream\": \"http://127.0.0.1:%d\" } } }\n",
-		 gw_port, admin_port, audit, revoked, up_port);
+		 "    \"upstream\": \"http://127.0.0.1:%d\" },\n"
+		 "    \"held\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+		 "      \"require_approval\": { \"http_methods\": [\"POST\"] } } } }\n",
+		 gw_port, admin_port, audit, revoked, up_port, up_port);
 	return tu_write_file(conf, text);
 }
 
@@ -307,6 +312,57 @@ static void test_revoke_ends_stream(void)
 	CU_ASSERT_EQUAL(ctl("unrevoke lo", out, sizeof(out)), 0);
 }
 
+/* The id of the one pending request of GET /v1/approvals into id, or
+ * 0 when there is none yet. */
+struct pending_id {
+	char id[64];
+};
+
+static int found_pending(void *arg)
+{
+	struct pending_id *p = arg;
+	json_object *o = admin("GET", "/v1/approvals"), *l, *v;
+
+	if (json_object_object_get_ex(o, "pending", &l) &&
+	    json_object_array_length(l) == 1 &&
+	    json_object_object_get_ex(json_object_array_get_idx(l, 0), "id",
+				      &v))
+		snprintf(p->id, sizeof(p->id), "%s", json_object_get_string(v));
+	json_object_put(o);
+	return p->id[0] != '\0';
+}
+
+/* Revoked while held, then approved: 403 naming the revocation, and
+ * nothing reaches the upstream (the approval alone would let it). */
+static void test_revoked_while_held(void)
+{
+	struct pending_id p = { "" };
+	struct tu_resp r = { 0 };
+	char out[4096], target[128], body[1024];
+	int status = -1, fd = tu_connect(gw_port);
+	int before = tu_upstream_stat(up_port, "requests");
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(tu_send_request(fd, "POST", "/tools/held/echo", NULL,
+					"x", 1) == 0);
+	CU_ASSERT_FATAL(tu_wait_until(found_pending, &p, 10000) == 0);
+	CU_ASSERT_EQUAL(ctl("revoke lo", out, sizeof(out)), 0);
+	snprintf(target, sizeof(target), "/v1/approvals/%s", p.id);
+	CU_ASSERT_EQUAL(tu_http(admin_port, "POST", target, TU_ADMIN_AUTH,
+				"{\"decision\":\"approve\"}", &status, NULL,
+				NULL), 0);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_FATAL(tu_read_head(&r, fd, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 403);
+	ssize_t n = tu_read_body(&r, body, sizeof(body) - 1, 10000);
+	body[n > 0 ? n : 0] = '\0';
+	CU_ASSERT(strstr(body, "revoked") != NULL);
+	CU_ASSERT_EQUAL(tu_upstream_stat(up_port, "requests"), before);
+	tu_resp_free(&r);
+	close(fd);
+	CU_ASSERT_EQUAL(ctl("unrevoke lo", out, sizeof(out)), 0);
+}
+
 static int suite_init(void)
 {
 	const char *up = getenv("UPSTREAM");
@@ -355,6 +411,8 @@ int main(void)
 		    "restart", test_revoked_client_refused);
 	CU_add_test(id, "revoke ends the client's stream within 1 s",
 		    test_revoke_ends_stream);
+	CU_add_test(id, "revoked while held for approval: refused",
+		    test_revoked_while_held);
 	int rc = cu_run();
 	tu_remove_tree(workdir);
 	return rc;
