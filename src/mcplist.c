@@ -383,7 +383,8 @@ static const char *data_value(const char *line, size_t n, size_t *vn)
 	return line + skip;
 }
 
-/* The event's data: its data: lines joined by "\n"; 0 none, 1 some, -1
+/* The event's data: its data: lines joined by "\n"; 0 none (or only
+ * blanks: no message, so no answer, a client could read), 1 some, -1
  * too large. */
 static int event_data(const char *ev, size_t len, struct dbuf *data)
 {
@@ -398,7 +399,8 @@ static int event_data(const char *ev, size_t len, struct dbuf *data)
 			return -1;
 		i += step;
 	}
-	return lines > 0;
+	const char *d = dbuf_str(data);
+	return lines > 0 && d[strspn(d, " \t\r\n")] != '\0';
 }
 
 /* The event again with its data: lines replaced by one holding json,
