@@ -1,0 +1,282 @@
+/* MCP list answers filtered to the policy, and keep-alives at event
+ * boundaries (issue 18 items 2 and 6), against the real carapaced and
+ * tests/upstream: tools/list through a tool with an "mcp" block lists
+ * only allowed tools, as JSON and as a message of an event stream (every
+ * other byte of which, ids, retry, comments, CRLF, comes as it was sent);
+ * Cache-Control: no-store; "cacheScope": "private"; a list answer over
+ * 4 MiB is 502; a tool without the block passes the list untouched; an
+ * event stream silent for longer than sse_keepalive_secs gets comments,
+ * between events only, never inside the half event the upstream paused
+ * in. Paths from the environment (make check sets them): CARAPACED,
+ * UPSTREAM. */
+#include "config.h"
+
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cu_run.h"
+#include "testutil.h"
+
+static char workdir[] = "/tmp/carapaced-mcpstream-XXXXXX";
+static char conf[700], audit[700];
+static const char *carapaced;
+static pid_t up_pid = -1, gw_pid = -1;
+static int up_port, gw_port;
+
+#define KEEPALIVE ": keepalive\n\n"
+#define PAUSE_MS 2500 /* over two keep-alive periods of 1 s */
+#define JSON_HDR "Content-Type: application/json\r\n" \
+		 "Accept: application/json, text/event-stream\r\n"
+#define LIST_REQ(id) \
+	"{\"jsonrpc\":\"2.0\",\"id\":" id ",\"method\":\"tools/list\"}"
+#define ALLOWED "{\"tools\":[{\"name\":\"search_code\"},{\"name\":" \
+	"\"create_issue\"}]}"
+
+static int write_conf(void)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
+		 "  \"audit_log\": \"%s\",\n"
+		 "  \"tools\": {\n"
+		 "    \"mcp\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+		 "      \"sse_keepalive_secs\": 1,\n"
+		 "      \"mcp\": { \"tools_allow\": [\"search_*\", "
+		 "\"create_issue\"], \"tools_deny\": [\"*delete*\"] } },\n"
+		 "    \"plain\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+		 "      \"sse_keepalive_secs\": 1 } } }\n",
+		 gw_port, audit, up_port, up_port);
+	return tu_write_file(conf, text);
+}
+
+/* One request; the status, the whole body (caller frees; *len its
+ * length) and the value of want (copied into hv). -1 on failure. */
+static int ask(const char *method, const char *target, const char *headers,
+	       const char *body, char **answer, size_t *len,
+	       const char *want, char *hv, size_t hv_len)
+{
+	struct tu_resp r = { 0 };
+	size_t cap = (size_t)8 << 20, n = 0;
+	char *buf = malloc(cap + 1);
+	ssize_t got = 0;
+	int fd = tu_connect(gw_port), status = -1;
+
+	if (fd < 0 || buf == NULL)
+		goto out;
+	if (tu_send_request(fd, method, target, headers, body,
+			    body ? strlen(body) : 0) < 0 ||
+	    tu_read_head(&r, fd, 10000) < 0)
+		goto out;
+	status = r.status;
+	if (want != NULL) {
+		const char *v = tu_header(&r, want);
+		snprintf(hv, hv_len, "%s", v ? v : "");
+	}
+	while (n < cap && (got = tu_read_body(&r, buf + n, cap - n,
+					      10000)) > 0)
+		n += (size_t)got;
+	if (got < 0)
+		status = -1;
+	buf[n] = '\0';
+	*answer = buf;
+	*len = n;
+	buf = NULL;
+out:
+	free(buf);
+	tu_resp_free(&r);
+	if (fd >= 0)
+		close(fd);
+	return status;
+}
+
+static void test_json_list(void)
+{
+	char *a = NULL, cc[128];
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL(ask("POST", "/tools/mcp/mcp-list", JSON_HDR,
+			    LIST_REQ("5"), &a, &len, "Cache-Control", cc,
+			    sizeof(cc)), 200);
+	CU_ASSERT_STRING_EQUAL(a ? a : "",
+			       "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":"
+			       ALLOWED "}");
+	CU_ASSERT_STRING_EQUAL(cc, "no-store"); /* was max-age=60 */
+	free(a);
+}
+
+/* Only a tool with an "mcp" block is touched. */
+static void test_json_list_without_block(void)
+{
+	char *a = NULL, cc[128];
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL(ask("POST", "/tools/plain/mcp-list", JSON_HDR,
+			    LIST_REQ("5"), &a, &len, "Cache-Control", cc,
+			    sizeof(cc)), 200);
+	CU_ASSERT_STRING_EQUAL(a ? a : "",
+			       "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":"
+			       TU_MCP_TOOLS "}");
+	CU_ASSERT_STRING_EQUAL(cc, "max-age=60");
+	free(a);
+}
+
+static void test_cache_scope(void)
+{
+	char *a = NULL, cc[128];
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL(ask("POST", "/tools/mcp/mcp-list", JSON_HDR
+			    "MCP-Protocol-Version: 2026-07-28\r\n",
+			    LIST_REQ("\"v26\""), &a, &len, NULL, cc,
+			    sizeof(cc)), 200);
+	CU_ASSERT_STRING_EQUAL(a ? a : "",
+			       "{\"jsonrpc\":\"2.0\",\"id\":\"v26\",\"result\":"
+			       "{\"tools\":[{\"name\":\"search_code\"},"
+			       "{\"name\":\"create_issue\"}],\"cacheScope\":"
+			       "\"private\"}}");
+	free(a);
+	a = NULL;
+	CU_ASSERT_EQUAL(ask("POST", "/tools/mcp/mcp-list?scope=1", JSON_HDR
+			    "MCP-Protocol-Version: 2025-06-18\r\n",
+			    LIST_REQ("6"), &a, &len, NULL, cc, sizeof(cc)),
+			200);
+	CU_ASSERT(a != NULL && strstr(a, "\"cacheScope\":\"private\"") &&
+		  !strstr(a, "shared") && !strstr(a, "drop_table"));
+	free(a);
+}
+
+/* The list answer rewritten inside the stream, every other byte as the
+ * upstream sent it, 1-3 bytes at a time. */
+static void test_sse_list(void)
+{
+	static const char want[] =
+		TU_MCP_SSE_HEAD "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":"
+		ALLOWED "}" TU_MCP_SSE_TAIL;
+	char *a = NULL, cc[128];
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL(ask("POST", "/tools/mcp/mcp-list?sse=1", JSON_HDR,
+			    LIST_REQ("7"), &a, &len, "Cache-Control", cc,
+			    sizeof(cc)), 200);
+	CU_ASSERT_EQUAL(len, strlen(want));
+	CU_ASSERT_STRING_EQUAL(a ? a : "", want);
+	CU_ASSERT_STRING_EQUAL(cc, "no-store"); /* was no-cache */
+	free(a);
+}
+
+static void test_oversize(void)
+{
+	char *a = NULL;
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL(ask("POST", "/tools/mcp/mcp-list?big=1", JSON_HDR,
+			    LIST_REQ("8"), &a, &len, NULL, NULL, 0), 502);
+	CU_ASSERT(a != NULL && strstr(a, "larger than 4194304 bytes") &&
+		  strstr(a, "\"tool\":\"mcp\""));
+	free(a);
+	/* unfiltered, without the block: the whole 5 MiB */
+	a = NULL;
+	CU_ASSERT_EQUAL(ask("POST", "/tools/plain/mcp-list?big=1", JSON_HDR,
+			    LIST_REQ("8"), &a, &len, NULL, NULL, 0), 200);
+	CU_ASSERT(len > ((size_t)5 << 20));
+	free(a);
+}
+
+/* What came, with the comments taken out where they may be: between the
+ * whole event and the half one, nowhere else. */
+static void test_keepalive_between_events(void)
+{
+	static const char first[] = TU_SSE_PAUSE_1;
+	static const char rest[] = TU_SSE_PAUSE_2 TU_SSE_PAUSE_3;
+	char target[64], *a = NULL, *p;
+	size_t len = 0, k = 0;
+
+	snprintf(target, sizeof(target), "/tools/plain/sse-pause?ms=%d",
+		 PAUSE_MS);
+	CU_ASSERT_EQUAL_FATAL(ask("GET", target, NULL, NULL, &a, &len, NULL,
+				  NULL, 0), 200);
+	p = a;
+	CU_ASSERT_FATAL(strncmp(p, first, strlen(first)) == 0);
+	p += strlen(first);
+	while (strncmp(p, KEEPALIVE, strlen(KEEPALIVE)) == 0) {
+		p += strlen(KEEPALIVE);
+		k++;
+	}
+	if (strcmp(p, rest) != 0)
+		fprintf(stderr, "\n  after %zu keep-alives: [%s]\n", k, p);
+	CU_ASSERT_STRING_EQUAL(p, rest); /* none inside the half event */
+	CU_ASSERT(k >= 1);               /* 2.5 s silent at a boundary */
+	free(a);
+}
+
+/* An MCP server's GET stream through the tool with the block: no list
+ * owed, nothing held, keep-alives as on any tool. */
+static void test_keepalive_on_mcp_get(void)
+{
+	char target[64], *a = NULL;
+	size_t len = 0;
+
+	snprintf(target, sizeof(target), "/tools/mcp/sse-pause?ms=%d", 1500);
+	CU_ASSERT_EQUAL(ask("GET", target, NULL, NULL, &a, &len, NULL, NULL,
+			    0), 200);
+	CU_ASSERT(a != NULL && strstr(a, KEEPALIVE) != NULL);
+	free(a);
+}
+
+static int suite_init(void)
+{
+	static pid_t *const pids[] = { &up_pid, &gw_pid };
+
+	tu_watchdog("test_mcp_stream", 120, pids, 2);
+	if (mkdtemp(workdir) == NULL)
+		return -1;
+	snprintf(conf, sizeof(conf), "%s/c.conf", workdir);
+	snprintf(audit, sizeof(audit), "%s/audit.log", workdir);
+	if ((up_pid = tu_suite_upstream(&carapaced, &up_port)) < 0 ||
+	    (gw_port = tu_free_port()) < 0 || write_conf() < 0)
+		return -1;
+	struct tu_daemon d = { .conf = conf, .ports = { gw_port } };
+	gw_pid = tu_start_daemon(&d);
+	return gw_pid < 0 ? -1 : 0;
+}
+
+static int suite_clean(void)
+{
+	int rc = 0;
+
+	if (gw_pid > 0 && tu_stop_daemon(gw_pid) != 0)
+		rc = -1;
+	if (up_pid > 0)
+		tu_stop(up_pid);
+	tu_remove_tree(workdir);
+	return rc;
+}
+
+int main(void)
+{
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("mcp_stream", suite_init, suite_clean);
+	if (s == NULL || !CU_add_test(s, "json list", test_json_list) ||
+	    !CU_add_test(s, "json list, no block",
+			 test_json_list_without_block) ||
+	    !CU_add_test(s, "cacheScope", test_cache_scope) ||
+	    !CU_add_test(s, "sse list", test_sse_list) ||
+	    !CU_add_test(s, "oversize", test_oversize) ||
+	    !CU_add_test(s, "keep-alives between events",
+			 test_keepalive_between_events) ||
+	    !CU_add_test(s, "keep-alives on a GET stream",
+			 test_keepalive_on_mcp_get)) {
+		CU_cleanup_registry();
+		return 1;
+	}
+	return cu_run();
+}
