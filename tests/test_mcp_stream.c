@@ -4,7 +4,9 @@
  * only allowed tools, as JSON and as a message of an event stream (every
  * other byte of which, ids, retry, comments, CRLF, comes as it was sent);
  * Cache-Control: no-store; "cacheScope": "private"; a list answer over
- * 4 MiB is 502; a tool without the block passes the list untouched; an
+ * 4 MiB is 502 as JSON, and in an event stream ends the stream (audited
+ * "ended": "error") with nothing of the event passed; a tool without
+ * the block passes the list untouched; an
  * event stream silent for longer than sse_keepalive_secs gets comments,
  * between events only, never inside the half event the upstream paused
  * in. Paths from the environment (make check sets them): CARAPACED,
@@ -35,9 +37,12 @@ static int up_port, gw_port;
 #define ALLOWED "{\"tools\":[{\"name\":\"search_code\"},{\"name\":" \
 	"\"create_issue\"}]}"
 
+#define RULES "{ \"tools_allow\": [\"search_*\", \"create_issue\"], " \
+	"\"tools_deny\": [\"*delete*\"] }"
+
 static int write_conf(void)
 {
-	char text[2048];
+	char text[3072];
 
 	snprintf(text, sizeof(text),
 		 "{ \"listen\": [\"127.0.0.1:%d\"],\n"
@@ -45,13 +50,15 @@ static int write_conf(void)
 		 "  \"tools\": {\n"
 		 "    \"mcp\": { \"type\": \"http\",\n"
 		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
+		 "      \"mcp\": " RULES " },\n"
+		 "    \"mcpka\": { \"type\": \"http\",\n"
+		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
 		 "      \"sse_keepalive_secs\": 1,\n"
-		 "      \"mcp\": { \"tools_allow\": [\"search_*\", "
-		 "\"create_issue\"], \"tools_deny\": [\"*delete*\"] } },\n"
+		 "      \"mcp\": " RULES " },\n"
 		 "    \"plain\": { \"type\": \"http\",\n"
 		 "      \"upstream\": \"http://127.0.0.1:%d\",\n"
 		 "      \"sse_keepalive_secs\": 1 } } }\n",
-		 gw_port, audit, up_port, up_port);
+		 gw_port, audit, up_port, up_port, up_port);
 	return tu_write_file(conf, text);
 }
 
@@ -185,6 +192,53 @@ static void test_oversize(void)
 	free(a);
 }
 
+/* s without its keep-alive comments, in place; its new length. */
+static size_t without_keepalives(char *s)
+{
+	char *p;
+
+	if (s == NULL)
+		return 0;
+	while ((p = strstr(s, KEEPALIVE)) != NULL)
+		memmove(p, p + strlen(KEEPALIVE),
+			strlen(p + strlen(KEEPALIVE)) + 1);
+	return strlen(s);
+}
+
+static int audited_error(void *arg)
+{
+	char *log = tu_slurp(audit);
+	int found = log != NULL && strstr(log, "\"ended\":\"error\"") != NULL;
+
+	(void)arg;
+	free(log);
+	return found;
+}
+
+/* An event over 4 MiB while the list is owed: the status went out with
+ * the head, so the stream is cut short (not whole: a chunked client sees
+ * no last chunk), nothing of the event is passed, and the record says it
+ * ended by an error. */
+static void test_sse_oversize(void)
+{
+	char *a = NULL;
+	size_t len = 0;
+
+	CU_ASSERT_FALSE(audited_error(NULL)); /* none before */
+	CU_ASSERT_EQUAL(ask("POST", "/tools/mcpka/mcp-list?sse=1&big=1",
+			    JSON_HDR, LIST_REQ("9"), &a, &len, NULL, NULL, 0),
+			-1);
+	/* what came before the event, and nothing of it (the tool's
+	 * keep-alives aside, if the event took more than 1 s to come:
+	 * between events, the client's side stands at a boundary) */
+	static const char head[] = TU_MCP_SSE_HEAD;
+	size_t before = (size_t)(strstr(head, "id: ev-2") - head);
+	len = without_keepalives(a);
+	CU_ASSERT(a != NULL && len == before && strncmp(a, head, before) == 0);
+	CU_ASSERT_EQUAL(tu_wait_until(audited_error, NULL, 10000), 0);
+	free(a);
+}
+
 /* What came, with the comments taken out where they may be: between the
  * whole event and the half one, nowhere else. */
 static void test_keepalive_between_events(void)
@@ -219,7 +273,7 @@ static void test_keepalive_on_mcp_get(void)
 	char target[64], *a = NULL;
 	size_t len = 0;
 
-	snprintf(target, sizeof(target), "/tools/mcp/sse-pause?ms=%d", 1500);
+	snprintf(target, sizeof(target), "/tools/mcpka/sse-pause?ms=%d", 1500);
 	CU_ASSERT_EQUAL(ask("GET", target, NULL, NULL, &a, &len, NULL, NULL,
 			    0), 200);
 	CU_ASSERT(a != NULL && strstr(a, KEEPALIVE) != NULL);
@@ -268,6 +322,7 @@ int main(void)
 	    !CU_add_test(s, "cacheScope", test_cache_scope) ||
 	    !CU_add_test(s, "sse list", test_sse_list) ||
 	    !CU_add_test(s, "oversize", test_oversize) ||
+	    !CU_add_test(s, "sse oversize", test_sse_oversize) ||
 	    !CU_add_test(s, "keep-alives between events",
 			 test_keepalive_between_events) ||
 	    !CU_add_test(s, "keep-alives on a GET stream",
