@@ -567,10 +567,16 @@ static int list_filter(struct bodycheck *bc, struct proxy_request *r,
 	if (!bc->tool->http.has_mcp || bc->tool->audit_mode ||
 	    !mcplist_wanted(methods))
 		return 0;
+	/* an answer the filter can read: not compressed (the host's
+	 * header replaces the client's Accept-Encoding) */
 	if (mcplist_new(bc->tool, bc->tool_name, bc->mcp, forward,
-			forward_len, &list) < 0)
+			forward_len, &list) < 0 ||
+	    (list != NULL && proxy_request_add_host_header(
+				     r, "Accept-Encoding", "identity") < 0)) {
+		mcplist_free(list);
 		return refuse(bc, s, MHD_HTTP_SERVICE_UNAVAILABLE,
 			      "out of memory", NULL, 0);
+	}
 	proxy_request_set_list_filter(r, list);
 	return 0;
 }

@@ -80,6 +80,16 @@ static int no_store(struct stream_head *h)
 	return 0;
 }
 
+/* A Content-Encoding other than identity: bytes the filter cannot read
+ * (asked for none, the upstream sent them anyway). */
+static int is_encoded(struct stream_head *h)
+{
+	struct stream_field *f = field(h, "Content-Encoding");
+
+	return f != NULL && f->value[0] != '\0' &&
+	       strcasecmp(f->value, "identity") != 0;
+}
+
 int relay_head(struct relay *rl, struct stream_head *h)
 {
 	rl->sse = stream_head_is_sse(h);
@@ -88,14 +98,15 @@ int relay_head(struct relay *rl, struct stream_head *h)
 		return 0;
 	if (rl->sse) {
 		rl->mode = RELAY_SSE;
-		if (no_store(h) < 0)
-			rl->failed = 1; /* ends at the first byte */
+		/* either ends the stream at its first byte */
+		rl->unreadable = no_store(h) < 0 || is_encoded(h);
 		return 0;
 	}
 	if (!is_json(h))
 		return 0;
 	rl->mode = RELAY_JSON;
 	rl->held = h;
+	rl->unreadable = is_encoded(h); /* refused at its first byte */
 	return 1;
 }
 
@@ -145,11 +156,19 @@ static int refused(struct relay *rl, struct stream *s, const char *why)
 	return -3;
 }
 
+static int unreadable(struct relay *rl, struct stream *s)
+{
+	return refused(rl, s, "the answer to a list request is compressed "
+		       "(Content-Encoding), or the gateway is out of memory");
+}
+
 int relay_body(struct relay *rl, struct stream *s, const char *data,
 	       size_t len, uint64_t deadline_ms)
 {
 	char why[200];
 
+	if (rl->unreadable && !rl->failed)
+		return unreadable(rl, s);
 	if (rl->failed)
 		return -3;
 	if (rl->mode == RELAY_JSON) {
@@ -201,6 +220,8 @@ static void publish_json(struct relay *rl, struct stream *s)
 int relay_end(struct relay *rl, struct stream *s, int whole)
 {
 	if (rl->mode == RELAY_JSON) {
+		if (rl->unreadable && !rl->failed)
+			unreadable(rl, s);
 		if (rl->failed)
 			return 1;
 		if (!whole)

@@ -12,7 +12,9 @@
  * at once with Cache-Control: no-store; its bytes go through
  * mcplist_feed_sse; a refusal there cannot change a status already sent:
  * the stream ends broken (recorded as ended by an error) and the log
- * says why.
+ * says why. An answer with a Content-Encoding other than identity
+ * cannot be read: refused the same way at its first byte (the check
+ * asked the upstream for identity, bodycheck.c).
  *
  * Keep-alives: on a text/event-stream answer with keep-alives, when the
  * client has been sent nothing for that long and its stream stands at an
@@ -52,6 +54,8 @@ struct relay {
 	uint64_t last_sent_ms;      /* the client's last byte was queued */
 	unsigned bom_held;          /* bytes of a byte-order mark held */
 	int comment_first;          /* a keep-alive before the first byte */
+	int unreadable;             /* compressed (or no memory for the
+				     * head): refused at the first byte */
 	int failed;                 /* the filter refused the answer */
 };
 

@@ -130,6 +130,28 @@ static void test_json_list_without_block(void)
 		  TU_MCP_TOOLS "}", "max-age=60");
 }
 
+/* A request owing a list answer asks the upstream for no compression
+ * (the filter reads the answer), whatever the client accepts. */
+static void test_identity_encoding(void)
+{
+	char *a = NULL, *log = NULL;
+	size_t len = 0;
+	int status = 0;
+
+	CU_ASSERT_EQUAL(tu_http(up_port, "POST", "/_upstream/reset", NULL, "",
+				&status, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(ask("POST", "/tools/mcp/mcp-list", JSON_HDR
+			    "Accept-Encoding: gzip\r\n", LIST_REQ("5"), &a,
+			    &len, NULL, NULL, 0), 200);
+	CU_ASSERT_EQUAL(tu_http(up_port, "GET", "/_upstream/requests", NULL,
+				NULL, &status, &log, NULL), 0);
+	CU_ASSERT(log != NULL &&
+		  strstr(log, "[\"Accept-Encoding\",\"identity\"]") &&
+		  !strstr(log, "gzip"));
+	free(log);
+	free(a);
+}
+
 static void test_cache_scope(void)
 {
 	char *a = NULL, cc[128];
@@ -320,6 +342,7 @@ int main(void)
 	    !CU_add_test(s, "json list, no block",
 			 test_json_list_without_block) ||
 	    !CU_add_test(s, "cacheScope", test_cache_scope) ||
+	    !CU_add_test(s, "identity encoding", test_identity_encoding) ||
 	    !CU_add_test(s, "sse list", test_sse_list) ||
 	    !CU_add_test(s, "oversize", test_oversize) ||
 	    !CU_add_test(s, "sse oversize", test_sse_oversize) ||
