@@ -23,17 +23,17 @@
 #include "policy.h"
 
 static const char conf[] =
-	"{ \"listen\": [\"127.0.0.1:1\"], \"tools\": { \"gh\": {"
-	" \"type\": \"http\", \"upstream\": \"http://127.0.0.1:2\","
-	" \"mcp\": { \"tools_allow\": [\"search_*\", \"get_*\"],"
-	" \"tools_deny\": [\"*delete*\"] } } } }";
+    "{ \"listen\": [\"127.0.0.1:1\"], \"tools\": { \"gh\": {"
+    " \"type\": \"http\", \"upstream\": \"http://127.0.0.1:2\","
+    " \"mcp\": { \"tools_allow\": [\"search_*\", \"get_*\"],"
+    " \"tools_deny\": [\"*delete*\"] } } } }";
 
 static const char list_req[] =
-	"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}";
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}";
 static const char call[] =
-	"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
-	"{\"name\":\"search_code\",\"arguments\":{\"q\":\"x\"},\"_meta\":"
-	"{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}";
+    "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
+    "{\"name\":\"search_code\",\"arguments\":{\"q\":\"x\"},\"_meta\":"
+    "{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}";
 
 static double now_us(void)
 {
@@ -48,9 +48,11 @@ static char *answer(void)
 {
 	struct dbuf b = DBUF_INIT(1 << 20);
 
-	dbuf_addstr(&b, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[");
+	dbuf_addstr(&b,
+		    "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[");
 	for (int i = 0; i < 100; i++)
-		dbuf_printf(&b, "%s{\"name\":\"%s_%d\",\"description\":\"Tool "
+		dbuf_printf(&b,
+			    "%s{\"name\":\"%s_%d\",\"description\":\"Tool "
 			    "number %d of the benchmark's server.\","
 			    "\"inputSchema\":{\"type\":\"object\","
 			    "\"properties\":{\"q\":{\"type\":\"string\"}}}}",
@@ -72,10 +74,7 @@ static struct mcplist *new_list(void)
 	return l;
 }
 
-static void run_new(void)
-{
-	mcplist_free(new_list());
-}
+static void run_new(void) { mcplist_free(new_list()); }
 
 static void run_json(void)
 {
@@ -108,15 +107,9 @@ static void feed(size_t piece)
 	mcplist_free(l);
 }
 
-static void run_sse_16k(void)
-{
-	feed(16384);
-}
+static void run_sse_16k(void) { feed(16384); }
 
-static void run_sse_1k(void)
-{
-	feed(1024);
-}
+static void run_sse_1k(void) { feed(1024); }
 
 static struct policy_mcp_headers plain_h, b64_h;
 
@@ -135,20 +128,11 @@ static void check(const struct policy_mcp_headers *h)
 	free(err);
 }
 
-static void run_no_headers(void)
-{
-	check(NULL);
-}
+static void run_no_headers(void) { check(NULL); }
 
-static void run_headers(void)
-{
-	check(&plain_h);
-}
+static void run_headers(void) { check(&plain_h); }
 
-static void run_b64_headers(void)
-{
-	check(&b64_h);
-}
+static void run_b64_headers(void) { check(&b64_h); }
 
 static int cmp(const void *a, const void *b)
 {
@@ -185,14 +169,16 @@ int main(int argc, char **argv)
 	size_t n = strlen(ans) + 64;
 	event = malloc(n);
 	snprintf(event, n, "id: 1\r\nevent: message\r\ndata: %s\r\n\r\n", ans);
-	plain_h = (struct policy_mcp_headers){ strdup("tools/call"),
-		strdup("search_code"), strdup("2026-07-28"), 0 };
+	plain_h = (struct policy_mcp_headers){strdup("tools/call"),
+					      strdup("search_code"),
+					      strdup("2026-07-28"), 0};
 	/* "search_code" in the base64 form */
-	b64_h = (struct policy_mcp_headers){ strdup("tools/call"),
-		strdup("=?base64?c2VhcmNoX2NvZGU=?="), strdup("2026-07-28"),
-		0 };
+	b64_h = (struct policy_mcp_headers){
+	    strdup("tools/call"), strdup("=?base64?c2VhcmNoX2NvZGU=?="),
+	    strdup("2026-07-28"), 0};
 	printf("tools/list answer: %zu bytes, 100 tools, 50 kept; %ld "
-	       "iterations, median of 5 runs\n", strlen(ans), iters);
+	       "iterations, median of 5 runs\n",
+	       strlen(ans), iters);
 	bench("mcplist_new (list request's id)", run_new, iters);
 	bench("list filter, JSON (new + filter)", run_json, iters);
 	bench("list filter, SSE 16 KiB pieces (new + feed)", run_sse_16k,
@@ -200,8 +186,7 @@ int main(int argc, char **argv)
 	bench("list filter, SSE 1 KiB pieces (new + feed)", run_sse_1k, iters);
 	bench("policy_check_mcp tools/call, no headers", run_no_headers,
 	      iters * 5);
-	bench("policy_check_mcp tools/call, 3 headers", run_headers,
-	      iters * 5);
+	bench("policy_check_mcp tools/call, 3 headers", run_headers, iters * 5);
 	bench("policy_check_mcp tools/call, base64 Mcp-Name", run_b64_headers,
 	      iters * 5);
 	free(ans);

@@ -17,28 +17,30 @@
 
 /* One list request whose answer has not come yet. */
 struct owed {
-	struct json_object *id;   /* a reference */
-	const char *method;       /* a list method: policy_mcp_list_key */
-	int private_scope;        /* "cacheScope": "private" whatever */
+	struct json_object *id; /* a reference */
+	const char *method;	/* a list method: policy_mcp_list_key */
+	int private_scope;	/* "cacheScope": "private" whatever */
 };
 
 struct mcplist {
-	const struct cfg *cfg;    /* a reference: the tool lives in it */
+	const struct cfg *cfg; /* a reference: the tool lives in it */
 	const struct cfg_tool *tool;
 	char *tool_name;
 	struct owed *owed;
 	size_t n_owed;
 	/* the event stream */
-	struct dbuf event;        /* the event held, from its first byte */
-	size_t line_len;          /* bytes of its current line so far */
-	int after_cr;             /* the last byte was CR */
-	unsigned bom;             /* bytes of a leading BOM seen */
-	int started;              /* past where a BOM could be */
+	struct dbuf event; /* the event held, from its first byte */
+	size_t line_len;   /* bytes of its current line so far */
+	int after_cr;	   /* the last byte was CR */
+	unsigned bom;	   /* bytes of a leading BOM seen */
+	int started;	   /* past where a BOM could be */
 };
 
 static const char *const list_methods[] = {
-	"tools/list", "prompts/list", "resources/list",
-	"resources/templates/list",
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
 };
 
 /* The list method name as a static string, or NULL. */
@@ -57,7 +59,7 @@ int mcplist_wanted(struct json_object *methods)
 
 	for (size_t i = 0; i < n; i++) {
 		const char *s = json_object_get_string(
-			json_object_array_get_idx(methods, i));
+		    json_object_array_get_idx(methods, i));
 		if (s != NULL && list_method(s) != NULL)
 			return 1;
 	}
@@ -78,8 +80,7 @@ static const char *get_string(struct json_object *o, const char *key)
 }
 
 /* The version a message speaks: the header's, else its _meta's. */
-static const char *message_version(struct json_object *msg,
-				   const char *header)
+static const char *message_version(struct json_object *msg, const char *header)
 {
 	struct json_object *params, *meta;
 
@@ -111,7 +112,7 @@ static int note_request(struct mcplist *l, struct json_object *msg,
 	o[l->n_owed].id = json_object_get(id);
 	o[l->n_owed].method = m;
 	o[l->n_owed].private_scope =
-		version != NULL && strcmp(version, PRIVATE_VERSION) == 0;
+	    version != NULL && strcmp(version, PRIVATE_VERSION) == 0;
 	l->n_owed++;
 	return 0;
 }
@@ -186,15 +187,9 @@ int mcplist_new(const struct cfg_tool *tool, const char *tool_name,
 	return rc;
 }
 
-const char *mcplist_tool_name(const struct mcplist *l)
-{
-	return l->tool_name;
-}
+const char *mcplist_tool_name(const struct mcplist *l) { return l->tool_name; }
 
-size_t mcplist_owed(const struct mcplist *l)
-{
-	return l->n_owed;
-}
+size_t mcplist_owed(const struct mcplist *l) { return l->n_owed; }
 
 /* ---- the answers ---- */
 
@@ -206,7 +201,7 @@ static int same_id(struct json_object *a, struct json_object *b)
 	if (ta == json_type_string || tb == json_type_string)
 		return ta == tb &&
 		       json_object_get_string_len(a) ==
-			       json_object_get_string_len(b) &&
+			   json_object_get_string_len(b) &&
 		       memcmp(json_object_get_string(a),
 			      json_object_get_string(b),
 			      (size_t)json_object_get_string_len(a)) == 0;
@@ -219,8 +214,7 @@ static int same_id(struct json_object *a, struct json_object *b)
 }
 
 /* The owed request msg answers, taken off the list: 1 and *o, or 0. */
-static int answered(struct mcplist *l, struct json_object *msg,
-		    struct owed *o)
+static int answered(struct mcplist *l, struct json_object *msg, struct owed *o)
 {
 	struct json_object *id;
 
@@ -253,8 +247,8 @@ static int filter_result(const struct mcplist *l, const struct owed *o,
 	if (json_object_object_get_ex(result, key, &list))
 		for (size_t i = json_object_array_length(list); i-- > 0;)
 			if (!policy_mcp_list_keeps(
-				    l->tool, o->method,
-				    json_object_array_get_idx(list, i)))
+				l->tool, o->method,
+				json_object_array_get_idx(list, i)))
 				json_object_array_del_idx(list, i, 1);
 	if (!o->private_scope &&
 	    !json_object_object_get_ex(result, "cacheScope", &scope))
@@ -310,14 +304,16 @@ static int filter_text(struct mcplist *l, const char *text, size_t len,
 
 	if (jsonparse_strict_max(text, len, MCPLIST_MAX_COST, &root, &err) !=
 	    JSONPARSE_OK) {
-		snprintf(why, why_len, "%s to a list request is not JSON the "
-			 "gateway can read: %s", what, err.message);
+		snprintf(why, why_len,
+			 "%s to a list request is not JSON the "
+			 "gateway can read: %s",
+			 what, err.message);
 		return -1;
 	}
 	rc = filter_root(l, root);
 	if (rc > 0) {
-		const char *s = json_object_to_json_string_length(
-			root, WRITE_FLAGS, &n);
+		const char *s =
+		    json_object_to_json_string_length(root, WRITE_FLAGS, &n);
 		if (s == NULL || dbuf_add(out, s, n) < 0)
 			rc = -1;
 	}
@@ -329,13 +325,14 @@ static int filter_text(struct mcplist *l, const char *text, size_t len,
 
 static void too_large(char *why, size_t why_len, const char *what)
 {
-	snprintf(why, why_len, "%s to a list request is larger than %zu "
-		 "bytes (the limit of a list answer)", what, MCPLIST_MAX);
+	snprintf(why, why_len,
+		 "%s to a list request is larger than %zu "
+		 "bytes (the limit of a list answer)",
+		 what, MCPLIST_MAX);
 }
 
 int mcplist_filter_json(struct mcplist *l, const char *body, size_t len,
-			char **out, size_t *out_len, char *why,
-			size_t why_len)
+			char **out, size_t *out_len, char *why, size_t why_len)
 {
 	struct dbuf b = DBUF_INIT((size_t)-1 / 2);
 	int rc;
@@ -373,8 +370,7 @@ static size_t next_line(const char *ev, size_t len, size_t i, size_t *text)
  * NULL when the line is another field, a comment or blank. */
 static const char *data_value(const char *line, size_t n, size_t *vn)
 {
-	if (n < 4 || memcmp(line, "data", 4) != 0 ||
-	    (n > 4 && line[4] != ':'))
+	if (n < 4 || memcmp(line, "data", 4) != 0 || (n > 4 && line[4] != ':'))
 		return NULL;
 	size_t skip = n > 4 ? 5 : 4;
 	if (skip < n && line[skip] == ' ')
@@ -394,8 +390,9 @@ static int event_data(const char *ev, size_t len, struct dbuf *data)
 	while (i < len) {
 		step = next_line(ev, len, i, &text);
 		const char *v = data_value(ev + i, text, &vn);
-		if (v != NULL && ((lines++ > 0 && dbuf_add(data, "\n", 1) < 0) ||
-				  dbuf_add(data, v, vn) < 0))
+		if (v != NULL &&
+		    ((lines++ > 0 && dbuf_add(data, "\n", 1) < 0) ||
+		     dbuf_add(data, v, vn) < 0))
 			return -1;
 		i += step;
 	}
@@ -441,8 +438,7 @@ static int event_end(struct mcplist *l, struct dbuf *out, char *why,
 		too_large(why, why_len, "an event of the answer");
 	if (rc > 0)
 		rc = filter_text(l, dbuf_str(&data), dbuf_len(&data),
-				 "an event of the answer", &json, why,
-				 why_len);
+				 "an event of the answer", &json, why, why_len);
 	if (rc == 0 && dbuf_add(out, ev, len) < 0)
 		rc = -1;
 	else if (rc > 0)
@@ -505,7 +501,8 @@ int mcplist_feed_sse(struct mcplist *l, const char *p, size_t n,
 		while (e < n && p[e] != '\r' && p[e] != '\n')
 			e++;
 		l->line_len += e - i;
-		if (dbuf_add(&l->event, p + i, e == n ? e - i : e + 1 - i) < 0) {
+		if (dbuf_add(&l->event, p + i, e == n ? e - i : e + 1 - i) <
+		    0) {
 			too_large(why, why_len, "an event of the answer");
 			return -1;
 		}

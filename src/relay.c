@@ -12,8 +12,7 @@
 #include "log.h"
 #include "text.h"
 
-void relay_init(struct relay *rl, struct mcplist *list,
-		unsigned keepalive_secs)
+void relay_init(struct relay *rl, struct mcplist *list, unsigned keepalive_secs)
 {
 	memset(rl, 0, sizeof(*rl));
 	rl->list = list;
@@ -68,8 +67,8 @@ static int no_store(struct stream_head *h)
 		return 0;
 	}
 	f = realloc(h->fields, (h->n_fields + 1) * sizeof(*f));
-	if (f == NULL || (f[h->n_fields].name = strdup("Cache-Control")) ==
-				 NULL) {
+	if (f == NULL ||
+	    (f[h->n_fields].name = strdup("Cache-Control")) == NULL) {
 		if (f != NULL)
 			h->fields = f;
 		free(v);
@@ -114,8 +113,8 @@ int relay_head(struct relay *rl, struct stream_head *h)
 
 /* What goes to the client: a byte-order mark after a keep-alive held
  * or dropped, the bytes tracked, then pushed. */
-static int to_client(struct relay *rl, struct stream *s, const char *p, size_t n,
-		uint64_t deadline_ms)
+static int to_client(struct relay *rl, struct stream *s, const char *p,
+		     size_t n, uint64_t deadline_ms)
 {
 	static const char bom[] = "\xEF\xBB\xBF";
 
@@ -158,12 +157,13 @@ static int refused(struct relay *rl, struct stream *s, const char *why)
 
 static int unreadable(struct relay *rl, struct stream *s)
 {
-	return refused(rl, s, "the answer to a list request is compressed "
+	return refused(rl, s,
+		       "the answer to a list request is compressed "
 		       "(Content-Encoding), or the gateway is out of memory");
 }
 
-int relay_body(struct relay *rl, struct stream *s, const char *data,
-	       size_t len, uint64_t deadline_ms)
+int relay_body(struct relay *rl, struct stream *s, const char *data, size_t len,
+	       uint64_t deadline_ms)
 {
 	char why[200];
 
@@ -174,7 +174,8 @@ int relay_body(struct relay *rl, struct stream *s, const char *data,
 	if (rl->mode == RELAY_JSON) {
 		if (dbuf_add(&rl->buf, data, len) == 0)
 			return 0;
-		snprintf(why, sizeof(why), "the answer to a list request is "
+		snprintf(why, sizeof(why),
+			 "the answer to a list request is "
 			 "larger than %zu bytes (the limit of a list answer)",
 			 MCPLIST_MAX);
 		return refused(rl, s, why);
@@ -182,11 +183,11 @@ int relay_body(struct relay *rl, struct stream *s, const char *data,
 	if (rl->mode != RELAY_SSE)
 		return to_client(rl, s, data, len, deadline_ms);
 	dbuf_reset(&rl->buf);
-	if (mcplist_feed_sse(rl->list, data, len, &rl->buf, why,
-			     sizeof(why)) < 0)
+	if (mcplist_feed_sse(rl->list, data, len, &rl->buf, why, sizeof(why)) <
+	    0)
 		return refused(rl, s, why);
 	return to_client(rl, s, dbuf_str(&rl->buf), dbuf_len(&rl->buf),
-		    deadline_ms);
+			 deadline_ms);
 }
 
 /* The held JSON answer, filtered, in one publish. */
@@ -195,10 +196,11 @@ static void publish_json(struct relay *rl, struct stream *s)
 	char why[200], *out = NULL;
 	size_t out_len = 0;
 	struct stream_head *h = rl->held;
-	int rc = dbuf_len(&rl->buf) == 0 ? 0 :
-		 mcplist_filter_json(rl->list, dbuf_str(&rl->buf),
-				     dbuf_len(&rl->buf), &out, &out_len, why,
-				     sizeof(why));
+	int rc = dbuf_len(&rl->buf) == 0
+		     ? 0
+		     : mcplist_filter_json(rl->list, dbuf_str(&rl->buf),
+					   dbuf_len(&rl->buf), &out, &out_len,
+					   why, sizeof(why));
 
 	if (rc > 0 && no_store(h) < 0) {
 		snprintf(why, sizeof(why), "out of memory");
@@ -255,8 +257,8 @@ int relay_budget(const struct relay *rl, int budget_ms, uint64_t now_ms)
 		return budget_ms;
 	if (due <= now_ms)
 		return 0;
-	return due - now_ms < (uint64_t)budget_ms ? (int)(due - now_ms) :
-						    budget_ms;
+	return due - now_ms < (uint64_t)budget_ms ? (int)(due - now_ms)
+						  : budget_ms;
 }
 
 void relay_tick(struct relay *rl, struct stream *s, uint64_t now_ms)

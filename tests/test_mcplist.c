@@ -73,7 +73,7 @@ static struct mcplist *make(const char *request, const char *version)
 	return l;
 }
 
-/* --- JSON answers ---------------------------------------------------------- */
+/* --- JSON answers -------------------------------------------------------- */
 
 struct jcase {
 	const char *name;
