@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cu_run.h"
+#include "sse.h"
 #include "testutil.h"
 
 static char workdir[] = "/tmp/carapaced-mcpstream-XXXXXX";
@@ -261,6 +262,56 @@ static void test_sse_oversize(void)
 	free(a);
 }
 
+/* Whether got[i..) is want[j..) with keep-alive comments (in any of
+ * their line ends) inserted only where want stands at an event boundary
+ * (b: where want[..j) stands). want has comments of that text too: at a
+ * boundary both readings are tried. */
+static int want_plus_keepalives(const char *got, size_t got_len, size_t i,
+				const char *want, size_t want_len, size_t j,
+				struct sse_bound b)
+{
+	static const char *const forms[] = { ": keepalive\n\n",
+					     ": keepalive\r\n\r\n",
+					     ": keepalive\r\r" };
+
+	for (; i < got_len; i++, j++) {
+		for (size_t k = 0; sse_bound_at_boundary(&b) && k < 3; k++)
+			if (strncmp(got + i, forms[k], strlen(forms[k])) == 0 &&
+			    want_plus_keepalives(got, got_len,
+						 i + strlen(forms[k]), want,
+						 want_len, j, b))
+				return 1;
+		if (j >= want_len || got[i] != want[j])
+			return 0;
+		sse_bound_feed(&b, want + j, 1);
+	}
+	return j == want_len;
+}
+
+/* Through a tool with keep-alives, TU_SSE_FIXTURE (ids, retry,
+ * comments, CRLF, LF, 1-3 bytes at a time) comes byte for byte, but
+ * for comments between its events. */
+static void test_sse_fidelity(void)
+{
+	static const char want[] = TU_SSE_FIXTURE;
+	char *a = NULL;
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL(ask("GET", "/tools/plain/sse-exact", NULL, NULL, &a,
+			    &len, NULL, NULL, 0), 200);
+	struct sse_bound b;
+
+	sse_bound_init(&b);
+	int ok = a != NULL && want_plus_keepalives(a, len, 0, want,
+						   sizeof(want) - 1, 0, b);
+	if (!ok && a != NULL) {
+		fprintf(stderr, "\n  got %zu bytes:\n", len);
+		fwrite(a, 1, len, stderr);
+	}
+	CU_ASSERT(ok);
+	free(a);
+}
+
 /* What came, with the comments taken out where they may be: between the
  * whole event and the half one, nowhere else. */
 static void test_keepalive_between_events(void)
@@ -344,6 +395,7 @@ int main(void)
 	    !CU_add_test(s, "cacheScope", test_cache_scope) ||
 	    !CU_add_test(s, "identity encoding", test_identity_encoding) ||
 	    !CU_add_test(s, "sse list", test_sse_list) ||
+	    !CU_add_test(s, "sse fidelity", test_sse_fidelity) ||
 	    !CU_add_test(s, "oversize", test_oversize) ||
 	    !CU_add_test(s, "sse oversize", test_sse_oversize) ||
 	    !CU_add_test(s, "keep-alives between events",
