@@ -29,7 +29,9 @@ struct mcplist {
 	struct owed *owed;
 	size_t n_owed;
 	/* the event stream */
-	struct dbuf event; /* the event held, from its first byte */
+	struct dbuf event; /* the line being read, or the message held
+			   * from its first data: line */
+	int holding;       /* a data: line came in this event */
 	size_t line_len;   /* bytes of its current line so far */
 	int after_cr;	   /* the last byte was CR */
 	unsigned bom;	   /* bytes of a leading BOM seen */
@@ -448,6 +450,7 @@ static int event_end(struct mcplist *l, struct dbuf *out, char *why,
 	dbuf_free(&json);
 	dbuf_reset(&l->event);
 	l->line_len = 0;
+	l->holding = 0;
 	return rc < 0 ? -1 : 0;
 }
 
@@ -473,10 +476,20 @@ static int line_end(struct mcplist *l, char c, struct dbuf *out, char *why,
 		    size_t why_len)
 {
 	int blank = l->line_len == 0;
+	size_t vn, n = dbuf_len(&l->event);
 
 	l->line_len = 0;
 	l->after_cr = c == '\r';
-	return blank ? event_end(l, out, why, why_len) : 0;
+	if (l->holding)
+		return blank ? event_end(l, out, why, why_len) : 0;
+	/* not holding: the buffer is this one line, with its end */
+	if (!blank && data_value(dbuf_str(&l->event), n - 1, &vn) != NULL) {
+		l->holding = 1; /* a message begins: held to its end */
+		return 0;
+	}
+	dbuf_add(out, dbuf_str(&l->event), n);
+	dbuf_reset(&l->event);
+	return 0;
 }
 
 int mcplist_feed_sse(struct mcplist *l, const char *p, size_t n,
@@ -519,6 +532,8 @@ void mcplist_finish_sse(struct mcplist *l, struct dbuf *out)
 {
 	char why[8];
 
-	if (dbuf_len(&l->event) > 0 && event_end(l, out, why, sizeof(why)) < 0)
+	if (!l->holding) /* part of a line that holds no message */
+		dbuf_add(out, dbuf_str(&l->event), dbuf_len(&l->event));
+	else if (event_end(l, out, why, sizeof(why)) < 0)
 		dbuf_reset(&l->event);
 }

@@ -13,13 +13,14 @@
  * result gets "cacheScope": "private" when it had a cacheScope or its
  * request spoke protocol version 2026-07-28.
  *
- * In an event stream, while a list answer is still owed each event is
- * held from its first byte to the blank line that ends it (the moment a
- * client could dispatch it, and no sooner can its data be read as a
- * message) and then passed on byte for byte, or, when it is a list
- * answer, with its data: lines replaced by one; every other byte (ids,
- * retry, comments, line ends) is kept. Once none is owed, bytes pass as
- * they come.
+ * In an event stream, while a list answer is still owed, a line that
+ * is not a data: line goes on as soon as it is whole (its end tells
+ * whether it is one); from an event's first data: line to the blank line
+ * that ends it (the moment a client could dispatch it, and no sooner can
+ * its data be read as a message) the event is held, then passed on byte
+ * for byte, or, when it is a list answer, with its data: lines replaced
+ * by one; every other byte (ids, retry, comments, line ends) is kept.
+ * Once none is owed, bytes pass as they come.
  *
  * Fails closed: an answer or an event over MCPLIST_MAX bytes while a
  * list answer is owed, or whose JSON cannot be read, is refused (-1 and a

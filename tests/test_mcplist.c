@@ -317,8 +317,17 @@ static void test_sse_table(void)
 	}
 }
 
-/* Once the answer went by, bytes pass as they come: part of an event
- * comes out at once. */
+static int feed_str(struct mcplist *l, const char *s, struct dbuf *out)
+{
+	char why[200];
+
+	return mcplist_feed_sse(l, s, strlen(s), out, why, sizeof(why));
+}
+
+/* While a list answer is owed, lines that are not data: lines pass
+ * once whole, a message is held to its event's end; once the answer
+ * went by, bytes pass as they come: part of an event comes out at
+ * once. */
 static void test_sse_unheld_after(void)
 {
 	struct mcplist *l = make(REQ("1", "tools/list"), NULL);
@@ -326,6 +335,19 @@ static void test_sse_unheld_after(void)
 	const char *first = "data: " LIST_IN "\n\n", *half = "data: {\"ha";
 	char why[200];
 
+	/* owed: lines before a data: line go on once whole */
+	CU_ASSERT_EQUAL(feed_str(l, "id: 4\r\nevent: m", &out), 0);
+	CU_ASSERT_STRING_EQUAL(dbuf_str(&out), "id: 4\r\n");
+	CU_ASSERT_EQUAL(feed_str(l, "\r", &out), 0);
+	CU_ASSERT_STRING_EQUAL(dbuf_str(&out), "id: 4\r\nevent: m\r");
+	dbuf_reset(&out);
+	/* from the data: line on, held to the event's end */
+	CU_ASSERT_EQUAL(feed_str(l, "\ndata: {}\n: c\n", &out), 0);
+	CU_ASSERT_STRING_EQUAL(dbuf_str(&out), "\n");
+	dbuf_reset(&out);
+	CU_ASSERT_EQUAL(feed_str(l, "\n", &out), 0);
+	CU_ASSERT_STRING_EQUAL(dbuf_str(&out), "data: {}\n: c\n\n");
+	dbuf_reset(&out);
 	CU_ASSERT_EQUAL(mcplist_feed_sse(l, "data: {", 7, &out, why,
 					 sizeof(why)), 0);
 	CU_ASSERT_EQUAL(dbuf_len(&out), 0); /* held: a list answer owed */
