@@ -17,6 +17,7 @@
 #include "dbuf.h"
 #include "httpd.h"
 #include "log.h"
+#include "mcplist.h"
 #include "policy.h"
 #include "request.h"
 #include "secret.h"
@@ -555,6 +556,32 @@ static int take_calls(struct bodycheck *bc, struct stream *s,
 		      policy_jsonrpc_refusal(checked, len, reason), wait);
 }
 
+/* An MCP tool's list requests (mcplist.h): their answers are filtered
+ * on the way back; not in a dry run, which enforces nothing. 0, or -1
+ * answered (out of memory: nothing goes unfiltered). */
+static int list_filter(struct bodycheck *bc, struct proxy_request *r,
+		       struct stream *s, struct json_object *methods,
+		       const char *forward, size_t forward_len)
+{
+	struct mcplist *list = NULL;
+
+	if (!bc->tool->http.has_mcp || bc->tool->audit_mode ||
+	    !mcplist_wanted(methods))
+		return 0;
+	/* an answer the filter can read: not compressed (the host's
+	 * header replaces the client's Accept-Encoding) */
+	if (mcplist_new(bc->tool, bc->tool_name, bc->mcp, forward,
+			forward_len, &list) < 0 ||
+	    (list != NULL && proxy_request_add_host_header(
+				     r, "Accept-Encoding", "identity") < 0)) {
+		mcplist_free(list);
+		return refuse(bc, s, MHD_HTTP_SERVICE_UNAVAILABLE,
+			      "out of memory", NULL, 0);
+	}
+	proxy_request_set_list_filter(r, list);
+	return 0;
+}
+
 /* A JSON-RPC tool's body must pass the policy, then the rate limit for
  * as many calls as it holds. 0: go on; -1: answered (denied). */
 static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
@@ -589,7 +616,8 @@ static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
 	if (take_calls(bc, s, forward, forward_len, calls.n) < 0 ||
 	    (bc->approvals != NULL &&
 	     hold_jsonrpc(bc, s, methods, body, len, &forward,
-			  &forward_len) < 0)) {
+			  &forward_len) < 0) ||
+	    list_filter(bc, r, s, methods, forward, forward_len) < 0) {
 		json_object_put(methods);
 		free(forward);
 		return -1;

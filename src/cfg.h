@@ -132,6 +132,7 @@ struct cfg_tool_http {
 					    * NULL: curl's CA store */
 	int upstream_insecure;             /* no upstream verification */
 	unsigned stream_idle_timeout_secs; /* 0 = never */
+	unsigned sse_keepalive_secs;       /* 0 = no keep-alive comments */
 
 	/* policy (issue 4); empty lists mean "no restriction" except where
 	 * policy.h says otherwise */

@@ -538,6 +538,8 @@ const struct key cfg_tool_keys[] = {
 	  .min = 1, .max = 86400, .dflt = CFG_DEFAULT_TIMEOUT_SECS },
 	{ "stream_idle_timeout_secs", CFG_KEY_INT, KEY_HTTP, ST_UINT,
 	  .off = T(http.stream_idle_timeout_secs), .min = 0, .max = 31536000 },
+	{ "sse_keepalive_secs", CFG_KEY_INT, KEY_HTTP, ST_UINT,
+	  .off = T(http.sse_keepalive_secs), .min = 0, .max = 3600 },
 	{ "max_body_bytes", CFG_KEY_INT, KEY_INHERIT, ST_SIZE,
 	  .off = T(max_body_bytes), .min = 1, .max = GiB },
 	{ "allow_paths", CFG_KEY_STRINGS, KEY_HTTP, ST_STRS,

@@ -157,6 +157,23 @@ int policy_check_mcp(const struct cfg_tool *tool,
 		     char **error_body, struct policy_verdict *v,
 		     struct policy_calls *calls);
 
+/* The lists an MCP client may ask for, and what of their entries the
+ * block lets it see (mcplist.c filters the answers): which list a method
+ * asks for (its "result" key, e.g. "tools" for tools/list), or NULL
+ * when method asks for none. */
+const char *policy_mcp_list_key(const char *method);
+/* Whether one entry of the answer to method (a list method) stays: a
+ * tool whose "name" tools/call would allow by tools_deny and tools_allow
+ * (mcp.arguments are for calls, not for the list); a prompt whose "name"
+ * matches prompts_allow; a resource whose "uri", and a resource template
+ * whose "uriTemplate" as written (braces and all: "file:///docs/{name}"
+ * matches the glob "file:///docs/" followed by '*'), matches
+ * resources_allow. An entry that is not an object, or lacks that member
+ * as a string without NUL, does not stay; an unset allow list keeps
+ * nothing of its kind. 1 stays, 0 removed. */
+int policy_mcp_list_keeps(const struct cfg_tool *tool, const char *method,
+			  struct json_object *entry);
+
 /* A CLI tool's argv (without argv[0]) against its rules: the arguments
  * joined by single spaces are matched with fnmatch(3), flags 0, against
  * argv_deny_patterns (a match: 403); then each argument against

@@ -238,6 +238,52 @@ int policy_mcp_request(const struct cfg_tool *tool, const char *name,
 	}
 }
 
+/* --- list answers ------------------------------------------------------- */
+
+static const struct {
+	const char *method, *key, *member;
+} lists[] = {
+	{ "tools/list", "tools", "name" },
+	{ "prompts/list", "prompts", "name" },
+	{ "resources/list", "resources", "uri" },
+	{ "resources/templates/list", "resourceTemplates", "uriTemplate" },
+};
+
+static int list_index(const char *method)
+{
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		if (strcmp(method, lists[i].method) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *policy_mcp_list_key(const char *method)
+{
+	int i = list_index(method);
+
+	return i < 0 ? NULL : lists[i].key;
+}
+
+int policy_mcp_list_keeps(const struct cfg_tool *tool, const char *method,
+			  struct json_object *entry)
+{
+	const struct cfg_mcp *m = &tool->http.mcp;
+	int i = list_index(method);
+	const char *s = i < 0 ? NULL : param_string(entry, lists[i].member);
+
+	if (s == NULL)
+		return 0;
+	switch (i) {
+	case 0:
+		return !glob_any(&m->tools_deny, s) &&
+		       (m->tools_allow.n == 0 || glob_any(&m->tools_allow, s));
+	case 1:
+		return glob_any(&m->prompts_allow, s);
+	default:
+		return glob_any(&m->resources_allow, s);
+	}
+}
+
 /* --- headers ------------------------------------------------------------- */
 
 void policy_mcp_headers_free(struct policy_mcp_headers *h)

@@ -29,6 +29,7 @@
 
 #include "curl_nopair.h"
 #include "proxy_pool.h"
+#include "relay.h"
 #include "header.h"
 #include "log.h"
 #include "workers.h"
@@ -73,6 +74,8 @@ struct proxy_request {
 	proxy_check_fn *check;  /* run first, on the worker; or NULL */
 	void *check_arg;
 	void (*free_check_arg)(void *);
+	struct mcplist *list;   /* the list filter, for the relay */
+	unsigned keepalive_secs; /* an event stream's keep-alives */
 };
 
 struct worker {
@@ -95,6 +98,7 @@ struct worker {
 	int *opened_fd;            /* its handle's socket being connected */
 	int client_unread;         /* the client pipelined bytes: its socket
 				    * is polled for a close, not watched */
+	struct relay relay;        /* the list filter, keep-alives */
 };
 
 int proxy_global_init(void)
@@ -139,6 +143,7 @@ void proxy_request_free(struct proxy_request *r)
 	free(r->upstream_ca);
 	free(r->connection);
 	free(r->body);
+	mcplist_free(r->list);
 	if (r->free_check_arg != NULL)
 		r->free_check_arg(r->check_arg);
 	free(r);
@@ -214,6 +219,18 @@ void proxy_request_set_check(struct proxy_request *r, proxy_check_fn *check,
 	r->check = check;
 	r->check_arg = arg;
 	r->free_check_arg = free_arg;
+}
+
+void proxy_request_set_list_filter(struct proxy_request *r,
+				   struct mcplist *list)
+{
+	mcplist_free(r->list);
+	r->list = list;
+}
+
+void proxy_request_set_keepalive(struct proxy_request *r, unsigned secs)
+{
+	r->keepalive_secs = secs;
 }
 
 int proxy_request_set_tls(struct proxy_request *r, const char *ca,
@@ -418,6 +435,8 @@ static int head_end(struct worker *w)
 	w->head = NULL;
 	w->published = 1;
 	w->last_byte_ms = text_mono_ms();
+	if (relay_head(&w->relay, h) > 0)
+		return 0; /* held by the list filter */
 	if (h->content_length >= 0 && h->content_length <= HOLD_MAX &&
 	    !stream_head_is_sse(h)) {
 		w->held_body = malloc(h->content_length > 0 ?
@@ -508,7 +527,7 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *arg)
 	int rc = hold_body(w, data, len);
 	if (rc != 0)
 		return rc > 0 ? len : CURL_WRITEFUNC_ERROR;
-	rc = stream_push_until(w->stream, data, len, deadline);
+	rc = relay_body(&w->relay, w->stream, data, len, deadline);
 	if (rc < 0) {
 		w->idle_expired = rc == -2;
 		return CURL_WRITEFUNC_ERROR;
@@ -724,10 +743,12 @@ static enum outcome drive(struct worker *w, CURL *easy, CURLcode *result)
 		int budget = poll_budget(w, start, &expired);
 		if (budget == 0)
 			return expired;
+		budget = relay_budget(&w->relay, budget, text_mono_ms());
 		release_held(w); /* nothing held across a wait */
 		if (w->published) /* a long body or a stream: set up */
 			workers_stack_trim();
 		wait_events(w, easy, budget);
+		relay_tick(&w->relay, w->stream, text_mono_ms());
 	}
 	int left;
 	CURLMsg *msg = curl_multi_info_read(w->multi, &left);
@@ -742,6 +763,8 @@ static void report(struct worker *w, enum outcome how, CURLcode result)
 
 	if (w->published) {
 		int ok = how == DONE && result == CURLE_OK;
+		if (relay_end(&w->relay, s, ok))
+			return; /* a held list answer, answered */
 		if (ok && w->held != NULL) { /* one resume for it all */
 			stream_publish_whole(s, w->held, w->held_body,
 					     w->held_len);
@@ -795,6 +818,8 @@ static void run_worker(struct worker *w)
 		return;
 	}
 	w->multi = h->multi;
+	relay_init(&w->relay, w->req->list, w->req->keepalive_secs);
+	w->req->list = NULL; /* the relay's */
 	stream_set_cancel_hook(w->stream, wake_worker, w);
 	how = drive(w, h->easy, &result);
 	if (w->idle_expired)
@@ -805,6 +830,7 @@ static void run_worker(struct worker *w)
 	 * drain it): the client's next request finds the connection */
 	proxy_pool_give(h, how == DONE && result == CURLE_OK);
 	report(w, how, result);
+	relay_free(&w->relay);
 	curl_slist_free_all(hdrs);
 }
 

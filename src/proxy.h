@@ -22,6 +22,7 @@
 #include "stream.h"
 
 struct proxy_request;
+struct mcplist;
 
 /* Once, before any other thread starts / after all have stopped. */
 int proxy_global_init(void);
@@ -56,6 +57,13 @@ typedef int proxy_check_fn(void *arg, struct proxy_request *r,
  * the check ran or not (free_arg NULL: nothing to free). */
 void proxy_request_set_check(struct proxy_request *r, proxy_check_fn *check,
 			     void *arg, void (*free_arg)(void *));
+/* The MCP list filter (mcplist.h) for the answer, taken; the check sets
+ * it once it has read the client's list requests. NULL: none. */
+void proxy_request_set_list_filter(struct proxy_request *r,
+				   struct mcplist *list);
+/* A text/event-stream answer silent for secs gets a keep-alive comment
+ * at an event boundary (relay.h); 0: never. */
+void proxy_request_set_keepalive(struct proxy_request *r, unsigned secs);
 /* The upstream's TLS (a tool's upstream_ca, upstream_insecure): ca a PEM
  * file its certificate must chain to (copied; NULL: curl's CA store);
  * insecure: neither its certificate nor its name is checked. 0, or -1 on

@@ -311,5 +311,6 @@ struct proxy_request *request_upstream(const struct request *rq,
 	}
 	proxy_request_set_timeouts(pr, tool->timeout_secs,
 				   tool->http.stream_idle_timeout_secs);
+	proxy_request_set_keepalive(pr, tool->http.sse_keepalive_secs);
 	return pr;
 }

@@ -156,3 +156,49 @@ int sse_write(struct dbuf *out, const char *type, const char *data,
 	}
 	return dbuf_add(out, "\n", 1);
 }
+
+/* ---- event boundaries ---- */
+
+void sse_bound_init(struct sse_bound *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void sse_bound_feed(struct sse_bound *b, const char *bytes, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = bytes[i];
+
+		b->seen = 1;
+		if (b->after_cr && c == '\n') { /* the LF of a CRLF */
+			b->after_cr = 0;
+			b->crlf = 1;
+			continue;
+		}
+		b->after_cr = 0;
+		if (c != '\r' && c != '\n') {
+			b->line_len++;
+			continue;
+		}
+		b->in_event = b->line_len > 0;
+		b->line_len = 0;
+		b->after_cr = c == '\r';
+		b->crlf = 0;
+	}
+}
+
+int sse_bound_at_boundary(const struct sse_bound *b)
+{
+	return b->line_len == 0 && !b->in_event;
+}
+
+const char *sse_bound_comment(const struct sse_bound *b, size_t *len)
+{
+	static const char lf[] = ": keepalive\n\n";
+	static const char cr[] = ": keepalive\r\r";
+	static const char crlf[] = ": keepalive\r\n\r\n";
+	const char *s = b->after_cr ? cr : b->crlf ? crlf : lf;
+
+	*len = strlen(s);
+	return s;
+}

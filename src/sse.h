@@ -50,4 +50,30 @@ void sse_free(struct sse_parser *p);
 int sse_write(struct dbuf *out, const char *type, const char *data,
 	      size_t len);
 
+/* Where a stream of bytes stands in the event framing, for a writer that
+ * adds comments to a stream it relays (sse_keepalive_secs): at an event
+ * boundary (nothing yet, or just past the blank line that ends an event,
+ * with CRLF, LF or CR line ends, also split across feeds), or part-way
+ * through an event, where a comment line would be harmless to the
+ * standard's parser but would sit inside the upstream's event for any
+ * reader that splits on blank lines. */
+struct sse_bound {
+	size_t line_len;    /* bytes of the current line so far */
+	int in_event;       /* a line since the last blank line */
+	int after_cr;       /* the last byte was CR: an LF may pair it */
+	int crlf;           /* the last line end was CRLF */
+	int seen;           /* any byte at all */
+};
+
+void sse_bound_init(struct sse_bound *b);
+void sse_bound_feed(struct sse_bound *b, const char *bytes, size_t len);
+/* 1 at an event boundary: a comment written now ends no event early
+ * and joins none. */
+int sse_bound_at_boundary(const struct sse_bound *b);
+/* The comment to write there (static): ": keepalive" and a blank line,
+ * in the line ends the stream last used (a CR still unpaired gets CRs:
+ * an LF the upstream sends next then pairs with the comment's last CR,
+ * as it would have with its own). */
+const char *sse_bound_comment(const struct sse_bound *b, size_t *len);
+
 #endif

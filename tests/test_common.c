@@ -236,6 +236,55 @@ static const struct write_case write_cases[] = {
 };
 
 /* Written then parsed, data comes back as it was (line breaks as \n). */
+/* sse_bound: where a relayed stream stands after each table's bytes,
+ * fed whole and byte by byte, and the comment it would get there. */
+static void test_sse_bound(void)
+{
+	static const struct {
+		const char *bytes;
+		int boundary;
+		const char *comment; /* when at a boundary */
+	} cases[] = {
+		{ "", 1, ": keepalive\n\n" },
+		{ "data: x", 0, NULL },
+		{ "data: x\n", 0, NULL },
+		{ "data: x\n\n", 1, ": keepalive\n\n" },
+		{ "data: x\r\n", 0, NULL },
+		{ "data: x\r\n\r", 1, ": keepalive\r\r" },
+		{ "data: x\r\n\r\n", 1, ": keepalive\r\n\r\n" },
+		{ "data: x\r\r", 1, ": keepalive\r\r" },
+		{ "data: x\r", 0, NULL },
+		{ ": c\n", 0, NULL },
+		{ ": c\n\n", 1, ": keepalive\n\n" },
+		{ "retry: 1\n\nid: 2\n", 0, NULL },
+		{ "id: 1\n\ndata: a\ndata: b\n\n", 1, ": keepalive\n\n" },
+		{ "\n\n\n", 1, ": keepalive\n\n" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		for (int bytewise = 0; bytewise < 2; bytewise++) {
+			struct sse_bound b;
+			const char *p = cases[i].bytes;
+			size_t n = strlen(p), len;
+
+			sse_bound_init(&b);
+			if (bytewise)
+				for (size_t j = 0; j < n; j++)
+					sse_bound_feed(&b, p + j, 1);
+			else
+				sse_bound_feed(&b, p, n);
+			int at = sse_bound_at_boundary(&b);
+			CU_ASSERT_EQUAL(at, cases[i].boundary);
+			if (at != cases[i].boundary)
+				fprintf(stderr, "\n  case %zu\n", i);
+			if (cases[i].comment != NULL)
+				CU_ASSERT_STRING_EQUAL(
+					sse_bound_comment(&b, &len),
+					cases[i].comment);
+		}
+	}
+}
+
 static void test_sse_write_round_trip(void)
 {
 	for (size_t i = 0; i < sizeof(write_cases) / sizeof(write_cases[0]);
@@ -276,5 +325,6 @@ int main(void)
 	CU_add_test(s, "sse: bounded, callback stops",
 		    test_sse_bounds_and_stop);
 	CU_add_test(s, "sse: write then parse", test_sse_write_round_trip);
+	CU_add_test(s, "sse: event boundaries", test_sse_bound);
 	return cu_run();
 }

@@ -135,6 +135,44 @@ static inline char *tu_head_line(char **p, char *limit)
 	"data: {\"seq\":5,\"done\":true}\n" \
 	"\n"
 
+/* The test upstream's POST /mcp-list (test_mcp_stream): an MCP server
+ * answering tools/list with TU_MCP_TOOLS as its result, as JSON or, with
+ * ?sse=1, as the message between TU_MCP_SSE_HEAD and TU_MCP_SSE_TAIL of
+ * an event stream (ids, retry, comments, CRLF and LF) sent 1-3 bytes at
+ * a time. */
+#define TU_MCP_TOOLS \
+	"{\"tools\":[{\"name\":\"search_code\"},{\"name\":" \
+	"\"drop_table\"},{\"name\":\"search_delete\"},{\"name\":" \
+	"\"create_issue\"}]}"
+#define TU_MCP_SSE_HEAD \
+	": mcp list fixture\r\n" \
+	"retry: 2000\r\n" \
+	"\r\n" \
+	"id: ev-1\r\n" \
+	"event: message\r\n" \
+	"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"," \
+	"\"params\":{\"progress\":1}}\r\n" \
+	"\r\n" \
+	": between\n" \
+	"\n" \
+	"id: ev-2\r\n" \
+	"event: message\r\n" \
+	"data: "
+#define TU_MCP_SSE_TAIL \
+	"\r\n" \
+	"\r\n" \
+	"id: ev-3\n" \
+	"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"," \
+	"\"params\":{}}\n" \
+	"\n"
+
+/* The test upstream's GET /sse-pause?ms=N: TU_SSE_PAUSE_1 (a whole
+ * event), N ms of silence, TU_SSE_PAUSE_2 (half an event, CRLF), N ms,
+ * TU_SSE_PAUSE_3 (its end), and the end of the body. */
+#define TU_SSE_PAUSE_1 "id: 1\ndata: first\n\n"
+#define TU_SSE_PAUSE_2 "id: 2\r\ndata: hal"
+#define TU_SSE_PAUSE_3 "f\r\n\r\n"
+
 /* ---- time, ports, processes --------------------------------------------- */
 
 uint64_t tu_now_ns(void);			/* CLOCK_MONOTONIC */

@@ -23,6 +23,13 @@
  *   ANY  /nobody?status=N[&length=L|&chunked=1]
  *                                 a head with that framing and no body
  *                                 (what HEAD, 204 and 304 answers are)
+ *   POST /mcp-list?[sse=1][&big=1][&scope=1]   an MCP server's tools/list
+ *                                 (TU_MCP_TOOLS; JSON, or in an event
+ *                                 stream; big: a 5 MiB tool more; scope:
+ *                                 "cacheScope": "shared"); anything else
+ *                                 as /api/v1/rpc
+ *   GET  /sse-pause?ms=N          an event, N ms, half an event, N ms,
+ *                                 its end (TU_SSE_PAUSE_*)
  *   ANY  /mcp-session             the request as JSON, as /echo, with an
  *                                 Mcp-Session-Id header: the request's,
  *                                 or "up-session-1" (an MCP server's
@@ -1258,6 +1265,108 @@ static int h_echo(struct conn *c, struct req *rq)
 			 "X-Upstream: test\r\nCache-Control: no-store\r\n");
 }
 
+/* ---- MCP lists and pauses (test_mcp_stream) ---- */
+
+static uint32_t next_rand(uint32_t *x);
+
+/* text sent 1-3 bytes a chunk, 1 ms apart, as /sse-exact; past its
+ * first 4 KiB (a big answer), in chunks of UP_IO_BLOCK. */
+static int send_dribble(int fd, const char *text, size_t total)
+{
+	uint32_t seed = 0x9e3779b9u;
+
+	for (size_t off = 0, n; off < total; off += n) {
+		n = off < 4096 ? 1 + next_rand(&seed) % 3 : UP_IO_BLOCK;
+		if (n > total - off)
+			n = total - off;
+		if (off > 0 && off < 4096)
+			sleep_ns(1000000);
+		if (send_chunk(fd, text + off, n) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The tools/list result (caller frees): TU_MCP_TOOLS, with a 5 MiB tool
+ * more (big) or "cacheScope": "shared" (scope). */
+static char *mcp_list_result(long long big, long long scope)
+{
+	size_t pad = big ? (size_t)5 << 20 : 0, n = pad + 256;
+	char *out = malloc(n);
+
+	if (out == NULL)
+		return NULL;
+	snprintf(out, n, "%.*s%s", (int)strlen(TU_MCP_TOOLS) - 2,
+		 TU_MCP_TOOLS, big ? ",{\"name\":\"search_pad\","
+		 "\"description\":\"" : scope ? "],\"cacheScope\":"
+		 "\"shared\"}" : "]}");
+	if (big) {
+		size_t at = strlen(out);
+		memset(out + at, 'x', pad);
+		snprintf(out + at + pad, n - at - pad, "\"}]}");
+	}
+	return out;
+}
+
+static int h_mcp_list(struct conn *c, struct req *rq)
+{
+	json_object *in = parse_json(rq->body, rq->body_len), *m, *id;
+	long long sse, big, scope;
+	int rc = -1;
+
+	if (in == NULL || !json_object_object_get_ex(in, "method", &m) ||
+	    strcmp(json_object_get_string(m), "tools/list") != 0 ||
+	    !json_object_object_get_ex(in, "id", &id)) {
+		json_object_put(in);
+		return h_rpc(c, rq);
+	}
+	char *result = NULL, *msg = NULL;
+	if (query_ll(rq, "sse", 0, 1, 0, &sse) < 0 ||
+	    query_ll(rq, "big", 0, 1, 0, &big) < 0 ||
+	    query_ll(rq, "scope", 0, 1, 0, &scope) < 0 ||
+	    (result = mcp_list_result(big, scope)) == NULL ||
+	    asprintf(&msg, "%s{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":"
+		     "%s}%s", sse ? TU_MCP_SSE_HEAD : "",
+		     json_object_to_json_string_ext(id, UP_JSON_FLAGS), result,
+		     sse ? TU_MCP_SSE_TAIL : "") < 0)
+		msg = NULL;
+	if (msg != NULL && !sse)
+		rc = send_resp(c, rq, 200, "application/json",
+			       "Cache-Control: max-age=60\r\n", msg,
+			       strlen(msg));
+	else if (msg != NULL)
+		rc = send_head(c->fd, rq, 200, "text/event-stream",
+			       "Cache-Control: no-cache\r\n", -1) ||
+		     send_dribble(c->fd, msg, strlen(msg)) ||
+		     send_chunk(c->fd, NULL, 0) ? -1 : 0;
+	else
+		rc = send_error(c, rq, 400, "bad query");
+	free(result);
+	free(msg);
+	json_object_put(in);
+	return rc;
+}
+
+static int h_sse_pause(struct conn *c, struct req *rq)
+{
+	static const char *const part[] = { TU_SSE_PAUSE_1, TU_SSE_PAUSE_2,
+					    TU_SSE_PAUSE_3 };
+	long long ms;
+
+	if (query_ll(rq, "ms", 0, 60000, 0, &ms) < 0)
+		return send_error(c, rq, 400, "bad query");
+	if (send_head(c->fd, rq, 200, "text/event-stream",
+		      "Cache-Control: no-cache\r\n", -1) != 0)
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		if ((i > 0 && wait_until(c->fd, now_ns() +
+					 (uint64_t)ms * 1000000u) != 0) ||
+		    send_chunk(c->fd, part[i], strlen(part[i])) != 0)
+			return -1;
+	}
+	return send_chunk(c->fd, NULL, 0);
+}
+
 /* ---- MCP sessions (test_mcp) ---- */
 
 /* An MCP server's session id, as 2025-03-26..2025-11-25 servers hand it
@@ -1523,6 +1632,8 @@ static const struct route {
 	{ "GET", "/slow-headers", 0, h_slow_headers },
 	{ NULL, "/nobody", 0, h_nobody },
 	{ NULL, "/mcp-session", 0, h_mcp_session },
+	{ "POST", "/mcp-list", 0, h_mcp_list },
+	{ "GET", "/sse-pause", 0, h_sse_pause },
 	{ "GET", "/big-head", 0, h_big_head },
 	{ "POST", "/_upstream/broadcast", 0, h_broadcast },
 	{ "GET", "/_upstream/stats", 0, h_stats },
