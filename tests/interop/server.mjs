@@ -169,7 +169,8 @@ function makeServer(s) {
 				},
 				required: ['confirm'],
 			},
-		}, { relatedRequestId: extra.requestId });
+		}, { relatedRequestId: extra.requestId,
+		     timeout: ACK_DEADLINE_MS });
 		return text(JSON.stringify(answer));
 	});
 
