@@ -48,12 +48,12 @@ echo "interop: MCP TypeScript SDK $sdk, node $("$NODE" --version), $CARAPACED"
 
 # --- what is started is ended on every way out ---
 tmp=$(mktemp -d /tmp/carapaced-interop-XXXXXX) || die "no temporary directory"
-server_pid= gw_pid=
+server_pid= gw_pid= client_pid=
 cleanup() {
-	for pid in $gw_pid $server_pid; do
+	for pid in $client_pid $gw_pid $server_pid; do
 		kill "$pid" 2>/dev/null
 	done
-	for pid in $gw_pid $server_pid; do
+	for pid in $client_pid $gw_pid $server_pid; do
 		wait "$pid" 2>/dev/null
 	done
 	rm -rf "$tmp"
@@ -143,10 +143,13 @@ while :; do
 	[ "$tries" -lt 3 ] || { show_logs; die "carapaced did not start"; }
 done
 
-# --- the cases ---
+# --- the cases (in the background, so that a signal ends them too) ---
 (cd "$dir" && GATEWAY="http://127.0.0.1:$gw/tools/sdk/mcp" \
-	CONTROL="http://127.0.0.1:$sport/control" exec "$NODE" client.mjs)
+	CONTROL="http://127.0.0.1:$sport/control" exec "$NODE" client.mjs) &
+client_pid=$!
+wait "$client_pid"
 rc=$?
+client_pid=
 if [ "$rc" -ne 0 ]; then
 	show_logs
 	[ -s "$tmp/audit.log" ] &&
