@@ -42,7 +42,8 @@ if ! cmp -s "$dir/package-lock.json" "$stamp"; then
 		die "npm ci failed"
 	cp "$dir/package-lock.json" "$stamp"
 fi
-sdk=$("$NODE" -p 'require("'"$dir"'/node_modules/@modelcontextprotocol/sdk/package.json").version') ||
+sdk_json=$dir/node_modules/@modelcontextprotocol/sdk/package.json
+sdk=$("$NODE" -p "require('$sdk_json').version") ||
 	die "the SDK is not installed in $dir"
 echo "interop: MCP TypeScript SDK $sdk, node $("$NODE" --version), $CARAPACED"
 
@@ -152,7 +153,9 @@ rc=$?
 client_pid=
 if [ "$rc" -ne 0 ]; then
 	show_logs
-	[ -s "$tmp/audit.log" ] &&
-		{ echo "--- audit log (last 20 lines)"; tail -20 "$tmp/audit.log"; }
+	if [ -s "$tmp/audit.log" ]; then
+		echo "--- audit log (last 20 lines)"
+		tail -20 "$tmp/audit.log"
+	fi
 fi
 exit "$rc"
