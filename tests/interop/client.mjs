@@ -19,7 +19,7 @@ if (!GATEWAY || !CONTROL) {
 
 // What the policy of run.sh lets through, of what server.mjs offers.
 const ALLOWED_TOOLS = ['confirm_action', 'count_slowly', 'create_note',
-	'search_docs'];
+	'long_job', 'search_docs'];
 
 // Waits for cond() to hold, checking every 10 ms, for at most ms.
 async function waitFor(cond, ms, what) {
@@ -250,6 +250,44 @@ const cases = {
 			await waitFor(() => logs.includes('C1'), 10000,
 				'C1 on the resumed stream');
 			assert.deepEqual(logs, ['A1', 'B1', 'B2', 'C1']);
+		} finally {
+			await c.close();
+		}
+	},
+
+	// 4b. A call's own SSE answer, ended by the server after the first
+	// progress notification: the SDK client comes back through carapaced
+	// with a GET and that stream's Last-Event-ID, and gets the rest.
+	async call_stream_resumed() {
+		const c = await connect();
+		const seen = [];
+		try {
+			const result = await c.client.callTool(
+				{ name: 'long_job', arguments: {} }, undefined, {
+					onprogress: (p) =>
+						seen.push(`progress ${p.progress}`),
+					timeout: 15000,
+				}).catch((e) => {
+				throw new Error(`${e.message}; seen: ${seen}; ` +
+					`requests: ${JSON.stringify(c.http)}`);
+			});
+			seen.push('result');
+			assert.ok(!result.isError, textOf(result));
+			assert.equal(textOf(result), 'job done');
+			assert.deepEqual(seen,
+				['progress 1', 'progress 2', 'result']);
+			const resumed = c.http.filter((h) => h.method === 'GET' &&
+				h.lastEventId !== undefined);
+			assert.equal(resumed.length, 1,
+				`GETs: ${JSON.stringify(c.http)}`);
+			assert.equal(resumed[0].status, 200);
+			assert.ok(!resumed[0].lastEventId.startsWith('_GET_stream'),
+				`${resumed[0].lastEventId} is the GET stream's`);
+			const { gets } = await control('seen',
+				{ session: c.session });
+			assert.ok(gets.some((g) =>
+				g.lastEventId === resumed[0].lastEventId),
+			'the server got no GET with that Last-Event-ID');
 		} finally {
 			await c.close();
 		}

@@ -108,8 +108,8 @@ write_conf() {
       "allow_http_methods": ["GET", "POST", "DELETE"],
       "timeout_secs": 30,
       "mcp": {
-        "tools_allow": ["search_*", "count_slowly", "confirm_action",
-                        "create_*", "*_repo"],
+        "tools_allow": ["search_*", "count_slowly", "long_job",
+                        "confirm_action", "create_*", "*_repo"],
         "tools_deny": ["delete_*"],
         "arguments": {
           "create_note": { "field": "folder",

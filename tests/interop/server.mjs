@@ -14,8 +14,11 @@
 //
 // Tools: search_docs, count_slowly (a progress notification per step; the
 // next one only once the client has acknowledged the last, through the
-// side door), confirm_action (asks the client through elicitation/create
-// on the call's SSE stream), create_note, delete_repo, admin_reset.
+// side door), long_job (ends its call's SSE answer after a first progress
+// notification, as a server that wants its client to poll does, and
+// finishes while the client is away), confirm_action (asks the client
+// through elicitation/create on the call's SSE stream), create_note,
+// delete_repo, admin_reset.
 import http from 'node:http';
 import { randomUUID, webcrypto } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -55,7 +58,9 @@ class TestEventStore {
 		const streamId = this.events[at].streamId;
 		const sent = [];
 		for (const e of this.events.slice(at + 1)) {
-			if (e.streamId !== streamId || !('method' in e.message))
+			// not another stream's, nor a priming event ({})
+			if (e.streamId !== streamId ||
+			    Object.keys(e.message).length === 0)
 				continue;
 			await send(e.id, e.message);
 			sent.push(e.id);
@@ -152,6 +157,27 @@ function makeServer(s) {
 					    true);
 		}
 		return text(`counted to ${n}`);
+	});
+
+	mcp.registerTool('long_job', {
+		description: 'Ends its SSE answer early, then finishes',
+		inputSchema: {},
+	}, async (_args, extra) => {
+		noted('long_job', {});
+		const token = extra._meta?.progressToken;
+		// given only to a resumable request (an event store, and
+		// protocol 2025-11-25 or later): the client is to come back
+		// with a GET and Last-Event-ID for the rest
+		if (extra.closeSSEStream === undefined || token === undefined)
+			return text('no closeSSEStream or progressToken', true);
+		const progress = (i) => extra.sendNotification({
+			method: 'notifications/progress',
+			params: { progressToken: token, progress: i, total: 2 },
+		});
+		await progress(1);
+		extra.closeSSEStream();
+		await progress(2);
+		return text('job done');
 	});
 
 	mcp.registerTool('confirm_action', {
