@@ -16,6 +16,14 @@ apt-get install -y -qq --no-install-recommends cppcheck >/dev/null
 apt-get install -y -qq --no-install-recommends clang-tools >/dev/null
 # make fuzz: clang and its sanitizer and libFuzzer runtimes
 sh "$(dirname "$0")/install-fuzz-deps.sh"
+# nodejs and npm: make check-interop (tests/interop, the MCP TypeScript
+# SDK; its packages come from the npm registry by npm ci). Debian's two
+# packages, unless the nodejs installed already brings its own npm
+# (NodeSource's nodejs does, and conflicts with Debian's npm): then that.
+if ! dpkg-query -W -f='${Status} ${Provides}\n' nodejs 2>/dev/null |
+	grep -q '^install ok installed.*[ ,]npm\(,\|$\)'; then
+	apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 # valgrind: make check-valgrind (carapaced under memcheck); check-asan and
 # check-tsan need nothing more: gcc's sanitizer runtimes come with gcc-12
 apt-get install -y -qq --no-install-recommends valgrind >/dev/null
