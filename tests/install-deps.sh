@@ -16,6 +16,10 @@ apt-get install -y -qq --no-install-recommends cppcheck >/dev/null
 apt-get install -y -qq --no-install-recommends clang-tools >/dev/null
 # make fuzz: clang and its sanitizer and libFuzzer runtimes
 sh "$(dirname "$0")/install-fuzz-deps.sh"
+# make deb and tests/deb.sh: dpkg-buildpackage with dh (debhelper brings
+# dh-autoreconf), lintian, man-db to render the installed man pages
+apt-get install -y -qq --no-install-recommends dpkg-dev debhelper \
+	lintian man-db >/dev/null
 # valgrind: make check-valgrind (carapaced under memcheck); check-asan and
 # check-tsan need nothing more: gcc's sanitizer runtimes come with gcc-12
 apt-get install -y -qq --no-install-recommends valgrind >/dev/null
