@@ -108,6 +108,7 @@ getent group carapace >/dev/null && { bad "group carapace exists"; finish; }
 [ -e /run/carapace/admin.sock ] &&
 	{ bad "/run/carapace/admin.sock exists"; finish; }
 port_taken && { bad "127.0.0.1:$PORT is taken"; finish; }
+running && { bad "a carapaced runs with $PIDFILE"; finish; }
 [ -e /run/carapace ] && { bad "/run/carapace exists"; finish; }
 [ -e /var/log/carapace ] && { bad "/var/log/carapace exists"; finish; }
 
