@@ -685,8 +685,10 @@ int cfg_tool_set_all(struct ctx *c, const struct key *k, void *dst,
 	size_t n = (size_t)json_object_object_length(v);
 
 	(void)k;
+	/* none is allowed: every tool path is then 404, the safe start of
+	 * a fresh install (etc/carapaced.conf) */
 	if (n == 0)
-		return key_fail(c, "no tool defined");
+		return 0;
 	cfg->tools = calloc(n, sizeof(*cfg->tools)); /* owned by cfg */
 	if (!cfg->tools)
 		return key_fail(c, "out of memory");

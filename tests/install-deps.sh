@@ -24,6 +24,10 @@ if ! dpkg-query -W -f='${Status} ${Provides}\n' nodejs 2>/dev/null |
 	grep -q '^install ok installed.*[ ,]npm\(,\|$\)'; then
 	apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
+# make deb and tests/deb.sh: dpkg-buildpackage with dh (debhelper brings
+# dh-autoreconf), lintian, man-db to render the installed man pages
+apt-get install -y -qq --no-install-recommends dpkg-dev debhelper \
+	lintian man-db >/dev/null
 # valgrind: make check-valgrind (carapaced under memcheck); check-asan and
 # check-tsan need nothing more: gcc's sanitizer runtimes come with gcc-12
 apt-get install -y -qq --no-install-recommends valgrind >/dev/null

@@ -446,8 +446,8 @@ static const struct parse_case cases[] = {
 	  "missing required key" },
 	{ "tools not an object", "{\"tools\":[]}", 0, "tools",
 	  "expected an object" },
-	{ "no tool", "{\"listen\":[\"127.0.0.1:1\"],\"tools\":{}}", 0, "tools",
-	  "no tool defined" },
+	{ "no tool: valid, every tool path is 404",
+	  "{\"listen\":[\"127.0.0.1:1\"],\"tools\":{}}", 1, NULL, NULL },
 	{ "no listener", "{\"tools\":{\"t\":{\"type\":\"http\","
 	  "\"upstream\":\"http://h\"}}}",
 	  0, "listen", "no listener: set listen or a tool's listen" },

@@ -164,8 +164,9 @@ static int initd(const char *action, char *out, size_t len)
 
 	snprintf(cmd, sizeof(cmd),
 		 "DAEMON='%s%s/carapaced' CONFIG='%s' PIDFILE='%s' "
-		 "DEFAULTS_FILE=/dev/null sh '%s%s/init.d/carapaced' %s",
-		 root, getenv("SBINDIR"), conf, pidfile, root,
+		 "RUNDIR='%s.run' DEFAULTS_FILE=/dev/null "
+		 "sh '%s%s/init.d/carapaced' %s",
+		 root, getenv("SBINDIR"), conf, pidfile, pidfile, root,
 		 getenv("SYSCONFDIR"), action);
 	return tu_run(cmd, out, len);
 }
