@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dbuf.h"
 #include "jsonparse.h"
 #include "secret.h"
+#include "text.h"
 
 static const char *glob_match(const struct cfg_strings *globs,
 			      const char *s)
@@ -23,12 +25,61 @@ static const char *glob_match(const struct cfg_strings *globs,
 	return NULL;
 }
 
+/* HTTP methods compare without case: "post" must not slip past "POST"
+ * (a hold list fails open where an allow list would fail closed). */
 static int listed(const struct cfg_strings *names, const char *s)
 {
 	for (size_t i = 0; i < names->n; i++)
-		if (strcmp(names->v[i], s) == 0)
+		if (strcasecmp(names->v[i], s) == 0)
 			return 1;
 	return 0;
+}
+
+/* The path as an upstream may read it: %XX decoded, runs of '/' made
+ * one, and with cut_params each segment's ";..." cut. NULL on out of
+ * memory. */
+static char *path_as_read(const char *raw, size_t len, int cut_params)
+{
+	char *out = malloc(len + 1);
+	size_t n = 0;
+	int in_params = 0;
+
+	for (size_t i = 0; out != NULL && i < len; i++) {
+		char c = raw[i];
+		if (c == '%' && i + 2 < len &&
+		    text_hex_digit(raw[i + 1]) >= 0 &&
+		    text_hex_digit(raw[i + 2]) >= 0) {
+			c = (char)(text_hex_digit(raw[i + 1]) * 16 +
+				   text_hex_digit(raw[i + 2]));
+			i += 2;
+		}
+		if (c == '/')
+			in_params = 0;
+		else if (c == ';' && cut_params)
+			in_params = 1;
+		if (in_params || (c == '/' && n > 0 && out[n - 1] == '/'))
+			continue;
+		out[n++] = c;
+	}
+	if (out != NULL)
+		out[n] = '\0';
+	return out;
+}
+
+/* Whether any glob matches the path as sent or as an upstream may read
+ * it. Out of memory: held. */
+static int path_held(const struct cfg_strings *globs, const char *raw,
+		     size_t len)
+{
+	char *forms[3] = { strndup(raw, len), path_as_read(raw, len, 0),
+			   path_as_read(raw, len, 1) };
+	int hit = 0;
+
+	for (size_t i = 0; i < 3; i++)
+		hit |= forms[i] == NULL || glob_match(globs, forms[i]) != NULL;
+	for (size_t i = 0; i < 3; i++)
+		free(forms[i]);
+	return hit;
 }
 
 /* paths x http_methods: both lists that are given must match. */
@@ -45,10 +96,7 @@ static int http_rule(const struct cfg_approval *a,
 		return 1;
 	if (call->path == NULL)
 		return 0;
-	char *path = strndup(call->path, call->path_len);
-	int hit = path != NULL && glob_match(&a->paths, path) != NULL;
-	free(path);
-	return hit || path == NULL; /* out of memory: held, not let by */
+	return path_held(&a->paths, call->path, call->path_len);
 }
 
 /* The arguments joined by single spaces, as policy_check_argv joins

@@ -153,6 +153,11 @@ void approvals_free(struct approvals *ap)
 	free(ap);
 }
 
+static void prune_grants(struct approvals *ap, uint64_t now);
+
+/* The grants of a tool this config changed or removed die now, not when
+ * next looked at: a later reload that puts the tool back as it was must
+ * not bring them back. */
 void approvals_set_cfg(struct approvals *ap, const struct cfg *cfg)
 {
 	const struct cfg *old;
@@ -161,6 +166,7 @@ void approvals_set_cfg(struct approvals *ap, const struct cfg *cfg)
 	pthread_mutex_lock(&ap->lock);
 	old = ap->cfg;
 	ap->cfg = cfg;
+	prune_grants(ap, text_mono_ms());
 	pthread_mutex_unlock(&ap->lock);
 	cfg_release(old);
 }

@@ -339,15 +339,12 @@ static int would_hold(const struct approval_request *rq,
 
 unsigned bodycheck_hold(struct approvals *ap,
 			const struct approval_request *rq,
-			struct ledger_entry *entry,
-			int (*recheck)(void *arg, const struct cfg_tool *now,
-				       struct policy_verdict *why),
-			void *arg, char *reason, size_t reason_len)
+			struct ledger_entry *entry, char *reason,
+			size_t reason_len)
 {
 	struct approval_result res;
 	const struct cfg *cfg;
 	const struct cfg_tool *now;
-	struct policy_verdict v;
 
 	if (rq->tool->audit_mode && would_hold(rq, entry) == 0)
 		return 0;
@@ -371,44 +368,20 @@ unsigned bodycheck_hold(struct approvals *ap,
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
 	case APPROVAL_FAILED:
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
-	default: /* approved: by the policy in force now, too */
+	default: /* approved: and the tool, the client still as they were */
 		break;
 	}
 	int changed = approvals_tool_now(ap, rq, &cfg, &now, reason,
 					 reason_len);
 	if (changed == 0)
 		return 0;
-	if (changed < 0)
-		return MHD_HTTP_FORBIDDEN;
-	int rc = recheck(arg, now, &v);
-	cfg_release(cfg);
-	if (rc == 0)
-		return 0;
-	snprintf(reason, reason_len, "approved, but denied by the policy "
-		 "reloaded since: %s", v.reason);
+	if (changed > 0) {
+		cfg_release(cfg);
+		snprintf(reason, reason_len, "approved, but a reload changed "
+			 "tool %s while the request was held: send it again",
+			 rq->tool->name);
+	}
 	return MHD_HTTP_FORBIDDEN;
-}
-
-/* The original body (and an MCP tool's headers) checked again, against
- * the tool reloaded since; what goes upstream is then that check's. */
-struct jsonrpc_again {
-	const struct policy_mcp_headers *mcp;
-	const char *body;
-	size_t len;
-	char *forward;
-	size_t forward_len;
-};
-
-static int recheck_jsonrpc(void *arg, const struct cfg_tool *now,
-			   struct policy_verdict *v)
-{
-	struct jsonrpc_again *a = arg;
-	char *error_body = NULL;
-
-	int rc = policy_check_mcp(now, a->mcp, a->body, a->len, &a->forward,
-				  &a->forward_len, &error_body, v, NULL);
-	free(error_body);
-	return rc;
 }
 
 /* The calls' methods, as the match and "what" take them (borrowed from
@@ -430,10 +403,10 @@ static const char **method_names(struct json_object *methods, size_t *n,
 }
 
 /* After the policy and the rate limit: held when require_approval says
- * so. 0: go on (*forward replaced after a re-check); -1 answered. */
+ * so. 0: go on; -1 answered. */
 static int hold_jsonrpc(struct bodycheck *bc, struct stream *s,
-			struct json_object *methods, const char *body,
-			size_t len, char **forward, size_t *forward_len)
+			struct json_object *methods, char **forward,
+			size_t *forward_len)
 {
 	struct dbuf what = DBUF_INIT(APPROVAL_WHAT_MAX);
 	size_t n;
@@ -448,7 +421,6 @@ static int hold_jsonrpc(struct bodycheck *bc, struct stream *s,
 		.what = dbuf_str(&what), .kind = APPROVAL_JSONRPC,
 		.stream = s,
 	};
-	struct jsonrpc_again again = { bc->mcp, body, len, NULL, 0 };
 	char reason[320];
 	unsigned status = MHD_HTTP_SERVICE_UNAVAILABLE;
 
@@ -459,36 +431,16 @@ static int hold_jsonrpc(struct bodycheck *bc, struct stream *s,
 	else if (names != NULL && !dbuf_error(&what) &&
 		 approvals_digest_jsonrpc(*forward, *forward_len,
 					  rq.digest) == 0)
-		status = bodycheck_hold(bc->approvals, &rq, bc->entry,
-					recheck_jsonrpc, &again, reason,
+		status = bodycheck_hold(bc->approvals, &rq, bc->entry, reason,
 					sizeof(reason));
 	free(names);
 	dbuf_free(&what);
-	if (status == 0 && again.forward != NULL) {
-		free(*forward);
-		*forward = again.forward;
-		*forward_len = again.forward_len;
-	}
 	if (status == 0)
 		return 0;
-	free(again.forward);
 	return refuse(bc, s, status, reason,
 		      status == MHD_HTTP_FORBIDDEN ?
 			      policy_jsonrpc_refusal(*forward, *forward_len,
 						     reason) : NULL, 0);
-}
-
-struct http_again {
-	const char *method, *path;
-};
-
-static int recheck_http(void *arg, const struct cfg_tool *now,
-			struct policy_verdict *v)
-{
-	struct http_again *a = arg;
-
-	return policy_check_request(now, a->method, a->path,
-				    strcspn(a->path, "?"), v);
 }
 
 /* A request that is not JSON-RPC: its method, path and body. */
@@ -504,7 +456,6 @@ static int hold_http(struct bodycheck *bc, struct stream *s,
 		.tool = bc->tool, .client = bc->client_key,
 		.kind = APPROVAL_HTTP, .stream = s,
 	};
-	struct http_again again = { bc->http_method, bc->target };
 	char reason[320];
 	unsigned status = MHD_HTTP_SERVICE_UNAVAILABLE;
 
@@ -517,8 +468,7 @@ static int hold_http(struct bodycheck *bc, struct stream *s,
 		snprintf(reason, sizeof(reason), "too much to hold for "
 			 "approval");
 	else if (secret_sha256(body, len, rq.digest) == 0)
-		status = bodycheck_hold(bc->approvals, &rq, bc->entry,
-					recheck_http, &again, reason,
+		status = bodycheck_hold(bc->approvals, &rq, bc->entry, reason,
 					sizeof(reason));
 	dbuf_free(&what);
 	return status == 0 ? 0 : refuse(bc, s, status, reason, NULL, 0);
@@ -615,8 +565,7 @@ static int check_jsonrpc(struct bodycheck *bc, struct proxy_request *r,
 	}
 	if (take_calls(bc, s, forward, forward_len, calls.n) < 0 ||
 	    (bc->approvals != NULL &&
-	     hold_jsonrpc(bc, s, methods, body, len, &forward,
-			  &forward_len) < 0) ||
+	     hold_jsonrpc(bc, s, methods, &forward, &forward_len) < 0) ||
 	    list_filter(bc, r, s, methods, forward, forward_len) < 0) {
 		json_object_put(methods);
 		free(forward);

@@ -116,18 +116,18 @@ void bodycheck_publish_refusal(struct stream *s, unsigned status,
 			       const char *reason, const char *tool_name,
 			       char *body, unsigned retry_after);
 /* The hold (approvals_hold) of a request approvals_required() matched,
- * for any worker: 0 go on (entry names the approval or grant, and a
- * request approved after a reload has been checked again by recheck(arg,
- * the tool in force now)); else the status to refuse with (403, 503, or
- * STATUS_CLIENT_CLOSED when the client left) and why in reason. A tool
- * in a dry run ("mode": "audit") holds nothing: entry records
- * would_hold, and it is 0 at once. */
+ * for any worker: 0 go on (entry names the approval or grant); else the
+ * status to refuse with (403, 503, or STATUS_CLIENT_CLOSED when the
+ * client left) and why in reason. An approval of a request whose tool a
+ * reload changed (or removed, or whose client it took away or revoked)
+ * while it was held is 403: the request was built, its cwd checked and
+ * its upstream chosen by the tool as it was, so it is sent again rather
+ * than run half under each. A tool in a dry run ("mode": "audit") holds
+ * nothing: entry records would_hold, and it is 0 at once. */
 unsigned bodycheck_hold(struct approvals *ap,
 			const struct approval_request *rq,
-			struct ledger_entry *entry,
-			int (*recheck)(void *arg, const struct cfg_tool *now,
-				       struct policy_verdict *why),
-			void *arg, char *reason, size_t reason_len);
+			struct ledger_entry *entry, char *reason,
+			size_t reason_len);
 
 /* For stream_attach(drop): an entry that no consumer took back belongs
  * to a request the policy allowed, which may have gone upstream (or run)

@@ -408,16 +408,6 @@ static int parse_job(struct job *j)
 	return 0;
 }
 
-static int recheck_argv(void *arg, const struct cfg_tool *now,
-			struct policy_verdict *v)
-{
-	struct job *j = arg;
-	size_t argc;
-	char *const *argv = cli_request_argv(j->req, &argc);
-
-	return policy_check_argv(now, argv, argc, v);
-}
-
 /* Held for a person's approval when require_approval says so (a slot
  * is not taken meanwhile). 0: go on; -1 refused and answered. */
 static int hold_job(struct job *j)
@@ -453,8 +443,7 @@ static int hold_job(struct job *j)
 	snprintf(reason, sizeof(reason), "%s", dbuf_error(&what) ?
 		 "too much to hold for approval" : "out of memory");
 	if (j->digest_rc == 0 && !dbuf_error(&what))
-		status = bodycheck_hold(j->approvals, &rq, j->entry,
-					recheck_argv, j, reason,
+		status = bodycheck_hold(j->approvals, &rq, j->entry, reason,
 					sizeof(reason));
 	dbuf_free(&what);
 	if (status == 0)
