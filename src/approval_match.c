@@ -218,3 +218,28 @@ done:
 	json_object_put(pairs);
 	return rc;
 }
+
+char *approvals_shown_text(const char *s)
+{
+	struct dbuf b = DBUF_INIT(APPROVAL_WHAT_MAX * 6 + 1);
+	size_t len = strlen(s), n;
+	uint32_t cp;
+
+	for (size_t i = 0; i < len; i += n) {
+		n = text_utf8_char(s + i, len - i, &cp);
+		if (n == 0 || cp < 0x20 || cp == 0x7f || cp == '\\') {
+			dbuf_printf(&b, "\\x%02x", (unsigned char)s[i]);
+			n = 1;
+		} else if ((cp >= 0x80 && cp <= 0x9f) ||
+			   (cp >= 0x200b && cp <= 0x200f) ||
+			   (cp >= 0x2028 && cp <= 0x202e) ||
+			   (cp >= 0x2066 && cp <= 0x2069)) {
+			dbuf_printf(&b, "\\u{%04x}", (unsigned)cp);
+		} else {
+			dbuf_add(&b, s + i, n);
+		}
+	}
+	char *out = dbuf_error(&b) ? NULL : strdup(dbuf_str(&b));
+	dbuf_free(&b);
+	return out;
+}

@@ -847,8 +847,10 @@ static void finish(struct approvals *ap, struct pending *p, int end,
 	pthread_mutex_unlock(&ap->lock);
 }
 
-void approvals_hold(struct approvals *ap, const struct approval_request *rq,
-		    struct approval_result *res)
+/* rq as approvals_hold() was given it, its what and rule as shown. */
+static void hold_shown(struct approvals *ap,
+		       const struct approval_request *rq,
+		       struct approval_result *res)
 {
 	pthread_mutex_lock(&ap->lock);
 	const struct grant *g = ap->stopping ? NULL : find_grant(ap, rq);
@@ -874,4 +876,21 @@ void approvals_hold(struct approvals *ap, const struct approval_request *rq,
 	notify(ap, p);
 	finish(ap, p, wait_end(ap, p, rq->stream), res);
 	pending_free(p);
+}
+
+void approvals_hold(struct approvals *ap, const struct approval_request *rq,
+		    struct approval_result *res)
+{
+	struct approval_request shown = *rq;
+	char *what = approvals_shown_text(rq->what);
+	char *rule = rq->rule ? approvals_shown_text(rq->rule) : NULL;
+
+	shown.what = what;
+	shown.rule = rule;
+	if (what == NULL || (rq->rule != NULL && rule == NULL))
+		set_result(res, APPROVAL_FAILED, NULL, "out of memory");
+	else
+		hold_shown(ap, &shown, res);
+	free(what);
+	free(rule);
 }

@@ -72,6 +72,16 @@ struct approval_call {
 int approvals_required(const struct cfg_tool *tool,
 		       const struct approval_call *call, const char **rule);
 
+/* What a person is shown of a request (the list, the feed, the webhook,
+ * the audit trail, the log) and what a method-scope grant compares:
+ * the bytes as they came where they are printable UTF-8, the others
+ * (controls, bytes of no character, a backslash) as \xNN, and the
+ * invisible or reordering characters (C1 controls, U+200B..U+200F,
+ * U+2028..U+202E, U+2066..U+2069) as \u{XXXX}: nothing can pass for a
+ * line or a column of its own, and no two requests show alike. NULL on
+ * out of memory. */
+char *approvals_shown_text(const char *s);
+
 /* "the same client": the configured client's name, or without clients
  * the request's source address without its port (remote as
  * httpd_client_text() writes it: "1.2.3.4:5", "[::1]:5", "unix:uid=0"),

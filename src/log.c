@@ -27,9 +27,11 @@ void log_also_to(int fd)
 /* Lock held. Best effort: the reader may have gone. */
 static void emit_extra(const char *line, const char *suffix)
 {
-	char text[1200];
+	char text[4200];
 	int n = snprintf(text, sizeof(text), "carapaced: %s%s\n", line, suffix);
 
+	if (n >= (int)sizeof(text))
+		n = (int)sizeof(text) - 1; /* cut: never past the buffer */
 	if (n > 0 && write(log_extra_fd, text, (size_t)n) < 0)
 		log_extra_fd = -1;
 }
@@ -42,14 +44,32 @@ void log_init(const char *ident, int foreground, int debug)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
+/* A client's bytes reach log lines (paths, methods, arguments): a
+ * control byte is written \xNN, so no line can end early, forge another
+ * or drive a terminal. */
+static void clean_line(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; *in != '\0' && n + 5 <= size; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (c < 0x20 || c == 0x7f)
+			n += (size_t)snprintf(out + n, size - n, "\\x%02x", c);
+		else
+			out[n++] = (char)c;
+	}
+	out[n] = '\0';
+}
+
 static void log_emit(int prio, const char *suffix, const char *fmt,
 		     va_list ap)
 {
-	char line[1024];
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	char raw[1024], line[4 * sizeof(raw)];
+	int n = vsnprintf(raw, sizeof(raw), fmt, ap);
 
 	if (n < 0)
 		return;
+	clean_line(raw, line, sizeof(line));
 	if (prio <= LOG_WARNING) {
 		pthread_mutex_lock(&log_lock);
 		if (log_extra_fd >= 0)

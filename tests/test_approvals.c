@@ -562,6 +562,15 @@ static void test_plain_http(void)
 	int status;
 	CU_ASSERT(tu_http(gw_port, "GET", "/tools/web/echo/delete", NULL,
 			  NULL, &status, NULL, NULL) == 0 && status == 200);
+	/* shown with no byte that is not printable UTF-8 and nothing that
+	 * reorders or hides text */
+	fd = send_post("/tools/web/echo/delete?to=\xff\xe2\x80\xae\\", "{}");
+	wait_pending("web", id, sizeof(id), &rec);
+	CU_ASSERT_FATAL(id[0] != '\0');
+	CU_ASSERT_STRING_EQUAL(str(rec, "what"), "POST /echo/delete?to="
+			       "\\xff\\u{202e}\\x5c");
+	json_object_put(rec);
+	held_then_denied_id(fd, id);
 	/* the path as the upstream reads it is held, however it is spelt:
 	 * an escaped letter, a doubled slash (a segment parameter is refused
 	 * by the route unless allow_path_params) */
