@@ -243,3 +243,18 @@ char *approvals_shown_text(const char *s)
 	dbuf_free(&b);
 	return out;
 }
+
+int approvals_digest_bind(unsigned char digest[32], const char *http_method,
+			  const char *target)
+{
+	struct dbuf b = DBUF_INIT(SIZE_MAX);
+
+	dbuf_add(&b, (const char *)digest, 32);
+	dbuf_addstr(&b, http_method);
+	dbuf_add(&b, "", 1);
+	dbuf_addstr(&b, target);
+	int rc = dbuf_error(&b) ? -1 :
+		 secret_sha256(dbuf_str(&b), dbuf_len(&b), digest);
+	dbuf_free(&b);
+	return rc;
+}

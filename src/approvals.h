@@ -86,6 +86,13 @@ char *approvals_shown_text(const char *s);
  * the request's source address without its port (remote as
  * httpd_client_text() writes it: "1.2.3.4:5", "[::1]:5", "unix:uid=0"),
  * as "addr:1.2.3.4". */
+/* digest bound to the HTTP method and target the call came with, so
+ * that a grant of a JSON-RPC call sent to one path lets the same call to
+ * another through no more than a new call: digest = SHA-256(digest,
+ * method, NUL, target). 0, or -1 (out of memory). */
+int approvals_digest_bind(unsigned char digest[32], const char *http_method,
+			  const char *target);
+
 void approvals_client_key(const char *client, const char *remote, char *out,
 			  size_t len);
 

@@ -430,7 +430,9 @@ static int hold_jsonrpc(struct bodycheck *bc, struct stream *s,
 		status = 0;
 	else if (names != NULL && !dbuf_error(&what) &&
 		 approvals_digest_jsonrpc(*forward, *forward_len,
-					  rq.digest) == 0)
+					  rq.digest) == 0 &&
+		 approvals_digest_bind(rq.digest, bc->http_method,
+				       bc->target) == 0)
 		status = bodycheck_hold(bc->approvals, &rq, bc->entry, reason,
 					sizeof(reason));
 	free(names);

@@ -389,6 +389,11 @@ static void test_grant_bound_to_params(void)
 	held_then_denied(send_b(), "rpc");
 	/* and send to A still goes */
 	CU_ASSERT_EQUAL(answer(send_a(), NULL), 200);
+	/* but not to another path of the tool, nor with another method */
+	const char *a = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"send\","
+			"\"params\":{\"recipient\":\"+A\"}}";
+	held_then_denied(send_post("/tools/rpc/api/v1/other", a), "rpc");
+	held_then_denied(send_post("/tools/rpc/api/v1/rpc?x=1", a), "rpc");
 }
 
 static void reload_with(int variant);
