@@ -551,7 +551,7 @@ static void test_cli_live_output_and_disconnect(void)
 			"Accept: text/event-stream\r\n",
 			body, strlen(body));
 	CU_ASSERT_EQUAL_FATAL(tu_read_head(&r, fd, 10000), 0);
-	CU_ASSERT_EQUAL(wait_children(cli_pid, 1, 5000), 1);
+	CU_ASSERT_EQUAL(wait_children(cli_pid, 1, 15000), 1);
 	tu_resp_free(&r);
 	close(fd);
 	uint64_t gone = tu_now_ns();
@@ -579,7 +579,7 @@ static void test_cli_max_concurrent(void)
 	}
 	/* the head comes before the worker takes the slot: both runs
 	 * under way, then the third */
-	CU_ASSERT_EQUAL(wait_children(cli_pid, 2, 5000), 2);
+	CU_ASSERT_EQUAL(wait_children(cli_pid, 2, 15000), 2);
 	expect_error(cli_port, "POST", "/tools/ct", NULL, body, 503, "ct");
 	for (int i = 0; i < 2; i++) {
 		tu_resp_free(&r[i]);
@@ -677,7 +677,7 @@ static void test_cli_max_concurrent_reload(void)
 	/* "print x" is allowed by the new configuration only */
 	CU_ASSERT_EQUAL(reload_cli("print *", "[\"print\",\"x\"]"), 503);
 	expect_error(cli_port, "POST", "/tools/ct4", NULL, body, 503, "ct4");
-	int kids = wait_children(cli_pid, 2, 5000);
+	int kids = wait_children(cli_pid, 2, 15000);
 	if (kids != 2)
 		fprintf(stderr, "  carapaced has %d children, not 2\n", kids);
 	CU_ASSERT_EQUAL(kids, 2);

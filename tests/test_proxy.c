@@ -523,7 +523,7 @@ static void test_client_disconnect_on_silent_stream(void)
 	long ms = wait_upstream_open(up_port, 0, 2000);
 	fprintf(stderr, "  upstream saw the close after %ld ms\n", ms);
 	CU_ASSERT(ms >= 0);
-	CU_ASSERT_EQUAL(wait_baseline(&c, 5000), 0);
+	CU_ASSERT_EQUAL(wait_baseline(&c, 15000), 0);
 }
 
 /* A byte pipelined behind a silent stream, then the close: the worker
@@ -548,7 +548,7 @@ static void test_client_leaves_after_pipelined_byte(void)
 	long ms = wait_upstream_open(up_port, 0, 10000);
 	fprintf(stderr, "  upstream saw the close after %ld ms\n", ms);
 	CU_ASSERT(ms >= 0);
-	CU_ASSERT_EQUAL(wait_baseline(&c, 5000), 0);
+	CU_ASSERT_EQUAL(wait_baseline(&c, 15000), 0);
 }
 
 /* The upstream dies: the client's response must end, not hang. */
