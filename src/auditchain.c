@@ -515,8 +515,9 @@ int auditchain_verify_line(struct auditchain_verify *v, const char *line,
 int auditchain_verify_end(const struct auditchain_verify *v,
 			  struct error *why)
 {
-	if (v->keys != NULL && v->lines > 0 && !v->signed_once)
+	if (v->keys != NULL && !v->signed_once)
 		return error_set(why, 0, NULL, "no checkpoint signed by the "
-				 "given key: nothing is vouched for");
+				 "given key: nothing is vouched for%s",
+				 v->lines == 0 ? " (no line at all)" : "");
 	return 0;
 }

@@ -416,6 +416,16 @@ static void test_verify_missing_file(void)
 
 /* A chain rewritten after an edit (no key needed for that) with its
  * checkpoints dropped: the run of unsigned lines gives it away. */
+static void write_empty(const char *name)
+{
+	char path[250];
+
+	path_in(path, sizeof(path), name);
+	FILE *f = fopen(path, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fclose(f);
+}
+
 static void test_verify_checkpoints_removed(void)
 {
 	struct auditchain c;
@@ -450,6 +460,11 @@ static void test_verify_checkpoints_removed(void)
 	CU_ASSERT(strstr(out, "no checkpoint signed by the given key") !=
 		  NULL);
 	CU_ASSERT_EQUAL(verify("unsigned", out, sizeof(out)), 0);
+	/* an empty file, with a key given: nothing is vouched for either
+	 * (a trail cut to nothing is not a trail that passes) */
+	write_empty("empty");
+	CU_ASSERT_EQUAL(verify(PUB "empty", out, sizeof(out)), 1);
+	CU_ASSERT(strstr(out, "no line at all") != NULL);
 }
 
 /* ---- where the chain goes on at start ---- */
