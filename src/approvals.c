@@ -284,8 +284,9 @@ static void audit_record(struct approvals *ap, const char *event,
 	clock_gettime(CLOCK_REALTIME, &now);
 	add_time(r, "ts", &now);
 	add_str(r, "event", event);
-	json_object_object_foreach(o, k, v)
+	json_object_object_foreach(o, k, v) {
 		json_object_object_add(r, k, json_object_get(v));
+	}
 	const char *text = json_object_to_json_string_ext(
 		r, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (text != NULL && ap->audit != NULL)
@@ -307,8 +308,9 @@ static void tell_end(struct approvals *ap, const struct pending *p,
 	add_str(o, "tool", p->tool);
 	add_str(o, "decision", decision);
 	if (extra != NULL) {
-		json_object_object_foreach(extra, k, v)
+		json_object_object_foreach(extra, k, v) {
 			json_object_object_add(o, k, json_object_get(v));
+		}
 		json_object_put(extra);
 	}
 	feed_all(ap, "decided", o);
