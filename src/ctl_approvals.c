@@ -47,40 +47,33 @@ static void put_clean(const char *s)
 	dbuf_free(&b);
 }
 
-static void pending_line(json_object *p)
+/* "LABEL ID  CLIENT  TOOL  KIND-OR-SCOPE  WHAT  until HH:MM:SS", each
+ * field cleaned for the terminal; kind_key names the fourth column. */
+static void record_line(const char *label, json_object *r,
+			const char *kind_key)
 {
+	static const char *const keys[] = { "id", "client", "tool", NULL,
+					    "what" };
 	char clock[40];
 
-	fputs("pending ", stdout);
-	put_clean(ctl_jstr(p, "id"));
-	fputs("  ", stdout);
-	put_clean(ctl_jstr(p, "client"));
-	fputs("  ", stdout);
-	put_clean(ctl_jstr(p, "tool"));
-	fputs("  ", stdout);
-	put_clean(ctl_jstr(p, "kind"));
-	fputs("  ", stdout);
-	put_clean(ctl_jstr(p, "what"));
-	printf("  until %s\n", ctl_fmt_clock(ctl_jstr(p, "expires"), clock,
+	fputs(label, stdout);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
+		if (i > 0)
+			fputs("  ", stdout);
+		put_clean(ctl_jstr(r, keys[i] ? keys[i] : kind_key));
+	}
+	printf("  until %s\n", ctl_fmt_clock(ctl_jstr(r, "expires"), clock,
 					     sizeof(clock)));
+}
+
+static void pending_line(json_object *p)
+{
+	record_line("pending ", p, "kind");
 }
 
 static void grant_line(json_object *g)
 {
-	char clock[40];
-
-	fputs("grant   ", stdout);
-	put_clean(ctl_jstr(g, "id"));
-	fputs("  ", stdout);
-	put_clean(ctl_jstr(g, "client"));
-	fputs("  ", stdout);
-	put_clean(ctl_jstr(g, "tool"));
-	fputs("  ", stdout);
-	put_clean(ctl_jstr(g, "scope"));
-	fputs("  ", stdout);
-	put_clean(ctl_jstr(g, "what"));
-	printf("  until %s\n", ctl_fmt_clock(ctl_jstr(g, "expires"), clock,
-					     sizeof(clock)));
+	record_line("grant   ", g, "scope");
 }
 
 static int print_list(json_object *o)
