@@ -118,6 +118,9 @@ static int to_client(struct relay *rl, struct stream *s, const char *p,
 {
 	static const char bom[] = "\xEF\xBB\xBF";
 
+	/* no keep-alives: no boundary or clock to keep on every chunk */
+	if (rl->keepalive_secs == 0)
+		return n > 0 ? stream_push_until(s, p, n, deadline_ms) : 0;
 	if (rl->comment_first && !rl->bound.seen) {
 		while (n > 0 && rl->bom_held < 3 && *p == bom[rl->bom_held]) {
 			rl->bom_held++;
